@@ -1,0 +1,35 @@
+"""archc: a compiler for CNN architecture specs written the way lectures and papers print them.
+
+The public API. ``lint``/``summary`` paths never import torch; ``load`` and
+``transfer_weights`` import it on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from archc.diagnostics import ArchcError, Diagnostic
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["ArchcError", "Diagnostic", "load", "transfer_weights", "__version__"]
+__version__ = "0.1.0"
+
+
+def load(spec: str, *, device: Any = None, dtype: Any = None) -> torch.nn.Module:
+    """Build the PyTorch module of a spec (a path to a .arch file, or spec text).
+
+    Raises :class:`ArchcError` carrying the diagnostics when the spec has errors.
+    """
+    from archc.backends.torch_module import load as _load
+
+    return _load(spec, device=device, dtype=dtype)
+
+
+def transfer_weights(src: Any, dst: torch.nn.Module) -> None:
+    """Copy parameters and buffers from ``src`` (a module or state_dict) into ``dst``,
+    matched in definition order with shapes checked; copies nothing on any mismatch."""
+    from archc.backends.weights import transfer_weights as _transfer
+
+    _transfer(src, dst)

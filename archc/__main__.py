@@ -1,0 +1,3 @@
+from archc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Backends: the torch eager module, generated Python source, and weight transfer."""

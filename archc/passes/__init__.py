@@ -1,0 +1,1 @@
+"""Pure functions over the IR: shape inference, claims, accounting and the fusion plan."""

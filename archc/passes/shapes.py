@@ -1,0 +1,314 @@
+"""Shape inference: exact integer arithmetic over the IR, with the geometry checks.
+
+For a conv or pool along one axis, out = (H + 2P - K) / S + 1, floored (or ceiled where the node
+says ``ceil_mode``). Besides the shapes this pass reports:
+
+- W301 non-exact tiling: the windows stop before the end of the *input* (rows that are only
+  padding do not count), so real rows and columns are never read;
+- E302 a declared shape that differs from the inferred one;
+- E303 impossible geometry (a window larger than the padded input, an empty output);
+- E304/E305 concat and add operands that do not agree; E306 an op given the wrong rank;
+- E307 a shortcut that cannot be an identity or a projection.
+
+It also resolves ``auto`` shortcuts into identity (the node disappears) or a projection
+(1x1 conv + BN), so that backends see only concrete ops.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from archc import ir
+from archc.diagnostics import Diagnostic, error, warning
+from archc.spans import Span
+
+
+@dataclass(frozen=True)
+class ShapeResult:
+    graph: ir.Graph
+    """The input graph with every shortcut resolved (identity removed, projection expanded)."""
+    shapes: dict[str, ir.Shape]
+    """Output shape of every node of ``graph`` whose shape could be inferred."""
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def fmt_shape(shape: ir.Shape) -> str:
+    """A shape the way specs write it: ``[55x55x96]`` (H x W x C) or ``[4096]``."""
+    if len(shape) == 3:
+        c, h, w = shape
+        return f"[{h}x{w}x{c}]"
+    return "[" + "x".join(str(s) for s in shape) + "]"
+
+
+def shapes_agree(declared: ir.Shape, inferred: ir.Shape) -> bool:
+    """A declared ``[1x1xC]`` or ``[C]`` matches both a flat C vector and a (C, 1, 1) map."""
+
+    def flat(s: ir.Shape) -> ir.Shape:
+        return (s[0],) if len(s) == 3 and s[1:] == (1, 1) else s
+
+    return flat(declared) == flat(inferred)
+
+
+def window_out(size: int, k: int, s: int, p: int, ceil: bool) -> Fraction:
+    return Fraction(size + 2 * p - k, s) + 1
+
+
+def axis_out(size: int, k: int, s: int, p: int, ceil: bool) -> int:
+    exact = window_out(size, k, s, p, ceil)
+    out = math.ceil(exact) if ceil else math.floor(exact)
+    # PyTorch (and Caffe) drop a last ceil-mode window that would start inside the padding only.
+    if ceil and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def unread_rows(size: int, k: int, s: int, p: int) -> int:
+    """Input rows past the last floor-mode window; trailing rows that are padding are free."""
+    return max(0, (size + 2 * p - k) % s - p)
+
+
+def window_arithmetic(size: int, k: int, s: int, p: int) -> str:
+    exact = window_out(size, k, s, p, False)
+    value = f"{float(exact):g}" if exact.denominator != 1 else str(exact.numerator)
+    return f"({size} − {k} + 2·{p})/{s} + 1 = {value}"
+
+
+def _describe_unread(rows: int, cols: int) -> str:
+    def part(n: int, what: str) -> str:
+        return f"{n} {what}{'s' if n > 1 else ''}"
+
+    if rows == cols:
+        plural = "s" if rows > 1 else ""
+        return f"the last {rows} row{plural} and column{plural} of the input are never read"
+    parts = [part(n, w) for n, w in ((rows, "row"), (cols, "column")) if n]
+    verb = "is" if len(parts) == 1 and (rows or cols) == 1 else "are"
+    return f"the last {' and '.join(parts)} of the input {verb} never read"
+
+
+def _suggest_tiling(size: int, k: int, s: int, p: int) -> str:
+    below = next((h for h in range(size - 1, 0, -1) if unread_rows(h, k, s, p) == 0), None)
+    above = next(h for h in range(size + 1, size + s + 1) if unread_rows(h, k, s, p) == 0)
+    sizes = [str(h) for h in (above, below) if h is not None and h + 2 * p >= k]
+    hint = f"an input of {' or '.join(sizes)} tiles exactly"
+    pads = [q for q in range(p + 1, p + s + 1) if 2 * q <= k and unread_rows(size, k, s, q) == 0]
+    if pads:
+        hint += f", and so does padding {pads[0]}"
+    return hint
+
+
+class _Inference:
+    def __init__(self, graph: ir.Graph):
+        self.graph = graph
+        self.shapes: dict[str, ir.Shape] = {}
+        self.diags: list[Diagnostic] = []
+        self.nodes: list[ir.Node] = []
+        self.renamed: dict[str, str] = {}  # resolved-away node -> what its consumers read instead
+        self.consumers: dict[str, list[ir.Node]] = {}
+        for node in graph.nodes:
+            for src in node.inputs:
+                self.consumers.setdefault(src, []).append(node)
+
+    def span(self, node: ir.Node) -> Span:
+        if node.span is not None:
+            return node.span
+        return Span(file=self.graph.file, line=1, column=1, end_line=1, end_column=2)
+
+    def err(self, code: str, node: ir.Node, message: str, help: str | None = None) -> None:
+        self.diags.append(error(code, message, self.span(node), help))
+
+    def run(self) -> ShapeResult:
+        for node in self.graph.nodes:
+            inputs = [self.renamed.get(i, i) for i in node.inputs]
+            if inputs != node.inputs:
+                node = node.model_copy(update={"inputs": inputs})
+            if not all(i in self.shapes for i in inputs):
+                # An input failed already; one diagnostic per root cause is enough.
+                self.nodes.append(node)
+                continue
+            if isinstance(node, ir.Shortcut):
+                self.shortcut(node)
+                continue
+            self.nodes.append(node)
+            shape = self.infer(node, [self.shapes[i] for i in inputs])
+            if shape is None:
+                continue
+            self.shapes[node.name] = shape
+            if node.declared is not None and not shapes_agree(node.declared.shape, shape):
+                self.diags.append(
+                    error(
+                        "E302",
+                        f"declared shape {fmt_shape(node.declared.shape)} does not match "
+                        f"the inferred {fmt_shape(shape)}",
+                        node.declared.span,
+                        self.explain(node, inputs),
+                    )
+                )
+        output = self.renamed.get(self.graph.output, self.graph.output)
+        graph = self.graph.model_copy(update={"nodes": self.nodes, "output": output})
+        return ShapeResult(graph=graph, shapes=self.shapes, diagnostics=self.diags)
+
+    def explain(self, node: ir.Node, inputs: list[str]) -> str | None:
+        if isinstance(node, ir.Conv | ir.MaxPool | ir.AvgPool):
+            c, h, w = self.shapes[inputs[0]]
+            (kh, kw), (sh, sw), (ph, pw) = node.kernel, node.stride, node.padding
+            rows = window_arithmetic(h, kh, sh, ph)
+            cols = window_arithmetic(w, kw, sw, pw)
+            return rows if rows == cols else f"rows: {rows}; columns: {cols}"
+        return None
+
+    # --- per-op rules ------------------------------------------------------------------------
+
+    def infer(self, node: ir.Node, ins: list[ir.Shape]) -> ir.Shape | None:
+        x = ins[0] if ins else ()
+        match node:
+            case ir.Input():
+                return node.shape
+            case ir.Conv() | ir.MaxPool() | ir.AvgPool():
+                if not self.need_map(node, x):
+                    return None
+                hw = self.window(node, x)
+                if hw is None:
+                    return None
+                channels = node.out_channels if isinstance(node, ir.Conv) else x[0]
+                return (channels, *hw)
+            case ir.GlobalAvgPool():
+                return (x[0], 1, 1) if self.need_map(node, x) else None
+            case ir.AdaptiveAvgPool():
+                return (x[0], *node.output_size) if self.need_map(node, x) else None
+            case ir.LRN() | ir.BatchNorm():
+                return x if self.need_map(node, x) else None
+            case ir.ReLU() | ir.Dropout() | ir.Softmax():
+                return x
+            case ir.Flatten():
+                return (math.prod(x),)
+            case ir.Linear():
+                return (node.out_features,)
+            case ir.Concat():
+                return self.concat(node, ins)
+            case ir.Add():
+                if ins[0] != ins[1]:
+                    self.err(
+                        "E305",
+                        node,
+                        f"cannot add {fmt_shape(ins[0])} and {fmt_shape(ins[1])}: shapes differ",
+                        "use `shortcut: auto` to project the shortcut to the residual's shape",
+                    )
+                    return None
+                return x
+        raise AssertionError(f"no shape rule for {node.op}")
+
+    def need_map(self, node: ir.Node, x: ir.Shape) -> bool:
+        if len(x) == 3:
+            return True
+        self.err(
+            "E306",
+            node,
+            f"{node.op} needs a feature map [HxWxC], but its input is the vector {fmt_shape(x)}",
+        )
+        return False
+
+    def window(self, node: ir.Conv | ir.MaxPool | ir.AvgPool, x: ir.Shape) -> ir.Pair | None:
+        ceil = getattr(node, "ceil_mode", False)
+        out: list[int] = []
+        lost: list[int] = []
+        for size, k, s, p in zip(x[1:], node.kernel, node.stride, node.padding):
+            if k > size + 2 * p:
+                self.err(
+                    "E303",
+                    node,
+                    f"a {k}x{k} window does not fit in the padded input of {size + 2 * p}",
+                    f"the input is {size} with padding {p} on each side",
+                )
+                return None
+            out.append(axis_out(size, k, s, p, ceil))
+            lost.append(0 if ceil else unread_rows(size, k, s, p))
+        if any(lost):
+            axis = 0 if lost[0] else 1
+            size, k, s, p = x[1 + axis], node.kernel[axis], node.stride[axis], node.padding[axis]
+            self.diags.append(
+                warning(
+                    "W301",
+                    f"stride {s} does not tile the input: {window_arithmetic(size, k, s, p)} "
+                    f"→ {out[axis]}: {_describe_unread(lost[0], lost[1])}",
+                    self.span(node),
+                    _suggest_tiling(size, k, s, p),
+                )
+            )
+        return out[0], out[1]
+
+    def concat(self, node: ir.Concat, ins: list[ir.Shape]) -> ir.Shape | None:
+        if any(len(s) != len(ins[0]) for s in ins) or any(s[1:] != ins[0][1:] for s in ins):
+            shown = ", ".join(fmt_shape(s) for s in ins)
+            self.err(
+                "E304",
+                node,
+                f"cannot concatenate {shown}: their spatial sizes differ",
+                "every branch must keep the same height and width; check strides and padding",
+            )
+            return None
+        return (sum(s[0] for s in ins), *ins[0][1:])
+
+    # --- shortcuts ---------------------------------------------------------------------------
+
+    def shortcut(self, node: ir.Shortcut) -> None:
+        x = self.shapes[node.inputs[0]]
+        adds = [c for c in self.consumers.get(node.name, []) if isinstance(c, ir.Add)]
+        others = [i for a in adds for i in a.inputs if i != node.name]
+        target = self.shapes.get(self.renamed.get(others[0], others[0])) if others else None
+        if target is None:
+            self.err("E307", node, "a shortcut must feed an `add` whose other input comes first")
+            return
+        mode = node.mode
+        if mode == "auto":
+            mode = "identity" if x == target else "projection"
+        if mode == "identity":
+            if x != target:
+                self.err(
+                    "E305",
+                    node,
+                    f"an identity shortcut carries {fmt_shape(x)}, but the residual path "
+                    f"gives {fmt_shape(target)}",
+                    "use `shortcut: auto` or `shortcut: projection`",
+                )
+                return
+            self.renamed[node.name] = node.inputs[0]
+            return
+        stride = self.projection_stride(node, x, target)
+        if stride is None:
+            return
+        common = {"span": node.span, "origin": node.origin}
+        conv = ir.Conv(
+            name=f"{node.name}.0",
+            inputs=node.inputs,
+            out_channels=target[0],
+            kernel=(1, 1),
+            stride=stride,
+            bias=False,
+            **common,
+        )
+        bn = ir.BatchNorm(name=f"{node.name}.1", inputs=[conv.name], eps=node.eps, **common)
+        self.nodes += [conv, bn]
+        self.shapes[conv.name] = self.shapes[bn.name] = target
+        self.renamed[node.name] = bn.name
+
+    def projection_stride(self, node: ir.Node, x: ir.Shape, target: ir.Shape) -> ir.Pair | None:
+        if len(x) == 3 and len(target) == 3:
+            strides = []
+            for size, out in zip(x[1:], target[1:]):
+                s = next((s for s in range(1, size + 1) if (size - 1) // s + 1 == out), None)
+                strides.append(s)
+            if None not in strides:
+                return strides[0], strides[1]
+        self.err(
+            "E307",
+            node,
+            f"no 1x1 projection turns {fmt_shape(x)} into {fmt_shape(target)}",
+            "a projection can change channels and reduce height and width by an integer stride",
+        )
+        return None
+
+
+def infer_shapes(graph: ir.Graph) -> ShapeResult:
+    return _Inference(graph).run()
