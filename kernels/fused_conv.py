@@ -1,0 +1,564 @@
+"""Fused Conv → (folded) BN → (+residual) → ReLU as one Triton kernel.
+
+Why
+===
+In eval mode a CNN block is ``relu(bn(conv(x)) + residual)``. Run eagerly that is four kernels and
+three round trips of the activation through memory; BN folds into the convolution's weight and
+bias (:func:`fold_bn`), and the add and the ReLU cost nothing once the output tile is still in
+registers. So one kernel computes ``relu?(conv2d(x, w, b) + residual?)`` and writes the result once.
+
+The convolution is an *implicit GEMM* over NHWC (channels_last) activations:
+
+* rows ``M = N·OH·OW`` — one per output pixel,
+* columns ``K`` — one per output channel,
+* reduction over ``(r, s, c)`` — the filter window times the input channels.
+
+Nothing is unfolded in memory (no im2col): each program computes the input addresses of its
+``BLOCK_M × BLOCK_K`` tile of the virtual im2col matrix on the fly. The weight is packed once to
+``(R·S·C, K)``, K contiguous, so its tiles are plain dense loads (:func:`prepack_weight`).
+
+Three shapes of reduction loop:
+
+* **channel-blocked** (``C ≥ 32``): the loop runs over ``(r, s)`` × blocks of ``C``, flattened into
+  one loop so the software pipeliner sees many iterations; the padding mask depends only on the
+  output pixel and ``(r, s)``, so it is a vector, not a tile.
+* **flat** (small ``C``, the RGB stems): ``C = 3`` with a 7×7 window would fill 3 of 32 lanes of a
+  channel block. Instead the whole ``(r, s, c)`` axis is one flat index whose gather offsets are
+  computed per element, so every tile is full but for the last.
+* **1×1, stride 1, no padding, channels_last input**: a plain GEMM on ``x`` viewed as ``(M, C)``.
+
+The epilogue adds bias and residual in fp32, applies ReLU, rounds once and stores NHWC. All
+address arithmetic is 64-bit: an activation of a large batch easily exceeds 2³¹ elements.
+
+Kernel, launcher, check and benchmark follow in this order, the layout of Triton's matrix
+multiplication tutorial; the check lives in ``tests/test_kernels.py`` (CPU, Triton interpreter)
+and ``benchmarks/gpu_check.py`` (GPU, full size, timings).
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+import triton
+import triton.language as tl
+
+_INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+# %%
+# Kernel
+# ======
+#
+# Autotuning: a handful of tile shapes, keyed on the layer's geometry. The interpreter cannot
+# autotune over several configs, and there big tiles keep the number of (slow, Python-level)
+# programs small, so it gets exactly one.
+
+
+def _conv_configs() -> list[triton.Config]:
+    if _INTERPRET:
+        return [triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8})]
+    # num_warps stays at 4: Triton has miscompiled the flattened conv loop at 8 warps.
+    shapes = [
+        (128, 128, 32, 4, 3),
+        (128, 64, 32, 4, 4),
+        (64, 128, 32, 4, 4),
+        (128, 128, 64, 4, 3),
+        (64, 64, 64, 4, 3),
+    ]
+    return [
+        triton.Config(
+            {"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8},
+            num_warps=w,
+            num_stages=s,
+        )
+        for bm, bn, bk, w, s in shapes
+    ]
+
+
+def _gemm_configs() -> list[triton.Config]:
+    if _INTERPRET:
+        return [triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8})]
+    shapes = [
+        (128, 256, 64, 8, 3),
+        (128, 128, 64, 4, 4),
+        (128, 128, 32, 4, 4),
+        (64, 128, 64, 4, 4),
+        (128, 64, 64, 4, 4),
+    ]
+    return [
+        triton.Config(
+            {"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8},
+            num_warps=w,
+            num_stages=s,
+        )
+        for bm, bn, bk, w, s in shapes
+    ]
+
+
+@triton.jit
+def _tile_ids(M, K, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.constexpr):
+    """Grouped ordering of output tiles (as in the matmul tutorial) so neighbouring programs share
+    input rows and weight columns in L2."""
+    pid = tl.program_id(0)
+    num_pid_m = tl.cdiv(M, BLOCK_M)
+    num_pid_n = tl.cdiv(K, BLOCK_N)
+    num_in_group = GROUP_M * num_pid_n
+    group_id = pid // num_in_group
+    first_m = group_id * GROUP_M
+    group_size = min(num_pid_m - first_m, GROUP_M)
+    pid_m = first_m + ((pid % num_in_group) % group_size)
+    pid_n = (pid % num_in_group) // group_size
+    return pid_m, pid_n
+
+
+@triton.jit
+def _epilogue(
+    acc,
+    offs_m,
+    offs_n,
+    M,
+    K,
+    OH,
+    OW,
+    out_ptr,
+    bias_ptr,
+    res_ptr,
+    srn,
+    srk,
+    srh,
+    srw,
+    HAS_BIAS: tl.constexpr,
+    HAS_RES: tl.constexpr,
+    RELU: tl.constexpr,
+):
+    """bias, residual and ReLU in fp32, one rounding, one NHWC store."""
+    mask_m = offs_m < M
+    mask_n = offs_n < K
+    mask = mask_m[:, None] & mask_n[None, :]
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)
+        acc += bias[None, :]
+    if HAS_RES:
+        m64 = offs_m.to(tl.int64)
+        ow = m64 % OW
+        oh = (m64 // OW) % OH
+        n = m64 // (OW * OH)
+        res_row = n * srn + oh * srh + ow * srw
+        res = tl.load(
+            res_ptr + res_row[:, None] + offs_n.to(tl.int64)[None, :] * srk, mask=mask, other=0.0
+        )
+        acc += res.to(tl.float32)
+    if RELU:
+        acc = tl.maximum(acc, 0.0)
+    out_offs = offs_m.to(tl.int64)[:, None] * K + offs_n[None, :]
+    tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _mma(acc, a, b, PRECISION: tl.constexpr, UPCAST: tl.constexpr):
+    # The interpreter's bf16 dot returns garbage (numpy has no bf16); fp32 there is exact enough.
+    if UPCAST:
+        a = a.to(tl.float32)
+        b = b.to(tl.float32)
+    return tl.dot(a, b, acc, input_precision=PRECISION)
+
+
+@triton.autotune(configs=_conv_configs(), key=["M", "K", "C", "R", "S", "STRIDE_H", "FLAT"])
+@triton.jit
+def _conv_kernel(
+    x_ptr,
+    w_ptr,
+    out_ptr,
+    bias_ptr,
+    res_ptr,
+    M,
+    K,
+    C,
+    H,
+    W,
+    OH,
+    OW,
+    R,
+    S,
+    STRIDE_H,
+    STRIDE_W,
+    PAD_H,
+    PAD_W,
+    sxn,
+    sxc,
+    sxh,
+    sxw,
+    srn,
+    srk,
+    srh,
+    srw,
+    HAS_BIAS: tl.constexpr,
+    HAS_RES: tl.constexpr,
+    RELU: tl.constexpr,
+    FLAT: tl.constexpr,
+    PRECISION: tl.constexpr,
+    UPCAST: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr,
+):
+    """out[m, k] = Σ_{r,s,c} x[n, c, oh·sh − ph + r, ow·sw − pw + s] · wp[(r·S + s)·C + c, k]."""
+    pid_m, pid_n = _tile_ids(M, K, BLOCK_M, BLOCK_N, GROUP_M)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    mask_m = offs_m < M
+    mask_n = offs_n < K
+
+    # Output pixel → top-left corner of its window in the input (may lie in the padding).
+    m64 = offs_m.to(tl.int64)
+    ow = m64 % OW
+    oh = (m64 // OW) % OH
+    n = m64 // (OW * OH)
+    ih0 = oh * STRIDE_H - PAD_H
+    iw0 = ow * STRIDE_W - PAD_W
+    x_row = n * sxn + ih0 * sxh + iw0 * sxw
+
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    if FLAT:
+        RSC = R * S * C
+        for k0 in range(0, RSC, BLOCK_K):
+            kk = k0 + offs_k
+            c = kk % C
+            rs = kk // C
+            r = rs // S
+            s = rs % S
+            ih = ih0[:, None] + r[None, :]
+            iw = iw0[:, None] + s[None, :]
+            a_mask = (
+                mask_m[:, None] & (kk < RSC)[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+            )
+            a_offs = x_row[:, None] + (r.to(tl.int64) * sxh + s * sxw + c * sxc)[None, :]
+            a = tl.load(x_ptr + a_offs, mask=a_mask, other=0.0)
+            b_offs = kk.to(tl.int64)[:, None] * K + offs_n[None, :]
+            b = tl.load(w_ptr + b_offs, mask=(kk < RSC)[:, None] & mask_n[None, :], other=0.0)
+            acc = _mma(acc, a, b, PRECISION, UPCAST)
+    else:
+        CB = tl.cdiv(C, BLOCK_K)
+        for i in range(0, R * S * CB):
+            rs = i // CB
+            c0 = (i - rs * CB) * BLOCK_K
+            r = rs // S
+            s = rs - r * S
+            ih = ih0 + r
+            iw = iw0 + s
+            row_ok = mask_m & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+            c = c0 + offs_k
+            c_ok = c < C
+            a_offs = (x_row + (r * sxh + s * sxw))[:, None] + c.to(tl.int64)[None, :] * sxc
+            a = tl.load(x_ptr + a_offs, mask=row_ok[:, None] & c_ok[None, :], other=0.0)
+            b_offs = (rs * C + c).to(tl.int64)[:, None] * K + offs_n[None, :]
+            b = tl.load(w_ptr + b_offs, mask=c_ok[:, None] & mask_n[None, :], other=0.0)
+            acc = _mma(acc, a, b, PRECISION, UPCAST)
+
+    _epilogue(
+        acc, offs_m, offs_n, M, K, OH, OW, out_ptr, bias_ptr, res_ptr, srn, srk, srh, srw,
+        HAS_BIAS, HAS_RES, RELU,
+    )  # fmt: skip
+
+
+@triton.autotune(configs=_gemm_configs(), key=["M", "K", "C"])
+@triton.jit
+def _gemm_kernel(
+    x_ptr,
+    w_ptr,
+    out_ptr,
+    bias_ptr,
+    res_ptr,
+    M,
+    K,
+    C,
+    OH,
+    OW,
+    srn,
+    srk,
+    srh,
+    srw,
+    HAS_BIAS: tl.constexpr,
+    HAS_RES: tl.constexpr,
+    RELU: tl.constexpr,
+    PRECISION: tl.constexpr,
+    UPCAST: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr,
+):
+    """1×1 stride-1 convolution of a channels_last input: out (M, K) = x (M, C) @ wp (C, K)."""
+    pid_m, pid_n = _tile_ids(M, K, BLOCK_M, BLOCK_N, GROUP_M)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    mask_m = offs_m < M
+    mask_n = offs_n < K
+    a_row = offs_m.to(tl.int64) * C
+
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k0 in range(0, C, BLOCK_K):
+        c = k0 + offs_k
+        c_ok = c < C
+        a_mask = mask_m[:, None] & c_ok[None, :]
+        a = tl.load(x_ptr + a_row[:, None] + c[None, :], mask=a_mask, other=0.0)
+        b_offs = c.to(tl.int64)[:, None] * K + offs_n[None, :]
+        b = tl.load(w_ptr + b_offs, mask=c_ok[:, None] & mask_n[None, :], other=0.0)
+        acc = _mma(acc, a, b, PRECISION, UPCAST)
+
+    _epilogue(
+        acc, offs_m, offs_n, M, K, OH, OW, out_ptr, bias_ptr, res_ptr, srn, srk, srh, srw,
+        HAS_BIAS, HAS_RES, RELU,
+    )  # fmt: skip
+
+
+# %%
+# Launcher
+# ========
+
+
+@dataclass(frozen=True)
+class PackedWeight:
+    """A convolution weight packed for the kernels: ``data`` is ``(R·S·C, K)`` contiguous, row
+    ``(r·S + s)·C + c``. Pack once per weight (:func:`prepack_weight`) and pass it instead of the
+    weight tensor to skip the repacking."""
+
+    data: torch.Tensor
+    K: int
+    C: int
+    R: int
+    S: int
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.data.device
+
+
+def prepack_weight(weight: torch.Tensor) -> PackedWeight:
+    """Pack a ``(K, C, R, S)`` weight to ``(R·S·C, K)``."""
+    if weight.dim() != 4:
+        raise ValueError(f"weight must be 4-D (K, C, R, S), got shape {tuple(weight.shape)}")
+    K, C, R, S = weight.shape
+    data = weight.detach().permute(2, 3, 1, 0).reshape(R * S * C, K).contiguous()
+    return PackedWeight(data, K, C, R, S)
+
+
+# The internal cache holds a weak reference to the source tensor: a freed tensor whose memory (and
+# data_ptr, at version 0) is reused by a new one must not hit the old entry.
+_PACK_CACHE: OrderedDict[tuple, tuple[weakref.ref, PackedWeight]] = OrderedDict()
+_PACK_CACHE_SIZE = 512
+
+
+def _packed(weight: torch.Tensor | PackedWeight) -> PackedWeight:
+    if isinstance(weight, PackedWeight):
+        return weight
+    key = (weight.data_ptr(), weight._version, tuple(weight.shape), weight.stride(), weight.dtype)
+    hit = _PACK_CACHE.get(key)
+    if hit is not None and hit[0]() is weight:
+        _PACK_CACHE.move_to_end(key)
+        return hit[1]
+    packed = prepack_weight(weight)
+    _PACK_CACHE[key] = (weakref.ref(weight), packed)
+    if len(_PACK_CACHE) > _PACK_CACHE_SIZE:
+        _PACK_CACHE.popitem(last=False)
+    return packed
+
+
+def _pair(v: int | tuple[int, int] | list[int], name: str) -> tuple[int, int]:
+    if isinstance(v, int):
+        return v, v
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(e, int) for e in v):
+        return int(v[0]), int(v[1])
+    raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
+
+
+def _precision(dtype: torch.dtype) -> str:
+    if dtype == torch.float32 and torch.backends.cudnn.allow_tf32:
+        return "tf32"
+    return "ieee"
+
+
+def output_size(
+    h: int, w: int, r: int, s: int, stride: tuple[int, int], padding: tuple[int, int]
+) -> tuple[int, int]:
+    """Spatial output size of a convolution (floor rounding, as torch)."""
+    return (h + 2 * padding[0] - r) // stride[0] + 1, (w + 2 * padding[1] - s) // stride[1] + 1
+
+
+def _check_inputs(
+    x: torch.Tensor,
+    pw: PackedWeight,
+    bias: torch.Tensor | None,
+    residual: torch.Tensor | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+) -> tuple[int, int]:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(f"x must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
+    if x.dtype not in _DTYPES:
+        raise TypeError(f"unsupported dtype {x.dtype}; use float32, float16 or bfloat16")
+    named = [("weight", pw.data), ("bias", bias), ("residual", residual)]
+    for name, t in named:
+        if t is None:
+            continue
+        if t.dtype != x.dtype:
+            raise TypeError(f"mixed dtypes: x is {x.dtype} but {name} is {t.dtype}")
+        if t.device != x.device:
+            raise ValueError(f"device mismatch: x is on {x.device} but {name} is on {t.device}")
+    if x.device.type != "cuda" and not _INTERPRET:
+        raise ValueError(
+            f"fused_conv2d needs CUDA tensors (x is on {x.device}); "
+            "on the CPU it runs only under TRITON_INTERPRET=1"
+        )
+    c = x.shape[1]
+    if c != pw.C:
+        if c % pw.C == 0:
+            raise ValueError(
+                f"groups other than 1 are not supported: x has {c} channels, "
+                f"the weight {pw.C} per group"
+            )
+        raise ValueError(f"channel mismatch: x has {c} channels, the weight expects {pw.C}")
+    if bias is not None and tuple(bias.shape) != (pw.K,):
+        raise ValueError(f"bias must have shape ({pw.K},), got {tuple(bias.shape)}")
+    if min(stride) < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if min(padding) < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    oh, ow = output_size(x.shape[2], x.shape[3], pw.R, pw.S, stride, padding)
+    if oh < 1 or ow < 1:
+        raise ValueError(
+            f"empty output: input {x.shape[2]}x{x.shape[3]} with a {pw.R}x{pw.S} window, "
+            f"stride {stride}, padding {padding}"
+        )
+    expected = (x.shape[0], pw.K, oh, ow)
+    if residual is not None and tuple(residual.shape) != expected:
+        raise ValueError(
+            f"residual must have the output's shape {expected}, got {tuple(residual.shape)}"
+        )
+    return oh, ow
+
+
+def fused_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor | PackedWeight,
+    bias: torch.Tensor | None = None,
+    *,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    residual: torch.Tensor | None = None,
+    relu: bool = False,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``relu?(conv2d(x, weight, bias, stride, padding) + residual?)`` in one kernel.
+
+    ``x`` is ``(N, C, H, W)`` in any memory format (channels_last is the fast path); ``weight`` is
+    ``(K, C, R, S)`` or a :class:`PackedWeight`; groups 1, dilation 1. fp32 uses TF32 when
+    ``torch.backends.cudnn.allow_tf32`` is set; all dtypes accumulate in fp32. The result is
+    channels_last; ``out``, if given, must be a channels_last ``(N, K, OH, OW)`` tensor to write.
+    """
+    if isinstance(weight, torch.Tensor) and weight.dim() != 4:
+        raise ValueError(f"weight must be 4-D (K, C, R, S), got shape {tuple(weight.shape)}")
+    if not isinstance(weight, (torch.Tensor, PackedWeight)):
+        raise TypeError(f"weight must be a tensor or PackedWeight, got {type(weight).__name__}")
+    stride_hw = _pair(stride, "stride")
+    padding_hw = _pair(padding, "padding")
+    if isinstance(x, torch.Tensor) and isinstance(weight, torch.Tensor):
+        if weight.dtype != x.dtype:
+            raise TypeError(f"mixed dtypes: x is {x.dtype} but weight is {weight.dtype}")
+        if weight.device != x.device:
+            raise ValueError(
+                f"device mismatch: x is on {x.device} but weight is on {weight.device}"
+            )
+    pw = _packed(weight)
+    oh, ow = _check_inputs(x, pw, bias, residual, stride_hw, padding_hw)
+    n, c, h, w = x.shape
+    shape = (n, pw.K, oh, ow)
+    if out is None:
+        out = torch.empty(shape, device=x.device, dtype=x.dtype, memory_format=torch.channels_last)
+    elif (
+        tuple(out.shape) != shape
+        or out.dtype != x.dtype
+        or out.device != x.device
+        or not out.is_contiguous(memory_format=torch.channels_last)
+    ):
+        raise ValueError(f"out must be a channels_last {x.dtype} tensor of shape {shape}")
+
+    M = n * oh * ow
+    if M >= 2**31:
+        # Addresses are 64-bit, but output-pixel indices are int32 (one per row of the GEMM).
+        raise ValueError(f"N·OH·OW = {M} output pixels exceeds the kernel's limit of 2^31 - 1")
+    bias_arg = bias.contiguous() if bias is not None else out
+    res_arg = residual if residual is not None else out
+    rs = residual.stride() if residual is not None else (0, 0, 0, 0)
+    common = dict(
+        HAS_BIAS=bias is not None,
+        HAS_RES=residual is not None,
+        RELU=bool(relu),
+        PRECISION=_precision(x.dtype),
+        UPCAST=_INTERPRET and x.dtype == torch.bfloat16,
+    )
+
+    def grid(meta: dict) -> tuple[int]:
+        return (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(pw.K, meta["BLOCK_N"]),)
+
+    gemm = (
+        pw.R == 1
+        and pw.S == 1
+        and stride_hw == (1, 1)
+        and padding_hw == (0, 0)
+        and x.is_contiguous(memory_format=torch.channels_last)
+    )
+    if gemm:
+        _gemm_kernel[grid](
+            x, pw.data, out, bias_arg, res_arg, M, pw.K, c, oh, ow, *rs, **common
+        )  # fmt: skip
+    else:
+        _conv_kernel[grid](
+            x, pw.data, out, bias_arg, res_arg,
+            M, pw.K, c, h, w, oh, ow, pw.R, pw.S,
+            stride_hw[0], stride_hw[1], padding_hw[0], padding_hw[1],
+            *x.stride(), *rs,
+            FLAT=c < 32,
+            **common,
+        )  # fmt: skip
+    return out
+
+
+def fold_bn(
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    running_mean: torch.Tensor,
+    running_var: torch.Tensor,
+    gamma: torch.Tensor | None,
+    beta: torch.Tensor | None,
+    eps: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fold eval-mode BatchNorm into the preceding convolution.
+
+    ``bn(conv(x, w, b)) = conv(x, w·g, (b − μ)·g + β)`` with ``g = γ / √(σ² + ε)``; computed in
+    fp32 and cast back to the weight's dtype. ``bias``, ``gamma`` and ``beta`` may be None
+    (no conv bias, BN without affine parameters).
+    """
+    k = weight.shape[0]
+    f32 = dict(dtype=torch.float32, device=weight.device)
+    mean = running_mean.to(**f32)
+    scale = torch.rsqrt(running_var.to(**f32) + eps)
+    if gamma is not None:
+        scale = scale * gamma.to(**f32)
+    shift = beta.to(**f32) if beta is not None else torch.zeros(k, **f32)
+    b = bias.to(**f32) if bias is not None else torch.zeros(k, **f32)
+    w = weight.to(**f32) * scale.reshape(-1, *([1] * (weight.dim() - 1)))
+    return w.to(weight.dtype), ((b - mean) * scale + shift).to(weight.dtype)

@@ -1,0 +1,299 @@
+"""archc.kernels against torch, in float64.
+
+On a machine without a GPU these run in Triton's interpreter (tests/conftest.py sets
+TRITON_INTERPRET=1), so shapes are kept small: the interpreter's cost grows with the number of
+programs and loop iterations, not with arithmetic.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+
+import pytest
+import torch
+import torch.nn.functional as F
+from archc.kernels import PackedWeight, fold_bn, fused_conv2d, prepack_weight
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
+    """‖out − ref‖ / ‖ref‖; absolute when ref is all zeros (a window that sees only padding)."""
+    diff = (out.double().cpu() - ref.cpu()).norm().item()
+    scale = ref.norm().item()
+    return diff / scale if scale > 0 else diff
+
+
+def reference(x, w, b, stride, padding, residual, relu):
+    y = F.conv2d(x.double(), w.double(), None if b is None else b.double(), stride, padding)
+    if residual is not None:
+        y = y + residual.double()
+    return torch.relu(y) if relu else y
+
+
+def check(
+    *,
+    n: int,
+    c: int,
+    k: int,
+    hw: tuple[int, int],
+    rs: tuple[int, int],
+    stride,
+    padding,
+    dtype: torch.dtype,
+    bias: bool,
+    residual: bool,
+    relu: bool,
+    channels_last: bool,
+    tol: float,
+    gen: torch.Generator,
+) -> float:
+    x = torch.randn(n, c, *hw, generator=gen).to(DEVICE, dtype)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    w = (torch.randn(k, c, *rs, generator=gen) / (c * rs[0] * rs[1]) ** 0.5).to(DEVICE, dtype)
+    b = torch.randn(k, generator=gen).to(DEVICE, dtype) if bias else None
+    ref = reference(x, w, b, stride, padding, None, False)
+    res = torch.randn(ref.shape, generator=gen).to(DEVICE, dtype) if residual else None
+    ref = reference(x, w, b, stride, padding, res, relu)
+    # Poisoned output buffer: any element the kernel fails to write stays NaN.
+    out = torch.full(ref.shape, float("nan"), device=DEVICE, dtype=dtype).to(
+        memory_format=torch.channels_last
+    )
+    y = fused_conv2d(x, w, b, stride=stride, padding=padding, residual=res, relu=relu, out=out)
+    assert y is out
+    assert y.shape == ref.shape
+    assert not torch.isnan(y).any(), "kernel left output elements unwritten"
+    err = rel_err(y, ref)
+    assert err < tol, f"relative error {err:.2e} >= {tol:.0e}"
+    return err
+
+
+# Random geometries: kernel 1–11, stride 1–4, padding 0–3, odd sizes, C from 3 to 64, every
+# combination of bias/residual/ReLU and both memory formats, drawn from a fixed seed.
+def random_cases(count: int, seed: int) -> list[dict]:
+    rnd = random.Random(seed)
+    cases = []
+    for i in range(count):
+        r, s = rnd.randint(1, 11), rnd.randint(1, 11)
+        if rnd.random() < 0.5:
+            s = r
+        sh = rnd.randint(1, 4)
+        sw = sh if rnd.random() < 0.7 else rnd.randint(1, 4)
+        ph, pw = rnd.randint(0, 3), rnd.randint(0, 3)
+        h = rnd.randint(max(1, r - 2 * ph), max(1, r - 2 * ph) + 13)
+        w = rnd.randint(max(1, s - 2 * pw), max(1, s - 2 * pw) + 13)
+        cases.append(
+            dict(
+                n=rnd.randint(1, 2),
+                c=rnd.choice([3, rnd.randint(3, 64)]),
+                k=rnd.randint(1, 72),
+                hw=(h, w),
+                rs=(r, s),
+                stride=(sh, sw) if sh != sw else sh,
+                padding=(ph, pw) if ph != pw else ph,
+                bias=bool(i & 1),
+                residual=bool(i & 2),
+                relu=bool(i & 4),
+                channels_last=rnd.random() < 0.7,
+            )
+        )
+    return cases
+
+
+@pytest.mark.parametrize("case", random_cases(24, seed=1), ids=lambda c: f"{c['rs']}s{c['stride']}")
+def test_random_geometry_fp32(case: dict) -> None:
+    gen = torch.Generator().manual_seed(zlib.crc32(repr(case).encode()))
+    check(**case, dtype=torch.float32, tol=1e-4, gen=gen)
+
+
+@pytest.mark.parametrize("case", random_cases(10, seed=2), ids=lambda c: f"{c['rs']}s{c['stride']}")
+def test_random_geometry_fp16(case: dict) -> None:
+    gen = torch.Generator().manual_seed(7)
+    check(**case, dtype=torch.float16, tol=1e-2, gen=gen)
+
+
+@pytest.mark.parametrize("case", random_cases(4, seed=3), ids=lambda c: f"{c['rs']}s{c['stride']}")
+def test_random_geometry_bf16(case: dict) -> None:
+    gen = torch.Generator().manual_seed(11)
+    check(**case, dtype=torch.bfloat16, tol=1e-2, gen=gen)
+
+
+def test_stem_7x7_c3_flat_reduction_fp32() -> None:
+    """ResNet's stem: C = 3 with a 7×7 window runs the flattened (r, s, c) reduction."""
+    gen = torch.Generator().manual_seed(0)
+    err = check(
+        n=2, c=3, k=64, hw=(29, 31), rs=(7, 7), stride=2, padding=3, dtype=torch.float32,
+        bias=True, residual=False, relu=True, channels_last=True, tol=1e-4, gen=gen,
+    )  # fmt: skip
+    assert err < 1e-6
+
+
+def test_1x1_gemm_path_matches_strided_path() -> None:
+    """A 1×1 stride-1 convolution of a channels_last input is a plain GEMM; of an NCHW input
+    it goes through the conv kernel. Both must agree with torch and with each other."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 48, 7, 9, generator=gen).to(DEVICE)
+    w = torch.randn(40, 48, 1, 1, generator=gen).to(DEVICE)
+    b = torch.randn(40, generator=gen).to(DEVICE)
+    ref = reference(x, w, b, 1, 0, None, True)
+    y_cl = fused_conv2d(x.to(memory_format=torch.channels_last), w, b, relu=True)
+    y_nchw = fused_conv2d(x.contiguous(), w, b, relu=True)
+    assert rel_err(y_cl, ref) < 1e-4
+    assert rel_err(y_nchw, ref) < 1e-4
+    assert y_cl.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(y_cl, y_nchw, rtol=1e-5, atol=1e-5)
+
+
+# Every distinct convolution of the torchvision models, with full channel counts but reduced
+# spatial size (about 7×6 outputs, batch 1) and at most ~80 output channels, so each layer is
+# one or two programs in the interpreter.
+def torchvision_geometries(name: str) -> list[tuple]:
+    torchvision = pytest.importorskip("torchvision")
+    kwargs = dict(aux_logits=False, init_weights=True) if name == "googlenet" else {}
+    model = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
+    found: dict[tuple, bool] = {}
+
+    def hook_for(mod_name: str):
+        def hook(mod, inputs, output):
+            key = (mod.in_channels, mod.out_channels, mod.kernel_size, mod.stride, mod.padding)
+            found.setdefault(key, mod_name.endswith("conv3"))
+
+        return hook
+
+    handles = [
+        m.register_forward_hook(hook_for(n))
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
+    with torch.no_grad():
+        model(torch.randn(1, 3, 64, 64))
+    for h in handles:
+        h.remove()
+    return [(*key, res) for key, res in found.items()]
+
+
+def reduced_input(rs: int, stride: int, pad: int, out: int) -> int:
+    return max(rs - 2 * pad, (out - 1) * stride + rs - 2 * pad, 1)
+
+
+EXPECTED_GEOMETRIES = {"resnet50": 23, "vgg16": 8, "alexnet": 5, "googlenet": 47}
+
+
+@pytest.mark.parametrize("name", ["resnet50", "vgg16", "alexnet", "googlenet"])
+def test_torchvision_geometries(name: str) -> None:
+    geoms = torchvision_geometries(name)
+    assert len(geoms) == EXPECTED_GEOMETRIES[name]
+    gen = torch.Generator().manual_seed(0)
+    for i, (c, k, (r, s), (sh, sw), (ph, pw), residual) in enumerate(geoms):
+        h = reduced_input(r, sh, ph, 7)
+        w = reduced_input(s, sw, pw, 6)
+        k_small = k if k <= 80 else 64 + k % 16
+        check(
+            n=1, c=c, k=k_small, hw=(h, w), rs=(r, s), stride=(sh, sw), padding=(ph, pw),
+            dtype=torch.float32, bias=True, residual=residual, relu=residual or i % 4 != 3,
+            channels_last=True, tol=1e-4, gen=gen,
+        )  # fmt: skip
+
+
+def test_output_is_channels_last_for_nchw_input() -> None:
+    x = torch.randn(1, 5, 6, 6).to(DEVICE)
+    w = torch.randn(4, 5, 3, 3).to(DEVICE)
+    y = fused_conv2d(x, w, padding=1)
+    assert y.shape == (1, 4, 6, 6)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    assert rel_err(y, reference(x, w, None, 1, 1, None, False)) < 1e-4
+
+
+def test_prepacked_weight_and_cache_invalidation() -> None:
+    x = torch.randn(1, 8, 5, 5).to(DEVICE)
+    w = torch.randn(6, 8, 3, 3).to(DEVICE)
+    packed = prepack_weight(w)
+    assert isinstance(packed, PackedWeight)
+    assert packed.data.shape == (3 * 3 * 8, 6)
+    # Row (r·S + s)·C + c, column k holds w[k, c, r, s].
+    assert packed.data[(1 * 3 + 2) * 8 + 5, 4] == w[4, 5, 1, 2]
+    y1 = fused_conv2d(x, packed, padding=1)
+    y2 = fused_conv2d(x, w, padding=1)
+    assert torch.equal(y1, y2)
+    # An in-place update bumps the tensor's version: the cached packing must not be reused.
+    w.mul_(2)
+    y3 = fused_conv2d(x, w, padding=1)
+    assert torch.allclose(y3, 2 * y2, rtol=1e-5, atol=1e-5)
+
+
+BAD_INPUTS = [
+    # (description, kwargs overrides, exception, message fragment)
+    ("mixed dtypes", dict(w=torch.randn(4, 6, 3, 3).half()), TypeError, "mixed dtypes"),
+    ("grouped conv", dict(w=torch.randn(4, 3, 3, 3)), ValueError, "groups other than 1"),
+    ("channel mismatch", dict(w=torch.randn(4, 5, 3, 3)), ValueError, "channel mismatch"),
+    ("3-D input", dict(x=torch.randn(6, 8, 8)), ValueError, "4-D"),
+    ("residual shape", dict(residual=torch.randn(1, 4, 7, 7)), ValueError, "residual"),
+    ("bias shape", dict(b=torch.randn(5)), ValueError, "bias"),
+    ("residual dtype", dict(residual=torch.randn(1, 4, 8, 8).double()), TypeError, "mixed"),
+    ("int dtype", dict(x=torch.ones(1, 6, 8, 8, dtype=torch.int32)), TypeError, "dtype"),
+    ("negative padding", dict(padding=-1), ValueError, "padding"),
+    ("zero stride", dict(stride=0), ValueError, "stride"),
+    ("window larger than input", dict(w=torch.randn(4, 6, 11, 11)), ValueError, "empty output"),
+    ("meta device weight", dict(w=torch.randn(4, 6, 3, 3, device="meta")), ValueError, "device"),
+]
+
+
+@pytest.mark.parametrize("desc,over,exc,msg", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_inputs_raise(desc, over, exc, msg) -> None:
+    args = dict(
+        x=torch.randn(1, 6, 8, 8), w=torch.randn(4, 6, 3, 3), b=None, residual=None,
+        padding=1, stride=1,
+    )  # fmt: skip
+    args.update(over)
+    with pytest.raises(exc, match=msg):
+        fused_conv2d(
+            args["x"], args["w"], args["b"], stride=args["stride"], padding=args["padding"],
+            residual=args["residual"], relu=True,
+        )  # fmt: skip
+
+
+def test_fold_bn_matches_eval_batchnorm_in_float64() -> None:
+    gen = torch.Generator().manual_seed(0)
+    conv = torch.nn.Conv2d(5, 7, 3, padding=1, bias=True).double()
+    bn = torch.nn.BatchNorm2d(7, eps=1e-3).double().eval()
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.randn(7, generator=gen))
+        bn.running_var.copy_(torch.rand(7, generator=gen) + 0.5)
+        bn.weight.copy_(torch.randn(7, generator=gen))
+        bn.bias.copy_(torch.randn(7, generator=gen))
+        x = torch.randn(2, 5, 6, 6, generator=gen, dtype=torch.float64)
+        ref = bn(conv(x))
+        w, b = fold_bn(
+            conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.eps
+        )
+        # Folding is done in fp32, so a float64 weight comes back float64 at fp32 precision.
+        assert w.dtype == torch.float64 and b.dtype == torch.float64
+        assert rel_err(F.conv2d(x, w, b, padding=1), ref) < 1e-6
+        # No conv bias: BN's shift alone.
+        w2, b2 = fold_bn(
+            conv.weight, None, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.eps
+        )
+        ref2 = bn(F.conv2d(x, conv.weight, None, padding=1))
+        assert rel_err(F.conv2d(x, w2, b2, padding=1), ref2) < 1e-6
+
+
+def test_fold_bn_casts_back_to_weight_dtype_and_feeds_the_kernel() -> None:
+    gen = torch.Generator().manual_seed(1)
+    w = torch.randn(8, 4, 3, 3, generator=gen).half()
+    mean, var = torch.randn(8, generator=gen), torch.rand(8, generator=gen) + 0.5
+    gamma, beta = torch.randn(8, generator=gen), torch.randn(8, generator=gen)
+    wf, bf = fold_bn(w, None, mean, var, gamma, beta, 1e-5)
+    assert wf.dtype == torch.float16 and bf.dtype == torch.float16
+    scale = gamma.double() / (var.double() + 1e-5).sqrt()
+    assert torch.allclose(wf.double(), w.double() * scale[:, None, None, None], rtol=1e-3)
+    assert torch.allclose(bf.double(), beta.double() - mean.double() * scale, rtol=1e-3, atol=1e-3)
+    x = torch.randn(1, 4, 9, 9, generator=gen).half().to(DEVICE)
+    y = fused_conv2d(x, wf.to(DEVICE), bf.to(DEVICE), padding=1, relu=True)
+    bn_ref = torch.relu(
+        (F.conv2d(x.double().cpu(), w.double(), padding=1) - mean.double()[:, None, None])
+        * scale[:, None, None]
+        + beta.double()[:, None, None]
+    )
+    assert rel_err(y.cpu(), bn_ref) < 1e-2
