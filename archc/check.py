@@ -1,7 +1,8 @@
 """The whole front half of the pipeline in one call: source -> checked graph + diagnostics.
 
 ``check_source``/``check_file`` run parse and elaboration (archc.frontend), shape inference
-(which also resolves shortcuts), and the fusion plan. Nothing here imports torch.
+(which also resolves shortcuts), the fusion plan, accounting and the claims written in the spec.
+``check_graph`` runs the passes alone on a graph built by other means. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from pathlib import Path
 
 from archc import ir
 from archc.diagnostics import Diagnostic, has_errors, sort_key
-from archc.frontend import FrontendResult, parse_spec, read_spec
+from archc.passes.accounting import Accounting, Dtype, account
+from archc.passes.claims import ClaimCheck, check_claims
 from archc.passes.fusion import FusionGroup, plan_fusion
 from archc.passes.shapes import infer_shapes
 
@@ -25,30 +27,71 @@ class Checked:
     fusion: list[FusionGroup] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    accounting: Accounting | None = None
+    """Per-layer costs and totals; None when some shape could not be inferred."""
+    claims: list[ClaimCheck] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.graph is not None and not has_errors(self.diagnostics)
 
 
-def _check(front: FrontendResult, file: str) -> Checked:
-    result = Checked(file=file, graph=None, diagnostics=list(front.diagnostics))
-    result.sources = front.sources
-    if front.graph is None:
+def check_graph(
+    graph: ir.Graph | None,
+    *,
+    file: str | None = None,
+    diagnostics: list[Diagnostic] | None = None,
+    sources: dict[str, str] | None = None,
+    batch: int = 1,
+    dtype: Dtype = "fp32",
+) -> Checked:
+    """Run the passes on ``graph`` (None: only report ``diagnostics`` from an earlier stage)."""
+    file = file if file is not None else (graph.file if graph is not None else "<string>")
+    result = Checked(file=file, graph=None, diagnostics=list(diagnostics or []))
+    result.sources = dict(sources or {})
+    if graph is None:
         return result
-    shaped = infer_shapes(front.graph)
+    shaped = infer_shapes(graph)
     result.graph = shaped.graph
     result.shapes = shaped.shapes
     result.diagnostics += shaped.diagnostics
-    if not has_errors(result.diagnostics):
+    # A wrong declared shape (E302) does not stop accounting: every shape is still known.
+    if all(n.name in shaped.shapes for n in shaped.graph.nodes):
         result.fusion = plan_fusion(shaped.graph)
+        result.accounting = account(shaped.graph, shaped.shapes, result.fusion, batch, dtype)
+        claims = check_claims(shaped.graph, result.accounting)
+        result.claims = claims.checks
+        result.diagnostics += claims.diagnostics
     result.diagnostics.sort(key=sort_key)
     return result
 
 
-def check_source(text: str, file: str = "<string>") -> Checked:
-    return _check(parse_spec(text, file), file)
+def check_source(
+    text: str, file: str = "<string>", *, batch: int = 1, dtype: Dtype = "fp32"
+) -> Checked:
+    # Imported here so that the passes run on hand-built graphs without building the parser.
+    from archc.frontend import parse_spec
+
+    front = parse_spec(text, file)
+    return check_graph(
+        front.graph,
+        file=file,
+        diagnostics=front.diagnostics,
+        sources=front.sources,
+        batch=batch,
+        dtype=dtype,
+    )
 
 
-def check_file(path: str | Path) -> Checked:
-    return _check(read_spec(path), str(path))
+def check_file(path: str | Path, *, batch: int = 1, dtype: Dtype = "fp32") -> Checked:
+    from archc.frontend import read_spec
+
+    front = read_spec(path)
+    return check_graph(
+        front.graph,
+        file=str(path),
+        diagnostics=front.diagnostics,
+        sources=front.sources,
+        batch=batch,
+        dtype=dtype,
+    )

@@ -4,7 +4,9 @@ For a conv or pool along one axis, out = (H + 2P - K) / S + 1, floored (or ceile
 says ``ceil_mode``). Besides the shapes this pass reports:
 
 - W301 non-exact tiling: the windows stop before the end of the *input* (rows that are only
-  padding do not count), so real rows and columns are never read;
+  padding do not count), so real rows and columns are never read. It is reported at the first
+  layer of a chain: layers downstream of one already warned about are not warned again, since
+  fixing the first (AlexNet's 224 → 227) is what fixes them;
 - E302 a declared shape that differs from the inferred one;
 - E303 impossible geometry (a window larger than the padded input, an empty output);
 - E304/E305 concat and add operands that do not agree; E306 an op given the wrong rank;
@@ -65,8 +67,12 @@ def axis_out(size: int, k: int, s: int, p: int, ceil: bool) -> int:
 
 
 def unread_rows(size: int, k: int, s: int, p: int) -> int:
-    """Input rows past the last floor-mode window; trailing rows that are padding are free."""
-    return max(0, (size + 2 * p - k) % s - p)
+    """Input rows past the last floor-mode window that the stride does not skip anyway.
+
+    Trailing rows that are padding are free, and a window smaller than its stride (a 1x1 conv
+    at stride 2) skips ``s - k`` rows after every window by design, the last one included.
+    """
+    return max(0, (size + 2 * p - k) % s - p - max(0, s - k))
 
 
 def window_arithmetic(size: int, k: int, s: int, p: int) -> str:
@@ -106,6 +112,7 @@ class _Inference:
         self.nodes: list[ir.Node] = []
         self.renamed: dict[str, str] = {}  # resolved-away node -> what its consumers read instead
         self.consumers: dict[str, list[ir.Node]] = {}
+        self.untiled: set[str] = set()  # nodes at or downstream of a W301
         for node in graph.nodes:
             for src in node.inputs:
                 self.consumers.setdefault(src, []).append(node)
@@ -127,6 +134,8 @@ class _Inference:
                 # An input failed already; one diagnostic per root cause is enough.
                 self.nodes.append(node)
                 continue
+            if any(i in self.untiled for i in inputs):
+                self.untiled.add(node.name)
             if isinstance(node, ir.Shortcut):
                 self.shortcut(node)
                 continue
@@ -224,7 +233,8 @@ class _Inference:
                 return None
             out.append(axis_out(size, k, s, p, ceil))
             lost.append(0 if ceil else unread_rows(size, k, s, p))
-        if any(lost):
+        if any(lost) and node.name not in self.untiled:
+            self.untiled.add(node.name)
             axis = 0 if lost[0] else 1
             size, k, s, p = x[1 + axis], node.kernel[axis], node.stride[axis], node.padding[axis]
             self.diags.append(

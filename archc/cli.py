@@ -1,0 +1,278 @@
+"""The ``archc`` command: lint, summary, ir, schema, compile.
+
+A thin layer over archc.check and archc.report. Imports happen inside the commands, so that
+``archc --help`` is instant and lint/summary/ir never import torch (docs/usage.md has the
+timings). Exit codes: 0 clean or warnings only, 1 errors in a spec, 2 usage errors and
+unreadable files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from archc.check import Checked
+    from archc.diagnostics import Diagnostic
+
+# The front end reports a file it cannot read as E001; that is an input problem, like usage.
+UNREADABLE = "E001"
+
+
+def _use_color(choice: str, stream: object) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never" or os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _check(path: str, batch: int = 1, dtype: str = "fp32") -> Checked:
+    from archc.check import check_file
+
+    return check_file(path, batch=batch, dtype=dtype)  # type: ignore[arg-type]
+
+
+def _exit_code(diagnostics: Sequence[Diagnostic]) -> int:
+    if any(d.code == UNREADABLE for d in diagnostics):
+        return 2
+    return 1 if any(d.severity == "error" for d in diagnostics) else 0
+
+
+def _print_diagnostics(
+    diagnostics: Sequence[Diagnostic], sources: dict[str, str], color: str, stream: object
+) -> None:
+    from archc.diagnostics import render_text
+
+    if diagnostics:
+        print(render_text(diagnostics, sources, _use_color(color, stream)), file=stream)  # type: ignore[arg-type]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from archc.diagnostics import render_github, render_json
+
+    diagnostics: list[Diagnostic] = []
+    sources: dict[str, str] = {}
+    claims = held = 0
+    for path in args.files:
+        checked = _check(path)
+        diagnostics += checked.diagnostics
+        sources.update(checked.sources)
+        claims += len(checked.claims)
+        held += sum(c.ok for c in checked.claims)
+    if args.format == "json":
+        print(render_json(diagnostics))
+    elif args.format == "github":
+        if diagnostics:
+            print(render_github(diagnostics))
+    else:
+        if diagnostics:
+            _print_diagnostics(diagnostics, sources, args.color, sys.stdout)
+            print()
+        errors = sum(d.severity == "error" for d in diagnostics)
+        warnings = sum(d.severity == "warning" for d in diagnostics)
+        checked_claims = f", {held} of {_plural(claims, 'claim')} hold" if claims else ""
+        print(
+            f"{_plural(len(args.files), 'file')} checked: {_plural(errors, 'error')}, "
+            f"{_plural(warnings, 'warning')}{checked_claims}"
+        )
+    return _exit_code(diagnostics)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from archc import report
+
+    checked = _check(args.file, args.batch, args.dtype)
+    code = _exit_code(checked.diagnostics)
+    # Errors and warnings go to stderr, so stdout holds only the table (or the JSON object).
+    _print_diagnostics(checked.diagnostics, checked.sources, args.color, sys.stderr)
+    if code or checked.accounting is None:
+        return code or 1
+    render = {
+        "text": report.render_text,
+        "markdown": report.render_markdown,
+        "json": report.render_json,
+    }[args.format]
+    print(render(checked))
+    return 0
+
+
+def cmd_ir(args: argparse.Namespace) -> int:
+    from archc.diagnostics import has_errors
+    from archc.frontend import read_spec
+
+    front = read_spec(args.file)
+    if front.graph is None or has_errors(front.diagnostics):
+        _print_diagnostics(front.diagnostics, front.sources, args.color, sys.stderr)
+        return _exit_code(front.diagnostics) or 1
+    _print_diagnostics(front.diagnostics, front.sources, args.color, sys.stderr)
+    print(front.graph.to_json())
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from archc.ir import json_schema
+
+    print(json_schema())
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    # The backend imports torch; only this command pays for it.
+    from archc.backends.source import compile_file
+    from archc.diagnostics import ArchcError
+
+    try:
+        message = compile_file(args.file, args.output)
+    except ArchcError as exc:
+        _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
+        return _exit_code(exc.diagnostics) or 1
+    print(message)
+    return 0
+
+
+# --- arguments --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from archc import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="archc",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="A compiler for CNN architecture specs written as lecture and paper tables.",
+        epilog=(
+            "examples:\n"
+            "  archc lint specs/*.arch                 check shapes and claims\n"
+            "  archc summary specs/vgg16.arch          the lecture table: memory, params, MACs\n"
+            "  archc compile specs/resnet50.arch -o resnet50.py\n\n"
+            "exit codes: 0 clean or warnings only, 1 errors, 2 usage errors or unreadable files"
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"archc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def color(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--color",
+            choices=("auto", "always", "never"),
+            default="auto",
+            help="colour diagnostics: auto = only on a terminal, and not when NO_COLOR is set "
+            "(default: auto)",
+        )
+
+    lint = sub.add_parser(
+        "lint",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="check specs: syntax, shapes, declared shapes and memory/params claims",
+        description=(
+            "Check one or more spec files: syntax, blocks and names, shape inference, declared\n"
+            "shapes ([55x55x96]) and memory:/params: claims at the precision printed.\n\n"
+            "exit codes: 0 no errors (warnings allowed), 1 an error in any file,\n"
+            "            2 a usage error or an unreadable file (reported as E001)"
+        ),
+    )
+    lint.add_argument("files", nargs="+", metavar="FILE", help="spec files (.arch)")
+    lint.add_argument(
+        "--format",
+        choices=("text", "json", "github"),
+        default="text",
+        help="text: rustc-style with source lines; json: one list of every diagnostic of every "
+        "file; github: workflow annotations (default: text)",
+    )
+    color(lint)
+    lint.set_defaults(run=cmd_lint)
+
+    summary = sub.add_parser(
+        "summary",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="print the lecture table: output shapes, memory, params, MACs, receptive field",
+        description=(
+            "Print one spec's table: per layer the output shape (HxWxC), memory (activation\n"
+            "values it adds), params, multiply-accumulates, receptive field and fused group;\n"
+            "then totals (params, MACs, activations, forward and training bytes), the fusion\n"
+            "plan and the claims checked. docs/accounting.md defines every number.\n\n"
+            "Diagnostics go to stderr; with errors nothing is printed to stdout and the exit\n"
+            "code is 1."
+        ),
+    )
+    summary.add_argument("file", metavar="FILE", help="a spec file (.arch)")
+    summary.add_argument(
+        "--format",
+        choices=("text", "markdown", "json"),
+        default="text",
+        help="text for a terminal, markdown to paste, json for programs (default: text)",
+    )
+    summary.add_argument(
+        "--batch", type=_positive_int, default=1, help="batch size for the byte totals (1)"
+    )
+    summary.add_argument(
+        "--dtype",
+        choices=("fp32", "fp16", "bf16"),
+        default="fp32",
+        help="element type for the byte totals (default: fp32)",
+    )
+    color(summary)
+    summary.set_defaults(run=cmd_summary)
+
+    ir = sub.add_parser(
+        "ir",
+        help="print the validated IR graph as JSON",
+        description="Print the IR graph the front end builds (blocks expanded, defaults applied) "
+        "as JSON. Exit 1 with diagnostics on stderr if the spec has errors.",
+    )
+    ir.add_argument("file", metavar="FILE", help="a spec file (.arch)")
+    color(ir)
+    ir.set_defaults(run=cmd_ir)
+
+    schema = sub.add_parser(
+        "schema",
+        help="print the JSON schema of the IR",
+        description="Print the JSON schema of the IR graph (what `archc ir` prints).",
+    )
+    schema.set_defaults(run=cmd_schema)
+
+    comp = sub.add_parser(
+        "compile",
+        help="generate a standalone PyTorch module (.py)",
+        description="Compile a spec to standalone PyTorch source. Imports torch. "
+        "Exit 1 with diagnostics on stderr if the spec has errors.",
+    )
+    comp.add_argument("file", metavar="FILE", help="a spec file (.arch)")
+    comp.add_argument(
+        "-o", "--output", metavar="OUT.py", default=None, help="where to write the source"
+    )
+    color(comp)
+    comp.set_defaults(run=cmd_compile)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except BrokenPipeError:
+        # `archc summary x.arch | head` closes stdout early; that is not an error.
+        sys.stderr.close()
+        return 0

@@ -1,0 +1,204 @@
+"""Checked claims: the ``memory:`` and ``params:`` numbers a spec line prints (codes E4xx).
+
+A claim such as ``params: (3*3*3)*64 = 1,728`` says two things, and both are checked:
+
+- E401: the arithmetic equals the printed value at the precision printed
+  (:mod:`archc.numbers`: ``3.2M`` admits 3,150,000 ≤ v < 3,250,000, ``1,728`` only 1728);
+- E402 (memory) / E403 (params): the claimed value is what archc computes for that line.
+  A claim with only arithmetic compares its exact value; one with only a printed value compares
+  at the printed precision. E404: a printed value that is not a number archc can read.
+
+"That line" is the node carrying the claim plus every node the same source line produced
+(default BN/ReLU, the layers of a block call). Memory is the number of values of the line's
+output (the carrier's or the line's last node's; they agree for conv → BN → ReLU). Params are the
+line's parameters with or without biases: tables often leave biases out, and the check records
+which reading matched. Each failing claim is one diagnostic at the claim's span.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from archc import ir
+from archc.diagnostics import Diagnostic, error
+from archc.numbers import Printed, fmt_int, read_printed
+from archc.passes.accounting import Accounting, LayerAccount
+from archc.spans import Span
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    node: str
+    claim: ir.Claim
+    ok: bool
+    matched: str | None
+    """Which reading of the layer held: "output values", "with biases", "without biases", or
+    "no biases to leave out" (a layer without biases, where the two agree)."""
+
+
+@dataclass(frozen=True)
+class ClaimsResult:
+    checks: list[ClaimCheck]
+    diagnostics: list[Diagnostic]
+
+
+def claim_text(claim: ir.Claim) -> str:
+    """The claim as written, normalised: ``224*224*64 = 3.2M``."""
+    parts = [p for p in (claim.expression, claim.printed) if p is not None]
+    return " = ".join(parts)
+
+
+def _on_line(span: Span, line: tuple[str, int]) -> bool:
+    return (span.file, span.line) == line
+
+
+def _line_nodes(graph: ir.Graph, carrier: ir.Node, claim: ir.Claim) -> list[str]:
+    """The nodes the claim's source line produced, in graph order.
+
+    Within the carrier's scope (its chain of block calls, less the calls made on the claim's
+    own line), these are the nodes written on that line and every node expanded from a block
+    called on it.
+    """
+    line = (claim.span.file, claim.span.line)
+    scope = list(carrier.origin)
+    while scope and _on_line(scope[-1].call, line):
+        scope.pop()
+    depth = len(scope)
+    names = []
+    for node in graph.nodes:
+        if node.name != carrier.name and node.origin[:depth] != scope:
+            continue
+        if node.name == carrier.name:
+            names.append(node.name)
+        elif len(node.origin) > depth:
+            if _on_line(node.origin[depth].call, line):
+                names.append(node.name)
+        elif node.span is not None and _on_line(node.span, line):
+            names.append(node.name)
+    return names
+
+
+def _shape_product(shape: ir.Shape) -> str:
+    return "·".join(str(s) for s in shape) + f" = {fmt_int(math.prod(shape))}"
+
+
+def _params_formula(layers: list[LayerAccount], nodes: dict[str, ir.Node]) -> str:
+    """How a line's parameters add up, e.g. ``conv1: 3·3·3·64 = 1,728 weights + 64 biases``."""
+    lines = []
+    for la in layers:
+        if la.params == 0:
+            continue
+        node = nodes[la.name]
+        if isinstance(node, ir.Conv):
+            kh, kw = node.kernel
+            c = la.weights // (node.out_channels * kh * kw)
+            w = f"{kh}·{kw}·{c}·{node.out_channels} = {fmt_int(la.weights)} weights"
+        elif isinstance(node, ir.Linear):
+            w = f"{la.weights // node.out_features}·{node.out_features} = "
+            w += f"{fmt_int(la.weights)} weights"
+        else:
+            w = f"{fmt_int(la.weights)} weights"
+        b = f" + {fmt_int(la.biases)} biases" if la.biases else ""
+        lines.append(f"{la.name}: {w}{b}")
+    return "; ".join(lines) if lines else "no parameters"
+
+
+class _Checker:
+    def __init__(self, graph: ir.Graph, accounting: Accounting):
+        self.graph = graph
+        self.nodes = {n.name: n for n in graph.nodes}
+        self.accounts = {la.name: la for la in accounting.layers}
+        self.checks: list[ClaimCheck] = []
+        self.diags: list[Diagnostic] = []
+
+    def run(self) -> ClaimsResult:
+        for node in self.graph.nodes:
+            for claim in node.claims:
+                self.check(node, claim)
+        return ClaimsResult(self.checks, self.diags)
+
+    def readings(self, carrier: ir.Node, claim: ir.Claim) -> tuple[list[tuple[str, int]], str]:
+        """The values the line may be claimed to have, and how they are computed."""
+        layers = [self.accounts[n] for n in _line_nodes(self.graph, carrier, claim)]
+        if claim.kind == "memory":
+            outputs = [layers[0], layers[-1]] if layers[0] is not layers[-1] else [layers[0]]
+            out = self.accounts[carrier.name]
+            how = f"{carrier.name} outputs {_shape_product(out.output_shape)} values"
+            return [("output values", la.values) for la in outputs], how
+        total = sum(la.params for la in layers)
+        biases = sum(la.biases for la in layers)
+        readings = [("with biases", total), ("without biases", total - biases)]
+        if not biases:
+            readings = [("no biases to leave out", total)]
+        how = _params_formula(layers, self.nodes)
+        if len(layers) > 1 and total:
+            how += f"; in all {fmt_int(total)}"
+            if biases:
+                how += f", {fmt_int(total - biases)} without biases"
+        return readings, how
+
+    def check(self, node: ir.Node, claim: ir.Claim) -> None:
+        printed: Printed | None = None
+        if claim.printed is not None:
+            printed = read_printed(claim.printed)
+            if printed is None:
+                self.fail(
+                    node,
+                    claim,
+                    "E404",
+                    f"cannot read the printed value {claim.printed!r} of this {claim.kind} claim",
+                    "write an integer, optionally with thousands separators (1,728) "
+                    "or a K/M/G suffix (3.2M)",
+                )
+                return
+        readings, how = self.readings(node, claim)
+        exact = Fraction(claim.value) if claim.value is not None else None
+
+        def holds(count: int) -> bool:
+            if exact is not None:
+                return exact == count
+            return printed is not None and printed.admits(count)
+
+        matched = next((label for label, count in readings if holds(count)), None)
+        if exact is not None and printed is not None and not printed.admits(exact):
+            self.fail(
+                node,
+                claim,
+                "E401",
+                f"{claim.expression} is {fmt_int(exact)}, not {claim.printed}",
+                f"{claim.expression} = {fmt_int(exact)}; {claim.printed} means "
+                f"{printed.describe()}\n{how}",
+            )
+            return
+        if matched is None:
+            code = "E402" if claim.kind == "memory" else "E403"
+            what = "values in the output" if claim.kind == "memory" else "parameters"
+            counts = " or ".join(
+                f"{fmt_int(c)} ({label})" if len(readings) > 1 else fmt_int(c)
+                for label, c in dict.fromkeys(readings)
+            )
+            claimed = claim_text(claim)
+            arithmetic = f"{claim.expression} = {fmt_int(exact)}" if exact is not None else ""
+            precision = f"{claim.printed} means {printed.describe()}" if printed else ""
+            shown = "; ".join(p for p in (arithmetic, precision) if p)
+            self.fail(
+                node,
+                claim,
+                code,
+                f"{claim.kind} claim {claimed} does not match {node.name}: "
+                f"archc counts {counts} {what}",
+                f"{shown}\n{how}" if shown else how,
+            )
+            return
+        self.checks.append(ClaimCheck(node.name, claim, True, matched))
+
+    def fail(self, node: ir.Node, claim: ir.Claim, code: str, message: str, help: str) -> None:
+        self.checks.append(ClaimCheck(node.name, claim, False, None))
+        self.diags.append(error(code, message, claim.span, help))
+
+
+def check_claims(graph: ir.Graph, accounting: Accounting) -> ClaimsResult:
+    """Check every claim of ``graph`` against the arithmetic and ``accounting``."""
+    return _Checker(graph, accounting).run()

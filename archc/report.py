@@ -1,0 +1,246 @@
+"""The lecture table: a checked graph's accounting as text, markdown or JSON.
+
+One row per node (name, layer, output HxWxC, memory, params, MACs, receptive field, fused
+group), then the totals, the fusion plan and the claims that were checked. ``archc summary``
+prints these; docs/accounting.md says what each number counts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from archc import ir
+from archc.check import Checked
+from archc.numbers import fmt_bytes, fmt_count
+from archc.passes.accounting import Accounting, LayerAccount
+from archc.passes.claims import claim_text
+from archc.passes.fusion import FusionGroup
+from archc.passes.shapes import fmt_shape
+
+HEADERS = ("name", "layer", "output", "memory", "params", "MACs", "RF", "jump", "fused group")
+# Numeric columns are right-aligned in text.
+_NUMERIC = {"memory", "params", "MACs", "RF", "jump"}
+
+
+def _pair(p: ir.Pair) -> str:
+    return f"{p[0]}x{p[1]}"
+
+
+def _window(node: ir.Conv | ir.MaxPool | ir.AvgPool) -> str:
+    text = _pair(node.kernel)
+    if node.stride != (1, 1):
+        text += f" s{node.stride[0]}" if node.stride[0] == node.stride[1] else f" s{node.stride}"
+    if node.padding != (0, 0):
+        p = node.padding
+        text += f" p{p[0]}" if p[0] == p[1] else f" p{_pair(p)}"
+    return text
+
+
+def describe(node: ir.Node) -> str:
+    """A node the way a table prints it: ``conv 96 11x11 s4``, ``max pool 3x3 s2``, ``FC 4096``."""
+    match node:
+        case ir.Input():
+            return "input"
+        case ir.Conv():
+            return f"conv {node.out_channels} {_window(node)}" + ("" if node.bias else " no bias")
+        case ir.MaxPool():
+            return f"max pool {_window(node)}" + (" ceil" if node.ceil_mode else "")
+        case ir.AvgPool():
+            return f"avg pool {_window(node)}" + (" ceil" if node.ceil_mode else "")
+        case ir.GlobalAvgPool():
+            return "global avg pool"
+        case ir.AdaptiveAvgPool():
+            return f"adaptive avg pool {_pair(node.output_size)}"
+        case ir.LRN():
+            return f"LRN size {node.size}"
+        case ir.BatchNorm():
+            return "BN"
+        case ir.ReLU():
+            return "ReLU"
+        case ir.Dropout():
+            return f"dropout {node.p:g}"
+        case ir.Linear():
+            return f"FC {node.out_features}" + ("" if node.bias else " no bias")
+        case ir.Concat():
+            return f"concat {len(node.inputs)}"
+    return node.op
+
+
+def _row(la: LayerAccount, node: ir.Node) -> tuple[str, ...]:
+    return (
+        la.name,
+        describe(node),
+        fmt_shape(la.output_shape),
+        fmt_count(la.activations) if la.activations else "-",
+        f"{la.params:,}" if la.params else "0",
+        fmt_count(la.macs) if la.macs else "0",
+        str(la.rf_size),
+        str(la.rf_jump),
+        la.group or "-",
+    )
+
+
+def _rows(checked: Checked, acc: Accounting) -> list[tuple[str, ...]]:
+    assert checked.graph is not None
+    nodes = {n.name: n for n in checked.graph.nodes}
+    return [_row(la, nodes[la.name]) for la in acc.layers]
+
+
+def _totals_lines(acc: Accounting) -> list[str]:
+    t = acc.totals
+    per = f"batch {t.batch}, {t.dtype}"
+    lines = [
+        f"params       {t.params:,} ({fmt_count(t.params)}; {t.params - t.biases:,} without "
+        f"biases), {fmt_bytes(t.param_bytes)} at {t.dtype}",
+        f"buffers      {t.buffers:,} (BN running statistics)",
+        f"MACs         {t.macs:,} ({fmt_count(t.macs)}) per image",
+        f"activations  {t.activations:,} values ({fmt_count(t.activations)}) per image, "
+        f"{fmt_bytes(t.activation_bytes)} at {t.dtype}",
+        f"forward      {fmt_bytes(t.forward_bytes)} ({t.forward_bytes:,} bytes; {per}: "
+        f"activations + params + buffers)",
+        f"training     {fmt_bytes(t.train_bytes)} ({t.train_bytes:,} bytes; {per}: "
+        f"2 × activations + 3 × params + buffers)",
+    ]
+    return lines
+
+
+def _fusion_lines(groups: Sequence[FusionGroup]) -> list[str]:
+    lines = []
+    for g in groups:
+        chain = " → ".join(g.members)
+        extra = f" (+ residual {g.residual})" if g.residual else ""
+        lines.append(f"{g.name}: {chain}{extra}")
+    return lines
+
+
+def _claims_line(checked: Checked) -> str:
+    claims = checked.claims
+    held = sum(c.ok for c in claims)
+    memory = sum(c.claim.kind == "memory" for c in claims)
+    no_bias = sum(c.matched == "without biases" for c in claims)
+    verdict = "all hold" if held == len(claims) else f"{held} hold"
+    params = len(claims) - memory
+    line = f"{len(claims)} claims checked ({memory} memory, {params} params): {verdict}"
+    if no_bias:
+        line += f"; {no_bias} params claims leave the biases out"
+    return line
+
+
+def _title(checked: Checked) -> str:
+    assert checked.graph is not None
+    first = checked.graph.nodes[0]
+    shape = checked.shapes.get(first.name)
+    where = f" ({checked.file})" if checked.file else ""
+    return f"{checked.graph.name}{where}, input {fmt_shape(shape) if shape else '?'}"
+
+
+def render_text(checked: Checked) -> str:
+    acc = checked.accounting
+    assert acc is not None
+    rows = [HEADERS, *_rows(checked, acc)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADERS))]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [
+            cell.rjust(w) if HEADERS[i] in _NUMERIC else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths))
+        ]
+        return "  ".join(cells).rstrip()
+
+    out = [_title(checked), "", line(HEADERS), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in rows[1:]]
+    out += ["", "memory: values each layer adds (- = in place or a view, none added)", ""]
+    out += ["totals", *("  " + s for s in _totals_lines(acc))]
+    if checked.fusion:
+        out += ["", f"fusion plan ({len(checked.fusion)} groups)"]
+        out += ["  " + s for s in _fusion_lines(checked.fusion)]
+    if checked.claims:
+        out += ["", _claims_line(checked)]
+    return "\n".join(out)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(checked: Checked) -> str:
+    acc = checked.accounting
+    assert acc is not None
+    align = ["---:" if h in _NUMERIC else "---" for h in HEADERS]
+    out = [f"### {_title(checked)}", ""]
+    out.append("| " + " | ".join(HEADERS) + " |")
+    out.append("| " + " | ".join(align) + " |")
+    for row in _rows(checked, acc):
+        out.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
+    out += ["", "**Totals**", ""]
+    out += [f"- {' '.join(s.split())}" for s in _totals_lines(acc)]
+    if checked.fusion:
+        out += ["", f"**Fusion plan** ({len(checked.fusion)} groups)", ""]
+        out += [f"- {_md_cell(s)}" for s in _fusion_lines(checked.fusion)]
+    if checked.claims:
+        out += ["", _claims_line(checked)]
+    return "\n".join(out)
+
+
+def summary_dict(checked: Checked) -> dict[str, object]:
+    acc = checked.accounting
+    assert acc is not None and checked.graph is not None
+    nodes = {n.name: n for n in checked.graph.nodes}
+    t = acc.totals
+    return {
+        "network": checked.graph.name,
+        "file": checked.file,
+        "batch": t.batch,
+        "dtype": t.dtype,
+        "layers": [
+            {
+                "name": la.name,
+                "op": la.op,
+                "layer": describe(nodes[la.name]),
+                "output_shape": list(la.output_shape),
+                "values": la.values,
+                "activations": la.activations,
+                "params": la.params,
+                "weights": la.weights,
+                "biases": la.biases,
+                "buffers": la.buffers,
+                "macs": la.macs,
+                "receptive_field": la.rf_size,
+                "jump": la.rf_jump,
+                "group": la.group,
+                "line": la.span.line if la.span else None,
+            }
+            for la in acc.layers
+        ],
+        "totals": {
+            "params": t.params,
+            "params_without_biases": t.params - t.biases,
+            "buffers": t.buffers,
+            "macs": t.macs,
+            "activations": t.activations,
+            "activation_bytes": t.activation_bytes,
+            "batch_activation_bytes": t.batch_activation_bytes,
+            "param_bytes": t.param_bytes,
+            "forward_bytes": t.forward_bytes,
+            "train_bytes": t.train_bytes,
+        },
+        "fusion": [
+            {"name": g.name, "members": g.members, "residual": g.residual} for g in checked.fusion
+        ],
+        "claims": [
+            {
+                "node": c.node,
+                "kind": c.claim.kind,
+                "claim": claim_text(c.claim),
+                "ok": c.ok,
+                "matched": c.matched,
+                "line": c.claim.span.line,
+            }
+            for c in checked.claims
+        ],
+    }
+
+
+def render_json(checked: Checked) -> str:
+    return json.dumps(summary_dict(checked), indent=2)
