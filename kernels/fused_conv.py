@@ -68,6 +68,7 @@ def _conv_configs() -> list[triton.Config]:
         (64, 128, 32, 4, 4),
         (128, 128, 64, 4, 3),
         (64, 64, 64, 4, 3),
+        (128, 32, 64, 4, 4),
     ]
     return [
         triton.Config(
@@ -88,6 +89,8 @@ def _gemm_configs() -> list[triton.Config]:
         (128, 128, 32, 4, 4),
         (64, 128, 64, 4, 4),
         (128, 64, 64, 4, 4),
+        (64, 64, 64, 4, 4),
+        (128, 32, 64, 4, 4),
     ]
     return [
         triton.Config(
@@ -97,6 +100,23 @@ def _gemm_configs() -> list[triton.Config]:
         )
         for bm, bn, bk, w, s in shapes
     ]
+
+
+# Below this many FLOPs a layer takes a few microseconds whatever the tile, and benchmarking
+# every config would cost far more than it could save: such problems get one small-tile config.
+_SMALL_PROBLEM_FLOPS = 4e9
+
+
+def _prune_configs(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
+    """Drop tiles much wider than the layer's output channels; one config for small problems."""
+    m, k = named_args["M"], named_args["K"]
+    reduction = named_args["C"] * named_args.get("R", 1) * named_args.get("S", 1)
+    widest = max(32, triton.next_power_of_2(k))
+    fits = [c for c in configs if c.kwargs["BLOCK_N"] <= widest] or configs
+    if 2 * m * k * reduction >= _SMALL_PROBLEM_FLOPS:
+        return fits
+    wide_enough = [c for c in fits if c.kwargs["BLOCK_N"] >= min(k, 64)] or fits
+    return [min(wide_enough, key=lambda c: c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"])]
 
 
 @triton.jit
@@ -167,8 +187,18 @@ def _mma(acc, a, b, PRECISION: tl.constexpr, UPCAST: tl.constexpr):
     return tl.dot(a, b, acc, input_precision=PRECISION)
 
 
-@triton.autotune(configs=_conv_configs(), key=["M", "K", "C", "R", "S", "STRIDE_H", "FLAT"])
-@triton.jit
+# Geometry integers are not specialised (no recompiles per layer size); C, K and the tensor strides
+# are, since "divisible by 16" and "== 1" there make loads vectorised.
+@triton.autotune(
+    configs=_conv_configs(),
+    key=["M", "K", "C", "R", "S", "STRIDE_H", "FLAT"],
+    prune_configs_by={"early_config_prune": _prune_configs},
+)
+@triton.jit(
+    do_not_specialize=[
+        "M", "H", "W", "OH", "OW", "R", "S", "STRIDE_H", "STRIDE_W", "PAD_H", "PAD_W",
+    ]
+)  # fmt: skip
 def _conv_kernel(
     x_ptr,
     w_ptr,
@@ -267,8 +297,12 @@ def _conv_kernel(
     )  # fmt: skip
 
 
-@triton.autotune(configs=_gemm_configs(), key=["M", "K", "C"])
-@triton.jit
+@triton.autotune(
+    configs=_gemm_configs(),
+    key=["M", "K", "C"],
+    prune_configs_by={"early_config_prune": _prune_configs},
+)
+@triton.jit(do_not_specialize=["M", "OH", "OW"])
 def _gemm_kernel(
     x_ptr,
     w_ptr,
