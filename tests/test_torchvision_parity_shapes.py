@@ -1,0 +1,104 @@
+"""The torchvision specs against torchvision itself: parameter count, layer shapes, MACs.
+
+For every specs/torchvision/*.arch: archc's parameter total equals torchvision's
+``sum(p.numel())``; the output shapes of the conv, pool and linear layers, in order, equal what
+forward hooks on torchvision's model record at 224x224; and archc's MAC total is within 1% of a
+count made here from those hooks (conv: output elements x in_channels/groups x kh x kw;
+linear: in x out). A missing spec file fails the test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from archc.check import check_file
+
+SPECS = Path(__file__).resolve().parent.parent / "specs" / "torchvision"
+MODELS = [
+    "alexnet",
+    "vgg11",
+    "vgg13",
+    "vgg16",
+    "vgg19",
+    "vgg11_bn",
+    "vgg16_bn",
+    "googlenet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+]
+HOOKED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear)
+ARCHC_OPS = {"conv", "maxpool", "avgpool", "adaptive_avgpool", "global_avgpool", "linear"}
+
+
+def torchvision_model(name: str) -> nn.Module:
+    kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+    return getattr(torchvision.models, name)(weights=None, **kwargs).eval()
+
+
+def hooked_forward(model: nn.Module) -> tuple[list[tuple[int, ...]], int]:
+    """Output shapes (batch dropped) of conv/pool/linear modules in call order, and their MACs."""
+    shapes: list[tuple[int, ...]] = []
+    macs = 0
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal macs
+        shapes.append(tuple(out.shape[1:]))
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            macs += out[0].numel() * (module.in_channels // module.groups) * kh * kw
+        elif isinstance(module, nn.Linear):
+            macs += module.in_features * module.out_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, HOOKED)]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, 224, 224))
+    for h in handles:
+        h.remove()
+    return shapes, macs
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def pair(request):
+    name = request.param
+    path = SPECS / f"{name}.arch"
+    assert path.is_file(), f"missing spec {path}"
+    checked = check_file(path)
+    assert checked.ok, [f"{d.span}: {d.code} {d.message}" for d in checked.diagnostics]
+    assert checked.accounting is not None
+    return name, checked, torchvision_model(name)
+
+
+def test_parameter_count_equals_torchvision(pair):
+    name, checked, model = pair
+    expected = sum(p.numel() for p in model.parameters())
+    assert checked.accounting.totals.params == expected, name
+
+
+def test_buffer_count_equals_torchvision_running_stats(pair):
+    name, checked, model = pair
+    # BN running mean and var; torch's num_batches_tracked counters are not activations' stats.
+    expected = sum(
+        b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked")
+    )
+    assert checked.accounting.totals.buffers == expected, name
+
+
+def test_layer_shapes_equal_torchvision_hooks(pair):
+    name, checked, model = pair
+    expected, _ = hooked_forward(model)
+    ours = [la.output_shape for la in checked.accounting.layers if la.op in ARCHC_OPS]
+    assert ours == expected, name
+
+
+def test_mac_total_within_one_percent_of_torchvision_hooks(pair):
+    name, checked, model = pair
+    _, expected = hooked_forward(model)
+    assert checked.accounting.totals.macs == pytest.approx(expected, rel=0.01), name
