@@ -1,0 +1,112 @@
+"""The front end in one call: spec text or file -> IR graph + diagnostics.
+
+``parse_spec`` and ``read_spec`` run the parser (archc.parser) and the elaborator
+(archc.elaborate), collect every diagnostic, and keep the text of every file read (imports too)
+so that diagnostics can show their source lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archc import ir
+from archc import syntax as S
+from archc.diagnostics import Diagnostic, error, has_errors, sort_key
+from archc.elaborate import elaborate
+from archc.parser import parse
+from archc.spans import Span
+
+
+@dataclass
+class FrontendResult:
+    graph: ir.Graph | None
+    """None when there are errors."""
+    diagnostics: list[Diagnostic]
+    sources: dict[str, str] = field(default_factory=dict)
+    """File name -> text of every file read (imports too), for snippets."""
+
+
+def _start(file: str) -> Span:
+    return Span(file=file, line=1, column=1, end_line=1, end_column=1)
+
+
+def _decode(data: bytes, file: str) -> tuple[str | None, Diagnostic | None]:
+    """UTF-8 text with an optional BOM; NUL bytes or invalid UTF-8 mean a binary file (E002)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    bad = data.find(b"\x00")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        bad = e.start if bad < 0 else min(bad, e.start)
+        text = None
+    if bad < 0:
+        return text, None
+    line = data.count(b"\n", 0, bad) + 1
+    column = bad - (data.rfind(b"\n", 0, bad) + 1) + 1
+    span = Span(file=file, line=line, column=column, end_line=line, end_column=column + 1)
+    return None, error(
+        "E002",
+        f"`{file}` is not UTF-8 text (byte {data[bad]:#04x} at offset {bad})",
+        span,
+        "spec files are UTF-8 text; is this the right file?",
+    )
+
+
+class _Reader:
+    """Reads and parses files for one front-end run, recording their text."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, str] = {}
+
+    def read(self, path: Path) -> tuple[S.Spec | None, list[Diagnostic], str | None]:
+        file = str(path)
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            return None, [error("E001", f"cannot read `{file}`: {e.strerror}", _start(file))], None
+        text, problem = _decode(data, file)
+        if problem is not None or text is None:
+            return None, [problem] if problem else [], None
+        self.sources[file] = text
+        spec, diags = parse(text, file)
+        return spec, diags, text
+
+
+def _finish(spec: S.Spec | None, diags: list[Diagnostic], reader: _Reader) -> FrontendResult:
+    graph = None
+    if spec is not None:
+        graph, more = elaborate(spec, reader.read)
+        diags = diags + more
+    if has_errors(diags):
+        graph = None
+    diags.sort(key=sort_key)
+    return FrontendResult(graph=graph, diagnostics=diags, sources=reader.sources)
+
+
+def parse_spec(text: str, file: str = "<string>") -> FrontendResult:
+    """Parse and elaborate spec text. ``file`` names it in diagnostics and in ``Graph.file``."""
+    reader = _Reader()
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    reader.sources[file] = text
+    spec, diags = parse(text, file)
+    return _finish(spec, diags, reader)
+
+
+def read_spec(path: str | Path) -> FrontendResult:
+    """Read, parse and elaborate a spec file (E001 unreadable, E002 not text)."""
+    reader = _Reader()
+    file = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        msg = f"cannot read `{file}`: {e.strerror or e}"
+        return FrontendResult(None, [error("E001", msg, _start(file))], {})
+    text, problem = _decode(data, file)
+    if problem is not None or text is None:
+        return FrontendResult(None, [problem] if problem else [], {})
+    reader.sources[file] = text
+    spec, diags = parse(text, file)
+    return _finish(spec, diags, reader)

@@ -1,0 +1,1212 @@
+"""Source text -> syntax tree (:mod:`archc.syntax`), with syntax errors as diagnostics.
+
+Two steps. The Lark grammar (``grammar.lark``, LALR with a contextual lexer) splits each line
+into its parts — declared shape, label, items, ``->`` shape, claims, remark — and
+:class:`_Parts` turns tokens into expressions and items. Then :func:`_classify` reads the words:
+which layer kind a label or body names, which argument a number is, whether a line is a header, a
+defaults line or a block call. Errors of the first step stop the parse (E101-E103); errors of
+the second are reported per line and the other lines still parse.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark.lark import PostLex
+
+from archc import syntax as S
+from archc.diagnostics import Diagnostic, error
+from archc.spans import Span
+
+# --- the vocabulary ----------------------------------------------------------------------------
+
+KINDS: dict[str, str] = {
+    "CONV": "conv",
+    "CONVOLUTION": "conv",
+    "POOL": "maxpool",
+    "MAX POOL": "maxpool",
+    "MAXPOOL": "maxpool",
+    "MAX-POOL": "maxpool",
+    "AVG POOL": "avgpool",
+    "AVGPOOL": "avgpool",
+    "AVG-POOL": "avgpool",
+    "AVERAGE POOL": "avgpool",
+    "GLOBAL AVG POOL": "global_avgpool",
+    "GLOBAL AVGPOOL": "global_avgpool",
+    "GLOBAL AVERAGE POOL": "global_avgpool",
+    "GAP": "global_avgpool",
+    "ADAPTIVE AVG POOL": "adaptive_avgpool",
+    "ADAPTIVE AVGPOOL": "adaptive_avgpool",
+    "NORM": "lrn",
+    "LRN": "lrn",
+    "BN": "batchnorm",
+    "BATCHNORM": "batchnorm",
+    "BATCH NORM": "batchnorm",
+    "RELU": "relu",
+    "DROPOUT": "dropout",
+    "FLATTEN": "flatten",
+    "FC": "linear",
+    "LINEAR": "linear",
+    "SOFTMAX": "softmax",
+    "SOFT-MAX": "softmax",
+    "CONCAT": "concat",
+    "ADD": "add",
+}
+_LONGEST_KIND = max(len(k.split()) for k in KINDS)
+
+FILLER = {"filters", "filter", "at", "neurons", "neuron", "layer", "normalization", "units"}
+
+# The keywords each kind takes a value after (`stride 4`, `pad same`, `eps 0.001`).
+KEYWORDS: dict[str, set[str]] = {
+    "conv": {"stride", "pad", "padding", "kernel"},
+    "maxpool": {"stride", "pad", "padding", "kernel"},
+    "avgpool": {"stride", "pad", "padding", "kernel"},
+    "adaptive_avgpool": {"size"},
+    "lrn": {"size", "alpha", "beta", "k"},
+    "batchnorm": {"eps", "momentum"},
+    "dropout": {"p"},
+}
+_CANONICAL = {"padding": "pad"}
+FLAGS: dict[str, set[str]] = {"maxpool": {"ceil", "floor"}, "avgpool": {"ceil", "floor"}}
+NO_FLAGS = {"relu", "bn", "bias"}
+
+_PAPER_CONV = re.compile(r"conv(\d+)-(\d+)", re.I)
+_PAPER_FC = re.compile(r"(?:fc|linear)-(\d+)", re.I)
+_TRAILING_DIGITS = re.compile(r"^(.*?)(\d+)$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MAX_DIGITS = 40  # longer numbers are typos, and Python refuses to parse very long ones
+
+
+class SyntaxProblem(Exception):
+    """A syntax error found while building items; becomes one diagnostic."""
+
+    def __init__(self, code: str, message: str, span: Span, help: str | None = None):
+        super().__init__(message)
+        self.diagnostic = error(code, message, span, help)
+
+
+# --- indentation -------------------------------------------------------------------------------
+
+
+class IndentProblem(Exception):
+    def __init__(self, line: int, width: int):
+        super().__init__("unindent does not match an outer level")
+        self.line, self.width = line, width
+
+
+class LineIndenter(PostLex):
+    """Emits _INDENT/_DEDENT. Only a line ending in ``:`` opens a body; a deeper line elsewhere
+    is read at the current level, so an indented table is still a table."""
+
+    always_accept = ("_NL",)
+    base = 0
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        levels = [self.base]
+        last = None
+        tok = None
+        for tok in stream:
+            if tok.type != "_NL":
+                last = tok.type
+                yield tok
+                continue
+            yield tok
+            indent_str = tok.value.rsplit("\n", 1)[1]
+            indent = len(indent_str.expandtabs(8))
+            if indent > levels[-1]:
+                if last in ("LABEL", "COLON"):
+                    levels.append(indent)
+                    yield Token.new_borrow_pos("_INDENT", indent_str, tok)
+            elif indent < levels[-1]:
+                while len(levels) > 1 and indent < levels[-1]:
+                    levels.pop()
+                    yield Token.new_borrow_pos("_DEDENT", indent_str, tok)
+                if len(levels) == 1:
+                    levels[0] = min(levels[0], indent)
+                elif indent != levels[-1]:
+                    raise IndentProblem(tok.end_line, len(indent_str))
+            last = "_NL"
+        while len(levels) > 1:
+            levels.pop()
+            yield Token.new_borrow_pos("_DEDENT", "", tok) if tok else Token("_DEDENT", "")
+
+
+_INDENTER = LineIndenter()
+
+
+@cache
+def lark_parser() -> Lark:
+    """The Lark parser, built once on first use (building costs ~50 ms; parsing a spec ~1 ms)."""
+    grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        lexer="contextual",
+        postlex=_INDENTER,
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+# --- tokens and items --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Size:
+    dims: tuple[int, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class _Group:
+    items: tuple[Any, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class _RawCall:
+    name: str
+    items: tuple[Any, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class _KwArg:
+    name: str
+    value: S.Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class _Str:
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class _Repeat:
+    count: int
+    span: Span
+
+
+@dataclass(frozen=True)
+class _Comma:
+    span: Span
+
+
+@dataclass(frozen=True)
+class _CNum:
+    """A number as printed in a claim: ``3.2M``, ``1,728``."""
+
+    text: str
+    span: Span
+
+
+@dataclass
+class _Line:
+    span: Span
+    pre_shape: S.DeclaredShape | None
+    label: Token | None
+    items: list[Any]
+    table_shape: S.DeclaredShape | None
+    arrow: S.DeclaredShape | None
+    claims: list[S.ClaimSyntax]
+    remark: Token | None
+    colon: bool
+    body: list[Any] | None = None  # nested (line, body) pairs
+    body_span: Span | None = None
+
+
+def _int(text: str, span: Span) -> int:
+    if len(text) > _MAX_DIGITS:
+        raise SyntaxProblem("E107", f"the number {text[:12]}… is far too long", span)
+    return int(text)
+
+
+def _fraction(text: str, span: Span) -> Fraction:
+    if len(text) > _MAX_DIGITS:
+        raise SyntaxProblem("E107", f"the number {text[:12]}… is far too long", span)
+    return Fraction(text)
+
+
+class _Parts(Transformer):
+    """Tokens and item rules -> syntax values; lines -> :class:`_Line` records."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    def span(self, x: Token | Any) -> Span:
+        if getattr(x, "empty", False):
+            return Span(file=self.file, line=1, column=1, end_line=1, end_column=1)
+        return Span(
+            file=self.file,
+            line=x.line,
+            column=x.column,
+            end_line=x.end_line,
+            end_column=x.end_column,
+        )
+
+    def join(self, a: Span, b: Span) -> Span:
+        return Span(
+            file=self.file,
+            line=a.line,
+            column=a.column,
+            end_line=b.end_line,
+            end_column=b.end_column,
+        )
+
+    # tokens
+    def NUMBER(self, tok: Token) -> S.Num:
+        span = self.span(tok)
+        return S.Num(_fraction(str(tok), span), str(tok), span)
+
+    def WORD(self, tok: Token) -> S.Name:
+        return S.Name(str(tok), self.span(tok))
+
+    def SIZE(self, tok: Token) -> _Size:
+        span = self.span(tok)
+        return _Size(tuple(_int(d, span) for d in re.split(r"[ \t]*[x×][ \t]*", str(tok))), span)
+
+    def CNUM(self, tok: Token) -> _CNum:
+        return _CNum(str(tok), self.span(tok))
+
+    def STRING(self, tok: Token) -> _Str:
+        return _Str(str(tok)[1:-1], self.span(tok))
+
+    def REPEAT(self, tok: Token) -> _Repeat:
+        span = self.span(tok)
+        return _Repeat(_int(str(tok)[1:], span), span)
+
+    def COMMA(self, tok: Token) -> _Comma:
+        return _Comma(self.span(tok))
+
+    # expressions
+    def binop(self, children: list[Any]) -> S.BinOp:
+        left, op, right = children
+        left, right = self.operand(left), self.operand(right)
+        sym = {"·": "*"}.get(str(op), str(op))
+        return S.BinOp(sym, left, right, self.join(left.span, right.span))  # type: ignore[arg-type]
+
+    def operand(self, x: Any) -> S.Expr:
+        if isinstance(x, _Group):
+            inner = [i for i in x.items if not isinstance(i, _Comma)]
+            if len(inner) == 1 and isinstance(inner[0], S.Num | S.Name | S.BinOp | S.Paren):
+                return S.Paren(inner[0], x.span)
+            raise SyntaxProblem(
+                "E102", "expected one expression inside the parentheses", x.span, None
+            )
+        if isinstance(x, _Size):
+            # In a claim, 224x224x64 is a product.
+            expr: S.Expr = S.Num(Fraction(x.dims[0]), str(x.dims[0]), x.span)
+            for d in x.dims[1:]:
+                expr = S.BinOp("*", expr, S.Num(Fraction(d), str(d), x.span), x.span)
+            return expr
+        if isinstance(x, _CNum):
+            return _cnum_expr(x)
+        return x
+
+    @v_args(meta=True)
+    def paren(self, meta: Any, children: list[Any]) -> S.Paren:
+        return S.Paren(self.operand(children[0]), self.span(meta))
+
+    @v_args(meta=True)
+    def group(self, meta: Any, children: list[Any]) -> _Group:
+        items = children[0] if children and children[0] is not None else []
+        return _Group(tuple(items), self.span(meta))
+
+    @v_args(meta=True)
+    def call(self, meta: Any, children: list[Any]) -> _RawCall:
+        name, group = children
+        return _RawCall(str(name), group.items, self.span(meta))
+
+    @v_args(meta=True)
+    def kwarg(self, meta: Any, children: list[Any]) -> _KwArg:
+        name, value = children
+        return _KwArg(name.id, self.operand(value), self.span(meta))
+
+    def items(self, children: list[Any]) -> list[Any]:
+        return list(children)
+
+    @v_args(meta=True)
+    def shape(self, meta: Any, children: list[Any]) -> S.DeclaredShape:
+        (value,) = children
+        span = self.span(meta)
+        if isinstance(value, S.Num):
+            if value.value.denominator != 1:
+                raise SyntaxProblem("E107", f"a shape size must be an integer: {value.text}", span)
+            dims: tuple[int, ...] = (int(value.value),)
+        else:
+            dims = value.dims
+        if len(dims) not in (1, 3):
+            raise SyntaxProblem(
+                "E107",
+                f"a shape is written [HxWxC] or [N], not with {len(dims)} sizes",
+                span,
+                "write height x width x channels, e.g. [55x55x96]",
+            )
+        return S.DeclaredShape(dims, span)
+
+    def arrow(self, children: list[Any]) -> S.DeclaredShape:
+        return children[1]
+
+    @v_args(meta=True)
+    def claim(self, meta: Any, children: list[Any]) -> S.ClaimSyntax:
+        key, lhs, rhs = children
+        kind = "memory" if str(key).lower().startswith("memory") else "params"
+        span = self.span(meta)
+        if rhs is None:
+            if isinstance(lhs, _CNum):
+                return S.ClaimSyntax(kind, None, _printed(lhs), span)
+            return S.ClaimSyntax(kind, self.operand(lhs), None, span)
+        if not isinstance(rhs, _CNum):
+            raise SyntaxProblem(
+                "E108",
+                "the right side of a claim must be a printed number",
+                getattr(rhs, "span", span),
+                "write the arithmetic on the left: `params: 3*3*64 = 1,728`",
+            )
+        return S.ClaimSyntax(kind, self.operand(lhs), _printed(rhs), span)
+
+    @v_args(meta=True)
+    def line(self, meta: Any, children: list[Any]) -> _Line:
+        pre, label, items, arrow, *rest = children
+        claims = [c for c in rest if isinstance(c, S.ClaimSyntax)]
+        remark, colon = rest[-2], rest[-1]
+        return _Line(
+            self.span(meta),
+            pre,
+            label,
+            items or [],
+            None,
+            arrow,
+            claims,
+            remark,
+            colon is not None,
+        )
+
+    @v_args(meta=True)
+    def table_line(self, meta: Any, children: list[Any]) -> _Line:
+        pre, label, shape, arrow, *rest = children
+        claims = [c for c in rest if isinstance(c, S.ClaimSyntax)]
+        return _Line(self.span(meta), pre, label, [], shape, arrow, claims, rest[-1], False)
+
+    def stmt(self, children: list[Any]) -> _Line:
+        line, body = children
+        if body is not None:
+            line.body, line.body_span = body
+        return line
+
+    @v_args(meta=True)
+    def body(self, meta: Any, children: list[Any]) -> tuple[list[_Line], Span]:
+        return list(children), self.span(meta)
+
+    def start(self, children: list[Any]) -> list[_Line]:
+        return list(children)
+
+
+def _printed(x: _CNum) -> str:
+    return re.sub(r"[ \t]+", "", x.text)
+
+
+def _cnum_expr(x: _CNum) -> S.Num:
+    text = x.text
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
+        raise SyntaxProblem(
+            "E108",
+            f"`{text}` is a printed (rounded) number; it can only stand after `=`",
+            x.span,
+            "write the exact arithmetic on the left of `=` and the printed value on the right",
+        )
+    return S.Num(_fraction(text, x.span), text, x.span)
+
+
+# --- line classification -----------------------------------------------------------------------
+
+
+def _is_expr(x: Any) -> bool:
+    return isinstance(x, S.Num | S.Name | S.BinOp | S.Paren)
+
+
+def _segments(items: list[Any]) -> list[list[Any]]:
+    segs: list[list[Any]] = [[]]
+    for it in items:
+        if isinstance(it, _Comma):
+            segs.append([])
+        else:
+            segs[-1].append(it)
+    return [s for s in segs if s]
+
+
+def _span_of(x: Any) -> Span:
+    return x.span
+
+
+def _label_words(label: Token) -> list[str]:
+    return str(label).rstrip().rstrip(":").split()
+
+
+@dataclass
+class _Kind:
+    kind: str
+    name: str | None = None
+    options: dict[str, S.Arg] = field(default_factory=dict)
+    paper: bool = False
+    pool_digits: int | None = None  # POOL2: the digits are the size unless a size is written
+
+
+def _kind_of_phrase(words: list[str], span: Span) -> _Kind | None:
+    """Classify a label or the leading words of a body: `CONV1`, `MAX POOL`, `conv3-64`."""
+    phrase = " ".join(words).upper()
+    if phrase in KINDS:
+        return _Kind(KINDS[phrase])
+    m = _PAPER_CONV.fullmatch(phrase)
+    if m:
+        k, n = int(m[1]), int(m[2])
+        opts = {
+            "kernel": S.Arg(S.Pair((k, k), span), span),
+            "filters": S.Arg(S.Num(Fraction(n), m[2], span), span),
+        }
+        return _Kind("conv", options=opts, paper=True)
+    m = _PAPER_FC.fullmatch(phrase)
+    if m:
+        opts = {"features": S.Arg(S.Num(Fraction(int(m[1])), m[1], span), span)}
+        return _Kind("linear", options=opts, paper=True)
+    m = _TRAILING_DIGITS.match(phrase)
+    if m and m[1].rstrip() in KINDS and m[1] == m[1].rstrip():
+        kind = KINDS[m[1]]
+        name = "_".join(words)
+        digits = int(m[2]) if kind in ("maxpool", "avgpool") and len(m[2]) < 4 else None
+        return _Kind(kind, name=name, pool_digits=digits)
+    return None
+
+
+class _Classifier:
+    def __init__(self, file: str):
+        self.file = file
+        self.diags: list[Diagnostic] = []
+
+    def err(self, code: str, message: str, span: Span, help: str | None = None) -> None:
+        self.diags.append(error(code, message, span, help))
+
+    def label_span(self, line: _Line) -> Span:
+        tok = line.label
+        assert tok is not None
+        text = str(tok).rstrip().rstrip(":").rstrip()
+        return Span(
+            file=self.file,
+            line=tok.line,
+            column=tok.column,
+            end_line=tok.line,
+            end_column=tok.column + len(text),
+        )
+
+    def block(self, lines: list[_Line]) -> tuple[S.Stmt, ...]:
+        out: list[S.Stmt] = []
+        for line in lines:
+            try:
+                out += self.line(line)
+            except SyntaxProblem as p:
+                self.diags.append(p.diagnostic)
+        return tuple(out)
+
+    def body(self, line: _Line, what: str) -> tuple[S.Stmt, ...]:
+        if line.body is None:
+            self.err(
+                "E104",
+                f"`{what}` needs an indented body",
+                line.span,
+                "indent the lines that belong to it on the lines that follow",
+            )
+            return ()
+        return self.block(line.body)
+
+    def no_body(self, line: _Line) -> None:
+        if line.body is not None:
+            assert line.body_span is not None
+            self.err(
+                "E104",
+                "only `block`, `stage`, `residual`, `shortcut` and `branch` lines take an "
+                "indented body",
+                line.body_span,
+                "remove the indentation of these lines",
+            )
+
+    def line(self, line: _Line) -> list[S.Stmt]:
+        if not (line.label or line.items or line.pre_shape or line.table_shape):
+            return []
+        header = self.header(line)
+        if header is not None:
+            return [header]
+        self.no_body(line)
+        if line.colon:
+            self.err("E102", "unexpected `:` at the end of the line", line.span)
+            return []
+        words = [i.id.lower() for i in line.items[:1] if isinstance(i, S.Name)]
+        label_words = _label_words(line.label) if line.label else []
+        if (
+            (words and words[0] == "input" and not line.label)
+            or [w.lower() for w in label_words] == ["input"]
+            or (
+                not line.label
+                and len(line.items) == 1
+                and words == ["input"]
+                and line.pre_shape is not None
+            )
+        ):
+            return [self.input(line)]
+        if not line.label and words and words[0] in ("network", "init", "import"):
+            return [self.directive(line, words[0])]
+        if line.label:
+            return self.labelled(line, label_words)
+        return self.layers(line, None, line.items)
+
+    # headers: block, stage, residual, shortcut, branch -------------------------------------
+
+    def header(self, line: _Line) -> S.Stmt | None:
+        items = line.items
+        if (
+            line.colon
+            and not line.label
+            and len(items) == 2
+            and isinstance(items[0], S.Name)
+            and items[0].id.lower() == "block"
+            and isinstance(items[1], _RawCall)
+        ):
+            call = items[1]
+            params = self.params(call)
+            return S.BlockDef(call.name, params, self.body(line, "block"), line.span)
+        if not line.label or line.pre_shape or line.arrow or line.claims:
+            return None
+        words = _label_words(line.label)
+        lower = [w.lower() for w in words]
+        if lower[0] == "block" and len(words) == 2 and not items:
+            self.check_ident(words[1], self.label_span(line))
+            return S.BlockDef(words[1], (), self.body(line, "block"), line.span)
+        if lower[0] == "stage" and len(words) == 2 and not items:
+            self.check_ident(words[1], self.label_span(line))
+            return S.Stage(words[1], self.body(line, "stage"), line.span)
+        if lower == ["residual"] and not items:
+            return S.Residual(self.body(line, "residual"), line.span)
+        if lower == ["branch"] and not items:
+            return S.Branch(self.body(line, "branch"), line.span)
+        if lower == ["shortcut"]:
+            if not items:
+                return S.Shortcut(None, self.body(line, "shortcut"), line.span)
+            self.no_body(line)
+            mode = items[0].id.lower() if isinstance(items[0], S.Name) else None
+            if len(items) != 1 or mode not in ("auto", "identity", "projection"):
+                self.err(
+                    "E106",
+                    "a shortcut is `auto`, `identity` or `projection`",
+                    _span_of(items[0]),
+                    "or write `shortcut:` and its layers indented below",
+                )
+                return S.Shortcut("auto", (), line.span)
+            return S.Shortcut(mode, (), line.span)  # type: ignore[arg-type]
+        return None
+
+    def params(self, call: _RawCall) -> tuple[S.Param, ...]:
+        params: list[S.Param] = []
+        for seg in _segments(list(call.items)):
+            if len(seg) == 1 and isinstance(seg[0], S.Name):
+                params.append(S.Param(seg[0].id, None, seg[0].span))
+            elif len(seg) == 1 and isinstance(seg[0], _KwArg):
+                params.append(S.Param(seg[0].name, seg[0].value, seg[0].span))
+            elif len(seg) == 2 and isinstance(seg[0], S.Name) and _is_expr(seg[1]):
+                params.append(S.Param(seg[0].id, seg[1], seg[0].span))
+            else:
+                self.err(
+                    "E106",
+                    "a block parameter is a name, optionally with a default",
+                    _span_of(seg[0]),
+                    "write e.g. `block bottleneck(width, stride = 1):`",
+                )
+        seen: set[str] = set()
+        for p in params:
+            if p.name in seen:
+                self.err("E106", f"parameter `{p.name}` appears twice", p.span)
+            seen.add(p.name)
+        return tuple(params)
+
+    def check_ident(self, name: str, span: Span) -> bool:
+        if _IDENT.fullmatch(name):
+            return True
+        self.err(
+            "E110",
+            f"`{name}` is not a valid name",
+            span,
+            "names become PyTorch attribute names: use letters, digits and `_`",
+        )
+        return False
+
+    # input, network, init, import ----------------------------------------------------------
+
+    def input(self, line: _Line) -> S.Stmt:
+        dims: tuple[int, ...] | None = None
+        if line.table_shape is not None:
+            dims = line.table_shape.dims
+        elif line.pre_shape is not None:
+            dims = line.pre_shape.dims
+        rest = [i for i in line.items if not (isinstance(i, S.Name) and i.id.lower() == "input")]
+        for it in rest:
+            if isinstance(it, S.DeclaredShape | _Size) and dims is None:
+                dims = it.dims
+            else:
+                self.err("E106", "unexpected item in the input line", _span_of(it))
+        if dims is None and line.arrow is not None:
+            dims = line.arrow.dims
+        if dims is None and line.remark is not None:
+            dims = _remark_shape(str(line.remark))
+        if dims is None:
+            raise SyntaxProblem(
+                "E107",
+                "the input line needs a shape",
+                line.span,
+                "write e.g. `input [224x224x3]` (height x width x channels)",
+            )
+        if len(dims) == 2:
+            raise SyntaxProblem(
+                "E107",
+                "the input shape needs a channel count",
+                line.span,
+                "write [224x224x3], or say `RGB` (3 channels) or `gray` (1) in the remark",
+            )
+        if len(dims) not in (1, 3):
+            raise SyntaxProblem("E107", "an input shape is [HxWxC] or [N]", line.span)
+        return S.InputStmt(dims, line.span, tuple(line.claims))
+
+    def directive(self, line: _Line, word: str) -> S.Stmt:
+        items = line.items
+        if word == "network":
+            if len(items) == 2 and isinstance(items[1], S.Name):
+                return S.Network(items[1].id, line.span)
+            raise SyntaxProblem("E109", "write `network NAME`", line.span)
+        if word == "init":
+            if (
+                len(items) == 2
+                and isinstance(items[1], S.Name)
+                and items[1].id.lower() in ("kaiming", "xavier", "torchvision")
+            ):
+                return S.InitStmt(items[1].id.lower(), line.span)
+            raise SyntaxProblem(
+                "E109",
+                "unknown initialisation",
+                _span_of(items[1]) if len(items) > 1 else line.span,
+                "write `init kaiming`, `init xavier` or `init torchvision`",
+            )
+        if len(items) == 2 and isinstance(items[1], _Str):
+            return S.Import(items[1].value, line.span)
+        raise SyntaxProblem(
+            "E109", 'write `import "path/to/blocks.arch"`', line.span, "quote the path"
+        )
+
+    # layers and calls ----------------------------------------------------------------------
+
+    def labelled(self, line: _Line, words: list[str]) -> list[S.Stmt]:
+        span = self.label_span(line)
+        kind = _kind_of_phrase(words, span)
+        if kind is not None:
+            if kind.name is None and not kind.paper and line.items:
+                defaults = self.defaults(line, kind.kind)
+                if defaults is not None:
+                    return [defaults]
+            stmts = self.layers(line, kind, line.items)
+            return stmts
+        if len(words) == 1 and self.check_ident(words[0], span):
+            if not line.items and line.table_shape is None:
+                self.err(
+                    "E106",
+                    f"`{words[0]}:` names nothing",
+                    span,
+                    "follow the name with a layer or a block call: `stem: CONV 64 7x7`",
+                )
+                return []
+            return self.layers(line, None, line.items, name=words[0], name_span=span)
+        if len(words) != 1:
+            self.err(
+                "E105",
+                f"unknown layer kind `{' '.join(words)}`",
+                span,
+                "a label is a layer kind (`CONV1`, `MAX POOL2`, `FC6`) or a single name",
+            )
+        return []
+
+    def defaults(self, line: _Line, kind: str) -> S.Defaults | None:
+        followers: list[S.Follower] = []
+        for seg in _segments(line.items):
+            head = seg[0]
+            word = head.id.lower() if isinstance(head, S.Name) else None
+            if isinstance(head, _RawCall):
+                word = head.name.lower()
+            word = {"batchnorm": "bn"}.get(word or "", word)
+            if len(seg) != 1 or word not in ("bn", "relu", "none"):
+                return None
+            options: dict[str, S.Arg] = {}
+            if isinstance(head, _RawCall):
+                if word != "bn":
+                    return None
+                opts, _, _ = self.arguments("batchnorm", list(head.items), _Kind("batchnorm"))
+                options = opts.options
+            followers.append(S.Follower(word, options, _span_of(head)))  # type: ignore[arg-type]
+        if line.pre_shape or line.arrow or line.claims:
+            return None
+        return S.Defaults(kind, tuple(followers), line.span)
+
+    def layers(
+        self,
+        line: _Line,
+        kind: _Kind | None,
+        items: list[Any],
+        name: str | None = None,
+        name_span: Span | None = None,
+    ) -> list[S.Stmt]:
+        """The layers (or block calls) of one line: `add, relu` is two layers."""
+        declared = self.declared(line)
+        claims = tuple(line.claims)
+        segs = _segments(items)
+        if kind is None and segs and self.calls_only(segs):
+            calls = tuple(self.call(seg) for seg in segs)
+            return [S.CallLine(name, calls, line.span, declared, claims, name_span)]
+        groups: list[tuple[_Kind, list[Any], Span]] = []
+        if kind is not None:
+            groups.append((kind, [], line.span))
+        for seg in segs:
+            lead = self.lead_kind(seg)
+            if lead is not None and (groups or kind is None):
+                found, n = lead
+                groups.append((found, list(seg[n:]), _span_of(seg[0])))
+            elif groups:
+                groups[-1][1].extend(seg)
+            else:
+                raise SyntaxProblem(
+                    "E105",
+                    f"unknown layer kind `{_describe(seg[0])}`",
+                    _span_of(seg[0]),
+                    "a layer starts with a kind: CONV, POOL, FC, NORM, BN, RELU, DROPOUT, "
+                    "SOFTMAX, … (docs/language.md lists them), or is a block call `name(args)`",
+                )
+        if not groups:
+            raise SyntaxProblem("E105", "this line has no layer", line.span)
+        out: list[S.Stmt] = []
+        for i, (k, args, span) in enumerate(groups):
+            opts, flags, repeat = self.arguments(k.kind, args, k)
+            last = i == len(groups) - 1
+            if k.pool_digits is not None and "kernel" not in opts.options:
+                d = k.pool_digits
+                opts.options["kernel"] = S.Arg(S.Pair((d, d), span), span)
+                k.name = None
+            layer_name = k.name if i == 0 and name is None else (name if i == 0 else None)
+            nspan = name_span if name is not None else (self.label_span(line) if k.name else None)
+            out.append(
+                S.Layer(
+                    kind=k.kind,
+                    name=layer_name,
+                    span=line.span if i == 0 else self.join(span, line.span),
+                    options=opts.options,
+                    flags=frozenset(flags),
+                    paper=k.paper,
+                    repeat=repeat,
+                    declared=declared if last else None,
+                    claims=claims if last else (),
+                    name_span=nspan if i == 0 else None,
+                )
+            )
+        if name is None and kind is not None and kind.name is not None:
+            if not self.check_ident(kind.name, self.label_span(line)):
+                return []
+        return out
+
+    def join(self, a: Span, b: Span) -> Span:
+        return Span(
+            file=self.file,
+            line=a.line,
+            column=a.column,
+            end_line=b.end_line,
+            end_column=b.end_column if b.end_line == a.line else a.end_column,
+        )
+
+    def declared(self, line: _Line) -> S.DeclaredShape | None:
+        shapes = [s for s in (line.pre_shape, line.table_shape, line.arrow) if s is not None]
+        if len(shapes) > 1 and len({s.dims for s in shapes}) > 1:
+            raise SyntaxProblem(
+                "E107",
+                "this line declares two different shapes",
+                shapes[1].span,
+                "keep one declared shape per line",
+            )
+        return shapes[0] if shapes else None
+
+    def lead_kind(self, seg: list[Any]) -> tuple[_Kind, int] | None:
+        words: list[S.Name] = []
+        for it in seg[:_LONGEST_KIND]:
+            if not isinstance(it, S.Name):
+                break
+            words.append(it)
+        for n in range(len(words), 0, -1):
+            span = self.join(words[0].span, words[n - 1].span)
+            k = _kind_of_phrase([w.id for w in words[:n]], span)
+            if k is not None and k.name is None:
+                return k, n
+        head = seg[0]
+        # conv7-64/2: paper notation with a stride
+        if (
+            isinstance(head, S.BinOp)
+            and head.op == "/"
+            and isinstance(head.left, S.Name)
+            and isinstance(head.right, S.Num)
+        ):
+            k = _kind_of_phrase([head.left.id], head.span)
+            if k is not None and k.paper:
+                k.options["stride"] = S.Arg(head.right, head.right.span)
+                return k, 1
+        return None
+
+    def calls_only(self, segs: list[list[Any]]) -> bool:
+        for seg in segs:
+            head = seg[0]
+            rest = seg[1:]
+            if rest and not (len(rest) == 1 and isinstance(rest[0], _Repeat)):
+                return False
+            if isinstance(head, _RawCall):
+                if head.name.upper() in KINDS:
+                    return False
+                continue
+            if isinstance(head, S.Name) and self.lead_kind(seg) is None:
+                if head.id.lower() in FILLER or head.id.lower() == "no":
+                    return False
+                continue
+            return False
+        return True
+
+    def call(self, seg: list[Any]) -> S.Call:
+        head = seg[0]
+        repeat = seg[1].count if len(seg) == 2 else 1
+        span = self.join(head.span, seg[-1].span)
+        if isinstance(head, S.Name):
+            return S.Call(head.id, (), (), repeat, span)
+        args: list[S.Expr] = []
+        kwargs: list[S.KwArgSyntax] = []
+        for part in _segments(list(head.items)):
+            if len(part) == 1 and isinstance(part[0], _KwArg):
+                kwargs.append(S.KwArgSyntax(part[0].name, part[0].value, part[0].span))
+            elif len(part) == 2 and isinstance(part[0], S.Name) and _is_expr(part[1]):
+                kwargs.append(
+                    S.KwArgSyntax(part[0].id, part[1], self.join(part[0].span, part[1].span))
+                )
+            elif len(part) == 1 and _is_expr(part[0]):
+                if kwargs:
+                    raise SyntaxProblem(
+                        "E106",
+                        "a positional argument cannot follow a keyword argument",
+                        _span_of(part[0]),
+                    )
+                args.append(part[0])
+            else:
+                raise SyntaxProblem(
+                    "E106",
+                    "a block argument is a value or `name value`",
+                    _span_of(part[0]),
+                    "write e.g. `bottleneck(128, stride 2)`",
+                )
+        return S.Call(head.name, tuple(args), tuple(kwargs), repeat, span)
+
+    def arguments(self, kind: str, items: list[Any], k: _Kind) -> tuple[_Kind, set[str], int]:
+        """Assign the items after a kind word to the layer's arguments."""
+        opts = k
+        flags: set[str] = set()
+        repeat = 1
+        keywords = KEYWORDS.get(kind, set())
+        positional: list[S.Arg] = []
+        i = 0
+        while i < len(items):
+            it = items[i]
+            i += 1
+            if isinstance(it, S.Name):
+                w = it.id.lower()
+                if w in FILLER and w not in keywords:
+                    continue
+                if w == "no":
+                    nxt = items[i] if i < len(items) else None
+                    if isinstance(nxt, S.Name) and nxt.id.lower() in NO_FLAGS:
+                        flags.add("no_" + nxt.id.lower())
+                        i += 1
+                        continue
+                    raise SyntaxProblem(
+                        "E106",
+                        "`no` must be followed by `bias`, `bn` or `relu`",
+                        it.span,
+                    )
+                if w in FLAGS.get(kind, set()):
+                    flags.add(w)
+                    continue
+                if w in keywords:
+                    if i >= len(items) or not (_is_expr(items[i]) or isinstance(items[i], _Size)):
+                        raise SyntaxProblem("E106", f"`{it.id}` needs a value after it", it.span)
+                    self.set_option(opts, _CANONICAL.get(w, w), items[i], kind)
+                    i += 1
+                    continue
+                positional.append(S.Arg(it, it.span))
+            elif isinstance(it, _KwArg):
+                w = it.name.lower()
+                if w not in keywords:
+                    raise SyntaxProblem(
+                        "E106",
+                        f"{_kind_word(kind)} has no argument `{it.name}`",
+                        it.span,
+                        _help_args(kind),
+                    )
+                self.set_option(opts, _CANONICAL.get(w, w), it.value, kind)
+            elif _is_expr(it):
+                positional.append(S.Arg(it, it.span))
+            elif isinstance(it, _Size):
+                if len(it.dims) != 2:
+                    raise SyntaxProblem(
+                        "E106", "a window size is written KxK", it.span, _help_args(kind)
+                    )
+                positional.append(S.Arg(S.Pair((it.dims[0], it.dims[1]), it.span), it.span))
+            elif isinstance(it, _Repeat):
+                if i != len(items):
+                    raise SyntaxProblem("E106", "a repetition `xN` ends the item", it.span)
+                repeat = it.count
+            elif isinstance(it, _Group):
+                inner = [x for x in it.items if not isinstance(x, _Comma)]
+                if len(inner) == 1 and _is_expr(inner[0]):
+                    positional.append(S.Arg(S.Paren(inner[0], it.span), it.span))
+                # anything else in parentheses is a remark
+            else:
+                raise SyntaxProblem(
+                    "E106",
+                    f"unexpected {_describe(it)} in {_kind_word(kind)} line",
+                    it.span,
+                    _help_args(kind),
+                )
+        self.positional(kind, opts, positional)
+        return opts, flags, repeat
+
+    def set_option(self, k: _Kind, key: str, item: Any, kind: str) -> None:
+        span = item.span
+        if key == "pad" and isinstance(item, S.Name) and item.id.lower() == "same":
+            value: S.Value = "same"
+        elif isinstance(item, _Size):
+            if len(item.dims) != 2:
+                raise SyntaxProblem("E106", f"`{key}` takes one value or HxW", span)
+            value = S.Pair((item.dims[0], item.dims[1]), span)
+        else:
+            value = item
+        if key in k.options and not (k.paper and key in ("stride",)):
+            if not k.paper:
+                raise SyntaxProblem("E106", f"`{key}` is given twice", span)
+        k.options[key] = S.Arg(value, span)
+
+    def positional(self, kind: str, k: _Kind, values: list[S.Arg]) -> None:
+        slots = {
+            "conv": ["filters", "kernel"],
+            "maxpool": ["kernel"],
+            "avgpool": ["kernel"],
+            "adaptive_avgpool": ["size"],
+            "linear": ["features"],
+            "dropout": ["p"],
+            "lrn": ["size"],
+        }.get(kind, [])
+        for arg in values:
+            if isinstance(arg.value, S.Pair):
+                slot = "size" if kind == "adaptive_avgpool" else "kernel"
+                if slot not in slots or slot in k.options:
+                    raise SyntaxProblem(
+                        "E106",
+                        f"unexpected size in {_kind_word(kind)} line",
+                        arg.span,
+                        _help_args(kind),
+                    )
+                k.options[slot] = arg
+                continue
+            free = [s for s in slots if s not in k.options]
+            if not free:
+                what = _describe(arg.value)
+                if not slots:
+                    msg = f"{_kind_word(kind)} takes no arguments, but got {what}"
+                else:
+                    msg = f"too many values for {_kind_word(kind)}: {what} is extra"
+                raise SyntaxProblem("E106", msg, arg.span, _help_args(kind))
+            k.options[free[0]] = arg
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, S.Name):
+        return f"`{x.id}`"
+    if isinstance(x, S.Num):
+        return f"`{x.text}`"
+    if isinstance(x, _RawCall):
+        return f"the call `{x.name}(…)`"
+    if isinstance(x, _Str):
+        return "a string"
+    if isinstance(x, S.DeclaredShape):
+        return "a shape"
+    if isinstance(x, _Size | S.Pair):
+        return "a size"
+    return "an expression"
+
+
+_KIND_WORD = {
+    "conv": "a conv",
+    "maxpool": "a max pool",
+    "avgpool": "an avg pool",
+    "global_avgpool": "a global avg pool",
+    "adaptive_avgpool": "an adaptive avg pool",
+    "lrn": "an LRN",
+    "batchnorm": "a BN",
+    "relu": "a ReLU",
+    "dropout": "a dropout",
+    "flatten": "a flatten",
+    "linear": "an FC",
+    "softmax": "a softmax",
+    "concat": "a concat",
+    "add": "an add",
+}
+
+
+def _kind_word(kind: str) -> str:
+    return _KIND_WORD.get(kind, kind)
+
+
+_HELP = {
+    "conv": "conv takes: N (filters), KxK, stride S, pad P | pad same, no bias",
+    "maxpool": "a pool takes: KxK, stride S, pad P, ceil | floor",
+    "avgpool": "a pool takes: KxK, stride S, pad P, ceil | floor",
+    "adaptive_avgpool": "an adaptive avg pool takes its output size: HxW",
+    "lrn": "LRN takes: size N, alpha A, beta B, k K",
+    "batchnorm": "BN takes: eps E, momentum M",
+    "dropout": "dropout takes: P or p P",
+    "linear": "FC takes: N (neurons), no bias",
+}
+
+
+def _help_args(kind: str) -> str:
+    return _HELP.get(kind, f"{kind} takes no arguments")
+
+
+def _remark_shape(remark: str) -> tuple[int, ...] | None:
+    """``(224 × 224 RGB image)`` -> (224, 224, 3)."""
+    m = re.search(r"(\d+)\s*[x×]\s*(\d+)(?:\s*[x×]\s*(\d+))?", remark)
+    if not m or any(len(g) > _MAX_DIGITS for g in m.groups() if g):
+        return None
+    if m[3]:
+        return int(m[1]), int(m[2]), int(m[3])
+    if re.search(r"\b(rgb|color|colour)\b", remark, re.I):
+        return int(m[1]), int(m[2]), 3
+    if re.search(r"\b(gray|grey|grayscale|greyscale|mono)\b", remark, re.I):
+        return int(m[1]), int(m[2]), 1
+    return int(m[1]), int(m[2])
+
+
+# --- entry point -------------------------------------------------------------------------------
+
+
+def _first_indent(text: str) -> int:
+    for raw in text.split("\n"):
+        stripped = raw.lstrip(" \t\f\u00a0")
+        if stripped and not stripped.startswith("#"):
+            return len(raw[: len(raw) - len(stripped)].expandtabs(8))
+    return 0
+
+
+def _point(file: str, line: int, column: int, width: int = 1) -> Span:
+    return Span(file=file, line=line, column=column, end_line=line, end_column=column + width)
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "_NL":
+        return "the end of the line"
+    if tok.type == "$END":
+        return "the end of the file"
+    if tok.type in ("_INDENT", "_DEDENT"):
+        return "a change of indentation"
+    return f"`{tok}`"
+
+
+_EXPECT_NAMES = {
+    "RPAR": "`)`",
+    "RSQB": "`]`",
+    "NUMBER": "a number",
+    "SIZE": "a size",
+    "WORD": "a word",
+    "CNUM": "a number",
+    "LPAR": "`(`",
+    "_NL": "the end of the line",
+}
+
+
+def _syntax_diagnostic(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
+    if isinstance(e, UnexpectedCharacters):
+        line_text = text.split("\n")[e.line - 1] if e.line >= 1 else ""
+        ch = line_text[e.column - 1] if 0 < e.column <= len(line_text) else "?"
+        help = None
+        if ch in "=":
+            help = "`=` only joins a claim to its printed value or names a block argument"
+        elif ch == "(":
+            help = "parentheses hold block arguments, arithmetic, or a remark at the end"
+        return error(
+            "E101",
+            f"unexpected character `{ch}`" if ch.isprintable() else f"unexpected character {ch!r}",
+            _point(file, e.line, e.column),
+            help,
+        )
+    assert isinstance(e, UnexpectedToken)
+    tok = e.token
+    line = tok.line if tok.line is not None else max(1, text.count("\n"))
+    column = tok.column if tok.column is not None else 1
+    width = max(1, len(str(tok))) if tok.type not in ("_NL", "$END") else 1
+    if tok.type in ("_NL", "$END") and tok.line is not None:
+        line, column = tok.line, tok.column
+    expected = sorted({_EXPECT_NAMES.get(t, "") for t in e.expected} - {""})
+    help = f"expected {', '.join(expected)}" if expected else None
+    span = _point(file, line, column, width)
+    if tok.end_line is not None and tok.end_line != line:
+        span = _point(file, line, column, 1)
+    return error("E102", f"unexpected {_describe_token(tok)}", span, help)
+
+
+def parse(text: str, file: str = "<string>") -> tuple[S.Spec | None, list[Diagnostic]]:
+    """Parse spec text. Returns the syntax tree (None on a syntax error) and diagnostics."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.endswith("\n"):
+        text += "\n"
+    parser = lark_parser()
+    _INDENTER.base = _first_indent(text)
+    try:
+        tree = parser.parse(text)
+        lines = _Parts(file).transform(tree)
+    except UnexpectedInput as e:
+        return None, [_syntax_diagnostic(e, file, text)]
+    except IndentProblem as e:
+        span = _point(file, e.line, 1, max(1, e.width))
+        return None, [
+            error(
+                "E103",
+                "this line's indentation matches no enclosing level",
+                span,
+                "indent it exactly like the lines above it that belong to the same body",
+            )
+        ]
+    except VisitError as e:
+        if isinstance(e.orig_exc, SyntaxProblem):
+            return None, [e.orig_exc.diagnostic]
+        raise
+    classifier = _Classifier(file)
+    body = classifier.block(lines)
+    return S.Spec(file, body), classifier.diags
+
+
+def _kinds_help() -> str:
+    return ", ".join(sorted({k.split()[0] for k in KINDS}))

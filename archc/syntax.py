@@ -1,0 +1,241 @@
+"""The syntax tree: what a spec says, line by line, before blocks and defaults are expanded.
+
+archc.parser builds it; archc.elaborate turns it into an :class:`archc.ir.Graph`. Every node
+keeps the :class:`Span` it was read from, so every later error can point back at the text.
+Values that may depend on block parameters stay expressions (:data:`Expr`) until elaboration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Literal
+
+from archc.spans import Span
+
+# --- expressions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Num:
+    value: Fraction
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: Literal["+", "-", "*", "/", "//"]
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Paren:
+    """A parenthesised sub-expression, kept so a claim's text can be shown as written."""
+
+    inner: Expr
+    span: Span
+
+
+Expr = Num | Name | BinOp | Paren
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A size written ``HxW`` (``11x11``): two constant integers."""
+
+    values: tuple[int, int]
+    span: Span
+
+
+Value = Expr | Pair | str
+"""An argument value: an expression, a ``KxK`` pair, or a word such as ``same``."""
+
+
+@dataclass(frozen=True)
+class Arg:
+    value: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class DeclaredShape:
+    """``[55x55x96]`` as written (H, W, C), or ``[4096]`` as (F,)."""
+
+    dims: tuple[int, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ClaimSyntax:
+    kind: Literal["memory", "params"]
+    expression: Expr | None
+    printed: str | None
+    span: Span
+
+
+# --- statements --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class InputStmt:
+    dims: tuple[int, ...]
+    """(H, W, C) or (F,), as written."""
+    span: Span
+    claims: tuple[ClaimSyntax, ...] = ()
+
+
+@dataclass(frozen=True)
+class InitStmt:
+    scheme: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Import:
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Follower:
+    """One item of a defaults line: ``bn``, ``bn(eps 0.001)``, ``relu`` or ``none``."""
+
+    kind: Literal["bn", "relu", "none"]
+    options: dict[str, Arg]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """``conv: bn, relu`` — every later layer of ``kind`` in this scope gets these followers."""
+
+    kind: str
+    followers: tuple[Follower, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer as written. ``options`` holds the arguments by role (``filters``, ``kernel``,
+    ``stride``, ``pad``, ``p``, ``eps`` …); ``flags`` the words ``no bias``, ``no relu``,
+    ``no bn``, ``ceil``, ``floor``; ``paper`` is set for table/paper forms (``conv3-64``), whose
+    unwritten conv padding is ``same``."""
+
+    kind: str
+    name: str | None
+    span: Span
+    options: dict[str, Arg] = field(default_factory=dict)
+    flags: frozenset[str] = frozenset()
+    paper: bool = False
+    repeat: int = 1
+    declared: DeclaredShape | None = None
+    claims: tuple[ClaimSyntax, ...] = ()
+    name_span: Span | None = None
+
+
+@dataclass(frozen=True)
+class KwArgSyntax:
+    name: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    """``bottleneck(128, stride 2)``, optionally repeated (``x3``)."""
+
+    block: str
+    args: tuple[Expr, ...]
+    kwargs: tuple[KwArgSyntax, ...]
+    repeat: int
+    span: Span
+
+
+@dataclass(frozen=True)
+class CallLine:
+    name: str | None
+    calls: tuple[Call, ...]
+    span: Span
+    declared: DeclaredShape | None = None
+    claims: tuple[ClaimSyntax, ...] = ()
+    name_span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Residual:
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """``shortcut: auto|identity|projection`` (``mode``) or ``shortcut:`` + a body."""
+
+    mode: Literal["auto", "identity", "projection"] | None
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Branch:
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+Stmt = (
+    Network
+    | InputStmt
+    | InitStmt
+    | Import
+    | Defaults
+    | Layer
+    | CallLine
+    | BlockDef
+    | Stage
+    | Residual
+    | Shortcut
+    | Branch
+)
+
+
+@dataclass(frozen=True)
+class Spec:
+    file: str
+    body: tuple[Stmt, ...]
