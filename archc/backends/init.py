@@ -1,0 +1,64 @@
+"""Weight initialisation of a compiled module, by the graph's ``init`` scheme.
+
+- ``kaiming`` (default): convs He-normal, fan_out, gain for ReLU (torchvision's ResNet/VGG),
+  conv biases 0; BN weight 1, bias 0; linear weights normal(0, 0.01), biases 0.
+- ``xavier``: conv and linear weights Xavier-uniform, biases 0; BN weight 1, bias 0.
+- ``torchvision``: the scheme of the torchvision family the network belongs to --
+  AlexNet (network name contains "alexnet"): PyTorch's default layer init, untouched;
+  GoogLeNet (the graph concatenates branches): conv and linear weights truncated normal
+  (std 0.01, cut at ±2), BN 1/0, linear bias PyTorch's default;
+  ResNet (the graph has residual adds): the ``kaiming`` convs and BN, linear PyTorch's default;
+  otherwise VGG: exactly ``kaiming``.
+
+Modules are visited in graph order, so the result is a function of ``torch.manual_seed``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from torch import nn
+
+from archc import ir
+
+Family = Literal["alexnet", "googlenet", "resnet", "vgg"]
+
+
+def torchvision_family(graph: ir.Graph) -> Family:
+    if "alexnet" in graph.name.lower():
+        return "alexnet"
+    ops = {node.op for node in graph.nodes}
+    if "concat" in ops:
+        return "googlenet"
+    if "add" in ops:
+        return "resnet"
+    return "vgg"
+
+
+def _zero(bias: nn.Parameter | None) -> None:
+    if bias is not None:
+        nn.init.zeros_(bias)
+
+
+def initialize(model: nn.Module, graph: ir.Graph) -> None:
+    scheme = graph.init
+    family = torchvision_family(graph) if scheme == "torchvision" else None
+    if family == "alexnet":
+        return
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Conv2d | nn.Linear):
+            conv = isinstance(module, nn.Conv2d)
+            if family == "googlenet":
+                nn.init.trunc_normal_(module.weight, mean=0.0, std=0.01, a=-2, b=2)
+            elif scheme == "xavier":
+                nn.init.xavier_uniform_(module.weight)
+                _zero(module.bias)
+            elif conv:
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                _zero(module.bias)
+            elif family != "resnet":
+                nn.init.normal_(module.weight, 0.0, 0.01)
+                _zero(module.bias)

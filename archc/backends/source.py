@@ -1,0 +1,293 @@
+"""The source backend: a checked graph becomes a standalone PyTorch file.
+
+The file imports only torch and defines one ``nn.Module`` class whose ``__init__`` registers the
+same submodules under the same names as :func:`archc.load` (so the state_dicts are
+interchangeable) and whose ``forward`` has one line per node. A fusion group runs as its separate
+eager calls: ``conv``, ``conv.bn``, ``+ residual``, ``torch.relu``.
+
+Nothing from the spec reaches the code unescaped. Node names are validated by the IR as dotted
+paths of ASCII identifiers and digits; a part becomes attribute syntax only when it is a plain
+identifier (not a keyword, no leading underscore that Python would mangle), otherwise it is a
+string literal (``getattr(m, "0")``, ``m.add_module("class", ...)``). Local variables are derived
+from names and kept clear of keywords, builtins and the imports; the class name is sanitised to
+an identifier; the source path appears only as an ``ascii()`` literal inside a comment.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from archc import ir
+from archc.diagnostics import ArchcError
+from archc.passes.fusion import FusionGroup
+from archc.passes.shapes import fmt_shape
+
+if TYPE_CHECKING:
+    from archc.backends.torch_module import _Builder
+
+LINE = 100
+_IMPORTED = {"torch", "nn", "Tensor", "F", "self", "x"}
+_RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | _IMPORTED
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _quote(text: str) -> str:
+    """A double-quoted, ASCII-only Python literal of ``text`` (ruff's quote style)."""
+    lit = ascii(text)
+    if lit.startswith("'") and '"' not in lit:
+        lit = '"' + lit[1:-1] + '"'
+    return lit
+
+
+def _plain(part: str) -> bool:
+    return bool(_IDENT.fullmatch(part)) and not keyword.iskeyword(part)
+
+
+def _path(parts: list[str]) -> str:
+    expr = "self"
+    for part in parts:
+        expr = f"{expr}.{part}" if _plain(part) else f"getattr({expr}, {_quote(part)})"
+    return expr
+
+
+def class_name(name: str) -> str:
+    """The network's name as a Python class name."""
+    ident = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "Network"
+    if ident[0].isdigit():
+        ident = "Net" + ident
+    return ident + "_" if ident in _RESERVED else ident
+
+
+def _pair(p: ir.Pair) -> str:
+    return str(p[0]) if p[0] == p[1] else f"({p[0]}, {p[1]})"
+
+
+def _call(head: str, args: list[str], indent: str) -> list[str]:
+    """``head(args)`` wrapped the way ruff format wraps a call."""
+    one = f"{indent}{head}({', '.join(args)})"
+    if len(one) <= LINE:
+        return [one]
+    inner = indent + "    "
+    joined = f"{inner}{', '.join(args)}"
+    if len(joined) <= LINE:
+        return [f"{indent}{head}(", joined, f"{indent})"]
+    return [f"{indent}{head}(", *(f"{inner}{a}," for a in args), f"{indent})"]
+
+
+class _Writer:
+    def __init__(self, builder: _Builder) -> None:
+        self.graph = builder.graph
+        self.shapes: dict[str, ir.Shape] = builder.shapes
+        self.builder = builder
+        self.relu_inplace = builder.relu_inplace_nodes
+        self.init: list[str] = []
+        self.containers: set[tuple[str, ...]] = set()
+
+    # --- __init__ ----------------------------------------------------------------------------
+
+    def ctor(self, node: ir.Node) -> tuple[str, list[str]]:
+        x = self.shapes[node.inputs[0]] if node.inputs else ()
+        match node:
+            case ir.Conv():
+                args = [str(x[0]), str(node.out_channels), f"kernel_size={_pair(node.kernel)}"]
+                if node.stride != (1, 1):
+                    args.append(f"stride={_pair(node.stride)}")
+                if node.padding != (0, 0):
+                    args.append(f"padding={_pair(node.padding)}")
+                if not node.bias:
+                    args.append("bias=False")
+                return "nn.Conv2d", args
+            case ir.BatchNorm():
+                return "nn.BatchNorm2d", [
+                    str(self.shapes[node.name][0]),
+                    f"eps={node.eps!r}",
+                    f"momentum={node.momentum!r}",
+                ]
+            case ir.MaxPool() | ir.AvgPool():
+                args = [f"kernel_size={_pair(node.kernel)}", f"stride={_pair(node.stride)}"]
+                if node.padding != (0, 0):
+                    args.append(f"padding={_pair(node.padding)}")
+                if node.ceil_mode:
+                    args.append("ceil_mode=True")
+                if isinstance(node, ir.AvgPool):
+                    if not node.count_include_pad:
+                        args.append("count_include_pad=False")
+                    return "nn.AvgPool2d", args
+                return "nn.MaxPool2d", args
+            case ir.GlobalAvgPool():
+                return "nn.AdaptiveAvgPool2d", ["(1, 1)"]
+            case ir.AdaptiveAvgPool():
+                return "nn.AdaptiveAvgPool2d", [str(tuple(node.output_size))]
+            case ir.LRN():
+                return "nn.LocalResponseNorm", [
+                    str(node.size),
+                    f"alpha={node.alpha!r}",
+                    f"beta={node.beta!r}",
+                    f"k={node.k!r}",
+                ]
+            case ir.ReLU():
+                return "nn.ReLU", ["inplace=True"] if node.name in self.relu_inplace else []
+            case ir.Dropout():
+                return "nn.Dropout", [f"p={node.p!r}"]
+            case ir.Flatten():
+                return "nn.Flatten", []
+            case ir.Linear():
+                args = [str(math.prod(x)), str(node.out_features)]
+                if not node.bias:
+                    args.append("bias=False")
+                return "nn.Linear", args
+            case ir.Softmax():
+                return "nn.Softmax", ["dim=1"]
+        raise AssertionError(f"no module for {node.op}")
+
+    def register(self, parts: list[str], head: str, args: list[str]) -> None:
+        ind = " " * 8
+        for i in range(1, len(parts)):
+            if tuple(parts[:i]) not in self.containers:
+                self.containers.add(tuple(parts[:i]))
+                self.attach(parts[:i], "nn.Module", [], ind)
+        self.attach(parts, head, args, ind)
+
+    def attach(self, parts: list[str], head: str, args: list[str], ind: str) -> None:
+        parent, leaf = _path(parts[:-1]), parts[-1]
+        if _plain(leaf):
+            self.init += _call(f"{parent}.{leaf} = {head}", args, ind)
+        else:
+            module = f"{head}({', '.join(args)})"
+            self.init += _call(f"{parent}.add_module", [_quote(leaf), module], ind)
+
+    # --- forward -----------------------------------------------------------------------------
+
+    def variables(self) -> dict[str, str]:
+        """Each value's variable: ``x`` when only the very next step reads it, else a name."""
+        steps = self.builder.steps
+        readers: dict[str, list[int]] = {}
+        for i, (_, args, _) in enumerate(steps):
+            for a in args:
+                readers.setdefault(a, []).append(i)
+        taken = set(_RESERVED) | {class_name(self.graph.name)}
+        names: dict[str, str] = {}
+        outputs = [(self.graph.nodes[0].name, -1)] + [(s[2], i) for i, s in enumerate(steps)]
+        for name, i in outputs:
+            # A group writes its output before it reads the residual: that one needs a name.
+            nxt = self.builder.by_last.get(steps[i + 1][2]) if i + 1 < len(steps) else None
+            if set(readers.get(name, [])) <= {i + 1} and not (nxt and nxt.residual == name):
+                names[name] = "x"
+                continue
+            base = re.sub(r"\W", "_", name.replace(".", "_"))
+            base = base if _IDENT.fullmatch(base) else "v_" + base
+            var, n = base, 1
+            while var in taken:
+                n += 1
+                var = f"{base}_{n}"
+            taken.add(var)
+            names[name] = var
+        return names
+
+    def forward(self) -> list[str]:
+        ind = " " * 8
+        var = self.variables()
+        lines = []
+        first = self.graph.nodes[0].name
+        if var[first] != "x":
+            lines.append(f"{ind}{var[first]} = x")
+        nodes = self.builder.nodes
+        for _, args, name in self.builder.steps:
+            out = var[name]
+            ins = [var[a] for a in args]
+            group: FusionGroup | None = self.builder.by_last.get(name)
+            node = nodes[name]
+            if group is not None:
+                conv = _path(group.conv.split("."))
+                lines += _call(f"{out} = {conv}", [ins[0]], ind)
+                if group.bn:
+                    lines += _call(f"{out} = {conv}.bn", [out], ind)
+                if group.residual:
+                    lines.append(f"{ind}{out} = {out} + {ins[1]}")
+                if group.relu:
+                    lines.append(f"{ind}{out} = torch.relu({out})")
+            elif isinstance(node, ir.Concat):
+                lines += _call(f"{out} = torch.cat", [f"[{', '.join(ins)}]", "1"], ind)
+            elif isinstance(node, ir.Add):
+                lines.append(f"{ind}{out} = {ins[0]} + {ins[1]}")
+            elif isinstance(node, ir.Linear) and len(self.shapes[node.inputs[0]]) == 3:
+                flat = f"torch.flatten({ins[0]}, 1)"
+                lines += _call(f"{out} = {_path(name.split('.'))}", [flat], ind)
+            else:
+                lines += _call(f"{out} = {_path(name.split('.'))}", [ins[0]], ind)
+        lines.append(f"{ind}return {var[self.graph.output]}")
+        return lines
+
+    def source(self, parameters: int) -> str:
+        graph = self.builder.graph
+        for node in graph.nodes[1:]:
+            group = next((g for g in self.builder.by_last.values() if g.conv == node.name), None)
+            if group is None and (isinstance(node, ir.Concat | ir.Add) or self.absorbed(node)):
+                continue
+            parts = node.name.split(".")
+            self.register(parts, *self.ctor(node))
+            if group is not None and group.bn:
+                self.attach([*parts, "bn"], *self.ctor(graph.node(group.bn)), " " * 8)
+        cls = class_name(graph.name)
+        inp = fmt_shape(self.shapes[graph.nodes[0].name])
+        out = fmt_shape(self.shapes[graph.output])
+        return "\n".join(
+            [
+                f"# Generated by archc from {ascii(graph.file)}; edit the spec, not this file.",
+                f'"""{cls}: input {inp}, output {out}, {parameters:,} parameters.',
+                "",
+                "Load weights with ``load_state_dict``: the keys are those of ``archc.load``.",
+                '"""',
+                "",
+                "import torch",
+                "from torch import Tensor, nn",
+                "",
+                "",
+                f"class {cls}(nn.Module):",
+                "    def __init__(self) -> None:",
+                "        super().__init__()",
+                *self.init,
+                "",
+                "    def forward(self, x: Tensor) -> Tensor:",
+                *self.forward(),
+                "",
+            ]
+        )
+
+    def absorbed(self, node: ir.Node) -> bool:
+        return any(node.name in g.members for g in self.builder.by_last.values())
+
+
+def _generate(checked: object) -> tuple[str, ir.Graph, int]:
+    from archc.backends.torch_module import _Builder
+
+    # Building on the meta device costs no memory; it runs the same name checks as ``load``
+    # and yields the execution order.
+    builder = _Builder(checked, "meta", None)  # type: ignore[arg-type]
+    builder.build(checked.fusion)  # type: ignore[attr-defined]
+    parameters = sum(p.numel() for p in builder.net.parameters())
+    return _Writer(builder).source(parameters), builder.graph, parameters
+
+
+def generate_source(checked: object) -> str:
+    """The standalone PyTorch source of a checked graph (``archc.check.Checked``)."""
+    return _generate(checked)[0]
+
+
+def compile_file(path: str | Path, out: str | Path | None = None) -> str:
+    """Write the generated source of the spec at ``path`` (default: ``<stem>.py`` in the
+    current directory) and return the line ``wrote OUT: NETWORK, N parameters``."""
+    from archc.check import check_file
+
+    checked = check_file(path)
+    if not checked.ok:
+        raise ArchcError(checked.diagnostics, checked.sources)
+    text, graph, parameters = _generate(checked)
+    target = Path(out) if out is not None else Path.cwd() / (Path(path).stem + ".py")
+    target.write_text(text, encoding="utf-8")
+    return f"wrote {target}: {graph.name}, {parameters:,} parameters"

@@ -1,0 +1,402 @@
+"""The torch eager backend on graphs built by hand from the IR, against torch/torchvision modules
+built the usual way: names, parameter order, outputs, initialisation and the fused Triton path."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+import pytest
+import torch
+from torch import nn
+from torchvision.models import resnet as tv_resnet
+
+import archc
+from archc import ir
+from archc.backends.torch_module import FusedConv2d, build_graph
+from archc.diagnostics import ArchcError
+
+torchvision_googlenet = sys.modules["torchvision.models.googlenet"]
+
+
+# --- hand-built graphs (the specs' shapes, without the front end) ---------------------------
+
+
+class Net:
+    """Appends nodes in order; each new node reads the previous one unless told otherwise."""
+
+    def __init__(self, shape: tuple[int, ...], name: str = "Net", init: str = "kaiming"):
+        self.name, self.init = name, init
+        self.nodes: list[ir.Node] = [ir.Input(name="input", shape=shape)]
+
+    @property
+    def last(self) -> str:
+        return self.nodes[-1].name
+
+    def add(self, cls: type, name: str, inputs: list[str] | None = None, **fields) -> str:
+        self.nodes.append(cls(name=name, inputs=inputs or [self.last], **fields))
+        return name
+
+    def conv(self, name: str, c: int, k: int, s: int = 1, p: int = 0, *, src=None, **kw) -> str:
+        return self.add(
+            ir.Conv, name, src and [src], out_channels=c, kernel=(k, k), stride=(s, s),
+            padding=(p, p), **kw,
+        )  # fmt: skip
+
+    def conv_bn_relu(self, prefix: str, c: int, k: int, s=1, p=0, *, src=None, eps=1e-5, relu=True):
+        self.conv(f"{prefix}conv", c, k, s, p, src=src, bias=False)
+        self.add(ir.BatchNorm, f"{prefix}bn", eps=eps)
+        if relu:
+            self.add(ir.ReLU, f"{prefix}relu")
+        return self.last
+
+    def graph(self) -> ir.Graph:
+        return ir.Graph(name=self.name, init=self.init, nodes=self.nodes, output=self.last)
+
+
+def basic_block(net: Net, prefix: str, c: int, stride: int) -> None:
+    src = net.last
+    net.conv(f"{prefix}.conv1", c, 3, stride, 1, bias=False)
+    net.add(ir.BatchNorm, f"{prefix}.bn1")
+    net.add(ir.ReLU, f"{prefix}.relu1")
+    net.conv(f"{prefix}.conv2", c, 3, 1, 1, bias=False)
+    bn2 = net.add(ir.BatchNorm, f"{prefix}.bn2")
+    shortcut = net.add(ir.Shortcut, f"{prefix}.downsample", [src])
+    net.add(ir.Add, f"{prefix}.add", [bn2, shortcut])
+    net.add(ir.ReLU, f"{prefix}.relu2")
+
+
+def tiny_resnet_graph(size=32, classes=10, widths=(64, 128, 256, 512)) -> ir.Graph:
+    """torchvision's ResNet(BasicBlock, [1, 1, 1, 1]) with ``classes`` outputs."""
+    net = Net((3, size, size), "TinyResNet")
+    net.conv("conv1", widths[0], 7, 2, 3, bias=False)
+    net.add(ir.BatchNorm, "bn1")
+    net.add(ir.ReLU, "relu")
+    net.add(ir.MaxPool, "maxpool", kernel=(3, 3), stride=(2, 2), padding=(1, 1))
+    for i, c in enumerate(widths):
+        basic_block(net, f"layer{i + 1}.0", c, 1 if i == 0 else 2)
+    net.add(ir.AdaptiveAvgPool, "avgpool", output_size=(1, 1))
+    net.add(ir.Linear, "fc", out_features=classes)
+    return net.graph()
+
+
+def torchvision_tiny_resnet(classes: int = 10) -> nn.Module:
+    return tv_resnet.ResNet(tv_resnet.BasicBlock, [1, 1, 1, 1], num_classes=classes)
+
+
+def inception_graph() -> ir.Graph:
+    """torchvision's Inception(192, 64, 96, 128, 16, 32, 32) on a 12x12 map."""
+    net = Net((192, 12, 12), "Inception")
+    x = net.last
+    ends = []
+    net.conv_bn_relu("branch1.", 64, 1, src=x, eps=1e-3)
+    ends.append(net.last)
+    net.conv_bn_relu("branch2.0.", 96, 1, src=x, eps=1e-3)
+    ends.append(net.conv_bn_relu("branch2.1.", 128, 3, p=1, eps=1e-3))
+    net.conv_bn_relu("branch3.0.", 16, 1, src=x, eps=1e-3)
+    ends.append(net.conv_bn_relu("branch3.1.", 32, 3, p=1, eps=1e-3))
+    pool = (3, 3), (1, 1), (1, 1)
+    net.add(ir.MaxPool, "branch4.0", [x], kernel=pool[0], stride=pool[1], padding=pool[2],
+            ceil_mode=True)  # fmt: skip
+    ends.append(net.conv_bn_relu("branch4.1.", 32, 1, eps=1e-3))
+    net.add(ir.Concat, "concat", ends)
+    return net.graph()
+
+
+def lecture_graph(init: str = "kaiming") -> ir.Graph:
+    """An AlexNet-flavoured stack: LRN, overlapping ceil-mode pools, FC on a map, dropout,
+    softmax -- every op the backend has besides conv/BN/add/concat."""
+    net = Net((3, 35, 35), "Lecture", init)
+    net.conv("conv1", 16, 5, 2, 0)
+    net.add(ir.ReLU, "relu1")
+    net.add(ir.LRN, "norm1", size=5, alpha=1e-4, beta=0.75, k=2.0)
+    net.add(ir.MaxPool, "pool1", kernel=(3, 3), stride=(2, 2), ceil_mode=True)
+    net.add(ir.AvgPool, "pool2", kernel=(3, 3), stride=(1, 1), padding=(1, 1),
+            count_include_pad=False)  # fmt: skip
+    net.add(ir.BatchNorm, "bn1")
+    net.add(ir.ReLU, "relu2")
+    net.add(ir.Linear, "fc6", out_features=32)
+    net.add(ir.ReLU, "relu6")
+    net.add(ir.Dropout, "drop6", p=0.5)
+    net.add(ir.Linear, "fc7", out_features=10)
+    net.add(ir.Softmax, "prob")
+    return net.graph()
+
+
+def lecture_reference() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 5, 2),
+        nn.ReLU(),
+        nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0),
+        nn.MaxPool2d(3, 2, ceil_mode=True),
+        nn.AvgPool2d(3, 1, 1, count_include_pad=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(16 * 8 * 8, 32),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(32, 10),
+        nn.Softmax(dim=1),
+    )
+
+
+def randomize_bn(model: nn.Module) -> None:
+    """Non-trivial running statistics, so that eval-mode BN is not the identity."""
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, rel: float = 1e-5) -> None:
+    err = ((actual - expected).abs().max() / expected.abs().max()).item()
+    assert err <= rel, f"relative error {err:.2e} > {rel:.0e}"
+
+
+# --- structure -------------------------------------------------------------------------------
+
+
+def test_state_dict_keys_follow_node_names_and_fusion_groups():
+    model = build_graph(tiny_resnet_graph())
+    keys = list(model.state_dict())
+    assert keys[:6] == [
+        "conv1.weight",
+        "conv1.bn.weight",
+        "conv1.bn.bias",
+        "conv1.bn.running_mean",
+        "conv1.bn.running_var",
+        "conv1.bn.num_batches_tracked",
+    ]
+    assert "layer2.0.downsample.0.bn.running_var" in keys
+    assert "layer1.0.downsample.0.weight" not in keys  # an identity shortcut has no module
+    assert keys[-2:] == ["fc.weight", "fc.bias"]
+    assert isinstance(model.get_submodule("layer2.0.conv2"), FusedConv2d)
+    assert model.get_submodule("layer2.0.conv2").relu is True
+    assert model.get_submodule("layer2.0.downsample.0").relu is False
+
+
+def test_parameters_pair_with_torchvision_in_order_and_shape():
+    ours = build_graph(tiny_resnet_graph())
+    theirs = torchvision_tiny_resnet()
+    assert [p.shape for p in ours.parameters()] == [p.shape for p in theirs.parameters()]
+    assert sum(p.numel() for p in ours.parameters()) == 4_910_922
+
+
+def test_print_reads_like_the_spec():
+    text = str(build_graph(lecture_graph()))
+    assert text.startswith("Lecture(\n  (conv1): FusedConv2d(3, 16, kernel_size=(5, 5)")
+    assert "relu=True" in text.splitlines()[1]
+    assert "(norm1): LocalResponseNorm(5, alpha=0.0001, beta=0.75, k=2.0)" in text
+    assert "(relu2): ReLU(inplace=True)" in text  # after a BN nobody else reads
+    assert "(prob): Softmax(dim=1)" in text
+
+
+def test_a_layer_name_that_shadows_a_module_attribute_is_a_diagnostic():
+    net = Net((3, 8, 8))
+    net.conv("forward", 4, 3)
+    with pytest.raises(ArchcError) as info:
+        build_graph(net.graph())
+    (d,) = info.value.diagnostics
+    assert d.code == "E501"
+    assert "'forward'" in d.message
+
+
+# --- outputs against torch -------------------------------------------------------------------
+
+
+def test_tiny_resnet_matches_torchvision_resnet_after_transfer():
+    torch.manual_seed(0)
+    theirs = torchvision_tiny_resnet().eval()
+    randomize_bn(theirs)
+    ours = build_graph(tiny_resnet_graph()).eval()
+    archc.transfer_weights(theirs, ours)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert_close(ours(x), theirs(x))
+
+
+def test_inception_matches_torchvision_inception():
+    torch.manual_seed(0)
+    theirs = torchvision_googlenet.Inception(192, 64, 96, 128, 16, 32, 32).eval()
+    randomize_bn(theirs)
+    ours = build_graph(inception_graph()).eval()
+    archc.transfer_weights(theirs, ours)
+    x = torch.randn(2, 192, 12, 12)
+    with torch.no_grad():
+        out = ours(x)
+        assert out.shape == (2, 256, 12, 12)
+        assert_close(out, theirs(x))
+
+
+def test_lecture_ops_match_torch_layers():
+    torch.manual_seed(0)
+    theirs = lecture_reference().eval()
+    randomize_bn(theirs)
+    ours = build_graph(lecture_graph()).eval()
+    archc.transfer_weights(theirs, ours)
+    x = torch.randn(3, 3, 35, 35)
+    with torch.no_grad():
+        out = ours(x)
+        assert out.shape == (3, 10)
+        assert_close(out, theirs(x))
+        torch.testing.assert_close(out.sum(1), torch.ones(3))
+
+
+def test_device_and_dtype_reach_every_parameter():
+    model = build_graph(lecture_graph(), dtype=torch.float64)
+    assert {p.dtype for p in model.state_dict().values() if p.is_floating_point()} == {
+        torch.float64
+    }
+    assert model(torch.randn(1, 3, 35, 35, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_intermediates_are_freed_after_their_last_reader():
+    model = build_graph(tiny_resnet_graph())
+    read_later = set()
+    for _, args, _out, free in reversed(model._steps):
+        assert not (set(free) & read_later), "a slot is freed before a later step reads it"
+        read_later |= set(args)
+    freed = {i for *_, free in model._steps for i in free}
+    assert freed == set(range(model._slots)) - {model._output}
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+def test_train_mode_uses_batch_statistics_dropout_and_backward():
+    torch.manual_seed(0)
+    model = build_graph(lecture_graph())
+    bn = model.get_submodule("bn1")
+    x = torch.randn(8, 3, 35, 35)
+    out = model(x)
+    assert bn.num_batches_tracked.item() == 1
+    assert bn.running_mean.abs().sum() > 0
+    out[:, 0].sum().backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None for g in grads)
+    assert model.get_submodule("conv1").weight.grad.abs().sum() > 0
+    # Dropout is active: two training passes differ, eval passes agree.
+    assert not torch.equal(model(x), model(x))
+    model.eval()
+    assert torch.equal(model(x), model(x))
+
+
+def test_fused_group_trains_like_separate_layers():
+    torch.manual_seed(0)
+    theirs = torchvision_tiny_resnet()
+    ours = build_graph(tiny_resnet_graph())
+    archc.transfer_weights(theirs, ours)
+    x = torch.randn(4, 3, 32, 32)
+    ours(x).square().mean().backward()
+    theirs(x).square().mean().backward()
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+    for a, b in zip(ours.buffers(), theirs.buffers()):
+        torch.testing.assert_close(a, b.to(a.dtype))
+
+
+# --- initialisation --------------------------------------------------------------------------
+
+
+def _weights(model: nn.Module, kind: type) -> list[torch.Tensor]:
+    return [m.weight for m in model.modules() if type(m) is kind or isinstance(m, kind)]
+
+
+def test_kaiming_init_is_he_normal_fan_out_and_deterministic():
+    torch.manual_seed(0)
+    a = build_graph(tiny_resnet_graph())
+    torch.manual_seed(0)
+    b = build_graph(tiny_resnet_graph())
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+    w = a.get_submodule("layer4.0.conv2").weight  # 512 x 512 x 3 x 3
+    expected = (2 / (512 * 9)) ** 0.5
+    assert abs(w.std().item() / expected - 1) < 0.02
+    bn = a.get_submodule("layer4.0.conv2").bn
+    assert torch.equal(bn.weight, torch.ones(512)) and torch.equal(bn.bias, torch.zeros(512))
+    fc = a.get_submodule("fc")
+    assert abs(fc.weight.std().item() / 0.01 - 1) < 0.05
+    assert torch.equal(fc.bias, torch.zeros(10))
+
+
+def test_xavier_init_is_uniform_in_the_glorot_bound():
+    torch.manual_seed(0)
+    model = build_graph(lecture_graph("xavier"))
+    fc6 = model.get_submodule("fc6")
+    bound = (6 / (1024 + 32)) ** 0.5
+    assert fc6.weight.abs().max().item() <= bound
+    assert fc6.weight.abs().max().item() > 0.95 * bound
+    assert torch.equal(fc6.bias, torch.zeros(32))
+    assert torch.equal(model.get_submodule("conv1").bias, torch.zeros(16))
+
+
+def test_torchvision_init_follows_the_family():
+    torch.manual_seed(0)
+    graph = tiny_resnet_graph().model_copy(update={"init": "torchvision"})
+    resnet = build_graph(graph)
+    # ResNet keeps nn.Linear's default init: uniform within 1/sqrt(fan_in), bias nonzero.
+    fc = resnet.get_submodule("fc")
+    assert fc.weight.abs().max().item() <= 512**-0.5
+    assert fc.bias.abs().sum() > 0
+    inception = build_graph(inception_graph().model_copy(update={"init": "torchvision"}))
+    w = inception.get_submodule("branch2.1.conv").weight
+    assert abs(w.std().item() / 0.01 - 1) < 0.05
+
+
+# --- the Triton path -------------------------------------------------------------------------
+
+needs_kernels = pytest.mark.skipif(
+    importlib.util.find_spec("triton") is None, reason="triton is not installed"
+)
+
+
+def test_eager_is_forced_by_the_environment(monkeypatch):
+    monkeypatch.setenv("ARCHC_KERNELS", "eager")
+    model = build_graph(tiny_resnet_graph()).eval()
+    conv = model.get_submodule("conv1")
+    x = torch.randn(1, 3, 32, 32)
+    assert not conv._use_kernels(x)
+    monkeypatch.setenv("ARCHC_KERNELS", "triton")
+    assert conv._use_kernels(x)
+    model.train()
+    assert not conv._use_kernels(x)  # BN needs batch statistics; the kernel has no backward
+    monkeypatch.setenv("ARCHC_KERNELS", "auto")
+    model.eval()
+    assert not conv._use_kernels(x)  # CPU input
+    monkeypatch.setenv("ARCHC_KERNELS", "fast")
+    with pytest.raises(ValueError, match="ARCHC_KERNELS"):
+        conv._use_kernels(x)
+
+
+@needs_kernels
+@pytest.mark.skipif(
+    torch.cuda.is_available() is False and os.environ.get("TRITON_INTERPRET") != "1",
+    reason="no GPU and not under the Triton interpreter",
+)
+def test_triton_path_matches_eager_on_a_small_resnet(monkeypatch):
+    torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    # Narrow, so that the interpreter is quick; 32 channels reach the channel-blocked kernel.
+    model = build_graph(tiny_resnet_graph(16, 10, (8, 16, 32, 32)), device=device).eval()
+    randomize_bn(model)
+    x = torch.randn(1, 3, 16, 16, device=device)
+    with torch.no_grad():
+        monkeypatch.setenv("ARCHC_KERNELS", "eager")
+        expected = model(x)
+        monkeypatch.setenv("ARCHC_KERNELS", "triton")
+        actual = model(x)
+        conv = model.get_submodule("layer1.0.conv2")
+        assert conv._folded is not None  # the kernel path ran and cached the folded weights
+        folded = conv._folded[1]
+        conv.bn.running_var.mul_(2)  # a changed buffer refolds
+        conv.bn.running_var.div_(2)
+        assert torch.equal(model(x), actual)
+        assert conv._folded[1] is not folded
+    assert_close(actual, expected, rel=1e-4 if device == "cpu" else 1e-2)
+    model.train()
+    assert conv._folded is None
