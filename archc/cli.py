@@ -215,7 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="text for a terminal, markdown to paste, json for programs (default: text)",
     )
     summary.add_argument(
-        "--batch", type=_positive_int, default=1, help="batch size for the byte totals (1)"
+        "--batch",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="batch size for the byte totals (default: 1)",
     )
     summary.add_argument(
         "--dtype",

@@ -133,7 +133,7 @@ class _Checker:
         if not biases:
             readings = [("no biases to leave out", total)]
         how = _params_formula(layers, self.nodes)
-        if len(layers) > 1 and total:
+        if sum(la.params > 0 for la in layers) > 1:
             how += f"; in all {fmt_int(total)}"
             if biases:
                 how += f", {fmt_int(total - biases)} without biases"
