@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from archc import ir
-from archc.check import check_graph
+from archc.check import check_graph, check_source
 from archc.numbers import read_printed
 from archc.spans import Frame, Span
 
@@ -217,3 +217,44 @@ def test_claim_on_a_block_call_line_counts_the_whole_block():
     checked = check_graph(graph)
     assert checked.diagnostics == []
     assert checked.claims[0].matched == "with biases"
+
+
+SPEC_WITH_BLOCKS = """\
+network T
+input [32x32x3]
+conv: bn, relu
+block pair(w):
+    CONV: w 3x3 pad 1
+    CONV: w 3x3 pad 1
+
+CONV1: 16 3x3 pad 1   memory: 32*32*16=16K  params: 3*3*3*16 = 432
+stage1: pair(16) x2   params: 4*(3*3*16*16 + 2*16) + 4*16 = {stage1}
+FC: 10                params: 16*32*32*10
+"""
+
+
+def test_claims_in_spec_text_with_defaults_and_block_calls():
+    # stage1 = 2 calls x 2 convs (3*3*16*16 weights + 16 biases) + 4 BNs (16 gamma + 16 beta)
+    stage1 = 4 * (3 * 3 * 16 * 16 + 16) + 4 * 32
+    assert stage1 == 9_408
+    checked = check_source(SPEC_WITH_BLOCKS.format(stage1="9,408"), "t.arch")
+    assert checked.diagnostics == []
+    matched = [c.matched for c in checked.claims]
+    # memory of CONV1's line; CONV1 without its BN and biases (as tables count a conv);
+    # stage1 with everything; the FC without its 10 biases
+    assert matched == [
+        "output values",
+        "CONV1 alone, without biases",
+        "with biases",
+        "without biases",
+    ]
+
+    # Consistent arithmetic, but it forgets the four BNs' gamma (4*16): E403 names the line.
+    wrong = SPEC_WITH_BLOCKS.replace(" + 4*16", "").format(stage1="9,344")
+    (d,) = check_source(wrong, "t.arch").diagnostics
+    assert (d.code, d.line) == ("E403", 9)
+    assert d.message == (
+        "params claim 4*(3*3*16*16+2*16) = 9,344 does not match stage1: "
+        "archc counts 9,408 (with biases) or 9,280 (without biases) parameters"
+    )
+    assert d.help.endswith("8 layers with parameters: 9,280 weights + 128 biases = 9,408")

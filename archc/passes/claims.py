@@ -34,8 +34,9 @@ class ClaimCheck:
     claim: ir.Claim
     ok: bool
     matched: str | None
-    """Which reading of the layer held: "output values", "with biases", "without biases", or
-    "no biases to leave out" (a layer without biases, where the two agree)."""
+    """Which reading of the line held: "output values", "with biases", "without biases",
+    "no biases to leave out" (where the two agree), or "conv1 alone, without biases" (the
+    carrier without the BN the defaults put after it)."""
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,18 @@ def _shape_product(shape: ir.Shape) -> str:
 
 def _params_formula(layers: list[LayerAccount], nodes: dict[str, ir.Node]) -> str:
     """How a line's parameters add up, e.g. ``conv1: 3·3·3·64 = 1,728 weights + 64 biases``."""
+    counted = [la for la in layers if la.params]
+    if not counted:
+        return "no parameters"
+    if len(counted) > 3:
+        weights = sum(la.weights for la in counted)
+        biases = sum(la.biases for la in counted)
+        return (
+            f"{len(counted)} layers with parameters: {fmt_int(weights)} weights + "
+            f"{fmt_int(biases)} biases = {fmt_int(weights + biases)}"
+        )
     lines = []
-    for la in layers:
-        if la.params == 0:
-            continue
+    for la in counted:
         node = nodes[la.name]
         if isinstance(node, ir.Conv):
             kh, kw = node.kernel
@@ -102,7 +111,28 @@ def _params_formula(layers: list[LayerAccount], nodes: dict[str, ir.Node]) -> st
             w = f"{fmt_int(la.weights)} weights"
         b = f" + {fmt_int(la.biases)} biases" if la.biases else ""
         lines.append(f"{la.name}: {w}{b}")
-    return "; ".join(lines) if lines else "no parameters"
+    text = "; ".join(lines)
+    if len(counted) > 1:
+        total = sum(la.params for la in counted)
+        biases = sum(la.biases for la in counted)
+        text += f"; in all {fmt_int(total)}"
+        if biases:
+            text += f", {fmt_int(total - biases)} without biases"
+    return text
+
+
+def _line_name(names: list[str]) -> str:
+    """What to call a line: the common scope of its nodes (``layer2`` for a block call), else
+    its first node (``conv1`` for conv1 + relu1)."""
+    parts = [n.split(".") for n in names]
+    common = []
+    for column in zip(*parts):
+        if len(set(column)) != 1:
+            break
+        common.append(column[0])
+    if common and len(names) > 1:
+        return ".".join(common)
+    return names[0]
 
 
 class _Checker:
@@ -119,25 +149,29 @@ class _Checker:
                 self.check(node, claim)
         return ClaimsResult(self.checks, self.diags)
 
-    def readings(self, carrier: ir.Node, claim: ir.Claim) -> tuple[list[tuple[str, int]], str]:
-        """The values the line may be claimed to have, and how they are computed."""
-        layers = [self.accounts[n] for n in _line_nodes(self.graph, carrier, claim)]
+    def readings(self, carrier: ir.Node, claim: ir.Claim) -> tuple[str, list[tuple[str, int]], str]:
+        """The line's name, the values it may be claimed to have, and how they are computed."""
+        names = _line_nodes(self.graph, carrier, claim)
+        layers = [self.accounts[n] for n in names]
+        name = _line_name(names)
         if claim.kind == "memory":
             outputs = [layers[0], layers[-1]] if layers[0] is not layers[-1] else [layers[0]]
             out = self.accounts[carrier.name]
             how = f"{carrier.name} outputs {_shape_product(out.output_shape)} values"
-            return [("output values", la.values) for la in outputs], how
+            return name, [("output values", la.values) for la in outputs], how
         total = sum(la.params for la in layers)
         biases = sum(la.biases for la in layers)
         readings = [("with biases", total), ("without biases", total - biases)]
         if not biases:
             readings = [("no biases to leave out", total)]
-        how = _params_formula(layers, self.nodes)
-        if sum(la.params > 0 for la in layers) > 1:
-            how += f"; in all {fmt_int(total)}"
-            if biases:
-                how += f", {fmt_int(total - biases)} without biases"
-        return readings, how
+        own = self.accounts[carrier.name]
+        if len(layers) > 1 and 0 < own.params < total:
+            # `CONV1: … params: 3*3*3*16` with a default BN after it: tables count the conv.
+            readings += [
+                (f"{carrier.name} alone, with biases", own.params),
+                (f"{carrier.name} alone, without biases", own.weights),
+            ]
+        return name, readings, _params_formula(layers, self.nodes)
 
     def check(self, node: ir.Node, claim: ir.Claim) -> None:
         printed: Printed | None = None
@@ -153,7 +187,7 @@ class _Checker:
                     "or a K/M/G suffix (3.2M)",
                 )
                 return
-        readings, how = self.readings(node, claim)
+        name, readings, how = self.readings(node, claim)
         exact = Fraction(claim.value) if claim.value is not None else None
 
         def holds(count: int) -> bool:
@@ -175,9 +209,10 @@ class _Checker:
         if matched is None:
             code = "E402" if claim.kind == "memory" else "E403"
             what = "values in the output" if claim.kind == "memory" else "parameters"
+            # The message names the whole line's counts; the help has the rest.
+            line = readings[:2] if len({c for _, c in readings[:2]}) == 2 else readings[:1]
             counts = " or ".join(
-                f"{fmt_int(c)} ({label})" if len(readings) > 1 else fmt_int(c)
-                for label, c in dict.fromkeys(readings)
+                f"{fmt_int(c)} ({label})" if len(line) > 1 else fmt_int(c) for label, c in line
             )
             claimed = claim_text(claim)
             arithmetic = f"{claim.expression} = {fmt_int(exact)}" if exact is not None else ""
@@ -187,8 +222,7 @@ class _Checker:
                 node,
                 claim,
                 code,
-                f"{claim.kind} claim {claimed} does not match {node.name}: "
-                f"archc counts {counts} {what}",
+                f"{claim.kind} claim {claimed} does not match {name}: archc counts {counts} {what}",
                 f"{shown}\n{how}" if shown else how,
             )
             return
