@@ -207,3 +207,21 @@ def test_compile_reports_spec_errors_with_exit_1(capsys, specs, tmp_path):
     code, out, err = run(capsys, "compile", specs["error"], "-o", str(tmp_path / "x.py"))
     assert code == 1 and "error[E302]" in err
     assert not (tmp_path / "x.py").exists()
+
+
+@pytest.mark.parametrize("command", ["lint", "summary", "ir", "schema", "compile"])
+def test_every_subcommand_has_help(capsys, command):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: archc {command}")
+
+
+def test_summary_bytes_follow_dtype_and_batch(capsys):
+    _, out, _ = run(capsys, "summary", VGG16, "--format", "json", "--dtype", "bf16", "--batch", "4")
+    totals = json.loads(out)["totals"]
+    # bf16: 2 bytes a value
+    assert totals["activation_bytes"] == 15_237_608 * 2
+    assert totals["batch_activation_bytes"] == 15_237_608 * 4 * 2
+    assert totals["param_bytes"] == 138_357_544 * 2
