@@ -5,8 +5,12 @@ Expected shapes are the conv arithmetic out = floor((H + 2P - K) / S) + 1 worked
 
 from __future__ import annotations
 
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
 from archc import ir
-from archc.passes.shapes import fmt_shape, infer_shapes, shapes_agree
+from archc.passes.shapes import axis_out, fmt_shape, infer_shapes, shapes_agree, unread_rows
 from archc.spans import Span
 
 FILE = "net.arch"
@@ -251,3 +255,29 @@ def test_projection_that_no_stride_can_make_is_an_error():
     (d,) = infer_shapes(graph).diagnostics
     assert (d.code, d.line) == ("E307", 4)
     assert d.message == "no 1x1 projection turns [56x56x64] into [54x54x64]"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    size=st.integers(1, 40),
+    k=st.integers(1, 7),
+    s=st.integers(1, 4),
+    p=st.integers(0, 3),
+    ceil=st.booleans(),
+)
+def test_window_arithmetic_agrees_with_torch(size, k, s, p, ceil):
+    assume(2 * p <= k and size + 2 * p >= k)  # torch's own limits for pools
+    x = torch.empty(1, 1, size, size, device="meta")
+    pooled = torch.nn.functional.max_pool2d(x, k, s, p, ceil_mode=ceil)
+    assert axis_out(size, k, s, p, ceil) == pooled.shape[-1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(size=st.integers(1, 40), k=st.integers(1, 7), s=st.integers(1, 4), p=st.integers(0, 3))
+def test_unread_rows_match_the_windows_read(size, k, s, p):
+    assume(size + 2 * p >= k)
+    out = axis_out(size, k, s, p, False)
+    read = {i * s - p + j for i in range(out) for j in range(k)} & set(range(size))
+    trailing = size - 1 - max(read) if read else size
+    # Trailing rows never read, less the gap a window smaller than its stride leaves anyway.
+    assert unread_rows(size, k, s, p) == max(0, trailing - max(0, s - k))
