@@ -69,7 +69,7 @@ def check_graph(
 def check_source(
     text: str, file: str = "<string>", *, batch: int = 1, dtype: Dtype = "fp32"
 ) -> Checked:
-    # Imported here so that the passes run on hand-built graphs without building the parser.
+    # Imported here: the passes on a hand-built graph need neither lark nor the grammar.
     from archc.frontend import parse_spec
 
     front = parse_spec(text, file)
