@@ -159,8 +159,9 @@ def expr_text(e: S.Expr) -> str:
 
 
 class Elaborator:
-    def __init__(self, file: str, loader: Loader):
+    def __init__(self, file: str, loader: Loader, quiet_empty: bool = False):
         self.file = file
+        self.quiet_empty = quiet_empty  # the parser already reported why nothing is left
         self.loader = loader
         self.diags: list[Diagnostic] = []
         self.drafts: list[_Draft] = []
@@ -202,27 +203,22 @@ class Elaborator:
             for st in spec.body
             if isinstance(st, S.Layer | S.CallLine | S.Stage | S.Residual | S.Branch | S.Shortcut)
         ]
-        if not inputs and not layers:
-            if not self.diags:
+        if not layers:
+            if not self.diags and not self.quiet_empty:
+                start = Span(file=self.file, line=1, column=1, end_line=1, end_column=1)
                 self.diags.append(
                     error(
                         "E003",
                         "the spec has no layers",
-                        Span(file=self.file, line=1, column=1, end_line=1, end_column=1),
-                        "start with an input line, e.g. `input [224x224x3]`, then one layer "
-                        "per line",
+                        inputs[0].span if inputs else start,
+                        "write the input line, e.g. `input [224x224x3]`, then one layer per line",
                     )
                 )
             return None
         ctx = _Ctx(env={}, defaults={}, convention=convention)
         scope = _Scope(prefix="")
-        first_layer = self.first_layer_line(spec.body)
-        if not inputs or (first_layer is not None and first_layer < inputs[0].span.line):
-            where = next(
-                st.span
-                for st in spec.body
-                if isinstance(st, S.Layer | S.CallLine | S.Stage | S.Residual | S.Branch)
-            )
+        if not inputs or layers[0].span.line < inputs[0].span.line:
+            where = layers[0].span
             self.diags.append(
                 error(
                     "E201",
@@ -240,12 +236,6 @@ class Elaborator:
         if any(d.severity == "error" for d in self.diags) or cur is None:
             return None
         return self.build(name or "network", init, cur)
-
-    def first_layer_line(self, body: tuple[S.Stmt, ...]) -> int | None:
-        for st in body:
-            if isinstance(st, S.Layer | S.CallLine | S.Stage | S.Residual | S.Branch):
-                return st.span.line
-        return None
 
     def base_dir(self) -> Path:
         return Path.cwd() if self.file.startswith("<") else Path(self.file).resolve().parent
@@ -939,7 +929,10 @@ def _apply_defaults(
     return new
 
 
-def elaborate(spec: S.Spec, loader: Loader) -> tuple[ir.Graph | None, list[Diagnostic]]:
-    e = Elaborator(spec.file, loader)
+def elaborate(
+    spec: S.Spec, loader: Loader, parse_errors: bool = False
+) -> tuple[ir.Graph | None, list[Diagnostic]]:
+    """Elaborate a parsed spec; ``loader`` reads imported files (see :data:`Loader`)."""
+    e = Elaborator(spec.file, loader, quiet_empty=parse_errors)
     graph = e.run(spec)
     return graph, e.diags

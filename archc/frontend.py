@@ -54,22 +54,42 @@ def _decode(data: bytes, file: str) -> tuple[str | None, Diagnostic | None]:
     )
 
 
+Parsed = tuple[S.Spec | None, list[Diagnostic], str | None]
+
+# Imported block libraries are shared by many specs (`archc lint specs/*.arch`); each is parsed
+# once per process and again only when the file changes. Syntax trees are immutable.
+_IMPORTS: dict[tuple[str, int, int], Parsed] = {}
+
+
 class _Reader:
-    """Reads and parses files for one front-end run, recording their text."""
+    """Reads and parses imported files for one front-end run, recording their text."""
 
     def __init__(self) -> None:
         self.sources: dict[str, str] = {}
 
-    def read(self, path: Path) -> tuple[S.Spec | None, list[Diagnostic], str | None]:
+    def read(self, path: Path) -> Parsed:
         file = str(path)
         try:
-            data = path.read_bytes()
+            stat = path.stat()
+            key = (file, stat.st_mtime_ns, stat.st_size)
+            cached = _IMPORTS.get(key)
+            if cached is None:
+                cached = self.parse_file(path)
+                if cached[2] is not None:
+                    _IMPORTS[key] = cached
         except OSError as e:
-            return None, [error("E001", f"cannot read `{file}`: {e.strerror}", _start(file))], None
-        text, problem = _decode(data, file)
+            msg = f"cannot read `{file}`: {e.strerror or e}"
+            return None, [error("E001", msg, _start(file))], None
+        if cached[2] is not None:
+            self.sources[file] = cached[2]
+        return cached[0], list(cached[1]), cached[2]
+
+    @staticmethod
+    def parse_file(path: Path) -> Parsed:
+        file = str(path)
+        text, problem = _decode(path.read_bytes(), file)
         if problem is not None or text is None:
             return None, [problem] if problem else [], None
-        self.sources[file] = text
         spec, diags = parse(text, file)
         return spec, diags, text
 
@@ -77,7 +97,7 @@ class _Reader:
 def _finish(spec: S.Spec | None, diags: list[Diagnostic], reader: _Reader) -> FrontendResult:
     graph = None
     if spec is not None:
-        graph, more = elaborate(spec, reader.read)
+        graph, more = elaborate(spec, reader.read, has_errors(diags))
         diags = diags + more
     if has_errors(diags):
         graph = None

@@ -1,0 +1,164 @@
+"""Property: no text makes the front end raise. It returns a graph or diagnostics whose spans
+point inside the text. Every input that once raised is kept below as a regression case."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from archc.frontend import FrontendResult, parse_spec
+
+LINES = [
+    "[227x227x3] INPUT",
+    "input [224x224x3]",
+    "input (224 × 224 RGB image)",
+    "INPUT: [224x224x3] memory: 224*224*3=150K params: 0 (not counting biases)",
+    "[55x55x96] CONV1: 96 11x11 filters at stride 4, pad 0",
+    "[27x27x96] MAX POOL1: 3x3 filters at stride 2",
+    "[27x27x96] NORM1: Normalization layer",
+    "[4096] FC6: 4096 neurons",
+    "[1000] FC8: 1000 neurons (class scores)",
+    "CONV2: 256 5x5 pad 2 -> [27x27x256]",
+    "CONV3-64: [224x224x64] memory: 224*224*64=3.2M params: (3*3*3)*64 = 1,728",
+    "POOL2: [112x112x64] memory: 112*112*64=800K params: 0",
+    "FC: [1x1x4096] memory: 4096 params: 4096*4096 = 16,777,216",
+    "conv3-64",
+    "conv7-64/2",
+    "maxpool",
+    "FC-4096",
+    "soft-max",
+    "conv: bn, relu",
+    "fc: relu",
+    "block b(w, stride = 1):",
+    "    residual:",
+    "        CONV: w 3x3 stride stride pad 1",
+    "        CONV: 4*w 1x1, no relu",
+    "    shortcut: auto",
+    "    shortcut:",
+    "    add, relu",
+    "    branch:",
+    "        conv1-64",
+    "    concat",
+    "layer1: b(64) x3",
+    "layer2: b(128, stride 2), b(128) x2",
+    "stage s:",
+    "    DROPOUT 0.5",
+    "GAP",
+    'import "blocks/resnet.arch"',
+    "network N",
+    "x: b(w // 0)",
+    "CONV 0 3x3",
+    "CONV -1 3x3",
+    "CONV 99999999999 3x3",
+    "\t\tCONV 64 3x3",
+    "",
+    "# comment",
+]
+
+TOKENS = [
+    "CONV",
+    "POOL",
+    "FC",
+    "[",
+    "]",
+    "(",
+    ")",
+    ":",
+    ",",
+    "x3",
+    "3x3",
+    "64",
+    "->",
+    "=",
+    "memory:",
+    "params:",
+    "1,728",
+    "3.2M",
+    "block",
+    "residual:",
+    "shortcut:",
+    "branch:",
+    "add",
+    "concat",
+    "stride",
+    "pad",
+    "same",
+    "no",
+    "relu",
+    "bn",
+    "\n",
+    "    ",
+    "\t",
+    "×",
+    "*",
+    "/",
+    "//",
+    "-",
+    '"',
+    "#",
+    "\r\n",
+    "\ufeff",
+    "input",
+    "[224x224x3]",
+    "b(64)",
+    "0",
+    "-1",
+    "1e-4",
+]
+
+
+def check(text: str) -> FrontendResult:
+    result = parse_spec(text, "fuzz.arch")
+    assert (result.graph is None) == any(d.severity == "error" for d in result.diagnostics)
+    assert result.graph is not None or result.diagnostics
+    n_lines = max(1, len(text.replace("\r\n", "\n").replace("\r", "\n").split("\n")))
+    for d in result.diagnostics:
+        assert d.span.file == "fuzz.arch"
+        assert 1 <= d.span.line <= n_lines + 1, (d, text)
+        assert d.span.column >= 1
+        assert (d.span.end_line, d.span.end_column) >= (d.span.line, d.span.column)
+    if result.graph is not None:
+        assert type(result.graph).from_json(result.graph.to_json()) == result.graph
+    return result
+
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(st.text(max_size=200))
+def test_arbitrary_text_never_raises(text: str) -> None:
+    check(text)
+
+
+@FAST
+@given(st.lists(st.sampled_from(LINES), max_size=12))
+def test_recombined_lines_never_raise(lines: list[str]) -> None:
+    check("\n".join(lines))
+
+
+@FAST
+@given(st.lists(st.sampled_from(TOKENS), max_size=30))
+def test_recombined_tokens_never_raise(tokens: list[str]) -> None:
+    check(" ".join(tokens))
+
+
+@FAST
+@given(st.lists(st.sampled_from(LINES), min_size=1, max_size=8), st.data())
+def test_mutated_lines_never_raise(lines: list[str], data: st.DataObject) -> None:
+    text = "\n".join(lines)
+    if text:
+        i = data.draw(st.integers(0, len(text) - 1))
+        j = data.draw(st.integers(i, min(len(text), i + 5)))
+        text = text[:i] + data.draw(st.sampled_from(TOKENS)) + text[j:]
+    check(text)
+
+
+# Inputs that raised once (found by the properties above).
+REGRESSIONS: list[str] = []
+
+
+@pytest.mark.parametrize("text", REGRESSIONS)
+def test_regressions(text: str) -> None:
+    check(text)
