@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from archc.check import Checked
     from archc.diagnostics import Diagnostic
 
-# The front end reports a file it cannot read as E001; that is an input problem, like usage.
-UNREADABLE = "E001"
+# A file that cannot be read (E001) or is not text (E002) is an input problem, like usage.
+UNREADABLE = frozenset({"E001", "E002"})
 
 
 def _use_color(choice: str, stream: object) -> bool:
@@ -38,7 +38,7 @@ def _check(path: str, batch: int = 1, dtype: str = "fp32") -> Checked:
 
 
 def _exit_code(diagnostics: Sequence[Diagnostic]) -> int:
-    if any(d.code == UNREADABLE for d in diagnostics):
+    if any(d.code in UNREADABLE for d in diagnostics):
         return 2
     return 1 if any(d.severity == "error" for d in diagnostics) else 0
 
@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Check one or more spec files: syntax, blocks and names, shape inference, declared\n"
             "shapes ([55x55x96]) and memory:/params: claims at the precision printed.\n\n"
             "exit codes: 0 no errors (warnings allowed), 1 an error in any file,\n"
-            "            2 a usage error or an unreadable file (reported as E001)"
+            "            2 a usage error, or a file that cannot be read (E001)\n"
+            "            or is not text (E002)"
         ),
     )
     lint.add_argument("files", nargs="+", metavar="FILE", help="spec files (.arch)")

@@ -73,6 +73,14 @@ def test_lint_unreadable_file_exits_2_and_still_reports_the_others(capsys, specs
     }
 
 
+def test_lint_binary_file_exits_2(capsys, tmp_path):
+    binary = tmp_path / "weights.arch"
+    binary.write_bytes(b"\x80\x02\x00PK")
+    code, out, _ = run(capsys, "lint", "--format", "json", str(binary))
+    assert code == 2
+    assert [d["code"] for d in json.loads(out)] == ["E002"]
+
+
 def test_lint_json_is_one_list_over_all_files(capsys, specs):
     code, out, _ = run(capsys, "lint", "--format", "json", specs["warn"], specs["error"], VGG16)
     assert code == 1
