@@ -79,6 +79,28 @@ class _Problem(Exception):
         self.code, self.message, self.span, self.help = code, message, span, help
 
 
+class _Quiet(Exception):
+    """A consequence of an error already reported (a block from a file that failed to parse)."""
+
+
+def _unjoined_residual(span: Span) -> _Problem:
+    return _Problem(
+        "E211",
+        "a `residual:` section must be joined by `add`",
+        span,
+        "write `add` (or `add, relu`) right after the residual and its shortcut",
+    )
+
+
+def _unjoined_branches(span: Span) -> _Problem:
+    return _Problem(
+        "E211",
+        "branches must be joined by `concat`",
+        span,
+        "write `concat` right after the last `branch:` section",
+    )
+
+
 class _Abort(Exception):
     """The expansion is out of control (too many nodes); stop elaborating."""
 
@@ -169,6 +191,7 @@ class Elaborator:
         self.blocks: dict[str, _BlockInfo] = {}
         self.loaded: set[Path] = set()
         self.import_stack: list[Path] = []
+        self.import_failed = False
 
     # --- diagnostics ---------------------------------------------------------------------------
 
@@ -287,9 +310,11 @@ class Elaborator:
         self.loaded.add(found)
         spec, diags, text = self.loader(found)
         if text is None:
-            self.diags.append(error("E204", f"cannot read the imported file `{st.path}`", st.span))
+            self.import_failed = True
+            self.diags += diags
             return
         self.diags += diags
+        self.import_failed |= any(d.severity == "error" for d in diags)
         if spec is None:
             return
         self.import_stack.append(found)
@@ -314,15 +339,19 @@ class Elaborator:
         branch_input: str | None = None
         branch_span: Span | None = None
         for st in stmts:
+            joins_branches = isinstance(st, S.Branch) or (
+                isinstance(st, S.Layer) and st.kind == "concat"
+            )
+            if branches is not None and branch_span is not None and not joins_branches:
+                self.report(_unjoined_branches(branch_span), ctx)
+                branches = None
+            joins_residual = isinstance(st, S.Shortcut) or (
+                isinstance(st, S.Layer) and st.kind == "add"
+            )
+            if residual is not None and not joins_residual:
+                self.report(_unjoined_residual(residual[1]), ctx)
+                residual = None
             try:
-                if branches is not None and not isinstance(st, S.Branch):
-                    if not (isinstance(st, S.Layer) and st.kind == "concat"):
-                        raise _Problem(
-                            "E211",
-                            "branches must be followed by `concat`",
-                            st.span,
-                            "join the branches with a `concat` line right after the last one",
-                        )
                 if isinstance(st, S.Defaults):
                     ctx = replace(ctx, defaults=_apply_defaults(ctx.defaults, st))
                 elif isinstance(st, S.InputStmt):
@@ -369,17 +398,13 @@ class Elaborator:
                         cur = self.layer(st, ctx, scope, list(branches))
                         branches = None
                     else:
-                        self.no_pending_residual(residual, st)
                         cur = self.layer(st, ctx, scope, [cur])
                 elif isinstance(st, S.CallLine):
-                    self.no_pending_residual(residual, st)
                     cur = self.call_line(st, ctx, scope, cur)
                 elif isinstance(st, S.Stage):
-                    self.no_pending_residual(residual, st)
                     self.claim_name(scope, st.name, st.span)
                     cur = self.body(st.body, ctx, scope.child(st.name), cur)
                 elif isinstance(st, S.Residual):
-                    self.no_pending_residual(residual, st)
                     start = cur
                     cur = self.body(st.body, ctx, scope, cur)
                     residual = [start, st.span, None]
@@ -403,28 +428,13 @@ class Elaborator:
                         branches.append(out)
             except _Problem as p:
                 self.report(p, ctx)
+            except _Quiet:
+                pass
         if residual is not None:
-            self.report(
-                _Problem(
-                    "E211",
-                    "a `residual:` section must be joined by `add`",
-                    residual[1],
-                    "add a line `add` (or `add, relu`) after the residual and its shortcut",
-                ),
-                ctx,
-            )
+            self.report(_unjoined_residual(residual[1]), ctx)
         if branches is not None and branch_span is not None:
-            self.report(_Problem("E211", "branches must be joined by `concat`", branch_span), ctx)
+            self.report(_unjoined_branches(branch_span), ctx)
         return cur
-
-    def no_pending_residual(self, residual: list[Any] | None, st: S.Stmt) -> None:
-        if residual is not None:
-            raise _Problem(
-                "E211",
-                "a `residual:` section must be followed by its `shortcut` or by `add`",
-                st.span,
-                "write `add` right after the residual (and its shortcut)",
-            )
 
     def input(self, st: S.InputStmt) -> str:
         dims = tuple(self.check_size(d, "input size", st.span) for d in st.dims)
@@ -758,6 +768,8 @@ class Elaborator:
         first_new = len(self.drafts)
         for c in st.calls:
             info = self.blocks.get(c.block)
+            if info is None and self.import_failed:
+                raise _Quiet
             if info is None:
                 known = ", ".join(f"`{b}`" for b in sorted(self.blocks)) or "none"
                 raise _Problem(

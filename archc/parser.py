@@ -126,12 +126,14 @@ class LineIndenter(PostLex):
                     levels.append(indent)
                     yield Token.new_borrow_pos("_INDENT", indent_str, tok)
             elif indent < levels[-1]:
+                popped = False
                 while len(levels) > 1 and indent < levels[-1]:
                     levels.pop()
+                    popped = True
                     yield Token.new_borrow_pos("_DEDENT", indent_str, tok)
-                if len(levels) == 1:
-                    levels[0] = min(levels[0], indent)
-                elif indent != levels[-1]:
+                if indent < levels[-1]:
+                    levels[0] = indent  # a table that started indented
+                elif popped and indent > levels[-1]:
                     raise IndentProblem(tok.end_line, len(indent_str))
             last = "_NL"
         while len(levels) > 1:
@@ -405,9 +407,8 @@ class _Parts(Transformer):
             line.body, line.body_span = body
         return line
 
-    @v_args(meta=True)
-    def body(self, meta: Any, children: list[Any]) -> tuple[list[_Line], Span]:
-        return list(children), self.span(meta)
+    def body(self, children: list[Any]) -> tuple[list[_Line], Span]:
+        return list(children), children[0].span
 
     def start(self, children: list[Any]) -> list[_Line]:
         return list(children)
@@ -546,7 +547,9 @@ class _Classifier:
         header = self.header(line)
         if header is not None:
             return [header]
-        self.no_body(line)
+        if line.body is not None:
+            self.no_body(line)
+            return []
         if line.colon:
             self.err("E102", "unexpected `:` at the end of the line", line.span)
             return []
