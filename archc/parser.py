@@ -276,7 +276,7 @@ class _Parts(Transformer):
 
     def SIZE(self, tok: Token) -> _Size:
         span = self.span(tok)
-        return _Size(tuple(_int(d, span) for d in re.split(r"[ \t]*[x×][ \t]*", str(tok))), span)
+        return _Size(tuple(_int(d, span) for d in re.split(r"[ \t]*[xX×][ \t]*", str(tok))), span)
 
     def CNUM(self, tok: Token) -> _CNum:
         return _CNum(str(tok), self.span(tok))
@@ -717,6 +717,9 @@ class _Classifier:
     def labelled(self, line: _Line, words: list[str]) -> list[S.Stmt]:
         span = self.label_span(line)
         kind = _kind_of_phrase(words, span)
+        segs = _segments(line.items)
+        if kind is not None and kind.name is not None and segs and self.lead_kind(segs[0]):
+            kind = None  # `conv1: CONV 64 3x3`: the label is only a name
         if kind is not None:
             if kind.name is None and not kind.paper and line.items:
                 defaults = self.defaults(line, kind.kind)
@@ -1099,7 +1102,7 @@ def _help_args(kind: str) -> str:
 
 def _remark_shape(remark: str) -> tuple[int, ...] | None:
     """``(224 × 224 RGB image)`` -> (224, 224, 3)."""
-    m = re.search(r"(\d+)\s*[x×]\s*(\d+)(?:\s*[x×]\s*(\d+))?", remark)
+    m = re.search(r"(\d+)\s*[xX×]\s*(\d+)(?:\s*[xX×]\s*(\d+))?", remark)
     if not m or any(len(g) > _MAX_DIGITS for g in m.groups() if g):
         return None
     if m[3]:

@@ -1,0 +1,347 @@
+"""Elaboration: each construct of docs/language.md, checked on the IR it produces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from archc import ir
+from archc.check import check_source
+from archc.frontend import parse_spec, read_spec
+
+
+def graph(text: str, file: str = "<string>") -> ir.Graph:
+    result = parse_spec(text, file)
+    assert result.diagnostics == [], result.diagnostics
+    assert result.graph is not None
+    return result.graph
+
+
+def table(g: ir.Graph) -> list[tuple[str, str, list[str]]]:
+    return [(n.name, n.op, n.inputs) for n in g.nodes]
+
+
+def test_lecture_lines_names_and_relu_convention() -> None:
+    g = graph(
+        "[227x227x3] INPUT\n"
+        "[55x55x96] CONV1: 96 11x11 filters at stride 4, pad 0\n"
+        "[27x27x96] MAX POOL1: 3x3 filters at stride 2\n"
+        "[27x27x96] NORM1: Normalization layer\n"
+        "[4096] FC6: 4096 neurons\n"
+        "[1000] FC8: 1000 neurons (class scores)\n"
+    )
+    assert table(g) == [
+        ("input", "input", []),
+        ("CONV1", "conv", ["input"]),
+        ("relu1", "relu", ["CONV1"]),
+        ("MAX_POOL1", "maxpool", ["relu1"]),
+        ("NORM1", "lrn", ["MAX_POOL1"]),
+        ("FC6", "linear", ["NORM1"]),
+        ("relu2", "relu", ["FC6"]),
+        ("FC8", "linear", ["relu2"]),  # the last FC gets no ReLU
+    ]
+    inp, conv, _, pool, norm, fc6, _, fc8 = g.nodes
+    assert isinstance(inp, ir.Input) and inp.shape == (3, 227, 227)
+    assert isinstance(conv, ir.Conv)
+    assert (conv.out_channels, conv.kernel, conv.stride, conv.padding) == (
+        96,
+        (11, 11),
+        (4, 4),
+        (0, 0),
+    )
+    assert conv.declared is not None and conv.declared.shape == (96, 55, 55)
+    assert isinstance(pool, ir.MaxPool) and (pool.kernel, pool.stride) == ((3, 3), (2, 2))
+    assert isinstance(norm, ir.LRN) and (norm.size, norm.alpha, norm.beta, norm.k) == (
+        5,
+        1e-4,
+        0.75,
+        2.0,
+    )
+    assert isinstance(fc8, ir.Linear) and fc8.out_features == 1000
+    assert fc8.declared is not None and fc8.declared.shape == (1000,)
+    assert g.output == "FC8" and g.name == "network"
+
+
+def test_table_lines_take_sizes_from_label_and_declared_shape() -> None:
+    g = graph(
+        "INPUT: [224x224x3] memory: 224*224*3=150K params: 0 (not counting biases)\n"
+        "    CONV3-64: [224x224x64] memory: 224*224*64=3.2M params: (3*3*3)*64 = 1,728\n"
+        "    POOL2: [112x112x64] memory: 112*112*64=800K params: 0\n"
+        "    FC: [1x1x10] memory: 10 params: 112*112*64*10 = 8,028,160\n"
+    )
+    assert [(n.name, n.op) for n in g.nodes] == [
+        ("input", "input"),
+        ("conv1", "conv"),
+        ("relu1", "relu"),
+        ("pool1", "maxpool"),
+        ("fc1", "linear"),
+    ]
+    conv = g.node("conv1")
+    assert isinstance(conv, ir.Conv) and (conv.out_channels, conv.padding) == (64, (1, 1))
+    pool = g.node("pool1")
+    assert isinstance(pool, ir.MaxPool) and (pool.kernel, pool.stride) == ((2, 2), (2, 2))
+    fc = g.node("fc1")
+    assert isinstance(fc, ir.Linear) and fc.out_features == 10
+    memory, params = conv.claims
+    assert (memory.kind, memory.expression, memory.value, memory.printed) == (
+        "memory",
+        "224*224*64",
+        3211264,
+        "3.2M",
+    )
+    assert (params.expression, params.value, params.printed) == ("(3*3*3)*64", 1728, "1,728")
+    zero = g.node("input").claims[1]
+    assert (zero.kind, zero.expression, zero.value, zero.printed) == ("params", None, None, "0")
+
+
+def test_paper_column_notation() -> None:
+    g = graph(
+        "input (224 × 224 RGB image)\nconv3-64\nconv7-64/2\nmaxpool\nFC-4096\nFC-1000\nsoft-max\n"
+    )
+    assert [n.name for n in g.nodes] == [
+        "input",
+        "conv1",
+        "relu1",
+        "conv2",
+        "relu2",
+        "pool1",
+        "fc1",
+        "relu3",
+        "fc2",
+        "softmax1",
+    ]
+    conv2 = g.node("conv2")
+    assert isinstance(conv2, ir.Conv)
+    assert (conv2.kernel, conv2.stride, conv2.padding) == ((7, 7), (2, 2), (3, 3))
+
+
+def test_block_call_with_arithmetic_and_origin() -> None:
+    g = graph(
+        "input [8x8x16]\n"
+        "block mix(a, b = 2):\n"
+        "    CONV (a + b) * 2 1x1\n"
+        "    CONV a // b 3x3 pad 1\n"
+        "    CONV a-b 1x1 no bias\n"
+        "stem: mix(6)\n"
+    )
+    convs = [n for n in g.nodes if isinstance(n, ir.Conv)]
+    assert [(c.name, c.out_channels) for c in convs] == [
+        ("stem.conv1", 16),
+        ("stem.conv2", 3),
+        ("stem.conv3", 4),
+    ]
+    assert convs[2].bias is False
+    (frame,) = convs[0].origin
+    assert frame.block == "mix" and (frame.call.line, frame.call.column) == (6, 7)
+    assert convs[0].span is not None and convs[0].span.line == 3
+
+
+def test_repetition_names_instances_by_position() -> None:
+    g = graph(
+        "input [8x8x4]\nconv: relu\n"
+        "block unit(c, stride = 1):\n    CONV c 3x3 stride stride pad 1\n"
+        "layer1: unit(4) x2\n"
+        "layer2: unit(8, stride 2), unit(8) x2\n"
+        "unit(3)\nunit(3)\n"
+        "conv3-5 x2\n"
+    )
+    names = [n.name for n in g.nodes if isinstance(n, ir.Conv)]
+    assert names == [
+        "layer1.0.conv1",
+        "layer1.1.conv1",
+        "layer2.0.conv1",
+        "layer2.1.conv1",
+        "layer2.2.conv1",
+        "unit1.conv1",
+        "unit2.conv1",
+        "conv1",
+        "conv2",
+    ]
+    strided = g.node("layer2.0.conv1")
+    assert isinstance(strided, ir.Conv) and strided.stride == (2, 2)
+    assert g.node("layer2.1.conv1").inputs == ["layer2.0.relu1"]
+
+
+BOTTLENECK = (
+    "input [56x56x64]\n"
+    "conv: bn, relu\n"
+    "block bottleneck(width, stride = 1):\n"
+    "    residual:\n"
+    "        CONV: width 1x1 no bias\n"
+    "        CONV: width 3x3 stride stride pad 1 no bias\n"
+    "        CONV: 4*width 1x1 no bias, no relu\n"
+    "    shortcut: SHORTCUT\n"
+    "    add, relu\n"
+    "layer1: bottleneck(64)\n"
+)
+
+
+def test_residual_with_auto_shortcut() -> None:
+    g = graph(BOTTLENECK.replace("SHORTCUT", "auto"))
+    sc = g.node("layer1.downsample")
+    assert isinstance(sc, ir.Shortcut) and sc.mode == "auto" and sc.inputs == ["input"]
+    assert g.node("layer1.add1").inputs == ["layer1.bn3", "layer1.downsample"]
+    assert [n.name for n in g.nodes][1:4] == ["layer1.conv1", "layer1.bn1", "layer1.relu1"]
+    assert "layer1.relu3" not in [n.name for n in g.nodes[:10]]  # `no relu` on the third conv
+    assert g.output == "layer1.relu3"
+    # Shape inference turns it into the torchvision projection.
+    checked = check_source(BOTTLENECK.replace("SHORTCUT", "auto"))
+    assert checked.ok and checked.graph is not None
+    assert checked.shapes["layer1.downsample.1"] == (256, 56, 56)
+
+
+def test_residual_with_identity_projection_and_no_shortcut() -> None:
+    identity = graph(BOTTLENECK.replace("SHORTCUT", "identity"))
+    sc = identity.node("layer1.downsample")
+    assert isinstance(sc, ir.Shortcut) and sc.mode == "identity"
+    projection = graph(BOTTLENECK.replace("SHORTCUT", "projection"))
+    assert projection.node("layer1.downsample").mode == "projection"  # type: ignore[union-attr]
+    plain = graph(BOTTLENECK.replace("    shortcut: SHORTCUT\n", ""))
+    assert plain.node("layer1.add1").inputs == ["layer1.bn3", "input"]
+
+
+def test_residual_with_explicit_shortcut_body() -> None:
+    g = graph(
+        BOTTLENECK.replace(
+            "    shortcut: SHORTCUT\n",
+            "    shortcut:\n        CONV: 4*width 1x1 stride stride no bias, no relu\n",
+        )
+    )
+    conv, bn = g.node("layer1.downsample.0"), g.node("layer1.downsample.1")
+    assert isinstance(conv, ir.Conv) and conv.inputs == ["input"] and conv.out_channels == 256
+    assert isinstance(bn, ir.BatchNorm) and bn.inputs == ["layer1.downsample.0"]
+    assert g.node("layer1.add1").inputs == ["layer1.bn3", "layer1.downsample.1"]
+
+
+def test_branches_joined_by_concat() -> None:
+    g = graph(
+        "input [28x28x192]\n"
+        "block inception(a, b):\n"
+        "    branch:\n"
+        "        CONV a 1x1\n"
+        "    branch:\n"
+        "        CONV b 1x1\n"
+        "        CONV a 3x3 pad 1\n"
+        "    branch:\n"
+        "        MAX POOL 3x3 stride 1 pad 1\n"
+        "    concat\n"
+        "inception3a: inception(64, 96)\n"
+    )
+    assert g.node("inception3a.concat1").inputs == [
+        "inception3a.branch1.relu1",
+        "inception3a.branch2.relu2",
+        "inception3a.branch3.pool1",
+    ]
+    assert g.node("inception3a.branch2.conv1").inputs == ["input"]
+    assert g.node("inception3a.branch3.pool1").inputs == ["input"]
+
+
+def test_stages_prefix_names() -> None:
+    g = graph(
+        "input [32x32x3]\nstage features:\n    conv3-8\n    maxpool\nstage classifier:\n    FC 10\n"
+    )
+    assert [n.name for n in g.nodes] == [
+        "input",
+        "features.conv1",
+        "features.relu1",
+        "features.pool1",
+        "classifier.fc1",
+    ]
+
+
+def test_defaults_opt_outs_and_scoping() -> None:
+    g = graph(
+        "input [8x8x3]\n"
+        "conv: bn(eps 0.001), relu\n"
+        "fc: relu\n"
+        "CONV 4 3x3\n"
+        "CONV 4 3x3 no bn\n"
+        "CONV 4 3x3, no relu\n"
+        "block b(c):\n"
+        "    conv: none\n"
+        "    CONV c 1x1\n"
+        "x: b(2)\n"
+        "FC 10\n"
+        "FC 5\n"
+    )
+    assert [n.name for n in g.nodes] == [
+        "input",
+        "conv1",
+        "bn1",
+        "relu1",
+        "conv2",
+        "relu2",
+        "conv3",
+        "bn2",
+        "x.conv1",
+        "fc1",
+        "relu3",
+        "fc2",
+    ]
+    bn = g.node("bn1")
+    assert isinstance(bn, ir.BatchNorm) and bn.eps == 0.001
+
+
+def test_block_sees_defaults_where_it_is_defined() -> None:
+    g = graph(
+        "input [8x8x3]\nconv: bn\nblock b(c):\n    CONV c 1x1\nconv: relu\nx: b(2)\nCONV 2 1x1\n"
+    )
+    assert [n.op for n in g.nodes] == ["input", "conv", "batchnorm", "conv", "relu"]
+
+
+def test_explicit_relu_turns_off_the_lecture_convention() -> None:
+    g = graph("input [8x8x3]\nCONV 4 3x3\nCONV 4 3x3\nrelu\nFC 3\n")
+    assert [n.op for n in g.nodes] == ["input", "conv", "conv", "relu", "linear"]
+
+
+def test_generated_names_skip_explicit_ones() -> None:
+    g = graph("input [8x8x3]\nconv2: CONV 4 1x1\nCONV 4 1x1\nstem: FC 3\n")
+    assert [n.name for n in g.nodes if n.op != "relu"] == ["input", "conv2", "conv3", "stem"]
+
+
+def test_import_from_specs_directory_and_relative(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "mine.arch").write_text("conv: bn\nblock tiny(c):\n    CONV c 1x1\n")
+    main = tmp_path / "net.arch"
+    main.write_text(
+        'import "lib/mine.arch"\nimport "blocks/resnet.arch"\n'
+        "input [56x56x64]\nconv: bn, relu\n"
+        "a: tiny(4)\nb: basic(4)\n"
+    )
+    result = read_spec(main)
+    assert result.diagnostics == [] and result.graph is not None
+    g = result.graph
+    assert g.name == "net" and g.file == str(main)
+    # tiny keeps its file's `conv: bn` (no ReLU); basic is the shipped ResNet block
+    assert [n.op for n in g.nodes[:3]] == ["input", "conv", "batchnorm"]
+    assert g.node("b.downsample").op == "shortcut"
+    assert str(tmp_path / "lib" / "mine.arch") in result.sources
+
+
+def test_network_name_and_init() -> None:
+    assert graph("network VGG16\ninit xavier\ninput [8x8x3]\nFC 2\n").name == "VGG16"
+    assert graph("network VGG16\ninit xavier\ninput [8x8x3]\nFC 2\n").init == "xavier"
+    assert graph("input [8x8x3]\nFC 2\n", "nets/my-net.v2.arch").name == "my_net_v2"
+
+
+def test_layer_sizes_from_declared_shape() -> None:
+    g = graph("input [8x8x3]\nCONV: 3x3 pad 1 -> [8x8x32]\nFC: [1x1x7]\n")
+    conv = g.node("conv1")
+    assert isinstance(conv, ir.Conv) and conv.out_channels == 32
+    fc = g.node("fc1")
+    assert isinstance(fc, ir.Linear) and fc.out_features == 7
+
+
+def test_ir_round_trips_through_json() -> None:
+    g = graph(BOTTLENECK.replace("SHORTCUT", "auto") + "GAP\nFC 10 params: 256*10 = 2,560\n")
+    again = ir.Graph.from_json(g.to_json())
+    assert again == g
+    assert again.node("fc1").claims[0].value == 2560
+
+
+def test_shipped_resnet152_spec_elaborates() -> None:
+    spec = Path(__file__).resolve().parent.parent / "specs" / "resnet152.arch"
+    result = read_spec(spec)
+    assert result.graph is not None
+    convs = [n for n in result.graph.nodes if isinstance(n, ir.Conv)]
+    # 1 stem conv + 50 bottlenecks x 3 convs (projections come later, from shape inference)
+    assert len(convs) == 151
