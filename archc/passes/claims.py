@@ -11,8 +11,9 @@ A claim such as ``params: (3*3*3)*64 = 1,728`` says two things, and both are che
 "That line" is the node carrying the claim plus every node the same source line produced
 (default BN/ReLU, the layers of a block call). Memory is the number of values of the line's
 output (the carrier's or the line's last node's; they agree for conv → BN → ReLU). Params are the
-line's parameters with or without biases: tables often leave biases out, and the check records
-which reading matched. Each failing claim is one diagnostic at the claim's span.
+line's parameters with or without biases, or the carrier's alone when defaults put a BN after it:
+tables often leave biases out and count a conv without its BN, and the check records which
+reading matched. Each failing claim is one diagnostic at the claim's span.
 """
 
 from __future__ import annotations
@@ -69,10 +70,10 @@ def _line_nodes(graph: ir.Graph, carrier: ir.Node, claim: ir.Claim) -> list[str]
     depth = len(scope)
     names = []
     for node in graph.nodes:
-        if node.name != carrier.name and node.origin[:depth] != scope:
-            continue
         if node.name == carrier.name:
             names.append(node.name)
+        elif node.origin[:depth] != scope:
+            continue
         elif len(node.origin) > depth:
             if _on_line(node.origin[depth].call, line):
                 names.append(node.name)
@@ -155,10 +156,9 @@ class _Checker:
         layers = [self.accounts[n] for n in names]
         name = _line_name(names)
         if claim.kind == "memory":
-            outputs = [layers[0], layers[-1]] if layers[0] is not layers[-1] else [layers[0]]
             out = self.accounts[carrier.name]
             how = f"{carrier.name} outputs {_shape_product(out.output_shape)} values"
-            return name, [("output values", la.values) for la in outputs], how
+            return name, [("output values", la.values) for la in (out, layers[-1])], how
         total = sum(la.params for la in layers)
         biases = sum(la.biases for la in layers)
         readings = [("with biases", total), ("without biases", total - biases)]
