@@ -98,7 +98,7 @@ def test_declared_shape_mismatch_is_reported_at_the_declared_shape():
     assert e302.code == "E302"
     assert e302.span == span(2, 1, 10)  # the `[55x55x96]`, not the layer
     assert e302.message == "declared shape [55x55x96] does not match the inferred [54x54x96]"
-    assert e302.help == "(224 − 11 + 2·0)/4 + 1 = 54.25"
+    assert e302.help == "(224 − 11 + 2·0)/4 + 1 = 54.25 → 54"
 
 
 def test_declared_flat_shape_matches_either_way():
@@ -156,6 +156,19 @@ def test_ceil_mode_pool_rounds_up_like_torch():
         ir.MaxPool(name="p", kernel=(2, 2), stride=(2, 2), padding=(1, 1), ceil_mode=True),
     )
     assert infer_shapes(graph).shapes["p"] == (1, 3, 3)
+
+
+def test_declared_shape_help_rounds_the_way_the_layer_does():
+    graph = chain(
+        (64, 112, 112), maxpool("p", 3, 2, 2, ceil_mode=True, declared=declared((64, 55, 55), 2))
+    )
+    (d,) = infer_shapes(graph).diagnostics
+    assert d.code == "E302"
+    assert d.help == "(112 − 3 + 2·0)/2 + 1 = 55.5 → 56 (ceil mode)"
+    graph = chain((3, 10, 9), conv("c", 3, 8, stride=2, declared=declared((8, 4, 3), 2)))
+    (w, e) = sorted(infer_shapes(graph).diagnostics, key=lambda d: d.code, reverse=True)
+    assert e.code == "E302"
+    assert e.help == "rows: (10 − 3 + 2·0)/2 + 1 = 4.5 → 4; columns: (9 − 3 + 2·0)/2 + 1 = 4"
 
 
 def test_window_larger_than_the_padded_input_is_impossible():

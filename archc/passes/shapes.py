@@ -81,6 +81,14 @@ def window_arithmetic(size: int, k: int, s: int, p: int) -> str:
     return f"({size} − {k} + 2·{p})/{s} + 1 = {value}"
 
 
+def _rounded(size: int, k: int, s: int, p: int, ceil: bool) -> str:
+    """The window arithmetic and, when it is not whole, where it rounds: ``… = 54.25 → 54``."""
+    text = window_arithmetic(size, k, s, p)
+    if window_out(size, k, s, p, ceil).denominator != 1:
+        text += f" → {axis_out(size, k, s, p, ceil)}" + (" (ceil mode)" if ceil else "")
+    return text
+
+
 def _describe_unread(rows: int, cols: int) -> str:
     def part(n: int, what: str) -> str:
         return f"{n} {what}{'s' if n > 1 else ''}"
@@ -160,10 +168,12 @@ class _Inference:
 
     def explain(self, node: ir.Node, inputs: list[str]) -> str | None:
         if isinstance(node, ir.Conv | ir.MaxPool | ir.AvgPool):
-            c, h, w = self.shapes[inputs[0]]
-            (kh, kw), (sh, sw), (ph, pw) = node.kernel, node.stride, node.padding
-            rows = window_arithmetic(h, kh, sh, ph)
-            cols = window_arithmetic(w, kw, sw, pw)
+            ceil = getattr(node, "ceil_mode", False)
+            _, h, w = self.shapes[inputs[0]]
+            rows, cols = (
+                _rounded(size, k, s, p, ceil)
+                for size, k, s, p in zip((h, w), node.kernel, node.stride, node.padding)
+            )
             return rows if rows == cols else f"rows: {rows}; columns: {cols}"
         return None
 
