@@ -8,13 +8,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from archc.diagnostics import ArchcError, Diagnostic
-
 if TYPE_CHECKING:
     import torch
 
+    from archc.diagnostics import ArchcError, Diagnostic
+
 __all__ = ["ArchcError", "Diagnostic", "load", "transfer_weights", "__version__"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that `archc --help` and the CLI's start-up do not pay for pydantic before they
+    # need it.
+    if name in ("ArchcError", "Diagnostic"):
+        from archc import diagnostics
+
+        return getattr(diagnostics, name)
+    raise AttributeError(f"module 'archc' has no attribute {name!r}")
 
 
 def load(spec: str, *, device: Any = None, dtype: Any = None) -> torch.nn.Module:
