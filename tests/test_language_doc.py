@@ -1,0 +1,72 @@
+"""Every ```arch example in docs/language.md is a complete spec that parses and elaborates
+without errors, and the examples whose resulting names the doc states produce those names."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from archc import ir
+from archc.frontend import parse_spec
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
+EXAMPLES = re.findall(r"```arch\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+
+
+def test_the_doc_has_examples() -> None:
+    assert len(EXAMPLES) >= 15
+
+
+@pytest.mark.parametrize("text", EXAMPLES, ids=[f"example{i + 1}" for i in range(len(EXAMPLES))])
+def test_example_parses_without_errors(text: str) -> None:
+    result = parse_spec(text, "example.arch")
+    assert result.diagnostics == [], result.diagnostics
+    assert result.graph is not None
+
+
+def example(first_line: str) -> ir.Graph:
+    (text,) = [t for t in EXAMPLES if first_line in t]
+    graph = parse_spec(text).graph
+    assert graph is not None
+    return graph
+
+
+def test_names_stated_in_the_doc() -> None:
+    names = [n.name for n in example("conv1: CONV 16 3x3 pad 1").nodes]
+    assert names == ["input", "conv1", "relu1", "conv2", "relu2", "MAX_POOL1", "classifier"]
+    stages = [n.name for n in example("stage classifier:").nodes]
+    assert stages == [
+        "input",
+        "features.conv1",
+        "features.relu1",
+        "features.pool1",
+        "classifier.fc1",
+    ]
+
+
+def test_lecture_convention_example() -> None:
+    g = example("[32x32x8] CONV1")
+    assert [(n.name, n.inputs) for n in g.nodes if n.op == "relu"] == [
+        ("relu1", ["CONV1"]),
+        ("relu2", ["FC2"]),
+    ]
+    assert g.output == "FC3"
+
+
+def test_defaults_example() -> None:
+    g = example("conv: bn(eps 0.001), relu")
+    assert [n.op for n in g.nodes] == [
+        "input",
+        "conv",
+        "batchnorm",
+        "relu",
+        "conv",
+        "relu",
+        "conv",
+        "batchnorm",
+        "linear",
+        "relu",
+        "linear",
+    ]
