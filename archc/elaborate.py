@@ -687,7 +687,12 @@ class Elaborator:
 
     def check_size(self, v: int, what: str, span: Span, low: int = 1) -> int:
         if v < low:
-            raise _Problem("E209", f"{what} must be at least {low}, got {v}", span)
+            raise _Problem(
+                "E209",
+                f"{what} must be at least {low}, got {v}",
+                span,
+                "sizes, strides and counts are positive integers (padding may be 0)",
+            )
         if v > ir.MAX_SIZE:
             raise _Problem(
                 "E209",
@@ -904,7 +909,8 @@ class Elaborator:
                     Note(message=f"in block `{f.block}`, called here", span=f.call)
                     for f in reversed(d.origin)
                 ]
-                self.diags.append(error("E215", msg, span, notes=notes))
+                help = "docs/language.md gives each layer's arguments and their ranges"
+                self.diags.append(error("E215", msg, span, help, notes=notes))
         if any(d.severity == "error" for d in self.diags):
             return None
         output = renamed.get(output, output)

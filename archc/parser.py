@@ -795,7 +795,7 @@ class _Classifier:
             else:
                 raise SyntaxProblem(
                     "E105",
-                    f"unknown layer kind `{_describe(seg[0])}`",
+                    f"unknown layer kind {_describe(seg[0])}",
                     _span_of(seg[0]),
                     "a layer starts with a kind: CONV, POOL, FC, NORM, BN, RELU, DROPOUT, "
                     "SOFTMAX, … (docs/language.md lists them), or is a block call `name(args)`",
@@ -1131,11 +1131,11 @@ def _point(file: str, line: int, column: int, width: int = 1) -> Span:
 
 def _describe_token(tok: Token) -> str:
     if tok.type == "_NL":
-        return "the end of the line"
+        return "end of line"
     if tok.type == "$END":
-        return "the end of the file"
+        return "end of file"
     if tok.type in ("_INDENT", "_DEDENT"):
-        return "a change of indentation"
+        return "change of indentation"
     return f"`{tok}`"
 
 

@@ -3,6 +3,7 @@ never a traceback. Sources are written with explicit line ends so that columns c
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,16 @@ def test_several_bad_lines_are_all_reported() -> None:
 def test_diagnostics_have_help() -> None:
     d = parse_spec(INPUT + "layer1: bottleneck(64)\n").diagnostics[0]
     assert d.help is not None and "layer kinds" in d.help
+
+
+def test_every_front_end_code_is_documented() -> None:
+    root = Path(__file__).resolve().parent.parent
+    emitted = set()
+    for module in ("parser.py", "elaborate.py", "frontend.py"):
+        emitted |= set(re.findall(r'"(E[0-2]\d\d)"', (root / "archc" / module).read_text()))
+    documented = set(
+        re.findall(r"^### (E[0-2]\d\d)$", (root / "docs/diagnostics.md").read_text(), re.M)
+    )
+    assert emitted == documented
+    tested = {c[2] for c in CASES} | {"E001", "E002", "E205"}
+    assert emitted <= tested
