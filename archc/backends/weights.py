@@ -5,8 +5,9 @@ A compiled module's keys follow the spec (``layer1.0.conv1.bn.weight``), torchvi
 
 - both sides are read as state_dicts (a module's ``state_dict()``, a mapping as given): parameters
   and persistent buffers, in definition (insertion) order;
-- ``num_batches_tracked`` entries are set aside on both sides, since only some BN flavours have
-  them; every other entry is paired with the entry at the same index on the other side;
+- BN's ``num_batches_tracked`` counters (by that name, or any 0-dim integer tensor in a renamed
+  state_dict) are set aside on both sides, since only some BN flavours have them; every other
+  entry is paired with the entry at the same index on the other side;
 - the counts and every pair's shape must agree, else a ``ValueError`` names the first differing
   pair (index, both names, both shapes) and nothing is copied;
 - then values are copied (converted to the destination's dtype and device), and when both sides
@@ -39,9 +40,15 @@ def _entries(obj: nn.Module | Mapping[str, Any], side: str) -> list[tuple[str, T
     return entries
 
 
+def _is_counter(name: str, value: Tensor) -> bool:
+    if name.rsplit(".", 1)[-1] == _COUNTER:
+        return True
+    return value.dim() == 0 and not value.is_floating_point() and not value.is_complex()
+
+
 def _split(entries: list[tuple[str, Tensor]]) -> tuple[list, list]:
-    main = [e for e in entries if e[0].rsplit(".", 1)[-1] != _COUNTER]
-    counters = [e for e in entries if e[0].rsplit(".", 1)[-1] == _COUNTER]
+    main = [e for e in entries if not _is_counter(*e)]
+    counters = [e for e in entries if _is_counter(*e)]
     return main, counters
 
 

@@ -1,0 +1,77 @@
+"""Every spec in specs/torchvision/ is its torchvision model: the same parameter count and, once
+torchvision's weights are transferred, the same outputs (fp32, CPU, eval, batch 1 at 224)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+import archc
+
+SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
+MODELS = [
+    "alexnet",
+    "vgg11",
+    "vgg13",
+    "vgg16",
+    "vgg19",
+    "vgg11_bn",
+    "vgg16_bn",
+    "googlenet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+]
+PARAMETERS = {
+    "alexnet": 61_100_840,
+    "vgg11": 132_863_336,
+    "vgg13": 133_047_848,
+    "vgg16": 138_357_544,
+    "vgg19": 143_667_240,
+    "vgg11_bn": 132_868_840,
+    "vgg16_bn": 138_365_992,
+    "googlenet": 6_624_904,
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+}
+
+
+def torchvision_model(name: str) -> torch.nn.Module:
+    if name == "googlenet":
+        return torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True)
+    return getattr(torchvision.models, name)(weights=None)
+
+
+def test_every_spec_in_the_directory_is_checked_here():
+    assert sorted(p.stem for p in SPECS.glob("*.arch")) == sorted(MODELS)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_spec_matches_torchvision(name):
+    spec = SPECS / f"{name}.arch"
+    assert spec.is_file(), f"missing spec {spec}"
+    torch.manual_seed(0)
+    theirs = torchvision_model(name).eval()
+    ours = archc.load(spec).eval()
+    count = sum(p.numel() for p in ours.parameters())
+    assert count == sum(p.numel() for p in theirs.parameters()) == PARAMETERS[name]
+    for m in theirs.modules():  # running statistics that make eval-mode BN do something
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    archc.transfer_weights(theirs, ours)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        expected = theirs(x)
+        actual = ours(x)
+    assert actual.shape == expected.shape == (1, 1000)
+    err = ((actual - expected).abs().max() / expected.abs().max()).item()
+    assert err <= 1e-5, f"relative error {err:.2e}"
