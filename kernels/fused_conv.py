@@ -60,7 +60,7 @@ _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 def _conv_configs() -> list[triton.Config]:
     if _INTERPRET:
-        return [triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8})]
+        return [triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 4})]
     # num_warps stays at 4: Triton has miscompiled the flattened conv loop at 8 warps.
     shapes = [
         (128, 128, 32, 4, 3),
@@ -82,7 +82,7 @@ def _conv_configs() -> list[triton.Config]:
 
 def _gemm_configs() -> list[triton.Config]:
     if _INTERPRET:
-        return [triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8})]
+        return [triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 4})]
     shapes = [
         (128, 256, 64, 8, 3),
         (128, 128, 64, 4, 4),

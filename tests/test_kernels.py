@@ -130,6 +130,18 @@ def test_stem_7x7_c3_flat_reduction_fp32() -> None:
     assert err < 1e-6
 
 
+@pytest.mark.parametrize("rs,stride,padding", [(1, 1, 0), (3, 2, 1)], ids=["gemm", "conv"])
+def test_many_tiles_in_both_directions(rs: int, stride: int, padding: int) -> None:
+    """More output pixels and channels than one tile, and more M tiles than one group of the
+    tile swizzle: every program's offsets are exercised, and the poisoned output catches gaps."""
+    gen = torch.Generator().manual_seed(3)
+    check(
+        n=3, c=40, k=200, hw=(23, 25), rs=(rs, rs), stride=stride, padding=padding,
+        dtype=torch.float32, bias=True, residual=True, relu=True, channels_last=True,
+        tol=1e-4, gen=gen,
+    )  # fmt: skip
+
+
 def test_1x1_gemm_path_matches_strided_path() -> None:
     """A 1×1 stride-1 convolution of a channels_last input is a plain GEMM; of an NCHW input
     it goes through the conv kernel. Both must agree with torch and with each other."""

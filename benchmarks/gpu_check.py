@@ -1,0 +1,808 @@
+"""GPU check of archc's fused convolution kernels: correctness, per-layer speed, whole networks.
+
+Run from the repository root on a machine with an NVIDIA GPU (no install of archc needed):
+
+    python3 benchmarks/gpu_check.py --out DIR            # everything, under ~8 minutes on an H100
+    python3 benchmarks/gpu_check.py --out DIR --quick    # resnet50 timings only, ~3 minutes
+    python3 benchmarks/gpu_check.py --out DIR --smoke    # tiny, on the CPU, Triton interpreter
+
+Parts, each guarded so that one failure is recorded and the rest still runs:
+
+(a) correctness of ``fused_conv2d`` for every distinct convolution of torchvision's resnet50,
+    vgg16, alexnet and googlenet at full size, fp32 (TF32 as cuDNN is set) / fp16 / bf16 against
+    a float64 reference, outputs poisoned with NaN beforehand; a strict-fp32 check; a >2³¹-element
+    tensor for 64-bit addressing;
+(b) per-geometry timing in bf16, channels_last: fused conv+BN(+residual)+ReLU vs cuDNN conv alone
+    vs cuDNN conv+BN+ReLU eager, with TFLOP/s, bytes, MACs, the fraction of the matmul ceiling;
+(c) whole networks in images/s: torchvision eager, archc eager, archc with Triton kernels
+    (``ARCHC_KERNELS=triton``), torch.compile of the torchvision module if time allows;
+(d) ``results.json`` and ``results.md`` in ``--out``; the markdown is printed at the end.
+
+A global time budget stops starting new timings when it runs out; what was skipped is listed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import traceback
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NETS = ("resnet50", "vgg16", "alexnet", "googlenet")
+DTYPE_TOL = {"float32": 1e-3, "float16": 1e-2, "bfloat16": 1e-2}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, type=Path, help="folder for results.json/results.md")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU (interpreter)")
+    p.add_argument("--quick", action="store_true", help="fewer repeats, resnet50 timings only")
+    p.add_argument("--budget", type=float, default=None, help="seconds (default 420, quick 170)")
+    return p.parse_args(argv)
+
+
+ARGS = parse_args()
+if ARGS.smoke:
+    # Must precede the first import of triton.
+    os.environ["TRITON_INTERPRET"] = "1"
+os.environ.setdefault("PYTHONUNBUFFERED", "1")
+START = time.monotonic()
+# Smoke runs do every part at tiny sizes, so nothing there should be cut by the budget.
+BUDGET = ARGS.budget or (600.0 if ARGS.smoke else 170.0 if ARGS.quick else 420.0)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.monotonic() - START:6.1f}s] {msg}", flush=True)
+
+
+def elapsed() -> float:
+    return time.monotonic() - START
+
+
+RESULTS: dict = {
+    "env": {},
+    "args": {"smoke": ARGS.smoke, "quick": ARGS.quick, "budget_s": BUDGET},
+    "errors": [],
+    "skipped": [],
+    "geometries": [],
+    "correctness": [],
+    "ceilings": {},
+    "timing": [],
+    "networks": [],
+    "summary": {},
+}
+
+
+def record_error(where: str, exc: BaseException) -> None:
+    msg = f"{type(exc).__name__}: {exc}"
+    RESULTS["errors"].append(
+        {"where": where, "error": msg, "trace": traceback.format_exc()[-2000:]}
+    )
+    log(f"ERROR in {where}: {msg}")
+
+
+# %%
+# Imports: archc.kernels without an install
+# =========================================
+# The GPU machine has the repository but no pip install of archc. Put the root on sys.path and, if
+# ``archc.kernels`` is still not importable (it lives in ./kernels, mapped by pyproject.toml),
+# load ./kernels under that name.
+
+sys.path.insert(0, str(ROOT))
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import triton  # noqa: E402
+
+
+def import_kernels() -> types.ModuleType:
+    try:
+        import archc.kernels as kernels
+
+        return kernels
+    except Exception as exc:  # noqa: BLE001 - any failure means: load it by path instead
+        RESULTS["env"]["archc_kernels_import"] = f"aliased from ./kernels ({type(exc).__name__})"
+    try:
+        import archc
+    except Exception as exc:  # archc itself broken: a bare package so archc.kernels still loads
+        record_error("import archc", exc)
+        archc = types.ModuleType("archc")
+        archc.__path__ = [str(ROOT / "archc")]
+        sys.modules["archc"] = archc
+    spec = importlib.util.spec_from_file_location(
+        "archc.kernels",
+        ROOT / "kernels" / "__init__.py",
+        submodule_search_locations=[str(ROOT / "kernels")],
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["archc.kernels"] = module
+    spec.loader.exec_module(module)
+    archc.kernels = module
+    return module
+
+
+kernels = import_kernels()
+CUDA = torch.cuda.is_available() and not ARGS.smoke
+DEVICE = torch.device("cuda" if CUDA else "cpu")
+
+
+def env_info() -> dict:
+    info = {
+        "gpu": torch.cuda.get_device_name(0) if CUDA else "none (CPU, Triton interpreter)",
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "python": platform.python_version(),
+        "tf32_conv": torch.backends.cudnn.allow_tf32,
+        "interpreter": os.environ.get("TRITON_INTERPRET") == "1",
+    }
+    try:
+        import torchvision
+
+        info["torchvision"] = torchvision.__version__
+    except Exception as exc:
+        record_error("import torchvision", exc)
+    return info
+
+
+# %%
+# Geometries
+# ==========
+
+
+def enumerate_geometries() -> list[dict]:
+    """Every distinct convolution (C, K, window, stride, padding, input size) of the four networks,
+    found with forward hooks; a ResNet ``conv3`` (followed by BN, the residual add and ReLU) is
+    marked as residual."""
+    import torchvision
+
+    found: dict[tuple, dict] = {}
+    for net in NETS:
+        kwargs = {"aux_logits": False, "init_weights": True} if net == "googlenet" else {}
+        # On the meta device: shapes only, no weight initialisation, no arithmetic.
+        with torch.device("meta"):
+            model = getattr(torchvision.models, net)(weights=None, **kwargs).eval()
+        hooks = []
+        for name, mod in model.named_modules():
+            if not isinstance(mod, torch.nn.Conv2d):
+                continue
+
+            def hook(m, inputs, output, name=name, net=net):
+                h, w = inputs[0].shape[2:]
+                key = (m.in_channels, m.out_channels, *m.kernel_size, *m.stride, *m.padding, h, w)
+                g = found.setdefault(
+                    key,
+                    {
+                        "id": len(found),
+                        "C": m.in_channels,
+                        "K": m.out_channels,
+                        "R": m.kernel_size[0],
+                        "S": m.kernel_size[1],
+                        "stride": m.stride[0],
+                        "pad": m.padding[0],
+                        "H": h,
+                        "W": w,
+                        "residual": net.startswith("resnet") and name.endswith("conv3"),
+                        "layers": [],
+                    },
+                )
+                g["layers"].append(f"{net}.{name}")
+
+            hooks.append(mod.register_forward_hook(hook))
+        with torch.no_grad():
+            model(torch.empty(1, 3, 224, 224, device="meta"))
+        for h in hooks:
+            h.remove()
+    geoms = list(found.values())
+    for g in geoms:
+        g["nets"] = sorted({layer.split(".")[0] for layer in g["layers"]})
+    if ARGS.smoke:
+        # A few per network, channels and spatial size capped, so the interpreter finishes in
+        # seconds.
+        picked, per_net = [], {}
+        for g in geoms:
+            net = g["nets"][0]
+            if per_net.get(net, 0) < 2 or (g["residual"] and per_net.get(net, 0) < 3):
+                per_net[net] = per_net.get(net, 0) + 1
+                g["C"] = min(g["C"], 24)
+                g["K"] = min(g["K"], 40)
+                g["H"] = g["W"] = max(min(g["H"], 12), g["R"] - 2 * g["pad"])
+                picked.append(g)
+        geoms = picked
+    for g in geoms:
+        g["name"] = f"{g['C']}->{g['K']} {g['R']}x{g['S']}/s{g['stride']}p{g['pad']} @{g['H']}"
+    return geoms
+
+
+def out_size(g: dict) -> tuple[int, int]:
+    return (
+        (g["H"] + 2 * g["pad"] - g["R"]) // g["stride"] + 1,
+        (g["W"] + 2 * g["pad"] - g["S"]) // g["stride"] + 1,
+    )
+
+
+def macs(g: dict, n: int) -> int:
+    oh, ow = out_size(g)
+    return n * oh * ow * g["K"] * g["C"] * g["R"] * g["S"]
+
+
+def make_layer(g: dict, n: int, dtype: torch.dtype, seed: int = 0) -> dict:
+    """Input, weight, BN parameters and (if the geometry has one) residual, on DEVICE."""
+    gen = torch.Generator(device=DEVICE).manual_seed(seed)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=gen, device=DEVICE, dtype=torch.float32)
+
+    oh, ow = out_size(g)
+    fan_in = g["C"] * g["R"] * g["S"]
+    x = randn(n, g["C"], g["H"], g["W"]).to(dtype).to(memory_format=torch.channels_last)
+    w = (randn(g["K"], g["C"], g["R"], g["S"]) / math.sqrt(fan_in)).to(dtype)
+    bn = {
+        "mean": randn(g["K"]) * 0.1,
+        "var": torch.rand(g["K"], generator=gen, device=DEVICE) + 0.5,
+        "gamma": randn(g["K"]) * 0.2 + 1.0,
+        "beta": randn(g["K"]) * 0.1,
+    }
+    res = None
+    if g["residual"]:
+        res = randn(n, g["K"], oh, ow).to(dtype).to(memory_format=torch.channels_last)
+    return {"x": x, "w": w, "bn": bn, "res": res}
+
+
+def folded(layer: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    bn = layer["bn"]
+    return kernels.fold_bn(
+        layer["w"], None, bn["mean"], bn["var"], bn["gamma"], bn["beta"], 1e-5
+    )  # fmt: skip
+
+
+def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
+    return ((out.double() - ref).norm() / ref.norm().clamp_min(1e-30)).item()
+
+
+def poisoned(n: int, g: dict, dtype: torch.dtype) -> torch.Tensor:
+    oh, ow = out_size(g)
+    out = torch.empty(
+        n, g["K"], oh, ow, device=DEVICE, dtype=dtype, memory_format=torch.channels_last
+    )
+    return out.fill_(float("nan"))
+
+
+# %%
+# (a) Correctness
+# ===============
+
+
+def check_one(g: dict, dtype: torch.dtype, n: int, label: str, tf32: bool) -> dict:
+    entry = {"geometry": g["id"], "name": g["name"], "dtype": label, "batch": n}
+    try:
+        prev = torch.backends.cudnn.allow_tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        try:
+            layer = make_layer(g, n, dtype, seed=g["id"])
+            w, b = folded(layer)
+            out = poisoned(n, g, dtype)
+            y = kernels.fused_conv2d(
+                layer["x"], w, b, stride=g["stride"], padding=g["pad"],
+                residual=layer["res"], relu=True, out=out,
+            )  # fmt: skip
+        finally:
+            torch.backends.cudnn.allow_tf32 = prev
+        ref = F.conv2d(layer["x"].double(), w.double(), b.double(), g["stride"], g["pad"])
+        if layer["res"] is not None:
+            ref = ref + layer["res"].double()
+        ref = torch.relu(ref)
+        if CUDA:
+            torch.cuda.synchronize()
+        tol = 1e-5 if label == "float32-ieee" else DTYPE_TOL[str(dtype).removeprefix("torch.")]
+        nan_free = not bool(torch.isnan(y).any())
+        err = rel_err(y, ref)
+        entry.update(rel_err=err, tol=tol, nan_free=nan_free, passed=nan_free and err < tol)
+    except Exception as exc:
+        record_error(f"correctness {g['name']} {label}", exc)
+        entry.update(passed=False, error=f"{type(exc).__name__}: {exc}")
+    return entry
+
+
+def check_int64_addressing() -> list[dict]:
+    """A bf16 input and output of more than 2^31 elements: 1×1 (GEMM path) and 3×3 (conv path),
+    with a residual as big; the first and last images are checked against float64."""
+    entries = []
+    c = k = 64
+    hw = 56
+    n = 2**31 // (c * hw * hw) + 2
+    x = torch.randn(
+        n, c, hw, hw, device=DEVICE, dtype=torch.bfloat16, memory_format=torch.channels_last
+    )
+    res = x  # same shape as the output: exercises 64-bit residual addressing too
+    for rs, pad in ((1, 0), (3, 1)):
+        size = f"{n * c * hw * hw / 2**31:.2f}x2^31 elements"
+        name = f"int64 addressing {c}->{k} {rs}x{rs} N={n} ({size})"
+        entry = {"geometry": None, "name": name, "dtype": "bfloat16", "batch": n}
+        try:
+            w = torch.randn(k, c, rs, rs, device=DEVICE, dtype=torch.bfloat16) / math.sqrt(
+                c * rs * rs
+            )
+            b = torch.randn(k, device=DEVICE, dtype=torch.bfloat16)
+            y = kernels.fused_conv2d(x, w, b, padding=pad, residual=res, relu=True)
+            errs = []
+            for sl in (slice(0, 1), slice(n - 2, n)):
+                ref = torch.relu(
+                    F.conv2d(x[sl].double(), w.double(), b.double(), 1, pad) + res[sl].double()
+                )
+                errs.append(rel_err(y[sl], ref))
+            nan_free = not bool(torch.isnan(y[-2:]).any())
+            err = max(errs)
+            entry.update(rel_err=err, tol=1e-2, nan_free=nan_free, passed=nan_free and err < 1e-2)
+            del y
+        except Exception as exc:
+            record_error(name, exc)
+            entry.update(passed=False, error=f"{type(exc).__name__}: {exc}")
+        entries.append(entry)
+        log(f"  {name}: {'ok' if entry['passed'] else 'FAIL'} {entry.get('rel_err', '')}")
+    del x, res
+    torch.cuda.empty_cache()
+    return entries
+
+
+def part_a(geoms: list[dict]) -> None:
+    log(f"(a) correctness: {len(geoms)} geometries x fp32/fp16/bf16")
+    n = 1 if ARGS.smoke else 4
+    cases = [
+        (torch.float32, "float32-tf32" if torch.backends.cudnn.allow_tf32 else "float32", True),
+        (torch.float16, "float16", True),
+        (torch.bfloat16, "bfloat16", True),
+    ]
+    for i, g in enumerate(geoms):
+        for dtype, label, tf32 in cases:
+            entry = check_one(g, dtype, n, label, tf32 and torch.backends.cudnn.allow_tf32)
+            RESULTS["correctness"].append(entry)
+            if not entry["passed"]:
+                log(f"  FAIL {g['name']} {label}: {entry.get('rel_err', entry.get('error'))}")
+        if i % 10 == 9:
+            log(f"  {i + 1}/{len(geoms)} geometries checked")
+    # Strict fp32 (no TF32) on a few layers: the kernel must then match to ~1e-6.
+    for g in geoms[:3]:
+        RESULTS["correctness"].append(check_one(g, torch.float32, n, "float32-ieee", False))
+    if CUDA:
+        try:
+            RESULTS["correctness"].extend(check_int64_addressing())
+        except Exception as exc:
+            record_error("int64 addressing", exc)
+    bad = [e for e in RESULTS["correctness"] if not e["passed"]]
+    log(f"(a) done: {len(RESULTS['correctness']) - len(bad)} passed, {len(bad)} failed")
+
+
+# %%
+# Ceilings and timing helpers
+# ===========================
+
+
+def bench_ms(fn) -> float:
+    """Median milliseconds of fn(); on the CPU (smoke runs, interpreter) one untimed-warmup-free
+    call is all there is time for."""
+    if CUDA:
+        rep = 30 if ARGS.quick else 80
+        return triton.testing.do_bench(fn, warmup=10, rep=rep, quantiles=[0.5])[0]
+    times = []
+    for _ in range(1):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def part_ceilings() -> None:
+    size = 256 if ARGS.smoke else 8192
+    dtype = torch.bfloat16 if CUDA else torch.float32
+    a = torch.randn(size, size, device=DEVICE, dtype=dtype)
+    b = torch.randn(size, size, device=DEVICE, dtype=dtype)
+    ms = bench_ms(lambda: torch.matmul(a, b))
+    RESULTS["ceilings"]["matmul_tflops"] = 2 * size**3 / ms / 1e9
+    RESULTS["ceilings"]["matmul_shape"] = (
+        f"{size}x{size}x{size} {str(dtype).removeprefix('torch.')}"
+    )
+    numel = (1 << 20) if ARGS.smoke else (1 << 29)  # 1 GiB of bf16
+    src = torch.empty(numel, device=DEVICE, dtype=torch.bfloat16).fill_(1)
+    dst = torch.empty_like(src)
+    ms = bench_ms(lambda: dst.copy_(src))
+    RESULTS["ceilings"]["copy_gbps"] = 2 * src.numel() * 2 / ms / 1e6
+    log(
+        f"ceilings: matmul {RESULTS['ceilings']['matmul_tflops']:.1f} TFLOP/s, "
+        f"copy {RESULTS['ceilings']['copy_gbps']:.0f} GB/s"
+    )
+
+
+# %%
+# (b) Per-geometry timing
+# =======================
+
+
+def timing_batch(g: dict) -> int:
+    if ARGS.smoke:
+        return 1
+    for n in (256, 128, 64):
+        oh, ow = out_size(g)
+        # Input, output, eager intermediates and residual, bf16, with room to spare.
+        need = 2 * n * (g["C"] * g["H"] * g["W"] + 4 * g["K"] * oh * ow)
+        if need < 0.6 * torch.cuda.mem_get_info()[0]:
+            return n
+    return 64
+
+
+def time_one(g: dict) -> dict:
+    dtype = torch.bfloat16
+    n = timing_batch(g)
+    layer = make_layer(g, n, dtype, seed=g["id"])
+    x, w, res, bn = layer["x"], layer["w"], layer["res"], layer["bn"]
+    wf, bf = folded(layer)
+    packed = kernels.prepack_weight(wf)
+    bnp = {k: v.to(dtype) for k, v in bn.items()}
+    stride, pad = g["stride"], g["pad"]
+
+    def fused():
+        return kernels.fused_conv2d(
+            x, packed, bf, stride=stride, padding=pad, residual=res, relu=True
+        )
+
+    def conv_only():
+        return F.conv2d(x, w, None, stride, pad)
+
+    def eager():
+        y = F.conv2d(x, w, None, stride, pad)
+        y = F.batch_norm(y, bnp["mean"], bnp["var"], bnp["gamma"], bnp["beta"], False, 0.0, 1e-5)
+        if res is not None:
+            y = y + res
+        return F.relu(y, inplace=True)
+
+    with torch.inference_mode():
+        # The fused result must agree with cuDNN at this (autotuned) size as well.
+        diff = rel_err(fused(), eager().double())
+        t_fused = bench_ms(fused)
+        t_conv = bench_ms(conv_only)
+        t_eager = bench_ms(eager)
+    oh, ow = out_size(g)
+    mac = macs(g, n)
+    nbytes = 2 * (x.numel() + w.numel() + n * g["K"] * oh * ow * (2 if res is not None else 1))
+    ceil = RESULTS["ceilings"]
+    entry = {
+        "geometry": g["id"],
+        "name": g["name"],
+        "nets": g["nets"],
+        "residual": g["residual"],
+        "batch": n,
+        "macs": mac,
+        "bytes": nbytes,
+        "flop_per_byte": 2 * mac / nbytes,
+        "ms_fused": t_fused,
+        "ms_conv": t_conv,
+        "ms_eager": t_eager,
+        "tflops_fused": 2 * mac / t_fused / 1e9,
+        "tflops_conv": 2 * mac / t_conv / 1e9,
+        "speedup_vs_eager": t_eager / t_fused,
+        "speedup_vs_conv": t_conv / t_fused,
+        "rel_diff_vs_cudnn": diff,
+        "agrees_with_cudnn": diff < 2e-2,
+    }
+    if ceil.get("matmul_tflops"):
+        entry["frac_matmul_ceiling"] = entry["tflops_fused"] / ceil["matmul_tflops"]
+        if ceil.get("copy_gbps"):
+            bound = max(2 * mac / (ceil["matmul_tflops"] * 1e9), nbytes / (ceil["copy_gbps"] * 1e6))
+            entry["frac_roofline"] = bound / t_fused
+    return entry
+
+
+def part_b(geoms: list[dict], deadline: float) -> None:
+    nets = ("resnet50",) if ARGS.quick else NETS
+    todo = [g for g in geoms if any(n in nets for n in g["nets"])]
+    log(f"(b) timing {len(todo)} geometries (bf16, channels_last), budget until {deadline:.0f}s")
+    for i, g in enumerate(todo):
+        if elapsed() > deadline:
+            RESULTS["skipped"].append(f"timing of {len(todo) - i} geometries (time budget)")
+            for rest in todo[i:]:
+                RESULTS["skipped"].append(f"timing {rest['name']}")
+            break
+        try:
+            e = time_one(g)
+            RESULTS["timing"].append(e)
+            log(
+                f"  {g['name']:<34} N={e['batch']:<3} fused {e['ms_fused']:.3f} ms "
+                f"({e['tflops_fused']:.0f} TF/s)  conv {e['ms_conv']:.3f}  "
+                f"eager {e['ms_eager']:.3f}"
+                f"  x{e['speedup_vs_eager']:.2f}"
+            )
+        except Exception as exc:
+            record_error(f"timing {g['name']}", exc)
+        finally:
+            if CUDA:
+                torch.cuda.empty_cache()
+
+
+# %%
+# (c) Whole networks
+# ==================
+
+
+def net_batch(net: str) -> int:
+    if ARGS.smoke:
+        return 1
+    return 256 if net != "vgg16" else 128
+
+
+def run_and_time(model, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """The model's output (first call: also autotunes) and its throughput in images/s."""
+    with torch.inference_mode():
+        t = time.perf_counter()
+        y = model(x).float()
+        first_ms = (time.perf_counter() - t) * 1e3
+        ms = bench_ms(lambda: model(x)) if CUDA else first_ms
+    return y, x.shape[0] / ms * 1e3
+
+
+def part_c(deadline: float, compile_deadline: float) -> None:
+    import torchvision
+
+    # The smoke run takes alexnet, the one network the interpreter gets through in seconds.
+    nets = ("alexnet",) if ARGS.smoke else ("resnet50",) if ARGS.quick else NETS
+    dtype = torch.bfloat16 if CUDA else torch.float32
+    size = 64 if ARGS.smoke else 224
+    log(f"(c) networks {nets}, {dtype}, channels_last")
+    for net in nets:
+        if elapsed() > deadline:
+            RESULTS["skipped"].append(f"network {net} (time budget)")
+            continue
+        n = net_batch(net)
+        entry: dict = {"net": net, "batch": n, "dtype": str(dtype).removeprefix("torch.")}
+        RESULTS["networks"].append(entry)
+        x = torch.randn(n, 3, size, size, device=DEVICE, dtype=dtype)
+        x = x.to(memory_format=torch.channels_last)
+        kwargs = {"aux_logits": False, "init_weights": True} if net == "googlenet" else {}
+        tv = None
+        try:
+            tv = getattr(torchvision.models, net)(weights=None, **kwargs).eval()
+            tv = tv.to(DEVICE, dtype).to(memory_format=torch.channels_last)
+            y_tv, entry["torchvision_eager"] = run_and_time(tv, x)
+        except Exception as exc:
+            record_error(f"{net} torchvision eager", exc)
+            entry["torchvision_eager_error"] = f"{type(exc).__name__}: {exc}"
+        try:
+            import archc
+
+            model = archc.load(str(ROOT / "specs" / "torchvision" / f"{net}.arch"))
+            model = model.to(DEVICE, dtype).to(memory_format=torch.channels_last).eval()
+            if tv is not None:
+                try:
+                    archc.transfer_weights(tv, model)
+                    entry["weights_from_torchvision"] = True
+                except Exception as exc:
+                    entry["weights_from_torchvision"] = f"{type(exc).__name__}: {exc}"
+            prev = os.environ.pop("ARCHC_KERNELS", None)
+            try:
+                y_eager, entry["archc_eager"] = run_and_time(model, x)
+                if tv is not None and entry.get("weights_from_torchvision") is True:
+                    entry["archc_vs_torchvision_rel"] = rel_err(y_eager, y_tv.double())
+                os.environ["ARCHC_KERNELS"] = "triton"
+                y_triton, entry["archc_triton"] = run_and_time(model, x)
+                entry["archc_triton_vs_eager_rel"] = rel_err(y_triton, y_eager.double())
+            finally:
+                os.environ.pop("ARCHC_KERNELS", None)
+                if prev is not None:
+                    os.environ["ARCHC_KERNELS"] = prev
+        except Exception as exc:
+            record_error(f"{net} archc", exc)
+            entry["archc_error"] = f"{type(exc).__name__}: {exc}"
+        log(f"  {net}: {json.dumps({k: v for k, v in entry.items() if k != 'net'}, default=str)}")
+        if CUDA:
+            torch.cuda.empty_cache()
+    # torch.compile last: its compile time is large and varies.
+    for entry in RESULTS["networks"]:
+        if not CUDA or "torchvision_eager" not in entry:
+            continue
+        if elapsed() > compile_deadline:
+            RESULTS["skipped"].append(f"torch.compile of {entry['net']} (time budget)")
+            continue
+        try:
+            net = entry["net"]
+            kwargs = {"aux_logits": False, "init_weights": True} if net == "googlenet" else {}
+            tv = getattr(torchvision.models, net)(weights=None, **kwargs).eval()
+            tv = tv.to(DEVICE, dtype).to(memory_format=torch.channels_last)
+            x = torch.randn(entry["batch"], 3, size, size, device=DEVICE, dtype=dtype)
+            x = x.to(memory_format=torch.channels_last)
+            compiled = torch.compile(tv)
+            t = time.monotonic()
+            with torch.inference_mode():
+                compiled(x)
+            entry["torch_compile_s"] = time.monotonic() - t
+            _, entry["torch_compile"] = run_and_time(compiled, x)
+            log(f"  {net}: torch.compile {entry['torch_compile']:.0f} img/s")
+        except Exception as exc:
+            record_error(f"{entry['net']} torch.compile", exc)
+            entry["torch_compile_error"] = f"{type(exc).__name__}: {exc}"
+
+
+# %%
+# (d) Report
+# ==========
+
+
+def geomean(xs: list[float]) -> float | None:
+    xs = [x for x in xs if x and x > 0]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+
+
+def summarize() -> None:
+    corr = RESULTS["correctness"]
+    tim = RESULTS["timing"]
+    s = {
+        "correctness_passed": sum(e["passed"] for e in corr),
+        "correctness_total": len(corr),
+        "timed_geometries": len(tim),
+        "geomean_speedup_vs_eager": geomean([e["speedup_vs_eager"] for e in tim]),
+        "geomean_speedup_vs_conv": geomean([e["speedup_vs_conv"] for e in tim]),
+        "frac_fused_ge_eager": (
+            sum(e["speedup_vs_eager"] >= 1 for e in tim) / len(tim) if tim else None
+        ),
+        "frac_fused_ge_conv": sum(e["speedup_vs_conv"] >= 1 for e in tim) / len(tim)
+        if tim
+        else None,
+        "geomean_frac_matmul_ceiling": geomean([e.get("frac_matmul_ceiling", 0) for e in tim]),
+        "elapsed_s": elapsed(),
+    }
+    for net in NETS:
+        sub = [e for e in tim if net in e["nets"]]
+        if sub:
+            s[f"geomean_speedup_vs_eager_{net}"] = geomean([e["speedup_vs_eager"] for e in sub])
+    RESULTS["summary"] = s
+
+
+def fmt(v, spec: str = ".3g") -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return format(v, spec)
+    return str(v)
+
+
+def markdown() -> str:
+    env, s, ceil = RESULTS["env"], RESULTS["summary"], RESULTS["ceilings"]
+    lines = [
+        "# archc fused-conv GPU check",
+        "",
+        f"GPU **{env.get('gpu')}**, torch {env.get('torch')}, triton {env.get('triton')}, "
+        f"CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}; "
+        f"mode {'smoke' if ARGS.smoke else 'quick' if ARGS.quick else 'full'}, "
+        f"{s.get('elapsed_s', 0):.0f} s.",
+        "",
+        f"Ceilings: {ceil.get('matmul_shape', '')} matmul {fmt(ceil.get('matmul_tflops'), '.1f')} "
+        f"TFLOP/s, device copy {fmt(ceil.get('copy_gbps'), '.0f')} GB/s.",
+        "",
+        "## Summary",
+        "",
+        f"- correctness: {s.get('correctness_passed')}/{s.get('correctness_total')} passed",
+        f"- timed geometries: {s.get('timed_geometries')}",
+        f"- geomean speed-up of fused over cuDNN conv+BN+ReLU eager: "
+        f"{fmt(s.get('geomean_speedup_vs_eager'))}"
+        + "".join(
+            f"; {net} {fmt(s[f'geomean_speedup_vs_eager_{net}'])}"
+            for net in NETS
+            if f"geomean_speedup_vs_eager_{net}" in s
+        ),
+        "- geomean speed-up of fused over cuDNN conv alone: "
+        f"{fmt(s.get('geomean_speedup_vs_conv'))}",
+        "- fraction of geometries where fused >= conv+BN+ReLU eager: "
+        f"{fmt(s.get('frac_fused_ge_eager'), '.2f')}; "
+        f">= conv alone: {fmt(s.get('frac_fused_ge_conv'), '.2f')}",
+        "- geomean fraction of the matmul ceiling: "
+        f"{fmt(s.get('geomean_frac_matmul_ceiling'), '.2f')}",
+        f"- errors: {len(RESULTS['errors'])}; skipped: {len(RESULTS['skipped'])}",
+        "",
+    ]
+    bad = [e for e in RESULTS["correctness"] if not e["passed"]]
+    lines += ["## Correctness failures", ""]
+    if bad:
+        lines += ["| geometry | dtype | rel err | tol | error |", "|---|---|---|---|---|"]
+        for e in bad:
+            lines.append(
+                f"| {e['name']} | {e['dtype']} | {fmt(e.get('rel_err'))} | {fmt(e.get('tol'))} "
+                f"| {e.get('error', '')[:120]} |"
+            )
+    else:
+        lines.append(f"none ({len(RESULTS['correctness'])} checks passed)")
+    worst = {}
+    for e in RESULTS["correctness"]:
+        if "rel_err" in e:
+            worst[e["dtype"]] = max(worst.get(e["dtype"], 0.0), e["rel_err"])
+    lines += ["", "Worst relative error per dtype: "
+              + ", ".join(f"{k} {v:.2e}" for k, v in worst.items()), ""]  # fmt: skip
+    lines += [
+        "## Per-geometry timing (bf16, channels_last, median ms)",
+        "",
+        "| geometry | nets | N | MACs | bytes | fused ms | conv ms | conv+BN+ReLU ms | "
+        "fused TF/s | x vs eager | x vs conv | frac ceiling | frac roofline | diff vs cuDNN |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in RESULTS["timing"]:
+        lines.append(
+            f"| {e['name']}{' +res' if e['residual'] else ''} | {','.join(e['nets'])} "
+            f"| {e['batch']} "
+            f"| {e['macs']:.3g} | {e['bytes']:.3g} | {e['ms_fused']:.3f} | {e['ms_conv']:.3f} "
+            f"| {e['ms_eager']:.3f} | {e['tflops_fused']:.0f} | {e['speedup_vs_eager']:.2f} "
+            f"| {e['speedup_vs_conv']:.2f} | {fmt(e.get('frac_matmul_ceiling'), '.2f')} "
+            f"| {fmt(e.get('frac_roofline'), '.2f')} | {e['rel_diff_vs_cudnn']:.1e} |"
+        )
+    lines += [
+        "",
+        "## Networks (images/s)",
+        "",
+        "| net | N | torchvision eager | archc eager | archc triton | torch.compile | "
+        "triton vs eager rel | archc vs torchvision rel | notes |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in RESULTS["networks"]:
+        notes = "; ".join(str(e[k])[:100] for k in e if k.endswith("_error"))
+        lines.append(
+            f"| {e['net']} | {e['batch']} | {fmt(e.get('torchvision_eager'), '.0f')} "
+            f"| {fmt(e.get('archc_eager'), '.0f')} | {fmt(e.get('archc_triton'), '.0f')} "
+            f"| {fmt(e.get('torch_compile'), '.0f')} "
+            f"| {fmt(e.get('archc_triton_vs_eager_rel'), '.1e')} "
+            f"| {fmt(e.get('archc_vs_torchvision_rel'), '.1e')} | {notes} |"
+        )
+    if RESULTS["errors"]:
+        lines += ["", "## Errors", ""]
+        lines += [f"- {e['where']}: {e['error'][:200]}" for e in RESULTS["errors"]]
+    if RESULTS["skipped"]:
+        lines += ["", "## Skipped", ""]
+        lines += [f"- {s}" for s in RESULTS["skipped"][:40]]
+    return "\n".join(lines) + "\n"
+
+
+def write_results() -> str:
+    ARGS.out.mkdir(parents=True, exist_ok=True)
+    summarize()
+    (ARGS.out / "results.json").write_text(json.dumps(RESULTS, indent=1, default=str))
+    md = markdown()
+    (ARGS.out / "results.md").write_text(md)
+    return md
+
+
+def main() -> int:
+    log(f"gpu_check: device {DEVICE}, budget {BUDGET:.0f}s, out {ARGS.out}")
+    RESULTS["env"].update(env_info())
+    log(json.dumps(RESULTS["env"]))
+    geoms: list[dict] = []
+    try:
+        geoms = enumerate_geometries()
+        RESULTS["geometries"] = geoms
+        log(f"{len(geoms)} distinct geometries")
+    except Exception as exc:
+        record_error("enumerate geometries", exc)
+    for name, part in (
+        ("(a) correctness", lambda: part_a(geoms)),
+        ("ceilings", part_ceilings),
+        ("(b) timing", lambda: part_b(geoms, deadline=0.62 * BUDGET)),
+        ("(c) networks", lambda: part_c(deadline=0.85 * BUDGET, compile_deadline=0.8 * BUDGET)),
+    ):
+        try:
+            part()
+        except Exception as exc:
+            record_error(name, exc)
+        try:
+            write_results()
+        except Exception as exc:
+            record_error(f"write results after {name}", exc)
+    md = write_results()
+    print(md, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
