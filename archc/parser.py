@@ -1181,36 +1181,63 @@ def _syntax_diagnostic(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
     return error("E102", f"unexpected {_describe_token(tok)}", span, help)
 
 
+MAX_SYNTAX_ERRORS = 20
+
+
+def _parse_lines(text: str, file: str) -> tuple[list[_Line] | None, Diagnostic | None]:
+    _INDENTER.base = _first_indent(text)
+    try:
+        return _Parts(file).transform(lark_parser().parse(text)), None
+    except UnexpectedInput as e:
+        return None, _syntax_diagnostic(e, file, text)
+    except IndentProblem as e:
+        span = _point(file, e.line, 1, max(1, e.width))
+        return None, error(
+            "E103",
+            "this line's indentation matches no enclosing level",
+            span,
+            "indent it exactly like the lines above it that belong to the same body",
+        )
+    except VisitError as e:
+        if isinstance(e.orig_exc, SyntaxProblem):
+            return None, e.orig_exc.diagnostic
+        raise
+
+
 def parse(text: str, file: str = "<string>") -> tuple[S.Spec | None, list[Diagnostic]]:
-    """Parse spec text. Returns the syntax tree (None on a syntax error) and diagnostics."""
+    """Parse spec text into a syntax tree and diagnostics.
+
+    A line the grammar rejects is reported and replaced, and the text parsed again, so that one
+    typo does not hide the next (up to MAX_SYNTAX_ERRORS). The tree is None when any line was
+    rejected: what is left of the file is not the spec the author wrote.
+    """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if text.startswith("\ufeff"):
         text = text[1:]
     if not text.endswith("\n"):
         text += "\n"
-    parser = lark_parser()
-    _INDENTER.base = _first_indent(text)
-    try:
-        tree = parser.parse(text)
-        lines = _Parts(file).transform(tree)
-    except UnexpectedInput as e:
-        return None, [_syntax_diagnostic(e, file, text)]
-    except IndentProblem as e:
-        span = _point(file, e.line, 1, max(1, e.width))
-        return None, [
-            error(
-                "E103",
-                "this line's indentation matches no enclosing level",
-                span,
-                "indent it exactly like the lines above it that belong to the same body",
-            )
-        ]
-    except VisitError as e:
-        if isinstance(e.orig_exc, SyntaxProblem):
-            return None, [e.orig_exc.diagnostic]
-        raise
+    source = text.split("\n")
+    rejected: list[Diagnostic] = []
+    replaced: set[int] = set()
+    while True:
+        lines, problem = _parse_lines(text, file)
+        if problem is None:
+            break
+        rejected.append(problem)
+        n = problem.span.line
+        if len(rejected) >= MAX_SYNTAX_ERRORS or not 1 <= n <= len(source) or n in replaced:
+            break
+        # A placeholder layer at the same indentation keeps the block structure intact, so
+        # that the rejected line causes no further errors (a misplaced line goes entirely).
+        line = source[n - 1]
+        indent = line[: len(line) - len(line.lstrip(" \t\f\u00a0"))]
+        source[n - 1] = "" if problem.code == "E103" else indent + "relu"
+        replaced.add(n)
+        text = "\n".join(source)
     classifier = _Classifier(file)
-    body = classifier.block(lines)
+    body = classifier.block(lines) if lines is not None else ()
+    if rejected:
+        return None, rejected + classifier.diags
     return S.Spec(file, body), classifier.diags
 
 

@@ -251,3 +251,9 @@ def test_every_front_end_code_is_documented() -> None:
     assert emitted == documented
     tested = {c[2] for c in CASES} | {"E001", "E002", "E205"}
     assert emitted <= tested
+
+
+def test_several_syntax_errors_are_all_reported() -> None:
+    text = INPUT + "CONV 64 3x3 $\nlayer1: foo(64\nCONV 64 3x3 stride\nrelu ]\n"
+    codes = [(d.code, d.line, d.column) for d in parse_spec(text).diagnostics]
+    assert codes == [("E101", 2, 13), ("E102", 3, 15), ("E106", 4, 13), ("E102", 5, 6)]
