@@ -80,7 +80,7 @@ NO_FLAGS = {"relu", "bn", "bias"}
 
 _PAPER_CONV = re.compile(r"conv(\d+)-(\d+)", re.I)
 _PAPER_FC = re.compile(r"(?:fc|linear)-(\d+)", re.I)
-_TRAILING_DIGITS = re.compile(r"^(.*?)(\d+)$")
+_INDEXED = re.compile(r"^(.*?)(\d[A-Za-z0-9_]*)$")  # CONV1, CONV1_1, CONV2a
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_DIGITS = 40  # longer numbers are typos, and Python refuses to parse very long ones
 
@@ -481,11 +481,12 @@ def _kind_of_phrase(words: list[str], span: Span) -> _Kind | None:
     if m:
         opts = {"features": S.Arg(S.Num(Fraction(int(m[1])), m[1], span), span)}
         return _Kind("linear", options=opts, paper=True)
-    m = _TRAILING_DIGITS.match(phrase)
-    if m and m[1].rstrip() in KINDS and m[1] == m[1].rstrip():
+    m = _INDEXED.match(phrase)
+    if m and m[1] in KINDS:
         kind = KINDS[m[1]]
         name = "_".join(words)
-        digits = int(m[2]) if kind in ("maxpool", "avgpool") and len(m[2]) < 4 else None
+        pool = kind in ("maxpool", "avgpool") and m[2].isdigit() and len(m[2]) < 4
+        digits = int(m[2]) if pool else None
         return _Kind(kind, name=name, pool_digits=digits)
     return None
 

@@ -252,3 +252,18 @@ def test_stage_residual_shortcut_branch_bodies() -> None:
     kinds = [type(s).__name__ for s in stage.body]
     assert kinds == ["Residual", "Shortcut", "Layer", "Branch", "Branch", "Layer", "Shortcut"]
     assert isinstance(sc := stage.body[-1], S.Shortcut) and sc.mode == "projection"
+
+
+@pytest.mark.parametrize(
+    ("line", "kind", "name"),
+    [
+        ("CONV1_1: 64 3x3", "conv", "CONV1_1"),
+        ("conv2a: 64 3x3", "conv", "conv2a"),
+        ("FC1000: 1000", "linear", "FC1000"),
+        ("MAX POOL1: 3x3", "maxpool", "MAX_POOL1"),
+        ("layer1: CONV 64 3x3", "conv", "layer1"),
+    ],
+)
+def test_indexed_labels_are_kind_and_name(line: str, kind: str, name: str) -> None:
+    stmt = one(line)
+    assert isinstance(stmt, S.Layer) and (stmt.kind, stmt.name) == (kind, name)
