@@ -694,9 +694,10 @@ class Elaborator:
                 "sizes, strides and counts are positive integers (padding may be 0)",
             )
         if v > ir.MAX_SIZE:
+            shown = str(v) if v < 10**12 else f"{str(v)[0]}e{len(str(v)) - 1}"
             raise _Problem(
                 "E209",
-                f"{what} of {v} is absurdly large (more than {ir.MAX_SIZE})",
+                f"{what} of {shown} is absurdly large (more than {ir.MAX_SIZE})",
                 span,
                 "check for a typo",
             )
@@ -722,7 +723,10 @@ class Elaborator:
     def float_arg(self, arg: S.Arg, ctx: _Ctx | None = None) -> float:
         if isinstance(arg.value, S.Pair | str):
             raise _Problem("E106", "expected a single number", arg.span)
-        return float(self.evaluate(arg.value, ctx))
+        value = self.evaluate(arg.value, ctx)
+        if abs(value) > 10**30:
+            raise _Problem("E209", "this number is absurdly large", arg.span)
+        return float(value)
 
     def declared(self, d: S.DeclaredShape) -> ir.DeclaredShape:
         dims = tuple(self.check_size(x, "declared size", d.span) for x in d.dims)

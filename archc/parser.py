@@ -234,8 +234,11 @@ def _int(text: str, span: Span) -> int:
 
 
 def _fraction(text: str, span: Span) -> Fraction:
-    if len(text) > _MAX_DIGITS:
-        raise SyntaxProblem("E107", f"the number {text[:12]}… is far too long", span)
+    exponent = re.search(r"[eE]([-+]?\d+)$", text)
+    if len(text) > _MAX_DIGITS or (exponent and abs(int(exponent[1])) > _MAX_DIGITS):
+        raise SyntaxProblem(
+            "E107", f"the number {text[:12]} has too many digits or too large an exponent", span
+        )
     return Fraction(text)
 
 

@@ -158,6 +158,9 @@ def test_mutated_lines_never_raise(lines: list[str], data: st.DataObject) -> Non
 # Inputs that raised once (found by the properties above).
 REGRESSIONS: list[str] = [
     "    shortcut: auto",  # a spec with no input whose only statement is not a layer
+    "input [8x8x3]\nBN eps 1e400\n",  # float() overflow of an exact huge number
+    "input [8x8x3]\ndropout 1e40\n",
+    "input [8x8x3]\nCONV 1e99999999 3x3\n",  # an exponent that would take ages to expand
 ]
 
 
