@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", required=True, type=Path, help="folder for results.json/results.md")
     p.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU (interpreter)")
     p.add_argument("--quick", action="store_true", help="fewer repeats, resnet50 timings only")
-    p.add_argument("--budget", type=float, default=None, help="seconds (default 420, quick 170)")
+    p.add_argument("--budget", type=float, default=None, help="seconds (default 440, quick 170)")
     return p.parse_args(argv)
 
 
@@ -57,7 +57,7 @@ if ARGS.smoke:
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 START = time.monotonic()
 # Smoke runs do every part at tiny sizes, so nothing there should be cut by the budget.
-BUDGET = ARGS.budget or (600.0 if ARGS.smoke else 170.0 if ARGS.quick else 420.0)
+BUDGET = ARGS.budget or (600.0 if ARGS.smoke else 170.0 if ARGS.quick else 440.0)
 
 
 def log(msg: str) -> None:
@@ -354,15 +354,26 @@ def check_int64_addressing() -> list[dict]:
     return entries
 
 
-def part_a(geoms: list[dict]) -> None:
-    log(f"(a) correctness: {len(geoms)} geometries x fp32/fp16/bf16")
-    n = 1 if ARGS.smoke else 4
+def correctness_batch(g: dict) -> int:
+    """Batch 2 (so the image index is exercised) unless that makes the layer big enough to be
+    autotuned: compiling and benchmarking every config in three dtypes would eat the time budget,
+    and the autotuned configs are checked in bf16 at the timing batch (part b) anyway."""
+    return 2 if 2 * macs(g, 2) < 3.9e9 else 1
+
+
+def part_a(geoms: list[dict], deadline: float) -> None:
+    log(f"(a) correctness: {len(geoms)} geometries x fp32/fp16/bf16, until {deadline:.0f}s")
     cases = [
         (torch.float32, "float32-tf32" if torch.backends.cudnn.allow_tf32 else "float32", True),
         (torch.float16, "float16", True),
         (torch.bfloat16, "bfloat16", True),
     ]
     for i, g in enumerate(geoms):
+        if elapsed() > deadline:
+            RESULTS["skipped"].append(f"correctness of {len(geoms) - i} geometries (time budget)")
+            RESULTS["skipped"].extend(f"correctness {rest['name']}" for rest in geoms[i:])
+            break
+        n = correctness_batch(g)
         for dtype, label, tf32 in cases:
             entry = check_one(g, dtype, n, label, tf32 and torch.backends.cudnn.allow_tf32)
             RESULTS["correctness"].append(entry)
@@ -372,6 +383,7 @@ def part_a(geoms: list[dict]) -> None:
             log(f"  {i + 1}/{len(geoms)} geometries checked")
     # Strict fp32 (no TF32) on a few layers: the kernel must then match to ~1e-6.
     for g in geoms[:3]:
+        n = correctness_batch(g)
         RESULTS["correctness"].append(check_one(g, torch.float32, n, "float32-ieee", False))
     if CUDA:
         try:
@@ -392,7 +404,8 @@ def bench_ms(fn) -> float:
     call is all there is time for."""
     if CUDA:
         rep = 30 if ARGS.quick else 80
-        return triton.testing.do_bench(fn, warmup=10, rep=rep, quantiles=[0.5])[0]
+        # Three quantiles: with one, some Triton versions return a bare float, others a list.
+        return triton.testing.do_bench(fn, warmup=10, rep=rep, quantiles=[0.5, 0.2, 0.8])[0]
     times = []
     for _ in range(1):
         t = time.perf_counter()
@@ -508,8 +521,7 @@ def part_b(geoms: list[dict], deadline: float) -> None:
     for i, g in enumerate(todo):
         if elapsed() > deadline:
             RESULTS["skipped"].append(f"timing of {len(todo) - i} geometries (time budget)")
-            for rest in todo[i:]:
-                RESULTS["skipped"].append(f"timing {rest['name']}")
+            RESULTS["skipped"].extend(f"timing {rest['name']}" for rest in todo[i:])
             break
         try:
             e = time_one(g)
@@ -532,12 +544,6 @@ def part_b(geoms: list[dict], deadline: float) -> None:
 # ==================
 
 
-def net_batch(net: str) -> int:
-    if ARGS.smoke:
-        return 1
-    return 256 if net != "vgg16" else 128
-
-
 def run_and_time(model, x: torch.Tensor) -> tuple[torch.Tensor, float]:
     """The model's output (first call: also autotunes) and its throughput in images/s."""
     with torch.inference_mode():
@@ -548,9 +554,53 @@ def run_and_time(model, x: torch.Tensor) -> tuple[torch.Tensor, float]:
     return y, x.shape[0] / ms * 1e3
 
 
-def part_c(deadline: float, compile_deadline: float) -> None:
+def torchvision_model(net: str, dtype: torch.dtype) -> torch.nn.Module:
     import torchvision
 
+    kwargs = {"aux_logits": False, "init_weights": True} if net == "googlenet" else {}
+    model = getattr(torchvision.models, net)(weights=None, **kwargs).eval()
+    return model.to(DEVICE, dtype).to(memory_format=torch.channels_last)
+
+
+def measure_net(net: str, n: int, dtype: torch.dtype, size: int) -> dict:
+    """torchvision eager, archc eager and archc with Triton kernels at batch n; archc's errors
+    are recorded in the entry (archc.load is built in parallel and may not be ready)."""
+    entry: dict = {"net": net, "batch": n, "dtype": str(dtype).removeprefix("torch.")}
+    x = torch.randn(n, 3, size, size, device=DEVICE, dtype=dtype)
+    x = x.to(memory_format=torch.channels_last)
+    tv = torchvision_model(net, dtype)
+    y_tv, entry["torchvision_eager"] = run_and_time(tv, x)
+    try:
+        import archc
+
+        model = archc.load(str(ROOT / "specs" / "torchvision" / f"{net}.arch"))
+        model = model.to(DEVICE, dtype).to(memory_format=torch.channels_last).eval()
+        try:
+            archc.transfer_weights(tv, model)
+            entry["weights_from_torchvision"] = True
+        except Exception as exc:
+            entry["weights_from_torchvision"] = f"{type(exc).__name__}: {exc}"
+        prev = os.environ.pop("ARCHC_KERNELS", None)
+        try:
+            y_eager, entry["archc_eager"] = run_and_time(model, x)
+            if entry["weights_from_torchvision"] is True:
+                entry["archc_vs_torchvision_rel"] = rel_err(y_eager, y_tv.double())
+            os.environ["ARCHC_KERNELS"] = "triton"
+            y_triton, entry["archc_triton"] = run_and_time(model, x)
+            entry["archc_triton_vs_eager_rel"] = rel_err(y_triton, y_eager.double())
+        finally:
+            os.environ.pop("ARCHC_KERNELS", None)
+            if prev is not None:
+                os.environ["ARCHC_KERNELS"] = prev
+    except torch.cuda.OutOfMemoryError:
+        raise
+    except Exception as exc:
+        record_error(f"{net} archc", exc)
+        entry["archc_error"] = f"{type(exc).__name__}: {exc}"
+    return entry
+
+
+def part_c(deadline: float, compile_deadline: float) -> None:
     # The smoke run takes alexnet, the one network the interpreter gets through in seconds.
     nets = ("alexnet",) if ARGS.smoke else ("resnet50",) if ARGS.quick else NETS
     dtype = torch.bfloat16 if CUDA else torch.float32
@@ -560,46 +610,19 @@ def part_c(deadline: float, compile_deadline: float) -> None:
         if elapsed() > deadline:
             RESULTS["skipped"].append(f"network {net} (time budget)")
             continue
-        n = net_batch(net)
-        entry: dict = {"net": net, "batch": n, "dtype": str(dtype).removeprefix("torch.")}
-        RESULTS["networks"].append(entry)
-        x = torch.randn(n, 3, size, size, device=DEVICE, dtype=dtype)
-        x = x.to(memory_format=torch.channels_last)
-        kwargs = {"aux_logits": False, "init_weights": True} if net == "googlenet" else {}
-        tv = None
-        try:
-            tv = getattr(torchvision.models, net)(weights=None, **kwargs).eval()
-            tv = tv.to(DEVICE, dtype).to(memory_format=torch.channels_last)
-            y_tv, entry["torchvision_eager"] = run_and_time(tv, x)
-        except Exception as exc:
-            record_error(f"{net} torchvision eager", exc)
-            entry["torchvision_eager_error"] = f"{type(exc).__name__}: {exc}"
-        try:
-            import archc
-
-            model = archc.load(str(ROOT / "specs" / "torchvision" / f"{net}.arch"))
-            model = model.to(DEVICE, dtype).to(memory_format=torch.channels_last).eval()
-            if tv is not None:
-                try:
-                    archc.transfer_weights(tv, model)
-                    entry["weights_from_torchvision"] = True
-                except Exception as exc:
-                    entry["weights_from_torchvision"] = f"{type(exc).__name__}: {exc}"
-            prev = os.environ.pop("ARCHC_KERNELS", None)
+        # The largest batch of 256/128/64 that fits.
+        for n in (1,) if ARGS.smoke else (256, 128, 64):
             try:
-                y_eager, entry["archc_eager"] = run_and_time(model, x)
-                if tv is not None and entry.get("weights_from_torchvision") is True:
-                    entry["archc_vs_torchvision_rel"] = rel_err(y_eager, y_tv.double())
-                os.environ["ARCHC_KERNELS"] = "triton"
-                y_triton, entry["archc_triton"] = run_and_time(model, x)
-                entry["archc_triton_vs_eager_rel"] = rel_err(y_triton, y_eager.double())
-            finally:
-                os.environ.pop("ARCHC_KERNELS", None)
-                if prev is not None:
-                    os.environ["ARCHC_KERNELS"] = prev
-        except Exception as exc:
-            record_error(f"{net} archc", exc)
-            entry["archc_error"] = f"{type(exc).__name__}: {exc}"
+                entry = measure_net(net, n, dtype, size)
+                break
+            except torch.cuda.OutOfMemoryError as exc:
+                entry = {"net": net, "batch": n, "error": f"out of memory: {exc}"[:300]}
+                torch.cuda.empty_cache()
+            except Exception as exc:
+                record_error(f"{net} network", exc)
+                entry = {"net": net, "batch": n, "error": f"{type(exc).__name__}: {exc}"}
+                break
+        RESULTS["networks"].append(entry)
         log(f"  {net}: {json.dumps({k: v for k, v in entry.items() if k != 'net'}, default=str)}")
         if CUDA:
             torch.cuda.empty_cache()
@@ -611,22 +634,18 @@ def part_c(deadline: float, compile_deadline: float) -> None:
             RESULTS["skipped"].append(f"torch.compile of {entry['net']} (time budget)")
             continue
         try:
-            net = entry["net"]
-            kwargs = {"aux_logits": False, "init_weights": True} if net == "googlenet" else {}
-            tv = getattr(torchvision.models, net)(weights=None, **kwargs).eval()
-            tv = tv.to(DEVICE, dtype).to(memory_format=torch.channels_last)
+            compiled = torch.compile(torchvision_model(entry["net"], dtype))
             x = torch.randn(entry["batch"], 3, size, size, device=DEVICE, dtype=dtype)
             x = x.to(memory_format=torch.channels_last)
-            compiled = torch.compile(tv)
             t = time.monotonic()
-            with torch.inference_mode():
-                compiled(x)
-            entry["torch_compile_s"] = time.monotonic() - t
             _, entry["torch_compile"] = run_and_time(compiled, x)
-            log(f"  {net}: torch.compile {entry['torch_compile']:.0f} img/s")
+            entry["torch_compile_s"] = time.monotonic() - t
+            log(f"  {entry['net']}: torch.compile {entry['torch_compile']:.0f} img/s")
         except Exception as exc:
             record_error(f"{entry['net']} torch.compile", exc)
             entry["torch_compile_error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            torch.cuda.empty_cache()
 
 
 # %%
@@ -703,7 +722,8 @@ def markdown() -> str:
         f">= conv alone: {fmt(s.get('frac_fused_ge_conv'), '.2f')}",
         "- geomean fraction of the matmul ceiling: "
         f"{fmt(s.get('geomean_frac_matmul_ceiling'), '.2f')}",
-        f"- errors: {len(RESULTS['errors'])}; skipped: {len(RESULTS['skipped'])}",
+        f"- errors: {len(RESULTS['errors'])}; skipped: {len(RESULTS['skipped'])}; "
+        "seconds per part: " + ", ".join(f"{k} {v}" for k, v in RESULTS.get("phase_s", {}).items()),
         "",
     ]
     bad = [e for e in RESULTS["correctness"] if not e["passed"]]
@@ -785,16 +805,21 @@ def main() -> int:
         log(f"{len(geoms)} distinct geometries")
     except Exception as exc:
         record_error("enumerate geometries", exc)
+    # Deadlines for starting new work in each part, as fractions of the budget; torch.compile
+    # starts only with two minutes left, since compiling a network takes about one.
+    RESULTS["phase_s"] = {}
     for name, part in (
-        ("(a) correctness", lambda: part_a(geoms)),
+        ("(a) correctness", lambda: part_a(geoms, deadline=0.40 * BUDGET)),
         ("ceilings", part_ceilings),
-        ("(b) timing", lambda: part_b(geoms, deadline=0.62 * BUDGET)),
-        ("(c) networks", lambda: part_c(deadline=0.85 * BUDGET, compile_deadline=0.8 * BUDGET)),
+        ("(b) timing", lambda: part_b(geoms, deadline=0.72 * BUDGET)),
+        ("(c) networks", lambda: part_c(deadline=0.88 * BUDGET, compile_deadline=BUDGET - 120)),
     ):
+        t = elapsed()
         try:
             part()
         except Exception as exc:
             record_error(name, exc)
+        RESULTS["phase_s"][name] = round(elapsed() - t, 1)
         try:
             write_results()
         except Exception as exc:
