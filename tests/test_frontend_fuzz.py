@@ -10,6 +10,15 @@ from hypothesis import strategies as st
 from archc.frontend import FrontendResult, parse_spec
 
 LINES = [
+    "BN eps 1e400",
+    "LRN size 5 alpha 1e-4 beta 0.75 k 2",
+    "MAX POOL 3x3 stride 2 pad 1 ceil",
+    "conv1: CONV 64 3x3 pad same",
+    "input [4096]",
+    "    branch:",
+    "        CONV: w 1x1",
+    "    concat",
+    "x: b(3)",
     "[227x227x3] INPUT",
     "input [224x224x3]",
     "input (224 × 224 RGB image)",
@@ -57,6 +66,9 @@ LINES = [
 ]
 
 TOKENS = [
+    "1e40",
+    "eps",
+    "1e400",
     "CONV",
     "POOL",
     "FC",
