@@ -388,6 +388,9 @@ _PACK_CACHE_SIZE = 512
 def _packed(weight: torch.Tensor | PackedWeight) -> PackedWeight:
     if isinstance(weight, PackedWeight):
         return weight
+    if weight.is_inference():
+        # No version counter to tell an in-place update from the original: pack every time.
+        return prepack_weight(weight)
     key = (weight.data_ptr(), weight._version, tuple(weight.shape), weight.stride(), weight.dtype)
     hit = _PACK_CACHE.get(key)
     if hit is not None and hit[0]() is weight:
@@ -493,6 +496,7 @@ def fused_conv2d(
     ``(K, C, R, S)`` or a :class:`PackedWeight`; groups 1, dilation 1. fp32 uses TF32 when
     ``torch.backends.cudnn.allow_tf32`` is set; all dtypes accumulate in fp32. The result is
     channels_last; ``out``, if given, must be a channels_last ``(N, K, OH, OW)`` tensor to write.
+    Inference only: the result carries no autograd history.
     """
     if isinstance(weight, torch.Tensor) and weight.dim() != 4:
         raise ValueError(f"weight must be 4-D (K, C, R, S), got shape {tuple(weight.shape)}")

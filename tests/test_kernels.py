@@ -235,6 +235,18 @@ def test_prepacked_weight_and_cache_invalidation() -> None:
     assert torch.allclose(y3, 2 * y2, rtol=1e-5, atol=1e-5)
 
 
+def test_inference_mode_tensors_are_packed_without_the_cache() -> None:
+    """Inference tensors have no version counter; they are packed on every call instead."""
+    with torch.inference_mode():
+        x = torch.randn(1, 4, 6, 6).to(DEVICE)
+        w = torch.randn(3, 4, 3, 3).to(DEVICE)
+        y1 = fused_conv2d(x, w, padding=1)
+        w.mul_(-1)
+        y2 = fused_conv2d(x, w, padding=1)
+    assert rel_err(y1, reference(x, -w, None, 1, 1, None, False)) < 1e-4
+    assert torch.allclose(y2, -y1, rtol=1e-5, atol=1e-5)
+
+
 BAD_INPUTS = [
     # (description, kwargs overrides, exception, message fragment)
     ("mixed dtypes", dict(w=torch.randn(4, 6, 3, 3).half()), TypeError, "mixed dtypes"),
