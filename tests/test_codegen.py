@@ -200,6 +200,7 @@ def test_a_name_that_shadows_a_module_attribute_is_refused_by_both_backends():
             backend(checked)
         assert [d.code for d in info.value.diagnostics] == ["E501"]
         assert info.value.diagnostics[0].line == 3
+        assert "3 | training: CONV 4 3x3 pad 1" in str(info.value)
 
 
 # --- compile_file and the shipped specs ------------------------------------------------------

@@ -400,3 +400,45 @@ def test_triton_path_matches_eager_on_a_small_resnet(monkeypatch):
     assert_close(actual, expected, rel=1e-4 if device == "cpu" else 1e-2)
     model.train()
     assert conv._folded is None
+    # Weights made under inference mode have no version counter: folded per call, not cached.
+    with torch.inference_mode():
+        again = build_graph(tiny_resnet_graph(16, 10, (8, 16, 32, 32)), device=device).eval()
+        again.load_state_dict(model.state_dict())
+        assert_close(again(x), expected, rel=1e-4 if device == "cpu" else 1e-2)
+    assert again.get_submodule("layer1.0.conv2")._folded is None
+
+
+# --- archc.load --------------------------------------------------------------------------------
+
+SPEC = """network Small
+input [16x16x3]
+conv: bn, relu
+conv1: 8 3x3 pad 1 no bias
+MAX POOL: 2x2
+GAP
+FC: 4
+"""
+
+
+def test_load_takes_spec_text_or_a_path(tmp_path):
+    torch.manual_seed(0)
+    from_text = archc.load(SPEC)
+    path = tmp_path / "small.arch"
+    path.write_text(SPEC)
+    torch.manual_seed(0)
+    from_path = archc.load(str(path))
+    for (k1, v1), (k2, v2) in zip(from_text.state_dict().items(), from_path.state_dict().items()):
+        assert k1 == k2 and torch.equal(v1, v2)
+    assert list(from_text.state_dict())[:2] == ["conv1.weight", "conv1.bn.weight"]
+    assert from_text(torch.randn(2, 3, 16, 16)).shape == (2, 4)
+    assert str(from_text).startswith("Small(")
+
+
+def test_load_raises_the_diagnostics_of_a_broken_spec(tmp_path):
+    with pytest.raises(ArchcError) as info:
+        archc.load(SPEC.replace("MAX POOL: 2x2", "MAX POOL: 2x2 -> [7x7x8]"))
+    assert [d.code for d in info.value.diagnostics] == ["E302"]
+    assert "<string>:5:" in str(info.value)
+    with pytest.raises(ArchcError) as info:
+        archc.load(tmp_path / "missing.arch")
+    assert info.value.diagnostics[0].severity == "error"

@@ -92,7 +92,7 @@ class FusedConv2d(nn.Conv2d):
         if bn is not None:
             self.bn = nn.BatchNorm2d(out_channels, eps=bn.eps, momentum=bn.momentum, **factory)
         self.relu = relu
-        self._folded: tuple[tuple, Any, Tensor] | None = None
+        self._folded: tuple[tuple | None, Any, Tensor | None] | None = None
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (", relu=True" if self.relu else "")
@@ -126,21 +126,29 @@ class FusedConv2d(nn.Conv2d):
         wants_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
         return x.is_cuda and not wants_grad and _triton_available()
 
-    def _fold_key(self) -> tuple:
+    def _fold_key(self) -> tuple | None:
+        """Identifies the tensors the folded weight was made from; None when it cannot (tensors
+        made under ``torch.inference_mode`` have no version counter), and then nothing is cached.
+        """
         tensors = [self.weight, self.bias]
         if self.bn is not None:
             bn = self.bn
             tensors += [bn.weight, bn.bias, bn.running_mean, bn.running_var]
-        return tuple(
-            (t.data_ptr(), t._version, t.dtype, t.device) if t is not None else None
-            for t in tensors
-        ) + ((self.bn.eps,) if self.bn is not None else ())
+        key: list = [self.bn.eps if self.bn is not None else None]
+        for t in tensors:
+            if t is None:
+                key.append(None)
+            elif t.is_inference():
+                return None
+            else:
+                key.append((t.data_ptr(), t._version, t.dtype, t.device))
+        return tuple(key)
 
     def _fused_forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
         from archc import kernels
 
         key = self._fold_key()
-        if self._folded is None or self._folded[0] != key:
+        if key is None or self._folded is None or self._folded[0] != key:
             with torch.no_grad():
                 weight, bias = self.weight, self.bias
                 if self.bn is not None:
@@ -150,8 +158,11 @@ class FusedConv2d(nn.Conv2d):
                         weight, bias, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.eps
                     )
                 packed = kernels.prepack_weight(weight.detach())
-            self._folded = (key, packed, None if bias is None else bias.detach())
-        _, packed, bias = self._folded
+            folded = (key, packed, None if bias is None else bias.detach())
+            self._folded = folded if key is not None else None
+        else:
+            folded = self._folded
+        _, packed, bias = folded
         return kernels.fused_conv2d(
             x,
             packed,
@@ -219,6 +230,7 @@ class _Builder:
     def __init__(self, checked: CheckedGraph, device: Any, dtype: Any) -> None:
         if checked.graph is None:
             raise ValueError("cannot build a module from a graph that failed to check")
+        self.checked = checked
         self.graph = checked.graph
         self.shapes = checked.shapes
         self.factory = {"device": device, "dtype": dtype}
@@ -368,7 +380,7 @@ class _Builder:
             steps.append((fn, args, node.name))
 
         if self.diagnostics:
-            raise ArchcError(self.diagnostics)
+            raise ArchcError(self.diagnostics, getattr(self.checked, "sources", None))
         last_read = {}
         for i, (_, args, _) in enumerate(steps):
             for a in args:
