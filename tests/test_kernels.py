@@ -18,6 +18,15 @@ from archc.kernels import PackedWeight, fold_bn, fused_conv2d, prepack_weight
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
+@pytest.fixture(autouse=True)
+def strict_fp32():
+    """fp32 tolerances here are for strict fp32; on a GPU the kernel follows cuDNN's TF32 switch."""
+    previous = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32 = previous
+
+
 def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
     """‖out − ref‖ / ‖ref‖; absolute when ref is all zeros (a window that sees only padding)."""
     diff = (out.double().cpu() - ref.cpu()).norm().item()
@@ -272,6 +281,11 @@ def test_bad_inputs_raise(desc, over, exc, msg) -> None:
         padding=1, stride=1,
     )  # fmt: skip
     args.update(over)
+    # On a GPU machine the kernel wants CUDA tensors; the meta-device case stays where it is.
+    args = {
+        k: v.to(DEVICE) if isinstance(v, torch.Tensor) and v.device.type == "cpu" else v
+        for k, v in args.items()
+    }
     with pytest.raises(exc, match=msg):
         fused_conv2d(
             args["x"], args["w"], args["b"], stride=args["stride"], padding=args["padding"],
@@ -322,3 +336,11 @@ def test_fold_bn_casts_back_to_weight_dtype_and_feeds_the_kernel() -> None:
         + beta.double()[:, None, None]
     )
     assert rel_err(y.cpu(), bn_ref) < 1e-2
+
+
+def test_cpu_tensors_outside_the_interpreter_raise(monkeypatch) -> None:
+    from archc.kernels import fused_conv
+
+    monkeypatch.setattr(fused_conv, "_INTERPRET", False)
+    with pytest.raises(ValueError, match="needs CUDA tensors"):
+        fused_conv2d(torch.randn(1, 4, 6, 6), torch.randn(3, 4, 3, 3))
