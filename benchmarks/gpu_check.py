@@ -691,9 +691,9 @@ def fmt(v, spec: str = ".3g") -> str:
     return str(v)
 
 
-def markdown() -> str:
+def header_section() -> list[str]:
     env, s, ceil = RESULTS["env"], RESULTS["summary"], RESULTS["ceilings"]
-    lines = [
+    return [
         "# archc fused-conv GPU check",
         "",
         f"GPU **{env.get('gpu')}**, torch {env.get('torch')}, triton {env.get('triton')}, "
@@ -704,11 +704,22 @@ def markdown() -> str:
         f"Ceilings: {ceil.get('matmul_shape', '')} matmul {fmt(ceil.get('matmul_tflops'), '.1f')} "
         f"TFLOP/s, device copy {fmt(ceil.get('copy_gbps'), '.0f')} GB/s.",
         "",
+    ]
+
+
+def summary_section() -> list[str]:
+    s = RESULTS["summary"]
+    worst: dict[str, float] = {}
+    for e in RESULTS["correctness"]:
+        if "rel_err" in e:
+            worst[e["dtype"]] = max(worst.get(e["dtype"], 0.0), e["rel_err"])
+    return [
         "## Summary",
         "",
-        f"- correctness: {s.get('correctness_passed')}/{s.get('correctness_total')} passed",
+        f"- correctness: {s.get('correctness_passed')}/{s.get('correctness_total')} passed; "
+        "worst relative error: " + ", ".join(f"{k} {v:.2e}" for k, v in worst.items()),
         f"- timed geometries: {s.get('timed_geometries')}",
-        f"- geomean speed-up of fused over cuDNN conv+BN+ReLU eager: "
+        "- geomean speed-up of fused over cuDNN conv+BN+ReLU eager: "
         f"{fmt(s.get('geomean_speedup_vs_eager'))}"
         + "".join(
             f"; {net} {fmt(s[f'geomean_speedup_vs_eager_{net}'])}"
@@ -726,41 +737,56 @@ def markdown() -> str:
         "seconds per part: " + ", ".join(f"{k} {v}" for k, v in RESULTS.get("phase_s", {}).items()),
         "",
     ]
+
+
+def correctness_section() -> list[str]:
     bad = [e for e in RESULTS["correctness"] if not e["passed"]]
-    lines += ["## Correctness failures", ""]
-    if bad:
-        lines += ["| geometry | dtype | rel err | tol | error |", "|---|---|---|---|---|"]
-        for e in bad:
-            lines.append(
-                f"| {e['name']} | {e['dtype']} | {fmt(e.get('rel_err'))} | {fmt(e.get('tol'))} "
-                f"| {e.get('error', '')[:120]} |"
-            )
-    else:
-        lines.append(f"none ({len(RESULTS['correctness'])} checks passed)")
-    worst = {}
-    for e in RESULTS["correctness"]:
-        if "rel_err" in e:
-            worst[e["dtype"]] = max(worst.get(e["dtype"], 0.0), e["rel_err"])
-    lines += ["", "Worst relative error per dtype: "
-              + ", ".join(f"{k} {v:.2e}" for k, v in worst.items()), ""]  # fmt: skip
-    lines += [
-        "## Per-geometry timing (bf16, channels_last, median ms)",
-        "",
-        "| geometry | nets | N | MACs | bytes | fused ms | conv ms | conv+BN+ReLU ms | "
-        "fused TF/s | x vs eager | x vs conv | frac ceiling | frac roofline | diff vs cuDNN |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for e in RESULTS["timing"]:
+    lines = ["## Correctness failures", ""]
+    if not bad:
+        return lines + [f"none ({len(RESULTS['correctness'])} checks passed)", ""]
+    lines += ["| geometry | dtype | rel err | tol | error |", "|---|---|---|---|---|"]
+    for e in bad:
         lines.append(
-            f"| {e['name']}{' +res' if e['residual'] else ''} | {','.join(e['nets'])} "
-            f"| {e['batch']} "
+            f"| {e['name']} | {e['dtype']} | {fmt(e.get('rel_err'))} | {fmt(e.get('tol'))} "
+            f"| {e.get('error', '')[:120]} |"
+        )
+    return lines + [""]
+
+
+def timing_section(compact: bool) -> list[str]:
+    lines = ["## Per-geometry timing (bf16, channels_last, median ms)", ""]
+    if compact:
+        lines += [
+            "| geometry | N | fused | conv | conv+BN+ReLU | x eager | x conv | TF/s | ceil |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+    else:
+        lines += [
+            "| geometry | nets | N | MACs | bytes | fused ms | conv ms | conv+BN+ReLU ms | "
+            "fused TF/s | x vs eager | x vs conv | frac ceiling | frac roofline | diff vs cuDNN |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+    for e in RESULTS["timing"]:
+        name = f"{e['name']}{' +res' if e['residual'] else ''}"
+        if compact:
+            lines.append(
+                f"| {name} | {e['batch']} | {e['ms_fused']:.3f} | {e['ms_conv']:.3f} "
+                f"| {e['ms_eager']:.3f} | {e['speedup_vs_eager']:.2f} | {e['speedup_vs_conv']:.2f} "
+                f"| {e['tflops_fused']:.0f} | {fmt(e.get('frac_matmul_ceiling'), '.2f')} |"
+            )
+            continue
+        lines.append(
+            f"| {name} | {','.join(e['nets'])} | {e['batch']} "
             f"| {e['macs']:.3g} | {e['bytes']:.3g} | {e['ms_fused']:.3f} | {e['ms_conv']:.3f} "
             f"| {e['ms_eager']:.3f} | {e['tflops_fused']:.0f} | {e['speedup_vs_eager']:.2f} "
             f"| {e['speedup_vs_conv']:.2f} | {fmt(e.get('frac_matmul_ceiling'), '.2f')} "
             f"| {fmt(e.get('frac_roofline'), '.2f')} | {e['rel_diff_vs_cudnn']:.1e} |"
         )
-    lines += [
-        "",
+    return lines + [""]
+
+
+def networks_section() -> list[str]:
+    lines = [
         "## Networks (images/s)",
         "",
         "| net | N | torchvision eager | archc eager | archc triton | torch.compile | "
@@ -768,7 +794,7 @@ def markdown() -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for e in RESULTS["networks"]:
-        notes = "; ".join(str(e[k])[:100] for k in e if k.endswith("_error"))
+        notes = "; ".join(str(e[k])[:100] for k in e if k == "error" or k.endswith("_error"))
         lines.append(
             f"| {e['net']} | {e['batch']} | {fmt(e.get('torchvision_eager'), '.0f')} "
             f"| {fmt(e.get('archc_eager'), '.0f')} | {fmt(e.get('archc_triton'), '.0f')} "
@@ -776,13 +802,45 @@ def markdown() -> str:
             f"| {fmt(e.get('archc_triton_vs_eager_rel'), '.1e')} "
             f"| {fmt(e.get('archc_vs_torchvision_rel'), '.1e')} | {notes} |"
         )
+    return lines + [""]
+
+
+def problems_section(limit: int) -> list[str]:
+    lines = []
     if RESULTS["errors"]:
-        lines += ["", "## Errors", ""]
-        lines += [f"- {e['where']}: {e['error'][:200]}" for e in RESULTS["errors"]]
+        lines += ["## Errors", ""]
+        lines += [f"- {e['where']}: {e['error'][:200]}" for e in RESULTS["errors"][:limit]]
+        lines += [""]
     if RESULTS["skipped"]:
-        lines += ["", "## Skipped", ""]
-        lines += [f"- {s}" for s in RESULTS["skipped"][:40]]
-    return "\n".join(lines) + "\n"
+        lines += ["## Skipped", ""]
+        lines += [f"- {s}" for s in RESULTS["skipped"][:limit]]
+        lines += [""]
+    return lines
+
+
+def markdown() -> str:
+    """results.md: header and summary first."""
+    return "\n".join(
+        header_section()
+        + summary_section()
+        + correctness_section()
+        + timing_section(compact=False)
+        + networks_section()
+        + problems_section(limit=60)
+    )
+
+
+def stdout_report() -> str:
+    """What is printed at the end: only the last 12k characters come back from the GPU machine,
+    so the compact per-geometry table goes first and the summary last."""
+    return "\n".join(
+        timing_section(compact=True)
+        + correctness_section()
+        + networks_section()
+        + problems_section(limit=12)
+        + header_section()
+        + summary_section()
+    )
 
 
 def write_results() -> str:
@@ -824,8 +882,8 @@ def main() -> int:
             write_results()
         except Exception as exc:
             record_error(f"write results after {name}", exc)
-    md = write_results()
-    print(md, flush=True)
+    write_results()
+    print(stdout_report(), flush=True)
     return 0
 
 

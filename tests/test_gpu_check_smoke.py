@@ -51,3 +51,6 @@ def test_gpu_check_smoke_writes_passing_results(tmp_path: Path) -> None:
     assert "| geometry | nets | N |" in md
     assert "## Networks (images/s)" in md
     assert md.strip().splitlines()[0] in proc.stdout
+    # Only the tail of stdout comes back from the GPU machine: the summary must be in it.
+    assert "## Summary" in proc.stdout[-2000:]
+    assert "## Per-geometry timing" in proc.stdout
