@@ -722,8 +722,13 @@ class _Classifier:
         span = self.label_span(line)
         kind = _kind_of_phrase(words, span)
         segs = _segments(line.items)
-        if kind is not None and kind.name is not None and segs and self.lead_kind(segs[0]):
-            kind = None  # `conv1: CONV 64 3x3`: the label is only a name
+        if (
+            kind is not None
+            and kind.name is not None
+            and segs
+            and (self.lead_kind(segs[0]) or self.calls_only(segs))
+        ):
+            kind = None  # `conv1: CONV 64 3x3`, `conv2_x: bottleneck(64)`: only a name
         if kind is not None:
             if kind.name is None and not kind.paper and line.items:
                 defaults = self.defaults(line, kind.kind)

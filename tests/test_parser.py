@@ -267,3 +267,9 @@ def test_stage_residual_shortcut_branch_bodies() -> None:
 def test_indexed_labels_are_kind_and_name(line: str, kind: str, name: str) -> None:
     stmt = one(line)
     assert isinstance(stmt, S.Layer) and (stmt.kind, stmt.name) == (kind, name)
+
+
+def test_indexed_label_before_a_call_is_a_name() -> None:
+    stmt = one("conv2_x: bottleneck_v1(64) x3")
+    assert isinstance(stmt, S.CallLine) and stmt.name == "conv2_x"
+    assert [(c.block, c.repeat) for c in stmt.calls] == [("bottleneck_v1", 3)]
