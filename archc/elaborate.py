@@ -227,7 +227,9 @@ class Elaborator:
             if isinstance(st, S.Layer | S.CallLine | S.Stage | S.Residual | S.Branch | S.Shortcut)
         ]
         if not layers:
-            if not self.diags and not self.quiet_empty:
+            library = not inputs and any(isinstance(st, S.BlockDef) for st in spec.body)
+            # A file of block definitions only is a library (specs/blocks/): nothing to build.
+            if not self.diags and not self.quiet_empty and not library:
                 start = Span(file=self.file, line=1, column=1, end_line=1, end_column=1)
                 self.diags.append(
                     error(

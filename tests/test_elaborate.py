@@ -345,3 +345,22 @@ def test_shipped_resnet152_spec_elaborates() -> None:
     convs = [n for n in result.graph.nodes if isinstance(n, ir.Conv)]
     # 1 stem conv + 50 bottlenecks x 3 convs (projections come later, from shape inference)
     assert len(convs) == 151
+
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+
+
+def test_every_shipped_spec_elaborates_cleanly() -> None:
+    files = sorted(SPECS.rglob("*.arch"))
+    assert len(files) >= 10
+    for path in files:
+        result = read_spec(path)
+        assert result.diagnostics == [], (path, result.diagnostics)
+        assert (result.graph is None) == ("blocks" in path.parts), path
+
+
+def test_a_file_of_blocks_only_is_a_library() -> None:
+    result = parse_spec("conv: bn\nblock b(c):\n    CONV c 1x1\n")
+    assert (result.graph, result.diagnostics) == (None, [])
+    empty = parse_spec("conv: bn\n")
+    assert [d.code for d in empty.diagnostics] == ["E003"]
