@@ -13,7 +13,6 @@ line can still attach a declared shape or remove the last FC's default ReLU.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -122,7 +121,7 @@ class _Draft:
 class _Scope:
     prefix: str
     positional: bool = False
-    counts: Counter[str] = field(default_factory=Counter)
+    counts: dict[str, int] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
     emitted: int = 0
 
@@ -335,7 +334,6 @@ class Elaborator:
         cur: str | None,
         top: bool = False,
     ) -> str | None:
-        ctx = replace(ctx, defaults=dict(ctx.defaults))
         residual: list[Any] | None = None  # [input, span, shortcut output or None]
         branches: list[str] | None = None
         branch_input: str | None = None
@@ -511,7 +509,7 @@ class Elaborator:
             )
             raise _Abort
         prefix = GENERATED[kind]
-        scope.counts[prefix] += 1
+        scope.counts[prefix] = scope.counts.get(prefix, 0) + 1
         if name is None:
             if scope.positional:
                 name = str(scope.emitted)
@@ -811,7 +809,7 @@ class Elaborator:
                     else:
                         self.all_names.add(scope.prefix + inst)
                 else:
-                    scope.counts[c.block] += 1
+                    scope.counts[c.block] = scope.counts.get(c.block, 0) + 1
                     n = scope.counts[c.block]
                     while f"{c.block}{n}" in scope.names:
                         n += 1
