@@ -225,9 +225,11 @@ class _Writer:
 
     def source(self, parameters: int) -> str:
         graph = self.builder.graph
+        groups = {g.conv: g for g in self.builder.by_last.values()}
+        absorbed = {m for g in groups.values() for m in g.members if m != g.conv}
         for node in graph.nodes[1:]:
-            group = next((g for g in self.builder.by_last.values() if g.conv == node.name), None)
-            if group is None and (isinstance(node, ir.Concat | ir.Add) or self.absorbed(node)):
+            group = groups.get(node.name)
+            if node.name in absorbed or isinstance(node, ir.Concat | ir.Add):
                 continue
             parts = node.name.split(".")
             self.register(parts, *self.ctor(node))
@@ -258,9 +260,6 @@ class _Writer:
                 "",
             ]
         )
-
-    def absorbed(self, node: ir.Node) -> bool:
-        return any(node.name in g.members for g in self.builder.by_last.values())
 
 
 def _generate(checked: object) -> tuple[str, ir.Graph, int]:

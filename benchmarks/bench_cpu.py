@@ -1,0 +1,98 @@
+"""CPU inference speed of a compiled spec against its torchvision model.
+
+Both models run in one process, timed alternately round by round (so that a noisy neighbour or a
+thermal change hits both alike), after warm-up; the figure is the ratio of the medians, and
+beside it the median of the per-round ratios, which is steadier on a shared machine.
+
+    python benchmarks/bench_cpu.py                       # ResNet-50, batch 4, 224x224, fp32
+    python benchmarks/bench_cpu.py --model resnet18 --rounds 50 --json out.json
+
+Target: archc within 5% of torchvision (ratio <= 1.05).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+
+import archc
+
+SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
+
+
+def time_once(model: torch.nn.Module, x: torch.Tensor) -> float:
+    start = time.perf_counter()
+    model(x)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="resnet50")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    torch.manual_seed(0)
+    theirs = getattr(torchvision.models, args.model)(weights=None).eval()
+    ours = archc.load(SPECS / f"{args.model}.arch").eval()
+    archc.transfer_weights(theirs, ours)
+    x = torch.randn(args.batch, 3, args.size, args.size)
+
+    times: dict[str, list[float]] = {"archc": [], "torchvision": []}
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
+        for _ in range(args.warmup):
+            time_once(ours, x)
+            time_once(theirs, x)
+        for i in range(args.rounds):
+            # Alternate which goes first, so neither always runs on a warmer cache.
+            pair = [("archc", ours), ("torchvision", theirs)]
+            for name, model in pair if i % 2 == 0 else pair[::-1]:
+                times[name].append(time_once(model, x))
+
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    ratio = medians["archc"] / medians["torchvision"]
+    # Each round's two runs are neighbours in time: their ratio cancels slow drifts in load.
+    paired = statistics.median(a / b for a, b in zip(times["archc"], times["torchvision"]))
+    result = {
+        "model": args.model,
+        "batch": args.batch,
+        "size": args.size,
+        "rounds": args.rounds,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "median_ms": {k: round(v * 1e3, 2) for k, v in medians.items()},
+        "min_ms": {k: round(min(v) * 1e3, 2) for k, v in times.items()},
+        "ratio": round(ratio, 4),
+        "paired_ratio": round(paired, 4),
+    }
+    print(
+        f"{args.model} batch {args.batch} {args.size}x{args.size} fp32 eval, "
+        f"{args.rounds} rounds, {result['threads']} threads: "
+        f"archc {result['median_ms']['archc']:.1f} ms, "
+        f"torchvision {result['median_ms']['torchvision']:.1f} ms (medians), "
+        f"ratio {ratio:.3f} ({'within' if ratio <= 1.05 else 'NOT within'} 5%), "
+        f"median of per-round ratios {paired:.3f}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
