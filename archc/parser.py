@@ -83,6 +83,9 @@ _PAPER_FC = re.compile(r"(?:fc|linear)-(\d+)", re.I)
 _INDEXED = re.compile(r"^(.*?)(\d[A-Za-z0-9_]*)$")  # CONV1, CONV1_1, CONV2a
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_DIGITS = 40  # longer numbers are typos, and Python refuses to parse very long ones
+# Beyond these no real spec goes, and the recursive tree walks would overflow the stack.
+MAX_NESTING = 32  # parentheses in a line, or bodies in a file
+MAX_OPERATORS = 200  # arithmetic operators in a line
 
 
 class SyntaxProblem(Exception):
@@ -97,9 +100,9 @@ class SyntaxProblem(Exception):
 
 
 class IndentProblem(Exception):
-    def __init__(self, line: int, width: int):
+    def __init__(self, line: int, width: int, too_deep: bool = False):
         super().__init__("unindent does not match an outer level")
-        self.line, self.width = line, width
+        self.line, self.width, self.too_deep = line, width, too_deep
 
 
 class LineIndenter(PostLex):
@@ -123,6 +126,8 @@ class LineIndenter(PostLex):
             indent = len(indent_str.expandtabs(8))
             if indent > levels[-1]:
                 if last in ("LABEL", "COLON"):
+                    if len(levels) > MAX_NESTING:
+                        raise IndentProblem(tok.end_line, len(indent_str), too_deep=True)
                     levels.append(indent)
                     yield Token.new_borrow_pos("_INDENT", indent_str, tok)
             elif indent < levels[-1]:
@@ -434,6 +439,17 @@ def _cnum_expr(x: _CNum) -> S.Num:
 
 
 # --- line classification -----------------------------------------------------------------------
+
+
+def _group_expr(group: _Group) -> S.Paren | None:
+    """``((a + b))`` as an expression; None when the parentheses hold a remark."""
+    inner = [x for x in group.items if not isinstance(x, _Comma)]
+    if len(inner) != 1:
+        return None
+    if isinstance(inner[0], _Group):
+        nested = _group_expr(inner[0])
+        return S.Paren(nested, group.span) if nested is not None else None
+    return S.Paren(inner[0], group.span) if _is_expr(inner[0]) else None
 
 
 def _is_expr(x: Any) -> bool:
@@ -993,9 +1009,9 @@ class _Classifier:
                     raise SyntaxProblem("E106", "a repetition `xN` ends the item", it.span)
                 repeat = it.count
             elif isinstance(it, _Group):
-                inner = [x for x in it.items if not isinstance(x, _Comma)]
-                if len(inner) == 1 and _is_expr(inner[0]):
-                    positional.append(S.Arg(S.Paren(inner[0], it.span), it.span))
+                expr = _group_expr(it)
+                if expr is not None:
+                    positional.append(S.Arg(expr, it.span))
                 # anything else in parentheses is a remark
             else:
                 raise SyntaxProblem(
@@ -1193,6 +1209,29 @@ def _syntax_diagnostic(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
 MAX_SYNTAX_ERRORS = 20
 
 
+def _too_deep(line: str, n: int, file: str) -> Diagnostic | None:
+    """Lines nested or chained beyond any real spec would overflow the recursive tree walks."""
+    code = line.split("#", 1)[0]
+    depth = operators = 0
+    for column, ch in enumerate(code, 1):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch in "+*/·":
+            operators += 1
+        if depth > MAX_NESTING or operators > MAX_OPERATORS:
+            what = "nested" if depth > MAX_NESTING else "long"
+            return error(
+                "E111",
+                f"this expression is too {what} to read",
+                _point(file, n, column),
+                f"archc reads up to {MAX_NESTING} nested parentheses and {MAX_OPERATORS} "
+                "operators in a line; split the arithmetic into block parameters",
+            )
+    return None
+
+
 def _parse_lines(text: str, file: str) -> tuple[list[_Line] | None, Diagnostic | None]:
     _INDENTER.base = _first_indent(text)
     try:
@@ -1201,6 +1240,13 @@ def _parse_lines(text: str, file: str) -> tuple[list[_Line] | None, Diagnostic |
         return None, _syntax_diagnostic(e, file, text)
     except IndentProblem as e:
         span = _point(file, e.line, 1, max(1, e.width))
+        if e.too_deep:
+            return None, error(
+                "E111",
+                f"bodies are nested more than {MAX_NESTING} deep",
+                span,
+                "move inner parts into blocks",
+            )
         return None, error(
             "E103",
             "this line's indentation matches no enclosing level",
@@ -1228,13 +1274,26 @@ def parse(text: str, file: str = "<string>") -> tuple[S.Spec | None, list[Diagno
     source = text.split("\n")
     rejected: list[Diagnostic] = []
     replaced: set[int] = set()
+    for n, line in enumerate(source, 1):
+        problem = _too_deep(line, n, file)
+        if problem is not None:
+            rejected.append(problem)
+            replaced.add(n)
+            indent = line[: len(line) - len(line.lstrip(" \t\f\u00a0"))]
+            source[n - 1] = indent + "relu"
+    text = "\n".join(source)
     while True:
         lines, problem = _parse_lines(text, file)
         if problem is None:
             break
         rejected.append(problem)
         n = problem.span.line
-        if len(rejected) >= MAX_SYNTAX_ERRORS or not 1 <= n <= len(source) or n in replaced:
+        if (
+            problem.code == "E111"
+            or len(rejected) >= MAX_SYNTAX_ERRORS
+            or not 1 <= n <= len(source)
+            or n in replaced
+        ):
             break
         # A placeholder layer at the same indentation keeps the block structure intact, so
         # that the rejected line causes no further errors (a misplaced line goes entirely).

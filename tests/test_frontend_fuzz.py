@@ -174,6 +174,9 @@ REGRESSIONS: list[str] = [
     "input [8x8x3]\nBN eps 1e400\n",  # float() overflow of an exact huge number
     "input [8x8x3]\ndropout 1e40\n",
     "input [8x8x3]\nCONV 1e99999999 3x3\n",  # an exponent that would take ages to expand
+    "input [8x8x3]\nCONV " + "(" * 3000 + "1" + ")" * 3000 + " 3x3\n",  # RecursionError
+    "input [8x8x3]\nFC 3 params: " + "+".join(["1"] * 5000) + "\n",
+    "input [8x8x3]\n" + "".join(" " * i + f"stage s{i}:\n" for i in range(300)) + "relu\n",
 ]
 
 

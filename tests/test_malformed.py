@@ -249,7 +249,7 @@ def test_every_front_end_code_is_documented() -> None:
         re.findall(r"^### (E[0-2]\d\d)$", (root / "docs/diagnostics.md").read_text(), re.M)
     )
     assert emitted == documented
-    tested = {c[2] for c in CASES} | {"E001", "E002", "E205"}
+    tested = {c[2] for c in CASES} | {"E001", "E002", "E111", "E205"}  # tested apart
     assert emitted <= tested
 
 
@@ -257,3 +257,26 @@ def test_several_syntax_errors_are_all_reported() -> None:
     text = INPUT + "CONV 64 3x3 $\nlayer1: foo(64\nCONV 64 3x3 stride\nrelu ]\n"
     codes = [(d.code, d.line, d.column) for d in parse_spec(text).diagnostics]
     assert codes == [("E101", 2, 13), ("E102", 3, 15), ("E106", 4, 13), ("E102", 5, 6)]
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "column"),
+    [
+        ("CONV " + "(" * 40 + "1" + ")" * 40 + " 3x3", 2, 38),
+        ("CONV " + "+".join(["1"] * 500) + " 3x3", 2, 407),
+        ("FC 3 params: " + "+".join(["1"] * 500), 2, 415),
+    ],
+)
+def test_expressions_too_deep_for_the_tree_walk(body: str, line: int, column: int) -> None:
+    assert only(parse_spec(INPUT + body + "\n")) == ("E111", line, column)
+
+
+def test_bodies_nested_too_deep() -> None:
+    text = INPUT + "".join(" " * i + f"stage s{i}:\n" for i in range(40)) + " " * 40 + "relu\n"
+    assert only(parse_spec(text)) == ("E111", 35, 1)
+
+
+def test_nested_parentheses_within_the_limit_are_arithmetic() -> None:
+    result = parse_spec(INPUT + "CONV " + "(" * 20 + "8" + ")" * 20 + " 3x3\n")
+    assert result.graph is not None
+    assert result.graph.node("conv1").out_channels == 8  # type: ignore[union-attr]
