@@ -785,7 +785,8 @@ class _Classifier:
             if isinstance(head, _RawCall):
                 if word != "bn":
                     return None
-                opts, _, _ = self.arguments("batchnorm", list(head.items), _Kind("batchnorm"))
+                args = [i for i in head.items if not isinstance(i, _Comma)]
+                opts, _, _ = self.arguments("batchnorm", args, _Kind("batchnorm"))
                 options = opts.options
             followers.append(S.Follower(word, options, _span_of(head)))  # type: ignore[arg-type]
         if line.pre_shape or line.arrow or line.claims:
@@ -1016,7 +1017,7 @@ class _Classifier:
             else:
                 raise SyntaxProblem(
                     "E106",
-                    f"unexpected {_describe(it)} in {_kind_word(kind)} line",
+                    f"{_describe(it)} does not belong in {_kind_word(kind)} line",
                     it.span,
                     _help_args(kind),
                 )

@@ -206,6 +206,12 @@ def test_defaults_lines() -> None:
     assert isinstance(stmt, S.Defaults) and stmt.kind == "conv"
     assert [f.kind for f in stmt.followers] == ["bn", "relu"]
     assert float(num(stmt.followers[0].options["eps"])) == 0.001
+    both = one("conv: bn(eps 0.001, momentum 0.01)")
+    assert isinstance(both, S.Defaults)
+    assert {k: float(num(a)) for k, a in both.followers[0].options.items()} == {
+        "eps": 0.001,
+        "momentum": 0.01,
+    }
     none = one("FC: none")
     assert isinstance(none, S.Defaults) and none.kind == "linear"
 
