@@ -175,11 +175,22 @@ def _epilogue(
 
 
 @triton.jit
-def _mma(acc, a, b, PRECISION: tl.constexpr, UPCAST: tl.constexpr):
+def _round_to_tf32(v):
+    """Round fp32 to the nearest TF32 (10-bit mantissa), halves away from zero. The tensor cores
+    truncate, which biases every product by about -2^-10; cuDNN rounds."""
+    bits = v.to(tl.int32, bitcast=True)
+    return ((bits + 0x1000) & -8192).to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _mma(acc, a, b, PRECISION: tl.constexpr, UPCAST: tl.constexpr, ROUND_TF32: tl.constexpr):
     # The interpreter's bf16 dot returns garbage (numpy has no bf16); fp32 there is exact enough.
     if UPCAST:
         a = a.to(tl.float32)
         b = b.to(tl.float32)
+    if ROUND_TF32:
+        a = _round_to_tf32(a)
+        b = _round_to_tf32(b)
     return tl.dot(a, b, acc, input_precision=PRECISION)
 
 
@@ -228,6 +239,7 @@ def _conv_kernel(
     FLAT: tl.constexpr,
     PRECISION: tl.constexpr,
     UPCAST: tl.constexpr,
+    ROUND_TF32: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
@@ -268,7 +280,7 @@ def _conv_kernel(
             a = tl.load(x_ptr + a_offs, mask=a_mask, other=0.0)
             b_offs = kk.to(tl.int64)[:, None] * K + offs_n[None, :]
             b = tl.load(w_ptr + b_offs, mask=(kk < RSC)[:, None] & mask_n[None, :], other=0.0)
-            acc = _mma(acc, a, b, PRECISION, UPCAST)
+            acc = _mma(acc, a, b, PRECISION, UPCAST, ROUND_TF32)
     else:
         CB = tl.cdiv(C, BLOCK_K)
         for i in range(0, R * S * CB):
@@ -285,7 +297,7 @@ def _conv_kernel(
             a = tl.load(x_ptr + a_offs, mask=row_ok[:, None] & c_ok[None, :], other=0.0)
             b_offs = (rs * C + c).to(tl.int64)[:, None] * K + offs_n[None, :]
             b = tl.load(w_ptr + b_offs, mask=c_ok[:, None] & mask_n[None, :], other=0.0)
-            acc = _mma(acc, a, b, PRECISION, UPCAST)
+            acc = _mma(acc, a, b, PRECISION, UPCAST, ROUND_TF32)
 
     _epilogue(
         acc, offs_m, offs_n, M, K, OH, OW, out_ptr, bias_ptr, res_ptr, srn, srk, srh, srw,
@@ -319,6 +331,7 @@ def _gemm_kernel(
     RELU: tl.constexpr,
     PRECISION: tl.constexpr,
     UPCAST: tl.constexpr,
+    ROUND_TF32: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
@@ -341,7 +354,7 @@ def _gemm_kernel(
         a = tl.load(x_ptr + a_row[:, None] + c[None, :], mask=a_mask, other=0.0)
         b_offs = c.to(tl.int64)[:, None] * K + offs_n[None, :]
         b = tl.load(w_ptr + b_offs, mask=c_ok[:, None] & mask_n[None, :], other=0.0)
-        acc = _mma(acc, a, b, PRECISION, UPCAST)
+        acc = _mma(acc, a, b, PRECISION, UPCAST, ROUND_TF32)
 
     _epilogue(
         acc, offs_m, offs_n, M, K, OH, OW, out_ptr, bias_ptr, res_ptr, srn, srk, srh, srw,
@@ -542,6 +555,7 @@ def fused_conv2d(
         HAS_RES=residual is not None,
         RELU=bool(relu),
         PRECISION=_precision(x.dtype),
+        ROUND_TF32=_precision(x.dtype) == "tf32",
         UPCAST=_INTERPRET and x.dtype == torch.bfloat16,
     )
 

@@ -344,3 +344,18 @@ def test_cpu_tensors_outside_the_interpreter_raise(monkeypatch) -> None:
     monkeypatch.setattr(fused_conv, "_INTERPRET", False)
     with pytest.raises(ValueError, match="needs CUDA tensors"):
         fused_conv2d(torch.randn(1, 4, 6, 6), torch.randn(3, 4, 3, 3))
+
+
+def test_tf32_mode_rounds_operands_to_nearest() -> None:
+    """With TF32 allowed, fp32 operands are rounded (as cuDNN does), not truncated (as the tensor
+    cores do): the error is ~3e-4 here, where truncation gives ~8e-4, beside 1e-7 strict."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 64, 9, 9, generator=gen).to(DEVICE).to(memory_format=torch.channels_last)
+    w = (torch.randn(48, 64, 3, 3, generator=gen) / 24).to(DEVICE)
+    ref = reference(x, w, None, 1, 1, None, False)
+    torch.backends.cudnn.allow_tf32 = True  # the autouse fixture restores it
+    err_tf32 = rel_err(fused_conv2d(x, w, padding=1), ref)
+    torch.backends.cudnn.allow_tf32 = False
+    err_ieee = rel_err(fused_conv2d(x, w, padding=1), ref)
+    assert 1e-4 < err_tf32 < 5e-4
+    assert err_ieee < 1e-5
