@@ -763,11 +763,14 @@ class _Classifier:
                 return []
             return self.layers(line, None, line.items, name=words[0], name_span=span)
         if len(words) != 1:
+            total = words[0].upper() == "TOTAL"
             self.err(
                 "E105",
                 f"unknown layer kind `{' '.join(words)}`",
                 span,
-                "a label is a layer kind (`CONV1`, `MAX POOL2`, `FC6`) or a single name",
+                "a lecture's TOTAL line is not read: make it a comment with `#`"
+                if total
+                else "a label is a layer kind (`CONV1`, `MAX POOL2`, `FC6`) or a single name",
             )
         return []
 

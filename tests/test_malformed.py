@@ -235,6 +235,13 @@ def test_several_bad_lines_are_all_reported() -> None:
     assert codes == [("E105", 2), ("E106", 3), ("E105", 4)]
 
 
+def test_lecture_total_line_gets_a_hint() -> None:
+    text = INPUT + "FC 10\nTOTAL params: 138M parameters\n"
+    (d,) = parse_spec(text).diagnostics
+    assert (d.code, d.line, d.column) == ("E105", 3, 1)
+    assert d.help is not None and "comment" in d.help
+
+
 def test_diagnostics_have_help() -> None:
     d = parse_spec(INPUT + "layer1: bottleneck(64)\n").diagnostics[0]
     assert d.help is not None and "layer kinds" in d.help
