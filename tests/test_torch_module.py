@@ -381,6 +381,9 @@ def test_eager_is_forced_by_the_environment(monkeypatch):
 def test_triton_path_matches_eager_on_a_small_resnet(monkeypatch):
     torch.manual_seed(0)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    tol = 1e-4 if device == "cpu" else 1e-3
+    # Full fp32 products: with TF32 (cuDNN's default) the kernel rounds operands (~3e-4 off).
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     # Narrow, so that the interpreter is quick; 32 channels reach the channel-blocked kernel.
     model = build_graph(tiny_resnet_graph(16, 10, (8, 16, 32, 32)), device=device).eval()
     randomize_bn(model)
@@ -397,14 +400,14 @@ def test_triton_path_matches_eager_on_a_small_resnet(monkeypatch):
         conv.bn.running_var.div_(2)
         assert torch.equal(model(x), actual)
         assert conv._folded[1] is not folded
-    assert_close(actual, expected, rel=1e-4 if device == "cpu" else 1e-2)
+    assert_close(actual, expected, rel=tol)
     model.train()
     assert conv._folded is None
     # Weights made under inference mode have no version counter: folded per call, not cached.
     with torch.inference_mode():
         again = build_graph(tiny_resnet_graph(16, 10, (8, 16, 32, 32)), device=device).eval()
         again.load_state_dict(model.state_dict())
-        assert_close(again(x), expected, rel=1e-4 if device == "cpu" else 1e-2)
+        assert_close(again(x), expected, rel=tol)
     assert again.get_submodule("layer1.0.conv2")._folded is None
 
 
