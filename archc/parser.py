@@ -1311,7 +1311,3 @@ def parse(text: str, file: str = "<string>") -> tuple[S.Spec | None, list[Diagno
     if rejected:
         return None, rejected + classifier.diags
     return S.Spec(file, body), classifier.diags
-
-
-def _kinds_help() -> str:
-    return ", ".join(sorted({k.split()[0] for k in KINDS}))
