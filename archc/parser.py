@@ -1037,9 +1037,8 @@ class _Classifier:
             value = S.Pair((item.dims[0], item.dims[1]), span)
         else:
             value = item
-        if key in k.options and not (k.paper and key in ("stride",)):
-            if not k.paper:
-                raise SyntaxProblem("E106", f"`{key}` is given twice", span)
+        if key in k.options and not k.paper:  # paper forms may override their own sizes
+            raise SyntaxProblem("E106", f"`{key}` is given twice", span)
         k.options[key] = S.Arg(value, span)
 
     def positional(self, kind: str, k: _Kind, values: list[S.Arg]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from archc import ir
@@ -364,3 +366,12 @@ def test_a_file_of_blocks_only_is_a_library() -> None:
     assert (result.graph, result.diagnostics) == (None, [])
     empty = parse_spec("conv: bn\n")
     assert [d.code for d in empty.diagnostics] == ["E003"]
+
+
+def test_the_front_end_does_not_import_torch() -> None:
+    code = (
+        "import sys; from archc.frontend import read_spec; "
+        "assert read_spec(sys.argv[1]).graph is not None; "
+        "assert 'torch' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code, str(SPECS / "resnet50.arch")], check=True)
