@@ -76,21 +76,31 @@ def _configs(shapes: list[tuple[int, int, int, int, int]]) -> list[triton.Config
 
 
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages). Conv kernels stay at 4 warps: Triton has
-# miscompiled the flattened conv loop at 8.
+# miscompiled the flattened conv loop at 8. BLOCK_K = 64 halves the integer (address, mask,
+# counter) work per MAC of the conv loop, which at BLOCK_K = 32 is about as long as the wgmma
+# it feeds on Hopper (benchmarks/NOTES.md); 32 stays for the stems' flat (r, s, c) axis
+# (C·R·S = 147: 5 blocks of 32 waste 8 %, 3 of 64 waste 23 %).
 _CONV_SHAPES = [
+    (128, 128, 64, 4, 3),
     (128, 128, 32, 4, 3),
+    (128, 64, 64, 4, 4),
     (128, 64, 32, 4, 4),
-    (64, 128, 32, 4, 4),
+    (64, 128, 64, 4, 4),
     (64, 64, 64, 4, 3),
     (128, 32, 64, 4, 4),
 ]
 _GEMM_SHAPES = [
     (128, 256, 64, 8, 3),
+    (128, 128, 64, 8, 3),
     (128, 128, 64, 4, 4),
     (128, 64, 64, 4, 4),
     (64, 64, 64, 4, 4),
     (128, 32, 64, 4, 4),
 ]
+
+# With a residual the epilogue holds the residual tile beside the fp32 accumulator: above 64
+# accumulators per thread (128x256 at 8 warps, 128x128 at 4) ptxas spills (NOTES.md).
+_RES_MAX_ACC_PER_THREAD = 64
 
 # Below this many FLOPs a layer takes a few microseconds whatever the tile, and benchmarking
 # every config (and compiling it) would cost far more than it could save: such problems get one.
@@ -104,8 +114,15 @@ def _width_fits(configs: list[triton.Config], k: int) -> list[triton.Config]:
     return [c for c in configs if narrowest <= c.kwargs["BLOCK_N"] <= widest] or configs
 
 
+def _acc_per_thread(c: triton.Config) -> int:
+    return c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] // (32 * c.num_warps)
+
+
 def _prune_configs(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
-    return _width_fits(configs, named_args["K"])
+    fits = _width_fits(configs, named_args["K"])
+    if kwargs.get("HAS_RES", named_args.get("HAS_RES", False)):
+        fits = [c for c in fits if _acc_per_thread(c) <= _RES_MAX_ACC_PER_THREAD] or fits
+    return fits
 
 
 def _small_problem_config(configs: list[triton.Config], k: int) -> triton.Config:
@@ -149,28 +166,37 @@ def _epilogue(
     srw,
     HAS_BIAS: tl.constexpr,
     HAS_RES: tl.constexpr,
+    RES_DENSE: tl.constexpr,
     RELU: tl.constexpr,
 ):
-    """bias, residual and ReLU in fp32, one rounding, one NHWC store."""
+    """bias, residual and ReLU in fp32, one rounding, one NHWC store.
+
+    ``RES_DENSE``: the residual is channels_last-contiguous with the output's shape, so its
+    offsets are the output's (``m·K + k``). Otherwise each row is decomposed into (n, oh, ow) —
+    in 32 bits (``M < 2³¹``), widened only for the address."""
     mask_m = offs_m < M
     mask_n = offs_n < K
     mask = mask_m[:, None] & mask_n[None, :]
+    out_offs = offs_m.to(tl.int64)[:, None] * K + offs_n[None, :]
     if HAS_BIAS:
         bias = tl.load(bias_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)
         acc += bias[None, :]
     if HAS_RES:
-        m64 = offs_m.to(tl.int64)
-        ow = m64 % OW
-        oh = (m64 // OW) % OH
-        n = m64 // (OW * OH)
-        res_row = n * srn + oh * srh + ow * srw
-        res = tl.load(
-            res_ptr + res_row[:, None] + offs_n.to(tl.int64)[None, :] * srk, mask=mask, other=0.0
-        )
+        if RES_DENSE:
+            res = tl.load(res_ptr + out_offs, mask=mask, other=0.0)
+        else:
+            ow = offs_m % OW
+            oh = (offs_m // OW) % OH
+            n = offs_m // (OW * OH)
+            res_row = n.to(tl.int64) * srn + oh.to(tl.int64) * srh + ow.to(tl.int64) * srw
+            res = tl.load(
+                res_ptr + res_row[:, None] + offs_n.to(tl.int64)[None, :] * srk,
+                mask=mask,
+                other=0.0,
+            )
         acc += res.to(tl.float32)
     if RELU:
         acc = tl.maximum(acc, 0.0)
-    out_offs = offs_m.to(tl.int64)[:, None] * K + offs_n[None, :]
     tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -198,7 +224,7 @@ def _mma(acc, a, b, PRECISION: tl.constexpr, UPCAST: tl.constexpr, ROUND_TF32: t
 # are, since "divisible by 16" and "== 1" there make loads vectorised.
 @triton.autotune(
     configs=_configs(_CONV_SHAPES),
-    key=["M", "K", "C", "R", "S", "STRIDE_H", "FLAT"],
+    key=["M", "K", "C", "R", "S", "STRIDE_H", "FLAT", "HAS_RES"],
     prune_configs_by={"early_config_prune": _prune_configs},
 )
 @triton.jit(
@@ -235,6 +261,7 @@ def _conv_kernel(
     srw,
     HAS_BIAS: tl.constexpr,
     HAS_RES: tl.constexpr,
+    RES_DENSE: tl.constexpr,
     RELU: tl.constexpr,
     FLAT: tl.constexpr,
     PRECISION: tl.constexpr,
@@ -253,14 +280,14 @@ def _conv_kernel(
     mask_m = offs_m < M
     mask_n = offs_n < K
 
-    # Output pixel → top-left corner of its window in the input (may lie in the padding).
-    m64 = offs_m.to(tl.int64)
-    ow = m64 % OW
-    oh = (m64 // OW) % OH
-    n = m64 // (OW * OH)
+    # Output pixel → top-left corner of its window in the input (may lie in the padding). Pixel
+    # indices and input coordinates fit 32 bits (M < 2³¹); only addresses are 64-bit.
+    ow = offs_m % OW
+    oh = (offs_m // OW) % OH
+    n = offs_m // (OW * OH)
     ih0 = oh * STRIDE_H - PAD_H
     iw0 = ow * STRIDE_W - PAD_W
-    x_row = n * sxn + ih0 * sxh + iw0 * sxw
+    x_row = n.to(tl.int64) * sxn + ih0.to(tl.int64) * sxh + iw0.to(tl.int64) * sxw
 
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     if FLAT:
@@ -276,38 +303,55 @@ def _conv_kernel(
             a_mask = (
                 mask_m[:, None] & (kk < RSC)[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
             )
-            a_offs = x_row[:, None] + (r.to(tl.int64) * sxh + s * sxw + c * sxc)[None, :]
+            a_offs = (
+                x_row[:, None]
+                + (r.to(tl.int64) * sxh + s.to(tl.int64) * sxw + c.to(tl.int64) * sxc)[None, :]
+            )
             a = tl.load(x_ptr + a_offs, mask=a_mask, other=0.0)
             b_offs = kk.to(tl.int64)[:, None] * K + offs_n[None, :]
             b = tl.load(w_ptr + b_offs, mask=(kk < RSC)[:, None] & mask_n[None, :], other=0.0)
             acc = _mma(acc, a, b, PRECISION, UPCAST, ROUND_TF32)
     else:
+        # (r, s, c0) advance as loop-carried counters (no divisions per iteration), with the
+        # window's input offset r·sxh + s·sxw and the weight row (r·S + s)·C carried alongside.
         CB = tl.cdiv(C, BLOCK_K)
-        for i in range(0, R * S * CB):
-            rs = i // CB
-            c0 = (i - rs * CB) * BLOCK_K
-            r = rs // S
-            s = rs - r * S
+        r = 0
+        s = 0
+        c0 = 0
+        rs_off = tl.zeros((), dtype=tl.int64)
+        w_row = 0
+        for _ in range(0, R * S * CB):
             ih = ih0 + r
             iw = iw0 + s
             row_ok = mask_m & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
             c = c0 + offs_k
             c_ok = c < C
-            a_offs = (x_row + (r * sxh + s * sxw))[:, None] + c.to(tl.int64)[None, :] * sxc
+            a_offs = (x_row + rs_off)[:, None] + c.to(tl.int64)[None, :] * sxc
             a = tl.load(x_ptr + a_offs, mask=row_ok[:, None] & c_ok[None, :], other=0.0)
-            b_offs = (rs * C + c).to(tl.int64)[:, None] * K + offs_n[None, :]
+            b_offs = (w_row + c).to(tl.int64)[:, None] * K + offs_n[None, :]
             b = tl.load(w_ptr + b_offs, mask=c_ok[:, None] & mask_n[None, :], other=0.0)
             acc = _mma(acc, a, b, PRECISION, UPCAST, ROUND_TF32)
+            # Next block of channels; past the last, the next (r, s).
+            c0 += BLOCK_K
+            next_s = c0 >= C
+            c0 = tl.where(next_s, 0, c0)
+            w_row = tl.where(next_s, w_row + C, w_row)
+            s = tl.where(next_s, s + 1, s)
+            rs_off = tl.where(next_s, rs_off + sxw, rs_off)
+            next_r = s >= S
+            s = tl.where(next_r, 0, s)
+            r = tl.where(next_r, r + 1, r)
+            rs_off = tl.where(next_r, rs_off + (sxh - S * sxw), rs_off)
 
     _epilogue(
         acc, offs_m, offs_n, M, K, OH, OW, out_ptr, bias_ptr, res_ptr, srn, srk, srh, srw,
-        HAS_BIAS, HAS_RES, RELU,
+        HAS_BIAS, HAS_RES, RES_DENSE, RELU,
     )  # fmt: skip
 
 
 @triton.autotune(
     configs=_configs(_GEMM_SHAPES),
-    key=["M", "K", "C"],
+    key=["M", "K", "C", "HAS_RES"],
     prune_configs_by={"early_config_prune": _prune_configs},
 )
 @triton.jit(do_not_specialize=["M", "OH", "OW"])
@@ -328,6 +372,7 @@ def _gemm_kernel(
     srw,
     HAS_BIAS: tl.constexpr,
     HAS_RES: tl.constexpr,
+    RES_DENSE: tl.constexpr,
     RELU: tl.constexpr,
     PRECISION: tl.constexpr,
     UPCAST: tl.constexpr,
@@ -358,7 +403,7 @@ def _gemm_kernel(
 
     _epilogue(
         acc, offs_m, offs_n, M, K, OH, OW, out_ptr, bias_ptr, res_ptr, srn, srk, srh, srw,
-        HAS_BIAS, HAS_RES, RELU,
+        HAS_BIAS, HAS_RES, RES_DENSE, RELU,
     )  # fmt: skip
 
 
@@ -497,6 +542,13 @@ def _check_inputs(
     return oh, ow
 
 
+def _residual_is_dense(residual: torch.Tensor) -> bool:
+    """A residual of the output's shape that is channels_last-contiguous has the output's element
+    offsets (``m·K + k``), so the kernel addresses it without decomposing rows into (n, oh, ow).
+    Strides of size-1 dimensions are irrelevant (the index there is 0), as in ``is_contiguous``."""
+    return residual.is_contiguous(memory_format=torch.channels_last)
+
+
 def fused_conv2d(
     x: torch.Tensor,
     weight: torch.Tensor | PackedWeight,
@@ -553,6 +605,7 @@ def fused_conv2d(
     common = dict(
         HAS_BIAS=bias is not None,
         HAS_RES=residual is not None,
+        RES_DENSE=residual is not None and _residual_is_dense(residual),
         RELU=bool(relu),
         PRECISION=_precision(x.dtype),
         ROUND_TF32=_precision(x.dtype) == "tf32",

@@ -65,6 +65,10 @@ def check(
     b = torch.randn(k, generator=gen).to(DEVICE, dtype) if bias else None
     ref = reference(x, w, b, stride, padding, None, False)
     res = torch.randn(ref.shape, generator=gen).to(DEVICE, dtype) if residual else None
+    if res is not None and channels_last:
+        # The residual follows the input's layout: channels_last takes the dense residual path,
+        # NCHW the strided one.
+        res = res.to(memory_format=torch.channels_last)
     ref = reference(x, w, b, stride, padding, res, relu)
     # Poisoned output buffer: any element the kernel fails to write stays NaN.
     out = torch.full(ref.shape, float("nan"), device=DEVICE, dtype=dtype).to(
@@ -149,6 +153,44 @@ def test_many_tiles_in_both_directions(rs: int, stride: int, padding: int) -> No
         dtype=torch.float32, bias=True, residual=True, relu=True, channels_last=True,
         tol=1e-4, gen=gen,
     )  # fmt: skip
+
+
+def _residual(layout: str, shape: tuple, gen: torch.Generator) -> torch.Tensor:
+    n, k, h, w = shape
+    if layout == "channels_last":
+        return torch.randn(shape, generator=gen).to(DEVICE).to(memory_format=torch.channels_last)
+    if layout == "nchw":
+        return torch.randn(shape, generator=gen).to(DEVICE)
+    if layout == "channel_slice":
+        # Every other channel of a channels_last tensor twice as wide: NHWC-ordered, not dense.
+        big = torch.randn(n, 2 * k, h, w, generator=gen).to(DEVICE)
+        return big.to(memory_format=torch.channels_last)[:, ::2]
+    # "spatial_slice": a window of a larger channels_last tensor (row pitch ≠ OW·K).
+    big = torch.randn(n, k, h + 3, w + 2, generator=gen).to(DEVICE)
+    return big.to(memory_format=torch.channels_last)[:, :, 1 : h + 1, 2 : w + 2]
+
+
+RESIDUAL_LAYOUTS = ["channels_last", "nchw", "channel_slice", "spatial_slice"]
+
+
+@pytest.mark.parametrize("layout", RESIDUAL_LAYOUTS)
+@pytest.mark.parametrize("rs,stride,padding", [(1, 1, 0), (3, 2, 1)], ids=["gemm", "conv"])
+def test_residual_layouts(layout: str, rs: int, stride: int, padding: int) -> None:
+    """A channels_last-contiguous residual is read with the output's offsets (dense path);
+    any other layout — NCHW, a channel or spatial slice of a bigger tensor — through its strides.
+    Two M tiles and a partial N tile, so both paths see tile edges."""
+    from archc.kernels.fused_conv import _residual_is_dense
+
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(2, 40, 9, 8, generator=gen).to(DEVICE).to(memory_format=torch.channels_last)
+    w = torch.randn(72, 40, rs, rs, generator=gen).to(DEVICE) / (40 * rs * rs) ** 0.5
+    b = torch.randn(72, generator=gen).to(DEVICE)
+    shape = reference(x, w, b, stride, padding, None, False).shape
+    res = _residual(layout, tuple(shape), gen)
+    assert _residual_is_dense(res) == (layout == "channels_last")
+    ref = reference(x, w, b, stride, padding, res, True)
+    y = fused_conv2d(x, w, b, stride=stride, padding=padding, residual=res, relu=True)
+    assert rel_err(y, ref) < 1e-4
 
 
 def test_1x1_gemm_path_matches_strided_path() -> None:
