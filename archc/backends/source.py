@@ -287,7 +287,7 @@ def compile_file(path: str | Path, out: str | Path | None = None) -> str:
     if not checked.ok:
         raise ArchcError(checked.diagnostics, checked.sources)
     text, graph, parameters = _generate(checked)
-    target = Path(out) if out is not None else Path.cwd() / (Path(path).stem + ".py")
+    target = Path(out) if out is not None else Path(Path(path).stem + ".py")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     return f"wrote {target}: {graph.name}, {parameters:,} parameters"
