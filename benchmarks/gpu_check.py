@@ -14,8 +14,9 @@ Parts, each guarded so that one failure is recorded and the rest still runs:
     tensor for 64-bit addressing;
 (b) per-geometry timing in bf16, channels_last: fused conv+BN(+residual)+ReLU vs cuDNN conv alone
     vs cuDNN conv+BN+ReLU eager, with TFLOP/s, bytes, MACs, the fraction of the matmul ceiling;
-(c) whole networks in images/s: torchvision eager, archc eager, archc with Triton kernels
-    (``ARCHC_KERNELS=triton``), torch.compile of the torchvision module if time allows;
+(c) whole networks in images/s: torchvision eager, archc eager (``ARCHC_KERNELS=eager``), archc
+    with Triton kernels (``ARCHC_KERNELS=triton``), and torch.compile of the torchvision module
+    and of archc's eager module if time allows;
 (d) ``results.json`` and ``results.md`` in ``--out``; the markdown is printed at the end.
 
 A global time budget stops starting new timings when it runs out; what was skipped is listed.
@@ -564,8 +565,30 @@ def torchvision_model(net: str, dtype: torch.dtype) -> torch.nn.Module:
     return model.to(DEVICE, dtype).to(memory_format=torch.channels_last)
 
 
+# archc modules measured in part (c), kept for torch.compile at the end of the part.
+ARCHC_MODELS: dict[str, torch.nn.Module] = {}
+
+
+class kernels_mode:
+    """``ARCHC_KERNELS`` set to ``mode`` inside the block, restored after. Unset means "auto",
+    which is the Triton path on CUDA: the eager measurement must say ``eager``."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def __enter__(self) -> None:
+        self.prev = os.environ.get("ARCHC_KERNELS")
+        os.environ["ARCHC_KERNELS"] = self.mode
+
+    def __exit__(self, *exc) -> None:
+        os.environ.pop("ARCHC_KERNELS", None)
+        if self.prev is not None:
+            os.environ["ARCHC_KERNELS"] = self.prev
+
+
 def measure_net(net: str, n: int, dtype: torch.dtype, size: int) -> dict:
-    """torchvision eager, archc eager and archc with Triton kernels at batch n; archc's errors
+    """torchvision eager, archc eager (``ARCHC_KERNELS=eager``: cuDNN conv, BN, add, ReLU) and
+    archc with the fused Triton kernels (``ARCHC_KERNELS=triton``) at batch n; archc's errors
     are recorded in the entry (archc.load is built in parallel and may not be ready)."""
     entry: dict = {"net": net, "batch": n, "dtype": str(dtype).removeprefix("torch.")}
     x = torch.randn(n, 3, size, size, device=DEVICE, dtype=dtype)
@@ -582,24 +605,25 @@ def measure_net(net: str, n: int, dtype: torch.dtype, size: int) -> dict:
             entry["weights_from_torchvision"] = True
         except Exception as exc:
             entry["weights_from_torchvision"] = f"{type(exc).__name__}: {exc}"
-        prev = os.environ.pop("ARCHC_KERNELS", None)
-        try:
+        with kernels_mode("eager"):
             y_eager, entry["archc_eager"] = run_and_time(model, x)
-            if entry["weights_from_torchvision"] is True:
-                entry["archc_vs_torchvision_rel"] = rel_err(y_eager, y_tv.double())
-            os.environ["ARCHC_KERNELS"] = "triton"
+        if entry["weights_from_torchvision"] is True:
+            entry["archc_vs_torchvision_rel"] = rel_err(y_eager, y_tv.double())
+        with kernels_mode("triton"):
             y_triton, entry["archc_triton"] = run_and_time(model, x)
-            entry["archc_triton_vs_eager_rel"] = rel_err(y_triton, y_eager.double())
-        finally:
-            os.environ.pop("ARCHC_KERNELS", None)
-            if prev is not None:
-                os.environ["ARCHC_KERNELS"] = prev
+        entry["archc_triton_vs_eager_rel"] = rel_err(y_triton, y_eager.double())
+        ARCHC_MODELS[net] = model
     except torch.cuda.OutOfMemoryError:
         raise
     except Exception as exc:
         record_error(f"{net} archc", exc)
         entry["archc_error"] = f"{type(exc).__name__}: {exc}"
     return entry
+
+
+# Seconds a torch.compile of a network (compilation + timing) is assumed to take before one has
+# been measured: resnet50 with Inductor's default mode is about a minute.
+COMPILE_ESTIMATE_S = 75.0
 
 
 def part_c(deadline: float, compile_deadline: float) -> None:
@@ -628,26 +652,44 @@ def part_c(deadline: float, compile_deadline: float) -> None:
         log(f"  {net}: {json.dumps({k: v for k, v in entry.items() if k != 'net'}, default=str)}")
         if CUDA:
             torch.cuda.empty_cache()
-    # torch.compile last: its compile time is large and varies.
+    # torch.compile last: its compile time is large and varies. Torchvision's module first, then
+    # archc's eager module (ARCHC_KERNELS=eager: the eager path is what Inductor traces anyway);
+    # each starts only if its estimated compile time (the previous one's, 75 s at first) still
+    # ends before the budget.
+    estimate = COMPILE_ESTIMATE_S
     for entry in RESULTS["networks"]:
         if not CUDA or "torchvision_eager" not in entry:
             continue
-        if elapsed() > compile_deadline:
-            RESULTS["skipped"].append(f"torch.compile of {entry['net']} (time budget)")
-            continue
-        try:
-            compiled = torch.compile(torchvision_model(entry["net"], dtype))
-            x = torch.randn(entry["batch"], 3, size, size, device=DEVICE, dtype=dtype)
-            x = x.to(memory_format=torch.channels_last)
-            t = time.monotonic()
-            _, entry["torch_compile"] = run_and_time(compiled, x)
-            entry["torch_compile_s"] = time.monotonic() - t
-            log(f"  {entry['net']}: torch.compile {entry['torch_compile']:.0f} img/s")
-        except Exception as exc:
-            record_error(f"{entry['net']} torch.compile", exc)
-            entry["torch_compile_error"] = f"{type(exc).__name__}: {exc}"
-        finally:
-            torch.cuda.empty_cache()
+        net = entry["net"]
+        x = torch.randn(entry["batch"], 3, size, size, device=DEVICE, dtype=dtype)
+        x = x.to(memory_format=torch.channels_last)
+        jobs = [("torch_compile", "torchvision", lambda net=net: torchvision_model(net, dtype))]
+        if net in ARCHC_MODELS:
+            jobs.append(("torch_compile_archc", "archc eager", lambda net=net: ARCHC_MODELS[net]))
+        for key, what, make in jobs:
+            if elapsed() > compile_deadline or elapsed() + estimate > BUDGET:
+                RESULTS["skipped"].append(f"torch.compile of {what} {net} (time budget)")
+                continue
+            try:
+                t = time.monotonic()
+                with kernels_mode("eager"):
+                    compiled = torch.compile(make())
+                    y, entry[key] = run_and_time(compiled, x)
+                entry[f"{key}_s"] = time.monotonic() - t
+                estimate = max(estimate, 1.2 * entry[f"{key}_s"])
+                if key == "torch_compile_archc" and "archc_eager" in entry:
+                    with kernels_mode("eager"), torch.inference_mode():
+                        ref = ARCHC_MODELS[net](x).double()
+                    entry["torch_compile_archc_vs_eager_rel"] = rel_err(y, ref)
+                log(
+                    f"  {net}: torch.compile {what} {entry[key]:.0f} img/s "
+                    f"({entry[f'{key}_s']:.0f} s with compilation)"
+                )
+            except Exception as exc:
+                record_error(f"{net} torch.compile {what}", exc)
+                entry[f"{key}_error"] = f"{type(exc).__name__}: {exc}"
+            finally:
+                torch.cuda.empty_cache()
 
 
 # %%
@@ -791,9 +833,11 @@ def networks_section() -> list[str]:
     lines = [
         "## Networks (images/s)",
         "",
-        "| net | N | torchvision eager | archc eager | archc triton | torch.compile | "
-        "triton vs eager rel | archc vs torchvision rel | notes |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| net | N | torchvision eager | archc eager (ARCHC_KERNELS=eager) "
+        "| archc triton (ARCHC_KERNELS=triton) | torch.compile torchvision "
+        "| torch.compile archc eager | triton vs eager rel | archc vs torchvision rel "
+        "| compiled archc vs eager rel | notes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in RESULTS["networks"]:
         notes = "; ".join(str(e[k])[:100] for k in e if k == "error" or k.endswith("_error"))
@@ -801,8 +845,10 @@ def networks_section() -> list[str]:
             f"| {e['net']} | {e['batch']} | {fmt(e.get('torchvision_eager'), '.0f')} "
             f"| {fmt(e.get('archc_eager'), '.0f')} | {fmt(e.get('archc_triton'), '.0f')} "
             f"| {fmt(e.get('torch_compile'), '.0f')} "
+            f"| {fmt(e.get('torch_compile_archc'), '.0f')} "
             f"| {fmt(e.get('archc_triton_vs_eager_rel'), '.1e')} "
-            f"| {fmt(e.get('archc_vs_torchvision_rel'), '.1e')} | {notes} |"
+            f"| {fmt(e.get('archc_vs_torchvision_rel'), '.1e')} "
+            f"| {fmt(e.get('torch_compile_archc_vs_eager_rel'), '.1e')} | {notes} |"
         )
     return lines + [""]
 
@@ -865,14 +911,15 @@ def main() -> int:
         log(f"{len(geoms)} distinct geometries")
     except Exception as exc:
         record_error("enumerate geometries", exc)
-    # Deadlines for starting new work in each part, as fractions of the budget; torch.compile
-    # starts only with two minutes left, since compiling a network takes about one.
+    # Deadlines for starting new work in each part, as fractions of the budget; a torch.compile
+    # starts only until 100 s before the end and only if its estimated time (75 s, then the last
+    # one measured) still fits: the whole run then ends within ~7.5 min on an H100.
     RESULTS["phase_s"] = {}
     for name, part in (
         ("(a) correctness", lambda: part_a(geoms, deadline=0.40 * BUDGET)),
         ("ceilings", part_ceilings),
-        ("(b) timing", lambda: part_b(geoms, deadline=0.72 * BUDGET)),
-        ("(c) networks", lambda: part_c(deadline=0.88 * BUDGET, compile_deadline=BUDGET - 120)),
+        ("(b) timing", lambda: part_b(geoms, deadline=0.66 * BUDGET)),
+        ("(c) networks", lambda: part_c(deadline=0.78 * BUDGET, compile_deadline=BUDGET - 100)),
     ):
         t = elapsed()
         try:
