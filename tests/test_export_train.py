@@ -50,3 +50,12 @@ def test_one_sgd_step_of_resnet18_lowers_the_loss_on_its_batch():
         after = torch.nn.functional.cross_entropy(model(x), y)
     assert after < loss.detach() - 0.1, (loss.item(), after.item())
     assert model.get_submodule("conv1").bn.num_batches_tracked.item() == 2
+
+
+def test_tracing_takes_the_eager_path_even_when_kernels_are_forced(monkeypatch):
+    monkeypatch.setenv("ARCHC_KERNELS", "triton")
+    model = build_graph(tiny_resnet_graph(16, 10, (8, 8, 8, 8))).eval()
+    exported = torch.export.export(model, (torch.randn(1, 3, 16, 16),))
+    ops = {str(n.target) for n in exported.graph.nodes if n.op == "call_function"}
+    assert {"aten.conv2d.default", "aten.batch_norm.default", "aten.relu_.default"} <= ops
+    assert not any("triton" in op for op in ops)

@@ -46,9 +46,11 @@ class CheckedGraph(Protocol):
 
 
 def _compiling() -> bool:
+    """True while torch.compile or torch.export traces the module (the kernel is opaque to
+    both); the checks exist from torch 2.3 and 2.5 on."""
     compiler = getattr(torch, "compiler", None)
-    is_compiling = getattr(compiler, "is_compiling", None)
-    return bool(is_compiling()) if is_compiling is not None else False
+    checks = (getattr(compiler, "is_compiling", None), getattr(compiler, "is_exporting", None))
+    return any(check() for check in checks if check is not None)
 
 
 _triton_found: bool | None = None
