@@ -283,13 +283,18 @@ def poisoned(n: int, g: dict, dtype: torch.dtype) -> torch.Tensor:
 # ===============
 
 
-def check_one(g: dict, dtype: torch.dtype, n: int, label: str, tf32: bool) -> dict:
+def check_one(
+    g: dict, dtype: torch.dtype, n: int, label: str, tf32: bool, res_nchw: bool = False
+) -> dict:
     entry = {"geometry": g["id"], "name": g["name"], "dtype": label, "batch": n}
     try:
         prev = torch.backends.cudnn.allow_tf32
         torch.backends.cudnn.allow_tf32 = tf32
         try:
             layer = make_layer(g, n, dtype, seed=g["id"])
+            if res_nchw and layer["res"] is not None:
+                # Not channels_last-contiguous: the kernel's strided (non-dense) residual path.
+                layer["res"] = layer["res"].contiguous()
             w, b = folded(layer)
             out = poisoned(n, g, dtype)
             y = kernels.fused_conv2d(
@@ -382,6 +387,14 @@ def part_a(geoms: list[dict], deadline: float) -> None:
                 log(f"  FAIL {g['name']} {label}: {entry.get('rel_err', entry.get('error'))}")
         if i % 10 == 9:
             log(f"  {i + 1}/{len(geoms)} geometries checked")
+    # The residual layers once more with an NCHW residual (the strided residual path; the
+    # channels_last residuals above take the dense one). GPU only: the interpreter tests cover
+    # every residual layout, and the smoke test counts its checks.
+    for g in [g for g in geoms if g["residual"]][:4] if CUDA else []:
+        n = correctness_batch(g)
+        RESULTS["correctness"].append(
+            check_one(g, torch.bfloat16, n, "bfloat16-nchw-residual", True, res_nchw=True)
+        )
     # Strict fp32 (no TF32) on a few layers: the kernel must then match to ~1e-6.
     for g in geoms[:3]:
         n = correctness_batch(g)
