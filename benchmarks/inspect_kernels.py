@@ -18,6 +18,8 @@ Counts reported per case (from the PTX unless noted):
 * ``wgmma``/``mma``: Hopper warp-group MMAs and Ampere-style ``mma.sync``;
 * ``regs``, ``stack`` (bytes of stack frame: register spills, from ``cuobjdump -res-usage``),
   ``local`` (``ld/st.local`` in the PTX), ``smem`` (bytes of shared memory);
+* ``loop``: PTX instructions (less ``mov.b32``) in the main loop; ``sass_loop``/``sass_mma``:
+  SASS instructions and HGMMA/HMMA in it (the real per-K-step cost: one PTX ``div`` is ~20 SASS);
 * ``mul64``/``div64``: 64-bit multiplies and divisions/remainders (a 64-bit ``div`` is a
   software routine of ~70 instructions; index arithmetic that fits 32 bits should not use it).
 """
@@ -92,7 +94,8 @@ def build_source(kernel, args: dict, dtype: str = "bf16") -> ASTSource:
 
 
 def conv_args(c, k, r, stride, pad, hw, n=256, res=False, res_layout="cl", dtype="bf16", cfg=None):
-    """Arguments of _conv_kernel for an NHWC input (N, C, hw, hw)."""
+    """Arguments of _conv_kernel for an NHWC input (N, C, hw, hw); arguments a kernel version
+    does not have are ignored."""
     oh = (hw + 2 * pad - r) // stride + 1
     ptr = f"*{dtype}"
     res_strides = _res_strides(n, k, oh, res, res_layout)
@@ -103,7 +106,7 @@ def conv_args(c, k, r, stride, pad, hw, n=256, res=False, res_layout="cl", dtype
         sxn=c * hw * hw, sxc=1, sxh=hw * c, sxw=c,
         FLAT=c < 32,
     )  # fmt: skip
-    return _finish(a, res_strides, res, dtype, cfg)
+    return _finish(a, res_strides, res, res_layout, cfg)
 
 
 def gemm_args(c, k, hw, n=256, res=False, res_layout="cl", dtype="bf16", cfg=None):
@@ -112,7 +115,7 @@ def gemm_args(c, k, hw, n=256, res=False, res_layout="cl", dtype="bf16", cfg=Non
         x_ptr=ptr, w_ptr=ptr, out_ptr=ptr, bias_ptr=ptr, res_ptr=ptr,
         M=n * hw * hw, K=k, C=c, OH=hw, OW=hw,
     )  # fmt: skip
-    return _finish(a, _res_strides(n, k, hw, res, res_layout), res, dtype, cfg)
+    return _finish(a, _res_strides(n, k, hw, res, res_layout), res, res_layout, cfg)
 
 
 def _res_strides(n, k, oh, res, layout):
@@ -123,17 +126,15 @@ def _res_strides(n, k, oh, res, layout):
     return (k * oh * oh, oh * oh, oh, 1)  # NCHW
 
 
-def _finish(a, res_strides, res, dtype, cfg):
+def _finish(a, res_strides, res, res_layout, cfg):
     srn, srk, srh, srw = res_strides
     a.update(srn=srn, srk=srk, srh=srh, srw=srw)
     a.update(
         HAS_BIAS=True, HAS_RES=res, RELU=True, PRECISION="ieee", UPCAST=False, ROUND_TF32=False
     )
+    # As the launcher decides: a channels_last residual is addressed like the output.
+    a["RES_DENSE"] = bool(res) and res_layout == "cl"
     a.update(cfg.kwargs)
-    # Optional constexprs added by later kernel versions get their launcher's value.
-    fc_extra = getattr(fc, "_inspect_extra_constexprs", None)
-    if fc_extra is not None:
-        a.update(fc_extra(a))
     return a
 
 
@@ -163,7 +164,51 @@ def count(ptx: str) -> dict:
     }
 
 
+def main_loop(ptx: str) -> dict:
+    """PTX instructions in the longest innermost loop (``Inner Loop Header`` to its back
+    branch) and its wgmma count: the integer work per K step beside the MMAs it feeds."""
+    lines = ptx.splitlines()
+    best = {"loop": 0, "loop_wgmma": 0}
+    for i, line in enumerate(lines):
+        if "Inner Loop Header" not in line:
+            continue
+        label = line.split(":")[0].strip()
+        body = []
+        for other in lines[i + 1 :]:
+            if re.search(rf"\bbra(?:\.uni)?\s+{re.escape(label)};", other):
+                break
+            body.append(other.strip())
+        instr = [x for x in body if x.endswith(";") and not x.startswith(("//", "."))]
+        instr = [x for x in instr if not x.startswith("mov.b32")]  # wgmma register shuffles
+        if len(instr) > best["loop"]:
+            best = {"loop": len(instr), "loop_wgmma": sum("wgmma.mma_async" in x for x in instr)}
+    return best
+
+
 _BIN = Path(triton.__file__).parent / "backends" / "nvidia" / "bin"
+
+
+def sass_loop(cubin: bytes) -> dict:
+    """SASS instructions in the shortest loop (backward ``BRA``) that contains an MMA, and its
+    HGMMA count: PTX ``div.s32`` is one line but ~20 SASS instructions, so count the SASS."""
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        text = subprocess.run(
+            [str(_BIN / "cuobjdump"), "-sass", f.name], capture_output=True, text=True
+        ).stdout
+    instr = re.findall(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", text)
+    addr = [(int(a, 16), op.strip()) for a, op in instr]
+    best = {"sass_loop": 0, "sass_mma": 0}
+    for at, op in addr:
+        m = re.search(r"\bBRA\s+(?:`\()?0x([0-9a-f]+)", op)
+        if not m or int(m[1], 16) >= at:
+            continue
+        body = [o for a, o in addr if int(m[1], 16) <= a <= at]
+        mmas = sum(o.split()[0].startswith(("HGMMA", "HMMA")) or " HGMMA" in o for o in body)
+        if mmas and (not best["sass_loop"] or len(body) < best["sass_loop"]):
+            best = {"sass_loop": len(body), "sass_mma": mmas}
+    return best
 
 
 def resource_usage(cubin: bytes) -> dict:
@@ -184,9 +229,10 @@ def compile_case(name, kernel, args, warps, stages, target, dump: Path | None):
     opts = {"num_warps": warps, "num_stages": stages}
     ck = triton.compile(src, target=target, options=opts)
     ptx = ck.asm["ptx"]
-    row = {"case": name, **count(ptx)}
+    row = {"case": name, **count(ptx), **main_loop(ptx)}
     md = ck.metadata
     row.update(resource_usage(ck.asm["cubin"]))
+    row.update(sass_loop(ck.asm["cubin"]))
     row["smem"] = md.shared if hasattr(md, "shared") else md.get("shared")
     if dump is not None:
         dump.mkdir(parents=True, exist_ok=True)
@@ -214,12 +260,13 @@ def cases(all_configs: bool):
         for name, geo in (("128->128 3x3 s1 @28", (128, 128, 3, 1, 1, 28)),
                           ("256->512 1x1 s2 @56", (256, 512, 1, 2, 0, 56))):  # fmt: skip
             out.append((f"conv {name} [{tag}]", conv, conv_args(*geo, cfg=cfg), w, s))
-    # The stem (flat path): K = 64, so its widest config is the first with BLOCK_N 64.
-    stem = next(sh for sh in fc._CONV_SHAPES if sh[1] == 64)
-    cfg, w, s = _cfg(stem)
-    tag = "x".join(map(str, stem))
-    out.append((f"conv 3->64 7x7 s2 @224 flat [{tag}]", conv,
-                conv_args(3, 64, 7, 2, 3, 224, cfg=cfg), w, s))  # fmt: skip
+    # The stem (flat path): K = 64, so only configs with BLOCK_N 64 run it.
+    stems = [sh for sh in fc._CONV_SHAPES if sh[1] == 64]
+    for shape in stems if all_configs else stems[:1]:
+        cfg, w, s = _cfg(shape)
+        tag = "x".join(map(str, shape))
+        out.append((f"conv 3->64 7x7 s2 @224 flat [{tag}]", conv,
+                    conv_args(3, 64, 7, 2, 3, 224, cfg=cfg), w, s))  # fmt: skip
     for shape in gemm_shapes:
         cfg, w, s = _cfg(shape)
         tag = "x".join(map(str, shape))
@@ -231,8 +278,8 @@ def cases(all_configs: bool):
     return out
 
 
-COLUMNS = ["cp16", "cp8", "cp4", "cp2", "tma", "ldv4", "ldv2", "ld1", "stv4", "st1", "wgmma",
-           "mma", "regs", "stack", "local", "smem", "mul64", "div64"]  # fmt: skip
+COLUMNS = ["cp16", "cp8", "cp4", "tma", "ldv4", "ld1", "stv4", "st1", "wgmma", "mma", "regs",
+           "stack", "local", "smem", "mul64", "div64", "loop", "sass_loop", "sass_mma"]  # fmt: skip
 
 
 def main(argv=None) -> int:
