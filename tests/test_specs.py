@@ -19,7 +19,6 @@ import torch
 import torchvision
 from torch import nn
 
-import archc
 from archc import ir
 from archc.check import Checked, check_file
 from archc.frontend import read_spec
@@ -422,45 +421,3 @@ def test_torchvision_resnet_names_are_torchvision_keys(layers: int) -> None:
     # Every conv and BN has torchvision's name (layer3.0.downsample.1, ...); only the classifier,
     # a bare `FC` line, gets a generated name.
     assert theirs - ours == {"fc"}
-
-
-def randomly_initialized(model: nn.Module) -> nn.Module:
-    """``model``, built on the meta device, on the CPU in eval mode with torch's default
-    initialisation (one cheap pass instead of the model's own) and BN statistics measured on a
-    random batch, so that every layer's output stays on the scale of its input all the way
-    through: a wrong eps or a BN out of place then shows in the output instead of fading away."""
-    model.to_empty(device="cpu")
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    for m in model.modules():
-        if not list(m.children()) and hasattr(m, "reset_parameters"):
-            m.reset_parameters()
-    if norms:
-        for m in norms:
-            m.momentum = None  # a cumulative average: after one batch, that batch's statistics
-        with torch.no_grad():
-            model.train()(torch.randn(2, 3, 112, 112))
-        for m in norms:
-            m.momentum = 0.1
-            with torch.no_grad():
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.1)
-    return model.eval()
-
-
-@pytest.mark.parametrize("name", TORCHVISION_KWARGS)
-def test_torchvision_counterpart_computes_the_same_function(name: str) -> None:
-    torch.manual_seed(0)
-    with torch.device("meta"):
-        tv = getattr(torchvision.models, name)(weights=None, **TORCHVISION_KWARGS[name])
-    theirs = randomly_initialized(tv)
-    # Built on the meta device too: every tensor is overwritten by the transfer.
-    ours = archc.load(str(SPECS / "torchvision" / f"{name}.arch"), device="meta")
-    ours.to_empty(device="cpu")
-    archc.transfer_weights(theirs, ours)
-    x = torch.randn(1, 3, 224, 224)
-    with torch.no_grad():
-        expected = theirs(x)
-        out = ours.eval()(x)
-    assert out.shape == (1, 1000)
-    scale = expected.abs().max().item()
-    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4 * scale)
