@@ -96,7 +96,12 @@ _GEMM_SHAPES = [
     (128, 64, 64, 4, 4),
     (64, 64, 64, 4, 4),
     (128, 32, 64, 4, 4),
+    # Two stages, for C <= _SHALLOW_C only (one or two K steps: nothing to pipeline in a CTA,
+    # and less shared memory lets more CTAs share an SM and overlap each other's epilogues).
+    (128, 128, 64, 8, 2),
+    (128, 64, 64, 4, 2),
 ]
+_SHALLOW_C = 128
 
 # With a residual the epilogue holds the residual tile beside the fp32 accumulator: above 64
 # accumulators per thread (128x256 at 8 warps, 128x128 at 4) ptxas spills (NOTES.md).
@@ -120,6 +125,8 @@ def _acc_per_thread(c: triton.Config) -> int:
 
 def _prune_configs(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
     fits = _width_fits(configs, named_args["K"])
+    if named_args["C"] > _SHALLOW_C:
+        fits = [c for c in fits if (c.num_stages or 3) > 2] or fits
     if kwargs.get("HAS_RES", named_args.get("HAS_RES", False)):
         fits = [c for c in fits if _acc_per_thread(c) <= _RES_MAX_ACC_PER_THREAD] or fits
     return fits
