@@ -88,12 +88,12 @@ def test_lint_json_is_one_list_over_all_files(capsys, specs):
     assert isinstance(found, list)
     assert [(Path(d["file"]).name, d["line"], d["code"]) for d in found] == [
         ("warn.arch", 2, "W301"),
-        ("error.arch", 2, "E302"),
         ("error.arch", 2, "W301"),
+        ("error.arch", 2, "E302"),
     ]
     for d in found:
         assert {"file", "line", "column", "severity", "code", "message", "help"} <= d.keys()
-    assert [d["severity"] for d in found] == ["warning", "error", "warning"]
+    assert [d["severity"] for d in found] == ["warning", "warning", "error"]
 
 
 def test_lint_json_of_a_clean_file_is_an_empty_list(capsys):
