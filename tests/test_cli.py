@@ -105,9 +105,9 @@ def test_lint_github_annotations(capsys, specs):
     code, out, _ = run(capsys, "lint", "--format", "github", specs["error"])
     assert code == 1
     lines = out.strip().splitlines()
-    assert lines[0].startswith(f"::error file={specs['error']},line=2,col=1,")
-    assert "title=E302::declared shape [55x55x96] does not match" in lines[0]
-    assert lines[1].startswith(f"::warning file={specs['error']},line=2,")
+    assert lines[0].startswith(f"::warning file={specs['error']},line=2,col=1,")
+    assert lines[1].startswith(f"::error file={specs['error']},line=2,col=1,")
+    assert "title=E302::declared shape [55x55x96] does not match" in lines[1]
 
 
 def test_lint_colour_only_when_asked_or_on_a_tty(capsys, specs):
