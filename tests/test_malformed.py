@@ -18,6 +18,8 @@ BLOCK = (
     "    CONV: w 3x3 pad 1\n"  # line 4
 )
 
+BLOCK_CALL_INPUT = INPUT + BLOCK  # the call goes on line 5
+
 # (name, text, code, line, column)
 CASES = [
     # syntax (E1xx)
@@ -111,6 +113,20 @@ CASES = [
     ("pool padding beyond half the window", INPUT + "MAX POOL 3x3 pad 2\n", "E215", 2, 1),
     ("repetition too large", INPUT + "conv3-64 x5000\n", "E216", 2, 1),
     ("block inside a stage", INPUT + "stage s:\n    block b(w):\n        relu\n", "E217", 3, 5),
+    ("reserved layer name forward", INPUT + "forward: CONV 64 3x3\n", "E218", 2, 1),
+    ("reserved layer name training", INPUT + "FC 10\n[10] training: FC 10\n", "E218", 3, 6),
+    ("reserved name on a paper line", INPUT + "half: conv3-64\n", "E218", 2, 1),
+    ("reserved stage name", INPUT + "stage eval:\n    CONV 64 3x3\n", "E218", 2, 1),
+    ("reserved call name", BLOCK_CALL_INPUT + "state_dict: twice(64) x2\n", "E218", 5, 1),
+    (
+        "reserved name in a block body",
+        BLOCK_CALL_INPUT.replace("    CONV: w", "    parameters: CONV w", 1) + "x: twice(8)\n",
+        "E218",
+        3,
+        5,
+    ),
+    ("dunder layer name", INPUT + "__init__: CONV 64 3x3\n", "E218", 2, 1),
+    ("private module attribute", INPUT + "_modules: FC 10\n", "E218", 2, 1),
 ]
 
 
@@ -247,17 +263,38 @@ def test_diagnostics_have_help() -> None:
     assert d.help is not None and "layer kinds" in d.help
 
 
-def test_every_front_end_code_is_documented() -> None:
+def test_every_emitted_code_is_documented() -> None:
     root = Path(__file__).resolve().parent.parent
-    emitted = set()
-    for module in ("parser.py", "elaborate.py", "frontend.py"):
-        emitted |= set(re.findall(r'"(E[0-2]\d\d)"', (root / "archc" / module).read_text()))
+    modules = [root / "archc" / m for m in ("parser.py", "elaborate.py", "frontend.py")]
+    front_end = set()
+    for module in modules:
+        front_end |= set(re.findall(r'"(E[0-2]\d\d)"', module.read_text()))
+    emitted = set(front_end)
+    for module in [*(root / "archc/passes").glob("*.py"), *(root / "archc/backends").glob("*.py")]:
+        emitted |= set(re.findall(r'"([EW]\d{3})"', module.read_text()))
+    assert {"E302", "E403", "W301", "E501"} <= emitted  # the scan finds the later stages
     documented = set(
-        re.findall(r"^### (E[0-2]\d\d)$", (root / "docs/diagnostics.md").read_text(), re.M)
+        re.findall(r"^### ([EW]\d{3})\b", (root / "docs/diagnostics.md").read_text(), re.M)
     )
     assert emitted == documented
     tested = {c[2] for c in CASES} | {"E001", "E002", "E111", "E205"}  # tested apart
-    assert emitted <= tested
+    assert front_end <= tested
+
+
+def test_reserved_names_cover_torch_module_attributes() -> None:
+    """The front end cannot import torch, so it keeps its own list; it must cover every
+    attribute of an nn.Module and of the compiled network, public, private and dunder."""
+    torch = pytest.importorskip("torch")
+    from archc.backends.torch_module import CompiledNetwork
+    from archc.elaborate import RESERVED_NAMES, reserved
+
+    attributes = set(dir(torch.nn.Module())) | set(dir(CompiledNetwork("net")))
+    assert {"forward", "training", "eval", "state_dict", "__init__", "__class__"} <= attributes
+    assert sorted(a for a in attributes if not reserved(a)) == []
+    dunders = {a for a in attributes if a.startswith("__")}
+    assert dunders and not dunders & RESERVED_NAMES  # the rule covers them, not the list
+    assert not reserved("Forward") and not reserved("forward1") and not reserved("conv1")
+    assert not any(reserved(p) for p in ("conv", "pool", "bn", "relu", "fc", "add", "input"))
 
 
 def test_several_syntax_errors_are_all_reported() -> None:
