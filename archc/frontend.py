@@ -20,11 +20,19 @@ from archc.spans import Span
 
 @dataclass
 class FrontendResult:
+    """Exactly one of three outcomes: a ``graph``; a block ``library`` (a file of block
+    definitions only, such as specs/blocks/resnet.arch: nothing to build, no error); or error
+    ``diagnostics``. Warnings may come with the first two."""
+
     graph: ir.Graph | None
-    """None when there are errors."""
+    """None when there are errors, and for a library."""
     diagnostics: list[Diagnostic]
     sources: dict[str, str] = field(default_factory=dict)
     """File name -> text of every file read (imports too), for snippets."""
+    library: bool = False
+    """True for a file that only defines blocks (and imports): it has no input and no layers."""
+    blocks: tuple[str, ...] = ()
+    """The names of the blocks the file itself defines, in order (imports' blocks not included)."""
 
 
 def _start(file: str) -> Span:
@@ -102,7 +110,9 @@ def _finish(spec: S.Spec | None, diags: list[Diagnostic], reader: _Reader) -> Fr
     if has_errors(diags):
         graph = None
     diags.sort(key=sort_key)
-    return FrontendResult(graph=graph, diagnostics=diags, sources=reader.sources)
+    blocks = tuple(st.name for st in spec.body if isinstance(st, S.BlockDef)) if spec else ()
+    library = graph is None and bool(blocks) and not has_errors(diags)
+    return FrontendResult(graph, diags, reader.sources, library=library, blocks=blocks)
 
 
 def parse_spec(text: str, file: str = "<string>") -> FrontendResult:
