@@ -30,6 +30,10 @@ class Checked:
     accounting: Accounting | None = None
     """Per-layer costs and totals; None when some shape could not be inferred."""
     claims: list[ClaimCheck] = field(default_factory=list)
+    library: bool = False
+    """True for a block library (a file of block definitions only): no graph and no error."""
+    blocks: tuple[str, ...] = ()
+    """The names of the blocks the file defines (see archc.frontend.FrontendResult)."""
 
     @property
     def ok(self) -> bool:
@@ -73,7 +77,7 @@ def check_source(
     from archc.frontend import parse_spec
 
     front = parse_spec(text, file)
-    return check_graph(
+    result = check_graph(
         front.graph,
         file=file,
         diagnostics=front.diagnostics,
@@ -81,13 +85,15 @@ def check_source(
         batch=batch,
         dtype=dtype,
     )
+    result.library, result.blocks = front.library, front.blocks
+    return result
 
 
 def check_file(path: str | Path, *, batch: int = 1, dtype: Dtype = "fp32") -> Checked:
     from archc.frontend import read_spec
 
     front = read_spec(path)
-    return check_graph(
+    result = check_graph(
         front.graph,
         file=str(path),
         diagnostics=front.diagnostics,
@@ -95,3 +101,5 @@ def check_file(path: str | Path, *, batch: int = 1, dtype: Dtype = "fp32") -> Ch
         batch=batch,
         dtype=dtype,
     )
+    result.library, result.blocks = front.library, front.blocks
+    return result

@@ -2,8 +2,8 @@
 
 A thin layer over archc.check and archc.report. Imports happen inside the commands, so that
 ``archc --help`` is instant and lint/summary/ir never import torch (docs/usage.md has the
-timings). Exit codes: 0 clean or warnings only, 1 errors in a spec, 2 usage errors and
-unreadable files.
+timings). Exit codes: 0 clean or warnings only, 1 errors in a spec, 2 usage errors,
+unreadable files, and a block library given to summary/ir/compile (lint checks it: 0).
 """
 
 from __future__ import annotations
@@ -56,6 +56,17 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _library(path: str, blocks: Sequence[str], nothing_to: str) -> int:
+    """A block library given to a command that needs a network: say so on stderr, exit 2 (a
+    usage error: the file is fine, it is just not a network)."""
+    print(
+        f"{path}: a block library ({_plural(len(blocks), 'block')}: {', '.join(blocks)}): "
+        f"nothing to {nothing_to}; import it from a network spec",
+        file=sys.stderr,
+    )
+    return 2
+
+
 # --- commands ---------------------------------------------------------------------------------
 
 
@@ -97,6 +108,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     code = _exit_code(checked.diagnostics)
     # Errors and warnings go to stderr, so stdout holds only the table (or the JSON object).
     _print_diagnostics(checked.diagnostics, checked.sources, args.color, sys.stderr)
+    if checked.library:
+        return _library(args.file, checked.blocks, "summarise")
     if code or checked.accounting is None:
         return code or 1
     render = {
@@ -113,6 +126,9 @@ def cmd_ir(args: argparse.Namespace) -> int:
     from archc.frontend import read_spec
 
     front = read_spec(args.file)
+    if front.library:
+        _print_diagnostics(front.diagnostics, front.sources, args.color, sys.stderr)
+        return _library(args.file, front.blocks, "print")
     if front.graph is None or has_errors(front.diagnostics):
         _print_diagnostics(front.diagnostics, front.sources, args.color, sys.stderr)
         return _exit_code(front.diagnostics) or 1
@@ -137,6 +153,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
         message = compile_file(args.file, args.output)
     except ArchcError as exc:
         _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
+        if not any(d.severity == "error" for d in exc.diagnostics):
+            from archc.frontend import read_spec
+
+            front = read_spec(args.file)
+            if front.library:
+                return _library(args.file, front.blocks, "compile")
         return _exit_code(exc.diagnostics) or 1
     print(message)
     return 0
@@ -157,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  archc lint specs/*.arch                 check shapes and claims\n"
             "  archc summary specs/vgg16.arch          the lecture table: memory, params, MACs\n"
             "  archc compile specs/resnet50.arch -o resnet50.py\n\n"
-            "exit codes: 0 clean or warnings only, 1 errors, 2 usage errors or unreadable files"
+            "exit codes: 0 clean or warnings only, 1 errors, 2 usage errors, unreadable files,\n"
+            "            or a block library (no network) given to summary, ir or compile"
         ),
     )
     parser.add_argument("--version", action="version", version=f"archc {__version__}")

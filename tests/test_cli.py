@@ -233,3 +233,35 @@ def test_summary_bytes_follow_dtype_and_batch(capsys):
     assert totals["activation_bytes"] == 15_237_608 * 2
     assert totals["batch_activation_bytes"] == 15_237_608 * 4 * 2
     assert totals["param_bytes"] == 138_357_544 * 2
+
+
+RESNET_BLOCKS = str(ROOT / "specs" / "blocks" / "resnet.arch")
+LIBRARY_MESSAGE = "a block library (3 blocks: basic, bottleneck_v1, bottleneck_v1_5): nothing to"
+
+
+def test_lint_checks_a_block_library_and_exits_0(capsys):
+    code, out, err = run(capsys, "lint", RESNET_BLOCKS)
+    assert (code, err) == (0, "")
+    assert out.strip() == "1 file checked: 0 errors, 0 warnings"
+
+
+@pytest.mark.parametrize(("command", "verb"), [("summary", "summarise"), ("ir", "print")])
+def test_summary_and_ir_of_a_block_library_say_so_and_exit_2(capsys, command, verb):
+    code, out, err = run(capsys, command, RESNET_BLOCKS)
+    assert (code, out) == (2, "")
+    assert err == f"{RESNET_BLOCKS}: {LIBRARY_MESSAGE} {verb}; import it from a network spec\n"
+
+
+def test_compile_of_a_block_library_says_so_and_exits_2(capsys, tmp_path):
+    code, out, err = run(capsys, "compile", RESNET_BLOCKS, "-o", str(tmp_path / "x.py"))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"{RESNET_BLOCKS}: {LIBRARY_MESSAGE} compile;")
+    assert not (tmp_path / "x.py").exists()
+
+
+def test_a_library_with_an_error_is_reported_as_an_error(capsys, tmp_path):
+    path = tmp_path / "lib.arch"
+    path.write_text("block b(w):\n    CONV: w 3x3 $\n")
+    code, out, err = run(capsys, "summary", str(path))
+    assert (code, out) == (1, "")
+    assert "error[E101]" in err and "block library" not in err
