@@ -411,6 +411,46 @@ def test_triton_path_matches_eager_on_a_small_resnet(monkeypatch):
     assert again.get_submodule("layer1.0.conv2")._folded is None
 
 
+@needs_kernels
+@pytest.mark.skipif(
+    torch.cuda.is_available() is False and os.environ.get("TRITON_INTERPRET") != "1",
+    reason="no GPU and not under the Triton interpreter",
+)
+def test_compiled_resnet18_runs_every_conv_as_one_kernel_and_matches_eager(monkeypatch):
+    from pathlib import Path
+
+    from archc import kernels
+
+    torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    spec = Path(__file__).resolve().parents[1] / "specs" / "torchvision" / "resnet18.arch"
+    model = archc.load(spec, device=device).eval()
+    randomize_bn(model)
+    calls = []
+    real = kernels.fused_conv2d
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("residual") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kernels, "fused_conv2d", counting)
+    # The interpreter's cost is per program and loop step, not per pixel: a small input keeps
+    # every layer (down to layer4's 1x1 maps) and the test's time in check.
+    x = torch.randn(1, 3, 16, 16, device=device)
+    with torch.no_grad():
+        monkeypatch.setenv("ARCHC_KERNELS", "eager")
+        expected = model(x)
+        assert calls == []
+        monkeypatch.setenv("ARCHC_KERNELS", "triton")
+        actual = model(x)
+    # ResNet-18: the stem, 8 basic blocks of 2 convs, 3 projection shortcuts; each block's
+    # second conv takes the residual add.
+    assert len(calls) == 1 + 8 * 2 + 3
+    assert sum(calls) == 8
+    assert_close(actual, expected, rel=1e-4 if device == "cpu" else 1e-3)
+
+
 # --- archc.load --------------------------------------------------------------------------------
 
 SPEC = """network Small
