@@ -82,6 +82,7 @@ def _configs(shapes: list[tuple[int, int, int, int, int]]) -> list[triton.Config
 # (C·R·S = 147: 5 blocks of 32 waste 8 %, 3 of 64 waste 23 %).
 _CONV_SHAPES = [
     (128, 128, 64, 4, 3),
+    (128, 128, 64, 4, 4),
     (128, 128, 32, 4, 3),
     (128, 64, 64, 4, 4),
     (128, 64, 32, 4, 4),
@@ -94,6 +95,7 @@ _GEMM_SHAPES = [
     (128, 128, 64, 8, 3),
     (128, 128, 64, 4, 4),
     (128, 64, 64, 4, 4),
+    (64, 128, 64, 4, 4),
     (64, 64, 64, 4, 4),
     (128, 32, 64, 4, 4),
     # Two stages, for C <= _SHALLOW_C only (one or two K steps: nothing to pipeline in a CTA,
