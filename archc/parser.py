@@ -10,6 +10,8 @@ the second are reported per line and the other lines still parse.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -149,18 +151,49 @@ class LineIndenter(PostLex):
 _INDENTER = LineIndenter()
 
 
+def _cache_file(grammar: str) -> Path | None:
+    """Where the analysed grammar is cached: ``$XDG_CACHE_HOME/archc`` (``~/.cache/archc``), one
+    file per grammar, Lark and Python version, so versions side by side never overwrite each
+    other. None when no such directory can be made (the parser is then built every time)."""
+    import hashlib
+    import sys
+
+    import lark
+
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        directory = Path(base) / "archc"
+        directory.mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError):  # RuntimeError: no home directory
+        return None
+    # This file too: the postlexer's code shapes the tables and Lark's own key leaves it out.
+    key = f"{grammar}\0{Path(__file__).read_text(encoding='utf-8')}\0{lark.__version__}"
+    key += f"\0{sys.version_info[:2]}"
+    return directory / f"grammar-{hashlib.sha256(key.encode()).hexdigest()[:16]}.lark-cache"
+
+
 @cache
 def lark_parser() -> Lark:
-    """The Lark parser, built once on first use (building costs ~50 ms; parsing a spec ~1 ms)."""
+    """The Lark parser, built once per process on first use.
+
+    Building the LALR tables costs ~0.3 s; loading them from the cache file ~15 ms. Lark checks
+    the file against a digest of the grammar and options and rebuilds (and rewrites) it when it
+    is stale, truncated (say, half-written by a parallel process) or unreadable, and does not
+    mind an unwritable one; any other failure of the cache means a fresh build, never an error.
+    """
     grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
-    return Lark(
-        grammar,
-        parser="lalr",
-        lexer="contextual",
-        postlex=_INDENTER,
-        propagate_positions=True,
-        maybe_placeholders=True,
-    )
+    options: dict[str, Any] = {
+        "parser": "lalr",
+        "lexer": "contextual",
+        "postlex": _INDENTER,
+        "propagate_positions": True,
+        "maybe_placeholders": True,
+    }
+    target = _cache_file(grammar)
+    if target is not None:
+        with contextlib.suppress(Exception):  # a broken cache must never break parsing
+            return Lark(grammar, cache=str(target), **options)
+    return Lark(grammar, **options)
 
 
 # --- tokens and items --------------------------------------------------------------------------

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
+from lark import Lark
 
 from archc import syntax as S
-from archc.parser import parse
+from archc.parser import lark_parser, parse
 
 
 def one(text: str) -> S.Stmt:
@@ -279,3 +281,60 @@ def test_indexed_label_before_a_call_is_a_name() -> None:
     stmt = one("conv2_x: bottleneck_v1(64) x3")
     assert isinstance(stmt, S.CallLine) and stmt.name == "conv2_x"
     assert [(c.block, c.repeat) for c in stmt.calls] == [("bottleneck_v1", 3)]
+
+
+# --- the grammar cache -------------------------------------------------------------------------
+
+RESNET152 = Path(__file__).resolve().parent.parent / "specs" / "torchvision" / "resnet152.arch"
+
+
+@pytest.fixture
+def fresh_parser(tmp_path, monkeypatch):
+    """lark_parser() rebuilt under a private cache directory, and rebuilt again afterwards."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    lark_parser.cache_clear()
+    yield tmp_path / "cache" / "archc"
+    lark_parser.cache_clear()
+
+
+def _tree() -> S.Spec:
+    lark_parser.cache_clear()
+    spec, diags = parse(RESNET152.read_text(), "r.arch")
+    assert diags == [] and spec is not None
+    return spec
+
+
+def test_the_grammar_cache_is_written_once_and_read_back(fresh_parser) -> None:
+    first = _tree()
+    (cache,) = fresh_parser.iterdir()  # no temporary file left behind
+    assert cache.name.startswith("grammar-") and cache.suffix == ".lark-cache"
+    stamp = cache.stat().st_mtime_ns
+    assert _tree() == first
+    assert cache.stat().st_mtime_ns == stamp  # loaded, not rewritten
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "stale key", "empty"])
+def test_a_damaged_grammar_cache_never_breaks_parsing(fresh_parser, damage) -> None:
+    first = _tree()
+    (cache,) = fresh_parser.iterdir()
+    data = cache.read_bytes()
+    cache.write_bytes(
+        {
+            "garbage": b"\x80\x04not a pickle\n" * 50,
+            "truncated": data[: len(data) // 2],
+            "stale key": b"0" * 64 + data[data.index(b"\n") :],
+            "empty": b"",
+        }[damage]
+    )
+    assert _tree() == first
+    assert _tree() == first  # and again, from whatever the first rebuild left
+
+
+def test_no_usable_cache_directory_means_no_cache(fresh_parser, tmp_path, monkeypatch) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    first = _tree()
+    assert blocker.is_file() and not fresh_parser.exists()
+    assert isinstance(lark_parser(), Lark)
+    assert _tree() == first
