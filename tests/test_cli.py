@@ -265,3 +265,19 @@ def test_a_library_with_an_error_is_reported_as_an_error(capsys, tmp_path):
     code, out, err = run(capsys, "summary", str(path))
     assert (code, out) == (1, "")
     assert "error[E101]" in err and "block library" not in err
+
+
+def test_main_leaves_the_cycle_collector_as_it_found_it(capsys):
+    # main() turns the collector off for the command (start-up speed); a caller in a longer
+    # process, like this test session, gets it back on, or off if it was off.
+    import gc
+
+    assert gc.isenabled()
+    assert run(capsys, "lint", VGG16)[0] == 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert run(capsys, "summary", RESNET_BLOCKS)[0] == 2
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
