@@ -58,10 +58,11 @@ def main() -> None:
 
     b, li = statistics.median(baseline), statistics.median(lint)
     name = Path(args.spec).name
-    print(
-        f"python -c 'import pydantic, lark'   {b * 1000:7.1f} ms median, {min(baseline) * 1000:6.1f} min"
-    )
-    print(f"archc lint {name:<24} {li * 1000:7.1f} ms median, {min(lint) * 1000:6.1f} min")
+    for label, times, median in (
+        ("python -c 'import pydantic, lark'", baseline, b),
+        (f"archc lint {name}", lint, li),
+    ):
+        print(f"{label:<35} {median * 1000:7.1f} ms median, {min(times) * 1000:6.1f} min")
     print(f"ratio of medians                    {li / b:7.2f}x (target <= 3x)")
     print(f"ratio of minimums                   {min(lint) / min(baseline):7.2f}x")
     print(f"({args.runs} runs each, alternating)")
