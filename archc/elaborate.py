@@ -32,24 +32,18 @@ MAX_DEPTH = 64
 
 # Names that would shadow an attribute of the compiled torch module (torch.nn.Module and
 # archc's CompiledNetwork, instance attributes included): the torch backend refuses them (E501),
-# so the front end rejects them first (E218) -- without importing torch, hence the list.
-# tests/test_malformed.py checks that it covers dir() of both; every dunder is reserved too.
+# so the front end rejects them first (E218) -- without importing torch, hence the list of the
+# public ones. Every name with a leading underscore is reserved too: torch keeps its private
+# state there, more of it in every release and some added at run time (torch._dynamo patches
+# nn.Module). tests/test_malformed.py checks that this covers dir() of both classes.
 RESERVED_NAMES = frozenset(
     """
-    T_destination _apply _backward_hooks _backward_pre_hooks _buffers _call_impl
-    _compiled_call_impl _forward_hooks _forward_hooks_always_called
-    _forward_hooks_with_kwargs _forward_pre_hooks _forward_pre_hooks_with_kwargs
-    _get_backward_hooks _get_backward_pre_hooks _get_name _is_full_backward_hook
-    _load_from_state_dict _load_state_dict_post_hooks _load_state_dict_pre_hooks
-    _maybe_warn_non_full_backward_hook _modules _named_members _non_persistent_buffers_set
-    _output _parameters _register_load_state_dict_pre_hook _register_state_dict_hook
-    _replicate_for_data_parallel _save_to_state_dict _slots _slow_forward _state_dict_hooks
-    _state_dict_pre_hooks _steps _version _wrapped_call_impl add_module apply bfloat16
-    buffers call_super_init children compile cpu cuda double dump_patches eval extra_repr
-    float forward get_buffer get_extra_state get_parameter get_submodule half ipu
-    load_state_dict modules mtia named_buffers named_children named_modules named_parameters
-    network_name parameters register_backward_hook register_buffer register_forward_hook
-    register_forward_pre_hook register_full_backward_hook register_full_backward_pre_hook
+    T_destination add_module apply bfloat16 buffers call_super_init children compile cpu
+    cuda double dump_patches eval extra_repr float forward get_buffer get_extra_state
+    get_parameter get_submodule half ipu load_state_dict modules mtia named_buffers
+    named_children named_modules named_parameters network_name parameters
+    register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
+    register_full_backward_hook register_full_backward_pre_hook
     register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
     register_parameter register_state_dict_post_hook register_state_dict_pre_hook
     requires_grad_ set_extra_state set_submodule share_memory state_dict to to_empty train
@@ -60,9 +54,7 @@ RESERVED_NAMES = frozenset(
 
 def reserved(name: str) -> bool:
     """True when ``name`` (one part of a dotted node name) would shadow a module attribute."""
-    return name in RESERVED_NAMES or (
-        len(name) > 4 and name.startswith("__") and name.endswith("__")
-    )
+    return name.startswith("_") or name in RESERVED_NAMES
 
 
 GENERATED = {
@@ -563,10 +555,14 @@ class Elaborator:
         full = scope.prefix + name
         for part in name.split("."):
             if reserved(part):
+                why = (
+                    "names starting with `_` are kept for torch's own attributes"
+                    if part.startswith("_")
+                    else "it would shadow an attribute of the compiled torch module"
+                )
                 raise _Problem(
                     "E218",
-                    f"the name `{part}` is reserved: it would shadow an attribute of the "
-                    "compiled torch module",
+                    f"the name `{part}` is reserved: {why}",
                     span,
                     f"names become attributes of the compiled nn.Module; rename it, "
                     f"e.g. `{part.strip('_') or 'layer'}_1`",
