@@ -7,26 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-import torchvision
+from torchvision_models import MODELS, build
 
 import archc
 
 SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
-MODELS = [
-    "alexnet",
-    "vgg11",
-    "vgg13",
-    "vgg16",
-    "vgg19",
-    "vgg11_bn",
-    "vgg16_bn",
-    "googlenet",
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-]
 PARAMETERS = {
     "alexnet": 61_100_840,
     "vgg11": 132_863_336,
@@ -45,9 +30,7 @@ PARAMETERS = {
 
 
 def torchvision_model(name: str) -> torch.nn.Module:
-    if name == "googlenet":
-        return torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True)
-    return getattr(torchvision.models, name)(weights=None)
+    return build(name)
 
 
 def test_every_spec_in_the_directory_is_checked_here():

@@ -13,37 +13,21 @@ from pathlib import Path
 
 import pytest
 import torch
-import torchvision
 from torch import nn
+from torchvision_models import MODELS, build
 
 from archc.check import check_file
 
 SPECS = Path(__file__).resolve().parent.parent / "specs" / "torchvision"
-MODELS = [
-    "alexnet",
-    "vgg11",
-    "vgg13",
-    "vgg16",
-    "vgg19",
-    "vgg11_bn",
-    "vgg16_bn",
-    "googlenet",
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-]
 HOOKED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear)
 ARCHC_OPS = {"conv", "maxpool", "avgpool", "adaptive_avgpool", "global_avgpool", "linear"}
 
 
 def torchvision_model(name: str) -> nn.Module:
-    kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
     # On the meta device tensors have shapes but no storage: building VGG and running it at
     # 224x224 costs nothing, and shapes and parameter counts are all this test reads.
     with torch.device("meta"):
-        return getattr(torchvision.models, name)(weights=None, **kwargs).eval()
+        return build(name).eval()
 
 
 def hooked_forward(model: nn.Module) -> tuple[list[tuple[int, ...]], int]:

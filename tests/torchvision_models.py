@@ -1,0 +1,29 @@
+"""The torchvision models that specs/torchvision/ mirrors, shared by the parity tests."""
+
+from __future__ import annotations
+
+import torchvision
+from torch import nn
+
+MODELS = [
+    "alexnet",
+    "vgg11",
+    "vgg13",
+    "vgg16",
+    "vgg19",
+    "vgg11_bn",
+    "vgg16_bn",
+    "googlenet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+]
+
+
+def build(name: str) -> nn.Module:
+    """torchvision's model, randomly initialised (nothing is downloaded); GoogLeNet without its
+    auxiliary classifiers, as the spec has none."""
+    kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+    return getattr(torchvision.models, name)(weights=None, **kwargs)
