@@ -53,12 +53,12 @@ def shapes_agree(declared: ir.Shape, inferred: ir.Shape) -> bool:
     return flat(declared) == flat(inferred)
 
 
-def window_out(size: int, k: int, s: int, p: int, ceil: bool) -> Fraction:
+def window_out(size: int, k: int, s: int, p: int) -> Fraction:
     return Fraction(size + 2 * p - k, s) + 1
 
 
 def axis_out(size: int, k: int, s: int, p: int, ceil: bool) -> int:
-    exact = window_out(size, k, s, p, ceil)
+    exact = window_out(size, k, s, p)
     out = math.ceil(exact) if ceil else math.floor(exact)
     # PyTorch (and Caffe) drop a last ceil-mode window that would start inside the padding only.
     if ceil and (out - 1) * s >= size + p:
@@ -76,7 +76,7 @@ def unread_rows(size: int, k: int, s: int, p: int) -> int:
 
 
 def window_arithmetic(size: int, k: int, s: int, p: int) -> str:
-    exact = window_out(size, k, s, p, False)
+    exact = window_out(size, k, s, p)
     value = f"{float(exact):g}" if exact.denominator != 1 else str(exact.numerator)
     return f"({size} − {k} + 2·{p})/{s} + 1 = {value}"
 
@@ -84,7 +84,7 @@ def window_arithmetic(size: int, k: int, s: int, p: int) -> str:
 def _rounded(size: int, k: int, s: int, p: int, ceil: bool) -> str:
     """The window arithmetic and, when it is not whole, where it rounds: ``… = 54.25 → 54``."""
     text = window_arithmetic(size, k, s, p)
-    if window_out(size, k, s, p, ceil).denominator != 1:
+    if window_out(size, k, s, p).denominator != 1:
         text += f" → {axis_out(size, k, s, p, ceil)}" + (" (ceil mode)" if ceil else "")
     return text
 
