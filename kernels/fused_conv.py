@@ -4,7 +4,7 @@ Why
 ===
 In eval mode a CNN block is ``relu(bn(conv(x)) + residual)``. Run eagerly that is four kernels and
 three round trips of the activation through memory; BN folds into the convolution's weight and
-bias (:func:`fold_bn`), and the add and the ReLU cost nothing once the output tile is still in
+bias (``fold_bn``), and the add and the ReLU cost nothing once the output tile is still in
 registers. So one kernel computes ``relu?(conv2d(x, w, b) + residual?)`` and writes the result once.
 
 The convolution is an *implicit GEMM* over NHWC (channels_last) activations:
@@ -653,30 +653,3 @@ def fused_conv2d(
             **common,
         )  # fmt: skip
     return out
-
-
-def fold_bn(
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    running_mean: torch.Tensor,
-    running_var: torch.Tensor,
-    gamma: torch.Tensor | None,
-    beta: torch.Tensor | None,
-    eps: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fold eval-mode BatchNorm into the preceding convolution.
-
-    ``bn(conv(x, w, b)) = conv(x, w·g, (b − μ)·g + β)`` with ``g = γ / √(σ² + ε)``; computed in
-    fp32 and cast back to the weight's dtype. ``bias``, ``gamma`` and ``beta`` may be None
-    (no conv bias, BN without affine parameters).
-    """
-    k = weight.shape[0]
-    f32 = dict(dtype=torch.float32, device=weight.device)
-    mean = running_mean.to(**f32)
-    scale = torch.rsqrt(running_var.to(**f32) + eps)
-    if gamma is not None:
-        scale = scale * gamma.to(**f32)
-    shift = beta.to(**f32) if beta is not None else torch.zeros(k, **f32)
-    b = bias.to(**f32) if bias is not None else torch.zeros(k, **f32)
-    w = weight.to(**f32) * scale.reshape(-1, *([1] * (weight.dim() - 1)))
-    return w.to(weight.dtype), ((b - mean) * scale + shift).to(weight.dtype)

@@ -4,6 +4,7 @@ but the model whatever the spec's names."""
 from __future__ import annotations
 
 import builtins
+import copy
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,13 @@ from pathlib import Path
 import pydantic
 import pytest
 import torch
-from test_torch_module import Net, inception_graph, lecture_graph, tiny_resnet_graph
+from test_torch_module import (
+    Net,
+    inception_graph,
+    lecture_graph,
+    randomize_bn,
+    tiny_resnet_graph,
+)
 
 import archc
 from archc import ir
@@ -24,12 +31,16 @@ SPECS = Path(__file__).resolve().parents[1] / "specs"
 SHIPPED = sorted(SPECS.glob("*.arch")) + sorted(SPECS.glob("torchvision/*.arch"))
 
 
-def assert_reproduces(checked, x: torch.Tensor) -> None:
+def assert_reproduces(checked, x: torch.Tensor, *, train: bool = False) -> None:
+    """The generated module, given ``load``'s state_dict, gives bit-identical outputs: in eval
+    mode without autograd (both fold BN into the convs), with autograd (BN on its own) and,
+    with ``train``, in training mode (batch statistics, same dropout draws)."""
     model = build_module(checked).eval()
+    randomize_bn(model)
     source = generate_source(checked)
     namespace: dict = {"__name__": "generated"}
     exec(compile(source, "<generated>", "exec"), namespace)
-    (cls,) = [v for v in namespace.values() if isinstance(v, type) and v.__module__ == "generated"]
+    cls = namespace[class_name(checked.graph.name)]
     # Built on the meta device and given load's tensors: no second copy of VGG's weights.
     with torch.device("meta"):
         generated = cls()
@@ -38,13 +49,23 @@ def assert_reproduces(checked, x: torch.Tensor) -> None:
     generated.eval()
     with torch.no_grad():
         assert torch.equal(generated(x), model(x))
+    if train:
+        assert torch.equal(generated(x), model(x))
+        # Tensors of their own, so that each updates its own BN statistics.
+        generated.load_state_dict(copy.deepcopy(model.state_dict()), assign=True)
+        outputs = []
+        for m in (model, generated):
+            torch.manual_seed(1)
+            outputs.append(m.train()(x))
+        assert torch.equal(*outputs)
+        assert all(torch.equal(a, b) for a, b in zip(model.buffers(), generated.buffers()))
 
 
 # --- hand-built graphs -----------------------------------------------------------------------
 
 
 def test_generated_resnet_reproduces_load_exactly():
-    assert_reproduces(_GraphChecked(tiny_resnet_graph()), torch.randn(2, 3, 32, 32))
+    assert_reproduces(_GraphChecked(tiny_resnet_graph()), torch.randn(2, 3, 32, 32), train=True)
 
 
 def test_generated_inception_reproduces_load_exactly():
@@ -52,7 +73,7 @@ def test_generated_inception_reproduces_load_exactly():
 
 
 def test_generated_lecture_ops_reproduce_load_exactly():
-    assert_reproduces(_GraphChecked(lecture_graph()), torch.randn(2, 3, 35, 35))
+    assert_reproduces(_GraphChecked(lecture_graph()), torch.randn(2, 3, 35, 35), train=True)
 
 
 def test_generated_source_reads_like_torchvision():
@@ -68,13 +89,18 @@ def test_generated_source_reads_like_torchvision():
         "from torch import Tensor, nn",
         "",
     ]
-    conv1 = "self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)\n"
+    # A conv that BN follows is a ConvBN (an nn.Conv2d whose BN is its child ``bn``), defined
+    # once in the file, before the network.
+    conv1 = "self.conv1 = ConvBN(3, 64, kernel_size=7, stride=2, padding=3, bias=False)\n"
     assert conv1 in source
+    assert "self.conv1.bn = nn.BatchNorm2d(64, eps=1e-05, momentum=0.1)\n" in source
+    assert source.count("class ConvBN(nn.Conv2d):") == 1
+    assert source.index("class ConvBN(") < source.index("class TinyResNet(nn.Module):")
     lines = source.splitlines()
-    forward = lines[lines.index("    def forward(self, x: Tensor) -> Tensor:") + 1 :]
-    assert forward[:5] == [
+    network = lines.index("class TinyResNet(nn.Module):")
+    forward = lines[lines.index("    def forward(self, x: Tensor) -> Tensor:", network) + 1 :]
+    assert forward[:4] == [
         "        x = self.conv1(x)",
-        "        x = self.conv1.bn(x)",
         "        x = torch.relu(x)",
         "        maxpool = self.maxpool(x)",
         '        x = getattr(self.layer1, "0").conv1(maxpool)',

@@ -355,6 +355,99 @@ needs_kernels = pytest.mark.skipif(
 )
 
 
+# --- BN folded into the conv at inference ----------------------------------------------------
+
+
+def count_bn_calls(model: nn.Module) -> tuple[list[int], int]:
+    """A counter of BN forward calls, and the number of BN modules."""
+    calls = [0]
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in bns:
+        m.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls, len(bns)
+
+
+def test_eval_without_autograd_folds_bn_into_the_conv_and_agrees_with_bn():
+    torch.manual_seed(0)
+    model = build_graph(tiny_resnet_graph(), dtype=torch.float64).eval()
+    randomize_bn(model)
+    calls, bns = count_bn_calls(model)
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    expected = model(x)  # autograd records (the weights want gradients): BN runs on its own
+    assert calls[0] == bns == 12
+    with torch.no_grad():
+        folded = model(x)
+    assert calls[0] == bns  # no BN ran: all 12 folded
+    assert_close(folded, expected, rel=1e-12)  # float64: the fold is exact up to rounding
+    assert not torch.equal(folded, expected)  # ... and it did change the arithmetic
+    with torch.inference_mode():
+        assert_close(model(x), expected, rel=1e-12)
+    assert calls[0] == bns
+
+
+def test_the_fold_follows_every_change_of_weights_and_statistics():
+    torch.manual_seed(0)
+    model = build_graph(tiny_resnet_graph(16, 10, (8, 8, 8, 8))).eval()
+    other = build_graph(tiny_resnet_graph(16, 10, (8, 8, 8, 8))).eval()
+    randomize_bn(other)
+    x = torch.randn(2, 3, 16, 16)
+    conv = model.get_submodule("layer1.0.conv2")
+
+    def check(x: torch.Tensor = x) -> torch.Tensor:
+        with torch.no_grad():
+            out = model(x)
+        assert_close(out, model(x))  # against BN run on its own, with the current tensors
+        return out
+
+    before = check()
+    cached = conv._folded
+    assert cached is not None
+    assert check() is not None and conv._folded is cached  # unchanged tensors: cache kept
+    model.load_state_dict(other.state_dict())
+    after = check()
+    assert conv._folded is not cached and not torch.equal(after, before)
+    conv.bn.eps = 0.5
+    assert not torch.equal(check(), after)
+    with torch.no_grad():
+        conv.weight.mul_(2)
+    check()
+    model.to(torch.float64)  # new tensors: folded again, in float64
+    assert check(x.double()).dtype == torch.float64 and conv._folded[1].dtype == torch.float64
+    model.train()
+    assert conv._folded is None  # training drops the cached copy
+
+
+def test_training_and_gradients_see_bn_not_the_fold():
+    torch.manual_seed(0)
+    model = build_graph(tiny_resnet_graph(16, 10, (8, 8, 8, 8)))
+    calls, bns = count_bn_calls(model)
+    x = torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        model(x)  # train mode: batch statistics, even without autograd
+    assert calls[0] == bns > 0
+    model.eval()
+    x.requires_grad_(True)
+    with torch.no_grad():
+        model.requires_grad_(False)
+    model(x).sum().backward()  # the input wants a gradient: BN stays in the graph
+    assert calls[0] == 2 * bns and x.grad is not None
+
+
+def test_weights_made_under_inference_mode_run_bn_on_its_own():
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        model = build_graph(tiny_resnet_graph(16, 10, (8, 8, 8, 8))).eval()
+        randomize_bn(model)
+        calls, bns = count_bn_calls(model)
+        x = torch.randn(2, 3, 16, 16)
+        out = model(x)
+    assert calls[0] == bns > 0  # no version counters, so nothing can be cached safely
+    assert model.get_submodule("conv1")._folded is None
+    reference = build_graph(tiny_resnet_graph(16, 10, (8, 8, 8, 8))).eval()
+    reference.load_state_dict(model.state_dict())
+    assert_close(out, reference(x.clone()))  # autograd records: BN on its own here too
+
+
 def test_eager_is_forced_by_the_environment(monkeypatch):
     monkeypatch.setenv("ARCHC_KERNELS", "eager")
     model = build_graph(tiny_resnet_graph()).eval()
@@ -394,21 +487,21 @@ def test_triton_path_matches_eager_on_a_small_resnet(monkeypatch):
         monkeypatch.setenv("ARCHC_KERNELS", "triton")
         actual = model(x)
         conv = model.get_submodule("layer1.0.conv2")
-        assert conv._folded is not None  # the kernel path ran and cached the folded weights
-        folded = conv._folded[1]
+        assert conv._packed is not None  # the kernel path ran and cached the folded weights
+        folded = conv._packed[1]
         conv.bn.running_var.mul_(2)  # a changed buffer refolds
         conv.bn.running_var.div_(2)
         assert torch.equal(model(x), actual)
-        assert conv._folded[1] is not folded
+        assert conv._packed[1] is not folded
     assert_close(actual, expected, rel=tol)
     model.train()
-    assert conv._folded is None
+    assert conv._packed is None
     # Weights made under inference mode have no version counter: folded per call, not cached.
     with torch.inference_mode():
         again = build_graph(tiny_resnet_graph(16, 10, (8, 16, 32, 32)), device=device).eval()
         again.load_state_dict(model.state_dict())
         assert_close(again(x), expected, rel=tol)
-    assert again.get_submodule("layer1.0.conv2")._folded is None
+    assert again.get_submodule("layer1.0.conv2")._packed is None
 
 
 @needs_kernels

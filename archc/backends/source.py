@@ -2,8 +2,10 @@
 
 The file imports only torch and defines one ``nn.Module`` class whose ``__init__`` registers the
 same submodules under the same names as :func:`archc.load` (so the state_dicts are
-interchangeable) and whose ``forward`` has one line per node. A fusion group runs as its separate
-eager calls: ``conv``, ``conv.bn``, ``+ residual``, ``torch.relu``.
+interchangeable) and whose ``forward`` has one line per node. A fusion group runs as eager calls:
+``conv`` (a ``ConvBN`` when BN follows it: BN folded into the conv at inference, BN after it
+otherwise), ``+ residual``, ``torch.relu``. ``ConvBN`` and its helpers are copied verbatim from
+:mod:`archc.backends.convbn`, the code ``archc.load``'s modules run, so outputs agree bit for bit.
 
 Nothing from the spec reaches the code unescaped. Node names are validated by the IR as dotted
 paths of ASCII identifiers and digits; a part becomes attribute syntax only when it is a plain
@@ -16,6 +18,7 @@ an identifier; the source path appears only as an ``ascii()`` literal inside a c
 from __future__ import annotations
 
 import builtins
+import inspect
 import keyword
 import math
 import re
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from archc import ir
+from archc.backends import convbn
 from archc.diagnostics import ArchcError
 from archc.passes.fusion import FusionGroup
 from archc.passes.shapes import fmt_shape
@@ -31,7 +35,8 @@ if TYPE_CHECKING:
     from archc.backends.torch_module import _Builder
 
 LINE = 100
-_IMPORTED = {"torch", "nn", "Tensor", "F", "self", "x"}
+_HELPERS = (convbn._tracing, convbn.fold_bn, convbn.ConvBN)
+_IMPORTED = {"torch", "nn", "Tensor", "F", "self", "x"} | {h.__name__ for h in _HELPERS}
 _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | _IMPORTED
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
@@ -204,9 +209,7 @@ class _Writer:
             node = nodes[name]
             if group is not None:
                 conv = _path(group.conv.split("."))
-                lines += _call(f"{out} = {conv}", [ins[0]], ind)
-                if group.bn:
-                    lines += _call(f"{out} = {conv}.bn", [out], ind)
+                lines += _call(f"{out} = {conv}", [ins[0]], ind)  # a ConvBN runs its BN too
                 if group.residual:
                     lines.append(f"{ind}{out} = {out} + {ins[1]}")
                 if group.relu:
@@ -227,12 +230,17 @@ class _Writer:
         graph = self.builder.graph
         groups = {g.conv: g for g in self.builder.by_last.values()}
         absorbed = {m for g in groups.values() for m in g.members if m != g.conv}
+        conv_bn = False
         for node in graph.nodes[1:]:
             group = groups.get(node.name)
             if node.name in absorbed or isinstance(node, ir.Concat | ir.Add):
                 continue
             parts = node.name.split(".")
-            self.register(parts, *self.ctor(node))
+            head, args = self.ctor(node)
+            if group is not None and group.bn:
+                conv_bn = True
+                head = "ConvBN"
+            self.register(parts, head, args)
             if group is not None and group.bn:
                 self.attach([*parts, "bn"], *self.ctor(graph.node(group.bn)), " " * 8)
         cls = class_name(graph.name)
@@ -250,6 +258,12 @@ class _Writer:
                 "from torch import Tensor, nn",
                 "",
                 "",
+                *[
+                    line
+                    for h in _HELPERS
+                    if conv_bn
+                    for line in (inspect.getsource(h).rstrip(), "", "")
+                ],
                 f"class {cls}(nn.Module):",
                 "    def __init__(self) -> None:",
                 "        super().__init__()",

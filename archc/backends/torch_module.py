@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from archc import ir
+from archc.backends.convbn import ConvBN, _tracing, fold_bn
 from archc.diagnostics import ArchcError, Diagnostic, error
 from archc.passes.fusion import FusionGroup, plan_fusion
 from archc.passes.shapes import infer_shapes
@@ -45,14 +46,6 @@ class CheckedGraph(Protocol):
 # --- the fused group --------------------------------------------------------------------------
 
 
-def _compiling() -> bool:
-    """True while torch.compile or torch.export traces the module (the kernel is opaque to
-    both); the checks exist from torch 2.3 and 2.5 on."""
-    compiler = getattr(torch, "compiler", None)
-    checks = (getattr(compiler, "is_compiling", None), getattr(compiler, "is_exporting", None))
-    return any(check() for check in checks if check is not None)
-
-
 _triton_found: bool | None = None
 
 
@@ -63,13 +56,15 @@ def _triton_available() -> bool:
     return _triton_found
 
 
-class FusedConv2d(nn.Conv2d):
+class FusedConv2d(ConvBN):
     """conv -> [bn] -> [+ residual] -> [relu] as one module, keeping the ordinary parameters.
 
     State_dict keys are those of the conv (``weight``, ``bias``) and of its child ``bn``
     (``bn.weight``, ``bn.running_mean``, ...). In eval mode on CUDA (or with
-    ``ARCHC_KERNELS=triton``) the group runs as one Triton kernel with BN folded into the conv;
-    otherwise -- training, ``ARCHC_KERNELS=eager``, tracing by torch.compile/export -- eagerly.
+    ``ARCHC_KERNELS=triton``) the group runs as one Triton kernel with BN folded into the conv.
+    Otherwise it runs eagerly: in eval mode without autograd as a conv with BN folded into its
+    weight and bias (:class:`~archc.backends.convbn.ConvBN`), then the in-place add and ReLU; in
+    training, with gradients, or under torch.compile/export tracing, as conv, BN, add and ReLU.
     """
 
     def __init__(
@@ -90,26 +85,27 @@ class FusedConv2d(nn.Conv2d):
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, bias=bias, **factory
         )
-        self.bn: nn.BatchNorm2d | None = None
+        self.bn = None
         if bn is not None:
             self.bn = nn.BatchNorm2d(out_channels, eps=bn.eps, momentum=bn.momentum, **factory)
         self.relu = relu
-        self._folded: tuple[tuple | None, Any, Tensor | None] | None = None
+        self._packed: tuple[tuple | None, Any, Tensor | None] | None = None
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (", relu=True" if self.relu else "")
 
     def train(self, mode: bool = True) -> FusedConv2d:
-        self._folded = None
+        self._packed = None
         return super().train(mode)
 
     def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
         if self._use_kernels(x):
             return self._fused_forward(x, residual)
+        if self.bn is None:
+            y = self._conv_forward(x, self.weight, self.bias)
+        else:
+            y = super().forward(x)
         # In place is safe: y is a fresh tensor, and neither BN's nor conv's backward reads it.
-        y = self._conv_forward(x, self.weight, self.bias)
-        if self.bn is not None:
-            y = self.bn(y)
         if residual is not None:
             y += residual
         if self.relu:
@@ -118,7 +114,7 @@ class FusedConv2d(nn.Conv2d):
 
     def _use_kernels(self, x: Tensor) -> bool:
         mode = os.environ.get("ARCHC_KERNELS", "auto") or "auto"
-        if mode == "eager" or self.training or _compiling():
+        if mode == "eager" or self.training or _tracing():
             return False
         if mode == "triton":
             return True
@@ -128,42 +124,25 @@ class FusedConv2d(nn.Conv2d):
         wants_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
         return x.is_cuda and not wants_grad and _triton_available()
 
-    def _fold_key(self) -> tuple | None:
-        """Identifies the tensors the folded weight was made from; None when it cannot (tensors
-        made under ``torch.inference_mode`` have no version counter), and then nothing is cached.
-        """
-        tensors = [self.weight, self.bias]
-        if self.bn is not None:
-            bn = self.bn
-            tensors += [bn.weight, bn.bias, bn.running_mean, bn.running_var]
-        key: list = [self.bn.eps if self.bn is not None else None]
-        for t in tensors:
-            if t is None:
-                key.append(None)
-            elif t.is_inference():
-                return None
-            else:
-                key.append((t.data_ptr(), t._version, t.dtype, t.device))
-        return tuple(key)
-
     def _fused_forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
         from archc import kernels
 
-        key = self._fold_key()
-        if key is None or self._folded is None or self._folded[0] != key:
+        key = self.fold_key()
+        if key is None or self._packed is None or self._packed[0] != key:
             with torch.no_grad():
                 weight, bias = self.weight, self.bias
                 if self.bn is not None:
                     bn = self.bn
                     assert bn.running_mean is not None and bn.running_var is not None
-                    weight, bias = kernels.fold_bn(
+                    weight, bias = fold_bn(
                         weight, bias, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.eps
                     )
                 packed = kernels.prepack_weight(weight.detach())
             folded = (key, packed, None if bias is None else bias.detach())
-            self._folded = folded if key is not None else None
+            # Not cached when the key cannot be told (weights made under inference mode).
+            self._packed = folded if key is not None else None
         else:
-            folded = self._folded
+            folded = self._packed
         _, packed, bias = folded
         return kernels.fused_conv2d(
             x,
