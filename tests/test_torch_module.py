@@ -3,8 +3,10 @@ built the usual way: names, parameter order, outputs, initialisation and the fus
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
+import pickle
 import sys
 
 import pytest
@@ -415,6 +417,24 @@ def test_the_fold_follows_every_change_of_weights_and_statistics():
     assert check(x.double()).dtype == torch.float64 and conv._folded[1].dtype == torch.float64
     model.train()
     assert conv._folded is None  # training drops the cached copy
+
+
+def test_pickles_leave_the_folded_copy_out():
+    torch.manual_seed(0)
+    model = build_graph(tiny_resnet_graph(16, 10, (8, 16, 32, 64))).eval()
+    randomize_bn(model)
+    x = torch.randn(1, 3, 16, 16)
+    size = len(pickle.dumps(model))
+    with torch.no_grad():
+        out = model(x)
+    assert model.get_submodule("layer4.0.conv2")._folded is not None
+    assert len(pickle.dumps(model)) < size + 4096  # not the second copy of every conv weight
+    weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, FusedConv2d))
+    assert weights * 4 > 100_000  # ... which would be larger than that
+    again = copy.deepcopy(model)
+    assert again.get_submodule("layer4.0.conv2")._folded is None
+    with torch.no_grad():
+        assert torch.equal(again(x), out)
 
 
 def test_training_and_gradients_see_bn_not_the_fold():

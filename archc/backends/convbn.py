@@ -75,6 +75,11 @@ class ConvBN(nn.Conv2d):
         self._folded = None
         return super().train(mode)
 
+    def __getstate__(self) -> dict:
+        # Pickles (torch.save of the module, deepcopy) leave the cached copy out.
+        state = super().__getstate__()
+        return {k: v for k, v in state.items() if k != "_folded"}
+
     def fold_key(self) -> tuple | None:
         """What the folded pair is made from, or None when that cannot be told (BN without
         running statistics, inference tensors)."""

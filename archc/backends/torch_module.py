@@ -98,6 +98,9 @@ class FusedConv2d(ConvBN):
         self._packed = None
         return super().train(mode)
 
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "_packed": None}
+
     def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
         if self._use_kernels(x):
             return self._fused_forward(x, residual)
