@@ -600,9 +600,9 @@ class kernels_mode:
 
 
 def measure_net(net: str, n: int, dtype: torch.dtype, size: int) -> dict:
-    """torchvision eager, archc eager (``ARCHC_KERNELS=eager``: cuDNN conv, BN, add, ReLU) and
-    archc with the fused Triton kernels (``ARCHC_KERNELS=triton``) at batch n; archc's errors
-    are recorded in the entry (archc.load is built in parallel and may not be ready)."""
+    """torchvision eager, archc eager (``ARCHC_KERNELS=eager``: cuDNN conv with BN folded in, add,
+    ReLU) and archc with the fused Triton kernels (``ARCHC_KERNELS=triton``) at batch n; archc's
+    errors are recorded in the entry (archc.load is built in parallel and may not be ready)."""
     entry: dict = {"net": net, "batch": n, "dtype": str(dtype).removeprefix("torch.")}
     x = torch.randn(n, 3, size, size, device=DEVICE, dtype=dtype)
     x = x.to(memory_format=torch.channels_last)
