@@ -113,6 +113,12 @@ def test_generated_source_reads_like_torchvision():
     ]
 
 
+def test_a_network_without_bn_gets_plain_convs_and_no_helpers():
+    source = generate_source(check_file(SPECS / "vgg16.arch"))
+    assert "ConvBN" not in source and "fold_bn" not in source
+    assert "nn.Conv2d(3, 64, kernel_size=3, padding=1)" in source
+
+
 @pytest.mark.skipif(shutil.which("ruff") is None and not (Path(sys.prefix) / "bin/ruff").exists(),
                     reason="ruff is not installed")  # fmt: skip
 def test_generated_source_is_ruff_formatted_and_clean(tmp_path):

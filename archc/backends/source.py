@@ -230,19 +230,20 @@ class _Writer:
         graph = self.builder.graph
         groups = {g.conv: g for g in self.builder.by_last.values()}
         absorbed = {m for g in groups.values() for m in g.members if m != g.conv}
-        conv_bn = False
         for node in graph.nodes[1:]:
             group = groups.get(node.name)
             if node.name in absorbed or isinstance(node, ir.Concat | ir.Add):
                 continue
             parts = node.name.split(".")
             head, args = self.ctor(node)
-            if group is not None and group.bn:
-                conv_bn = True
-                head = "ConvBN"
-            self.register(parts, head, args)
-            if group is not None and group.bn:
-                self.attach([*parts, "bn"], *self.ctor(graph.node(group.bn)), " " * 8)
+            bn = graph.node(group.bn) if group is not None and group.bn else None
+            self.register(parts, "ConvBN" if bn is not None else head, args)
+            if bn is not None:
+                self.attach([*parts, "bn"], *self.ctor(bn), " " * 8)
+        # The helpers' own text, so that the file runs the very code archc.load runs.
+        helpers = []
+        if any(g.bn for g in groups.values()):
+            helpers = [t for h in _HELPERS for t in (inspect.getsource(h).rstrip(), "", "")]
         cls = class_name(graph.name)
         inp = fmt_shape(self.shapes[graph.nodes[0].name])
         out = fmt_shape(self.shapes[graph.output])
@@ -258,12 +259,7 @@ class _Writer:
                 "from torch import Tensor, nn",
                 "",
                 "",
-                *[
-                    line
-                    for h in _HELPERS
-                    if conv_bn
-                    for line in (inspect.getsource(h).rstrip(), "", "")
-                ],
+                *helpers,
                 f"class {cls}(nn.Module):",
                 "    def __init__(self) -> None:",
                 "        super().__init__()",
