@@ -3,7 +3,8 @@
 A thin layer over archc.check and archc.report. Imports happen inside the commands, so that
 ``archc --help`` is instant and lint/summary/ir never import torch (docs/usage.md has the
 timings). Exit codes: 0 clean or warnings only, 1 errors in a spec, 2 usage errors,
-unreadable files, and a block library given to summary/ir/compile (lint checks it: 0).
+unreadable files, an output compile cannot write, and a block library given to
+summary/ir/compile (lint checks it: 0).
 """
 
 from __future__ import annotations
@@ -152,6 +153,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     try:
         message = compile_file(args.file, args.output)
+    except OSError as exc:
+        target = exc.filename or args.output
+        print(f"archc compile: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except ArchcError as exc:
         _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
         if not any(d.severity == "error" for d in exc.diagnostics):
@@ -280,7 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     comp.add_argument("file", metavar="FILE", help="a spec file (.arch)")
     comp.add_argument(
-        "-o", "--output", metavar="OUT.py", default=None, help="where to write the source"
+        "-o",
+        "--output",
+        metavar="OUT",
+        default=None,
+        help="the file to write, or an existing directory to write FILE's stem + .py in "
+        "(default: FILE's stem + .py in the current directory)",
     )
     color(comp)
     comp.set_defaults(run=cmd_compile)

@@ -289,15 +289,20 @@ def generate_source(checked: object) -> str:
 
 
 def compile_file(path: str | Path, out: str | Path | None = None) -> str:
-    """Write the generated source of the spec at ``path`` (default: ``<stem>.py`` in the
-    current directory) and return the line ``wrote OUT: NETWORK, N parameters``."""
+    """Write the generated source of the spec at ``path`` to ``out`` -- a file, or an existing
+    directory to put ``<stem>.py`` in; by default ``<stem>.py`` in the current directory -- and
+    return the line ``wrote OUT: NETWORK, N parameters``. Raises ``OSError`` when it cannot
+    write there."""
     from archc.check import check_file
 
     checked = check_file(path)
     if not checked.ok:
         raise ArchcError(checked.diagnostics, checked.sources)
     text, graph, parameters = _generate(checked)
-    target = Path(out) if out is not None else Path(Path(path).stem + ".py")
+    name = Path(path).stem + ".py"
+    target = Path(out) if out is not None else Path(name)
+    if target.is_dir():
+        target = target / name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     return f"wrote {target}: {graph.name}, {parameters:,} parameters"
