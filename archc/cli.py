@@ -72,13 +72,35 @@ def _library(path: str, blocks: Sequence[str], nothing_to: str) -> int:
 # --- commands ---------------------------------------------------------------------------------
 
 
+def _spec_files(paths: Sequence[str]) -> list[str] | None:
+    """Each path as given, a directory as the ``.arch`` files under it (sorted, hidden
+    directories skipped); None, after a line on stderr, when a directory holds none."""
+    files: list[str] = []
+    for path in paths:
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        found = []
+        for root, dirs, names in os.walk(path):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found += [os.path.join(root, n) for n in names if n.endswith(".arch")]
+        if not found:
+            print(f"archc lint: no .arch files under {path}", file=sys.stderr)
+            return None
+        files += sorted(found)
+    return files
+
+
 def cmd_lint(args: argparse.Namespace) -> int:
     from archc.diagnostics import render_github, render_json
 
+    files = _spec_files(args.files)
+    if files is None:
+        return 2
     diagnostics: list[Diagnostic] = []
     sources: dict[str, str] = {}
     claims = held = 0
-    for path in args.files:
+    for path in files:
         checked = _check(path)
         diagnostics += checked.diagnostics
         sources.update(checked.sources)
@@ -97,7 +119,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         warnings = sum(d.severity == "warning" for d in diagnostics)
         checked_claims = f", {held} of {_plural(claims, 'claim')} hold" if claims else ""
         print(
-            f"{_plural(len(args.files), 'file')} checked: {_plural(errors, 'error')}, "
+            f"{_plural(len(files), 'file')} checked: {_plural(errors, 'error')}, "
             f"{_plural(warnings, 'warning')}{checked_claims}"
         )
     return _exit_code(diagnostics)
@@ -207,13 +229,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="check specs: syntax, shapes, declared shapes and memory/params claims",
         description=(
             "Check one or more spec files: syntax, blocks and names, shape inference, declared\n"
-            "shapes ([55x55x96]) and memory:/params: claims at the precision printed.\n\n"
+            "shapes ([55x55x96]) and memory:/params: claims at the precision printed.\n"
+            "A directory stands for the .arch files under it.\n\n"
             "exit codes: 0 no errors (warnings allowed), 1 an error in any file,\n"
-            "            2 a usage error, or a file that cannot be read (E001)\n"
-            "            or is not text (E002)"
+            "            2 a usage error, a file that cannot be read (E001)\n"
+            "            or is not text (E002), or a directory without .arch files"
         ),
     )
-    lint.add_argument("files", nargs="+", metavar="FILE", help="spec files (.arch)")
+    lint.add_argument(
+        "files", nargs="+", metavar="FILE", help="spec files (.arch), or directories of them"
+    )
     lint.add_argument(
         "--format",
         choices=("text", "json", "github"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -231,6 +232,27 @@ def test_compile_to_a_path_it_cannot_write_is_one_line_and_exit_2(capsys, tmp_pa
     assert (code, out) == (2, "")
     assert err.startswith(f"archc compile: cannot write {blocker}")
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_lint_of_a_directory_checks_the_arch_files_under_it(capsys, tmp_path):
+    (tmp_path / "nets" / "deep").mkdir(parents=True)
+    (tmp_path / ".hidden").mkdir()
+    shutil.copy(ALEXNET, tmp_path / "nets" / "a.arch")
+    shutil.copy(VGG16, tmp_path / "nets" / "deep" / "b.arch")
+    (tmp_path / "nets" / "deep" / "bad.arch").write_text("input [8x8x3]\nCONV: 4 3x3 $\n")
+    (tmp_path / "nets" / "notes.txt").write_text("not a spec")
+    (tmp_path / ".hidden" / "c.arch").write_text("not read: hidden directories are skipped")
+    code, out, _ = run(capsys, "lint", str(tmp_path))
+    assert code == 1
+    assert out.rstrip().splitlines()[-1].startswith("3 files checked: 1 error,")
+    assert f"{tmp_path / 'nets' / 'deep' / 'bad.arch'}:2:" in out
+    assert "c.arch" not in out
+
+
+def test_lint_of_a_directory_without_specs_exits_2(capsys, tmp_path):
+    code, out, err = run(capsys, "lint", str(tmp_path))
+    assert (code, out) == (2, "")
+    assert err == f"archc lint: no .arch files under {tmp_path}\n"
 
 
 @pytest.mark.parametrize("command", ["lint", "summary", "ir", "schema", "compile"])
