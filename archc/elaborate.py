@@ -24,6 +24,8 @@ from pydantic import ValidationError
 from archc import ir
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, Note, error
+from archc.ops import OPS
+from archc.ops.base import Evaluator
 from archc.spans import Frame, Span
 
 MAX_REPEAT = 1000
@@ -56,40 +58,6 @@ def reserved(name: str) -> bool:
     """True when ``name`` (one part of a dotted node name) would shadow a module attribute."""
     return name.startswith("_") or name in RESERVED_NAMES
 
-
-GENERATED = {
-    "conv": "conv",
-    "maxpool": "pool",
-    "avgpool": "avgpool",
-    "global_avgpool": "avgpool",
-    "adaptive_avgpool": "avgpool",
-    "lrn": "norm",
-    "batchnorm": "bn",
-    "relu": "relu",
-    "dropout": "dropout",
-    "flatten": "flatten",
-    "linear": "fc",
-    "softmax": "softmax",
-    "concat": "concat",
-    "add": "add",
-}
-
-_CLASSES: dict[str, type[ir.NodeBase]] = {
-    "conv": ir.Conv,
-    "maxpool": ir.MaxPool,
-    "avgpool": ir.AvgPool,
-    "global_avgpool": ir.GlobalAvgPool,
-    "adaptive_avgpool": ir.AdaptiveAvgPool,
-    "lrn": ir.LRN,
-    "batchnorm": ir.BatchNorm,
-    "relu": ir.ReLU,
-    "dropout": ir.Dropout,
-    "flatten": ir.Flatten,
-    "linear": ir.Linear,
-    "softmax": ir.Softmax,
-    "concat": ir.Concat,
-    "add": ir.Add,
-}
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 
@@ -180,7 +148,7 @@ def uses_lecture_convention(body: tuple[S.Stmt, ...]) -> bool:
         for st in stmts:
             if isinstance(st, S.Defaults):
                 return False
-            if isinstance(st, S.Layer) and st.kind == "relu":
+            if isinstance(st, S.Layer) and OPS[st.kind].activation:
                 return False
             inner = getattr(st, "body", ())
             if inner and not walk(inner):
@@ -511,10 +479,10 @@ class Elaborator:
                     fields = {k: self.float_arg(a) for k, a in f.options.items()}
                     d = self.emit("batchnorm", None, [cur], st.span, ctx, scope, fields)
                     d.follower_of, cur = of, d.name
-                elif f.kind == "relu" and "no_relu" not in st.flags:
-                    d = self.emit("relu", None, [cur], st.span, ctx, scope, {})
+                elif f.kind != "bn" and "no_relu" not in st.flags:
+                    d = self.emit(f.kind, None, [cur], st.span, ctx, scope, {})
                     d.follower_of, cur = of, d.name
-        elif ctx.convention and st.kind in ("conv", "linear") and "no_relu" not in st.flags:
+        elif ctx.convention and OPS[st.kind].followed and "no_relu" not in st.flags:
             d = self.emit("relu", None, [cur], st.span, ctx, scope, {})
             d.follower_of, cur = of, d.name
         return cur
@@ -535,7 +503,7 @@ class Elaborator:
                 error("E216", f"the network expands to more than {MAX_NODES} nodes", span)
             )
             raise _Abort
-        prefix = GENERATED[kind]
+        prefix = OPS[kind].prefix
         scope.counts[prefix] = scope.counts.get(prefix, 0) + 1
         if name is None:
             if scope.positional:
@@ -578,79 +546,7 @@ class Elaborator:
         self.all_names.add(full)
 
     def fields(self, st: S.Layer, ctx: _Ctx) -> dict[str, Any]:
-        o = st.options
-        k = st.kind
-        declared = st.declared
-        if k == "conv":
-            if "filters" in o:
-                filters = self.int_arg(o["filters"], ctx, "number of filters")
-            elif declared is not None and len(declared.dims) == 3:
-                filters = self.check_size(declared.dims[2], "number of filters", declared.span)
-            else:
-                raise _Problem(
-                    "E213",
-                    "this conv has no filter count",
-                    st.span,
-                    "write the number of filters (`CONV 64 3x3`) or a declared shape "
-                    "(`-> [224x224x64]`)",
-                )
-            if "kernel" not in o:
-                raise _Problem(
-                    "E213", "this conv has no kernel size", st.span, "write it as KxK: `3x3`"
-                )
-            kernel = self.pair_arg(o["kernel"], ctx, "kernel size")
-            stride = self.pair_arg(o["stride"], ctx, "stride") if "stride" in o else (1, 1)
-            pad = self.padding(o.get("pad"), kernel, st.paper, ctx, st.span)
-            return {
-                "out_channels": filters,
-                "kernel": kernel,
-                "stride": stride,
-                "padding": pad,
-                "bias": "no_bias" not in st.flags,
-            }
-        if k in ("maxpool", "avgpool"):
-            kernel = self.pair_arg(o["kernel"], ctx, "pool size") if "kernel" in o else (2, 2)
-            stride = self.pair_arg(o["stride"], ctx, "stride") if "stride" in o else kernel
-            pad = self.padding(o.get("pad"), kernel, False, ctx, st.span)
-            return {
-                "kernel": kernel,
-                "stride": stride,
-                "padding": pad,
-                "ceil_mode": "ceil" in st.flags,
-            }
-        if k == "adaptive_avgpool":
-            if "size" not in o:
-                raise _Problem(
-                    "E213",
-                    "an adaptive avg pool needs its output size",
-                    st.span,
-                    "write e.g. `ADAPTIVE AVG POOL 7x7`",
-                )
-            return {"output_size": self.pair_arg(o["size"], ctx, "output size")}
-        if k == "linear":
-            if "features" in o:
-                n = self.int_arg(o["features"], ctx, "number of neurons")
-            elif declared is not None:
-                n = self.check_size(declared.dims[-1], "number of neurons", declared.span)
-            else:
-                raise _Problem(
-                    "E213",
-                    "this FC layer has no neuron count",
-                    st.span,
-                    "write it (`FC 4096`) or declare the output shape (`-> [4096]`)",
-                )
-            return {"out_features": n, "bias": "no_bias" not in st.flags}
-        if k == "lrn":
-            out: dict[str, Any] = {}
-            if "size" in o:
-                out["size"] = self.int_arg(o["size"], ctx, "LRN size")
-            for key in ("alpha", "beta", "k"):
-                if key in o:
-                    out[key] = self.float_arg(o[key], ctx)
-            return out
-        if k in ("batchnorm", "dropout"):
-            return {key: self.float_arg(a, ctx) for key, a in o.items()}
-        return {}
+        return OPS[st.kind].fields(st, _Arguments(self, ctx))
 
     def padding(
         self, arg: S.Arg | None, kernel: tuple[int, int], paper: bool, ctx: _Ctx, span: Span
@@ -679,11 +575,6 @@ class Elaborator:
             env = ctx.env if ctx is not None else {}
             if e.id in env:
                 return env[e.id]
-            if "-" in e.id:
-                parts = e.id.split("-")
-                if all(p in env or p.isdigit() for p in parts):
-                    vals = [env[p] if p in env else Fraction(int(p)) for p in parts]
-                    return vals[0] - sum(vals[1:], Fraction(0))
             if ctx is not None and ctx.block is not None:
                 known = ", ".join(f"`{n}`" for n in env) or "none"
                 raise _Problem(
@@ -933,8 +824,7 @@ class Elaborator:
             if d.kind == "removed":
                 continue
             inputs = [renamed.get(i, i) for i in d.inputs]
-            cls = ir.Input if d.kind == "input" else ir.Shortcut
-            cls = _CLASSES.get(d.kind, cls)
+            cls = OPS[d.kind].model if d.kind in OPS else _STRUCTURAL[d.kind]
             try:
                 nodes.append(
                     cls(
@@ -982,6 +872,35 @@ class Elaborator:
             if d.follower_of == last.name:
                 d.kind = "removed"
                 d.follower_of = target
+
+
+_STRUCTURAL: dict[str, type[ir.NodeBase]] = {"input": ir.Input, "shortcut": ir.Shortcut}
+
+
+class _Arguments(Evaluator):
+    """The elaborator's evaluation of layer arguments, in one call's context, for the
+    registry's ``Op.fields``."""
+
+    def __init__(self, elaborator: Elaborator, ctx: _Ctx) -> None:
+        self.e, self.ctx = elaborator, ctx
+
+    def int_arg(self, arg: S.Arg, what: str) -> int:
+        return self.e.int_arg(arg, self.ctx, what)
+
+    def pair_arg(self, arg: S.Arg, what: str, low: int = 1) -> ir.Pair:
+        return self.e.pair_arg(arg, self.ctx, what, low)
+
+    def float_arg(self, arg: S.Arg) -> float:
+        return self.e.float_arg(arg, self.ctx)
+
+    def check_size(self, value: int, what: str, span: Span, low: int = 1) -> int:
+        return self.e.check_size(value, what, span, low)
+
+    def padding(self, arg: S.Arg | None, kernel: ir.Pair, paper: bool, span: Span) -> ir.Pair:
+        return self.e.padding(arg, kernel, paper, self.ctx, span)
+
+    def missing(self, what: str, span: Span, help: str) -> Exception:
+        return _Problem("E213", what, span, help)
 
 
 def _apply_defaults(

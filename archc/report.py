@@ -12,59 +12,24 @@ from collections.abc import Sequence
 
 from archc import ir
 from archc.check import Checked
+from archc.nodes import fmt_shape
 from archc.numbers import fmt_bytes, fmt_count
+from archc.ops import op_of
 from archc.passes.accounting import Accounting, LayerAccount
 from archc.passes.claims import claim_text
 from archc.passes.fusion import FusionGroup
-from archc.passes.shapes import fmt_shape
 
 HEADERS = ("name", "layer", "output", "memory", "params", "MACs", "RF", "jump", "fused group")
 # Numeric columns are right-aligned in text.
 _NUMERIC = {"memory", "params", "MACs", "RF", "jump"}
 
 
-def _pair(p: ir.Pair) -> str:
-    return f"{p[0]}x{p[1]}"
-
-
-def _window(node: ir.Conv | ir.MaxPool | ir.AvgPool) -> str:
-    text = _pair(node.kernel)
-    if node.stride != (1, 1):
-        text += f" s{node.stride[0]}" if node.stride[0] == node.stride[1] else f" s{node.stride}"
-    if node.padding != (0, 0):
-        p = node.padding
-        text += f" p{p[0]}" if p[0] == p[1] else f" p{_pair(p)}"
-    return text
-
-
 def describe(node: ir.Node) -> str:
-    """A node the way a table prints it: ``conv 96 11x11 s4``, ``max pool 3x3 s2``, ``FC 4096``."""
-    match node:
-        case ir.Input():
-            return "input"
-        case ir.Conv():
-            return f"conv {node.out_channels} {_window(node)}" + ("" if node.bias else " no bias")
-        case ir.MaxPool():
-            return f"max pool {_window(node)}" + (" ceil" if node.ceil_mode else "")
-        case ir.AvgPool():
-            return f"avg pool {_window(node)}" + (" ceil" if node.ceil_mode else "")
-        case ir.GlobalAvgPool():
-            return "global avg pool"
-        case ir.AdaptiveAvgPool():
-            return f"adaptive avg pool {_pair(node.output_size)}"
-        case ir.LRN():
-            return f"LRN size {node.size}"
-        case ir.BatchNorm():
-            return "BN"
-        case ir.ReLU():
-            return "ReLU"
-        case ir.Dropout():
-            return f"dropout {node.p:g}"
-        case ir.Linear():
-            return f"FC {node.out_features}" + ("" if node.bias else " no bias")
-        case ir.Concat():
-            return f"concat {len(node.inputs)}"
-    return node.op
+    """A node the way a table prints it: ``conv 96 11x11 s4``, ``max pool 3x3 s2``, ``FC 4096``
+    (archc's own notation, which the language reads back)."""
+    if isinstance(node, ir.Input | ir.Shortcut):
+        return node.op
+    return op_of(node).describe(node)
 
 
 def _row(la: LayerAccount, node: ir.Node) -> tuple[str, ...]:

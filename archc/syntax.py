@@ -113,9 +113,10 @@ class Import:
 
 @dataclass(frozen=True)
 class Follower:
-    """One item of a defaults line: ``bn``, ``bn(eps 0.001)``, ``relu`` or ``none``."""
+    """One item of a defaults line: ``bn``, ``bn(eps 0.001)``, an activation's kind (``relu``,
+    ``silu``) or ``none``."""
 
-    kind: Literal["bn", "relu", "none"]
+    kind: str
     options: dict[str, Arg]
     span: Span
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import builtins
 import inspect
 import keyword
-import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,8 +27,9 @@ from typing import TYPE_CHECKING
 from archc import ir
 from archc.backends import convbn
 from archc.diagnostics import ArchcError
+from archc.nodes import fmt_shape
+from archc.ops import op_of
 from archc.passes.fusion import FusionGroup
-from archc.passes.shapes import fmt_shape
 
 if TYPE_CHECKING:
     from archc.backends.torch_module import _Builder
@@ -68,10 +68,6 @@ def class_name(name: str) -> str:
     return ident + "_" if ident in _RESERVED else ident
 
 
-def _pair(p: ir.Pair) -> str:
-    return str(p[0]) if p[0] == p[1] else f"({p[0]}, {p[1]})"
-
-
 def _call(head: str, args: list[str], indent: str) -> list[str]:
     """``head(args)`` wrapped the way ruff format wraps a call."""
     one = f"{indent}{head}({', '.join(args)})"
@@ -97,58 +93,13 @@ class _Writer:
 
     def ctor(self, node: ir.Node) -> tuple[str, list[str]]:
         x = self.shapes[node.inputs[0]] if node.inputs else ()
-        match node:
-            case ir.Conv():
-                args = [str(x[0]), str(node.out_channels), f"kernel_size={_pair(node.kernel)}"]
-                if node.stride != (1, 1):
-                    args.append(f"stride={_pair(node.stride)}")
-                if node.padding != (0, 0):
-                    args.append(f"padding={_pair(node.padding)}")
-                if not node.bias:
-                    args.append("bias=False")
-                return "nn.Conv2d", args
-            case ir.BatchNorm():
-                return "nn.BatchNorm2d", [
-                    str(self.shapes[node.name][0]),
-                    f"eps={node.eps!r}",
-                    f"momentum={node.momentum!r}",
-                ]
-            case ir.MaxPool() | ir.AvgPool():
-                args = [f"kernel_size={_pair(node.kernel)}", f"stride={_pair(node.stride)}"]
-                if node.padding != (0, 0):
-                    args.append(f"padding={_pair(node.padding)}")
-                if node.ceil_mode:
-                    args.append("ceil_mode=True")
-                if isinstance(node, ir.AvgPool):
-                    if not node.count_include_pad:
-                        args.append("count_include_pad=False")
-                    return "nn.AvgPool2d", args
-                return "nn.MaxPool2d", args
-            case ir.GlobalAvgPool():
-                return "nn.AdaptiveAvgPool2d", ["(1, 1)"]
-            case ir.AdaptiveAvgPool():
-                return "nn.AdaptiveAvgPool2d", [str(tuple(node.output_size))]
-            case ir.LRN():
-                return "nn.LocalResponseNorm", [
-                    str(node.size),
-                    f"alpha={node.alpha!r}",
-                    f"beta={node.beta!r}",
-                    f"k={node.k!r}",
-                ]
-            case ir.ReLU():
-                return "nn.ReLU", ["inplace=True"] if node.name in self.relu_inplace else []
-            case ir.Dropout():
-                return "nn.Dropout", [f"p={node.p!r}"]
-            case ir.Flatten():
-                return "nn.Flatten", []
-            case ir.Linear():
-                args = [str(math.prod(x)), str(node.out_features)]
-                if not node.bias:
-                    args.append("bias=False")
-                return "nn.Linear", args
-            case ir.Softmax():
-                return "nn.Softmax", ["dim=1"]
-        raise AssertionError(f"no module for {node.op}")
+        ctor = op_of(node).ctor(node, x, self.shapes[node.name])
+        assert ctor is not None, f"{node.op} has no module"
+        args = [repr(a) for a in ctor.args]
+        args += [f"{k}={v!r}" for k, v in ctor.kwargs.items()]
+        if node.name in self.relu_inplace:
+            args.append("inplace=True")
+        return f"nn.{ctor.module}", args
 
     def register(self, parts: list[str], head: str, args: list[str]) -> None:
         ind = " " * 8
@@ -214,11 +165,17 @@ class _Writer:
                     lines.append(f"{ind}{out} = {out} + {ins[1]}")
                 if group.relu:
                     lines.append(f"{ind}{out} = torch.relu({out})")
-            elif isinstance(node, ir.Concat):
-                lines += _call(f"{out} = torch.cat", [f"[{', '.join(ins)}]", "1"], ind)
-            elif isinstance(node, ir.Add):
-                lines.append(f"{ind}{out} = {ins[0]} + {ins[1]}")
-            elif isinstance(node, ir.Linear) and len(self.shapes[node.inputs[0]]) == 3:
+                continue
+            op = op_of(node)
+            x = self.shapes[node.inputs[0]]
+            ctor = op.ctor(node, x, self.shapes[name])
+            if ctor is None:
+                expr = op.expression(ins)
+                if isinstance(expr, str):
+                    lines.append(f"{ind}{out} = {expr}")
+                else:
+                    lines += _call(f"{out} = {expr[0]}", expr[1], ind)
+            elif ctor.flatten:
                 flat = f"torch.flatten({ins[0]}, 1)"
                 lines += _call(f"{out} = {_path(name.split('.'))}", [flat], ind)
             else:
@@ -232,7 +189,10 @@ class _Writer:
         absorbed = {m for g in groups.values() for m in g.members if m != g.conv}
         for node in graph.nodes[1:]:
             group = groups.get(node.name)
-            if node.name in absorbed or isinstance(node, ir.Concat | ir.Add):
+            if node.name in absorbed:
+                continue
+            x = self.shapes[node.inputs[0]]
+            if op_of(node).ctor(node, x, self.shapes[node.name]) is None:
                 continue
             parts = node.name.split(".")
             head, args = self.ctor(node)

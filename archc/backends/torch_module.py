@@ -17,7 +17,6 @@ intermediate as soon as its last reader has run.
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ from torch.nn import functional as F
 from archc import ir
 from archc.backends.convbn import ConvBN, _tracing, fold_bn
 from archc.diagnostics import ArchcError, Diagnostic, error
+from archc.ops import op_of
 from archc.passes.fusion import FusionGroup, plan_fusion
 from archc.passes.shapes import infer_shapes
 from archc.spans import Span
@@ -71,10 +71,10 @@ class FusedConv2d(ConvBN):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: ir.Pair,
-        stride: ir.Pair,
-        padding: ir.Pair,
-        bias: bool,
+        kernel_size: int | ir.Pair,
+        stride: int | ir.Pair = 1,
+        padding: int | ir.Pair = 0,
+        bias: bool = True,
         *,
         bn: ir.BatchNorm | None = None,
         relu: bool = False,
@@ -159,20 +159,13 @@ class FusedConv2d(ConvBN):
 
 
 class Linear(nn.Linear):
-    """A fully connected layer that flattens a feature map first, as torchvision's models do."""
+    """A fully connected layer that flattens a feature map first, as torchvision's models do
+    (for an op whose constructor says ``flatten``)."""
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() > 2:
             x = torch.flatten(x, 1)
         return super().forward(x)
-
-
-def _concat(*xs: Tensor) -> Tensor:
-    return torch.cat(xs, 1)
-
-
-def _add(a: Tensor, b: Tensor) -> Tensor:
-    return a + b
 
 
 # --- the network ------------------------------------------------------------------------------
@@ -262,7 +255,8 @@ class _Builder:
     ) -> bool:
         """A standalone ReLU may overwrite its input when nobody else reads it and the producer
         made a fresh tensor whose backward does not need it (not a view, not an activation)."""
-        if not isinstance(node, ir.ReLU):
+        op = op_of(node)
+        if not (op.activation and op.in_place):
             return False
         src = node.inputs[0]
         group = by_last.get(src)
@@ -275,57 +269,21 @@ class _Builder:
 
     def module_for(self, node: ir.Node, group: FusionGroup | None, relu_inplace: bool) -> Any:
         x = self.shapes[node.inputs[0]] if node.inputs else ()
-        f = self.factory
-        match node:
-            case ir.Conv():
-                bn = self.graph.node(group.bn) if group and group.bn else None
-                assert bn is None or isinstance(bn, ir.BatchNorm)
-                return FusedConv2d(
-                    x[0],
-                    node.out_channels,
-                    node.kernel,
-                    node.stride,
-                    node.padding,
-                    node.bias,
-                    bn=bn,
-                    relu=bool(group and group.relu),
-                    **f,
-                )
-            case ir.MaxPool():
-                return nn.MaxPool2d(
-                    node.kernel, node.stride, node.padding, ceil_mode=node.ceil_mode
-                )
-            case ir.AvgPool():
-                return nn.AvgPool2d(
-                    node.kernel,
-                    node.stride,
-                    node.padding,
-                    ceil_mode=node.ceil_mode,
-                    count_include_pad=node.count_include_pad,
-                )
-            case ir.GlobalAvgPool():
-                return nn.AdaptiveAvgPool2d((1, 1))
-            case ir.AdaptiveAvgPool():
-                return nn.AdaptiveAvgPool2d(node.output_size)
-            case ir.LRN():
-                return nn.LocalResponseNorm(node.size, node.alpha, node.beta, node.k)
-            case ir.BatchNorm():
-                return nn.BatchNorm2d(x[0], eps=node.eps, momentum=node.momentum, **f)
-            case ir.ReLU():
-                return nn.ReLU(inplace=relu_inplace)
-            case ir.Dropout():
-                return nn.Dropout(node.p)
-            case ir.Flatten():
-                return nn.Flatten(1)
-            case ir.Linear():
-                return Linear(math.prod(x), node.out_features, bias=node.bias, **f)
-            case ir.Softmax():
-                return nn.Softmax(dim=1)
-            case ir.Concat():
-                return _concat
-            case ir.Add():
-                return _add
-        raise AssertionError(f"no module for {node.op}")
+        op = op_of(node)
+        ctor = op.ctor(node, x, self.shapes[node.name])
+        if ctor is None:
+            return op.function(torch)
+        factory = self.factory if ctor.factory else {}
+        if isinstance(node, ir.Conv):
+            bn = self.graph.node(group.bn) if group and group.bn else None
+            assert bn is None or isinstance(bn, ir.BatchNorm)
+            relu = bool(group and group.relu)
+            return FusedConv2d(*ctor.args, **ctor.kwargs, bn=bn, relu=relu, **factory)
+        if relu_inplace:
+            return getattr(nn, ctor.module)(*ctor.args, **ctor.kwargs, inplace=True)
+        if ctor.flatten:
+            return Linear(*ctor.args, **ctor.kwargs, **factory)
+        return getattr(nn, ctor.module)(*ctor.args, **ctor.kwargs, **factory)
 
     def build(self, fusion: list[FusionGroup]) -> CompiledNetwork:
         graph = self.graph

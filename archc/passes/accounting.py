@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from archc import ir
+from archc.ops import op_of
+from archc.ops.base import NO_COSTS
 from archc.passes.fusion import FusionGroup
 from archc.spans import Span
 
 Dtype = Literal["fp32", "fp16", "bf16"]
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2}
-
-# Ops whose output shares storage with their input (in-place or a view), so no new memory.
-IN_PLACE = frozenset({"relu", "add", "dropout", "flatten"})
 
 
 @dataclass(frozen=True)
@@ -111,40 +110,6 @@ class Accounting:
         raise KeyError(name)
 
 
-def _costs(node: ir.Node, x: ir.Shape, out: ir.Shape) -> tuple[int, int, int, int]:
-    """(weights, biases, buffers, MACs) of one node, given its first input and output shape."""
-    match node:
-        case ir.Conv():
-            kh, kw = node.kernel
-            weights = node.out_channels * x[0] * kh * kw
-            biases = node.out_channels if node.bias else 0
-            return weights, biases, 0, weights * out[1] * out[2]
-        case ir.Linear():
-            weights = math.prod(x) * node.out_features
-            biases = node.out_features if node.bias else 0
-            return weights, biases, 0, weights
-        case ir.BatchNorm():
-            # gamma and beta are parameters; running mean and variance are buffers.
-            return x[0], x[0], 2 * x[0], 0
-    return 0, 0, 0, 0
-
-
-def _window(node: ir.Node, x: ir.Shape, height: int) -> tuple[int, int] | None:
-    """(kernel, stride) along the height of a node that slides a window, else None."""
-    match node:
-        case ir.Conv() | ir.MaxPool() | ir.AvgPool():
-            return node.kernel[0], node.stride[0]
-        case ir.GlobalAvgPool():
-            return height, 1
-        case ir.AdaptiveAvgPool():
-            out = node.output_size[0]
-            return -(-height // out), max(height // out, 1)
-        case ir.Linear():
-            # A fully connected layer sees its whole input: a window the size of the map.
-            return height, 1
-    return None
-
-
 def account(
     graph: ir.Graph,
     shapes: dict[str, ir.Shape],
@@ -168,16 +133,17 @@ def account(
             height = field[node.inputs[0]][2]
         else:
             rf, jump, height = 1, 1, out[1] if len(out) == 3 else 1
-        window = _window(node, x, height)
+        op = op_of(node) if not isinstance(node, ir.Input) else None
+        window = op.window(node, x, height) if op else None
         if window is not None:
             k, s = window
             rf, jump = rf + (k - 1) * jump, jump * s
         if len(out) == 3:
             height = out[1]
-        elif not isinstance(node, ir.Flatten | ir.Dropout | ir.ReLU | ir.Softmax):
+        elif not (op and op.keeps_positions):
             height = 1
         field[node.name] = (rf, jump, height)
-        weights, biases, buffers, macs = _costs(node, x, out)
+        costs = op.costs(node, x, out) if op else NO_COSTS
         values = math.prod(out)
         layers.append(
             LayerAccount(
@@ -185,11 +151,11 @@ def account(
                 op=node.op,
                 output_shape=out,
                 values=values,
-                activations=0 if node.op in IN_PLACE else values,
-                weights=weights,
-                biases=biases,
-                buffers=buffers,
-                macs=macs,
+                activations=0 if op and op.in_place else values,
+                weights=costs.weights,
+                biases=costs.biases,
+                buffers=costs.buffers,
+                macs=costs.macs,
                 rf_size=rf,
                 rf_jump=jump,
                 group=group_of.get(node.name),

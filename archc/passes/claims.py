@@ -25,6 +25,7 @@ from fractions import Fraction
 from archc import ir
 from archc.diagnostics import Diagnostic, error
 from archc.numbers import Printed, fmt_int, read_printed
+from archc.ops import op_of
 from archc.passes.accounting import Accounting, LayerAccount
 from archc.spans import Span
 
@@ -101,15 +102,7 @@ def _params_formula(layers: list[LayerAccount], nodes: dict[str, ir.Node]) -> st
     lines = []
     for la in counted:
         node = nodes[la.name]
-        if isinstance(node, ir.Conv):
-            kh, kw = node.kernel
-            c = la.weights // (node.out_channels * kh * kw)
-            w = f"{kh}·{kw}·{c}·{node.out_channels} = {fmt_int(la.weights)} weights"
-        elif isinstance(node, ir.Linear):
-            w = f"{la.weights // node.out_features}·{node.out_features} = "
-            w += f"{fmt_int(la.weights)} weights"
-        else:
-            w = f"{fmt_int(la.weights)} weights"
+        w = f"{op_of(node).weights_formula(node, la.weights)} weights"
         b = f" + {fmt_int(la.biases)} biases" if la.biases else ""
         lines.append(f"{la.name}: {w}{b}")
     text = "; ".join(lines)

@@ -1,10 +1,11 @@
-"""The fusion plan: which conv -> BN -> (add) -> ReLU chains run as one kernel.
+"""The fusion plan: which conv -> BN -> (add) -> activation chains run as one kernel.
 
 A group starts at every conv and extends while the chain's last node has exactly one consumer
 and that consumer is the next op of the pattern: first a BatchNorm, then an Add (the residual
-join; its other input becomes the group's ``residual``), then a ReLU. The group runs where its
-last member stands in the graph, when the residual is ready. A chain that is the network's output
-stops there. An add reached by two chains joins the first one in graph order.
+join; its other input becomes the group's ``residual``), then an activation that the kernel
+runs as its epilogue (an op whose registry entry names a ``kernel_activation``: ReLU). The
+group runs where its last member stands in the graph, when the residual is ready. A chain that is
+the network's output stops there. An add reached by two chains joins the first one in graph order.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archc import ir
+from archc.ops import OPS
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def plan_fusion(graph: ir.Graph) -> list[FusionGroup]:
             fields["residual"] = next(i for i in nxt.inputs if i != fields.get("bn", node.name))
             taken.add(nxt.name)
             nxt = only_consumer(tail)
-        if isinstance(nxt, ir.ReLU):
+        if nxt is not None and nxt.op in OPS and OPS[nxt.op].kernel_activation is not None:
             fields["relu"] = nxt.name
         groups.append(FusionGroup(**fields))
     return groups

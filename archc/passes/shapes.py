@@ -24,6 +24,9 @@ from fractions import Fraction
 
 from archc import ir
 from archc.diagnostics import Diagnostic, error, warning
+from archc.nodes import fmt_shape
+from archc.ops import op_of
+from archc.ops.base import ShapeContext
 from archc.spans import Span
 
 
@@ -34,14 +37,6 @@ class ShapeResult:
     shapes: dict[str, ir.Shape]
     """Output shape of every node of ``graph`` whose shape could be inferred."""
     diagnostics: list[Diagnostic] = field(default_factory=list)
-
-
-def fmt_shape(shape: ir.Shape) -> str:
-    """A shape the way specs write it: ``[55x55x96]`` (H x W x C) or ``[4096]``."""
-    if len(shape) == 3:
-        c, h, w = shape
-        return f"[{h}x{w}x{c}]"
-    return "[" + "x".join(str(s) for s in shape) + "]"
 
 
 def shapes_agree(declared: ir.Shape, inferred: ir.Shape) -> bool:
@@ -112,7 +107,7 @@ def _suggest_tiling(size: int, k: int, s: int, p: int) -> str:
     return hint
 
 
-class _Inference:
+class _Inference(ShapeContext):
     def __init__(self, graph: ir.Graph):
         self.graph = graph
         self.shapes: dict[str, ir.Shape] = {}
@@ -125,12 +120,12 @@ class _Inference:
             for src in node.inputs:
                 self.consumers.setdefault(src, []).append(node)
 
-    def span(self, node: ir.Node) -> Span:
+    def span(self, node: ir.NodeBase) -> Span:
         if node.span is not None:
             return node.span
         return Span(file=self.graph.file, line=1, column=1, end_line=1, end_column=2)
 
-    def err(self, code: str, node: ir.Node, message: str, help: str | None = None) -> None:
+    def err(self, code: str, node: ir.NodeBase, message: str, help: str | None = None) -> None:
         self.diags.append(error(code, message, self.span(node), help))
 
     def run(self) -> ShapeResult:
@@ -180,45 +175,11 @@ class _Inference:
     # --- per-op rules ------------------------------------------------------------------------
 
     def infer(self, node: ir.Node, ins: list[ir.Shape]) -> ir.Shape | None:
-        x = ins[0] if ins else ()
-        match node:
-            case ir.Input():
-                return node.shape
-            case ir.Conv() | ir.MaxPool() | ir.AvgPool():
-                if not self.need_map(node, x):
-                    return None
-                hw = self.window(node, x)
-                if hw is None:
-                    return None
-                channels = node.out_channels if isinstance(node, ir.Conv) else x[0]
-                return (channels, *hw)
-            case ir.GlobalAvgPool():
-                return (x[0], 1, 1) if self.need_map(node, x) else None
-            case ir.AdaptiveAvgPool():
-                return (x[0], *node.output_size) if self.need_map(node, x) else None
-            case ir.LRN() | ir.BatchNorm():
-                return x if self.need_map(node, x) else None
-            case ir.ReLU() | ir.Dropout() | ir.Softmax():
-                return x
-            case ir.Flatten():
-                return (math.prod(x),)
-            case ir.Linear():
-                return (node.out_features,)
-            case ir.Concat():
-                return self.concat(node, ins)
-            case ir.Add():
-                if ins[0] != ins[1]:
-                    self.err(
-                        "E305",
-                        node,
-                        f"cannot add {fmt_shape(ins[0])} and {fmt_shape(ins[1])}: shapes differ",
-                        "use `shortcut: auto` to project the shortcut to the residual's shape",
-                    )
-                    return None
-                return x
-        raise AssertionError(f"no shape rule for {node.op}")
+        if isinstance(node, ir.Input):
+            return node.shape
+        return op_of(node).shape(node, ins, self)
 
-    def need_map(self, node: ir.Node, x: ir.Shape) -> bool:
+    def need_map(self, node: ir.NodeBase, x: ir.Shape) -> bool:
         if len(x) == 3:
             return True
         self.err(
@@ -257,18 +218,6 @@ class _Inference:
                 )
             )
         return out[0], out[1]
-
-    def concat(self, node: ir.Concat, ins: list[ir.Shape]) -> ir.Shape | None:
-        if any(len(s) != len(ins[0]) for s in ins) or any(s[1:] != ins[0][1:] for s in ins):
-            shown = ", ".join(fmt_shape(s) for s in ins)
-            self.err(
-                "E304",
-                node,
-                f"cannot concatenate {shown}: their spatial sizes differ",
-                "every branch must keep the same height and width; check strides and padding",
-            )
-            return None
-        return (sum(s[0] for s in ins), *ins[0][1:])
 
     # --- shortcuts ---------------------------------------------------------------------------
 

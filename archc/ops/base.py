@@ -1,0 +1,246 @@
+"""What a layer kind is, as one class: the :class:`Op` every entry of the registry derives from.
+
+An op says everything archc knows of its kind, for every stage:
+
+- **notation** (the parser's argument binder): ``words`` in every notation, positional
+  ``slots``, ``keywords`` that take a value, ``flags``, ``paper_forms`` such as ``conv3-64``;
+- **meaning** (the elaborator): ``fields`` turns the bound arguments into the IR ``model``'s
+  fields; ``prefix`` starts generated names; ``followed`` says whether defaults lines and the
+  lecture convention put BN/activations after it; ``activation`` marks a non-linearity;
+- **shape** and **cost** (the passes): ``shape``, ``costs``, ``window`` (receptive field),
+  ``in_place`` (adds no activation memory), ``keeps_positions``; ``kernel_activation`` names
+  the epilogue the fused kernel runs for it, if any;
+- **modules** (both backends): ``ctor`` describes the ``torch.nn`` module once, and the torch
+  backend builds it while the source backend prints it; ops without a module give ``function``
+  (torch) and ``expression`` (source) instead;
+- **words for people**: ``title``, ``article``, ``help``, ``docs_args`` (docs/language.md's
+  kind table is tested against them) and ``describe``, the summary's notation, which the
+  language reads back.
+
+A subclass that leaves a required facet undefined fails at import (:meth:`Op.__init_subclass__`),
+and tests/test_ops.py walks the registry checking that every facet works for every kind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from archc.nodes import NodeBase, Pair, Shape
+from archc.numbers import fmt_int
+
+if TYPE_CHECKING:
+    from archc import syntax as S
+    from archc.spans import Span
+
+
+@dataclass(frozen=True)
+class Costs:
+    weights: int = 0
+    biases: int = 0
+    buffers: int = 0
+    macs: int = 0
+
+
+NO_COSTS = Costs()
+
+
+@dataclass(frozen=True)
+class Ctor:
+    """A module constructor, e.g. ``nn.Conv2d(3, 64, kernel_size=7, stride=2)``.
+
+    ``module`` is the class's name in ``torch.nn``; ``args``/``kwargs`` are plain Python values
+    (ints, floats, bools, tuples) whose ``repr`` is valid source. ``flatten`` says the module
+    reads a flattened feature map (an FC after a conv), which both backends insert.
+    ``factory`` says the constructor takes ``device``/``dtype`` (it makes parameters or
+    buffers).
+    """
+
+    module: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    flatten: bool = False
+    factory: bool = False
+
+
+class Evaluator:
+    """What ``Op.fields`` may ask of the elaborator: arguments evaluated and range-checked,
+    errors raised as diagnostics at the argument's span (see archc.elaborate)."""
+
+    def int_arg(self, arg: S.Arg, what: str) -> int:
+        raise NotImplementedError
+
+    def pair_arg(self, arg: S.Arg, what: str, low: int = 1) -> Pair:
+        raise NotImplementedError
+
+    def float_arg(self, arg: S.Arg) -> float:
+        raise NotImplementedError
+
+    def check_size(self, value: int, what: str, span: Span, low: int = 1) -> int:
+        raise NotImplementedError
+
+    def padding(self, arg: S.Arg | None, kernel: Pair, paper: bool, span: Span) -> Pair:
+        raise NotImplementedError
+
+    def missing(self, what: str, span: Span, help: str) -> Exception:
+        """The error for a required argument that is not written (E213)."""
+        raise NotImplementedError
+
+
+class ShapeContext:
+    """What ``Op.shape`` may ask of shape inference (archc.passes.shapes)."""
+
+    def err(self, code: str, node: NodeBase, message: str, help: str | None = None) -> None:
+        raise NotImplementedError
+
+    def need_map(self, node: NodeBase, x: Shape) -> bool:
+        """True when ``x`` is a feature map; otherwise reports E306."""
+        raise NotImplementedError
+
+    def window(self, node: Any, x: Shape) -> Pair | None:
+        """The output height and width of a sliding window (conv, pool), with its checks."""
+        raise NotImplementedError
+
+
+PaperForm = tuple["re.Pattern[str]", "Callable[[re.Match[str], Span], dict[str, S.Arg]]"]
+
+# Facets every op must define itself (or inherit from an op family such as the pools).
+REQUIRED = (
+    "model",
+    "title",
+    "article",
+    "words",
+    "prefix",
+    "help",
+    "docs_args",
+    "followed",
+    "activation",
+    "in_place",
+    "keeps_positions",
+    "fields",
+    "shape",
+    "costs",
+    "window",
+    "ctor",
+    "describe",
+)
+
+
+class Op:
+    """One layer kind. Subclasses set the class attributes and methods below."""
+
+    # notation
+    words: ClassVar[tuple[str, ...]]
+    """Surface words, upper case, spaces between words: ``("MAX POOL", "MAXPOOL", …)``."""
+    slots: ClassVar[tuple[str, ...]] = ()
+    """Positional arguments in order; a ``KxK`` size goes to ``kernel`` (or ``size``)."""
+    keywords: ClassVar[dict[str, str]] = {}
+    """Keyword -> the option it sets (``padding`` -> ``pad``)."""
+    flags: ClassVar[frozenset[str]] = frozenset()
+    """Words that stand alone (``ceil``); ``no bias``/``no relu``/``no bn`` are common to all."""
+    paper_forms: ClassVar[tuple[PaperForm, ...]] = ()
+    """Whole-word forms that carry arguments (``conv3-64``): pattern -> options."""
+
+    # meaning
+    model: ClassVar[type[NodeBase]]
+    prefix: ClassVar[str]
+    followed: ClassVar[bool]
+    activation: ClassVar[bool]
+    kernel_activation: ClassVar[str | None] = None
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)
+
+    # accounting
+    in_place: ClassVar[bool]
+    keeps_positions: ClassVar[bool]
+
+    # words for people
+    title: ClassVar[str]
+    article: ClassVar[str]
+    help: ClassVar[str]
+    docs_args: ClassVar[str]
+
+    kind: ClassVar[str]
+    """The IR op tag, read from the model's ``op`` literal."""
+
+    def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if abstract:
+            return
+        missing = [f for f in REQUIRED if not any(f in vars(k) for k in cls.__mro__[:-2])]
+        if missing:
+            raise TypeError(f"op {cls.__name__} does not define {', '.join(missing)}")
+        cls.kind = cls.model.model_fields["op"].default
+
+    # --- the stages' facets (subclasses define them) ------------------------------------------
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        """The IR model's fields from the bound arguments of a layer line."""
+        raise NotImplementedError
+
+    def shape(self, node: Any, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        """The output shape, or None after reporting why there is none."""
+        raise NotImplementedError
+
+    def costs(self, node: Any, x: Shape, out: Shape) -> Costs:
+        """Weights, biases, buffers and MACs, given the first input's and the output's shape."""
+        raise NotImplementedError
+
+    def window(self, node: Any, x: Shape, height: int) -> tuple[int, int] | None:
+        """(kernel, stride) along the height for the receptive field, None when the op does
+        not look at neighbouring positions."""
+        raise NotImplementedError
+
+    def ctor(self, node: Any, x: Shape, out: Shape) -> Ctor | None:
+        """The module, or None for an op that is a function of its inputs (concat, add)."""
+        raise NotImplementedError
+
+    def describe(self, node: Any) -> str:
+        """The node in archc's own notation (``conv 64 7x7 s2 p3``); the parser reads it."""
+        raise NotImplementedError
+
+    def function(self, torch: Any) -> Callable[..., Any]:
+        """For ops without a module: what the torch backend calls."""
+        raise TypeError(f"{self.kind} has a module, not a function")
+
+    def expression(self, args: list[str]) -> str | tuple[str, list[str]]:
+        """For ops without a module: the generated source's expression of the variables
+        ``args``, or a call as (callee, arguments) so the generator can wrap it."""
+        raise TypeError(f"{self.kind} has a module, not an expression")
+
+    def weights_formula(self, node: Any, weights: int) -> str:
+        """How ``weights`` add up, for claim diagnostics (``3·3·3·64 = 1,728``)."""
+        return fmt_int(weights)
+
+
+# --- helpers the entries share ----------------------------------------------------------------
+
+
+def pair_text(p: Pair) -> str:
+    return f"{p[0]}x{p[1]}"
+
+
+def window_text(node: Any) -> str:
+    """``3x3 s2 p1`` for a sliding window; stride and padding left out when they are 1 and 0."""
+    text = pair_text(node.kernel)
+    s, p = node.stride, node.padding
+    if s != (1, 1):
+        text += f" s{s[0]}" if s[0] == s[1] else f" s{pair_text(s)}"
+    if p != (0, 0):
+        text += f" p{p[0]}" if p[0] == p[1] else f" p{pair_text(p)}"
+    return text
+
+
+def int_pair(p: Pair) -> int | Pair:
+    """A pair as torch's constructors take it, collapsed to one int when both agree."""
+    return p[0] if p[0] == p[1] else tuple(p)  # type: ignore[return-value]
+
+
+def same_shape(node: Any, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+    return ins[0]
+
+
+def map_shape(node: Any, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+    """The input shape, for ops that need a feature map (BN, LRN)."""
+    return ins[0] if ctx.need_map(node, ins[0]) else None

@@ -1,0 +1,107 @@
+"""Joins: ``concat`` (Inception's branches) and ``add`` (a residual and its shortcut). They are
+functions of their inputs, with no module of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from archc import syntax as S
+from archc.nodes import NodeBase, Shape, fmt_shape
+from archc.ops.base import NO_COSTS, Costs, Evaluator, Op, ShapeContext
+
+
+class Concat(NodeBase):
+    """Channel concatenation of two or more inputs (Inception)."""
+
+    op: Literal["concat"] = "concat"
+
+
+class Add(NodeBase):
+    """Element-wise sum of two inputs (a residual join)."""
+
+    op: Literal["add"] = "add"
+
+
+class _Join(Op, abstract=True):
+    followed = False
+    activation = False
+    keeps_positions = False
+    docs_args = "—"
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        return {}
+
+    def costs(self, node: Any, x: Shape, out: Shape) -> Costs:
+        return NO_COSTS
+
+    def window(self, node: Any, x: Shape, height: int) -> None:
+        return None
+
+    def ctor(self, node: Any, x: Shape, out: Shape) -> None:
+        return None
+
+
+class ConcatOp(_Join):
+    model = Concat
+    title = "concat"
+    article = "a concat"
+    words = ("CONCAT",)
+    prefix = "concat"
+    arity = (2, None)
+    in_place = False
+    help = "concat takes no arguments (it joins the `branch:` sections before it)"
+    docs_args = "— (joins branches)"
+
+    def shape(self, node: Concat, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        if any(len(s) != len(ins[0]) for s in ins) or any(s[1:] != ins[0][1:] for s in ins):
+            shown = ", ".join(fmt_shape(s) for s in ins)
+            ctx.err(
+                "E304",
+                node,
+                f"cannot concatenate {shown}: their spatial sizes differ",
+                "every branch must keep the same height and width; check strides and padding",
+            )
+            return None
+        return (sum(s[0] for s in ins), *ins[0][1:])
+
+    def function(self, torch: Any) -> Callable[..., Any]:
+        return lambda *xs: torch.cat(xs, 1)
+
+    def expression(self, args: list[str]) -> tuple[str, list[str]]:
+        return "torch.cat", [f"[{', '.join(args)}]", "1"]
+
+    def describe(self, node: Concat) -> str:
+        return f"concat {len(node.inputs)}"
+
+
+class AddOp(_Join):
+    model = Add
+    title = "add"
+    article = "an add"
+    words = ("ADD",)
+    prefix = "add"
+    arity = (2, 2)
+    in_place = True
+    help = "add takes no arguments (it joins a `residual:` section and its shortcut)"
+    docs_args = "— (joins a residual and its shortcut)"
+
+    def shape(self, node: Add, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        if ins[0] != ins[1]:
+            ctx.err(
+                "E305",
+                node,
+                f"cannot add {fmt_shape(ins[0])} and {fmt_shape(ins[1])}: shapes differ",
+                "use `shortcut: auto` to project the shortcut to the residual's shape",
+            )
+            return None
+        return ins[0]
+
+    def function(self, torch: Any) -> Callable[..., Any]:
+        return lambda a, b: a + b
+
+    def expression(self, args: list[str]) -> str:
+        return f"{args[0]} + {args[1]}"
+
+    def describe(self, node: Add) -> str:
+        return "add"

@@ -1,0 +1,120 @@
+"""Normalisation: ``NORM1: Normalization layer`` / ``LRN size 5`` and ``BN eps 0.001``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import model_validator
+
+from archc import syntax as S
+from archc.nodes import NodeBase, Shape, positive
+from archc.ops.base import NO_COSTS, Costs, Ctor, Evaluator, Op, map_shape
+
+
+class LRN(NodeBase):
+    """Local response normalisation across channels, as ``torch.nn.LocalResponseNorm``."""
+
+    op: Literal["lrn"] = "lrn"
+    size: int = 5
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 2.0
+
+    @model_validator(mode="after")
+    def _ranges(self) -> LRN:
+        positive(self.size, "LRN size")
+        if self.alpha < 0 or self.beta < 0 or self.k <= 0:
+            raise ValueError("LRN needs alpha >= 0, beta >= 0 and k > 0")
+        return self
+
+
+class BatchNorm(NodeBase):
+    op: Literal["batchnorm"] = "batchnorm"
+    eps: float = 1e-5
+    momentum: float = 0.1
+
+    @model_validator(mode="after")
+    def _ranges(self) -> BatchNorm:
+        if not 0 < self.eps < 1:
+            raise ValueError(f"BN eps must be between 0 and 1, got {self.eps}")
+        if not 0 <= self.momentum <= 1:
+            raise ValueError(f"BN momentum must be between 0 and 1, got {self.momentum}")
+        return self
+
+
+class LRNOp(Op):
+    model = LRN
+    title = "LRN"
+    article = "an LRN"
+    words = ("NORM", "LRN")
+    slots = ("size",)
+    keywords = {"size": "size", "alpha": "alpha", "beta": "beta", "k": "k"}
+    prefix = "norm"
+    followed = False
+    activation = False
+    in_place = False
+    keeps_positions = False
+    help = "LRN takes: size N, alpha A, beta B, k K"
+    docs_args = (
+        "`size N`, `alpha A`, `beta B`, `k K` (defaults 5, 1e-4, 0.75, 2; torch's convention: "
+        "alpha is divided by size)"
+    )
+    shape = staticmethod(map_shape)  # type: ignore[assignment]
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        o = layer.options
+        out: dict[str, Any] = {}
+        if "size" in o:
+            out["size"] = ev.int_arg(o["size"], "LRN size")
+        for key in ("alpha", "beta", "k"):
+            if key in o:
+                out[key] = ev.float_arg(o[key])
+        return out
+
+    def costs(self, node: LRN, x: Shape, out: Shape) -> Costs:
+        return NO_COSTS
+
+    def window(self, node: LRN, x: Shape, height: int) -> None:
+        return None
+
+    def ctor(self, node: LRN, x: Shape, out: Shape) -> Ctor:
+        return Ctor(
+            "LocalResponseNorm", (node.size,), {"alpha": node.alpha, "beta": node.beta, "k": node.k}
+        )
+
+    def describe(self, node: LRN) -> str:
+        return f"LRN size {node.size}"
+
+
+class BatchNormOp(Op):
+    model = BatchNorm
+    title = "batch norm"
+    article = "a BN"
+    words = ("BN", "BATCHNORM", "BATCH NORM")
+    keywords = {"eps": "eps", "momentum": "momentum"}
+    prefix = "bn"
+    followed = False
+    activation = False
+    in_place = False
+    keeps_positions = False
+    help = "BN takes: eps E, momentum M"
+    docs_args = "`eps E`, `momentum M`"
+    shape = staticmethod(map_shape)  # type: ignore[assignment]
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        return {key: ev.float_arg(a) for key, a in layer.options.items()}
+
+    def costs(self, node: BatchNorm, x: Shape, out: Shape) -> Costs:
+        # gamma and beta are parameters; running mean and variance are buffers.
+        return Costs(x[0], x[0], 2 * x[0], 0)
+
+    def window(self, node: BatchNorm, x: Shape, height: int) -> None:
+        return None
+
+    def ctor(self, node: BatchNorm, x: Shape, out: Shape) -> Ctor:
+        return Ctor(
+            "BatchNorm2d", (out[0],), {"eps": node.eps, "momentum": node.momentum}, factory=True
+        )
+
+    def describe(self, node: BatchNorm) -> str:
+        return "BN"

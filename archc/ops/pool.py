@@ -1,0 +1,217 @@
+"""Pooling: ``MAX POOL 3x3 stride 2``, ``AVG POOL 2x2``, ``GLOBAL AVG POOL``,
+``ADAPTIVE AVG POOL 7x7``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import field_validator, model_validator
+
+from archc import syntax as S
+from archc.nodes import NodeBase, Pair, Shape, positive_pair
+from archc.ops.base import (
+    NO_COSTS,
+    Costs,
+    Ctor,
+    Evaluator,
+    Op,
+    ShapeContext,
+    int_pair,
+    pair_text,
+    window_text,
+)
+
+
+class _Pool(NodeBase):
+    kernel: Pair
+    stride: Pair
+    padding: Pair = (0, 0)
+    ceil_mode: bool = False
+
+    @model_validator(mode="after")
+    def _ranges(self) -> _Pool:
+        positive_pair(self.kernel, "pool size")
+        positive_pair(self.stride, "stride")
+        for k, p in zip(self.kernel, self.padding):
+            if p < 0 or 2 * p > k:
+                raise ValueError(f"pool padding {p} must be between 0 and half the pool size {k}")
+        return self
+
+
+class MaxPool(_Pool):
+    op: Literal["maxpool"] = "maxpool"
+
+
+class AvgPool(_Pool):
+    op: Literal["avgpool"] = "avgpool"
+    count_include_pad: bool = True
+
+
+class GlobalAvgPool(NodeBase):
+    """Average over all spatial positions: (C, H, W) -> (C, 1, 1)."""
+
+    op: Literal["global_avgpool"] = "global_avgpool"
+
+
+class AdaptiveAvgPool(NodeBase):
+    """torchvision's ``AdaptiveAvgPool2d(output_size)``."""
+
+    op: Literal["adaptive_avgpool"] = "adaptive_avgpool"
+    output_size: Pair
+
+    @field_validator("output_size")
+    @classmethod
+    def _sizes(cls, v: Pair) -> Pair:
+        return positive_pair(v, "output size")
+
+
+class _WindowPool(Op, abstract=True):
+    """Max and average pooling share their notation, shape and cost."""
+
+    slots = ("kernel",)
+    keywords = {"stride": "stride", "pad": "pad", "padding": "pad", "kernel": "kernel"}
+    flags = frozenset({"ceil", "floor"})
+    followed = False
+    activation = False
+    in_place = False
+    keeps_positions = False
+    help = "a pool takes: KxK, stride S, pad P, ceil | floor"
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        o = layer.options
+        kernel = ev.pair_arg(o["kernel"], "pool size") if "kernel" in o else (2, 2)
+        return {
+            "kernel": kernel,
+            "stride": ev.pair_arg(o["stride"], "stride") if "stride" in o else kernel,
+            "padding": ev.padding(o.get("pad"), kernel, False, layer.span),
+            "ceil_mode": "ceil" in layer.flags,
+        }
+
+    def shape(self, node: Any, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        x = ins[0]
+        if not ctx.need_map(node, x):
+            return None
+        hw = ctx.window(node, x)
+        return None if hw is None else (x[0], *hw)
+
+    def costs(self, node: Any, x: Shape, out: Shape) -> Costs:
+        return NO_COSTS
+
+    def window(self, node: Any, x: Shape, height: int) -> tuple[int, int]:
+        return node.kernel[0], node.stride[0]
+
+    def pool_kwargs(self, node: _Pool) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "kernel_size": int_pair(node.kernel),
+            "stride": int_pair(node.stride),
+        }
+        if node.padding != (0, 0):
+            kwargs["padding"] = int_pair(node.padding)
+        if node.ceil_mode:
+            kwargs["ceil_mode"] = True
+        return kwargs
+
+    def describe(self, node: Any) -> str:
+        return f"{self.title} {window_text(node)}" + (" ceil" if node.ceil_mode else "")
+
+
+class MaxPoolOp(_WindowPool):
+    model = MaxPool
+    title = "max pool"
+    article = "a max pool"
+    words = ("POOL", "MAX POOL", "MAXPOOL", "MAX-POOL")
+    prefix = "pool"
+    docs_args = "`KxK` (or `K`), `stride S` (default: K), `pad P`, `ceil` / `floor`"
+
+    def ctor(self, node: MaxPool, x: Shape, out: Shape) -> Ctor:
+        return Ctor("MaxPool2d", (), self.pool_kwargs(node))
+
+
+class AvgPoolOp(_WindowPool):
+    model = AvgPool
+    title = "avg pool"
+    article = "an avg pool"
+    words = ("AVG POOL", "AVGPOOL", "AVG-POOL", "AVERAGE POOL")
+    prefix = "avgpool"
+    docs_args = "as max pool"
+
+    def ctor(self, node: AvgPool, x: Shape, out: Shape) -> Ctor:
+        kwargs = self.pool_kwargs(node)
+        if not node.count_include_pad:
+            kwargs["count_include_pad"] = False
+        return Ctor("AvgPool2d", (), kwargs)
+
+
+class GlobalAvgPoolOp(Op):
+    model = GlobalAvgPool
+    title = "global avg pool"
+    article = "a global avg pool"
+    words = ("GLOBAL AVG POOL", "GLOBAL AVGPOOL", "GLOBAL AVERAGE POOL", "GAP")
+    prefix = "avgpool"
+    followed = False
+    activation = False
+    in_place = False
+    keeps_positions = False
+    help = "a global avg pool takes no arguments"
+    docs_args = "—"
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        return {}
+
+    def shape(self, node: GlobalAvgPool, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        x = ins[0]
+        return (x[0], 1, 1) if ctx.need_map(node, x) else None
+
+    def costs(self, node: GlobalAvgPool, x: Shape, out: Shape) -> Costs:
+        return NO_COSTS
+
+    def window(self, node: GlobalAvgPool, x: Shape, height: int) -> tuple[int, int]:
+        return height, 1
+
+    def ctor(self, node: GlobalAvgPool, x: Shape, out: Shape) -> Ctor:
+        return Ctor("AdaptiveAvgPool2d", ((1, 1),))
+
+    def describe(self, node: GlobalAvgPool) -> str:
+        return "global avg pool"
+
+
+class AdaptiveAvgPoolOp(Op):
+    model = AdaptiveAvgPool
+    title = "adaptive avg pool"
+    article = "an adaptive avg pool"
+    words = ("ADAPTIVE AVG POOL", "ADAPTIVE AVGPOOL")
+    slots = ("size",)
+    keywords = {"size": "size"}
+    prefix = "avgpool"
+    followed = False
+    activation = False
+    in_place = False
+    keeps_positions = False
+    help = "an adaptive avg pool takes its output size: HxW"
+    docs_args = "output size `HxW` (or `N`)"
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        if "size" not in layer.options:
+            raise ev.missing(
+                "an adaptive avg pool needs its output size",
+                layer.span,
+                "write e.g. `ADAPTIVE AVG POOL 7x7`",
+            )
+        return {"output_size": ev.pair_arg(layer.options["size"], "output size")}
+
+    def shape(self, node: AdaptiveAvgPool, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        x = ins[0]
+        return (x[0], *node.output_size) if ctx.need_map(node, x) else None
+
+    def costs(self, node: AdaptiveAvgPool, x: Shape, out: Shape) -> Costs:
+        return NO_COSTS
+
+    def window(self, node: AdaptiveAvgPool, x: Shape, height: int) -> tuple[int, int]:
+        out = node.output_size[0]
+        return -(-height // out), max(height // out, 1)
+
+    def ctor(self, node: AdaptiveAvgPool, x: Shape, out: Shape) -> Ctor:
+        return Ctor("AdaptiveAvgPool2d", (tuple(node.output_size),))
+
+    def describe(self, node: AdaptiveAvgPool) -> str:
+        return f"adaptive avg pool {pair_text(node.output_size)}"
