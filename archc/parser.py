@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache
@@ -22,72 +21,28 @@ from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
-from lark.lark import PostLex
 
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, error
+from archc.ops import LONGEST_WORD, OPS, WORDS, Op, by_word
 from archc.spans import Span
 
 # --- the vocabulary ----------------------------------------------------------------------------
-
-KINDS: dict[str, str] = {
-    "CONV": "conv",
-    "CONVOLUTION": "conv",
-    "POOL": "maxpool",
-    "MAX POOL": "maxpool",
-    "MAXPOOL": "maxpool",
-    "MAX-POOL": "maxpool",
-    "AVG POOL": "avgpool",
-    "AVGPOOL": "avgpool",
-    "AVG-POOL": "avgpool",
-    "AVERAGE POOL": "avgpool",
-    "GLOBAL AVG POOL": "global_avgpool",
-    "GLOBAL AVGPOOL": "global_avgpool",
-    "GLOBAL AVERAGE POOL": "global_avgpool",
-    "GAP": "global_avgpool",
-    "ADAPTIVE AVG POOL": "adaptive_avgpool",
-    "ADAPTIVE AVGPOOL": "adaptive_avgpool",
-    "NORM": "lrn",
-    "LRN": "lrn",
-    "BN": "batchnorm",
-    "BATCHNORM": "batchnorm",
-    "BATCH NORM": "batchnorm",
-    "RELU": "relu",
-    "DROPOUT": "dropout",
-    "FLATTEN": "flatten",
-    "FC": "linear",
-    "LINEAR": "linear",
-    "SOFTMAX": "softmax",
-    "SOFT-MAX": "softmax",
-    "CONCAT": "concat",
-    "ADD": "add",
-}
-_LONGEST_KIND = max(len(k.split()) for k in KINDS)
+# Layer kinds, their words, slots, keywords and flags are the op registry's (archc/ops).
 
 FILLER = {"filters", "filter", "at", "neurons", "neuron", "layer", "normalization", "units"}
-
-# The keywords each kind takes a value after (`stride 4`, `pad same`, `eps 0.001`).
-KEYWORDS: dict[str, set[str]] = {
-    "conv": {"stride", "pad", "padding", "kernel"},
-    "maxpool": {"stride", "pad", "padding", "kernel"},
-    "avgpool": {"stride", "pad", "padding", "kernel"},
-    "adaptive_avgpool": {"size"},
-    "lrn": {"size", "alpha", "beta", "k"},
-    "batchnorm": {"eps", "momentum"},
-    "dropout": {"p"},
-}
-_CANONICAL = {"padding": "pad"}
-FLAGS: dict[str, set[str]] = {"maxpool": {"ceil", "floor"}, "avgpool": {"ceil", "floor"}}
 NO_FLAGS = {"relu", "bn", "bias"}
+# `s2`, `p3`, `s2x1`: the stride and padding as the summary prints them.
+_SHORT_OPTION = re.compile(r"([sp])(\d{1,9})(?:x(\d{1,9}))?")
+_SHORT_KEYWORD = {"s": "stride", "p": "pad"}
 
-_PAPER_CONV = re.compile(r"conv(\d+)-(\d+)", re.I)
-_PAPER_FC = re.compile(r"(?:fc|linear)-(\d+)", re.I)
 _INDEXED = re.compile(r"^(.*?)(\d[A-Za-z0-9_]*)$")  # CONV1, CONV1_1, CONV2a
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_DIGITS = 40  # longer numbers are typos, and Python refuses to parse very long ones
 # Beyond these no real spec goes, and the recursive tree walks would overflow the stack.
 MAX_NESTING = 32  # parentheses in a line, or bodies in a file
 MAX_OPERATORS = 200  # arithmetic operators in a line
+MAX_SYNTAX_ERRORS = 20  # lines rejected before the parser gives up on a file
 
 
 class SyntaxProblem(Exception):
@@ -96,59 +51,6 @@ class SyntaxProblem(Exception):
     def __init__(self, code: str, message: str, span: Span, help: str | None = None):
         super().__init__(message)
         self.diagnostic = error(code, message, span, help)
-
-
-# --- indentation -------------------------------------------------------------------------------
-
-
-class IndentProblem(Exception):
-    def __init__(self, line: int, width: int, too_deep: bool = False):
-        super().__init__("unindent does not match an outer level")
-        self.line, self.width, self.too_deep = line, width, too_deep
-
-
-class LineIndenter(PostLex):
-    """Emits _INDENT/_DEDENT. Only a line ending in ``:`` opens a body; a deeper line elsewhere
-    is read at the current level, so an indented table is still a table."""
-
-    always_accept = ("_NL",)
-    base = 0
-
-    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        levels = [self.base]
-        last = None
-        tok = None
-        for tok in stream:
-            if tok.type != "_NL":
-                last = tok.type
-                yield tok
-                continue
-            yield tok
-            indent_str = tok.value.rsplit("\n", 1)[1]
-            indent = len(indent_str.expandtabs(8))
-            if indent > levels[-1]:
-                if last in ("LABEL", "COLON"):
-                    if len(levels) > MAX_NESTING:
-                        raise IndentProblem(tok.end_line, len(indent_str), too_deep=True)
-                    levels.append(indent)
-                    yield Token.new_borrow_pos("_INDENT", indent_str, tok)
-            elif indent < levels[-1]:
-                popped = False
-                while len(levels) > 1 and indent < levels[-1]:
-                    levels.pop()
-                    popped = True
-                    yield Token.new_borrow_pos("_DEDENT", indent_str, tok)
-                if indent < levels[-1]:
-                    levels[0] = indent  # a table that started indented
-                elif popped and indent > levels[-1]:
-                    raise IndentProblem(tok.end_line, len(indent_str))
-            last = "_NL"
-        while len(levels) > 1:
-            levels.pop()
-            yield Token.new_borrow_pos("_DEDENT", "", tok) if tok else Token("_DEDENT", "")
-
-
-_INDENTER = LineIndenter()
 
 
 def _cache_file(grammar: str) -> Path | None:
@@ -166,10 +68,17 @@ def _cache_file(grammar: str) -> Path | None:
         directory.mkdir(parents=True, exist_ok=True)
     except (OSError, RuntimeError):  # RuntimeError: no home directory
         return None
-    # This file too: the postlexer's code shapes the tables and Lark's own key leaves it out.
-    key = f"{grammar}\0{Path(__file__).read_text(encoding='utf-8')}\0{lark.__version__}"
-    key += f"\0{sys.version_info[:2]}"
+    key = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}"
     return directory / f"grammar-{hashlib.sha256(key.encode()).hexdigest()[:16]}.lark-cache"
+
+
+def _paper_pattern() -> str:
+    """The registry's hyphenated words and paper forms as one regex, for the PAPER terminal."""
+    forms = [re.escape(w).replace("\\-", "-") for w in WORDS if "-" in w]
+    for op in OPS.values():
+        # The forms' groups become non-capturing: Lark's terminals may not capture.
+        forms += [re.sub(r"\((?!\?)", "(?:", p.pattern) for p, _ in op.paper_forms]
+    return f"(?:{'|'.join(forms)})(?![A-Za-z0-9_])".replace("\\d", "[0-9]")
 
 
 @cache
@@ -182,10 +91,10 @@ def lark_parser() -> Lark:
     mind an unwritable one; any other failure of the cache means a fresh build, never an error.
     """
     grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
+    grammar = grammar.replace("@PAPER@", _paper_pattern())
     options: dict[str, Any] = {
         "parser": "lalr",
         "lexer": "contextual",
-        "postlex": _INDENTER,
         "propagate_positions": True,
         "maybe_placeholders": True,
     }
@@ -238,6 +147,15 @@ class _Repeat:
 
 
 @dataclass(frozen=True)
+class _Strided:
+    """``3x3/2``: a window and its stride."""
+
+    size: _Size
+    stride: S.Num
+    span: Span
+
+
+@dataclass(frozen=True)
 class _Comma:
     span: Span
 
@@ -261,7 +179,7 @@ class _Line:
     claims: list[S.ClaimSyntax]
     remark: Token | None
     colon: bool
-    body: list[Any] | None = None  # nested (line, body) pairs
+    body: list[_Line] | None = None  # the indented lines below it, when it opens a body
     body_span: Span | None = None
 
 
@@ -283,18 +201,20 @@ def _fraction(text: str, span: Span) -> Fraction:
 class _Parts(Transformer):
     """Tokens and item rules -> syntax values; lines -> :class:`_Line` records."""
 
-    def __init__(self, file: str):
+    def __init__(self, file: str, line: int):
         super().__init__()
         self.file = file
+        self.number = line  # each line is parsed alone: Lark's line 1 is this line of the file
 
     def span(self, x: Token | Any) -> Span:
         if getattr(x, "empty", False):
-            return Span(file=self.file, line=1, column=1, end_line=1, end_column=1)
+            n = self.number
+            return Span(file=self.file, line=n, column=1, end_line=n, end_column=1)
         return Span(
             file=self.file,
-            line=x.line,
+            line=self.number,
             column=x.column,
-            end_line=x.end_line,
+            end_line=self.number,
             end_column=x.end_column,
         )
 
@@ -314,6 +234,8 @@ class _Parts(Transformer):
 
     def WORD(self, tok: Token) -> S.Name:
         return S.Name(str(tok), self.span(tok))
+
+    PAPER = WORD
 
     def SIZE(self, tok: Token) -> _Size:
         span = self.span(tok)
@@ -402,6 +324,11 @@ class _Parts(Transformer):
         return children[1]
 
     @v_args(meta=True)
+    def strided(self, meta: Any, children: list[Any]) -> _Strided:
+        size, _, stride = children
+        return _Strided(size, stride, self.span(meta))
+
+    @v_args(meta=True)
     def claim(self, meta: Any, children: list[Any]) -> S.ClaimSyntax:
         key, lhs, rhs = children
         kind = "memory" if str(key).lower().startswith("memory") else "params"
@@ -442,17 +369,8 @@ class _Parts(Transformer):
         claims = [c for c in rest if isinstance(c, S.ClaimSyntax)]
         return _Line(self.span(meta), pre, label, [], shape, arrow, claims, rest[-1], False)
 
-    def stmt(self, children: list[Any]) -> _Line:
-        line, body = children
-        if body is not None:
-            line.body, line.body_span = body
-        return line
-
-    def body(self, children: list[Any]) -> tuple[list[_Line], Span]:
-        return list(children), children[0].span
-
-    def start(self, children: list[Any]) -> list[_Line]:
-        return list(children)
+    def start(self, children: list[Any]) -> _Line:
+        return children[0]
 
 
 def _printed(x: _CNum) -> str:
@@ -519,27 +437,21 @@ class _Kind:
 def _kind_of_phrase(words: list[str], span: Span) -> _Kind | None:
     """Classify a label or the leading words of a body: `CONV1`, `MAX POOL`, `conv3-64`."""
     phrase = " ".join(words).upper()
-    if phrase in KINDS:
-        return _Kind(KINDS[phrase])
-    m = _PAPER_CONV.fullmatch(phrase)
-    if m:
-        k, n = int(m[1]), int(m[2])
-        opts = {
-            "kernel": S.Arg(S.Pair((k, k), span), span),
-            "filters": S.Arg(S.Num(Fraction(n), m[2], span), span),
-        }
-        return _Kind("conv", options=opts, paper=True)
-    m = _PAPER_FC.fullmatch(phrase)
-    if m:
-        opts = {"features": S.Arg(S.Num(Fraction(int(m[1])), m[1], span), span)}
-        return _Kind("linear", options=opts, paper=True)
+    op = WORDS.get(phrase)
+    if op is not None:
+        return _Kind(op.kind)
+    for op in OPS.values():
+        for pattern, options in op.paper_forms:
+            m = pattern.fullmatch(phrase)
+            if m:
+                return _Kind(op.kind, options=options(m, span), paper=True)
     m = _INDEXED.match(phrase)
-    if m and m[1] in KINDS:
-        kind = KINDS[m[1]]
+    if m and m[1] in WORDS:
+        op = WORDS[m[1]]
         name = "_".join(words)
-        pool = kind in ("maxpool", "avgpool") and m[2].isdigit() and len(m[2]) < 4
-        digits = int(m[2]) if pool else None
-        return _Kind(kind, name=name, pool_digits=digits)
+        # Table notation: `POOL2:` is a 2x2 pool, for a kind whose first argument is its window.
+        pool = op.slots[:1] == ("kernel",) and m[2].isdigit() and len(m[2]) < 4
+        return _Kind(op.kind, name=name, pool_digits=int(m[2]) if pool else None)
     return None
 
 
@@ -557,9 +469,9 @@ class _Classifier:
         text = str(tok).rstrip().rstrip(":").rstrip()
         return Span(
             file=self.file,
-            line=tok.line,
+            line=line.span.line,
             column=tok.column,
-            end_line=tok.line,
+            end_line=line.span.line,
             end_column=tok.column + len(text),
         )
 
@@ -584,8 +496,7 @@ class _Classifier:
         return self.block(line.body)
 
     def no_body(self, line: _Line) -> None:
-        if line.body is not None:
-            assert line.body_span is not None
+        if line.body_span is not None:
             self.err(
                 "E104",
                 "only `block`, `stage`, `residual`, `shortcut` and `branch` lines take an "
@@ -771,20 +682,17 @@ class _Classifier:
         span = self.label_span(line)
         kind = _kind_of_phrase(words, span)
         segs = _segments(line.items)
-        if (
-            kind is not None
-            and kind.name is not None
-            and segs
-            and (self.lead_kind(segs[0]) or self.calls_only(segs))
-        ):
-            kind = None  # `conv1: CONV 64 3x3`, `conv2_x: bottleneck(64)`: only a name
+        if kind is not None and kind.name is None and not kind.paper and line.items:
+            # `conv: bn, relu`: what follows every later layer of a kind that takes followers.
+            defaults = self.defaults(line, kind.kind)
+            if defaults is not None:
+                return [defaults]
+        if kind is not None and segs and (self.lead_kind(segs[0]) or self.calls_only(segs)):
+            # A label followed by a layer or a call is only a name, even when it is also a kind
+            # word: `maxpool: MAX POOL 3x3`, `fc: FC 1000`, `conv1: CONV 64 3x3`, `relu: relu`.
+            kind = None
         if kind is not None:
-            if kind.name is None and not kind.paper and line.items:
-                defaults = self.defaults(line, kind.kind)
-                if defaults is not None:
-                    return [defaults]
-            stmts = self.layers(line, kind, line.items)
-            return stmts
+            return self.layers(line, kind, line.items)
         if len(words) == 1 and self.check_ident(words[0], span):
             if not line.items and line.table_shape is None:
                 self.err(
@@ -808,25 +716,34 @@ class _Classifier:
         return []
 
     def defaults(self, line: _Line, kind: str) -> S.Defaults | None:
+        """A defaults line, or None when the line is something else: only kinds that take
+        followers (conv, FC) have defaults, and each item is `bn`, `bn(eps E)`, an activation
+        or `none`."""
+        if not OPS[kind].followed or line.pre_shape or line.arrow or line.claims:
+            return None
         followers: list[S.Follower] = []
         for seg in _segments(line.items):
             head = seg[0]
-            word = head.id.lower() if isinstance(head, S.Name) else None
-            if isinstance(head, _RawCall):
-                word = head.name.lower()
-            word = {"batchnorm": "bn"}.get(word or "", word)
-            if len(seg) != 1 or word not in ("bn", "relu", "none"):
+            word = head.name if isinstance(head, _RawCall) else getattr(head, "id", None)
+            op = by_word(word) if word else None
+            if len(seg) != 1 or word is None:
+                return None
+            if word.lower() == "none":
+                follower = "none"
+            elif op is not None and op.kind == "batchnorm":
+                follower = "bn"
+            elif op is not None and op.activation and not isinstance(head, _RawCall):
+                follower = op.kind
+            else:
                 return None
             options: dict[str, S.Arg] = {}
             if isinstance(head, _RawCall):
-                if word != "bn":
+                if follower != "bn":
                     return None
                 args = [i for i in head.items if not isinstance(i, _Comma)]
                 opts, _, _ = self.arguments("batchnorm", args, _Kind("batchnorm"))
                 options = opts.options
-            followers.append(S.Follower(word, options, _span_of(head)))  # type: ignore[arg-type]
-        if line.pre_shape or line.arrow or line.claims:
-            return None
+            followers.append(S.Follower(follower, options, _span_of(head)))
         return S.Defaults(kind, tuple(followers), line.span)
 
     def layers(
@@ -915,7 +832,7 @@ class _Classifier:
 
     def lead_kind(self, seg: list[Any]) -> tuple[_Kind, int] | None:
         words: list[S.Name] = []
-        for it in seg[:_LONGEST_KIND]:
+        for it in seg[:LONGEST_WORD]:
             if not isinstance(it, S.Name):
                 break
             words.append(it)
@@ -945,7 +862,7 @@ class _Classifier:
             if rest and not (len(rest) == 1 and isinstance(rest[0], _Repeat)):
                 return False
             if isinstance(head, _RawCall):
-                if head.name.upper() in KINDS:
+                if head.name.upper() in WORDS:
                     return False
                 continue
             if isinstance(head, S.Name) and self.lead_kind(seg) is None:
@@ -988,11 +905,12 @@ class _Classifier:
         return S.Call(head.name, tuple(args), tuple(kwargs), repeat, span)
 
     def arguments(self, kind: str, items: list[Any], k: _Kind) -> tuple[_Kind, set[str], int]:
-        """Assign the items after a kind word to the layer's arguments."""
+        """Bind the items after a kind word to the op's arguments, as its registry entry
+        describes them: keywords with a value, flags, `no X`, positional slots, `xN`."""
+        op = OPS[kind]
         opts = k
         flags: set[str] = set()
         repeat = 1
-        keywords = KEYWORDS.get(kind, set())
         positional: list[S.Arg] = []
         i = 0
         while i < len(items):
@@ -1000,7 +918,7 @@ class _Classifier:
             i += 1
             if isinstance(it, S.Name):
                 w = it.id.lower()
-                if w in FILLER and w not in keywords:
+                if w in FILLER and w not in op.keywords:
                     continue
                 if w == "no":
                     nxt = items[i] if i < len(items) else None
@@ -1013,26 +931,30 @@ class _Classifier:
                         "`no` must be followed by `bias`, `bn` or `relu`",
                         it.span,
                     )
-                if w in FLAGS.get(kind, set()):
+                if w in op.flags:
                     flags.add(w)
                     continue
-                if w in keywords:
+                if w in op.keywords:
                     if i >= len(items) or not (_is_expr(items[i]) or isinstance(items[i], _Size)):
                         raise SyntaxProblem("E106", f"`{it.id}` needs a value after it", it.span)
-                    self.set_option(opts, _CANONICAL.get(w, w), items[i], kind)
+                    self.set_option(opts, op.keywords[w], items[i], kind)
                     i += 1
+                    continue
+                short = self.short_option(op, it)
+                if short is not None:
+                    self.set_option(opts, *short, kind)
                     continue
                 positional.append(S.Arg(it, it.span))
             elif isinstance(it, _KwArg):
                 w = it.name.lower()
-                if w not in keywords:
+                if w not in op.keywords:
                     raise SyntaxProblem(
                         "E106",
                         f"{_kind_word(kind)} has no argument `{it.name}`",
                         it.span,
                         _help_args(kind),
                     )
-                self.set_option(opts, _CANONICAL.get(w, w), it.value, kind)
+                self.set_option(opts, op.keywords[w], it.value, kind)
             elif _is_expr(it):
                 positional.append(S.Arg(it, it.span))
             elif isinstance(it, _Size):
@@ -1041,6 +963,9 @@ class _Classifier:
                         "E106", "a window size is written KxK", it.span, _help_args(kind)
                     )
                 positional.append(S.Arg(S.Pair((it.dims[0], it.dims[1]), it.span), it.span))
+            elif isinstance(it, _Strided) and "stride" in op.keywords.values():
+                # `3x3/2`: the window, then its stride.
+                items[i:i] = [it.size, S.Name("stride", it.stride.span), it.stride]
             elif isinstance(it, _Repeat):
                 if i != len(items):
                     raise SyntaxProblem("E106", "a repetition `xN` ends the item", it.span)
@@ -1060,6 +985,17 @@ class _Classifier:
         self.positional(kind, opts, positional)
         return opts, flags, repeat
 
+    @staticmethod
+    def short_option(op: Op, word: S.Name) -> tuple[str, Any] | None:
+        """`s2`, `p3`, `s2x1`: stride and padding the way the summary prints them."""
+        m = _SHORT_OPTION.fullmatch(word.id)
+        if m is None or _SHORT_KEYWORD[m[1]] not in op.keywords.values():
+            return None
+        span = word.span
+        if m[3] is None:
+            return _SHORT_KEYWORD[m[1]], S.Num(Fraction(int(m[2])), m[2], span)
+        return _SHORT_KEYWORD[m[1]], _Size((int(m[2]), int(m[3])), span)
+
     def set_option(self, k: _Kind, key: str, item: Any, kind: str) -> None:
         span = item.span
         if key == "pad" and isinstance(item, S.Name) and item.id.lower() == "same":
@@ -1075,19 +1011,12 @@ class _Classifier:
         k.options[key] = S.Arg(value, span)
 
     def positional(self, kind: str, k: _Kind, values: list[S.Arg]) -> None:
-        slots = {
-            "conv": ["filters", "kernel"],
-            "maxpool": ["kernel"],
-            "avgpool": ["kernel"],
-            "adaptive_avgpool": ["size"],
-            "linear": ["features"],
-            "dropout": ["p"],
-            "lrn": ["size"],
-        }.get(kind, [])
+        op = OPS[kind]
+        slots = op.slots
         for arg in values:
             if isinstance(arg.value, S.Pair):
-                slot = "size" if kind == "adaptive_avgpool" else "kernel"
-                if slot not in slots or slot in k.options:
+                slot = op.pair_slot
+                if slot is None or slot in k.options:
                     raise SyntaxProblem(
                         "E106",
                         f"unexpected size in {_kind_word(kind)} line",
@@ -1123,42 +1052,12 @@ def _describe(x: Any) -> str:
     return "an expression"
 
 
-_KIND_WORD = {
-    "conv": "a conv",
-    "maxpool": "a max pool",
-    "avgpool": "an avg pool",
-    "global_avgpool": "a global avg pool",
-    "adaptive_avgpool": "an adaptive avg pool",
-    "lrn": "an LRN",
-    "batchnorm": "a BN",
-    "relu": "a ReLU",
-    "dropout": "a dropout",
-    "flatten": "a flatten",
-    "linear": "an FC",
-    "softmax": "a softmax",
-    "concat": "a concat",
-    "add": "an add",
-}
-
-
 def _kind_word(kind: str) -> str:
-    return _KIND_WORD.get(kind, kind)
-
-
-_HELP = {
-    "conv": "conv takes: N (filters), KxK, stride S, pad P | pad same, no bias",
-    "maxpool": "a pool takes: KxK, stride S, pad P, ceil | floor",
-    "avgpool": "a pool takes: KxK, stride S, pad P, ceil | floor",
-    "adaptive_avgpool": "an adaptive avg pool takes its output size: HxW",
-    "lrn": "LRN takes: size N, alpha A, beta B, k K",
-    "batchnorm": "BN takes: eps E, momentum M",
-    "dropout": "dropout takes: P or p P",
-    "linear": "FC takes: N (neurons), no bias",
-}
+    return OPS[kind].article
 
 
 def _help_args(kind: str) -> str:
-    return _HELP.get(kind, f"{kind} takes no arguments")
+    return OPS[kind].help
 
 
 def _remark_shape(remark: str) -> tuple[int, ...] | None:
@@ -1178,25 +1077,13 @@ def _remark_shape(remark: str) -> tuple[int, ...] | None:
 # --- entry point -------------------------------------------------------------------------------
 
 
-def _first_indent(text: str) -> int:
-    for raw in text.split("\n"):
-        stripped = raw.lstrip(" \t\f\u00a0")
-        if stripped and not stripped.startswith("#"):
-            return len(raw[: len(raw) - len(stripped)].expandtabs(8))
-    return 0
-
-
 def _point(file: str, line: int, column: int, width: int = 1) -> Span:
     return Span(file=file, line=line, column=column, end_line=line, end_column=column + width)
 
 
 def _describe_token(tok: Token) -> str:
-    if tok.type == "_NL":
-        return "end of line"
     if tok.type == "$END":
-        return "end of file"
-    if tok.type in ("_INDENT", "_DEDENT"):
-        return "change of indentation"
+        return "end of line"
     return f"`{tok}`"
 
 
@@ -1208,14 +1095,14 @@ _EXPECT_NAMES = {
     "WORD": "a word",
     "CNUM": "a number",
     "LPAR": "`(`",
-    "_NL": "the end of the line",
+    "$END": "the end of the line",
 }
 
 
-def _syntax_diagnostic(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
+def _syntax_diagnostic(e: UnexpectedInput, file: str, n: int, text: str) -> Diagnostic:
+    """The diagnostic of line ``n`` (``text``), which the grammar rejected."""
     if isinstance(e, UnexpectedCharacters):
-        line_text = text.split("\n")[e.line - 1] if e.line >= 1 else ""
-        ch = line_text[e.column - 1] if 0 < e.column <= len(line_text) else "?"
+        ch = text[e.column - 1] if 0 < e.column <= len(text) else "?"
         help = None
         if ch in "=":
             help = "`=` only joins a claim to its printed value or names a block argument"
@@ -1224,25 +1111,18 @@ def _syntax_diagnostic(e: UnexpectedInput, file: str, text: str) -> Diagnostic:
         return error(
             "E101",
             f"unexpected character `{ch}`" if ch.isprintable() else f"unexpected character {ch!r}",
-            _point(file, e.line, e.column),
+            _point(file, n, e.column),
             help,
         )
     assert isinstance(e, UnexpectedToken)
     tok = e.token
-    line = tok.line if tok.line is not None else max(1, text.count("\n"))
-    column = tok.column if tok.column is not None else 1
-    width = max(1, len(str(tok))) if tok.type not in ("_NL", "$END") else 1
-    if tok.type in ("_NL", "$END") and tok.line is not None:
-        line, column = tok.line, tok.column
+    if tok.type == "$END":
+        column, width = len(text) + 1, 1
+    else:
+        column, width = tok.column or 1, max(1, len(str(tok)))
     expected = sorted({_EXPECT_NAMES.get(t, "") for t in e.expected} - {""})
     help = f"expected {', '.join(expected)}" if expected else None
-    span = _point(file, line, column, width)
-    if tok.end_line is not None and tok.end_line != line:
-        span = _point(file, line, column, 1)
-    return error("E102", f"unexpected {_describe_token(tok)}", span, help)
-
-
-MAX_SYNTAX_ERRORS = 20
+    return error("E102", f"unexpected {_describe_token(tok)}", _point(file, n, column, width), help)
 
 
 def _too_deep(line: str, n: int, file: str) -> Diagnostic | None:
@@ -1268,78 +1148,127 @@ def _too_deep(line: str, n: int, file: str) -> Diagnostic | None:
     return None
 
 
-def _parse_lines(text: str, file: str) -> tuple[list[_Line] | None, Diagnostic | None]:
-    _INDENTER.base = _first_indent(text)
+_BLANK = " \t\f\u00a0"
+
+
+def _indent(raw: str) -> int:
+    return len(raw[: len(raw) - len(raw.lstrip(_BLANK))].expandtabs(8))
+
+
+def _opens_body(line: _Line | None, raw: str) -> bool:
+    """A line opens a body when it ends with `:` — its label (``residual:``) or a colon after
+    its items (``block b(w):``). A rejected line is judged by its text."""
+    if line is None:
+        return raw.split("#", 1)[0].rstrip(_BLANK).endswith(":")
+    return line.colon or (
+        line.label is not None
+        and not (line.items or line.table_shape or line.arrow or line.claims or line.remark)
+    )
+
+
+def _parse_lines(text: str, file: str) -> tuple[list[_Line], list[Diagnostic]]:
+    """Parse every line on its own and nest the bodies by indentation.
+
+    Only a line ending in ``:`` opens a body; a deeper line elsewhere is read at the current
+    level, so an indented or ragged table is still a table. A dedent must return to an enclosing
+    level (E103). A rejected line is reported and left out; the others still parse.
+    """
+    parser = lark_parser()
+    rejected: list[Diagnostic] = []
+    top: list[_Line] = []
+    levels: list[tuple[int, list[_Line]]] = []  # open bodies: (indentation, their lines)
+    opener: _Line | None = None  # the last line read, which may open a body
+    opener_raw = ""
+    for n, raw in enumerate(text.split("\n"), 1):
+        stripped = raw.lstrip(_BLANK)
+        if not stripped or stripped.startswith("#"):
+            continue
+        if len(rejected) >= MAX_SYNTAX_ERRORS:
+            break
+        indent = _indent(raw)
+        width = max(1, len(raw) - len(stripped))
+        if not levels:
+            levels = [(indent, top)]
+        if indent > levels[-1][0] and opener_raw and _opens_body(opener, opener_raw):
+            if len(levels) > MAX_NESTING:
+                rejected.append(
+                    error(
+                        "E111",
+                        f"bodies are nested more than {MAX_NESTING} deep",
+                        _point(file, n, 1, width),
+                        "move inner parts into blocks",
+                    )
+                )
+                return [], rejected  # what was read is not the file's structure
+            body: list[_Line] = []
+            if opener is not None:
+                opener.body = body
+            levels.append((indent, body))
+        elif indent < levels[-1][0]:
+            popped = False
+            while len(levels) > 1 and indent < levels[-1][0]:
+                levels.pop()
+                popped = True
+            if indent < levels[-1][0]:
+                levels[0] = (indent, top)  # a table that started indented
+            elif popped and indent > levels[-1][0]:
+                rejected.append(
+                    error(
+                        "E103",
+                        "this line's indentation matches no enclosing level",
+                        _point(file, n, 1, width),
+                        "indent it exactly like the lines above it that belong to the same body",
+                    )
+                )
+                opener, opener_raw = None, ""
+                continue
+        line = _parse_line(parser, raw, n, file, rejected)
+        if line is not None:
+            levels[-1][1].append(line)
+        opener, opener_raw = line, raw
+    _set_body_spans(top)
+    return top, rejected
+
+
+def _parse_line(
+    parser: Lark, raw: str, n: int, file: str, rejected: list[Diagnostic]
+) -> _Line | None:
+    problem = _too_deep(raw, n, file)
+    if problem is not None:
+        rejected.append(problem)
+        return None
     try:
-        return _Parts(file).transform(lark_parser().parse(text)), None
+        return _Parts(file, n).transform(parser.parse(raw))
     except UnexpectedInput as e:
-        return None, _syntax_diagnostic(e, file, text)
-    except IndentProblem as e:
-        span = _point(file, e.line, 1, max(1, e.width))
-        if e.too_deep:
-            return None, error(
-                "E111",
-                f"bodies are nested more than {MAX_NESTING} deep",
-                span,
-                "move inner parts into blocks",
-            )
-        return None, error(
-            "E103",
-            "this line's indentation matches no enclosing level",
-            span,
-            "indent it exactly like the lines above it that belong to the same body",
-        )
+        rejected.append(_syntax_diagnostic(e, file, n, raw))
     except VisitError as e:
-        if isinstance(e.orig_exc, SyntaxProblem):
-            return None, e.orig_exc.diagnostic
-        raise
+        if not isinstance(e.orig_exc, SyntaxProblem):
+            raise
+        rejected.append(e.orig_exc.diagnostic)
+    return None
+
+
+def _set_body_spans(lines: list[_Line]) -> None:
+    """A body's span is its first line's; a body whose lines were all rejected has none."""
+    for line in lines:
+        if line.body:
+            line.body_span = line.body[0].span
+            _set_body_spans(line.body)
 
 
 def parse(text: str, file: str = "<string>") -> tuple[S.Spec | None, list[Diagnostic]]:
     """Parse spec text into a syntax tree and diagnostics.
 
-    A line the grammar rejects is reported and replaced, and the text parsed again, so that one
-    typo does not hide the next (up to MAX_SYNTAX_ERRORS). The tree is None when any line was
-    rejected: what is left of the file is not the spec the author wrote.
+    Each line is parsed on its own, so one typo does not hide the next (up to
+    MAX_SYNTAX_ERRORS rejected lines). The tree is None when any line was rejected: what is left
+    of the file is not the spec the author wrote.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if text.startswith("\ufeff"):
         text = text[1:]
-    if not text.endswith("\n"):
-        text += "\n"
-    source = text.split("\n")
-    rejected: list[Diagnostic] = []
-    replaced: set[int] = set()
-    for n, line in enumerate(source, 1):
-        problem = _too_deep(line, n, file)
-        if problem is not None:
-            rejected.append(problem)
-            replaced.add(n)
-            indent = line[: len(line) - len(line.lstrip(" \t\f\u00a0"))]
-            source[n - 1] = indent + "relu"
-    text = "\n".join(source)
-    while True:
-        lines, problem = _parse_lines(text, file)
-        if problem is None:
-            break
-        rejected.append(problem)
-        n = problem.span.line
-        if (
-            problem.code == "E111"
-            or len(rejected) >= MAX_SYNTAX_ERRORS
-            or not 1 <= n <= len(source)
-            or n in replaced
-        ):
-            break
-        # A placeholder layer at the same indentation keeps the block structure intact, so
-        # that the rejected line causes no further errors (a misplaced line goes entirely).
-        line = source[n - 1]
-        indent = line[: len(line) - len(line.lstrip(" \t\f\u00a0"))]
-        source[n - 1] = "" if problem.code == "E103" else indent + "relu"
-        replaced.add(n)
-        text = "\n".join(source)
+    lines, rejected = _parse_lines(text, file)
     classifier = _Classifier(file)
-    body = classifier.block(lines) if lines is not None else ()
+    body = classifier.block(lines)
     if rejected:
         return None, rejected + classifier.diags
     return S.Spec(file, body), classifier.diags

@@ -135,7 +135,9 @@ class Op:
     words: ClassVar[tuple[str, ...]]
     """Surface words, upper case, spaces between words: ``("MAX POOL", "MAXPOOL", …)``."""
     slots: ClassVar[tuple[str, ...]] = ()
-    """Positional arguments in order; a ``KxK`` size goes to ``kernel`` (or ``size``)."""
+    """Positional arguments in order."""
+    pair_slot: ClassVar[str | None] = None
+    """The slot a ``KxK`` size fills (``kernel``, or ``size`` for an adaptive pool)."""
     keywords: ClassVar[dict[str, str]] = {}
     """Keyword -> the option it sets (``padding`` -> ``pad``)."""
     flags: ClassVar[frozenset[str]] = frozenset()

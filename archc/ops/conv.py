@@ -48,6 +48,7 @@ class ConvOp(Op):
     article = "a conv"
     words = ("CONV", "CONVOLUTION")
     slots = ("filters", "kernel")
+    pair_slot = "kernel"
     keywords = {"stride": "stride", "pad": "pad", "padding": "pad", "kernel": "kernel"}
     paper_forms = ((re.compile(r"conv(\d+)-(\d+)", re.I), _paper_conv),)
     prefix = "conv"

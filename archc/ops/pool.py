@@ -69,6 +69,7 @@ class _WindowPool(Op, abstract=True):
     """Max and average pooling share their notation, shape and cost."""
 
     slots = ("kernel",)
+    pair_slot = "kernel"
     keywords = {"stride": "stride", "pad": "pad", "padding": "pad", "kernel": "kernel"}
     flags = frozenset({"ceil", "floor"})
     followed = False
@@ -181,6 +182,7 @@ class AdaptiveAvgPoolOp(Op):
     article = "an adaptive avg pool"
     words = ("ADAPTIVE AVG POOL", "ADAPTIVE AVGPOOL")
     slots = ("size",)
+    pair_slot = "size"
     keywords = {"size": "size"}
     prefix = "avgpool"
     followed = False
