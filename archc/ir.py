@@ -26,7 +26,7 @@ from archc.nodes import (
     positive,
 )
 from archc.ops import OPS
-from archc.ops.activation import ReLU, SiLU
+from archc.ops.activation import ReLU
 from archc.ops.conv import Conv
 from archc.ops.join import Add, Concat
 from archc.ops.layers import Dropout, Flatten, Linear, Softmax
@@ -57,7 +57,6 @@ __all__ = [
     "ReLU",
     "Shape",
     "Shortcut",
-    "SiLU",
     "Softmax",
     "fmt_shape",
     "json_schema",

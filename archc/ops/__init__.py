@@ -9,36 +9,27 @@ tests/test_ops.py checks that every entry answers for every facet.
 from __future__ import annotations
 
 from archc.nodes import NodeBase
-from archc.ops.activation import ReLUOp, SiLUOp
-from archc.ops.base import Costs, Ctor, Op
-from archc.ops.conv import ConvOp
-from archc.ops.join import AddOp, ConcatOp
-from archc.ops.layers import DropoutOp, FlattenOp, LinearOp, SoftmaxOp
-from archc.ops.norm import BatchNormOp, LRNOp
-from archc.ops.pool import AdaptiveAvgPoolOp, AvgPoolOp, GlobalAvgPoolOp, MaxPoolOp
+from archc.ops import activation, conv, join, layers, norm, pool
+from archc.ops.base import REGISTERED, Costs, Ctor, Op
 
-__all__ = ["OPS", "Costs", "Ctor", "Op", "by_word", "op_of", "LONGEST_WORD"]
+__all__ = [
+    "OPS",
+    "WORDS",
+    "LONGEST_WORD",
+    "Costs",
+    "Ctor",
+    "Op",
+    "by_word",
+    "kind_table",
+    "op_of",
+]
 
-# In the order of docs/language.md's kind table.
+# Importing an entry's module registers its ops; this is the order of docs/language.md's kind
+# table (and of the IR's union), definition order within a module.
+_MODULES = [m.__name__ for m in (conv, pool, norm, activation, layers, join)]
+
 OPS: dict[str, Op] = {
-    op.kind: op
-    for op in (
-        ConvOp(),
-        MaxPoolOp(),
-        AvgPoolOp(),
-        GlobalAvgPoolOp(),
-        AdaptiveAvgPoolOp(),
-        LRNOp(),
-        BatchNormOp(),
-        ReLUOp(),
-        SiLUOp(),
-        DropoutOp(),
-        FlattenOp(),
-        LinearOp(),
-        SoftmaxOp(),
-        ConcatOp(),
-        AddOp(),
-    )
+    cls.kind: cls() for cls in sorted(REGISTERED, key=lambda c: _MODULES.index(c.__module__))
 }
 
 
@@ -65,3 +56,10 @@ def by_word(phrase: str) -> Op | None:
 def op_of(node: NodeBase) -> Op:
     """The registry entry of an IR node (KeyError for structural nodes: input, shortcut)."""
     return OPS[node.op]  # type: ignore[attr-defined]
+
+
+def kind_table() -> str:
+    """docs/language.md's table of layer kinds (tests/test_ops.py keeps the doc equal to it;
+    print it with ``python -c "import archc.ops; print(archc.ops.kind_table())"``)."""
+    rows = ["| kind | written | arguments | IR op |", "|---|---|---|---|"]
+    return "\n".join(rows + [op.docs_row() for op in OPS.values()])

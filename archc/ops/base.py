@@ -128,8 +128,13 @@ REQUIRED = (
 )
 
 
+REGISTERED: list[type[Op]] = []
+"""Every op class, in definition order (archc.ops builds the registry from it)."""
+
+
 class Op:
-    """One layer kind. Subclasses set the class attributes and methods below."""
+    """One layer kind. Subclasses set the class attributes and methods below; defining one
+    registers it."""
 
     # notation
     words: ClassVar[tuple[str, ...]]
@@ -174,6 +179,7 @@ class Op:
         if missing:
             raise TypeError(f"op {cls.__name__} does not define {', '.join(missing)}")
         cls.kind = cls.model.model_fields["op"].default
+        REGISTERED.append(cls)
 
     # --- the stages' facets (subclasses define them) ------------------------------------------
 
@@ -211,6 +217,11 @@ class Op:
         ``args``, or a call as (callee, arguments) so the generator can wrap it."""
         raise TypeError(f"{self.kind} has a module, not an expression")
 
+    def docs_row(self) -> str:
+        """This kind's row of docs/language.md's kind table."""
+        words = ", ".join(f"`{w}`" for w in self.words)
+        return f"| {self.title} | {words} | {self.docs_args} | `{self.kind}` |"
+
     def weights_formula(self, node: Any, weights: int) -> str:
         """How ``weights`` add up, for claim diagnostics (``3·3·3·64 = 1,728``)."""
         return fmt_int(weights)
@@ -223,11 +234,12 @@ def pair_text(p: Pair) -> str:
     return f"{p[0]}x{p[1]}"
 
 
-def window_text(node: Any) -> str:
-    """``3x3 s2 p1`` for a sliding window; stride and padding left out when they are 1 and 0."""
+def window_text(node: Any, stride_1: bool = False) -> str:
+    """``3x3 s2 p1`` for a sliding window; padding left out when it is 0, and the stride when
+    it is 1, unless ``stride_1`` (a pool's unwritten stride is its window, not 1)."""
     text = pair_text(node.kernel)
     s, p = node.stride, node.padding
-    if s != (1, 1):
+    if s != (1, 1) or stride_1:
         text += f" s{s[0]}" if s[0] == s[1] else f" s{pair_text(s)}"
     if p != (0, 0):
         text += f" p{p[0]}" if p[0] == p[1] else f" p{pair_text(p)}"

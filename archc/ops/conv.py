@@ -58,8 +58,8 @@ class ConvOp(Op):
     keeps_positions = False
     help = "conv takes: N (filters), KxK, stride S, pad P | pad same, no bias"
     docs_args = (
-        "`N` filters, `KxK` (or a second number `K`), `kernel K`, `stride S`, `pad P` / "
-        "`padding P` / `pad same`, `no bias`"
+        "`N` filters, `KxK` (or a second number `K`), `kernel K`, `stride S` / `sS`, `pad P` / "
+        "`padding P` / `pP` / `pad same`, `KxK/S` (window and stride), `no bias`"
     )
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:

@@ -113,7 +113,9 @@ class _WindowPool(Op, abstract=True):
         return kwargs
 
     def describe(self, node: Any) -> str:
-        return f"{self.title} {window_text(node)}" + (" ceil" if node.ceil_mode else "")
+        return f"{self.title} {window_text(node, stride_1=True)}" + (
+            " ceil" if node.ceil_mode else ""
+        )
 
 
 class MaxPoolOp(_WindowPool):
@@ -122,7 +124,9 @@ class MaxPoolOp(_WindowPool):
     article = "a max pool"
     words = ("POOL", "MAX POOL", "MAXPOOL", "MAX-POOL")
     prefix = "pool"
-    docs_args = "`KxK` (or `K`), `stride S` (default: K), `pad P`, `ceil` / `floor`"
+    docs_args = (
+        "`KxK` (or `K`), `stride S` / `sS` (default: K), `pad P` / `pP`, `KxK/S`, `ceil` / `floor`"
+    )
 
     def ctor(self, node: MaxPool, x: Shape, out: Shape) -> Ctor:
         return Ctor("MaxPool2d", (), self.pool_kwargs(node))

@@ -1,0 +1,157 @@
+"""The op registry: every layer kind answers for every facet, in every stage.
+
+Each kind has an example below; the test walks the registry, so a kind added without an example
+fails here, and a kind whose shape rule, costs, module or notation is missing or wrong fails at
+the facet concerned. Expected numbers are arithmetic in the test or torch's own modules."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import archc
+from archc import ir
+from archc.backends.source import generate_source
+from archc.check import check_source
+from archc.ops import OPS, WORDS, by_word, kind_table
+from archc.ops.base import REQUIRED, Op
+from archc.report import describe
+
+INPUT = "input [8x8x4]\n"
+
+# Each kind in a spec (input [8x8x4]), the node's expected output shape (C, H, W) or (F,) and
+# parameter count, worked out by hand.
+EXAMPLES: dict[str, tuple[str, tuple[int, ...], int]] = {
+    "conv": ("CONV 6 3x3 pad 1\n", (6, 8, 8), 3 * 3 * 4 * 6 + 6),
+    "maxpool": ("MAX POOL 2x2\n", (4, 4, 4), 0),
+    "avgpool": ("AVG POOL 3x3 stride 1\n", (4, 6, 6), 0),
+    "global_avgpool": ("GAP\n", (4, 1, 1), 0),
+    "adaptive_avgpool": ("ADAPTIVE AVG POOL 2x2\n", (4, 2, 2), 0),
+    "lrn": ("LRN size 3\n", (4, 8, 8), 0),
+    "batchnorm": ("BN\n", (4, 8, 8), 4 + 4),
+    "relu": ("relu\n", (4, 8, 8), 0),
+    "silu": ("silu\n", (4, 8, 8), 0),
+    "linear": ("FC 5\n", (5,), 8 * 8 * 4 * 5 + 5),
+    "dropout": ("FC 5 no relu\ndropout 0.3\n", (5,), 0),
+    "flatten": ("flatten\n", (256,), 0),
+    "softmax": ("FC 5 no relu\nsoftmax\n", (5,), 0),
+    "concat": (
+        "branch:\n    CONV 2 1x1\nbranch:\n    CONV 3 1x1\nconcat\n",
+        (5, 8, 8),
+        0,
+    ),
+    "add": ("residual:\n    CONV 4 3x3 pad 1\nadd\n", (4, 8, 8), 0),
+}
+
+
+def test_every_kind_has_an_example() -> None:
+    assert sorted(EXAMPLES) == sorted(OPS)
+
+
+@pytest.mark.parametrize("kind", sorted(OPS))
+def test_every_facet_is_the_kinds_own(kind: str) -> None:
+    op = OPS[kind]
+    for facet in REQUIRED:
+        assert getattr(op, facet, None) is not None, facet
+    assert op.model.model_fields["op"].default == kind
+    assert op.words and all(by_word(w.lower()) is op for w in op.words)
+    assert re.fullmatch(r"[a-z]+", op.prefix)
+    assert op.help and op.docs_args and op.title and op.article
+
+
+def test_a_kind_missing_a_facet_fails_at_definition() -> None:
+    with pytest.raises(TypeError, match="does not define .*shape"):
+
+        class Broken(Op):  # noqa: F841 -- defining it is the test
+            model = ir.ReLU
+            title = article = help = docs_args = prefix = "x"
+            words = ("BROKEN",)
+            followed = activation = in_place = keeps_positions = False
+
+            def fields(self, layer, ev):  # type: ignore[no-untyped-def]
+                return {}
+
+
+def test_words_name_one_kind_each() -> None:
+    assert len(WORDS) == sum(len(op.words) for op in OPS.values())
+
+
+@pytest.mark.parametrize("kind", sorted(OPS))
+def test_each_stage_asks_the_registry(kind: str) -> None:
+    text, shape, params = EXAMPLES[kind]
+    checked = check_source(INPUT + text)
+    assert checked.ok, checked.diagnostics
+    assert checked.graph is not None and checked.accounting is not None
+    (node,) = [n for n in checked.graph.nodes if n.op == kind]
+    # shape rule and costs
+    assert checked.shapes[node.name] == shape
+    assert checked.accounting.layer(node.name).params == params
+    # the summary's notation reads back as the same layer
+    if OPS[kind].ctor(node, checked.shapes[node.inputs[0]], shape) is not None:
+        reread = check_source(INPUT + "".join(text.splitlines(True)[:-1]) + describe(node) + "\n")
+        assert reread.ok, (describe(node), reread.diagnostics)
+        assert reread.graph is not None
+        (back,) = [n for n in reread.graph.nodes if n.op == kind]
+        assert reread.shapes[back.name] == shape
+    # the torch module computes that shape, and the generated source names the same modules
+    model = archc.load(INPUT + text).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 4, 8, 8))
+    assert out.shape[1:] == torch.Size(checked.shapes[checked.graph.output])
+    source = generate_source(checked)
+    assert set(re.findall(r"self\.(\w+) = nn\.(\w+)", source)) <= {
+        (name, type(m).__name__) for name, m in model.named_children()
+    } | {(name, "Conv2d") for name, _ in model.named_children()}
+
+
+def test_silu_is_one_registry_entry_with_torchs_semantics() -> None:
+    model = archc.load(INPUT + "CONV 6 3x3 pad 1\nsilu\nFC 3\n").eval()
+    assert isinstance(model.silu1, torch.nn.SiLU)
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        conv = model.conv1(x)
+        expected = model.fc1(torch.flatten(torch.nn.functional.silu(conv), 1))
+        assert torch.allclose(model(x), expected)
+
+
+def test_an_explicit_activation_replaces_the_lecture_convention() -> None:
+    # CONV then silu is conv -> SiLU: the convention's ReLU steps aside for any activation.
+    graph = check_source(INPUT + "CONV 6 3x3\nsilu\nFC 3\n").graph
+    assert graph is not None
+    assert [n.op for n in graph.nodes] == ["input", "conv", "silu", "linear"]
+
+
+def test_defaults_take_any_activation() -> None:
+    graph = check_source(INPUT + "conv: bn, silu\nCONV 6 3x3\nCONV 6 3x3\n").graph
+    assert graph is not None
+    assert [n.op for n in graph.nodes] == [
+        "input", "conv", "batchnorm", "silu", "conv", "batchnorm", "silu"
+    ]  # fmt: skip
+
+
+def test_only_kernel_activations_fuse() -> None:
+    checked = check_source(INPUT + "conv: bn, silu\nCONV 6 3x3\nrelu\n")
+    (group,) = checked.fusion
+    assert (group.conv, group.bn, group.relu) == ("conv1", "bn1", None)
+    relu = check_source(INPUT + "conv: bn, relu\nCONV 6 3x3\n").fusion
+    assert relu[0].relu == "relu1"
+
+
+def test_silu_counts_as_activation_memory_relu_does_not() -> None:
+    # SiLU's backward reads its input, so its output is a new tensor; ReLU runs in place.
+    acc = check_source(INPUT + "CONV 6 3x3 pad 1 no relu\nsilu\nrelu\n").accounting
+    assert acc is not None
+    assert acc.layer("silu1").activations == 6 * 8 * 8
+    assert acc.layer("relu1").activations == 0
+
+
+def test_the_docs_kind_table_is_the_registrys() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs/language.md").read_text()
+    assert kind_table() in doc
+
+
+def test_activation_trait_drives_the_accounting_rules() -> None:
+    assert {k for k, op in OPS.items() if op.activation} == {"relu", "silu"}
