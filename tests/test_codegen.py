@@ -289,6 +289,7 @@ def test_every_shipped_spec_is_found():
     assert len(names) >= 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", SHIPPED, ids=lambda p: p.relative_to(SPECS).as_posix())
 def test_generated_source_of_every_shipped_spec_reproduces_load(spec):
     torch.manual_seed(0)

@@ -525,6 +525,7 @@ def test_triton_path_matches_eager_on_a_small_resnet(monkeypatch):
 
 
 @needs_kernels
+@pytest.mark.slow
 @pytest.mark.skipif(
     torch.cuda.is_available() is False and os.environ.get("TRITON_INTERPRET") != "1",
     reason="no GPU and not under the Triton interpreter",

@@ -37,6 +37,7 @@ def test_every_spec_in_the_directory_is_checked_here():
     assert sorted(p.stem for p in SPECS.glob("*.arch")) == sorted(MODELS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_spec_matches_torchvision(name):
     spec = SPECS / f"{name}.arch"
