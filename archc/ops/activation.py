@@ -1,8 +1,6 @@
 """Activations: ``relu``, ``silu`` (``swish``). Each is a non-linearity (``activation``), so
 defaults lines may follow layers with it and the lecture convention steps aside for it."""
 
-from __future__ import annotations
-
 from typing import Any, Literal
 
 from archc import syntax as S

@@ -1,7 +1,5 @@
 """Convolution: ``CONV 96 11x11 stride 4 pad 0``, ``conv3-64``, ``conv7-64/2``."""
 
-from __future__ import annotations
-
 import re
 from fractions import Fraction
 from typing import Any, Literal
@@ -24,7 +22,7 @@ class Conv(NodeBase):
     bias: bool = True
 
     @model_validator(mode="after")
-    def _ranges(self) -> Conv:
+    def _ranges(self) -> "Conv":
         positive(self.out_channels, "number of filters")
         positive_pair(self.kernel, "kernel size")
         positive_pair(self.stride, "stride")

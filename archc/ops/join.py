@@ -1,8 +1,6 @@
 """Joins: ``concat`` (Inception's branches) and ``add`` (a residual and its shortcut). They are
 functions of their inputs, with no module of their own."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import Any, Literal
 

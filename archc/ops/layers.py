@@ -1,8 +1,6 @@
 """Fully connected layers and the ops around them: ``FC 4096``, ``FC-1000``, ``dropout 0.5``,
 ``flatten``, ``softmax``."""
 
-from __future__ import annotations
-
 import math
 import re
 from fractions import Fraction

@@ -1,7 +1,5 @@
 """Normalisation: ``NORM1: Normalization layer`` / ``LRN size 5`` and ``BN eps 0.001``."""
 
-from __future__ import annotations
-
 from typing import Any, Literal
 
 from pydantic import model_validator
@@ -21,7 +19,7 @@ class LRN(NodeBase):
     k: float = 2.0
 
     @model_validator(mode="after")
-    def _ranges(self) -> LRN:
+    def _ranges(self) -> "LRN":
         positive(self.size, "LRN size")
         if self.alpha < 0 or self.beta < 0 or self.k <= 0:
             raise ValueError("LRN needs alpha >= 0, beta >= 0 and k > 0")
@@ -34,7 +32,7 @@ class BatchNorm(NodeBase):
     momentum: float = 0.1
 
     @model_validator(mode="after")
-    def _ranges(self) -> BatchNorm:
+    def _ranges(self) -> "BatchNorm":
         if not 0 < self.eps < 1:
             raise ValueError(f"BN eps must be between 0 and 1, got {self.eps}")
         if not 0 <= self.momentum <= 1:

@@ -1,8 +1,6 @@
 """Pooling: ``MAX POOL 3x3 stride 2``, ``AVG POOL 2x2``, ``GLOBAL AVG POOL``,
 ``ADAPTIVE AVG POOL 7x7``."""
 
-from __future__ import annotations
-
 from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
@@ -29,7 +27,7 @@ class _Pool(NodeBase):
     ceil_mode: bool = False
 
     @model_validator(mode="after")
-    def _ranges(self) -> _Pool:
+    def _ranges(self) -> "_Pool":
         positive_pair(self.kernel, "pool size")
         positive_pair(self.stride, "stride")
         for k, p in zip(self.kernel, self.padding):
