@@ -70,7 +70,8 @@ def main() -> None:
     examples = [example_snapshot(t) for t in doc_examples()]
     # One JSON value per line: compact, and a change shows as the line of the spec it touches.
     lines = [json.dumps({"spec": k, **v}, sort_keys=True) for k, v in data.items()]
-    lines += [json.dumps({"example": i, "ir": v}, sort_keys=True) for i, v in enumerate(examples)]
+    texts = doc_examples()
+    lines += [json.dumps({"example": t, "ir": v}, sort_keys=True) for t, v in zip(texts, examples)]
     (HERE / "golden.jsonl").write_text("\n".join(lines) + "\n")
     print(f"captured {len(data)} specs and {len(examples)} examples", file=sys.stderr)
 
