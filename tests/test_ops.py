@@ -16,7 +16,7 @@ import archc
 from archc import ir
 from archc.backends.source import generate_source
 from archc.check import check_source
-from archc.ops import OPS, WORDS, by_word, kind_table
+from archc.ops import OPS, WORDS, by_word, kind_table, name_table
 from archc.ops.base import REQUIRED, Op
 from archc.report import describe
 
@@ -148,9 +148,10 @@ def test_silu_counts_as_activation_memory_relu_does_not() -> None:
     assert acc.layer("relu1").activations == 0
 
 
-def test_the_docs_kind_table_is_the_registrys() -> None:
+def test_the_docs_tables_are_the_registrys() -> None:
     doc = (Path(__file__).resolve().parent.parent / "docs/language.md").read_text()
     assert kind_table() in doc
+    assert name_table() in doc
 
 
 def test_activation_trait_drives_the_accounting_rules() -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "Op",
     "by_word",
     "kind_table",
+    "name_table",
     "op_of",
 ]
 
@@ -63,3 +64,12 @@ def kind_table() -> str:
     print it with ``python -c "import archc.ops; print(archc.ops.kind_table())"``)."""
     rows = ["| kind | written | arguments | IR op |", "|---|---|---|---|"]
     return "\n".join(rows + [op.docs_row() for op in OPS.values()])
+
+
+def name_table() -> str:
+    """docs/language.md's table of generated-name prefixes, one row per prefix."""
+    prefixes: dict[str, list[str]] = {}
+    for op in OPS.values():
+        prefixes.setdefault(op.prefix, []).append(op.title)
+    rows = ["| kinds | short name |", "|---|---|"]
+    return "\n".join(rows + [f"| {' / '.join(t)} | `{p}` |" for p, t in prefixes.items()])
