@@ -283,16 +283,26 @@ def test_defaults_opt_outs_and_scoping() -> None:
     assert isinstance(bn, ir.BatchNorm) and bn.eps == 0.001
 
 
+def warned(text: str, file: str = "<string>") -> tuple[ir.Graph, list[tuple[str, int, int]]]:
+    """The graph of a spec that has warnings only, and the warnings' codes and places."""
+    result = parse_spec(text, file)
+    assert result.graph is not None, result.diagnostics
+    return result.graph, [(d.code, d.line, d.column) for d in result.diagnostics]
+
+
 def test_block_sees_defaults_where_it_is_defined() -> None:
-    g = graph(
+    g, warnings = warned(
         "input [8x8x3]\nconv: bn\nblock b(c):\n    CONV c 1x1\nconv: relu\nx: b(2)\nCONV 2 1x1\n"
     )
     assert [n.op for n in g.nodes] == ["input", "conv", "batchnorm", "conv", "relu"]
+    # `conv: bn` gives the block's conv no activation: conv→BN→conv is one linear map
+    assert warnings == [("W219", 4, 5)]
 
 
 def test_explicit_relu_turns_off_the_lecture_convention() -> None:
-    g = graph("input [8x8x3]\nCONV 4 3x3\nCONV 4 3x3\nrelu\nFC 3\n")
+    g, warnings = warned("input [8x8x3]\nCONV 4 3x3\nCONV 4 3x3\nrelu\nFC 3\n")
     assert [n.op for n in g.nodes] == ["input", "conv", "conv", "relu", "linear"]
+    assert warnings == [("W219", 2, 1)]  # the first conv is left without its ReLU
 
 
 def test_generated_names_skip_explicit_ones() -> None:
@@ -310,7 +320,10 @@ def test_import_from_specs_directory_and_relative(tmp_path: Path) -> None:
         "a: tiny(4)\nb: basic(4)\n"
     )
     result = read_spec(main)
-    assert result.diagnostics == [] and result.graph is not None
+    assert result.graph is not None
+    # tiny's conv gets a BN and no activation before basic's first conv (line 5, the call)
+    ((code, line, note),) = [(d.code, d.line, d.notes[0].span) for d in result.diagnostics]
+    assert (code, line, note.line if note else None) == ("W219", 3, 5)
     g = result.graph
     assert g.name == "net" and g.file == str(main)
     # tiny keeps its file's `conv: bn` (no ReLU); basic is the shipped ResNet block
