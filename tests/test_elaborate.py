@@ -388,3 +388,74 @@ def test_the_front_end_does_not_import_torch() -> None:
         "assert 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code, str(SPECS / "resnet50.arch")], check=True)
+
+
+def diagnostics(text: str) -> list[tuple[str, int, int, str]]:
+    return [(d.code, d.line, d.column, d.message) for d in parse_spec(text, "net.arch").diagnostics]
+
+
+def test_an_error_in_a_block_called_three_times_is_reported_once_with_a_count() -> None:
+    text = "input [8x8x3]\nblock b(w):\n    CONV w/3 3x3\nlayer1: b(64) x3\n"
+    (d,) = parse_spec(text, "net.arch").diagnostics
+    assert (d.code, d.line, d.column) == ("E208", 3, 10)
+    assert [(n.message, n.span.line if n.span else None) for n in d.notes] == [
+        ("in block `b`, called here", 4),
+        ("… and 2 more calls", None),
+    ]
+
+
+def test_shape_errors_in_a_block_body_point_at_the_call_once() -> None:
+    text = "input [8x8x3]\nblock b(c):\n    CONV c 3x3 pad 1 -> [9x9x4]\nlayer1: b(4) x3\nFC 2\n"
+    (d,) = check_source(text, "net.arch").diagnostics
+    assert (d.code, d.line, d.column) == ("E302", 3, 25)
+    assert [(n.message, n.span.line if n.span else None) for n in d.notes] == [
+        ("in block `b`, called here", 4),
+        ("… and 2 more calls", None),
+    ]
+
+
+def test_channels_first_input_is_warned_with_the_fix() -> None:
+    result = parse_spec("input [3x32x32]\nCONV 4 3x3\nFC 2\n", "net.arch")
+    (d,) = result.diagnostics
+    assert (d.code, d.severity, d.line, d.column) == ("W220", "warning", 1, 1)
+    assert d.help == "archc writes height x width x channels: `input [32x32x3]`"
+    assert result.graph is not None and result.graph.nodes[0].shape == (32, 3, 32)  # type: ignore[union-attr]
+    for fine in ("input [32x32x3]", "input [1x1x4096]", "input [3x3x8]", "input [28x28x1]"):
+        assert parse_spec(f"{fine}\nFC 2\n").diagnostics == [], fine
+
+
+def test_every_arithmetic_result_is_bounded() -> None:
+    tiny = "/1e-20" * 8
+    text = f"input [8x8x3]\nblock b(w):\n    CONV w 3x3\nx: b(1{tiny})\n"
+    assert diagnostics(text) == [("E209", 4, 6, "this arithmetic gives an absurdly large number")]
+    thirds = "/3" * 80
+    text = f"input [8x8x3]\nblock b(w):\n    BN eps w\nx: b(1{thirds})\n"
+    assert diagnostics(text) == [("E209", 4, 6, "this arithmetic gives an absurdly fine fraction")]
+
+
+def test_a_failing_block_called_a_billion_times_stops_at_the_node_limit() -> None:
+    text = (
+        "input [8x8x3]\n"
+        "block b0():\n    CONV 0 3x3\n"
+        "block b1():\n    b0() x1000\n"
+        "block b2():\n    b1() x1000\n"
+        "block b3():\n    b2() x1000\n"
+        "x: b3()\n"
+    )
+    found = parse_spec(text, "net.arch").diagnostics
+    assert [(d.code, d.line, d.column) for d in found] == [("E209", 3, 10), ("E216", 5, 5)]
+    # each failed call counts as a node (its line, its empty instance): the limit comes after
+    # about 50,000 of them, not after a billion
+    more = found[0].notes[-1].message
+    assert more.startswith("… and ") and 40_000 < int(more.split()[2]) < 100_000, more
+
+
+def test_a_rejected_input_line_is_the_only_error() -> None:
+    text = "input [0x8x3]\nCONV 4 3x3\nFC 2\n"
+    assert diagnostics(text) == [("E209", 1, 1, "input size must be at least 1, got 0")]
+
+
+def test_a_single_branch_before_concat_is_one_error() -> None:
+    (d,) = parse_spec("input [8x8x3]\nbranch:\n    CONV 4 1x1\nconcat\n", "net.arch").diagnostics
+    assert (d.code, d.line, d.column) == ("E211", 4, 1)
+    assert d.message == "`concat` needs two or more `branch:` sections before it"
