@@ -17,12 +17,12 @@ E3xx/W3xx shapes and geometry, E4xx claims. docs/diagnostics.md lists them all.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from archc.spans import Span
+from archc.spans import Frame, Span
 
 Severity = Literal["error", "warning", "info"]
 
@@ -87,6 +87,37 @@ def warning(
     code: str, message: str, span: Span, help: str | None = None, **kw: object
 ) -> Diagnostic:
     return Diagnostic(severity="warning", code=code, message=message, span=span, help=help, **kw)
+
+
+def block_notes(origin: Sequence[Frame]) -> list[Note]:
+    """One note per block call that produced a node, innermost call first."""
+    return [
+        Note(message=f"in block `{f.block}`, called here", span=f.call) for f in reversed(origin)
+    ]
+
+
+def merge_repeats(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Each problem once: a block called ``x3`` repeats its body's errors three times over,
+    identically, and a wall of copies hides the other problems. The first copy stays, with its
+    notes, and says how many more there were."""
+    first: dict[tuple[str, str, str, Span, str | None], int] = {}
+    merged: list[Diagnostic] = []
+    repeats: list[int] = []
+    for d in diagnostics:
+        key = (d.severity, d.code, d.message, d.span, d.help)
+        if key in first:
+            repeats[first[key]] += 1
+            continue
+        first[key] = len(merged)
+        merged.append(d)
+        repeats.append(0)
+    for i, n in enumerate(repeats):
+        if n:
+            d = merged[i]
+            what = "call" if d.notes else "time"
+            more = Note(message=f"… and {n} more {what}{'s' if n > 1 else ''}")
+            merged[i] = d.model_copy(update={"notes": [*d.notes, more]})
+    return merged
 
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:

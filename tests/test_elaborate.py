@@ -283,16 +283,26 @@ def test_defaults_opt_outs_and_scoping() -> None:
     assert isinstance(bn, ir.BatchNorm) and bn.eps == 0.001
 
 
+def warned(text: str, file: str = "<string>") -> tuple[ir.Graph, list[tuple[str, int, int]]]:
+    """The graph of a spec that has warnings only, and the warnings' codes and places."""
+    result = parse_spec(text, file)
+    assert result.graph is not None, result.diagnostics
+    return result.graph, [(d.code, d.line, d.column) for d in result.diagnostics]
+
+
 def test_block_sees_defaults_where_it_is_defined() -> None:
-    g = graph(
+    g, warnings = warned(
         "input [8x8x3]\nconv: bn\nblock b(c):\n    CONV c 1x1\nconv: relu\nx: b(2)\nCONV 2 1x1\n"
     )
     assert [n.op for n in g.nodes] == ["input", "conv", "batchnorm", "conv", "relu"]
+    # `conv: bn` gives the block's conv no activation: conv→BN→conv is one linear map
+    assert warnings == [("W219", 4, 5)]
 
 
 def test_explicit_relu_turns_off_the_lecture_convention() -> None:
-    g = graph("input [8x8x3]\nCONV 4 3x3\nCONV 4 3x3\nrelu\nFC 3\n")
+    g, warnings = warned("input [8x8x3]\nCONV 4 3x3\nCONV 4 3x3\nrelu\nFC 3\n")
     assert [n.op for n in g.nodes] == ["input", "conv", "conv", "relu", "linear"]
+    assert warnings == [("W219", 2, 1)]  # the first conv is left without its ReLU
 
 
 def test_generated_names_skip_explicit_ones() -> None:
@@ -310,7 +320,10 @@ def test_import_from_specs_directory_and_relative(tmp_path: Path) -> None:
         "a: tiny(4)\nb: basic(4)\n"
     )
     result = read_spec(main)
-    assert result.diagnostics == [] and result.graph is not None
+    assert result.graph is not None
+    # tiny's conv gets a BN and no activation before basic's first conv (line 5, the call)
+    ((code, line, note),) = [(d.code, d.line, d.notes[0].span) for d in result.diagnostics]
+    assert (code, line, note.line if note else None) == ("W219", 3, 5)
     g = result.graph
     assert g.name == "net" and g.file == str(main)
     # tiny keeps its file's `conv: bn` (no ReLU); basic is the shipped ResNet block
@@ -375,3 +388,74 @@ def test_the_front_end_does_not_import_torch() -> None:
         "assert 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code, str(SPECS / "resnet50.arch")], check=True)
+
+
+def diagnostics(text: str) -> list[tuple[str, int, int, str]]:
+    return [(d.code, d.line, d.column, d.message) for d in parse_spec(text, "net.arch").diagnostics]
+
+
+def test_an_error_in_a_block_called_three_times_is_reported_once_with_a_count() -> None:
+    text = "input [8x8x3]\nblock b(w):\n    CONV w/3 3x3\nlayer1: b(64) x3\n"
+    (d,) = parse_spec(text, "net.arch").diagnostics
+    assert (d.code, d.line, d.column) == ("E208", 3, 10)
+    assert [(n.message, n.span.line if n.span else None) for n in d.notes] == [
+        ("in block `b`, called here", 4),
+        ("… and 2 more calls", None),
+    ]
+
+
+def test_shape_errors_in_a_block_body_point_at_the_call_once() -> None:
+    text = "input [8x8x3]\nblock b(c):\n    CONV c 3x3 pad 1 -> [9x9x4]\nlayer1: b(4) x3\nFC 2\n"
+    (d,) = check_source(text, "net.arch").diagnostics
+    assert (d.code, d.line, d.column) == ("E302", 3, 25)
+    assert [(n.message, n.span.line if n.span else None) for n in d.notes] == [
+        ("in block `b`, called here", 4),
+        ("… and 2 more calls", None),
+    ]
+
+
+def test_channels_first_input_is_warned_with_the_fix() -> None:
+    result = parse_spec("input [3x32x32]\nCONV 4 3x3\nFC 2\n", "net.arch")
+    (d,) = result.diagnostics
+    assert (d.code, d.severity, d.line, d.column) == ("W220", "warning", 1, 1)
+    assert d.help == "archc writes height x width x channels: `input [32x32x3]`"
+    assert result.graph is not None and result.graph.nodes[0].shape == (32, 3, 32)  # type: ignore[union-attr]
+    for fine in ("input [32x32x3]", "input [1x1x4096]", "input [3x3x8]", "input [28x28x1]"):
+        assert parse_spec(f"{fine}\nFC 2\n").diagnostics == [], fine
+
+
+def test_every_arithmetic_result_is_bounded() -> None:
+    tiny = "/1e-20" * 8
+    text = f"input [8x8x3]\nblock b(w):\n    CONV w 3x3\nx: b(1{tiny})\n"
+    assert diagnostics(text) == [("E209", 4, 6, "this arithmetic gives an absurdly large number")]
+    thirds = "/3" * 80
+    text = f"input [8x8x3]\nblock b(w):\n    BN eps w\nx: b(1{thirds})\n"
+    assert diagnostics(text) == [("E209", 4, 6, "this arithmetic gives an absurdly fine fraction")]
+
+
+def test_a_failing_block_called_a_billion_times_stops_at_the_node_limit() -> None:
+    text = (
+        "input [8x8x3]\n"
+        "block b0():\n    CONV 0 3x3\n"
+        "block b1():\n    b0() x1000\n"
+        "block b2():\n    b1() x1000\n"
+        "block b3():\n    b2() x1000\n"
+        "x: b3()\n"
+    )
+    found = parse_spec(text, "net.arch").diagnostics
+    assert [(d.code, d.line, d.column) for d in found] == [("E209", 3, 10), ("E216", 5, 5)]
+    # each failed call counts as a node (its line, its empty instance): the limit comes after
+    # about 50,000 of them, not after a billion
+    more = found[0].notes[-1].message
+    assert more.startswith("… and ") and 40_000 < int(more.split()[2]) < 100_000, more
+
+
+def test_a_rejected_input_line_is_the_only_error() -> None:
+    text = "input [0x8x3]\nCONV 4 3x3\nFC 2\n"
+    assert diagnostics(text) == [("E209", 1, 1, "input size must be at least 1, got 0")]
+
+
+def test_a_single_branch_before_concat_is_one_error() -> None:
+    (d,) = parse_spec("input [8x8x3]\nbranch:\n    CONV 4 1x1\nconcat\n", "net.arch").diagnostics
+    assert (d.code, d.line, d.column) == ("E211", 4, 1)
+    assert d.message == "`concat` needs two or more `branch:` sections before it"

@@ -12,8 +12,12 @@ says ``ceil_mode``). Besides the shapes this pass reports:
 - E304/E305 concat and add operands that do not agree; E306 an op given the wrong rank;
 - E307 a shortcut that cannot be an identity or a projection.
 
-It also resolves ``auto`` shortcuts into identity (the node disappears) or a projection
-(1x1 conv + BN), so that backends see only concrete ops.
+A diagnostic at a node made by a block call carries a note per call ("in block `b`, called
+here"), and one that every repetition of a call repeats is reported once, with a count.
+
+It also lowers every shortcut — the one structural node the elaborated graph keeps besides
+the input (see archc.elaborate) — into an identity (the node disappears) or a projection
+(1x1 conv + BN), so that the passes and backends after it see only concrete ops.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from archc import ir
-from archc.diagnostics import Diagnostic, error, warning
+from archc.diagnostics import Diagnostic, block_notes, error, merge_repeats, warning
 from archc.nodes import fmt_shape
 from archc.ops import op_of
 from archc.ops.base import ShapeContext
@@ -126,7 +130,8 @@ class _Inference(ShapeContext):
         return Span(file=self.graph.file, line=1, column=1, end_line=1, end_column=2)
 
     def err(self, code: str, node: ir.NodeBase, message: str, help: str | None = None) -> None:
-        self.diags.append(error(code, message, self.span(node), help))
+        notes = block_notes(node.origin)
+        self.diags.append(error(code, message, self.span(node), help, notes=notes))
 
     def run(self) -> ShapeResult:
         for node in self.graph.nodes:
@@ -155,11 +160,12 @@ class _Inference(ShapeContext):
                         f"the inferred {fmt_shape(shape)}",
                         node.declared.span,
                         self.explain(node, inputs),
+                        notes=block_notes(node.origin),
                     )
                 )
         output = self.renamed.get(self.graph.output, self.graph.output)
         graph = self.graph.model_copy(update={"nodes": self.nodes, "output": output})
-        return ShapeResult(graph=graph, shapes=self.shapes, diagnostics=self.diags)
+        return ShapeResult(graph=graph, shapes=self.shapes, diagnostics=merge_repeats(self.diags))
 
     def explain(self, node: ir.Node, inputs: list[str]) -> str | None:
         if isinstance(node, ir.Conv | ir.MaxPool | ir.AvgPool):
@@ -215,6 +221,7 @@ class _Inference(ShapeContext):
                     f"→ {out[axis]}: {_describe_unread(lost[0], lost[1])}",
                     self.span(node),
                     _suggest_tiling(size, k, s, p),
+                    notes=block_notes(node.origin),
                 )
             )
         return out[0], out[1]

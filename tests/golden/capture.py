@@ -29,6 +29,12 @@ def doc_examples() -> list[str]:
     return re.findall(r"```arch\n(.*?)```", doc, re.S)
 
 
+def portable(value: object) -> object:
+    """``value`` with this checkout's absolute path written ``<root>/`` (imported block files
+    are named by absolute path), so the golden files hold wherever the repository is cloned."""
+    return json.loads(json.dumps(value).replace(json.dumps(str(ROOT) + "/")[1:-1], "<root>/"))
+
+
 def snapshot(spec: Path) -> dict:
     from archc.backends.source import generate_source
     from archc.check import check_file
@@ -45,12 +51,12 @@ def snapshot(spec: Path) -> dict:
         }
         for d in checked.diagnostics
     ]
-    out: dict = {"diagnostics": diags, "library": checked.library}
+    out: dict = {"diagnostics": portable(diags), "library": checked.library}
     if checked.ok:
         from archc.frontend import read_spec
 
-        out["ir"] = json.loads(read_spec(spec).graph.to_json())
-        out["summary"] = json.loads(render_json(checked))
+        out["ir"] = portable(json.loads(read_spec(spec).graph.to_json()))
+        out["summary"] = portable(json.loads(render_json(checked)))
         out["source_sha256"] = hashlib.sha256(generate_source(checked).encode()).hexdigest()
     return out
 
@@ -59,7 +65,7 @@ def example_snapshot(text: str) -> dict:
     from archc.frontend import parse_spec
 
     result = parse_spec(text, "example.arch")
-    return json.loads(result.graph.to_json()) if result.graph else {}
+    return portable(json.loads(result.graph.to_json())) if result.graph else {}
 
 
 def main() -> None:

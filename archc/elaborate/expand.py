@@ -1,0 +1,456 @@
+"""The statement walker: layers, block calls with repetition, stages, residuals, branches.
+
+It walks a body's statements in order, keeping the name of the current output node, and emits
+drafts (archc.elaborate.graph). A block call expands the block's body in a fresh naming scope
+(``layer1.0.``) with its parameters bound; every node made that way records its origin chain,
+and every error inside a block body carries a note per call site.
+
+An error abandons its statement only. Failed statements and block instances count toward the
+node limit like the nodes they would have made, so that a failing block called x1000 three
+levels deep stops at the limit instead of reporting a billion errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import Any
+
+from archc import syntax as S
+from archc.diagnostics import Diagnostic, block_notes, error, warning
+from archc.elaborate.defaults import Convention, Defaults, apply_defaults, followers
+from archc.elaborate.graph import Draft
+from archc.elaborate.imports import BlockTable
+from archc.elaborate.naming import Names, Scope, free
+from archc.elaborate.problems import (
+    Abort,
+    Problem,
+    Quiet,
+    unjoined_branches,
+    unjoined_residual,
+)
+from archc.elaborate.values import CONSTANTS, Values, check_size, claim, declared_shape
+from archc.ops import OPS
+from archc.spans import Frame, Span
+
+MAX_REPEAT = 1000
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What a body is elaborated in: its parameters, defaults and convention, and the chain
+    of block calls that led to it."""
+
+    env: dict[str, Fraction]
+    defaults: Defaults
+    convention: Convention
+    frames: tuple[Frame, ...] = ()
+    stack: tuple[str, ...] = ()
+    block: str | None = None
+
+    @property
+    def values(self) -> Values:
+        return Values(self.env, self.block)
+
+
+@dataclass
+class _Residual:
+    start: str
+    span: Span
+    shortcut: str | None = None
+
+
+@dataclass
+class _Branches:
+    start: str
+    span: Span
+    outputs: list[str]
+
+
+class Expander:
+    def __init__(self, blocks: BlockTable, diags: list[Diagnostic]) -> None:
+        self.blocks = blocks
+        self.diags = diags
+        self.drafts: list[Draft] = []
+        self.names = Names()
+        self.failed = 0
+        """Statements and block instances abandoned by an error: they count as nodes."""
+        self.input_failed = False
+
+    # --- diagnostics ---------------------------------------------------------------------------
+
+    def report(self, p: Problem, ctx: Ctx | None) -> None:
+        notes = block_notes(ctx.frames) if ctx is not None else []
+        self.diags.append(error(p.code, p.message, p.span, p.help, notes=notes))
+
+    def count(self, span: Span) -> None:
+        """One more node, made or failed; past the limit the expansion stops (E216)."""
+        if len(self.drafts) + self.failed >= MAX_NODES:
+            self.diags.append(
+                error("E216", f"the network expands to more than {MAX_NODES} nodes", span)
+            )
+            raise Abort
+
+    # --- statements ----------------------------------------------------------------------------
+
+    def body(
+        self,
+        stmts: tuple[S.Stmt, ...],
+        ctx: Ctx,
+        scope: Scope,
+        cur: str | None,
+        top: bool = False,
+    ) -> str | None:
+        residual: _Residual | None = None
+        branches: _Branches | None = None
+        for st in stmts:
+            joins_branches = isinstance(st, S.Branch) or (
+                isinstance(st, S.Layer) and st.kind == "concat"
+            )
+            if branches is not None and not joins_branches:
+                self.report(unjoined_branches(branches.span), ctx)
+                branches = None
+            joins_residual = isinstance(st, S.Shortcut) or (
+                isinstance(st, S.Layer) and st.kind == "add"
+            )
+            if residual is not None and not joins_residual:
+                self.report(unjoined_residual(residual.span), ctx)
+                residual = None
+            try:
+                if isinstance(st, S.Defaults):
+                    ctx = replace(ctx, defaults=apply_defaults(ctx.defaults, st))
+                elif isinstance(st, S.InputStmt):
+                    if not top or cur is not None:
+                        raise Problem(
+                            "E201",
+                            "a second input line" if cur is not None else "an input inside a body",
+                            st.span,
+                            "a network has exactly one input line, before its first layer",
+                        )
+                    cur = self.input(st)
+                elif isinstance(st, S.Network | S.InitStmt | S.Import):
+                    if not top:
+                        raise Problem("E217", "this line belongs at the top of the file", st.span)
+                elif isinstance(st, S.BlockDef):
+                    if not top:
+                        raise Problem(
+                            "E217",
+                            "blocks are defined at the top level of a file",
+                            st.span,
+                            "move this block definition out of the body",
+                        )
+                elif cur is None:
+                    if self.input_failed:
+                        raise Quiet
+                    raise Problem("E201", "the first layer comes before any input line", st.span)
+                elif isinstance(st, S.Layer):
+                    if st.kind == "add":
+                        if residual is None:
+                            raise Problem(
+                                "E211",
+                                "`add` needs a `residual:` section before it",
+                                st.span,
+                                "write the residual path as an indented `residual:` body",
+                            )
+                        shortcut = residual.shortcut or residual.start
+                        residual = None
+                        cur = self.layer(st, ctx, scope, [cur, shortcut])
+                    elif st.kind == "concat":
+                        joined, branches = branches, None
+                        if joined is None or len(joined.outputs) < 2:
+                            raise Problem(
+                                "E211",
+                                "`concat` needs two or more `branch:` sections before it",
+                                st.span,
+                                "a single path needs no `concat`: write its layers without "
+                                "`branch:`"
+                                if joined is not None
+                                else None,
+                            )
+                        cur = self.layer(st, ctx, scope, list(joined.outputs))
+                    else:
+                        cur = self.layer(st, ctx, scope, [cur])
+                elif isinstance(st, S.CallLine):
+                    cur = self.call_line(st, ctx, scope, cur)
+                elif isinstance(st, S.Stage):
+                    self.names.claim(scope, st.name, st.span)
+                    cur = self.body(st.body, ctx, scope.child(st.name), cur)
+                elif isinstance(st, S.Residual):
+                    start = cur
+                    cur = self.body(st.body, ctx, scope, cur)
+                    residual = _Residual(start, st.span)
+                elif isinstance(st, S.Shortcut):
+                    if residual is None or residual.shortcut is not None:
+                        raise Problem(
+                            "E211",
+                            "`shortcut` must follow a `residual:` section"
+                            if residual is None
+                            else "a residual has one shortcut",
+                            st.span,
+                        )
+                    residual.shortcut = self.shortcut(st, ctx, scope, residual.start)
+                elif isinstance(st, S.Branch):
+                    if branches is None:
+                        branches = _Branches(cur, st.span, [])
+                    name = f"branch{len(branches.outputs) + 1}"
+                    self.names.claim(scope, name, st.span)
+                    out = self.body(st.body, ctx, scope.child(name), branches.start)
+                    if out is not None:
+                        branches.outputs.append(out)
+            except Problem as p:
+                self.report(p, ctx)
+                self.failed += 1
+                self.count(p.span)
+            except Quiet:
+                pass
+        if residual is not None:
+            self.report(unjoined_residual(residual.span), ctx)
+        if branches is not None:
+            self.report(unjoined_branches(branches.span), ctx)
+        return cur
+
+    def input(self, st: S.InputStmt) -> str:
+        try:
+            dims = tuple(check_size(d, "input size", st.span) for d in st.dims)
+        except Problem:
+            self.input_failed = True
+            raise
+        if len(dims) == 3 and channels_first(dims):
+            h, w, c = dims
+            self.diags.append(
+                warning(
+                    "W220",
+                    f"this input is {h} pixels high, {w} wide, with {c} channels: "
+                    "is it written channels first?",
+                    st.span,
+                    f"archc writes height x width x channels: `input [{w}x{c}x{h}]`",
+                )
+            )
+        shape = (dims[2], dims[0], dims[1]) if len(dims) == 3 else dims
+        claims = [claim(c) for c in st.claims]
+        self.names.taken.add("input")
+        self.drafts.append(
+            Draft("input", "input", [], st.span, [], {"shape": shape}, claims=claims)
+        )
+        return "input"
+
+    # --- layers --------------------------------------------------------------------------------
+
+    def layer(self, st: S.Layer, ctx: Ctx, scope: Scope, inputs: list[str]) -> str:
+        if not 1 <= st.repeat <= MAX_REPEAT:
+            raise Problem(
+                "E209" if st.repeat < 1 else "E216",
+                f"repetition x{st.repeat} is out of range (1 to {MAX_REPEAT})",
+                st.span,
+            )
+        fields = OPS[st.kind].fields(st, ctx.values)
+        cur = inputs[0]
+        for i in range(st.repeat):
+            draft = self.emit(
+                st.kind,
+                st.name if i == 0 else None,
+                inputs if i == 0 else [cur],
+                st.span,
+                ctx,
+                scope,
+                dict(fields),
+                name_span=st.name_span,
+            )
+            draft.opted_out = "no_relu" in st.flags
+            if st.declared is not None and i == st.repeat - 1:
+                draft.declared = declared_shape(st.declared)
+            if i == st.repeat - 1:
+                draft.claims = [claim(c) for c in st.claims]
+            cur = self.followers(st, draft, ctx, scope)
+        return cur
+
+    def followers(self, st: S.Layer, draft: Draft, ctx: Ctx, scope: Scope) -> str:
+        cur = draft.name
+        of = draft.name if st.kind == "linear" else None
+        for f in followers(st, ctx.defaults, ctx.convention):
+            fields: dict[str, Any] = {}
+            kind = f.kind
+            if kind == "bn":
+                kind = "batchnorm"
+                fields = {k: CONSTANTS.float_arg(a) for k, a in f.options.items()}
+            d = self.emit(kind, None, [cur], st.span, ctx, scope, fields)
+            d.follower_of, cur = of, d.name
+        return cur
+
+    def emit(
+        self,
+        kind: str,
+        name: str | None,
+        inputs: list[str],
+        span: Span,
+        ctx: Ctx,
+        scope: Scope,
+        fields: dict[str, Any],
+        name_span: Span | None = None,
+    ) -> Draft:
+        self.count(span)
+        full = self.names.layer(scope, OPS[kind].prefix, name, name_span or span)
+        draft = Draft(kind, full, inputs, span, list(ctx.frames), fields)
+        if OPS[kind].followed:
+            draft.convention = ctx.convention
+        self.drafts.append(draft)
+        return draft
+
+    # --- residual shortcuts --------------------------------------------------------------------
+
+    def shortcut(self, st: S.Shortcut, ctx: Ctx, scope: Scope, start: str) -> str:
+        if st.mode is not None:
+            eps = 1e-5
+            for f in ctx.defaults.get("conv", ()):
+                if f.kind == "bn" and "eps" in f.options:
+                    eps = CONSTANTS.float_arg(f.options["eps"])
+            self.names.claim(scope, "downsample", st.span)
+            self.count(st.span)
+            scope.emitted += 1
+            name = scope.prefix + "downsample"
+            fields = {"mode": st.mode, "eps": eps}
+            self.drafts.append(Draft("shortcut", name, [start], st.span, list(ctx.frames), fields))
+            return name
+        self.names.claim(scope, "downsample", st.span)
+        out = self.body(st.body, ctx, scope.child("downsample", positional=True), start)
+        if out is None or out == start:
+            raise Problem("E211", "the shortcut body has no layers", st.span)
+        return out
+
+    # --- block calls ---------------------------------------------------------------------------
+
+    def call_line(self, st: S.CallLine, ctx: Ctx, scope: Scope, cur: str) -> str:
+        total = sum(c.repeat for c in st.calls)
+        for c in st.calls:
+            if not 1 <= c.repeat <= MAX_REPEAT:
+                raise Problem(
+                    "E209" if c.repeat < 1 else "E216",
+                    f"repetition x{c.repeat} is out of range (1 to {MAX_REPEAT})",
+                    c.span,
+                )
+        index = 0
+        first_new = len(self.drafts)
+        for c in st.calls:
+            info = self.blocks.get(c.block)
+            if info is None and self.blocks.import_failed:
+                raise Quiet
+            if info is None:
+                raise Problem(
+                    "E202",
+                    f"`{c.block}` is neither a layer kind nor a defined block",
+                    c.span,
+                    f"defined blocks: {self.blocks.known()}; layer kinds are CONV, POOL, FC, "
+                    "NORM, BN, RELU, DROPOUT, SOFTMAX, …",
+                )
+            if c.block in ctx.stack:
+                chain = " → ".join([*ctx.stack[ctx.stack.index(c.block) :], c.block])
+                raise Problem(
+                    "E203",
+                    f"block `{c.block}` calls itself: {chain}",
+                    c.span,
+                    "a block cannot expand into itself; remove the recursive call",
+                )
+            if len(ctx.stack) >= MAX_DEPTH:
+                raise Problem("E203", "blocks are nested too deeply", c.span)
+            env = bind(info.definition, c, ctx)
+            for _ in range(c.repeat):
+                inst = self.instance_name(st, c, scope, index, total)
+                index += 1
+                inner = Ctx(
+                    env=env,
+                    defaults=dict(info.defaults),
+                    convention=info.convention,
+                    frames=(*ctx.frames, Frame(block=c.block, call=c.span)),
+                    stack=(*ctx.stack, c.block),
+                    block=c.block,
+                )
+                before = len(self.drafts)
+                out = self.body(info.definition.body, inner, scope.child(inst), cur)
+                if len(self.drafts) == before:
+                    # An instance that made nothing (its body failed, or holds only
+                    # defaults) still costs a step of the expansion.
+                    self.failed += 1
+                    self.count(c.span)
+                if out is not None:
+                    cur = out
+        if len(self.drafts) > first_new:
+            last = self.drafts[-1]
+            if st.declared is not None:
+                last.declared = declared_shape(st.declared)
+            if st.claims:
+                last.claims = [claim(c) for c in st.claims]
+        return cur
+
+    def instance_name(self, st: S.CallLine, c: S.Call, scope: Scope, index: int, total: int) -> str:
+        """``layer1`` for a labelled single call, ``layer1.0``, ``layer1.1``, … for several,
+        ``bottleneck1``, ``bottleneck2``, … for unlabelled ones."""
+        if st.name is not None:
+            inst = st.name if total == 1 else f"{st.name}.{index}"
+            if total > 1 and index == 0:
+                self.names.claim(scope, st.name, st.name_span or st.span)
+            if total == 1:
+                self.names.claim(scope, inst, st.name_span or st.span)
+            else:
+                self.names.taken.add(scope.prefix + inst)
+            return inst
+        scope.counts[c.block] = scope.counts.get(c.block, 0) + 1
+        inst = free(scope, c.block)
+        self.names.claim(scope, inst, c.span)
+        return inst
+
+
+def bind(block: S.BlockDef, call: S.Call, ctx: Ctx) -> dict[str, Fraction]:
+    """The block's parameters bound to a call's arguments (E206 for a mismatch)."""
+    params = block.params
+    if len(call.args) > len(params):
+        extra = call.args[len(params)]
+        raise Problem(
+            "E206",
+            f"block `{block.name}` takes {len(params)} argument"
+            f"{'s' if len(params) != 1 else ''}, but {len(call.args)} were given",
+            extra.span,
+            f"its parameters are ({', '.join(p.name for p in params)})",
+        )
+    env: dict[str, Fraction] = {}
+    given: dict[str, Fraction] = {}
+    outer = ctx.values
+    for p, a in zip(params, call.args):
+        given[p.name] = outer.evaluate(a)
+    names = [p.name for p in params]
+    for kw in call.kwargs:
+        if kw.name not in names:
+            raise Problem(
+                "E206",
+                f"block `{block.name}` has no parameter `{kw.name}`",
+                kw.span,
+                f"its parameters are ({', '.join(names)})",
+            )
+        if kw.name in given:
+            raise Problem("E206", f"parameter `{kw.name}` is given twice", kw.span, None)
+        given[kw.name] = outer.evaluate(kw.value)
+    inner = Values(env, block.name)
+    for p in params:
+        if p.name in given:
+            env[p.name] = given[p.name]
+        elif p.default is not None:
+            try:
+                env[p.name] = inner.evaluate(p.default)
+            except Problem as problem:
+                problem.span = call.span
+                raise
+        else:
+            raise Problem(
+                "E206",
+                f"block `{block.name}` needs a value for `{p.name}`",
+                call.span,
+                f"its parameters are ({', '.join(names)})",
+            )
+    return env
+
+
+def channels_first(dims: tuple[int, ...]) -> bool:
+    """An input written [CxHxW], PyTorch's order: 1 or 3 "rows" and many more "channels"."""
+    first, middle, last = dims
+    return first in (1, 3) and middle >= 8 * first and last >= max(16, 8 * first)

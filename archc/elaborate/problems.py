@@ -1,0 +1,40 @@
+"""The ways a statement's elaboration stops early, as exceptions the statement walker catches."""
+
+from __future__ import annotations
+
+from archc.spans import Span
+
+
+class Problem(Exception):
+    """An error that abandons the current statement; the walker reports it and goes on."""
+
+    def __init__(self, code: str, message: str, span: Span, help: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.span, self.help = code, message, span, help
+
+
+class Quiet(Exception):
+    """A consequence of an error already reported (a block from a file that failed to parse,
+    a layer after an input line that was rejected): abandon the statement, report nothing."""
+
+
+class Abort(Exception):
+    """The expansion is out of control (too many nodes); stop elaborating."""
+
+
+def unjoined_residual(span: Span) -> Problem:
+    return Problem(
+        "E211",
+        "a `residual:` section must be joined by `add`",
+        span,
+        "write `add` (or `add, relu`) right after the residual and its shortcut",
+    )
+
+
+def unjoined_branches(span: Span) -> Problem:
+    return Problem(
+        "E211",
+        "branches must be joined by `concat`",
+        span,
+        "write `concat` right after the last `branch:` section",
+    )

@@ -1,0 +1,185 @@
+"""Values: arithmetic, sizes, pairs, floats, declared shapes and claims, evaluated exactly.
+
+Arithmetic is evaluated as fractions by walking the expression tree; a size that must be an
+integer and is not is an error (E208). Every intermediate result is bounded (E209): a spec's
+numbers are sizes and hyper-parameters, and without a bound a hostile file (`/1e-40` chained)
+grows integers until Python refuses to print them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fractions import Fraction
+
+from archc import ir
+from archc import syntax as S
+from archc.elaborate.problems import Problem
+from archc.ops.base import Evaluator
+from archc.spans import Span
+
+# Far beyond any size or hyper-parameter (sizes stop at ir.MAX_SIZE), far below where exact
+# arithmetic gets slow.
+MAX_MAGNITUDE = 10**30
+
+
+def expr_text(e: S.Expr) -> str:
+    """An expression as normalised text: no spaces, parentheses as written."""
+    if isinstance(e, S.Num):
+        return e.text
+    if isinstance(e, S.Name):
+        return e.id
+    if isinstance(e, S.Paren):
+        return f"({expr_text(e.inner)})"
+    return f"{expr_text(e.left)}{e.op}{expr_text(e.right)}"
+
+
+def bounded(value: Fraction, span: Span, what: str = "this arithmetic gives") -> Fraction:
+    if abs(value) > MAX_MAGNITUDE:
+        raise Problem("E209", f"{what} an absurdly large number", span)
+    if value.denominator > MAX_MAGNITUDE:
+        raise Problem(
+            "E209",
+            f"{what} an absurdly fine fraction",
+            span,
+            "numbers are kept exact, with denominators up to 10^30",
+        )
+    return value
+
+
+def check_size(v: int, what: str, span: Span, low: int = 1) -> int:
+    if v < low:
+        raise Problem(
+            "E209",
+            f"{what} must be at least {low}, got {v}",
+            span,
+            "sizes, strides and counts are positive integers (padding may be 0)",
+        )
+    if v > ir.MAX_SIZE:
+        shown = str(v) if v < 10**12 else f"{str(v)[0]}e{len(str(v)) - 1}"
+        raise Problem(
+            "E209",
+            f"{what} of {shown} is absurdly large (more than {ir.MAX_SIZE})",
+            span,
+            "check for a typo",
+        )
+    return v
+
+
+class Values(Evaluator):
+    """Evaluation in one scope: ``env`` binds the parameters of ``block`` (None at the top
+    level, where a name is never a number). It is also what the registry's ``Op.fields`` gets."""
+
+    def __init__(self, env: Mapping[str, Fraction], block: str | None) -> None:
+        self.env, self.block = env, block
+
+    def evaluate(self, e: S.Expr) -> Fraction:
+        if isinstance(e, S.Num):
+            return bounded(e.value, e.span, "this is")
+        if isinstance(e, S.Paren):
+            return self.evaluate(e.inner)
+        if isinstance(e, S.Name):
+            if e.id in self.env:
+                return self.env[e.id]
+            if self.block is not None:
+                known = ", ".join(f"`{n}`" for n in self.env) or "none"
+                raise Problem(
+                    "E207",
+                    f"`{e.id}` is not a parameter of block `{self.block}`",
+                    e.span,
+                    f"the block's parameters are: {known}",
+                )
+            raise Problem(
+                "E207",
+                f"unexpected word `{e.id}`",
+                e.span,
+                "outside a block, sizes are numbers; names are block parameters",
+            )
+        left = self.evaluate(e.left)
+        right = self.evaluate(e.right)
+        if e.op == "+":
+            return bounded(left + right, e.span)
+        if e.op == "-":
+            return bounded(left - right, e.span)
+        if e.op == "*":
+            return bounded(left * right, e.span)
+        if right == 0:
+            raise Problem(
+                "E208", f"division by zero in `{expr_text(e)}`", e.span, "check the arithmetic"
+            )
+        return bounded(left / right if e.op == "/" else Fraction(left // right), e.span)
+
+    def int_value(self, e: S.Expr, what: str, low: int = 1) -> int:
+        v = self.evaluate(e)
+        if v.denominator != 1:
+            raise Problem(
+                "E208",
+                f"{what} `{expr_text(e)}` = {v} is not an integer",
+                e.span,
+                "use `//` for floor division, or change the arithmetic",
+            )
+        return check_size(int(v), what, e.span, low)
+
+    # --- the registry's Evaluator --------------------------------------------------------------
+
+    def int_arg(self, arg: S.Arg, what: str) -> int:
+        if isinstance(arg.value, S.Pair) or isinstance(arg.value, str):
+            raise Problem("E106", f"{what} is one number here", arg.span)
+        return self.int_value(arg.value, what)
+
+    def pair_arg(self, arg: S.Arg, what: str, low: int = 1) -> ir.Pair:
+        v = arg.value
+        if isinstance(v, S.Pair):
+            return (
+                check_size(v.values[0], what, v.span, low),
+                check_size(v.values[1], what, v.span, low),
+            )
+        if isinstance(v, str):
+            raise Problem("E106", f"`{v}` is not a {what}", arg.span)
+        n = self.int_value(v, what, low)
+        return (n, n)
+
+    def float_arg(self, arg: S.Arg) -> float:
+        if isinstance(arg.value, S.Pair | str):
+            raise Problem("E106", "expected a single number", arg.span)
+        return float(self.evaluate(arg.value))
+
+    def check_size(self, value: int, what: str, span: Span, low: int = 1) -> int:
+        return check_size(value, what, span, low)
+
+    def padding(self, arg: S.Arg | None, kernel: ir.Pair, paper: bool, span: Span) -> ir.Pair:
+        if arg is None and not paper:
+            return (0, 0)
+        if arg is None or arg.value == "same":
+            if kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
+                raise Problem(
+                    "E209",
+                    f"`same` padding needs an odd kernel, not {kernel[0]}x{kernel[1]}",
+                    arg.span if arg else span,
+                    "write the padding as a number",
+                )
+            return ((kernel[0] - 1) // 2, (kernel[1] - 1) // 2)
+        return self.pair_arg(arg, "padding", low=0)
+
+    def missing(self, what: str, span: Span, help: str) -> Exception:
+        return Problem("E213", what, span, help)
+
+
+CONSTANTS = Values({}, None)
+"""Evaluation outside any block: claims, declared shapes, the input line."""
+
+
+def declared_shape(d: S.DeclaredShape) -> ir.DeclaredShape:
+    """A declared ``[HxWxC]`` as the IR's (C, H, W)."""
+    dims = tuple(check_size(x, "declared size", d.span) for x in d.dims)
+    shape = (dims[2], dims[0], dims[1]) if len(dims) == 3 else dims
+    return ir.DeclaredShape(shape=shape, span=d.span)
+
+
+def claim(c: S.ClaimSyntax) -> ir.Claim:
+    value: int | float | None = None
+    text = None
+    if c.expression is not None:
+        v = CONSTANTS.evaluate(c.expression)
+        value = int(v) if v.denominator == 1 else float(v)
+        text = expr_text(c.expression)
+    return ir.Claim(kind=c.kind, expression=text, value=value, printed=c.printed, span=c.span)

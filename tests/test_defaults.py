@@ -1,0 +1,92 @@
+"""Defaults lines and the lecture convention: what follows a layer nobody wrote, and W219 at
+the layers those rules leave without an activation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from archc import ir
+from archc.frontend import parse_spec
+
+
+def lint(text: str) -> tuple[ir.Graph, list[tuple[str, int, int]]]:
+    result = parse_spec(text, "net.arch")
+    assert result.graph is not None, result.diagnostics
+    return result.graph, [(d.code, d.line, d.column) for d in result.diagnostics]
+
+
+def ops(g: ir.Graph) -> list[str]:
+    return [n.op for n in g.nodes]
+
+
+def test_one_relu_turns_the_convention_off_and_each_bare_layer_is_warned() -> None:
+    text = (
+        "input [32x32x3]\n"
+        "CONV 8 3x3 pad 1\n"  # line 2: no ReLU any more
+        "relu\n"  # line 3: written by hand, turns the convention off
+        "CONV 8 3x3 pad 1\n"  # line 4: reaches the pool bare
+        "MAX POOL 2x2\n"
+        "FC 64\n"  # line 6: reaches FC 10 bare
+        "FC 10\n"  # the last FC: its outputs are the scores
+    )
+    g, warnings = lint(text)
+    assert ops(g) == ["input", "conv", "relu", "conv", "maxpool", "linear", "linear"]
+    assert warnings == [("W219", 4, 1), ("W219", 6, 1)]
+    (d, _) = parse_spec(text, "net.arch").diagnostics
+    assert d.message == (
+        "this conv has no activation after it: the `relu` on line 3 turned off the automatic "
+        "ReLUs for the whole file"
+    )
+    (note,) = d.notes
+    assert note.span is not None and (note.span.line, note.span.column) == (3, 1)
+    assert d.help == "write `relu` after it, or `no relu` to silence this"
+
+
+def test_bn_between_does_not_hide_a_missing_activation() -> None:
+    _, warnings = lint("input [8x8x3]\nCONV 4 3x3\nBN\nCONV 4 3x3\nrelu\nFC 2\n")
+    assert warnings == [("W219", 2, 1)]
+
+
+def test_no_relu_and_the_last_fc_are_left_alone() -> None:
+    g, warnings = lint("input [8x8x3]\nCONV 4 3x3 no relu\nCONV 4 3x3\nrelu\nFC 10\nsoftmax\n")
+    assert ops(g) == ["input", "conv", "conv", "relu", "linear", "softmax"]
+    assert warnings == []
+
+
+def test_defaults_lines_are_taken_at_their_word() -> None:
+    # `conv: bn, relu` turns the convention off too, but says what follows each conv
+    text = "input [8x8x3]\nconv: bn, relu\nfc: relu\nCONV 4 3x3\nMAX POOL 2x2\nFC 8\nFC 2\n"
+    g, warnings = lint(text)
+    assert ops(g) == ["input", "conv", "batchnorm", "relu", "maxpool", "linear", "relu", "linear"]
+    assert warnings == []
+    # without `fc: relu` the two FCs are one linear map, which no defaults line asked for
+    assert lint(text.replace("fc: relu\n", ""))[1] == [("W219", 5, 1)]
+
+
+def test_conv_bn_conv_without_activation_is_warned_whatever_turned_the_convention_off() -> None:
+    g, warnings = lint("input [8x8x3]\nconv: bn\nCONV 4 3x3\nCONV 4 3x3\nMAX POOL 2x2\n")
+    assert ops(g) == ["input", "conv", "batchnorm", "conv", "batchnorm", "maxpool"]
+    assert warnings == [("W219", 3, 1)]  # the second conv reaches a pool, a non-linearity
+
+
+def test_warning_in_a_block_called_three_times_is_reported_once() -> None:
+    text = "input [8x8x3]\nblock b(c):\n    CONV c 3x3 pad 1\n    relu\n    CONV c 1x1\n"
+    text += "layer1: b(4) x3\n"
+    result = parse_spec(text, "net.arch")
+    (d,) = result.diagnostics
+    assert (d.code, d.line, d.column) == ("W219", 5, 5)
+    assert [(n.message, n.span.line if n.span else None) for n in d.notes] == [
+        ("in block `b`, called here", 6),
+        ("the `relu` that turned the lecture convention off", 4),
+        ("… and 1 more call", None),  # the last instance's conv is the output: not warned
+    ]
+
+
+def test_the_convention_is_per_file_for_imported_blocks(tmp_path: Path) -> None:
+    (tmp_path / "lib.arch").write_text("block tiny(c):\n    CONV c 1x1\n")
+    main = tmp_path / "net.arch"
+    main.write_text('import "lib.arch"\ninput [8x8x3]\nrelu\na: tiny(4)\nFC 2\n')
+    result = parse_spec(main.read_text(), str(main))
+    # the lecture convention holds in lib.arch (no relu there): tiny's conv keeps its ReLU
+    assert result.graph is not None and result.diagnostics == []
+    assert ops(result.graph) == ["input", "relu", "conv", "relu", "linear"]
