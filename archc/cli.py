@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from archc.check import Checked
     from archc.diagnostics import Diagnostic
 
-# A file that cannot be read (E001) or is not text (E002) is an input problem, like usage.
-UNREADABLE = frozenset({"E001", "E002"})
+# A file that cannot be read (E001), is not text (E002) or is too large (E004) is an input
+# problem, like usage.
+UNREADABLE = frozenset({"E001", "E002", "E004"})
 
 
 def _use_color(choice: str, stream: object) -> bool:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from archc import ir
 from archc import syntax as S
-from archc.diagnostics import Diagnostic, error, has_errors, sort_key
-from archc.elaborate import elaborate
+from archc.diagnostics import Diagnostic, Note, error, has_errors, sort_key
+from archc.elaborate import SPECS_DIR, elaborate
+from archc.files import MAX_SPEC_BYTES, SpecFileError, describe_kind, read_spec_bytes, too_large
 from archc.parser import parse
 from archc.spans import Span
 
@@ -69,44 +70,136 @@ Parsed = tuple[S.Spec | None, list[Diagnostic], str | None]
 _IMPORTS: dict[tuple[str, int, int], Parsed] = {}
 
 
+def _file_error(problem: SpecFileError, file: str) -> Diagnostic:
+    return error(problem.code, problem.message, _start(file), _FILE_HELP.get(problem.code))
+
+
+_FILE_HELP = {
+    "E004": "is this the right file? (the limit is archc.files.MAX_SPEC_BYTES)",
+    "E005": "imports name block libraries: `.arch` spec files, found relative to the importing "
+    "file or in the shipped specs/ directory",
+}
+
+
+def _first_error_only(diags: list[Diagnostic], file: str) -> list[Diagnostic]:
+    """An imported file that does not parse as a spec may be no spec at all (``/etc/passwd``
+    renamed, a symlink): report its first bad line, not a snippet of each of its lines."""
+    errors = sorted((d for d in diags if d.severity == "error"), key=sort_key)
+    if len(errors) <= 1:
+        return diags
+    more = len(errors) - 1
+    note = Note(
+        message=f"{more} more syntax error{'s' if more > 1 else ''} in `{file}` not shown: "
+        "an imported file that does not parse is quoted at its first bad line only"
+    )
+    return [errors[0].model_copy(update={"notes": [*errors[0].notes, note]})]
+
+
 class _Reader:
     """Reads and parses imported files for one front-end run, recording their text."""
 
     def __init__(self) -> None:
         self.sources: dict[str, str] = {}
+        self.specs: dict[str, S.Spec] = {}
+        """Every file's syntax tree, to find the import statement behind an E204."""
 
     def read(self, path: Path) -> Parsed:
         file = str(path)
+        if path.suffix != ".arch":
+            # Checked before opening: a file that is not a spec is never read, so never quoted.
+            msg = f"cannot import `{file}`: imports are `.arch` spec files"
+            return None, [error("E005", msg, _start(file), _FILE_HELP["E005"])], None
         try:
             stat = path.stat()
-            key = (file, stat.st_mtime_ns, stat.st_size)
-            cached = _IMPORTS.get(key)
-            if cached is None:
-                cached = self.parse_file(path)
-                if cached[2] is not None:
-                    _IMPORTS[key] = cached
         except OSError as e:
-            msg = f"cannot read `{file}`: {e.strerror or e}"
-            return None, [error("E001", msg, _start(file))], None
+            return (
+                None,
+                [error("E001", f"cannot read `{file}`: {e.strerror or e}", _start(file))],
+                None,
+            )
+        key = (file, stat.st_mtime_ns, stat.st_size)
+        cached = _IMPORTS.get(key)
+        if cached is None:
+            cached = self.parse_file(path)
+            if cached[2] is not None:
+                _IMPORTS[key] = cached
         if cached[2] is not None:
             self.sources[file] = cached[2]
+            if cached[0] is not None:
+                self.specs[file] = cached[0]
         return cached[0], list(cached[1]), cached[2]
 
     @staticmethod
     def parse_file(path: Path) -> Parsed:
         file = str(path)
-        text, problem = _decode(path.read_bytes(), file)
+        try:
+            data = read_spec_bytes(path)
+        except SpecFileError as problem:
+            return None, [_file_error(problem, file)], None
+        text, problem = _decode(data, file)
         if problem is not None or text is None:
             return None, [problem] if problem else [], None
         spec, diags = parse(text, file)
-        return spec, diags, text
+        return spec, _first_error_only(diags, file), text
+
+
+def _candidates(file: str, st: S.Import) -> list[Path]:
+    """Where an import is looked for (archc.elaborate): beside the importing file (the current
+    directory for spec text), then in the shipped specs/ directory."""
+    base = Path.cwd() if file.startswith("<") else Path(file).resolve().parent
+    return [base / st.path, SPECS_DIR / st.path]
+
+
+def _kind(path: Path) -> str | None:
+    """What ``path`` is when it exists and is not a regular file, else None."""
+    try:
+        return describe_kind(path.stat().st_mode)
+    except (OSError, ValueError):
+        return None
+
+
+# Problems with a file as a whole; for an imported file they belong at the import line.
+_FILE_CODES = frozenset({"E001", "E002", "E004", "E005"})
+
+
+def _at_imports(diags: list[Diagnostic], reader: _Reader) -> list[Diagnostic]:
+    """Report each problem of an imported file as a whole at the line that imports it, and an
+    import the elaborator could not find (E204) because its path names a directory, a FIFO or
+    a device as what it is (E001) rather than as missing."""
+    imports = {
+        (st.span.file, st.span.line, st.span.column): st
+        for spec in reader.specs.values()
+        for st in spec.body
+        if isinstance(st, S.Import)
+    }
+    lines: dict[str, Span] = {}
+    for st in imports.values():
+        try:
+            found = next((c.resolve() for c in _candidates(st.span.file, st) if c.is_file()), None)
+        except (OSError, ValueError):
+            found = None
+        if found is not None:
+            lines.setdefault(str(found), st.span)
+    out = []
+    for d in diags:
+        st = imports.get((d.span.file, d.span.line, d.span.column))
+        if d.code == "E204" and st is not None:
+            where = next(((c, k) for c in _candidates(d.span.file, st) if (k := _kind(c))), None)
+            if where is not None:
+                msg = f"cannot import `{st.path}`: `{where[0]}` is {where[1]}, not a spec file"
+                d = error("E001", msg, d.span, _FILE_HELP["E005"])
+        elif d.code in _FILE_CODES and d.span.file in lines and d.span.file not in reader.sources:
+            d = d.model_copy(update={"span": lines[d.span.file]})
+        out.append(d)
+    return out
 
 
 def _finish(spec: S.Spec | None, diags: list[Diagnostic], reader: _Reader) -> FrontendResult:
     graph = None
     if spec is not None:
+        reader.specs[spec.file] = spec
         graph, more = elaborate(spec, reader.read, has_errors(diags))
-        diags = diags + more
+        diags = diags + _at_imports(more, reader)
     if has_errors(diags):
         graph = None
     diags.sort(key=sort_key)
@@ -120,20 +213,24 @@ def parse_spec(text: str, file: str = "<string>") -> FrontendResult:
     reader = _Reader()
     if text.startswith("\ufeff"):
         text = text[1:]
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SPEC_BYTES:
+        problem = SpecFileError("E004", too_large(file, size, MAX_SPEC_BYTES))
+        return FrontendResult(None, [_file_error(problem, file)], {})
     reader.sources[file] = text
     spec, diags = parse(text, file)
     return _finish(spec, diags, reader)
 
 
 def read_spec(path: str | Path) -> FrontendResult:
-    """Read, parse and elaborate a spec file (E001 unreadable, E002 not text)."""
+    """Read, parse and elaborate a spec file (E001 unreadable or not a regular file, E002 not
+    text, E004 larger than archc.files.MAX_SPEC_BYTES)."""
     reader = _Reader()
     file = str(path)
     try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        msg = f"cannot read `{file}`: {e.strerror or e}"
-        return FrontendResult(None, [error("E001", msg, _start(file))], {})
+        data = read_spec_bytes(path)
+    except SpecFileError as problem:
+        return FrontendResult(None, [_file_error(problem, file)], {})
     text, problem = _decode(data, file)
     if problem is not None or text is None:
         return FrontendResult(None, [problem] if problem else [], {})
