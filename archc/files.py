@@ -50,7 +50,8 @@ def describe_kind(mode: int) -> str | None:
 
 def fmt_size(n: int) -> str:
     """``10485760`` -> ``10 MB (10,485,760 bytes)``."""
-    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+    units = (("EB", 1 << 60), ("PB", 1 << 50), ("TB", 1 << 40), ("GB", 1 << 30))
+    for unit, scale in (*units, ("MB", 1 << 20), ("KB", 1 << 10)):
         if n >= scale:
             return f"{n / scale:.3g} {unit} ({n:,} bytes)"
     return f"{n:,} bytes"
