@@ -62,6 +62,10 @@ def _clip(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def fmt_value(value: int | float) -> str:
+    return fmt_int(value) if isinstance(value, int) else repr(value)
+
+
 def _exact(value: int | float | None) -> Fraction | None:
     """The claim's arithmetic as an exact number; None when it has none or it is not finite or
     out of range (infinity and NaN have no exact value; see MAX_CLAIM)."""
@@ -215,7 +219,8 @@ class _Checker:
                 claim,
                 "E405",
                 f"the arithmetic of this {claim.kind} claim is out of range: "
-                f"{_clip(claim.expression or str(claim.value))}",
+                # An int of thousands of digits cannot be str()ed; fmt_int abbreviates it.
+                + _clip(claim.expression or fmt_value(claim.value)),
                 f"claims are checked up to {fmt_int(MAX_CLAIM)}; no layer has more "
                 "parameters or values",
             )
