@@ -27,14 +27,18 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'archc' has no attribute {name!r}")
 
 
-def load(spec: str, *, device: Any = None, dtype: Any = None) -> torch.nn.Module:
+def load(
+    spec: str, *, device: Any = None, dtype: Any = None, max_bytes: int | None = None
+) -> torch.nn.Module:
     """Build the PyTorch module of a spec (a path to a .arch file, or spec text).
 
-    Raises :class:`ArchcError` carrying the diagnostics when the spec has errors.
+    Raises :class:`ArchcError` carrying the diagnostics when the spec has errors, or (E502),
+    before allocating anything, when its parameters and buffers would need more than
+    ``max_bytes`` bytes (default: the memory of ``device``, or of this machine).
     """
     from archc.backends.torch_module import load as _load
 
-    return _load(spec, device=device, dtype=dtype)
+    return _load(spec, device=device, dtype=dtype, max_bytes=max_bytes)
 
 
 def transfer_weights(src: Any, dst: torch.nn.Module) -> None:

@@ -11,17 +11,25 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from archc.check import Checked
     from archc.diagnostics import Diagnostic
 
-# A file that cannot be read (E001) or is not text (E002) is an input problem, like usage.
-UNREADABLE = frozenset({"E001", "E002"})
+# A file that cannot be read (E001), is not text (E002) or is too large (E004) is an input
+# problem, like usage.
+UNREADABLE = frozenset({"E001", "E002", "E004"})
+
+MAX_BATCH = 10**9
+"""The largest ``summary --batch``: byte totals stay exact and printable far beyond any real
+batch, and a typo of hundreds of digits is a usage error rather than an overflow."""
+
+INTERRUPTED = 130  # the shell's code for a command ended by SIGINT (128 + 2)
 
 
 def _use_color(choice: str, stream: object) -> bool:
@@ -61,8 +69,10 @@ def _plural(n: int, word: str) -> str:
 def _library(path: str, blocks: Sequence[str], nothing_to: str) -> int:
     """A block library given to a command that needs a network: say so on stderr, exit 2 (a
     usage error: the file is fine, it is just not a network)."""
+    from archc.diagnostics import visible
+
     print(
-        f"{path}: a block library ({_plural(len(blocks), 'block')}: {', '.join(blocks)}): "
+        f"{visible(path)}: a block library ({_plural(len(blocks), 'block')}: {', '.join(blocks)}): "
         f"nothing to {nothing_to}; import it from a network spec",
         file=sys.stderr,
     )
@@ -72,22 +82,34 @@ def _library(path: str, blocks: Sequence[str], nothing_to: str) -> int:
 # --- commands ---------------------------------------------------------------------------------
 
 
-def _spec_files(paths: Sequence[str]) -> list[str] | None:
+def _spec_files(paths: Sequence[str]) -> list[str | Diagnostic] | None:
     """Each path as given, a directory as the ``.arch`` files under it (sorted, hidden
-    directories skipped); None, after a line on stderr, when a directory holds none."""
-    files: list[str] = []
+    directories skipped), and an E001 for each directory under it that cannot be listed (which
+    ``os.walk`` would skip in silence); None, after a line on stderr, when a directory holds
+    neither."""
+    from archc.diagnostics import error, visible
+    from archc.spans import Span
+
+    def unlistable(e: OSError) -> Diagnostic:
+        where = str(e.filename)
+        span = Span(file=where, line=1, column=1, end_line=1, end_column=1)
+        return error("E001", f"cannot read `{where}`: {e.strerror or e}", span)
+
+    files: list[str | Diagnostic] = []
     for path in paths:
         if not os.path.isdir(path):
             files.append(path)
             continue
-        found = []
-        for root, dirs, names in os.walk(path):
+        found: list[str] = []
+        problems: list[OSError] = []
+        for root, dirs, names in os.walk(path, onerror=problems.append):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             found += [os.path.join(root, n) for n in names if n.endswith(".arch")]
-        if not found:
-            print(f"archc lint: no .arch files under {path}", file=sys.stderr)
+        if not found and not problems:
+            print(f"archc lint: no .arch files under {visible(path)}", file=sys.stderr)
             return None
         files += sorted(found)
+        files += [unlistable(e) for e in problems]
     return files
 
 
@@ -101,6 +123,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
     sources: dict[str, str] = {}
     claims = held = 0
     for path in files:
+        if not isinstance(path, str):
+            diagnostics.append(path)
+            continue
         checked = _check(path)
         diagnostics += checked.diagnostics
         sources.update(checked.sources)
@@ -176,7 +201,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     try:
         message = compile_file(args.file, args.output)
     except OSError as exc:
-        target = exc.filename or args.output
+        from archc.diagnostics import visible
+
+        target = visible(str(exc.filename or args.output))
         print(f"archc compile: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except ArchcError as exc:
@@ -274,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=1,
         metavar="N",
-        help="batch size for the byte totals (default: 1)",
+        help=f"batch size for the byte totals, 1 to {MAX_BATCH:,} (default: 1)",
     )
     summary.add_argument(
         "--dtype",
@@ -323,13 +350,82 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _positive_int(text: str) -> int:
+    shown = text if len(text) <= 20 else text[:19] + "…"
+    # Checked as text first: int() of thousands of digits is slow or refused outright.
+    if len(text.strip().lstrip("+-").lstrip("0")) > len(str(MAX_BATCH)):
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_BATCH:,}, got {shown!r}")
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"{shown!r} is not an integer") from None
+    if not 1 <= value <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_BATCH:,}, got {value}")
     return value
+
+
+# What the diagnostics and tables print beyond ASCII, for a stream that cannot encode it
+# (PYTHONIOENCODING=ascii, a POSIX locale); anything else becomes a backslash escape.
+_ASCII = str.maketrans(
+    {
+        "−": "-",
+        "→": "->",
+        "·": "*",
+        "×": "x",
+        "≤": "<=",
+        "≥": ">=",
+        "≈": "~",
+        "…": "...",
+        "—": "-",
+        "–": "-",
+        "²": "^2",
+    }
+)
+
+
+class _Output(io.TextIOBase):
+    """A command's stdout or stderr: falls back to ASCII where the stream cannot encode archc's
+    arithmetic signs, and survives a reader that goes away (``archc lint x | head -1``): the
+    rest of the output is dropped, and the command still returns its real exit code."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.broken = False
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        try:
+            "−→·≤".encode(encoding)
+            self.ascii = False
+        except (UnicodeEncodeError, LookupError):
+            self.ascii = True
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(errors="backslashreplace")
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self.stream.write(text.translate(_ASCII) if self.ascii else text)
+            except BrokenPipeError:
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def _gone(self) -> None:
+        self.broken = True
+        # Point the descriptor at devnull, so that the interpreter's final flush of what is
+        # still buffered does not raise again.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -338,20 +434,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     # each `archc lint` in an environment with torch. Set PYDANTIC_DISABLE_PLUGINS= (empty) to
     # keep them.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    args = build_parser().parse_args(argv)
     # A command is a short run that makes almost no reference cycles (about a dozen objects per
     # spec checked), while the cycle collector would scan the ~10^5 objects that importing
     # pydantic and building the models leave behind, ~30 ms of a ~0.5 s lint. Off for the
     # command; back on afterwards for callers of main() in a longer-lived process.
     collecting = gc.isenabled()
     gc.disable()
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Output(sys.stdout), _Output(sys.stderr)
     try:
+        args = build_parser().parse_args(argv)
         return int(args.run(args))
-    except BrokenPipeError:
-        # `archc summary x.arch | head` closes stdout early; that is not an error. Point stdout
-        # at devnull so that the interpreter's final flush does not raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    except KeyboardInterrupt:
+        # Ctrl-C is the user's choice, not a failure to explain: no traceback.
+        return INTERRUPTED
     finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = streams
         if collecting:
             gc.enable()

@@ -141,68 +141,154 @@ class ArchcError(Exception):
 
 # --- rendering -------------------------------------------------------------------------------
 
+MAX_PER_FILE = 200
+"""Diagnostics shown per file; the rest are counted in one ``I001`` line. A generated or
+mangled spec can produce thousands, and no one reads past the first screens of them."""
 
-def _snippet(span: Span, sources: Mapping[str, str]) -> list[str]:
-    text = sources.get(span.file)
-    if text is None:
+# Characters a terminal would act on rather than show (ESC starts colour and cursor sequences,
+# BEL rings, the bidi controls reorder the line so that the text shown is not the text read),
+# and line breaks other than \n. Spec text echoed in a diagnostic shows them as escapes.
+_CONTROLS = [*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F, *range(0x80, 0xA0)]
+_CONTROLS += [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_CONTROLS += [0x2028, 0x2029]
+_VISIBLE = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _CONTROLS}
+
+
+def visible(text: str) -> str:
+    """``text`` with control and bidi characters shown as escapes (``\\x1b``, ``\\u202e``)."""
+    return text.translate(_VISIBLE)
+
+
+def source_lines(text: str) -> list[str]:
+    """A file's lines as the parser numbers them: split at \\n, \\r\\n and \\r only. (Python's
+    ``splitlines`` also splits at form feed and other separators, which would shift every
+    later line against the line numbers in the diagnostics.)"""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+class _Lines:
+    """Each file's lines, split once per rendering however many diagnostics it has (splitting
+    per diagnostic made 32k diagnostics in a 32k-line file take 46 s)."""
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self.sources = sources
+        self.lines: dict[str, list[str]] = {}
+
+    def get(self, file: str, line: int) -> str | None:
+        if file not in self.lines:
+            text = self.sources.get(file)
+            self.lines[file] = source_lines(text) if text is not None else []
+        lines = self.lines[file]
+        return lines[line - 1] if 1 <= line <= len(lines) else None
+
+
+def _snippet(span: Span, lines: _Lines) -> list[str]:
+    raw = lines.get(span.file, span.line)
+    if raw is None:
         return []
-    lines = text.splitlines()
-    if not 1 <= span.line <= len(lines):
-        return []
-    # Tabs would misalign the caret; show them as single spaces.
-    src = lines[span.line - 1].replace("\t", " ")
+    # Tabs would misalign the caret; show them as single spaces. Escapes widen the line, so
+    # the caret is placed by the width of the escaped text before it.
+    raw = raw.replace("\t", " ")
+    start = min(max(span.column - 1, 0), len(raw))
+    end = span.end_column - 1 if span.end_line == span.line else len(raw)
+    end = min(max(end, start + 1), max(len(raw), start + 1))
+    src = visible(raw)
+    left, right = len(visible(raw[:start])), len(visible(raw[:end]))
     width = len(str(span.line))
-    start = max(span.column - 1, 0)
-    end = span.end_column - 1 if span.end_line == span.line else len(src)
-    end = max(end, start + 1)
     pad = " " * width
     return [
         f"{pad} |",
         f"{span.line} | {src}",
-        f"{pad} | {' ' * start}{'^' * (end - start)}",
+        f"{pad} | {' ' * left}{'^' * max(right - left, 1)}",
     ]
 
 
-def render_one(d: Diagnostic, sources: Mapping[str, str], color: bool = False) -> str:
+def _render(d: Diagnostic, lines: _Lines, color: bool) -> str:
     bold, red, yellow, blue, reset = (
         ("\033[1m", "\033[31m", "\033[33m", "\033[34m", "\033[0m") if color else ("",) * 5
     )
     sev_color = {"error": red, "warning": yellow, "info": blue}[d.severity]
-    out = [f"{bold}{d.span}: {sev_color}{d.severity}[{d.code}]{reset}{bold}: {d.message}{reset}"]
-    out += _snippet(d.span, sources)
+    where, message = visible(str(d.span)), visible(d.message)
+    out = [f"{bold}{where}: {sev_color}{d.severity}[{d.code}]{reset}{bold}: {message}{reset}"]
+    out += _snippet(d.span, lines)
     pad = " " * (len(str(d.span.line)) + 1)
     for note in d.notes:
-        where = f"{note.span}: " if note.span else ""
-        out.append(f"{pad}= note: {where}{note.message}")
+        note_where = f"{visible(str(note.span))}: " if note.span else ""
+        out.append(f"{pad}= note: {note_where}{visible(note.message)}")
         if note.span:
-            out += ["  " + line for line in _snippet(note.span, sources)]
+            out += ["  " + line for line in _snippet(note.span, lines)]
     if d.help:
-        for i, line in enumerate(d.help.splitlines()):
-            out.append(f"{pad}= help: {line}" if i == 0 else f"{pad}        {line}")
+        for i, line in enumerate(d.help.split("\n")):
+            out.append(
+                f"{pad}= help: {visible(line)}" if i == 0 else f"{pad}        {visible(line)}"
+            )
     return "\n".join(out)
 
 
+def render_one(d: Diagnostic, sources: Mapping[str, str], color: bool = False) -> str:
+    return _render(d, _Lines(sources), color)
+
+
+def capped(diagnostics: Iterable[Diagnostic], limit: int = MAX_PER_FILE) -> list[Diagnostic]:
+    """The first ``limit`` diagnostics of each file, then one ``I001`` saying how many more
+    there are (by severity), placed where the first of them would have been."""
+    shown: list[Diagnostic] = []
+    seen: dict[str, int] = {}
+    hidden: dict[str, list[Diagnostic]] = {}
+    for d in diagnostics:
+        n = seen[d.span.file] = seen.get(d.span.file, 0) + 1
+        if n <= limit:
+            shown.append(d)
+            continue
+        if d.span.file not in hidden:
+            hidden[d.span.file] = []
+            shown.append(d)  # a placeholder, replaced below
+        hidden[d.span.file].append(d)
+    for i, d in enumerate(shown):
+        rest = hidden.get(d.span.file)
+        if rest and rest[0] is d:
+            shown[i] = _more(rest, limit)
+    return shown
+
+
+def _more(rest: list[Diagnostic], limit: int) -> Diagnostic:
+    counts = {sev: sum(d.severity == sev for d in rest) for sev in ("error", "warning", "info")}
+    parts = [f"{n:,} {sev}{'s' if n > 1 else ''}" for sev, n in counts.items() if n]
+    return Diagnostic(
+        severity="info",
+        code="I001",
+        message=f"{len(rest):,} more diagnostics in this file are not shown "
+        f"({', '.join(parts)}): archc shows the first {limit} of each file",
+        span=rest[0].span.model_copy(update={"end_line": rest[0].span.line}),
+        help="fix these and run archc again to see the rest",
+    )
+
+
 def render_text(
-    diagnostics: Iterable[Diagnostic], sources: Mapping[str, str], color: bool = False
+    diagnostics: Iterable[Diagnostic],
+    sources: Mapping[str, str],
+    color: bool = False,
+    limit: int = MAX_PER_FILE,
 ) -> str:
-    return "\n\n".join(render_one(d, sources, color) for d in diagnostics)
+    lines = _Lines(sources)
+    return "\n\n".join(_render(d, lines, color) for d in capped(diagnostics, limit))
 
 
-def render_json(diagnostics: Iterable[Diagnostic]) -> str:
-    return json.dumps([d.as_dict() for d in diagnostics], indent=2)
+def render_json(diagnostics: Iterable[Diagnostic], limit: int = MAX_PER_FILE) -> str:
+    return json.dumps([d.as_dict() for d in capped(diagnostics, limit)], indent=2)
 
 
 def _github_escape(text: str, prop: bool = False) -> str:
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     if prop:
         text = text.replace(":", "%3A").replace(",", "%2C")
-    return text
+    return visible(text)
 
 
-def render_github(diagnostics: Iterable[Diagnostic]) -> str:
+def render_github(diagnostics: Iterable[Diagnostic], limit: int = MAX_PER_FILE) -> str:
     kind = {"error": "error", "warning": "warning", "info": "notice"}
     lines = []
-    for d in diagnostics:
+    for d in capped(diagnostics, limit):
         s = d.span
         props = (
             f"file={_github_escape(s.file, True)},line={s.line},col={s.column},"

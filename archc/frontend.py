@@ -12,8 +12,9 @@ from pathlib import Path
 
 from archc import ir
 from archc import syntax as S
-from archc.diagnostics import Diagnostic, error, has_errors, sort_key
+from archc.diagnostics import Diagnostic, Note, error, has_errors, sort_key
 from archc.elaborate import elaborate
+from archc.files import MAX_SPEC_BYTES, SpecFileError, read_spec_bytes, too_large
 from archc.parser import parse
 from archc.spans import Span
 
@@ -69,6 +70,27 @@ Parsed = tuple[S.Spec | None, list[Diagnostic], str | None]
 _IMPORTS: dict[tuple[str, int, int], Parsed] = {}
 
 
+def _file_error(problem: SpecFileError, file: str) -> Diagnostic:
+    return error(problem.code, problem.message, _start(file), _FILE_HELP.get(problem.code))
+
+
+_FILE_HELP = {"E004": "is this the right file? (the limit is archc.files.MAX_SPEC_BYTES)"}
+
+
+def _first_error_only(diags: list[Diagnostic], file: str) -> list[Diagnostic]:
+    """An imported file that does not parse as a spec may be no spec at all (``/etc/passwd``
+    renamed, a symlink): report its first bad line, not a snippet of each of its lines."""
+    errors = sorted((d for d in diags if d.severity == "error"), key=sort_key)
+    if len(errors) <= 1:
+        return diags
+    more = len(errors) - 1
+    note = Note(
+        message=f"{more} more syntax error{'s' if more > 1 else ''} in `{file}` not shown: "
+        "an imported file that does not parse is quoted at its first bad line only"
+    )
+    return [errors[0].model_copy(update={"notes": [*errors[0].notes, note]})]
+
+
 class _Reader:
     """Reads and parses imported files for one front-end run, recording their text."""
 
@@ -79,15 +101,18 @@ class _Reader:
         file = str(path)
         try:
             stat = path.stat()
-            key = (file, stat.st_mtime_ns, stat.st_size)
-            cached = _IMPORTS.get(key)
-            if cached is None:
-                cached = self.parse_file(path)
-                if cached[2] is not None:
-                    _IMPORTS[key] = cached
         except OSError as e:
-            msg = f"cannot read `{file}`: {e.strerror or e}"
-            return None, [error("E001", msg, _start(file))], None
+            return (
+                None,
+                [error("E001", f"cannot read `{file}`: {e.strerror or e}", _start(file))],
+                None,
+            )
+        key = (file, stat.st_mtime_ns, stat.st_size)
+        cached = _IMPORTS.get(key)
+        if cached is None:
+            cached = self.parse_file(path)
+            if cached[2] is not None:
+                _IMPORTS[key] = cached
         if cached[2] is not None:
             self.sources[file] = cached[2]
         return cached[0], list(cached[1]), cached[2]
@@ -95,11 +120,15 @@ class _Reader:
     @staticmethod
     def parse_file(path: Path) -> Parsed:
         file = str(path)
-        text, problem = _decode(path.read_bytes(), file)
+        try:
+            data = read_spec_bytes(path)
+        except SpecFileError as problem:
+            return None, [_file_error(problem, file)], None
+        text, problem = _decode(data, file)
         if problem is not None or text is None:
             return None, [problem] if problem else [], None
         spec, diags = parse(text, file)
-        return spec, diags, text
+        return spec, _first_error_only(diags, file), text
 
 
 def _finish(spec: S.Spec | None, diags: list[Diagnostic], reader: _Reader) -> FrontendResult:
@@ -120,20 +149,24 @@ def parse_spec(text: str, file: str = "<string>") -> FrontendResult:
     reader = _Reader()
     if text.startswith("\ufeff"):
         text = text[1:]
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SPEC_BYTES:
+        problem = SpecFileError("E004", too_large(file, size, MAX_SPEC_BYTES))
+        return FrontendResult(None, [_file_error(problem, file)], {})
     reader.sources[file] = text
     spec, diags = parse(text, file)
     return _finish(spec, diags, reader)
 
 
 def read_spec(path: str | Path) -> FrontendResult:
-    """Read, parse and elaborate a spec file (E001 unreadable, E002 not text)."""
+    """Read, parse and elaborate a spec file (E001 unreadable or not a regular file, E002 not
+    text, E004 larger than archc.files.MAX_SPEC_BYTES)."""
     reader = _Reader()
     file = str(path)
     try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        msg = f"cannot read `{file}`: {e.strerror or e}"
-        return FrontendResult(None, [error("E001", msg, _start(file))], {})
+        data = read_spec_bytes(path)
+    except SpecFileError as problem:
+        return FrontendResult(None, [_file_error(problem, file)], {})
     text, problem = _decode(data, file)
     if problem is not None or text is None:
         return FrontendResult(None, [problem] if problem else [], {})

@@ -16,9 +16,18 @@ it. The rule (docs/accounting.md repeats it):
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+
+MAX_PRINTED_DIGITS = 40
+"""A printed number with more digits is unreadable (E404): no count in a table has them, and
+Python refuses to convert very long digit strings (4300) at all."""
+
+MAX_SHOWN = 10**30
+"""Numbers from this magnitude on are shown in scientific notation (``≈1.11e4300``): writing
+out every digit could exceed Python's limit on converting integers to text."""
 
 _SUFFIX = {"k": 10**3, "m": 10**6, "g": 10**9}
 _PRINTED = re.compile(
@@ -59,6 +68,8 @@ def read_printed(text: str) -> Printed | None:
         return None
     whole = m["mantissa"].replace(",", "")
     fraction = m["fraction"] or ""
+    if len(whole) + len(fraction) > MAX_PRINTED_DIGITS:
+        return None
     suffix = m["suffix"]
     if suffix is None:
         value = Fraction(int(whole + fraction), 10 ** len(fraction))
@@ -77,9 +88,25 @@ def read_printed(text: str) -> Printed | None:
 def fmt_int(value: int | float | Fraction) -> str:
     """An integer with thousands separators (``1,728``); a non-integer keeps its decimals."""
     v = Fraction(value)
+    if abs(v) >= MAX_SHOWN:
+        return _scientific(v)
     if v.denominator == 1:
         return f"{v.numerator:,}"
     return f"{float(v):,g}"
+
+
+def _scientific(v: Fraction) -> str:
+    """``≈1.11e4300``, in integer arithmetic: a float overflows past 1e308."""
+    n = abs(round(v))
+    exponent = int(math.log10(n))
+    # log10 of a huge integer can be off by one in its last place; settle it exactly.
+    if 10**exponent > n:
+        exponent -= 1
+    elif 10 ** (exponent + 1) <= n:
+        exponent += 1
+    digits = n // 10 ** max(exponent - 2, 0)
+    mantissa = f"{digits // 100}.{digits % 100:02d}"
+    return f"≈{'-' if v < 0 else ''}{mantissa}e{exponent}"
 
 
 def fmt_count(value: int) -> str:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from archc.check import check_source
 from archc.frontend import FrontendResult, parse_spec
 
 LINES = [
@@ -204,3 +205,90 @@ def test_a_block_library_is_a_library() -> None:
 @pytest.mark.parametrize("text", REGRESSIONS)
 def test_regressions(text: str) -> None:
     check(text)
+
+
+# --- numeric extremes and deep block calls (issue 11) ---------------------------------------------
+
+# Numbers at and past every bound: zero and negatives, the IR's MAX_SIZE (2^24) and one past it,
+# tiny and huge floats, 40 and 41 digits (the parser's limit), values that overflow a float.
+EXTREMES = [
+    "0",
+    "1",
+    "2",
+    "3",
+    "-1",
+    "16777216",
+    "16777217",
+    "8388609",
+    "8388608",
+    "1e40",
+    "1e-40",
+    "1e400",
+    "0.000000001",
+    "0.5",
+    "9" * 40,
+    "9" * 41,
+    "1,728",
+    "3.2M",
+    "999G",
+]
+OPERATORS = ["*", "/", "+", "-", "//"]
+TEMPLATES = [
+    "input [{0}x{1}x{2}]",
+    "CONV {0} {1}x{2} stride {3} pad {4}",
+    "CONV {0} 1x1 stride {1}",
+    "MAX POOL {0}x{1} stride {2}",
+    "AVG POOL {0}x{0} stride {1} pad {2} ceil",
+    "FC {0} params: {1} = {2}",
+    "FC {0} memory: {1}",
+    "CONV {0} 3x3 -> [{1}x{2}x{0}]",
+    "DROPOUT {0}",
+    "BN eps {0}",
+    "layer: b({0}) x{1}",
+]
+
+
+@st.composite
+def numeric_line(draw: st.DrawFn) -> str:
+    def number() -> str:
+        # A number, or arithmetic of a few of them (claims and block arguments evaluate it).
+        terms = draw(st.lists(st.sampled_from(EXTREMES), min_size=1, max_size=4))
+        ops = [draw(st.sampled_from(OPERATORS)) for _ in terms[1:]]
+        return terms[0] + "".join(op + t for op, t in zip(ops, terms[1:]))
+
+    return draw(st.sampled_from(TEMPLATES)).format(*(number() for _ in range(5)))
+
+
+@FAST
+@given(st.lists(numeric_line(), min_size=1, max_size=6))
+def test_numeric_extremes_never_raise(lines: list[str]) -> None:
+    text = "block b(w):\n    CONV: w 3x3\ninput [16x16x3]\n" + "\n".join(lines) + "\n"
+    check(text)
+    check_source(text, "fuzz.arch")  # shapes, tiling hints and claims too
+
+
+@st.composite
+def nested_calls(draw: st.DrawFn) -> str:
+    """Blocks b0 … bN, each calling the one before it a few times; the innermost may fail
+    (a zero size), recurse, or stride a huge input down."""
+    depth = draw(st.integers(1, 5))
+    inner = draw(
+        st.sampled_from(
+            ["CONV: w 3x3", "CONV: 0 3x3", "b0(w)", "CONV: w 1x1 stride 16777216", "relu"]
+        )
+    )
+    lines = ["input [64x64x3]", "block b0(w):", f"    {inner}"]
+    for i in range(1, depth + 1):
+        reps = draw(st.sampled_from([1, 2, 3]))
+        lines += [f"block b{i}(w):", f"    b{i - 1}(w) x{reps}"]
+        if draw(st.booleans()):
+            lines += ["    residual:", f"        b{i - 1}(w)", "    shortcut: auto", "    add"]
+    lines.append(f"net: b{depth}({draw(st.sampled_from(['4', '0', '1e40', '16777217']))})")
+    return "\n".join(lines) + "\n"
+
+
+@FAST
+@given(nested_calls())
+def test_deeply_nested_block_calls_never_raise(text: str) -> None:
+    check(text)
+    check_source(text, "fuzz.arch")

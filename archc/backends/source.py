@@ -249,20 +249,19 @@ def generate_source(checked: object) -> str:
 
 
 def compile_file(path: str | Path, out: str | Path | None = None) -> str:
-    """Write the generated source of the spec at ``path`` to ``out`` -- a file, or an existing
-    directory to put ``<stem>.py`` in; by default ``<stem>.py`` in the current directory -- and
-    return the line ``wrote OUT: NETWORK, N parameters``. Raises ``OSError`` when it cannot
-    write there."""
+    """Write the generated source of the spec at ``path`` to ``out`` -- a file, or a directory
+    (an existing one, or one written with a trailing slash) to put ``<stem>.py`` in; by default
+    ``<stem>.py`` in the current directory -- and return the line ``wrote OUT: NETWORK, N
+    parameters``. Raises ``OSError`` when it cannot write there, or when that is the spec or a
+    file it imports: an output never replaces an input (archc.files.write_output)."""
     from archc.check import check_file
+    from archc.files import output_path, write_output
 
     checked = check_file(path)
     if not checked.ok:
         raise ArchcError(checked.diagnostics, checked.sources)
     text, graph, parameters = _generate(checked)
-    name = Path(path).stem + ".py"
-    target = Path(out) if out is not None else Path(name)
-    if target.is_dir():
-        target = target / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    target = output_path(out, Path(path).stem)
+    inputs = [str(path), *(f for f in checked.sources if f != str(path))]
+    write_output(target, text, inputs)
     return f"wrote {target}: {graph.name}, {parameters:,} parameters"

@@ -337,14 +337,23 @@ class _Builder:
         return net
 
 
-def build_module(checked: CheckedGraph, *, device: Any = None, dtype: Any = None) -> nn.Module:
-    """The module of a checked graph, initialised by the graph's ``init`` scheme."""
+def build_module(
+    checked: CheckedGraph, *, device: Any = None, dtype: Any = None, max_bytes: int | None = None
+) -> nn.Module:
+    """The module of a checked graph, initialised by the graph's ``init`` scheme. Raises
+    :class:`ArchcError` (E502) before allocating when its tensors would need more than
+    ``max_bytes`` (default: the memory of ``device``; archc.memory)."""
     from archc.backends.init import initialize
+    from archc.memory import device_memory, too_large
 
     # Built on the meta device and then materialised: ``initialize`` writes every tensor once,
     # instead of after the layers' own default initialisation (halves VGG's build time).
     builder = _Builder(checked, "meta", dtype)
     net = builder.build(checked.fusion)
+    limit = max_bytes if max_bytes is not None else device_memory(device)
+    problem = too_large(net, builder.graph, limit, device)
+    if problem is not None:
+        raise ArchcError([problem])
     net.to_empty(device=device if device is not None else torch.get_default_device())
     initialize(net, builder.graph)
     return net
@@ -374,12 +383,22 @@ def _is_path(spec: str | os.PathLike[str]) -> bool:
     return spec.endswith(".arch") or Path(spec).is_file()
 
 
-def load(spec: str | os.PathLike[str], *, device: Any = None, dtype: Any = None) -> nn.Module:
+def load(
+    spec: str | os.PathLike[str],
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    max_bytes: int | None = None,
+) -> nn.Module:
     """Build the PyTorch module of a spec: a path (an existing file or one ending in ``.arch``)
-    or spec text. Raises :class:`ArchcError` when the spec has errors."""
+    or spec text. Raises :class:`ArchcError` when the spec has errors, or when the module's
+    tensors would need more than ``max_bytes`` (default: the device's memory)."""
     from archc.check import check_file, check_source
 
     checked = check_file(spec) if _is_path(spec) else check_source(str(spec))
     if not checked.ok:
         raise ArchcError(checked.diagnostics, checked.sources)
-    return build_module(checked, device=device, dtype=dtype)
+    try:
+        return build_module(checked, device=device, dtype=dtype, max_bytes=max_bytes)
+    except ArchcError as e:
+        raise ArchcError(e.diagnostics, checked.sources) from None

@@ -10,6 +10,10 @@ A compiled module's keys follow the spec (``layer1.0.conv1.bn.weight``), torchvi
   entry is paired with the entry at the same index on the other side;
 - the counts and every pair's shape must agree, else a ``ValueError`` names the first differing
   pair (index, both names, both shapes) and nothing is copied;
+- so must every pair's dtype (the source must cast to the destination's without changing kind:
+  float64 to float32 is fine, float to int or complex to real is not) and device (a ``meta``
+  tensor on either side has no values to give or keep): the whole list is checked before the
+  first tensor is written, so a failure leaves the destination as it was;
 - then values are copied (converted to the destination's dtype and device), and when both sides
   hold the same number of ``num_batches_tracked`` counters those are copied in order too.
 """
@@ -80,6 +84,24 @@ def transfer_weights(src: nn.Module | Mapping[str, Any], dst: nn.Module) -> None
     pairs = list(zip(src_main, dst_main))
     if len(src_counters) == len(dst_counters):
         pairs += zip(src_counters, dst_counters)
+    for i, ((s_name, s), (d_name, d)) in enumerate(pairs):
+        problem = _incompatible(s, d)
+        if problem is not None:
+            raise ValueError(
+                f"cannot transfer weights: entry {i} ({s_name!r} to {d_name!r}): {problem}; "
+                "nothing was copied"
+            )
     with torch.no_grad():
         for (_, s), (_, d) in pairs:
             d.copy_(s.reshape(d.shape))
+
+
+def _incompatible(s: Tensor, d: Tensor) -> str | None:
+    """Why ``s`` cannot be copied into ``d`` (shapes agree already), or None."""
+    if s.device.type == "meta":
+        return "the source is on the meta device: it has no values to copy"
+    if d.device.type == "meta":
+        return "the destination is on the meta device: materialise it first (to_empty)"
+    if not torch.can_cast(s.dtype, d.dtype):
+        return f"a {s.dtype} source cannot be cast to the destination's {d.dtype}"
+    return None

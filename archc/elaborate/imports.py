@@ -15,8 +15,15 @@ from pathlib import Path
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, error
 from archc.elaborate.defaults import Convention, Defaults, apply_defaults, lecture_convention
+from archc.files import describe_kind
 
 SPECS_DIR = Path(__file__).resolve().parent.parent.parent / "specs"
+IMPORT_HELP = (
+    "imports name block libraries: `.arch` spec files, found relative to the importing file "
+    "or in the shipped specs/ directory"
+)
+# Problems with a file as a whole (archc.files, archc.frontend).
+FILE_CODES = frozenset({"E001", "E002", "E004", "E005"})
 
 Loader = Callable[[Path], "tuple[S.Spec | None, list[Diagnostic], str | None]"]
 """Reads and parses an imported file: (syntax tree, diagnostics, text or None if unreadable)."""
@@ -79,18 +86,51 @@ class BlockTable:
                     continue
                 self.blocks[st.name] = BlockInfo(st, dict(defaults), convention)
 
-    def import_file(self, st: S.Import, base: Path) -> None:
-        candidates = [base / st.path, SPECS_DIR / st.path]
-        found = next((c.resolve() for c in candidates if c.is_file()), None)
-        if found is None:
+    def find(self, st: S.Import, base: Path) -> Path | None:
+        """The imported file: beside the importing file, else in the shipped specs/. A path
+        that exists but is no regular file (a directory, a FIFO, a device) is named as what it
+        is; only `.arch` files are read (E005), so no other file is ever quoted."""
+        spec_file = st.path.endswith(".arch")
+        for candidate in (base / st.path, SPECS_DIR / st.path):
+            try:
+                kind = describe_kind(candidate.stat().st_mode)
+            except (OSError, ValueError):
+                continue  # not there: try the next place
+            if kind is None and spec_file:
+                return candidate.resolve()
+            what = f"`{candidate}` is {kind}, not a spec file" if kind else None
             self.diags.append(
                 error(
-                    "E204",
-                    f"cannot find the imported file `{st.path}`",
+                    "E001" if kind else "E005",
+                    f"cannot import `{st.path}`: {what or 'imports are `.arch` spec files'}",
                     st.span,
-                    f"looked in {base} and in {SPECS_DIR}",
+                    IMPORT_HELP,
                 )
             )
+            return None
+        if not spec_file:
+            self.diags.append(
+                error(
+                    "E005",
+                    f"cannot import `{st.path}`: imports are `.arch` spec files",
+                    st.span,
+                    IMPORT_HELP,
+                )
+            )
+            return None
+        self.diags.append(
+            error(
+                "E204",
+                f"cannot find the imported file `{st.path}`",
+                st.span,
+                f"looked in {base} and in {SPECS_DIR}",
+            )
+        )
+        return None
+
+    def import_file(self, st: S.Import, base: Path) -> None:
+        found = self.find(st, base)
+        if found is None:
             return
         if found in self.import_stack:
             chain = " → ".join(p.name for p in [*self.import_stack, found])
@@ -102,7 +142,14 @@ class BlockTable:
             return
         self.loaded.add(found)
         spec, diags, text = self.loader(found)
-        self.diags += diags
+        # A problem with the imported file as a whole (unreadable, not text, too large) is
+        # reported at the line that imports it: the file has no line to point at.
+        self.diags += [
+            d.model_copy(update={"span": st.span})
+            if d.code in FILE_CODES and d.span.file == str(found)
+            else d
+            for d in diags
+        ]
         if text is None:
             self.import_failed = True
             return

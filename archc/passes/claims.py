@@ -24,7 +24,7 @@ from fractions import Fraction
 
 from archc import ir
 from archc.diagnostics import Diagnostic, error
-from archc.numbers import Printed, fmt_int, read_printed
+from archc.numbers import MAX_PRINTED_DIGITS, Printed, fmt_int, read_printed
 from archc.ops import op_of
 from archc.passes.accounting import Accounting, LayerAccount
 from archc.spans import Span
@@ -47,10 +47,33 @@ class ClaimsResult:
     diagnostics: list[Diagnostic]
 
 
+MAX_CLAIM = 10**30
+"""The largest claim value archc compares, as for the arithmetic of sizes (E209): no layer has
+more parameters or values, and past it a value may be a float overflowed to infinity."""
+
+
 def claim_text(claim: ir.Claim) -> str:
     """The claim as written, normalised: ``224*224*64 = 3.2M``."""
-    parts = [p for p in (claim.expression, claim.printed) if p is not None]
+    parts = [_clip(p) for p in (claim.expression, claim.printed) if p is not None]
     return " = ".join(parts)
+
+
+def _clip(text: str, width: int = 60) -> str:
+    """Spec text echoed in a message, cut short: a message is one line, not the whole claim."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def fmt_value(value: int | float) -> str:
+    return fmt_int(value) if isinstance(value, int) else repr(value)
+
+
+def _exact(value: int | float | None) -> Fraction | None:
+    """The claim's arithmetic as an exact number; None when it has none or it is not finite or
+    out of range (infinity and NaN have no exact value; see MAX_CLAIM)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    exact = Fraction(value)
+    return exact if abs(exact) <= MAX_CLAIM else None
 
 
 def _on_line(span: Span, line: tuple[str, int]) -> bool:
@@ -171,17 +194,32 @@ class _Checker:
         if claim.printed is not None:
             printed = read_printed(claim.printed)
             if printed is None:
+                digits = sum(c.isdigit() for c in claim.printed)
                 self.fail(
                     node,
                     claim,
                     "E404",
-                    f"cannot read the printed value {claim.printed!r} of this {claim.kind} claim",
+                    f"cannot read the printed value {_clip(claim.printed)!r} of this "
+                    f"{claim.kind} claim"
+                    + (f": {digits:,} digits" if digits > MAX_PRINTED_DIGITS else ""),
                     "write an integer, optionally with thousands separators (1,728) "
-                    "or a K/M/G suffix (3.2M)",
+                    f"or a K/M/G suffix (3.2M), of at most {MAX_PRINTED_DIGITS} digits",
                 )
                 return
+        if claim.value is not None and _exact(claim.value) is None:
+            self.fail(
+                node,
+                claim,
+                "E405",
+                f"the arithmetic of this {claim.kind} claim is out of range: "
+                # An int of thousands of digits cannot be str()ed; fmt_int abbreviates it.
+                + _clip(claim.expression or fmt_value(claim.value)),
+                f"claims are checked up to {fmt_int(MAX_CLAIM)}; no layer has more "
+                "parameters or values",
+            )
+            return
         name, readings, how = self.readings(node, claim)
-        exact = Fraction(claim.value) if claim.value is not None else None
+        exact = _exact(claim.value)
 
         def holds(count: int) -> bool:
             if exact is not None:
@@ -194,8 +232,8 @@ class _Checker:
                 node,
                 claim,
                 "E401",
-                f"{claim.expression} is {fmt_int(exact)}, not {claim.printed}",
-                f"{claim.expression} = {fmt_int(exact)}; {claim.printed} means "
+                f"{_clip(claim.expression or '')} is {fmt_int(exact)}, not {claim.printed}",
+                f"{_clip(claim.expression or '')} = {fmt_int(exact)}; {claim.printed} means "
                 f"{printed.describe()}\n{how}",
             )
             return
@@ -208,7 +246,9 @@ class _Checker:
                 f"{fmt_int(c)} ({label})" if len(line) > 1 else fmt_int(c) for label, c in line
             )
             claimed = claim_text(claim)
-            arithmetic = f"{claim.expression} = {fmt_int(exact)}" if exact is not None else ""
+            arithmetic = (
+                f"{_clip(claim.expression or '')} = {fmt_int(exact)}" if exact is not None else ""
+            )
             precision = f"{claim.printed} means {printed.describe()}" if printed else ""
             shown = "; ".join(p for p in (arithmetic, precision) if p)
             self.fail(

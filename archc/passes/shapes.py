@@ -74,10 +74,28 @@ def unread_rows(size: int, k: int, s: int, p: int) -> int:
     return max(0, (size + 2 * p - k) % s - p - max(0, s - k))
 
 
+def exact_number(value: Fraction) -> str:
+    """A fraction as written exactly: ``54``, ``54.25``, ``1.99999988079071044921875``, or
+    ``161/3`` when no decimal ends. A float would round ``1.999999`` up to a misleading ``2``."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    d = value.denominator
+    twos, fives = 0, 0
+    while d % 2 == 0:
+        d, twos = d // 2, twos + 1
+    while d % 5 == 0:
+        d, fives = d // 5, fives + 1
+    if d != 1:
+        return f"{value.numerator}/{value.denominator}"
+    places = max(twos, fives)
+    scaled = abs(value.numerator) * 10**places // value.denominator
+    whole, frac = divmod(scaled, 10**places)
+    sign = "-" if value < 0 else ""
+    return f"{sign}{whole}.{frac:0{places}d}".rstrip("0")
+
+
 def window_arithmetic(size: int, k: int, s: int, p: int) -> str:
-    exact = window_out(size, k, s, p)
-    value = f"{float(exact):g}" if exact.denominator != 1 else str(exact.numerator)
-    return f"({size} − {k} + 2·{p})/{s} + 1 = {value}"
+    return f"({size} − {k} + 2·{p})/{s} + 1 = {exact_number(window_out(size, k, s, p))}"
 
 
 def _rounded(size: int, k: int, s: int, p: int, ceil: bool) -> str:
@@ -100,15 +118,61 @@ def _describe_unread(rows: int, cols: int) -> str:
     return f"the last {' and '.join(parts)} of the input {verb} never read"
 
 
+def _tiling_inputs(size: int, k: int, s: int, p: int) -> tuple[int | None, int]:
+    """The nearest input sizes below and above ``size`` that leave no row unread.
+
+    Closed form, so that lint time does not grow with the numbers in a spec: the row count
+    ``unread_rows`` tests, ``(h + 2p - k) mod s``, steps by one with ``h`` and wraps at ``s``,
+    and a size tiles when it is at most ``p + max(0, s - k)``. ``size`` itself does not tile,
+    so the next size up is where the remainder wraps to 0, and the next one down is where it
+    has fallen to that bound (None when that is below 1).
+    """
+    remainder = (size + 2 * p - k) % s
+    allowed = p + max(0, s - k)
+    below = size - (remainder - allowed)
+    return (below if below >= 1 else None), size + s - remainder
+
+
+def _tiling_padding(size: int, k: int, s: int, p: int) -> int | None:
+    """The least padding ``q`` in ``p+1 … p+s`` with ``2q <= k`` that leaves no row unread.
+
+    ``unread_rows`` is 0 when ``(a + 2q) mod s <= q + c`` (``a = (size - k) mod s``,
+    ``c = max(0, s - k)``). On the ``q`` where ``(a + 2q) // s`` is one value ``m`` the
+    remainder is ``a + 2q - m·s``, so the test is ``q <= m·s + c - a``: the least ``q`` is the
+    start of that stretch when it passes. ``2q`` spans at most ``2s``, so a few ``m`` suffice.
+    """
+    a, c = (size - k) % s, max(0, s - k)
+    first, last = p + 1, min(p + s, k // 2)
+    for m in range((a + 2 * first) // s, (a + 2 * last) // s + 1):
+        start = max(first, -((a - m * s) // 2))  # least q with a + 2q >= m·s
+        if start <= last and (a + 2 * start) // s == m and start <= m * s + c - a:
+            return start
+    return None
+
+
 def _suggest_tiling(size: int, k: int, s: int, p: int) -> str:
-    below = next((h for h in range(size - 1, 0, -1) if unread_rows(h, k, s, p) == 0), None)
-    above = next(h for h in range(size + 1, size + s + 1) if unread_rows(h, k, s, p) == 0)
-    sizes = [str(h) for h in (above, below) if h is not None and h + 2 * p >= k]
-    hint = f"an input of {' or '.join(sizes)} tiles exactly"
-    pads = [q for q in range(p + 1, p + s + 1) if 2 * q <= k and unread_rows(size, k, s, q) == 0]
-    if pads:
-        hint += f", and so does padding {pads[0]}"
-    return hint
+    below, above = _tiling_inputs(size, k, s, p)
+    # An input above the IR's limit would only trade this warning for an error.
+    fits = [h for h in (above, below) if h is not None and h + 2 * p >= k and h <= ir.MAX_SIZE]
+    sizes = [str(h) for h in fits]
+    hint = f"an input of {' or '.join(sizes)} tiles exactly" if sizes else ""
+    pad = _tiling_padding(size, k, s, p)
+    if pad is not None:
+        hint += f", and so does padding {pad}" if hint else f"padding {pad} tiles exactly"
+    return hint or "no nearby input size or padding tiles exactly; change the stride or kernel"
+
+
+def _least_stride(size: int, out: int) -> int | None:
+    """The least stride at which a 1x1 window over ``size`` rows gives ``out`` rows.
+
+    In closed form rather than by trying every stride up to ``size``: the output is
+    ``(size - 1) // s + 1``, and ``n // s == q`` holds exactly for ``n // (q + 1) < s <= n // q``.
+    """
+    n, q = size - 1, out - 1
+    if n < 0 or q < 0:
+        return None
+    s = n // (q + 1) + 1
+    return s if n // s == q else None
 
 
 class _Inference(ShapeContext):
@@ -204,7 +268,8 @@ class _Inference(ShapeContext):
                 self.err(
                     "E303",
                     node,
-                    f"a {k}x{k} window does not fit in the padded input of {size + 2 * p}",
+                    f"a {node.kernel[0]}x{node.kernel[1]} window does not fit in the padded "
+                    f"input of {size + 2 * p}",
                     f"the input is {size} with padding {p} on each side",
                 )
                 return None
@@ -271,11 +336,8 @@ class _Inference(ShapeContext):
 
     def projection_stride(self, node: ir.Node, x: ir.Shape, target: ir.Shape) -> ir.Pair | None:
         if len(x) == 3 and len(target) == 3:
-            strides = []
-            for size, out in zip(x[1:], target[1:]):
-                s = next((s for s in range(1, size + 1) if (size - 1) // s + 1 == out), None)
-                strides.append(s)
-            if None not in strides:
+            strides = [_least_stride(size, out) for size, out in zip(x[1:], target[1:])]
+            if strides[0] is not None and strides[1] is not None:
                 return strides[0], strides[1]
         self.err(
             "E307",

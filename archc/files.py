@@ -1,0 +1,137 @@
+"""Reading spec files and writing outputs, safely against hostile paths.
+
+A spec is read only when it is a regular file of at most ``MAX_SPEC_BYTES``: a FIFO would block
+the read forever, ``/dev/zero`` or a huge sparse file would fill memory before the decoder saw
+a byte. The check is made on the opened descriptor (``fstat``), so a path swapped between a
+check and the read cannot slip through, and the read itself stops one byte past the limit.
+
+An output is written to a temporary file beside it and renamed over the target, so an
+interrupted compile leaves the old file or the new one, never half of one; and it is never
+written over one of the inputs it was made from (``archc compile self.arch -o self.arch``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+MAX_SPEC_BYTES = 10 * 1024 * 1024
+"""Spec files (and spec text given to the API) larger than this are refused (E004). The
+largest shipped spec is under 4 KB; 10 MB leaves room for generated specs."""
+
+
+class SpecFileError(Exception):
+    """A spec path that cannot be read as a spec: ``code`` is E001 (unreadable, not a regular
+    file) or E004 (too large)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def describe_kind(mode: int) -> str | None:
+    """What a non-regular file is, in words; None for a regular file."""
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    if stat.S_ISREG(mode):
+        return None
+    return next((what for test, what in kinds if test(mode)), "not a regular file")
+
+
+def fmt_size(n: int) -> str:
+    """``10485760`` -> ``10 MB (10,485,760 bytes)``."""
+    units = (("EB", 1 << 60), ("PB", 1 << 50), ("TB", 1 << 40), ("GB", 1 << 30))
+    for unit, scale in (*units, ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit} ({n:,} bytes)"
+    return f"{n:,} bytes"
+
+
+def read_spec_bytes(path: str | Path, limit: int = MAX_SPEC_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; raises :class:`SpecFileError`."""
+    name = str(path)
+    try:
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise SpecFileError("E001", f"cannot read `{name}`: {e.strerror or e}") from None
+    try:
+        info = os.fstat(fd)
+        kind = describe_kind(info.st_mode)
+        if kind is not None:
+            raise SpecFileError("E001", f"cannot read `{name}`: it is {kind}, not a spec file")
+        if info.st_size > limit:
+            raise SpecFileError("E004", too_large(name, info.st_size, limit))
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)  # a file that grew since fstat still stops here
+    except OSError as e:
+        raise SpecFileError("E001", f"cannot read `{name}`: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise SpecFileError("E004", too_large(name, len(data), limit))
+    return data
+
+
+def too_large(name: str, size: int, limit: int) -> str:
+    return f"`{name}` is {fmt_size(size)}; a spec may have at most {fmt_size(limit)}"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def output_path(out: str | Path | None, stem: str) -> Path:
+    """Where ``archc compile -o OUT`` writes: ``OUT``, or ``OUT/<stem>.py`` when ``OUT`` is an
+    existing directory or is written with a trailing slash (``-o build/``: a directory to be
+    made, not a file named ``build``); by default ``<stem>.py`` in the current directory."""
+    name = stem + ".py"
+    if out is None:
+        return Path(name)
+    text = os.fspath(out)
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        return Path(text) / name
+    return Path(text)
+
+
+def write_output(target: Path, text: str, inputs: Sequence[str]) -> None:
+    """Write ``text`` to ``target`` atomically, refusing to replace any of ``inputs`` (the spec
+    first, then the files it imports).
+
+    Raises ``OSError`` (``FileExistsError`` for an input) naming the target. A symlink target is
+    followed: the file it points to is replaced and the link kept.
+    """
+    if target.exists():
+        for i, source in enumerate(inputs):
+            if _same_file(target, Path(source)):
+                what = "the spec being compiled" if i == 0 else "a file the spec imports"
+                raise FileExistsError(
+                    errno.EEXIST, f"it is {what}; choose another output with -o", str(target)
+                )
+    real = Path(os.path.realpath(target))
+    real.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        # mkstemp makes the file private (0600); an output gets the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
+        os.replace(temp, real)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,73 @@
+"""How much memory a module's tensors need, measured before any is allocated.
+
+``archc.load`` builds a module on the meta device (shapes, no storage) and then materialises it.
+A spec of a few lines can ask for petabytes (``FC 33554432`` after a 16M-wide flatten); between
+the two steps the byte count is known exactly, and a module that would not fit is refused with a
+diagnostic (E502) instead of torch's ``RuntimeError: can't allocate …`` or the kernel's OOM
+killer. The limit defaults to the memory of the device it would live on.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from archc import ir
+from archc.diagnostics import Diagnostic, error
+from archc.files import fmt_size
+from archc.spans import Span
+
+
+def module_bytes(module: nn.Module) -> tuple[int, str]:
+    """Bytes of every parameter and buffer of ``module`` (meta tensors included), and the name
+    of the largest tensor."""
+    total, largest, name = 0, -1, ""
+    tensors = [*module.named_parameters(), *module.named_buffers()]
+    for key, tensor in tensors:
+        size = tensor.numel() * tensor.element_size()
+        total += size
+        if size > largest:
+            largest, name = size, key
+    return total, name
+
+
+def device_memory(device: Any = None) -> int:
+    """The memory of ``device``: a CUDA device's own, else the machine's physical memory."""
+    dev = torch.device(device) if device is not None else torch.get_default_device()
+    if dev.type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(dev).total_memory
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40  # no sysconf (Windows): a terabyte still stops the absurd
+
+
+def too_large(
+    module: nn.Module, graph: ir.Graph, limit: int, device: Any = None
+) -> Diagnostic | None:
+    """E502 when ``module``'s tensors need more than ``limit`` bytes, at the layer holding the
+    largest tensor."""
+    total, largest = module_bytes(module)
+    if total <= limit:
+        return None
+    # The node whose name is the longest prefix of the tensor's name owns it.
+    owners = [n for n in graph.nodes if largest.startswith(n.name + ".") and n.span is not None]
+    owner = max(owners, key=lambda n: len(n.name), default=None)
+    span = (
+        owner.span
+        if owner is not None and owner.span is not None
+        else Span(file=graph.file, line=1, column=1, end_line=1, end_column=2)
+    )
+    where = f"`{owner.name}`" if owner is not None else "`" + largest.rsplit(".", 1)[0] + "`"
+    return error(
+        "E502",
+        f"the module's parameters and buffers need {fmt_size(total)}, more than the "
+        f"{fmt_size(limit)} allowed",
+        span,
+        f"the largest tensor is {largest} of {where}; the limit defaults to the memory of "
+        f"the device ({'this machine' if device is None else device}); "
+        "pass max_bytes= to archc.load to change it",
+    )
