@@ -13,10 +13,12 @@ from archc.diagnostics import Diagnostic, Note, block_notes, warning
 from archc.elaborate.graph import REMOVED, Draft, renames
 from archc.ops import OPS
 
-# Ops that hand a missing non-linearity on to what reads them: affine in each input, or
-# reshaping only. A conv whose output passes through them to a ReLU has its activation.
-# A shortcut (before shape inference lowers it) is an identity or a 1x1 conv + BN: affine too.
-PASS_THROUGH = frozenset({"batchnorm", "add", "concat", "dropout", "flatten", "shortcut"})
+
+def _transparent(kind: str) -> bool:
+    """Whether a missing non-linearity passes through this kind (the registry's trait); a
+    shortcut, before shape inference lowers it, is an identity or a 1x1 conv + BN: affine."""
+    return kind == "shortcut" or (kind in OPS and OPS[kind].transparent)
+
 
 SILENCE = "write `relu` after it, or `no relu` to silence this"
 
@@ -89,7 +91,7 @@ def _reached(start: Draft, consumers: dict[str, list[Draft]]) -> list[Draft]:
         if d.name in seen:
             continue
         seen.add(d.name)
-        if d.kind in PASS_THROUGH:
+        if _transparent(d.kind):
             todo += consumers.get(d.name, [])
         else:
             reached.append(d)

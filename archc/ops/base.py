@@ -156,6 +156,9 @@ class Op:
     followed: ClassVar[bool]
     activation: ClassVar[bool]
     kernel_activation: ClassVar[str | None] = None
+    transparent: ClassVar[bool] = False
+    """A missing non-linearity passes through it (affine in each input, or a reshape: BN, add,
+    concat, dropout, flatten): a conv then BN then ReLU has its activation (W219)."""
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
 
     # accounting

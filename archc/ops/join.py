@@ -22,6 +22,7 @@ class Add(NodeBase):
 
 
 class _Join(Op, abstract=True):
+    transparent = True
     followed = False
     activation = False
     keeps_positions = False

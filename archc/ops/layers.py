@@ -108,6 +108,7 @@ class LinearOp(Op):
 
 class DropoutOp(Op):
     model = Dropout
+    transparent = True
     title = "dropout"
     article = "a dropout"
     words = ("DROPOUT",)
@@ -140,6 +141,7 @@ class DropoutOp(Op):
 
 class FlattenOp(Op):
     model = Flatten
+    transparent = True
     title = "flatten"
     article = "a flatten"
     words = ("FLATTEN",)

@@ -86,6 +86,7 @@ class LRNOp(Op):
 
 class BatchNormOp(Op):
     model = BatchNorm
+    transparent = True
     title = "batch norm"
     article = "a BN"
     words = ("BN", "BATCHNORM", "BATCH NORM")
