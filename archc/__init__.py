@@ -13,7 +13,15 @@ if TYPE_CHECKING:
 
     from archc.diagnostics import ArchcError, Diagnostic
 
-__all__ = ["ArchcError", "Diagnostic", "load", "transfer_weights", "__version__"]
+__all__ = [
+    "ArchcError",
+    "Diagnostic",
+    "fuse",
+    "load",
+    "safe_globals",
+    "transfer_weights",
+    "__version__",
+]
 __version__ = "0.1.0"
 
 
@@ -39,6 +47,24 @@ def load(
     from archc.backends.torch_module import load as _load
 
     return _load(spec, device=device, dtype=dtype, max_bytes=max_bytes)
+
+
+def fuse(model: torch.nn.Module) -> torch.nn.Module:
+    """The inference module of a plain model in eval mode: each conv -> BN -> (+ residual) ->
+    ReLU group is one op, BN folded in once (the Triton kernel on CUDA, a folded conv on the
+    CPU). Traceable by FX, torch.compile and torch.export; ``fusion_summary`` says what it did.
+    """
+    from archc.backends.fuse import fuse as _fuse
+
+    return _fuse(model)
+
+
+def safe_globals(model: torch.nn.Module) -> list[type]:
+    """The classes ``torch.load(..., weights_only=True)`` must be allowed to build to unpickle
+    the whole ``model`` (its module classes): ``with torch.serialization.safe_globals(
+    archc.safe_globals(model)): torch.load(path, weights_only=True)``. The classes of a compiled
+    file must be importable where it is loaded; a state_dict needs none of this."""
+    return sorted({type(m) for m in model.modules()}, key=lambda c: (c.__module__, c.__name__))
 
 
 def transfer_weights(src: Any, dst: torch.nn.Module) -> None:

@@ -558,9 +558,12 @@ class _Classifier:
         if lower[0] == "block" and len(words) == 2 and not items:
             self.check_ident(words[1], self.label_span(line))
             return S.BlockDef(words[1], (), self.body(line, "block"), line.span)
-        if lower[0] == "stage" and len(words) == 2 and not items:
+        if lower == ["sequential", "branch"] and not items:
+            return S.Branch(self.body(line, "branch"), line.span, numbered=True)
+        if lower[0] in ("stage", "sequential") and len(words) == 2 and not items:
             self.check_ident(words[1], self.label_span(line))
-            return S.Stage(words[1], self.body(line, "stage"), line.span)
+            numbered = lower[0] == "sequential"
+            return S.Stage(words[1], self.body(line, lower[0]), line.span, numbered)
         if lower == ["residual"] and not items:
             return S.Residual(self.body(line, "residual"), line.span)
         if lower == ["branch"] and not items:

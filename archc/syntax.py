@@ -194,9 +194,13 @@ class BlockDef:
 
 @dataclass(frozen=True)
 class Stage:
+    """``stage NAME:`` or ``sequential NAME:`` (``numbered``: its layers are named 0, 1, …,
+    like the children of an ``nn.Sequential``)."""
+
     name: str
     body: tuple[Stmt, ...]
     span: Span
+    numbered: bool = False
 
 
 @dataclass(frozen=True)
@@ -216,8 +220,11 @@ class Shortcut:
 
 @dataclass(frozen=True)
 class Branch:
+    """``branch:`` or ``sequential branch:`` (``numbered``: its layers are named 0, 1, …)."""
+
     body: tuple[Stmt, ...]
     span: Span
+    numbered: bool = False
 
 
 Stmt = (

@@ -283,12 +283,17 @@ def test_every_emitted_code_is_documented() -> None:
 def test_reserved_names_cover_torch_module_attributes() -> None:
     """The front end cannot import torch, so it keeps its own list of the public names (private
     ones are reserved by their leading `_`); it must cover every attribute of an nn.Module and
-    of the compiled network."""
+    of the compiled network and its parts."""
     torch = pytest.importorskip("torch")
-    from archc.backends.torch_module import CompiledNetwork
+    import archc
     from archc.elaborate import RESERVED_NAMES, reserved
 
-    attributes = set(dir(torch.nn.Module())) | set(dir(CompiledNetwork("net")))
+    model = archc.load("input [8x8x3]\nresidual:\n    CONV 3 3x3 pad 1\nadd\nstage s:\n    relu\n")
+    attributes = set(dir(torch.nn.Module()))
+    containers = [m for m in model.modules() if type(m).__module__.startswith("archc.generated")]
+    assert len(containers) == 2  # the network, and the stage with its forward
+    for module in containers:
+        attributes |= set(dir(module)) - set(module._modules)
     assert {"forward", "training", "eval", "state_dict", "__init__", "__class__"} <= attributes
     assert sorted(a for a in attributes if not reserved(a)) == []
     public = {a for a in attributes if not a.startswith("_")}

@@ -418,6 +418,5 @@ def test_torchvision_resnet_names_are_torchvision_keys(layers: int) -> None:
     theirs = {
         k.rsplit(".", 1)[0] for k, _ in torchvision_model(f"resnet{layers}").named_parameters()
     }
-    # Every conv and BN has torchvision's name (layer3.0.downsample.1, ...); only the classifier,
-    # a bare `FC` line, gets a generated name.
-    assert theirs - ours == {"fc"}
+    # Every conv, BN and the classifier has torchvision's name (layer3.0.downsample.1, fc).
+    assert theirs - ours == set()

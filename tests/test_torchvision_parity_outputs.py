@@ -1,5 +1,6 @@
-"""Every spec in specs/torchvision/ is its torchvision model: the same parameter count and, once
-torchvision's weights are transferred, the same outputs (fp32, CPU, eval, batch 1 at 224)."""
+"""Every spec in specs/torchvision/ is its torchvision model: the same parameter count, the same
+state_dict keys (torchvision's weights load strictly), the same outputs (fp32, CPU, eval, batch 1
+at 224) and the same gradients after a training step (train mode, batch 2 at 64)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def test_spec_matches_torchvision(name):
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.5, 1.5)
-    archc.transfer_weights(theirs, ours)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         expected = theirs(x)
@@ -60,3 +61,17 @@ def test_spec_matches_torchvision(name):
     assert actual.shape == expected.shape == (1, 1000)
     err = ((actual - expected).abs().max() / expected.abs().max()).item()
     assert err <= 1e-5, f"relative error {err:.2e}"
+    # Training: batch statistics, the same dropout draws (same seed, same order), one SGD step.
+    x = torch.randn(2, 3, 64, 64)
+    y = torch.tensor([3, 7])
+    for model in (theirs, ours):
+        model.train()
+        torch.manual_seed(1)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        torch.optim.SGD(model.parameters(), lr=0.01).step()
+    for (key, a), b in zip(theirs.named_parameters(), ours.parameters()):
+        assert a.grad is not None and b.grad is not None
+        scale = a.grad.abs().max().clamp_min(1e-12)
+        assert ((a.grad - b.grad).abs().max() / scale).item() <= 1e-4, key
+    for (key, a), b in zip(theirs.state_dict().items(), ours.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6, msg=key)

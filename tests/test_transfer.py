@@ -32,10 +32,10 @@ def test_copies_parameters_and_buffers_from_a_module():
     ours = build_graph(tiny_resnet_graph())
     archc.transfer_weights(theirs, ours)
     assert torch.equal(ours.get_submodule("conv1").weight, theirs.conv1.weight)
-    bn = ours.get_submodule("layer3.0.downsample.0").bn
+    bn = ours.get_submodule("layer3.0.downsample.1")
     assert torch.equal(bn.running_var, theirs.layer3[0].downsample[1].running_var)
     assert torch.equal(ours.get_submodule("fc").bias, theirs.fc.bias)
-    assert ours.get_submodule("conv1").bn.num_batches_tracked.item() == 7
+    assert ours.get_submodule("bn1").num_batches_tracked.item() == 7
     # Copies, not shared storage.
     assert ours.get_submodule("fc").weight.data_ptr() != theirs.fc.weight.data_ptr()
 

@@ -1,42 +1,40 @@
-"""The source backend: a checked graph becomes a standalone PyTorch file.
+"""The source backend: a checked graph becomes a standalone, plain PyTorch file.
 
-The file imports only torch and defines one ``nn.Module`` class whose ``__init__`` registers the
-same submodules under the same names as :func:`archc.load` (so the state_dicts are
-interchangeable) and whose ``forward`` has one line per node. A fusion group runs as eager calls:
-``conv`` (a ``ConvBN`` when BN follows it: BN folded into the conv at inference, BN after it
-otherwise), ``+ residual``, ``torch.relu``. ``ConvBN`` and its helpers are copied verbatim from
-:mod:`archc.backends.convbn`, the code ``archc.load``'s modules run, so outputs agree bit for bit.
+The file imports only torch. It prints the module plan (:mod:`archc.backends.plan`): standard
+``torch.nn`` layers as siblings under the spec's names, ``nn.Sequential`` for every part that is
+a chain, and for the network and every other part a class with a straight-line ``forward`` in
+the style of torchvision's models — no caches, no mode-dependent branches, so FX, TorchScript,
+torch.export, torchinfo, feature extractors and checkpoints see an ordinary model.
+:func:`archc.load` runs this very source (:mod:`archc.backends.torch_module`), so the two
+cannot differ. Run as a script, the file builds the model and prints its summary line.
 
 Nothing from the spec reaches the code unescaped. Node names are validated by the IR as dotted
-paths of ASCII identifiers and digits; a part becomes attribute syntax only when it is a plain
+paths of ASCII identifiers and digits; a name becomes attribute syntax only when it is a plain
 identifier (not a keyword, no leading underscore that Python would mangle), otherwise it is a
-string literal (``getattr(m, "0")``, ``m.add_module("class", ...)``). Local variables are derived
-from names and kept clear of keywords, builtins and the imports; the class name is sanitised to
-an identifier; the source path appears only as an ``ascii()`` literal inside a comment.
+string literal (``getattr(self, "0")``, ``self.add_module("class", ...)``, ``**{"0": ...}``).
+Local variables are derived from names and kept clear of keywords, builtins and the imports;
+class names are sanitised identifiers; the source path appears only as an ``ascii()`` literal
+inside a comment.
 """
 
 from __future__ import annotations
 
 import builtins
-import inspect
 import keyword
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from archc import ir
-from archc.backends import convbn
+from archc.backends.plan import Leaf, Part, camel, plan
 from archc.diagnostics import ArchcError
 from archc.nodes import fmt_shape
 from archc.ops import op_of
-from archc.passes.fusion import FusionGroup
-
-if TYPE_CHECKING:
-    from archc.backends.torch_module import _Builder
 
 LINE = 100
-_HELPERS = (convbn._tracing, convbn.fold_bn, convbn.ConvBN)
-_IMPORTED = {"torch", "nn", "Tensor", "F", "self", "x"} | {h.__name__ for h in _HELPERS}
+BASE = "Part"
+"""The generated base class of every part with a forward of its own."""
+_IMPORTED = {"torch", "nn", "Tensor", "self", "x", "out", BASE, "fused", "model"}
 _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | _IMPORTED
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
@@ -53,11 +51,8 @@ def _plain(part: str) -> bool:
     return bool(_IDENT.fullmatch(part)) and not keyword.iskeyword(part)
 
 
-def _path(parts: list[str]) -> str:
-    expr = "self"
-    for part in parts:
-        expr = f"{expr}.{part}" if _plain(part) else f"getattr({expr}, {_quote(part)})"
-    return expr
+def _attr(base: str, name: str) -> str:
+    return f"{base}.{name}" if _plain(name) else f"getattr({base}, {_quote(name)})"
 
 
 def class_name(name: str) -> str:
@@ -68,187 +63,287 @@ def class_name(name: str) -> str:
     return ident + "_" if ident in _RESERVED else ident
 
 
-def _call(head: str, args: list[str], indent: str) -> list[str]:
-    """``head(args)`` wrapped the way ruff format wraps a call."""
-    one = f"{indent}{head}({', '.join(args)})"
-    if len(one) <= LINE:
+# --- expressions, formatted the way ruff formats them ------------------------------------------
+
+
+@dataclass
+class Call:
+    """``head(args…)``; an argument is source text or another call."""
+
+    head: str
+    args: list[str | Call] = field(default_factory=list)
+
+
+def _flat(e: str | Call) -> str:
+    return e if isinstance(e, str) else f"{e.head}({', '.join(_flat(a) for a in e.args)})"
+
+
+def _lines(e: str | Call, indent: str, prefix: str = "", suffix: str = "") -> list[str]:
+    """``prefix + e + suffix`` at ``indent``, split like ruff: on one line if it fits, else the
+    arguments on one indented line, else one argument per line with a trailing comma."""
+    one = f"{indent}{prefix}{_flat(e)}{suffix}"
+    if len(one) <= LINE or isinstance(e, str) or not e.args:
         return [one]
     inner = indent + "    "
-    joined = f"{inner}{', '.join(args)}"
-    if len(joined) <= LINE:
-        return [f"{indent}{head}(", joined, f"{indent})"]
-    return [f"{indent}{head}(", *(f"{inner}{a}," for a in args), f"{indent})"]
+    hugged = f"{inner}{', '.join(_flat(a) for a in e.args)}"
+    if len(hugged) <= LINE:
+        return [f"{indent}{prefix}{e.head}(", hugged, f"{indent}){suffix}"]
+    body = [line for a in e.args for line in _lines(a, inner, suffix=",")]
+    return [f"{indent}{prefix}{e.head}(", *body, f"{indent}){suffix}"]
+
+
+def _kw(name: str, value: str | Call) -> str | Call:
+    """A keyword argument ``name=value``."""
+    if isinstance(value, str):
+        return f"{name}={value}"
+    return Call(f"{name}={value.head}", value.args)
+
+
+# --- the writer -----------------------------------------------------------------------------
 
 
 class _Writer:
-    def __init__(self, builder: _Builder) -> None:
-        self.graph = builder.graph
-        self.shapes: dict[str, ir.Shape] = builder.shapes
-        self.builder = builder
-        self.relu_inplace = builder.relu_inplace_nodes
-        self.init: list[str] = []
-        self.containers: set[tuple[str, ...]] = set()
+    def __init__(self, graph: ir.Graph, shapes: dict[str, ir.Shape], root: Part) -> None:
+        self.graph = graph
+        self.shapes = shapes
+        self.root = root
+        self.network = class_name(graph.name)
+        self.classes: dict[tuple[str, tuple[str, ...]], str] = {}
+        self.definitions: list[list[str]] = []
+        self.taken = set(_RESERVED) | {self.network}
 
-    # --- __init__ ----------------------------------------------------------------------------
+    # constructors
 
-    def ctor(self, node: ir.Node) -> tuple[str, list[str]]:
-        x = self.shapes[node.inputs[0]] if node.inputs else ()
-        ctor = op_of(node).ctor(node, x, self.shapes[node.name])
-        assert ctor is not None, f"{node.op} has no module"
-        args = [repr(a) for a in ctor.args]
-        args += [f"{k}={v!r}" for k, v in ctor.kwargs.items()]
-        if node.name in self.relu_inplace:
+    def leaf(self, leaf: Leaf) -> Call:
+        c = leaf.ctor
+        args: list[str | Call] = [repr(a) for a in c.args]
+        args += [f"{k}={v!r}" for k, v in c.kwargs.items()]
+        if leaf.inplace:
             args.append("inplace=True")
-        return f"nn.{ctor.module}", args
+        return Call(f"nn.{c.module}", args)
 
-    def register(self, parts: list[str], head: str, args: list[str]) -> None:
+    def ctor(self, child: Leaf | Part) -> Call:
+        if isinstance(child, Leaf):
+            return self.leaf(child)
+        items = list(child.children.items())
+        if child.sequential and all(name == str(i) for i, (name, _) in enumerate(items)):
+            return Call("nn.Sequential", [self.ctor(c) for _, c in items])
+        cls = self.part_class(child)
+        if all(_plain(name) for name, _ in items):
+            return Call(cls, [_kw(name, self.ctor(c)) for name, c in items])
+        mapping = ", ".join(f"{_quote(n)}: {_flat(self.ctor(c))}" for n, c in items)
+        return Call(cls, [f"**{{{mapping}}}"])
+
+    # classes
+
+    def part_class(self, part: Part) -> str:
+        forward = self.forward(part)
+        key = ("\n".join(forward), tuple(part.children))
+        if key in self.classes:
+            return self.classes[key]
+        base = camel(part.block) if part.block else "_".join([camel(part.path[0]), *part.path[1:]])
+        name, n = base, 1
+        while name in self.taken:
+            n += 1
+            name = f"{base}{n}"
+        self.taken.add(name)
+        self.classes[key] = name
+        where = ".".join(part.path)
+        what = f"block `{part.block}`" if part.block else f"`{where}`"
+        self.definitions.append(
+            [f"class {name}({BASE}):", f'    """{what}, as at `{where}`."""', "", *forward]
+        )
+        return name
+
+    def forward(self, part: Part) -> list[str]:
+        """The straight-line ``forward`` of ``part``."""
         ind = " " * 8
-        for i in range(1, len(parts)):
-            if tuple(parts[:i]) not in self.containers:
-                self.containers.add(tuple(parts[:i]))
-                self.attach(parts[:i], "nn.Module", [], ind)
-        self.attach(parts, head, args, ind)
-
-    def attach(self, parts: list[str], head: str, args: list[str], ind: str) -> None:
-        parent, leaf = _path(parts[:-1]), parts[-1]
-        if _plain(leaf):
-            self.init += _call(f"{parent}.{leaf} = {head}", args, ind)
-        else:
-            module = f"{head}({', '.join(args)})"
-            self.init += _call(f"{parent}.add_module", [_quote(leaf), module], ind)
-
-    # --- forward -----------------------------------------------------------------------------
-
-    def variables(self) -> dict[str, str]:
-        """Each value's variable: ``x`` when only the very next step reads it, else a name."""
-        steps = self.builder.steps
-        readers: dict[str, list[int]] = {}
-        for i, (_, args, _) in enumerate(steps):
-            for a in args:
-                readers.setdefault(a, []).append(i)
-        taken = set(_RESERVED) | {class_name(self.graph.name)}
-        names: dict[str, str] = {}
-        outputs = [(self.graph.nodes[0].name, -1)] + [(s[2], i) for i, s in enumerate(steps)]
-        for name, i in outputs:
-            # A group writes its output before it reads the residual: that one needs a name.
-            nxt = self.builder.by_last.get(steps[i + 1][2]) if i + 1 < len(steps) else None
-            if set(readers.get(name, [])) <= {i + 1} and not (nxt and nxt.residual == name):
-                names[name] = "x"
-                continue
-            base = re.sub(r"\W", "_", name.replace(".", "_"))
-            base = base if _IDENT.fullmatch(base) else "v_" + base
-            var, n = base, 1
-            while var in taken:
-                n += 1
-                var = f"{base}_{n}"
-            taken.add(var)
-            names[name] = var
-        return names
-
-    def forward(self) -> list[str]:
-        ind = " " * 8
-        var = self.variables()
-        lines = []
-        first = self.graph.nodes[0].name
-        if var[first] != "x":
-            lines.append(f"{ind}{var[first]} = x")
-        nodes = self.builder.nodes
-        for _, args, name in self.builder.steps:
-            out = var[name]
-            ins = [var[a] for a in args]
-            group: FusionGroup | None = self.builder.by_last.get(name)
-            node = nodes[name]
-            if group is not None:
-                conv = _path(group.conv.split("."))
-                lines += _call(f"{out} = {conv}", [ins[0]], ind)  # a ConvBN runs its BN too
-                if group.residual:
-                    lines.append(f"{ind}{out} = {out} + {ins[1]}")
-                if group.relu:
-                    lines.append(f"{ind}{out} = torch.relu({out})")
-                continue
-            op = op_of(node)
-            x = self.shapes[node.inputs[0]]
-            ctor = op.ctor(node, x, self.shapes[name])
-            if ctor is None:
-                expr = op.expression(ins)
+        var = _variables(part)
+        lines = ["    def forward(self, x: Tensor) -> Tensor:"]
+        for step in part.steps:
+            out = var[step.out]
+            ins = [var[a] for a in step.args]
+            if step.child is None:
+                assert step.node is not None
+                expr = op_of(step.node).expression(ins)
                 if isinstance(expr, str):
                     lines.append(f"{ind}{out} = {expr}")
                 else:
-                    lines += _call(f"{out} = {expr[0]}", expr[1], ind)
-            elif ctor.flatten:
-                flat = f"torch.flatten({ins[0]}, 1)"
-                lines += _call(f"{out} = {_path(name.split('.'))}", [flat], ind)
-            else:
-                lines += _call(f"{out} = {_path(name.split('.'))}", [ins[0]], ind)
-        lines.append(f"{ind}return {var[self.graph.output]}")
+                    lines += _lines(Call(expr[0], list(expr[1])), ind, f"{out} = ")
+                continue
+            arg = f"torch.flatten({ins[0]}, 1)" if step.flatten else ins[0]
+            lines += _lines(Call(_attr("self", step.child), [arg]), ind, f"{out} = ")
+        lines.append(f"{ind}return {var[part.exit]}")
         return lines
 
-    def source(self, parameters: int) -> str:
-        graph = self.builder.graph
-        groups = {g.conv: g for g in self.builder.by_last.values()}
-        absorbed = {m for g in groups.values() for m in g.members if m != g.conv}
-        for node in graph.nodes[1:]:
-            group = groups.get(node.name)
-            if node.name in absorbed:
-                continue
-            x = self.shapes[node.inputs[0]]
-            if op_of(node).ctor(node, x, self.shapes[node.name]) is None:
-                continue
-            parts = node.name.split(".")
-            head, args = self.ctor(node)
-            bn = graph.node(group.bn) if group is not None and group.bn else None
-            self.register(parts, "ConvBN" if bn is not None else head, args)
-            if bn is not None:
-                self.attach([*parts, "bn"], *self.ctor(bn), " " * 8)
-        # The helpers' own text, so that the file runs the very code archc.load runs.
-        helpers = []
-        if any(g.bn for g in groups.values()):
-            helpers = [t for h in _HELPERS for t in (inspect.getsource(h).rstrip(), "", "")]
-        cls = class_name(graph.name)
+    def network_init(self) -> list[str]:
+        ind = " " * 8
+        lines = ["    def __init__(self) -> None:", f"{ind}super().__init__()"]
+        for name, child in self.root.children.items():
+            ctor = self.ctor(child)
+            if _plain(name):
+                lines += _lines(ctor, ind, f"self.{name} = ")
+            else:
+                lines += _lines(Call("self.add_module", [_quote(name), ctor]), ind)
+        return lines
+
+    def source(self, parameters: int, fused: bool) -> str:
+        graph = self.graph
+        init = self.network_init()
+        forward = self.forward(self.root)
+        cls = self.network
         inp = fmt_shape(self.shapes[graph.nodes[0].name])
         out = fmt_shape(self.shapes[graph.output])
+        head = f"{cls}: input {inp}, output {out}"
+        summary = f"{head}, {parameters:,} parameters"
+        base = [] if not self.definitions else _BASE_CLASS
+        parts = [line for d in self.definitions for line in (*d, "", "")]
+        body = [
+            *base,
+            *parts,
+            f"class {cls}(nn.Module):",
+            *init,
+            "",
+            *forward,
+            "",
+            "",
+            *_main(cls, head, fused),
+        ]
+        uses_torch = any("torch." in line for line in body)
+        origin = f"# Generated by archc from {ascii(graph.file)}; edit the spec, not this file."
+        if len(origin) > LINE:
+            origin = "\n".join(
+                [
+                    "# Generated by archc from",
+                    f"# {ascii(graph.file)};",
+                    "# edit the spec, not this file.",
+                ]
+            )
         return "\n".join(
             [
-                f"# Generated by archc from {ascii(graph.file)}; edit the spec, not this file.",
-                f'"""{cls}: input {inp}, output {out}, {parameters:,} parameters.',
+                origin,
+                f'"""{summary}.',
                 "",
-                "Load weights with ``load_state_dict``: the keys are those of ``archc.load``.",
+                "Plain PyTorch: load weights with ``load_state_dict`` (the keys are the spec's",
+                "names, as ``archc.load`` gives them)."
+                + (" ``fused()`` makes the inference variant." if fused else ""),
                 '"""',
                 "",
-                "import torch",
+                *(["import torch"] if uses_torch else []),
                 "from torch import Tensor, nn",
                 "",
                 "",
-                *helpers,
-                f"class {cls}(nn.Module):",
-                "    def __init__(self) -> None:",
-                "        super().__init__()",
-                *self.init,
-                "",
-                "    def forward(self, x: Tensor) -> Tensor:",
-                *self.forward(),
+                *body,
                 "",
             ]
         )
 
 
-def _generate(checked: object) -> tuple[str, ir.Graph, int]:
-    from archc.backends.torch_module import _Builder
+_BASE_CLASS = [
+    f"class {BASE}(nn.Module):",
+    '    """A part of the network (a block instance, a stage, a branch): its children, by',
+    '    name, in order."""',
+    "",
+    "    def __init__(self, **children: nn.Module) -> None:",
+    "        super().__init__()",
+    "        for name, child in children.items():",
+    "            self.add_module(name, child)",
+    "",
+    "",
+]
 
-    # Building on the meta device costs no memory; it runs the same name checks as ``load``
-    # and yields the execution order.
-    builder = _Builder(checked, "meta", None)  # type: ignore[arg-type]
-    builder.build(checked.fusion)  # type: ignore[attr-defined]
-    parameters = sum(p.numel() for p in builder.net.parameters())
-    return _Writer(builder).source(parameters), builder.graph, parameters
+
+def _main(cls: str, head: str, fused: bool) -> list[str]:
+    """Run as a script, the file builds the model and prints its summary line (``head`` and
+    the parameter count of the model it built)."""
+    line = f'f"{head}, {{parameters:,}} parameters"'
+    lines = [
+        'if __name__ == "__main__":',
+        f"    model = {cls}()",
+        "    parameters = sum(p.numel() for p in model.parameters())",
+        *_lines(Call("print", [line]), "    "),
+    ]
+    if not fused:
+        return lines
+    return [
+        "def fused(model: nn.Module | None = None) -> nn.Module:",
+        '    """The inference variant (archc.fuse): each conv -> BN -> (+ residual) -> ReLU group',
+        '    is one op, BN folded into the conv once. Needs archc."""',
+        "    import archc",
+        "",
+        f"    return archc.fuse(({cls}() if model is None else model).eval())",
+        "",
+        "",
+        *lines,
+        "    print(fused(model).fusion_summary)",
+    ]
 
 
-def generate_source(checked: object) -> str:
+def _variables(part: Part) -> dict[str, str]:
+    """A variable for every value of ``part``'s forward: ``x`` or ``out`` for a value that only
+    the next step reads (whichever holds a value no later step needs), else a name."""
+    steps = part.steps
+    last: dict[str, int] = {part.entry: -1}
+    readers: dict[str, list[int]] = {}
+    for i, step in enumerate(steps):
+        for a in step.args:
+            readers.setdefault(a, []).append(i)
+            last[a] = i
+    var = {part.entry: "x"}
+    holds = {"x": part.entry, "out": None}
+    taken = set(_RESERVED)
+    for i, step in enumerate(steps):
+        read = readers.get(step.out, [])
+        slot = None
+        if set(read) <= {i + 1}:
+            for s in ("x", "out"):
+                held = holds[s]
+                if held is None or last.get(held, -1) <= i:
+                    slot = s
+                    break
+        if slot is not None:
+            holds[slot] = step.out
+            var[step.out] = slot
+            continue
+        base = re.sub(r"\W", "_", step.out.rsplit(".", 1)[-1])
+        base = base if _IDENT.fullmatch(base) and not base[0].isdigit() else "v_" + base
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name)
+        var[step.out] = name
+    return var
+
+
+def generate(checked: object, fused: bool = False) -> tuple[str, ir.Graph, int]:
+    """The source, the graph, and the parameter count of a checked graph
+    (``archc.check.Checked``, or anything with ``graph`` and ``shapes``)."""
+    graph: ir.Graph | None = getattr(checked, "graph", None)
+    if graph is None:
+        raise ValueError("cannot generate source from a graph that failed to check")
+    shapes: dict[str, ir.Shape] = checked.shapes  # type: ignore[attr-defined]
+    root = plan(graph, shapes)
+    parameters = _parameters(graph, shapes)
+    return _Writer(graph, shapes, root).source(parameters, fused), graph, parameters
+
+
+def _parameters(graph: ir.Graph, shapes: dict[str, ir.Shape]) -> int:
+    """The module's parameter count: weights and biases, BN's gamma and beta (the registry's
+    costs, which tests hold equal to the built modules')."""
+    total = 0
+    for node in graph.nodes[1:]:
+        costs = op_of(node).costs(node, shapes[node.inputs[0]], shapes[node.name])
+        total += costs.weights + costs.biases
+    return total
+
+
+def generate_source(checked: object, fused: bool = False) -> str:
     """The standalone PyTorch source of a checked graph (``archc.check.Checked``)."""
-    return _generate(checked)[0]
+    return generate(checked, fused)[0]
 
 
-def compile_file(path: str | Path, out: str | Path | None = None) -> str:
+def compile_file(path: str | Path, out: str | Path | None = None, fused: bool = False) -> str:
     """Write the generated source of the spec at ``path`` to ``out`` -- a file, or a directory
     (an existing one, or one written with a trailing slash) to put ``<stem>.py`` in; by default
     ``<stem>.py`` in the current directory -- and return the line ``wrote OUT: NETWORK, N
@@ -260,7 +355,7 @@ def compile_file(path: str | Path, out: str | Path | None = None) -> str:
     checked = check_file(path)
     if not checked.ok:
         raise ArchcError(checked.diagnostics, checked.sources)
-    text, graph, parameters = _generate(checked)
+    text, graph, parameters = generate(checked, fused)
     target = output_path(out, Path(path).stem)
     inputs = [str(path), *(f for f in checked.sources if f != str(path))]
     write_output(target, text, inputs)

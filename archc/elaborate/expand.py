@@ -176,7 +176,7 @@ class Expander:
                     cur = self.call_line(st, ctx, scope, cur)
                 elif isinstance(st, S.Stage):
                     self.names.claim(scope, st.name, st.span)
-                    cur = self.body(st.body, ctx, scope.child(st.name), cur)
+                    cur = self.body(st.body, ctx, scope.child(st.name, st.numbered), cur)
                 elif isinstance(st, S.Residual):
                     start = cur
                     cur = self.body(st.body, ctx, scope, cur)
@@ -196,7 +196,8 @@ class Expander:
                         branches = _Branches(cur, st.span, [])
                     name = f"branch{len(branches.outputs) + 1}"
                     self.names.claim(scope, name, st.span)
-                    out = self.body(st.body, ctx, scope.child(name), branches.start)
+                    child = scope.child(name, st.numbered)
+                    out = self.body(st.body, ctx, child, branches.start)
                     if out is not None:
                         branches.outputs.append(out)
             except Problem as p:
@@ -396,8 +397,9 @@ class Expander:
                 self.names.taken.add(scope.prefix + inst)
             return inst
         scope.counts[c.block] = scope.counts.get(c.block, 0) + 1
-        inst = free(scope, c.block)
+        inst = str(scope.emitted) if scope.positional else free(scope, c.block)
         self.names.claim(scope, inst, c.span)
+        scope.emitted += 1
         return inst
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from archc.elaborate.problems import Problem
 from archc.spans import Span
 
-# Names that would shadow an attribute of the compiled torch module (torch.nn.Module and
-# archc's CompiledNetwork, instance attributes included): the torch backend refuses them (E501),
+# Names that would shadow an attribute of the compiled torch module (torch.nn.Module and the
+# generated network and part classes, instance attributes included): the torch backend refuses
+# them (E501),
 # so the front end rejects them first (E218) -- without importing torch, hence the list of the
 # public ones. Every name with a leading underscore is reserved too: torch keeps its private
 # state there, more of it in every release and some added at run time (torch._dynamo patches
@@ -43,8 +44,10 @@ def reserved(name: str) -> bool:
 class Scope:
     """One level of the name hierarchy: the network, a stage, a block instance, a branch.
 
-    A ``positional`` scope (a shortcut body) names its layers 0, 1, … like torchvision's
-    ``downsample``; the others count each prefix (``conv1``, ``conv2``)."""
+    A ``positional`` scope (a shortcut body, ``sequential NAME:``, ``sequential branch:``)
+    names its layers and block instances 0, 1, … like the children of an ``nn.Sequential``
+    (torchvision's ``downsample``, ``features``); the others count each prefix (``conv1``,
+    ``conv2``)."""
 
     prefix: str
     positional: bool = False

@@ -1,0 +1,213 @@
+"""``archc.fuse``: a plain model becomes an inference module whose conv -> BN -> (+ residual) ->
+ReLU groups are one op each.
+
+Fusion is an explicit step after building, like ``torch.ao.quantization.fuse_modules`` but for
+whole groups: the model is traced with ``torch.fx`` and each group of the fusion plan's pattern
+(archc.passes.fusion: a conv; then its only reader if that is a BN; then an add reading that
+alone, the other operand becoming the residual; then a ReLU reading that alone) is replaced by a
+:class:`FusedConv` whose weight and bias have the BN folded in once. A FusedConv calls the op
+``archc::fused_conv`` (``torch.ops.archc.fused_conv``), registered with ``torch.library`` with a
+fake (meta) implementation, so FX, torch.compile and torch.export keep it as one node per group:
+
+- on CUDA with triton installed, or anywhere with ``ARCHC_KERNELS=triton`` (on the CPU that
+  means Triton's interpreter), it is archc's Triton kernel (archc.kernels.fused_conv2d);
+- otherwise, or with ``ARCHC_KERNELS=eager``, a folded ``conv2d``, then the in-place add and
+  ReLU.
+
+The result is a ``torch.fx.GraphModule`` in eval mode with autograd off for its parameters;
+``fuse`` refuses a model in training mode (BN must use its running statistics to be folded).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import operator
+import os
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, fx, nn
+
+from archc.backends.convbn import fold_bn
+
+_triton_found: bool | None = None
+
+
+def _triton_available() -> bool:
+    global _triton_found
+    if _triton_found is None:
+        _triton_found = importlib.util.find_spec("triton") is not None
+    return _triton_found
+
+
+def _use_kernel(x: Tensor) -> bool:
+    mode = os.environ.get("ARCHC_KERNELS", "auto") or "auto"
+    if mode not in ("auto", "eager", "triton"):
+        raise ValueError(f"ARCHC_KERNELS must be auto, eager or triton, not {mode!r}")
+    if mode == "auto":
+        return x.is_cuda and _triton_available()
+    return mode == "triton"
+
+
+@torch.library.custom_op("archc::fused_conv", mutates_args=())
+def fused_conv(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: list[int],
+    padding: list[int],
+    residual: Tensor | None,
+    relu: bool,
+) -> Tensor:
+    """``relu?(conv2d(x, weight, bias, stride, padding) + residual?)``, BN already folded."""
+    if _use_kernel(x):
+        from archc import kernels
+
+        return kernels.fused_conv2d(
+            x, weight, bias, stride=tuple(stride), padding=tuple(padding), residual=residual,
+            relu=relu,
+        )  # fmt: skip
+    y = F.conv2d(x, weight, bias, tuple(stride), tuple(padding))
+    if residual is not None:
+        y += residual  # y is fresh: in place is safe
+    return F.relu(y, inplace=True) if relu else y
+
+
+@fused_conv.register_fake
+def _(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: list[int],
+    padding: list[int],
+    residual: Tensor | None,
+    relu: bool,
+) -> Tensor:
+    n, _, h, w = x.shape
+    k, _, r, s = weight.shape
+    oh = (h + 2 * padding[0] - r) // stride[0] + 1
+    ow = (w + 2 * padding[1] - s) // stride[1] + 1
+    return x.new_empty((n, k, oh, ow))
+
+
+class FusedConv(nn.Module):
+    """One group of the fusion plan: a conv with its BN folded in, then ``+ residual`` (when the
+    group has an add) and a ReLU (when it has one). Inference only."""
+
+    def __init__(self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, relu: bool) -> None:
+        super().__init__()
+        weight, bias = conv.weight.detach(), conv.bias
+        if bn is not None:
+            assert bn.running_mean is not None and bn.running_var is not None
+            weight, bias = fold_bn(
+                weight, bias, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.eps
+            )
+        self.weight = nn.Parameter(weight.detach().clone(), requires_grad=False)
+        self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), False)
+        self.stride = list(conv.stride)
+        self.padding = list(conv.padding)
+        self.relu = relu
+
+    def extra_repr(self) -> str:
+        k, c, r, s = self.weight.shape
+        return f"{c}, {k}, kernel_size=({r}, {s}), stride={self.stride}, padding={self.padding}" + (
+            ", relu=True" if self.relu else ""
+        )
+
+    def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
+        return fused_conv(x, self.weight, self.bias, self.stride, self.padding, residual, self.relu)
+
+
+def _fusable_conv(module: nn.Module) -> bool:
+    return (
+        type(module) is nn.Conv2d
+        and module.groups == 1
+        and module.dilation == (1, 1)
+        and isinstance(module.padding, tuple)
+        and module.padding_mode == "zeros"
+    )
+
+
+def _only_user(node: fx.Node) -> fx.Node | None:
+    users = list(node.users)
+    return users[0] if len(users) == 1 else None
+
+
+def _is_add(node: fx.Node | None) -> bool:
+    return (
+        node is not None
+        and node.op == "call_function"
+        and node.target in (operator.add, torch.add, operator.iadd)
+        and len(node.args) == 2
+        and not node.kwargs
+        and all(isinstance(a, fx.Node) for a in node.args)
+    )
+
+
+def _is_relu(node: fx.Node | None, modules: dict[str, nn.Module]) -> bool:
+    if node is None:
+        return False
+    if node.op == "call_module":
+        return type(modules[str(node.target)]) is nn.ReLU
+    return node.op == "call_function" and node.target in (F.relu, torch.relu)
+
+
+def fuse(model: nn.Module) -> fx.GraphModule:
+    """The inference module of ``model`` (see the module docstring). ``model`` is not changed.
+    The result's ``fusion_groups`` counts the groups and ``fusion_summary`` says what was done."""
+    if model.training:
+        raise ValueError(
+            "archc.fuse makes an inference module: BN is folded with its running statistics, "
+            "so the model must be in eval mode (call model.eval() first)"
+        )
+    gm = fx.symbolic_trace(model)
+    modules = dict(gm.named_modules())
+    groups = 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module" or not _fusable_conv(modules[str(node.target)]):
+            continue
+        conv = modules[str(node.target)]
+        tail, bn, residual, relu = node, None, None, False
+        nxt = _only_user(tail)
+        if nxt is not None and nxt.op == "call_module":
+            candidate = modules[str(nxt.target)]
+            if type(candidate) is nn.BatchNorm2d and candidate.track_running_stats:
+                bn, tail = candidate, nxt
+                nxt = _only_user(tail)
+        if _is_add(nxt) and nxt is not None:
+            others = [a for a in nxt.args if a is not tail]
+            if len(others) == 1:
+                residual, tail = others[0], nxt
+                nxt = _only_user(tail)
+        if _is_relu(nxt, modules) and nxt is not None:
+            relu, tail = True, nxt
+        fused = FusedConv(conv, bn, relu)
+        name = str(node.target)
+        gm.add_submodule(name, fused)  # replaces the conv under its own name
+        with gm.graph.inserting_before(tail):
+            args: tuple[Any, ...] = (
+                (node.args[0],) if residual is None else (node.args[0], residual)
+            )
+            new = gm.graph.call_module(name, args)
+        tail.replace_all_uses_with(new)
+        # The residual must be ready where the group runs: it is, since the group runs where
+        # its last member stood. Remove the members, last first.
+        doomed = [tail]
+        while doomed[-1] is not node:
+            inputs = [a for a in doomed[-1].args if isinstance(a, fx.Node) and a is not residual]
+            doomed.append(inputs[0])
+        for dead in doomed:
+            gm.graph.erase_node(dead)
+        groups += 1
+    gm.graph.eliminate_dead_code()
+    gm.delete_all_unused_submodules()
+    gm.recompile()
+    gm.eval()
+    gm.requires_grad_(False)
+    gm.fusion_groups = groups  # type: ignore[assignment]
+    gm.fusion_summary = (  # type: ignore[assignment]
+        f"archc.fuse: {groups} conv -> BN -> (+ residual) -> ReLU group"
+        f"{'s' if groups != 1 else ''} fused into one op each"
+    )
+    return gm
