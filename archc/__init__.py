@@ -1,11 +1,13 @@
 """archc: a compiler for CNN architecture specs written the way lectures and papers print them.
 
-The public API. ``lint``/``summary`` paths never import torch; ``load`` and
-``transfer_weights`` import it on first use.
+The public API. A spec is a path to a ``.arch`` file, the name of a shipped spec
+(``torchvision/resnet50``; ``archc specs`` lists them) or spec text. ``lint`` and ``summary``
+never import torch; ``load`` and ``transfer_weights`` import it on first use.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -17,12 +19,16 @@ __all__ = [
     "ArchcError",
     "Diagnostic",
     "fuse",
+    "lint",
     "load",
     "safe_globals",
+    "summary",
     "transfer_weights",
     "__version__",
 ]
 __version__ = "0.1.0"
+
+Spec = str | os.PathLike[str]
 
 
 def __getattr__(name: str) -> Any:
@@ -35,18 +41,62 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'archc' has no attribute {name!r}")
 
 
+def lint(spec: Spec) -> list[Diagnostic]:
+    """Every diagnostic of ``spec``, as ``archc lint`` reports them (errors and warnings, sorted
+    by place); an empty list for a clean spec."""
+    from archc.check import check_spec
+
+    return check_spec(spec).diagnostics
+
+
+def summary(spec: Spec, *, batch: int = 1, dtype: str = "fp32") -> dict[str, Any]:
+    """The summary table as data: the object ``archc summary --format json`` prints (network,
+    layers, totals, fusion, claims). Failed claims do not stop it: their checks say ``"ok":
+    false``. Raises :class:`ArchcError` for any other error, and for a block library."""
+    from archc.check import check_spec
+    from archc.diagnostics import ArchcError
+    from archc.report import summary_dict
+
+    checked = check_spec(spec, batch=batch, dtype=dtype)  # type: ignore[arg-type]
+    if checked.accounting is None or not checked.only_claims_fail:
+        raise ArchcError(checked.diagnostics, checked.sources)
+    return summary_dict(checked)
+
+
 def load(
-    spec: str, *, device: Any = None, dtype: Any = None, max_bytes: int | None = None
+    spec: Spec,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    max_bytes: int | None = None,
+    allow_claims: bool = False,
 ) -> torch.nn.Module:
-    """Build the PyTorch module of a spec (a path to a .arch file, or spec text).
+    """Build the PyTorch module of a spec.
 
-    Raises :class:`ArchcError` carrying the diagnostics when the spec has errors, or (E502),
-    before allocating anything, when its parameters and buffers would need more than
-    ``max_bytes`` bytes (default: the memory of ``device``, or of this machine).
+    Warnings (W301 a stride that does not tile, W219 a layer without an activation, ...) are
+    issued through the :mod:`warnings` module as :class:`SpecWarning`. Raises
+    :class:`ArchcError` carrying the diagnostics when the spec has errors -- failed claims
+    (E302, E4xx) included unless ``allow_claims`` -- or (E502), before allocating anything,
+    when its parameters and buffers would need more than ``max_bytes`` bytes (default: the
+    memory of ``device``, or of this machine).
     """
-    from archc.backends.torch_module import load as _load
+    import warnings
 
-    return _load(spec, device=device, dtype=dtype, max_bytes=max_bytes)
+    from archc.check import check_spec
+    from archc.diagnostics import ArchcError, SpecWarning, render_text
+
+    checked = check_spec(spec)
+    if not (checked.ok or (allow_claims and checked.only_claims_fail)):
+        raise ArchcError(checked.diagnostics, checked.sources)
+    for d in checked.diagnostics:
+        # stacklevel 2: the warning names the caller's line, not this one.
+        warnings.warn(render_text([d], checked.sources, color=False), SpecWarning, stacklevel=2)
+    from archc.backends.torch_module import build_module
+
+    try:
+        return build_module(checked, device=device, dtype=dtype, max_bytes=max_bytes)
+    except ArchcError as e:
+        raise ArchcError(e.diagnostics, checked.sources) from None
 
 
 def fuse(model: torch.nn.Module) -> torch.nn.Module:

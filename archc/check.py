@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from archc.passes.accounting import Accounting, Dtype, account
 from archc.passes.claims import ClaimCheck, check_claims
 from archc.passes.fusion import FusionGroup, plan_fusion
 from archc.passes.shapes import infer_shapes
+
+CLAIM_CODES = frozenset({"E302", "E401", "E402", "E403", "E404", "E405"})
+"""Errors in what the author claimed (a declared shape, a memory or params number), not in the
+network: the graph and its accounting still stand, so the table can be shown beside them."""
 
 
 @dataclass
@@ -38,6 +43,15 @@ class Checked:
     @property
     def ok(self) -> bool:
         return self.graph is not None and not has_errors(self.diagnostics)
+
+    @property
+    def only_claims_fail(self) -> bool:
+        """The graph and its accounting stand, and every error is a failed claim."""
+        return (
+            self.graph is not None
+            and self.accounting is not None
+            and all(d.code in CLAIM_CODES for d in self.diagnostics if d.severity == "error")
+        )
 
 
 def check_graph(
@@ -87,6 +101,23 @@ def check_source(
     )
     result.library, result.blocks = front.library, front.blocks
     return result
+
+
+def check_spec(spec: str | os.PathLike[str], *, batch: int = 1, dtype: Dtype = "fp32") -> Checked:
+    """Check a spec given as a path, the name of a shipped spec (``torchvision/resnet50``) or
+    spec text. A name that is none of these is an E001, not a one-word spec."""
+    from archc.diagnostics import error
+    from archc.library import NoSuchSpec, find_spec
+    from archc.spans import Span
+
+    try:
+        path = find_spec(spec)
+    except NoSuchSpec as e:
+        span = Span(file=str(spec), line=1, column=1, end_line=1, end_column=1)
+        return Checked(file=str(spec), graph=None, diagnostics=[error("E001", str(e), span)])
+    if path is None:
+        return check_source(str(spec), batch=batch, dtype=dtype)
+    return check_file(path, batch=batch, dtype=dtype)
 
 
 def check_file(path: str | Path, *, batch: int = 1, dtype: Dtype = "fp32") -> Checked:

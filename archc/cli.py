@@ -41,10 +41,32 @@ def _use_color(choice: str, stream: object) -> bool:
     return bool(isatty and isatty())
 
 
-def _check(path: str, batch: int = 1, dtype: str = "fp32") -> Checked:
-    from archc.check import check_file
+STDIN = "-"
+"""The file argument that reads the spec from standard input (shown as ``<stdin>``)."""
 
-    return check_file(path, batch=batch, dtype=dtype)  # type: ignore[arg-type]
+
+def _check(path: str, batch: int = 1, dtype: str = "fp32") -> Checked:
+    from archc.check import check_file, check_source
+
+    if path == STDIN:
+        from archc.files import MAX_SPEC_BYTES
+
+        # One byte past the limit, so that check_source reports a spec too large (E004).
+        data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
+        text = data.decode("utf-8", errors="replace")
+        return check_source(text, "<stdin>", batch=batch, dtype=dtype)  # type: ignore[arg-type]
+    return check_file(_locate(path), batch=batch, dtype=dtype)  # type: ignore[arg-type]
+
+
+def _locate(path: str) -> str:
+    """``path`` when it exists, else the shipped spec of that name (``torchvision/resnet50``),
+    else ``path`` itself, whose E001 then says that it is missing."""
+    from archc.library import shipped
+
+    if os.path.lexists(path):
+        return path
+    found = shipped(path)
+    return str(found) if found is not None else path
 
 
 def _exit_code(diagnostics: Sequence[Diagnostic]) -> int:
@@ -159,14 +181,107 @@ def cmd_summary(args: argparse.Namespace) -> int:
     _print_diagnostics(checked.diagnostics, checked.sources, args.color, sys.stderr)
     if checked.library:
         return _library(args.file, checked.blocks, "summarise")
-    if code or checked.accounting is None:
+    # A failed claim (a wrong declared shape or number) leaves the network and its accounting
+    # standing: the table still prints, so the author sees the true numbers beside the error.
+    if checked.accounting is None or (code and not checked.only_claims_fail):
         return code or 1
-    render = {
-        "text": report.render_text,
-        "markdown": report.render_markdown,
-        "json": report.render_json,
-    }[args.format]
-    print(render(checked))
+    if args.format == "json":
+        print(report.render_json(checked))
+    elif args.format == "markdown":
+        print(report.render_markdown(checked, args.depth))
+    else:
+        print(report.render_text(checked, args.depth))
+    return code
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    """A picture of the network: Mermaid or DOT text, or SVG/PNG drawn by Graphviz."""
+    import shutil
+
+    if args.format == "png" and args.output is None:
+        print("archc graph: --format png is binary; write it to a file with -o", file=sys.stderr)
+        return 2
+    if args.format != "mermaid":
+        try:
+            import pydot  # noqa: F401
+        except ImportError:
+            print(
+                f"archc graph: --format {args.format} needs pydot: pip install 'archc[graph]'",
+                file=sys.stderr,
+            )
+            return 2
+    if args.format in ("svg", "png") and shutil.which("dot") is None:
+        print(
+            f"archc graph: --format {args.format} needs Graphviz's `dot` program, which is not "
+            "installed (apt-get install graphviz, brew install graphviz); --format mermaid or "
+            "dot need nothing more",
+            file=sys.stderr,
+        )
+        return 2
+    from archc.pictures import dot_graph, mermaid, picture
+
+    checked = _check(args.file)
+    code = _exit_code(checked.diagnostics)
+    _print_diagnostics(checked.diagnostics, checked.sources, args.color, sys.stderr)
+    if checked.library:
+        return _library(args.file, checked.blocks, "draw")
+    if checked.accounting is None or (code and not checked.only_claims_fail):
+        return code or 1
+    pic = picture(checked, args.depth, args.costs)
+    drawing: str | bytes
+    if args.format == "mermaid":
+        drawing = mermaid(pic)
+    elif args.format == "dot":
+        drawing = dot_graph(pic).to_string()
+    else:
+        drawing = dot_graph(pic).create(format=args.format)
+    if args.output is None:
+        print(drawing if isinstance(drawing, str) else drawing.decode("utf-8"))
+        return code
+    from pathlib import Path
+
+    from archc.diagnostics import visible
+    from archc.files import write_output
+
+    try:
+        write_output(Path(args.output), drawing, [args.file, *checked.sources])
+    except OSError as exc:
+        target = visible(str(exc.filename or args.output))
+        print(f"archc graph: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+def cmd_specs(args: argparse.Namespace) -> int:
+    """The shipped spec library, one line each: name, network, params, MACs."""
+    from archc.check import check_file
+    from archc.library import SPECS_DIR, shipped_names
+    from archc.numbers import fmt_count
+
+    names = shipped_names()
+    width = max(len(n) for n in names)
+    for name in names:
+        checked = check_file(SPECS_DIR / f"{name}.arch")
+        acc = checked.accounting
+        if checked.library:
+            what = f"block library: {', '.join(checked.blocks)}"
+        elif acc is not None and checked.graph is not None:
+            t = acc.totals
+            what = (
+                f"{checked.graph.name}: {fmt_count(t.params)} params, "
+                f"{fmt_count(t.macs)} MACs per image"
+            )
+        else:
+            what = "has errors: run `archc lint` on it"
+        print(f"{name.ljust(width)}  {what}")
+    print(f"\n(in {SPECS_DIR}; use a name where a FILE goes: archc summary torchvision/resnet50)")
+    return 0
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from archc.completion import script
+
+    print(script(args.shell, build_parser()))
     return 0
 
 
@@ -199,7 +314,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from archc.diagnostics import ArchcError
 
     try:
-        message = compile_file(args.file, args.output)
+        if args.allow_claims:
+            message = _compile_allowing_claims(args.file, args.output, args.color)
+        else:
+            message = compile_file(args.file, args.output)
     except OSError as exc:
         from archc.diagnostics import visible
 
@@ -217,6 +335,28 @@ def cmd_compile(args: argparse.Namespace) -> int:
         return _exit_code(exc.diagnostics) or 1
     print(message)
     return 0
+
+
+def _compile_allowing_claims(path: str, output: str | None, color: str) -> str:
+    """compile_file, for a spec whose only errors are failed claims (printed as they are)."""
+    from pathlib import Path
+
+    from archc.backends.source import generate_source
+    from archc.check import check_file
+    from archc.diagnostics import ArchcError
+    from archc.files import output_path, write_output
+
+    checked = check_file(path)
+    if not checked.only_claims_fail:
+        raise ArchcError(checked.diagnostics, checked.sources)
+    _print_diagnostics(checked.diagnostics, checked.sources, color, sys.stderr)
+    assert checked.graph is not None
+    target = output_path(output, Path(path).stem)
+    write_output(
+        target, generate_source(checked), [path, *(f for f in checked.sources if f != path)]
+    )
+    params = checked.accounting.totals.params if checked.accounting else 0
+    return f"wrote {target}: {checked.graph.name}, {params:,} parameters"
 
 
 # --- arguments --------------------------------------------------------------------------------
@@ -264,7 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     lint.add_argument(
-        "files", nargs="+", metavar="FILE", help="spec files (.arch), or directories of them"
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="spec files (.arch), directories of them, shipped specs by name, or - for stdin",
     )
     lint.add_argument(
         "--format",
@@ -285,11 +428,22 @@ def build_parser() -> argparse.ArgumentParser:
             "values it adds), params, multiply-accumulates, receptive field and fused group;\n"
             "then totals (params, MACs, activations, forward and training bytes), the fusion\n"
             "plan and the claims checked. docs/accounting.md defines every number.\n\n"
-            "Diagnostics go to stderr; with errors nothing is printed to stdout and the exit\n"
-            "code is 1."
+            "Diagnostics go to stderr. A failed claim (E302 declared shape, E4xx numbers)\n"
+            "still prints the table, and exits 1; any other error prints nothing to stdout\n"
+            "and exits 1."
         ),
     )
-    summary.add_argument("file", metavar="FILE", help="a spec file (.arch)")
+    summary.add_argument(
+        "file", metavar="FILE", help="a spec file (.arch), a shipped spec's name, or - for stdin"
+    )
+    summary.add_argument(
+        "--depth",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="roll layers up into the first N parts of their dotted names: 1 = stages, "
+        "2 = blocks, as torchinfo's depth (text and markdown; default: every layer)",
+    )
     summary.add_argument(
         "--format",
         choices=("text", "markdown", "json"),
@@ -329,6 +483,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.set_defaults(run=cmd_schema)
 
+    graph = sub.add_parser(
+        "graph",
+        help="draw the network: Mermaid, DOT, SVG or PNG",
+        description="Draw the network as a graph: each layer with its output shape, stages and "
+        "blocks as clusters, branches and residuals as edges, fused groups shaded. mermaid "
+        "pastes into GitHub markdown; dot, svg and png need pydot (archc[graph]); svg and png "
+        "also Graphviz's dot program. A failed claim still draws (exit 1).",
+    )
+    graph.add_argument(
+        "file", metavar="FILE", help="a spec file (.arch), a shipped spec's name, or - for stdin"
+    )
+    graph.add_argument(
+        "--format",
+        choices=("mermaid", "dot", "svg", "png"),
+        default="mermaid",
+        help="mermaid (default), dot, or svg/png drawn by Graphviz",
+    )
+    graph.add_argument(
+        "--depth",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="collapse everything below the first N parts of the names (1: one node per stage)",
+    )
+    graph.add_argument("--costs", action="store_true", help="add params and MACs to each node")
+    graph.add_argument(
+        "-o", "--output", metavar="OUT", default=None, help="write here (default: stdout)"
+    )
+    color(graph)
+    graph.set_defaults(run=cmd_graph)
+
+    specs = sub.add_parser(
+        "specs",
+        help="list the shipped specs and block libraries",
+        description="List the specs shipped with archc, one line each (params, MACs). Any "
+        "command that takes FILE takes their names: archc summary torchvision/resnet50.",
+    )
+    specs.set_defaults(run=cmd_specs)
+
+    completion = sub.add_parser(
+        "completion",
+        help="print a shell completion script",
+        description='Print a completion script for SHELL. bash: eval "$(archc completion '
+        'bash)" in ~/.bashrc; zsh: the same in ~/.zshrc; fish: archc completion fish > '
+        "~/.config/fish/completions/archc.fish",
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"), metavar="SHELL")
+    completion.set_defaults(run=cmd_completion)
+
     comp = sub.add_parser(
         "compile",
         help="generate a standalone PyTorch module (.py)",
@@ -343,6 +546,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the file to write, or an existing directory to write FILE's stem + .py in "
         "(default: FILE's stem + .py in the current directory)",
+    )
+    comp.add_argument(
+        "--allow-claims",
+        action="store_true",
+        help="compile even when claims fail (a declared shape, a memory: or params: number); "
+        "other errors still stop it",
     )
     color(comp)
     comp.set_defaults(run=cmd_compile)

@@ -130,6 +130,10 @@ def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
     return (d.span.file, d.span.line, d.span.column, d.code[1:])
 
 
+class SpecWarning(UserWarning):
+    """A spec's warning (or a failed claim let through), issued by ``archc.load``."""
+
+
 class ArchcError(Exception):
     """Raised by the Python API when a spec has errors; carries every diagnostic."""
 

@@ -107,9 +107,9 @@ def output_path(out: str | Path | None, stem: str) -> Path:
     return Path(text)
 
 
-def write_output(target: Path, text: str, inputs: Sequence[str]) -> None:
-    """Write ``text`` to ``target`` atomically, refusing to replace any of ``inputs`` (the spec
-    first, then the files it imports).
+def write_output(target: Path, text: str | bytes, inputs: Sequence[str]) -> None:
+    """Write ``text`` (or bytes: a PNG) to ``target`` atomically, refusing to replace any of
+    ``inputs`` (the spec first, then the files it imports).
 
     Raises ``OSError`` (``FileExistsError`` for an input) naming the target. A symlink target is
     followed: the file it points to is replaced and the link kept.
@@ -125,8 +125,12 @@ def write_output(target: Path, text: str, inputs: Sequence[str]) -> None:
     real.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        if isinstance(text, bytes):
+            with os.fdopen(fd, "wb") as b:
+                b.write(text)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
         # mkstemp makes the file private (0600); an output gets the usual umask-based mode.
         umask = os.umask(0)
         os.umask(umask)

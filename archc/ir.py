@@ -22,6 +22,7 @@ from archc.nodes import (
     NodeBase,
     Pair,
     Shape,
+    _empty,
     fmt_shape,
     positive,
 )
@@ -110,6 +111,8 @@ class Graph(BaseModel):
     init: Init = "kaiming"
     nodes: list[Node]
     output: str
+    totals: list[Claim] = Field(default_factory=_empty)
+    """Claims on the whole network's totals (a lecture's ``TOTAL params:`` line)."""
 
     @model_validator(mode="after")
     def _well_formed(self) -> "Graph":

@@ -181,6 +181,7 @@ class _Line:
     colon: bool
     body: list[_Line] | None = None  # the indented lines below it, when it opens a body
     body_span: Span | None = None
+    total: S.TotalClaim | None = None
 
 
 def _int(text: str, span: Span) -> int:
@@ -506,6 +507,8 @@ class _Classifier:
             )
 
     def line(self, line: _Line) -> list[S.Stmt]:
+        if line.total is not None:
+            return [line.total]
         if not (line.label or line.items or line.pre_shape or line.table_shape):
             return []
         header = self.header(line)
@@ -712,7 +715,8 @@ class _Classifier:
                 "E105",
                 f"unknown layer kind `{' '.join(words)}`",
                 span,
-                "a lecture's TOTAL line is not read: make it a comment with `#`"
+                "archc reads `TOTAL memory:` and `TOTAL params:` lines as claims on the network's "
+                "totals; make any other TOTAL line a comment with `#`"
                 if total
                 else "a label is a layer kind (`CONV1`, `MAX POOL2`, `FC6`) or a single name",
             )
@@ -1233,9 +1237,39 @@ def _parse_lines(text: str, file: str) -> tuple[list[_Line], list[Diagnostic]]:
     return top, rejected
 
 
+# `TOTAL memory: 24M * 4 bytes ~= 96MB / image (only forward! ~*2 for bwd)`: the slide's own
+# words after the number are no grammar archc could give, so the line is read here instead.
+_TOTAL = re.compile(r"([ \t]*)TOTAL[ \t]+((memory|params)[ \t]*:[ \t]*)(.*?)[ \t]*$", re.I)
+_PRINTED = re.compile(
+    r"[~≈]?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?([ \t]*[kKmMgG])?(?![A-Za-z0-9_])"
+)
+
+
+def _total_line(raw: str, n: int, file: str) -> _Line | None:
+    """A lecture's TOTAL line as a claim on the network's totals, or None for any other line.
+    The claim's value is the first printed number after the colon; without one, the whole rest
+    is the printed value, which the claims check reports as unreadable (E404)."""
+    m = _TOTAL.fullmatch(raw)
+    if m is None:
+        return None
+    rest = m.group(4)
+    number = _PRINTED.search(rest)
+    printed = re.sub(r"[ \t]+", "", number.group(0)) if number else (rest or "nothing")
+    start = m.start(2) + 1
+    end = m.start(4) + (number.end() if number else len(rest)) + 1
+    claim = S.ClaimSyntax(m.group(3).lower(), None, printed, _point(file, n, start, end - start))  # type: ignore[arg-type]
+    line_span = _point(file, n, len(m.group(1)) + 1, len(raw.rstrip()) - len(m.group(1)))
+    return _Line(
+        line_span, None, None, [], None, None, [], None, False, total=S.TotalClaim(claim, line_span)
+    )
+
+
 def _parse_line(
     parser: Lark, raw: str, n: int, file: str, rejected: list[Diagnostic]
 ) -> _Line | None:
+    total = _total_line(raw, n, file)
+    if total is not None:
+        return total
     problem = _too_deep(raw, n, file)
     if problem is not None:
         rejected.append(problem)

@@ -46,10 +46,54 @@ def _row(la: LayerAccount, node: ir.Node) -> tuple[str, ...]:
     )
 
 
-def _rows(checked: Checked, acc: Accounting) -> list[tuple[str, ...]]:
+def _rows(checked: Checked, acc: Accounting, depth: int | None = None) -> list[tuple[str, ...]]:
     assert checked.graph is not None
     nodes = {n.name: n for n in checked.graph.nodes}
-    return [_row(la, nodes[la.name]) for la in acc.layers]
+    if depth is None:
+        return [_row(la, nodes[la.name]) for la in acc.layers]
+    return [
+        _row(group[0], nodes[name])
+        if len(group) == 1 and group[0].name == name
+        else _rolled(name, group, nodes, depth)
+        for name, group in _groups(acc.layers, depth).items()
+    ]
+
+
+def _groups(layers: Sequence[LayerAccount], depth: int) -> dict[str, list[LayerAccount]]:
+    """Layers by the first ``depth`` parts of their dotted names (``conv2_x``, ``conv2_x.0``):
+    the stages and blocks of the module hierarchy, in order."""
+    groups: dict[str, list[LayerAccount]] = {}
+    for la in layers:
+        groups.setdefault(".".join(la.name.split(".")[:depth]), []).append(la)
+    return groups
+
+
+def _rolled(
+    name: str, group: list[LayerAccount], nodes: dict[str, ir.Node], depth: int
+) -> tuple[str, ...]:
+    """One row for a stage or block: what it is, its last output, its costs summed."""
+    origins = {tuple(f.block for f in nodes[la.name].origin[:depth]) for la in group}
+    block = origins.pop()[-1] if len(origins) == 1 and next(iter(origins), ()) else None
+    # Repeated and consecutive calls are numbered (`conv2_x.0`, `conv2_x.1`), as torchvision
+    # numbers a stage's blocks; one call's own parts have names (`inception3a.branch1`).
+    parts = {la.name.split(".")[depth] for la in group if la.name.count(".") >= depth}
+    calls = len(parts) if parts and all(p.isdigit() for p in parts) else 1
+    what = f"{calls} × {block}" if block and calls > 1 else block or "group"
+    last = group[-1]
+    activations = sum(la.activations for la in group)
+    params = sum(la.params for la in group)
+    macs = sum(la.macs for la in group)
+    return (
+        name,
+        f"{what} ({len(group)} layers)",
+        fmt_shape(last.output_shape),
+        fmt_count(activations) if activations else "-",
+        f"{params:,}",
+        fmt_count(macs) if macs else "0",
+        str(last.rf_size),
+        str(last.rf_jump),
+        "-",
+    )
 
 
 def _totals_lines(acc: Accounting) -> list[str]:
@@ -100,10 +144,12 @@ def _title(checked: Checked) -> str:
     return f"{checked.graph.name}{where}, input {fmt_shape(shape) if shape else '?'}"
 
 
-def render_text(checked: Checked) -> str:
+def render_text(checked: Checked, depth: int | None = None) -> str:
+    """The table; ``depth`` rolls layers up into their stages (1) or blocks (2), as torchinfo's
+    depth does."""
     acc = checked.accounting
     assert acc is not None
-    rows = [HEADERS, *_rows(checked, acc)]
+    rows = [HEADERS, *_rows(checked, acc, depth)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADERS))]
 
     def line(row: tuple[str, ...]) -> str:
@@ -117,7 +163,10 @@ def render_text(checked: Checked) -> str:
     out += [line(r) for r in rows[1:]]
     out += ["", "memory: values each layer adds (- = in place or a view, none added)", ""]
     out += ["totals", *("  " + s for s in _totals_lines(acc))]
-    if checked.fusion:
+    if checked.fusion and depth is not None:
+        # Rolled up, the table is short; a plan of every group would be most of it again.
+        out += ["", f"fusion plan: {len(checked.fusion)} groups (listed without --depth)"]
+    elif checked.fusion:
         out += ["", f"fusion plan ({len(checked.fusion)} groups)"]
         out += ["  " + s for s in _fusion_lines(checked.fusion)]
     if checked.claims:
@@ -129,18 +178,20 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def render_markdown(checked: Checked) -> str:
+def render_markdown(checked: Checked, depth: int | None = None) -> str:
     acc = checked.accounting
     assert acc is not None
     align = ["---:" if h in _NUMERIC else "---" for h in HEADERS]
     out = [f"### {_title(checked)}", ""]
     out.append("| " + " | ".join(HEADERS) + " |")
     out.append("| " + " | ".join(align) + " |")
-    for row in _rows(checked, acc):
+    for row in _rows(checked, acc, depth):
         out.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
     out += ["", "**Totals**", ""]
     out += [f"- {' '.join(s.split())}" for s in _totals_lines(acc)]
-    if checked.fusion:
+    if checked.fusion and depth is not None:
+        out += ["", f"**Fusion plan**: {len(checked.fusion)} groups (listed without --depth)"]
+    elif checked.fusion:
         out += ["", f"**Fusion plan** ({len(checked.fusion)} groups)", ""]
         out += [f"- {_md_cell(s)}" for s in _fusion_lines(checked.fusion)]
     if checked.claims:

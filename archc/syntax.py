@@ -86,6 +86,16 @@ class ClaimSyntax:
 
 
 @dataclass(frozen=True)
+class TotalClaim:
+    """``TOTAL params: 138M parameters``: a claim on the whole network's totals, as a lecture
+    table's last lines print them. Only the first printed number is read; the rest of the line
+    (``* 4 bytes ~= 96MB / image``) is the author's remark."""
+
+    claim: ClaimSyntax
+    span: Span
+
+
+@dataclass(frozen=True)
 class Network:
     name: str
     span: Span
@@ -229,6 +239,7 @@ class Branch:
 
 Stmt = (
     Network
+    | TotalClaim
     | InputStmt
     | InitStmt
     | Import

@@ -251,8 +251,9 @@ def test_several_bad_lines_are_all_reported() -> None:
     assert codes == [("E105", 2), ("E106", 3), ("E105", 4)]
 
 
-def test_lecture_total_line_gets_a_hint() -> None:
-    text = INPUT + "FC 10\nTOTAL params: 138M parameters\n"
+def test_lecture_total_line_of_another_number_gets_a_hint() -> None:
+    # TOTAL memory: and TOTAL params: are claims (tests/test_totals.py); nothing else is read.
+    text = INPUT + "FC 10\nTOTAL flops: 15.5G\n"
     (d,) = parse_spec(text).diagnostics
     assert (d.code, d.line, d.column) == ("E105", 3, 1)
     assert d.help is not None and "comment" in d.help

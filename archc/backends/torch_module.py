@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import linecache
-import os
 import sys
 import types
-from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -95,32 +93,3 @@ class _GraphChecked:
 def build_graph(graph: ir.Graph, *, device: Any = None, dtype: Any = None) -> nn.Module:
     """The module of an IR graph built without the front end (shape inference runs here)."""
     return build_module(_GraphChecked(graph), device=device, dtype=dtype)
-
-
-def _is_path(spec: str | os.PathLike[str]) -> bool:
-    if isinstance(spec, os.PathLike):
-        return True
-    if "\n" in spec or len(spec) > 4096:
-        return False
-    return spec.endswith(".arch") or Path(spec).is_file()
-
-
-def load(
-    spec: str | os.PathLike[str],
-    *,
-    device: Any = None,
-    dtype: Any = None,
-    max_bytes: int | None = None,
-) -> nn.Module:
-    """Build the PyTorch module of a spec: a path (an existing file or one ending in ``.arch``)
-    or spec text. Raises :class:`ArchcError` when the spec has errors, or when the module's
-    tensors would need more than ``max_bytes`` (default: the device's memory)."""
-    from archc.check import check_file, check_source
-
-    checked = check_file(spec) if _is_path(spec) else check_source(str(spec))
-    if not checked.ok:
-        raise ArchcError(checked.diagnostics, checked.sources)
-    try:
-        return build_module(checked, device=device, dtype=dtype, max_bytes=max_bytes)
-    except ArchcError as e:
-        raise ArchcError(e.diagnostics, checked.sources) from None

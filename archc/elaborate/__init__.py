@@ -34,6 +34,7 @@ from archc.elaborate.graph import build_graph
 from archc.elaborate.imports import BlockTable, Loader
 from archc.elaborate.naming import RESERVED_NAMES, Scope, reserved
 from archc.elaborate.problems import Abort
+from archc.elaborate.values import claim
 from archc.spans import Span
 
 __all__ = ["RESERVED_NAMES", "Loader", "elaborate", "reserved"]
@@ -101,7 +102,8 @@ def _elaborate(
         return None
     drop_last_fc_followers(expander.drafts)
     diags += unactivated(expander.drafts)
-    return build_graph(expander.drafts, file, name or "network", init, output, diags)
+    totals = [claim(st.claim) for st in spec.body if isinstance(st, S.TotalClaim)]
+    return build_graph(expander.drafts, file, name or "network", init, output, diags, totals)
 
 
 def _sanitise(stem: str) -> str:

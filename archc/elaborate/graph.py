@@ -50,7 +50,13 @@ def renames(drafts: list[Draft]) -> dict[str, str]:
 
 
 def build_graph(
-    drafts: list[Draft], file: str, name: str, init: str, output: str, diags: list[Diagnostic]
+    drafts: list[Draft],
+    file: str,
+    name: str,
+    init: str,
+    output: str,
+    diags: list[Diagnostic],
+    totals: list[ir.Claim],
 ) -> ir.Graph | None:
     renamed = renames(drafts)
     nodes: list[ir.Node] = []
@@ -80,7 +86,7 @@ def build_graph(
         return None
     output = renamed.get(output, output)
     try:
-        return ir.Graph(name=name, file=file, init=init, nodes=nodes, output=output)  # type: ignore[arg-type]
+        return ir.Graph(name=name, file=file, init=init, nodes=nodes, output=output, totals=totals)  # type: ignore[arg-type]
     except ValidationError as e:
         msg = e.errors()[0]["msg"].removeprefix("Value error, ")
         diags.append(error("E215", f"the network is not well formed: {msg}", _start(file)))

@@ -16,11 +16,11 @@ from archc import syntax as S
 from archc.diagnostics import Diagnostic, error
 from archc.elaborate.defaults import Convention, Defaults, apply_defaults, lecture_convention
 from archc.files import describe_kind
+from archc.library import SPECS_DIR
 
-SPECS_DIR = Path(__file__).resolve().parent.parent.parent / "specs"
 IMPORT_HELP = (
     "imports name block libraries: `.arch` spec files, found relative to the importing file "
-    "or in the shipped specs/ directory"
+    "or in the shipped spec library"
 )
 # Problems with a file as a whole (archc.files, archc.frontend).
 FILE_CODES = frozenset({"E001", "E002", "E004", "E005"})

@@ -14,6 +14,11 @@ output (the carrier's or the line's last node's; they agree for conv → BN → 
 line's parameters with or without biases, or the carrier's alone when defaults put a BN after it:
 tables often leave biases out and count a conv without its BN, and the check records which
 reading matched. Each failing claim is one diagnostic at the claim's span.
+
+A lecture's ``TOTAL memory:`` / ``TOTAL params:`` line (``Graph.totals``) is checked the same
+way against the network's totals: activation values per image (with or without the input) and
+parameters (with or without biases); a wrong memory total is reported with the true sum and the
+bytes it means for a forward pass and with the backward pass.
 """
 
 from __future__ import annotations
@@ -24,10 +29,13 @@ from fractions import Fraction
 
 from archc import ir
 from archc.diagnostics import Diagnostic, error
-from archc.numbers import MAX_PRINTED_DIGITS, Printed, fmt_int, read_printed
+from archc.numbers import MAX_PRINTED_DIGITS, Printed, fmt_bytes, fmt_int, read_printed
 from archc.ops import op_of
 from archc.passes.accounting import Accounting, LayerAccount
 from archc.spans import Span
+
+TOTAL = "TOTAL"
+"""The ``node`` of a check of a claim on the network's totals."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +165,7 @@ class _Checker:
         self.graph = graph
         self.nodes = {n.name: n for n in graph.nodes}
         self.accounts = {la.name: la for la in accounting.layers}
+        self.accounting = accounting
         self.checks: list[ClaimCheck] = []
         self.diags: list[Diagnostic] = []
 
@@ -164,7 +173,31 @@ class _Checker:
         for node in self.graph.nodes:
             for claim in node.claims:
                 self.check(node, claim)
+        for claim in self.graph.totals:
+            self.check(None, claim)
         return ClaimsResult(self.checks, self.diags)
+
+    def total_readings(self, claim: ir.Claim) -> tuple[str, list[tuple[str, int]], str]:
+        """The network's totals a TOTAL line may claim, and how they add up."""
+        t = self.accounting.totals
+        if claim.kind == "params":
+            readings = [("with biases", t.params), ("without biases", t.params - t.biases)]
+            how = f"{fmt_int(t.params)} parameters, {fmt_int(t.biases)} of them biases"
+            return "the network's total", readings, how
+        given = self.accounts[self.graph.nodes[0].name].activations
+        readings = [
+            ("the input included", t.activations),
+            ("the input left out", t.activations - given),
+        ]
+        per = f"per image at {t.dtype}"
+        how = (
+            f"every layer's output values add up to {fmt_int(t.activations)} (the input's "
+            f"{fmt_int(given)} included): {fmt_int(t.activation_bytes)} bytes "
+            f"({fmt_bytes(t.activation_bytes)}) {per} for a forward pass, "
+            f"{fmt_int(2 * t.activation_bytes)} bytes ({fmt_bytes(2 * t.activation_bytes)}) with "
+            "the backward pass (×2)"
+        )
+        return "the network's total", readings, how
 
     def readings(self, carrier: ir.Node, claim: ir.Claim) -> tuple[str, list[tuple[str, int]], str]:
         """The line's name, the values it may be claimed to have, and how they are computed."""
@@ -189,7 +222,8 @@ class _Checker:
             ]
         return name, readings, _params_formula(layers, self.nodes)
 
-    def check(self, node: ir.Node, claim: ir.Claim) -> None:
+    def check(self, node: ir.Node | None, claim: ir.Claim) -> None:
+        """Check one claim: of ``node``'s line, or (``node`` None) of the network's totals."""
         printed: Printed | None = None
         if claim.printed is not None:
             printed = read_printed(claim.printed)
@@ -218,7 +252,9 @@ class _Checker:
                 "parameters or values",
             )
             return
-        name, readings, how = self.readings(node, claim)
+        name, readings, how = (
+            self.readings(node, claim) if node is not None else self.total_readings(claim)
+        )
         exact = _exact(claim.value)
 
         def holds(count: int) -> bool:
@@ -240,6 +276,8 @@ class _Checker:
         if matched is None:
             code = "E402" if claim.kind == "memory" else "E403"
             what = "values in the output" if claim.kind == "memory" else "parameters"
+            if node is None and claim.kind == "memory":
+                what = "activation values per image"
             # The message names the whole line's counts; the help has the rest.
             line = readings[:2] if len({c for _, c in readings[:2]}) == 2 else readings[:1]
             counts = " or ".join(
@@ -255,14 +293,17 @@ class _Checker:
                 node,
                 claim,
                 code,
-                f"{claim.kind} claim {claimed} does not match {name}: archc counts {counts} {what}",
+                f"{'TOTAL ' if node is None else ''}{claim.kind} claim {claimed} does not match "
+                f"{name}: archc counts {counts} {what}",
                 f"{shown}\n{how}" if shown else how,
             )
             return
-        self.checks.append(ClaimCheck(node.name, claim, True, matched))
+        self.checks.append(ClaimCheck(node.name if node else TOTAL, claim, True, matched))
 
-    def fail(self, node: ir.Node, claim: ir.Claim, code: str, message: str, help: str) -> None:
-        self.checks.append(ClaimCheck(node.name, claim, False, None))
+    def fail(
+        self, node: ir.Node | None, claim: ir.Claim, code: str, message: str, help: str
+    ) -> None:
+        self.checks.append(ClaimCheck(node.name if node else TOTAL, claim, False, None))
         self.diags.append(error(code, message, claim.span, help))
 
 

@@ -1,0 +1,167 @@
+"""Pictures of a checked graph: Mermaid (pastes into GitHub markdown) and Graphviz DOT.
+
+Each node is a layer, labelled with its name, what it is and its output shape (optionally its
+params and MACs); stages and blocks are clusters, from the dotted names (``layer1`` holds
+``layer1.0``, which holds ``layer1.0.conv1``); edges are the real inputs, so branches and
+residuals show as the DAG they are; the layers of a fused kernel group are shaded. ``depth``
+collapses everything below the first ``depth`` parts of the names into one node. Nothing here
+imports torch; DOT is built with pydot (the ``archc[graph]`` extra).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from archc.check import Checked
+from archc.nodes import fmt_shape
+from archc.numbers import fmt_count
+from archc.report import describe
+
+if TYPE_CHECKING:
+    import pydot
+
+FUSED_FILL = "#dbeafe"
+FUSED_STROKE = "#3b82f6"
+
+
+@dataclass(frozen=True)
+class Box:
+    """One node of the picture: a layer, or (collapsed by depth) a stage or block."""
+
+    name: str
+    lines: tuple[str, ...]
+    fused: bool
+
+
+@dataclass(frozen=True)
+class Picture:
+    boxes: list[Box]
+    edges: list[tuple[str, str]]
+    title: str
+
+
+def picture(checked: Checked, depth: int | None = None, costs: bool = False) -> Picture:
+    """The boxes and edges to draw for ``checked`` (which has a graph and its accounting)."""
+    assert checked.graph is not None and checked.accounting is not None
+    accounts = {la.name: la for la in checked.accounting.layers}
+
+    def key(name: str) -> str:
+        return name if depth is None else ".".join(name.split(".")[:depth])
+
+    members: dict[str, list[str]] = {}
+    for node in checked.graph.nodes:
+        members.setdefault(key(node.name), []).append(node.name)
+    nodes = {n.name: n for n in checked.graph.nodes}
+    boxes = []
+    for name, group in members.items():
+        last = accounts[group[-1]]
+        if len(group) == 1 and group[0] == name:
+            what = describe(nodes[name])
+        else:
+            what = f"{len(group)} layers"
+        lines = [name, what, fmt_shape(last.output_shape)]
+        if costs:
+            params = sum(accounts[m].params for m in group)
+            macs = sum(accounts[m].macs for m in group)
+            lines.append(f"{params:,} params, {fmt_count(macs)} MACs")
+        fused = len(group) == 1 and accounts[group[0]].group is not None
+        boxes.append(Box(name, tuple(lines), fused))
+    edges: list[tuple[str, str]] = []
+    for node in checked.graph.nodes:
+        for src in node.inputs:
+            edge = (key(src), key(node.name))
+            if edge[0] != edge[1] and edge not in edges:
+                edges.append(edge)
+    return Picture(boxes, edges, checked.graph.name)
+
+
+def _clusters(names: list[str]) -> dict[str, list[str]]:
+    """Cluster (a dotted prefix, "" for the top) -> its boxes and sub-clusters, in order."""
+    tree: dict[str, list[str]] = {"": []}
+    for name in names:
+        parts = name.split(".")
+        parent = ""
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
+            if prefix not in tree:
+                tree[prefix] = []
+                tree[parent].append(prefix)
+            parent = prefix
+        tree[parent].append(name)
+    return tree
+
+
+def ident(name: str) -> str:
+    """A node or cluster id both Mermaid and DOT accept unquoted."""
+    return "n_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+# --- Mermaid ------------------------------------------------------------------------------------
+
+
+def _mermaid_text(text: str) -> str:
+    # Inside a quoted label `"` ends the label; Mermaid's entity for it keeps it.
+    return text.replace('"', "#quot;")
+
+
+def mermaid(pic: Picture) -> str:
+    boxes = {b.name: b for b in pic.boxes}
+    tree = _clusters([b.name for b in pic.boxes])
+    out = ["flowchart TD"]
+
+    def emit(cluster: str, indent: str) -> None:
+        for item in tree[cluster]:
+            if item in tree and item not in boxes:
+                out.append(f'{indent}subgraph {ident(item)}_c["{_mermaid_text(item)}"]')
+                emit(item, indent + "  ")
+                out.append(f"{indent}end")
+            else:
+                label = "<br/>".join(_mermaid_text(t) for t in boxes[item].lines)
+                out.append(f'{indent}{ident(item)}["{label}"]')
+                if item in tree:  # a box that is also a prefix of others (rare): its contents
+                    emit(item, indent)
+
+    emit("", "  ")
+    out += [f"  {ident(a)} --> {ident(b)}" for a, b in pic.edges]
+    fused = [ident(b.name) for b in pic.boxes if b.fused]
+    if fused:
+        out.append(f"  classDef fused fill:{FUSED_FILL},stroke:{FUSED_STROKE}")
+        out.append(f"  class {','.join(fused)} fused")
+    return "\n".join(out)
+
+
+# --- DOT ----------------------------------------------------------------------------------------
+
+
+def dot_graph(pic: Picture) -> pydot.Dot:
+    import pydot
+
+    boxes = {b.name: b for b in pic.boxes}
+    tree = _clusters([b.name for b in pic.boxes])
+    graph = pydot.Dot(ident(pic.title), graph_type="digraph", rankdir="TB", label=pic.title)
+    graph.set_node_defaults(shape="box", style="rounded,filled", fillcolor="white", fontsize="10")
+
+    def fill(parent: pydot.Dot | pydot.Cluster, cluster: str) -> None:
+        for item in tree[cluster]:
+            if item in tree and item not in boxes:
+                sub = pydot.Cluster(ident(item), label=item, style="rounded", color="gray")
+                fill(sub, item)
+                parent.add_subgraph(sub)
+                continue
+            b = boxes[item]
+            attrs = {"fillcolor": FUSED_FILL, "color": FUSED_STROKE} if b.fused else {}
+            parent.add_node(pydot.Node(ident(item), label=_dot_label(b.lines), **attrs))
+            if item in tree:
+                fill(parent, item)
+
+    fill(graph, "")
+    for a, b in pic.edges:
+        graph.add_edge(pydot.Edge(ident(a), ident(b)))
+    return graph
+
+
+def _dot_label(lines: tuple[str, ...]) -> str:
+    text = "\\n".join(t.replace("\\", "\\\\").replace('"', '\\"') for t in lines)
+    return f'"{text}"'
