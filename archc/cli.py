@@ -310,53 +310,32 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     # The backend imports torch; only this command pays for it.
-    from archc.backends.source import compile_file
+    from archc.backends.source import write_source
+    from archc.check import check_file
     from archc.diagnostics import ArchcError
 
+    checked = check_file(args.file)
+    allowed = args.allow_claims and checked.only_claims_fail
+    if not (checked.ok or allowed):
+        _print_diagnostics(checked.diagnostics, checked.sources, args.color, sys.stderr)
+        if checked.library:
+            return _library(args.file, checked.blocks, "compile")
+        return _exit_code(checked.diagnostics) or 1
+    # Warnings, and the failed claims that --allow-claims lets through, are still shown.
+    _print_diagnostics(checked.diagnostics, checked.sources, args.color, sys.stderr)
     try:
-        if args.allow_claims:
-            message = _compile_allowing_claims(args.file, args.output, args.color)
-        else:
-            message = compile_file(args.file, args.output)
+        message = write_source(checked, args.file, args.output, args.fused)
     except OSError as exc:
         from archc.diagnostics import visible
 
         target = visible(str(exc.filename or args.output))
         print(f"archc compile: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    except ArchcError as exc:
-        _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
-        if not any(d.severity == "error" for d in exc.diagnostics):
-            from archc.frontend import read_spec
-
-            front = read_spec(args.file)
-            if front.library:
-                return _library(args.file, front.blocks, "compile")
-        return _exit_code(exc.diagnostics) or 1
+    except ArchcError as exc:  # a backend's own check (E501) on a graph the front end passed
+        _print_diagnostics(exc.diagnostics, exc.sources or checked.sources, args.color, sys.stderr)
+        return 1
     print(message)
     return 0
-
-
-def _compile_allowing_claims(path: str, output: str | None, color: str) -> str:
-    """compile_file, for a spec whose only errors are failed claims (printed as they are)."""
-    from pathlib import Path
-
-    from archc.backends.source import generate_source
-    from archc.check import check_file
-    from archc.diagnostics import ArchcError
-    from archc.files import output_path, write_output
-
-    checked = check_file(path)
-    if not checked.only_claims_fail:
-        raise ArchcError(checked.diagnostics, checked.sources)
-    _print_diagnostics(checked.diagnostics, checked.sources, color, sys.stderr)
-    assert checked.graph is not None
-    target = output_path(output, Path(path).stem)
-    write_output(
-        target, generate_source(checked), [path, *(f for f in checked.sources if f != path)]
-    )
-    params = checked.accounting.totals.params if checked.accounting else 0
-    return f"wrote {target}: {checked.graph.name}, {params:,} parameters"
 
 
 # --- arguments --------------------------------------------------------------------------------
@@ -546,6 +525,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the file to write, or an existing directory to write FILE's stem + .py in "
         "(default: FILE's stem + .py in the current directory)",
+    )
+    comp.add_argument(
+        "--fused",
+        action="store_true",
+        help="also write fused(model): the inference variant whose conv -> BN -> (+ residual) -> "
+        "ReLU groups are one op each (archc.fuse; the file then needs archc to run it)",
     )
     comp.add_argument(
         "--allow-claims",

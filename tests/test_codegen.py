@@ -328,3 +328,26 @@ def test_generated_source_of_every_shipped_spec_reproduces_load(spec):
     checked = check_file(spec)
     assert checked.ok, [str(d.span) + " " + d.message for d in checked.diagnostics]
     assert_reproduces(checked, _input(checked))
+
+
+def test_a_fused_file_builds_the_inference_variant(tmp_path):
+    path = tmp_path / "small.py"
+    spec = tmp_path / "small.arch"
+    spec.write_text("network Small\ninput [16x16x3]\nconv: bn, relu\nCONV 8 3x3 pad 1\nGAP\nFC 4\n")
+    compile_file(spec, path, fused=True)
+    namespace: dict = {"__name__": "small"}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    model = namespace["Small"]().eval()
+    randomize_bn(model)
+    fused = namespace["fused"](model)
+    assert fused.fusion_groups == 1
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), model(x), rtol=1e-5, atol=1e-6)
+    run = subprocess.run([sys.executable, str(path)], capture_output=True, text=True)
+    # conv 3·3·3·8 + 8, BN 2·8, FC 8·4 + 4
+    assert 3 * 3 * 3 * 8 + 8 + 2 * 8 + 8 * 4 + 4 == 276
+    assert run.stdout.splitlines() == [
+        "Small: input [16x16x3], output [4], 276 parameters",
+        "archc.fuse: 1 conv -> BN -> (+ residual) -> ReLU group fused into one op each",
+    ]

@@ -343,20 +343,27 @@ def generate_source(checked: object, fused: bool = False) -> str:
     return generate(checked, fused)[0]
 
 
-def compile_file(path: str | Path, out: str | Path | None = None, fused: bool = False) -> str:
-    """Write the generated source of the spec at ``path`` to ``out`` -- a file, or a directory
-    (an existing one, or one written with a trailing slash) to put ``<stem>.py`` in; by default
-    ``<stem>.py`` in the current directory -- and return the line ``wrote OUT: NETWORK, N
-    parameters``. Raises ``OSError`` when it cannot write there, or when that is the spec or a
+def write_source(checked: object, path: str | Path, out: str | Path | None, fused: bool) -> str:
+    """Write the source of ``checked`` (the spec at ``path``) to ``out`` -- a file, or a
+    directory (an existing one, or one written with a trailing slash) to put ``<stem>.py`` in; by
+    default ``<stem>.py`` in the current directory -- and return the line ``wrote OUT: NETWORK,
+    N parameters``. Raises ``OSError`` when it cannot write there, or when that is the spec or a
     file it imports: an output never replaces an input (archc.files.write_output)."""
-    from archc.check import check_file
     from archc.files import output_path, write_output
+
+    text, graph, parameters = generate(checked, fused)
+    target = output_path(out, Path(path).stem)
+    sources: dict[str, str] = getattr(checked, "sources", {})
+    write_output(target, text, [str(path), *(f for f in sources if f != str(path))])
+    return f"wrote {target}: {graph.name}, {parameters:,} parameters"
+
+
+def compile_file(path: str | Path, out: str | Path | None = None, fused: bool = False) -> str:
+    """Check the spec at ``path`` and write its source (see :func:`write_source`); raises
+    :class:`ArchcError` when the spec has errors."""
+    from archc.check import check_file
 
     checked = check_file(path)
     if not checked.ok:
         raise ArchcError(checked.diagnostics, checked.sources)
-    text, graph, parameters = generate(checked, fused)
-    target = output_path(out, Path(path).stem)
-    inputs = [str(path), *(f for f in checked.sources if f != str(path))]
-    write_output(target, text, inputs)
-    return f"wrote {target}: {graph.name}, {parameters:,} parameters"
+    return write_source(checked, path, out, fused)
