@@ -14,9 +14,11 @@ Parts, each guarded so that one failure is recorded and the rest still runs:
     tensor for 64-bit addressing;
 (b) per-geometry timing in bf16, channels_last: fused conv+BN(+residual)+ReLU vs cuDNN conv alone
     vs cuDNN conv+BN+ReLU eager, with TFLOP/s, bytes, MACs, the fraction of the matmul ceiling;
-(c) whole networks in images/s: torchvision eager, archc eager (``ARCHC_KERNELS=eager``), archc
-    with Triton kernels (``ARCHC_KERNELS=triton``), and torch.compile of the torchvision module
-    and of archc's eager module if time allows;
+(c) whole networks in images/s: torchvision eager, archc's plain module (``archc.load``), archc's
+    fused inference module (``archc.fuse``) eager (``ARCHC_KERNELS=eager``: cuDNN conv with BN
+    folded in) and with Triton kernels (``ARCHC_KERNELS=triton``), and torch.compile of the
+    torchvision module and of archc's fused module (its op kept as one node per group) if time
+    allows;
 (d) ``results.json`` and ``results.md`` in ``--out``; the markdown is printed at the end.
 
 A global time budget stops starting new timings when it runs out; what was skipped is listed.
@@ -600,9 +602,10 @@ class kernels_mode:
 
 
 def measure_net(net: str, n: int, dtype: torch.dtype, size: int) -> dict:
-    """torchvision eager, archc eager (``ARCHC_KERNELS=eager``: cuDNN conv with BN folded in, add,
-    ReLU) and archc with the fused Triton kernels (``ARCHC_KERNELS=triton``) at batch n; archc's
-    errors are recorded in the entry (archc.load is built in parallel and may not be ready)."""
+    """torchvision eager; archc's plain module (torchvision's weights, loaded strictly); archc's
+    fused module (``archc.fuse``) with ``ARCHC_KERNELS=eager`` (cuDNN conv with BN folded in,
+    add, ReLU) and with the Triton kernels (``ARCHC_KERNELS=triton``), at batch n. archc's
+    errors are recorded in the entry."""
     entry: dict = {"net": net, "batch": n, "dtype": str(dtype).removeprefix("torch.")}
     x = torch.randn(n, 3, size, size, device=DEVICE, dtype=dtype)
     x = x.to(memory_format=torch.channels_last)
@@ -611,17 +614,16 @@ def measure_net(net: str, n: int, dtype: torch.dtype, size: int) -> dict:
     try:
         import archc
 
-        model = archc.load(str(ROOT / "specs" / "torchvision" / f"{net}.arch"))
-        model = model.to(DEVICE, dtype).to(memory_format=torch.channels_last).eval()
-        try:
-            archc.transfer_weights(tv, model)
-            entry["weights_from_torchvision"] = True
-        except Exception as exc:
-            entry["weights_from_torchvision"] = f"{type(exc).__name__}: {exc}"
+        plain = archc.load(str(ROOT / "specs" / "torchvision" / f"{net}.arch"))
+        plain = plain.to(DEVICE, dtype).to(memory_format=torch.channels_last).eval()
+        plain.load_state_dict(tv.state_dict(), strict=True)
+        y_plain, entry["archc_plain"] = run_and_time(plain, x)
+        entry["archc_plain_vs_torchvision_rel"] = rel_err(y_plain, y_tv.double())
+        model = archc.fuse(plain)
+        entry["fusion_groups"] = model.fusion_groups
         with kernels_mode("eager"):
             y_eager, entry["archc_eager"] = run_and_time(model, x)
-        if entry["weights_from_torchvision"] is True:
-            entry["archc_vs_torchvision_rel"] = rel_err(y_eager, y_tv.double())
+        entry["archc_vs_torchvision_rel"] = rel_err(y_eager, y_tv.double())
         with kernels_mode("triton"):
             y_triton, entry["archc_triton"] = run_and_time(model, x)
         entry["archc_triton_vs_eager_rel"] = rel_err(y_triton, y_eager.double())
@@ -666,9 +668,9 @@ def part_c(deadline: float, compile_deadline: float) -> None:
         if CUDA:
             torch.cuda.empty_cache()
     # torch.compile last: its compile time is large and varies. Torchvision's module first, then
-    # archc's eager module (ARCHC_KERNELS=eager: the eager path is what Inductor traces anyway);
-    # each starts only if its estimated compile time (the previous one's, 75 s at first) still
-    # ends before the budget.
+    # archc's fused module (ARCHC_KERNELS=triton: Inductor keeps archc's op, registered with
+    # torch.library, as one node per group); each starts only if its estimated compile time (the
+    # previous one's, 75 s at first) still ends before the budget.
     estimate = COMPILE_ESTIMATE_S
     for entry in RESULTS["networks"]:
         if not CUDA or "torchvision_eager" not in entry:
@@ -678,14 +680,14 @@ def part_c(deadline: float, compile_deadline: float) -> None:
         x = x.to(memory_format=torch.channels_last)
         jobs = [("torch_compile", "torchvision", lambda net=net: torchvision_model(net, dtype))]
         if net in ARCHC_MODELS:
-            jobs.append(("torch_compile_archc", "archc eager", lambda net=net: ARCHC_MODELS[net]))
+            jobs.append(("torch_compile_archc", "archc fused", lambda net=net: ARCHC_MODELS[net]))
         for key, what, make in jobs:
             if elapsed() > compile_deadline or elapsed() + estimate > BUDGET:
                 RESULTS["skipped"].append(f"torch.compile of {what} {net} (time budget)")
                 continue
             try:
                 t = time.monotonic()
-                with kernels_mode("eager"):
+                with kernels_mode("triton" if key == "torch_compile_archc" else "eager"):
                     compiled = torch.compile(make())
                     y, entry[key] = run_and_time(compiled, x)
                 entry[f"{key}_s"] = time.monotonic() - t
@@ -846,16 +848,17 @@ def networks_section() -> list[str]:
     lines = [
         "## Networks (images/s)",
         "",
-        "| net | N | torchvision eager | archc eager (ARCHC_KERNELS=eager) "
-        "| archc triton (ARCHC_KERNELS=triton) | torch.compile torchvision "
-        "| torch.compile archc eager | triton vs eager rel | archc vs torchvision rel "
+        "| net | N | torchvision eager | archc plain | archc fused, eager (ARCHC_KERNELS=eager) "
+        "| archc fused, triton (ARCHC_KERNELS=triton) | torch.compile torchvision "
+        "| torch.compile archc fused | triton vs eager rel | archc vs torchvision rel "
         "| compiled archc vs eager rel | notes |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in RESULTS["networks"]:
         notes = "; ".join(str(e[k])[:100] for k in e if k == "error" or k.endswith("_error"))
         lines.append(
             f"| {e['net']} | {e['batch']} | {fmt(e.get('torchvision_eager'), '.0f')} "
+            f"| {fmt(e.get('archc_plain'), '.0f')} "
             f"| {fmt(e.get('archc_eager'), '.0f')} | {fmt(e.get('archc_triton'), '.0f')} "
             f"| {fmt(e.get('torch_compile'), '.0f')} "
             f"| {fmt(e.get('torch_compile_archc'), '.0f')} "

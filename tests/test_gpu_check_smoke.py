@@ -53,6 +53,12 @@ def test_gpu_check_smoke_writes_passing_results(tmp_path: Path) -> None:
     assert results["summary"]["correctness_passed"] == len(corr)
     assert "| geometry | nets | N |" in md
     assert "## Networks (images/s)" in md
+    # (c) the network: the plain module, and the fused one on both of its paths, all agreeing.
+    (net,) = results["networks"]
+    assert net["archc_plain"] > 0 and net["archc_eager"] > 0 and net["archc_triton"] > 0, net
+    assert net["fusion_groups"] == 5  # AlexNet's five convs, each with its ReLU
+    assert net["archc_plain_vs_torchvision_rel"] < 1e-5
+    assert net["archc_triton_vs_eager_rel"] < 1e-3
     assert md.strip().splitlines()[0] in proc.stdout
     # Only the tail of stdout comes back from the GPU machine: the summary must be in it.
     assert "## Summary" in proc.stdout[-2000:]
