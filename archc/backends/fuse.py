@@ -137,8 +137,10 @@ def _only_user(node: fx.Node) -> fx.Node | None:
 def _is_add(node: fx.Node | None) -> bool:
     return (
         node is not None
-        and node.op == "call_function"
-        and node.target in (operator.add, torch.add, operator.iadd)
+        and (
+            (node.op == "call_function" and node.target in (operator.add, torch.add))
+            or (node.op == "call_method" and node.target in ("add", "add_"))
+        )
         and len(node.args) == 2
         and not node.kwargs
         and all(isinstance(a, fx.Node) for a in node.args)

@@ -45,6 +45,8 @@ class Step:
     node: ir.Node | None = None
     """The node of a function step (concat, add)."""
     flatten: bool = False
+    inplace: bool = False
+    """A function step that may overwrite its first argument (see ``_may_overwrite``)."""
 
 
 @dataclass
@@ -76,12 +78,11 @@ def _span(graph: ir.Graph, node: ir.Node) -> Span:
     return node.span or Span(file=graph.file, line=1, column=1, end_line=1, end_column=2)
 
 
-def _inplace(graph: ir.Graph, node: ir.Node, readers: dict[str, int]) -> bool:
-    """A standalone in-place activation may overwrite its input when nobody else reads it and
-    the producer made a fresh tensor whose backward does not need it (not a view, not an
-    activation's output)."""
-    op = op_of(node)
-    if not (op.activation and op.in_place):
+def _may_overwrite(graph: ir.Graph, node: ir.Node, readers: dict[str, int]) -> bool:
+    """Whether ``node`` (an ``in_place`` op: an activation such as ReLU, or add) may write into
+    its first input: nobody else reads that, and its producer made a fresh tensor whose backward
+    does not need it (not a view, not an activation's output)."""
+    if not op_of(node).in_place:
         return False
     src = node.inputs[0]
     producer = graph.node(src)
@@ -144,12 +145,13 @@ class _Planner:
         x = self.shapes[node.inputs[0]]
         op = op_of(node)
         ctor = op.ctor(node, x, self.shapes[node.name])
+        inplace = _may_overwrite(self.graph, node, self.readers)
         if ctor is None:
-            part.steps.append(Step(node.name, list(node.inputs), node=node))
+            part.steps.append(Step(node.name, list(node.inputs), node=node, inplace=inplace))
             return
         if _shadows(key):
             self.problem(node, f"layer name {node.name!r} collides with an nn.Module attribute")
-        part.children[key] = Leaf(node, ctor, _inplace(self.graph, node, self.readers))
+        part.children[key] = Leaf(node, ctor, inplace and op.activation)
         part.steps.append(Step(node.name, list(node.inputs), child=key, flatten=ctor.flatten))
 
     def child_part(self, part: Part, key: str, members: list[ir.Node], shared: int) -> None:

@@ -165,7 +165,7 @@ class _Writer:
             ins = [var[a] for a in step.args]
             if step.child is None:
                 assert step.node is not None
-                expr = op_of(step.node).expression(ins)
+                expr = op_of(step.node).expression(ins, step.inplace)
                 if isinstance(expr, str):
                     lines.append(f"{ind}{out} = {expr}")
                 else:

@@ -10,9 +10,8 @@ An op says everything archc knows of its kind, for every stage:
 - **shape** and **cost** (the passes): ``shape``, ``costs``, ``window`` (receptive field),
   ``in_place`` (adds no activation memory), ``keeps_positions``; ``kernel_activation`` names
   the epilogue the fused kernel runs for it, if any;
-- **modules** (both backends): ``ctor`` describes the ``torch.nn`` module once, and the torch
-  backend builds it while the source backend prints it; ops without a module give ``function``
-  (torch) and ``expression`` (source) instead;
+- **modules**: ``ctor`` describes the ``torch.nn`` module, which the generated source (and so
+  ``archc.load``, which runs it) builds; ops without a module give the source ``expression``;
 - **words for people**: ``title``, ``article``, ``help``, ``docs_args`` (docs/language.md's
   kind table is tested against them) and ``describe``, the summary's notation, which the
   language reads back.
@@ -211,13 +210,11 @@ class Op:
         """The node in archc's own notation (``conv 64 7x7 s2 p3``); the parser reads it."""
         raise NotImplementedError
 
-    def function(self, torch: Any) -> Callable[..., Any]:
-        """For ops without a module: what the torch backend calls."""
-        raise TypeError(f"{self.kind} has a module, not a function")
-
-    def expression(self, args: list[str]) -> str | tuple[str, list[str]]:
+    def expression(self, args: list[str], inplace: bool = False) -> str | tuple[str, list[str]]:
         """For ops without a module: the generated source's expression of the variables
-        ``args``, or a call as (callee, arguments) so the generator can wrap it."""
+        ``args``, or a call as (callee, arguments) so the generator can wrap it. ``inplace``:
+        the first argument may be overwritten (an ``in_place`` op whose operand nobody else
+        reads; archc.backends.plan decides)."""
         raise TypeError(f"{self.kind} has a module, not an expression")
 
     def docs_row(self) -> str:

@@ -1,7 +1,6 @@
 """Joins: ``concat`` (Inception's branches) and ``add`` (a residual and its shortcut). They are
 functions of their inputs, with no module of their own."""
 
-from collections.abc import Callable
 from typing import Any, Literal
 
 from archc import syntax as S
@@ -64,10 +63,7 @@ class ConcatOp(_Join):
             return None
         return (sum(s[0] for s in ins), *ins[0][1:])
 
-    def function(self, torch: Any) -> Callable[..., Any]:
-        return lambda *xs: torch.cat(xs, 1)
-
-    def expression(self, args: list[str]) -> tuple[str, list[str]]:
+    def expression(self, args: list[str], inplace: bool = False) -> tuple[str, list[str]]:
         return "torch.cat", [f"[{', '.join(args)}]", "1"]
 
     def describe(self, node: Concat) -> str:
@@ -96,11 +92,9 @@ class AddOp(_Join):
             return None
         return ins[0]
 
-    def function(self, torch: Any) -> Callable[..., Any]:
-        return lambda a, b: a + b
-
-    def expression(self, args: list[str]) -> str:
-        return f"{args[0]} + {args[1]}"
+    def expression(self, args: list[str], inplace: bool = False) -> str:
+        # In place, as torchvision's blocks add (out += identity): no new activation.
+        return f"{args[0]}.add_({args[1]})" if inplace else f"{args[0]} + {args[1]}"
 
     def describe(self, node: Add) -> str:
         return "add"
