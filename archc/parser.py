@@ -32,9 +32,9 @@ from archc.spans import Span
 
 FILLER = {"filters", "filter", "at", "neurons", "neuron", "layer", "normalization", "units"}
 NO_FLAGS = {"relu", "bn", "bias"}
-# `s2`, `p3`, `s2x1`: the stride and padding as the summary prints them.
-_SHORT_OPTION = re.compile(r"([sp])(\d{1,9})(?:x(\d{1,9}))?")
-_SHORT_KEYWORD = {"s": "stride", "p": "pad"}
+# `s2`, `p3`, `s2x1`, `g32`, `d2`: stride, padding, groups and dilation as the summary prints them.
+_SHORT_OPTION = re.compile(r"([spgd])(\d{1,9})(?:x(\d{1,9}))?")
+_SHORT_KEYWORD = {"s": "stride", "p": "pad", "g": "groups", "d": "dilation"}
 
 _INDEXED = re.compile(r"^(.*?)(\d[A-Za-z0-9_]*)$")  # CONV1, CONV1_1, CONV2a
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -34,7 +34,7 @@ CASES = [
     ("keyword without value", INPUT + "CONV 64 3x3 stride\n", "E106", 2, 13),
     ("too many conv values", INPUT + "CONV 64 3 5\n", "E106", 2, 11),
     ("relu with an argument", INPUT + "CONV 64 3x3\nRELU 3\n", "E106", 3, 6),
-    ("unknown keyword argument", INPUT + "CONV 64 3x3 dilation=2\n", "E106", 2, 13),
+    ("unknown keyword argument", INPUT + "CONV 64 3x3 spin=2\n", "E106", 2, 13),
     ("no without a flag", INPUT + "CONV 64 3x3 no way\n", "E106", 2, 13),
     (
         "bad shortcut mode",

@@ -34,6 +34,14 @@ EXAMPLES: dict[str, tuple[str, tuple[int, ...], int]] = {
     "batchnorm": ("BN\n", (4, 8, 8), 4 + 4),
     "relu": ("relu\n", (4, 8, 8), 0),
     "silu": ("silu\n", (4, 8, 8), 0),
+    "relu6": ("relu6\n", (4, 8, 8), 0),
+    "leaky_relu": ("leaky relu 0.2\n", (4, 8, 8), 0),
+    "hardswish": ("hardswish\n", (4, 8, 8), 0),
+    "hardsigmoid": ("hardsigmoid\n", (4, 8, 8), 0),
+    "sigmoid": ("sigmoid\n", (4, 8, 8), 0),
+    "tanh": ("tanh\n", (4, 8, 8), 0),
+    "gelu": ("gelu\n", (4, 8, 8), 0),
+    "identity": ("identity\n", (4, 8, 8), 0),
     "linear": ("FC 5\n", (5,), 8 * 8 * 4 * 5 + 5),
     "dropout": ("FC 5 no relu\ndropout 0.3\n", (5,), 0),
     "flatten": ("flatten\n", (256,), 0),
@@ -107,6 +115,36 @@ def test_each_stage_asks_the_registry(kind: str) -> None:
     } | {(name, "Conv2d") for name, _ in model.named_children()}
 
 
+def test_an_identity_branch_concatenates_the_input_itself() -> None:
+    # DenseNet's layer: its input, concatenated with what a conv makes of it.
+    checked = check_source(INPUT + "branch:\n    identity\nbranch:\n    CONV 2 1x1\nconcat\n")
+    assert checked.graph is not None
+    assert checked.shapes[checked.graph.output] == (4 + 2, 8, 8)
+    model = archc.load(INPUT + "branch:\n    identity\nbranch:\n    CONV 2 1x1\nconcat\n")
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(model(x)[:, :4], x)
+
+
+def test_grouped_depthwise_and_dilated_convs() -> None:
+    text = "input [16x16x32]\nCONV 64 3x3 pad 1 groups 4\nCONV 64 3x3 pad 2 depthwise dilation 2\n"
+    checked = check_source(text + "CONV 64 1x1 g8 no relu\n")
+    assert checked.ok and checked.accounting is not None
+    acc = checked.accounting
+    # weights K·(C/G)·R·S (+ K biases); MACs weights·OH·OW
+    assert acc.layer("conv1").params == 64 * (32 // 4) * 3 * 3 + 64
+    assert acc.layer("conv1").macs == 64 * 8 * 9 * 16 * 16
+    assert acc.layer("conv2").params == 64 * 1 * 3 * 3 + 64  # depthwise: one channel per group
+    assert checked.shapes["conv2"] == (64, 16, 16)  # dilation 2 spans 5x5; pad 2 keeps 16
+    assert acc.layer("conv3").params == 64 * 8 + 64
+    model = archc.load(text)
+    assert (model.conv1.groups, model.conv2.groups, model.conv2.dilation) == (4, 64, (2, 2))
+    assert sum(p.numel() for p in model.parameters()) == acc.totals.params - (64 * 8 + 64)
+    assert checked.fusion == []  # the kernel computes dense convs only
+    (bad,) = check_source("input [16x16x30]\nCONV 64 3x3 groups 4\n").diagnostics
+    assert (bad.code, bad.span.line) == ("E308", 2)
+
+
 def test_silu_is_one_registry_entry_with_torchs_semantics() -> None:
     model = archc.load(INPUT + "CONV 6 3x3 pad 1\nsilu\nFC 3\n").eval()
     assert isinstance(model.silu1, torch.nn.SiLU)
@@ -155,4 +193,9 @@ def test_the_docs_tables_are_the_registrys() -> None:
 
 
 def test_activation_trait_drives_the_accounting_rules() -> None:
-    assert {k for k, op in OPS.items() if op.activation} == {"relu", "silu"}
+    activations = {"relu", "silu", "relu6", "leaky_relu", "hardswish", "hardsigmoid"}
+    assert {k for k, op in OPS.items() if op.activation} == activations | {
+        "sigmoid",
+        "tanh",
+        "gelu",
+    }

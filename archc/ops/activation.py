@@ -1,4 +1,5 @@
-"""Activations: ``relu``, ``silu`` (``swish``). Each is a non-linearity (``activation``), so
+"""Activations: ``relu``, ``relu6``, ``leaky relu 0.01``, ``silu`` (``swish``), ``hardswish``,
+``hardsigmoid``, ``sigmoid``, ``tanh``, ``gelu``. Each is a non-linearity (``activation``), so
 defaults lines may follow layers with it and the lecture convention steps aside for it."""
 
 from typing import Any, Literal
@@ -66,3 +67,143 @@ class SiLUOp(_Activation):
 
     def describe(self, node: SiLU) -> str:
         return "SiLU"
+
+
+class ReLU6(NodeBase):
+    """min(max(x, 0), 6), ``torch.nn.ReLU6`` (MobileNet)."""
+
+    op: Literal["relu6"] = "relu6"
+
+
+class LeakyReLU(NodeBase):
+    """x for x > 0, else slope·x, ``torch.nn.LeakyReLU``."""
+
+    op: Literal["leaky_relu"] = "leaky_relu"
+    negative_slope: float = 0.01
+
+
+class Hardswish(NodeBase):
+    """x · relu6(x + 3) / 6, ``torch.nn.Hardswish`` (MobileNetV3)."""
+
+    op: Literal["hardswish"] = "hardswish"
+
+
+class Hardsigmoid(NodeBase):
+    """relu6(x + 3) / 6, ``torch.nn.Hardsigmoid`` (MobileNetV3's gates)."""
+
+    op: Literal["hardsigmoid"] = "hardsigmoid"
+
+
+class Sigmoid(NodeBase):
+    op: Literal["sigmoid"] = "sigmoid"
+
+
+class Tanh(NodeBase):
+    op: Literal["tanh"] = "tanh"
+
+
+class GELU(NodeBase):
+    """x · Φ(x), ``torch.nn.GELU`` (exact, not the tanh approximation)."""
+
+    op: Literal["gelu"] = "gelu"
+
+
+class _Plain(_Activation, abstract=True):
+    """An activation that is one ``torch.nn`` module without arguments."""
+
+    module: str
+
+    def ctor(self, node: Any, x: Shape, out: Shape) -> Ctor:
+        return Ctor(self.module)
+
+    def describe(self, node: Any) -> str:
+        return self.title
+
+
+class ReLU6Op(_Plain):
+    model = ReLU6
+    module = "ReLU6"
+    title = "ReLU6"
+    article = "a ReLU6"
+    words = ("RELU6",)
+    prefix = "relu"
+    in_place = True  # its backward reads its output's range, as ReLU's does
+    help = "ReLU6 takes no arguments"
+
+
+class LeakyReLUOp(_Activation):
+    model = LeakyReLU
+    title = "leaky ReLU"
+    article = "a leaky ReLU"
+    words = ("LEAKY RELU", "LEAKYRELU")
+    slots = ("slope",)
+    keywords = {"slope": "slope"}
+    prefix = "relu"
+    in_place = True  # a positive slope keeps the sign, so its backward reads its output
+    help = "leaky ReLU takes its negative slope: `leaky relu 0.1` (default 0.01)"
+    docs_args = "negative slope `S` or `slope S` (default 0.01)"
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        o = layer.options
+        return {"negative_slope": ev.float_arg(o["slope"])} if "slope" in o else {}
+
+    def ctor(self, node: LeakyReLU, x: Shape, out: Shape) -> Ctor:
+        return Ctor("LeakyReLU", (node.negative_slope,))
+
+    def describe(self, node: LeakyReLU) -> str:
+        return f"leaky ReLU {node.negative_slope:g}"
+
+
+class HardswishOp(_Plain):
+    model = Hardswish
+    module = "Hardswish"
+    title = "hardswish"
+    article = "a hardswish"
+    words = ("HARDSWISH", "HARD SWISH")
+    prefix = "hardswish"
+    in_place = False  # its backward reads its input
+    help = "hardswish takes no arguments"
+
+
+class HardsigmoidOp(_Plain):
+    model = Hardsigmoid
+    module = "Hardsigmoid"
+    title = "hardsigmoid"
+    article = "a hardsigmoid"
+    words = ("HARDSIGMOID", "HARD SIGMOID")
+    prefix = "hardsigmoid"
+    in_place = False
+    help = "hardsigmoid takes no arguments"
+
+
+class SigmoidOp(_Plain):
+    model = Sigmoid
+    module = "Sigmoid"
+    title = "sigmoid"
+    article = "a sigmoid"
+    words = ("SIGMOID",)
+    prefix = "sigmoid"
+    in_place = False
+    help = "sigmoid takes no arguments"
+
+
+class TanhOp(_Plain):
+    model = Tanh
+    module = "Tanh"
+    title = "tanh"
+    article = "a tanh"
+    words = ("TANH",)
+    prefix = "tanh"
+    in_place = False
+    help = "tanh takes no arguments"
+
+
+class GELUOp(_Plain):
+    model = GELU
+    module = "GELU"
+    title = "GELU"
+    article = "a GELU"
+    words = ("GELU",)
+    prefix = "gelu"
+    in_place = False
+    help = "GELU takes no arguments"

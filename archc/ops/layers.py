@@ -200,3 +200,40 @@ class SoftmaxOp(Op):
 
     def describe(self, node: Softmax) -> str:
         return "softmax"
+
+
+class Identity(NodeBase):
+    """The input itself: a branch that passes its input through (DenseNet's concatenations)."""
+
+    op: Literal["identity"] = "identity"
+
+
+class IdentityOp(Op):
+    model = Identity
+    title = "identity"
+    article = "an identity"
+    words = ("IDENTITY",)
+    prefix = "identity"
+    followed = False
+    activation = False
+    transparent = True
+    in_place = True  # the same tensor
+    keeps_positions = True
+    help = "identity takes no arguments"
+    docs_args = "— (passes its input on: a branch of its own)"
+    shape = staticmethod(same_shape)  # type: ignore[assignment]
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        return {}
+
+    def costs(self, node: Identity, x: Shape, out: Shape) -> Costs:
+        return NO_COSTS
+
+    def window(self, node: Identity, x: Shape, height: int) -> None:
+        return None
+
+    def ctor(self, node: Identity, x: Shape, out: Shape) -> Ctor:
+        return Ctor("Identity")
+
+    def describe(self, node: Identity) -> str:
+        return "identity"

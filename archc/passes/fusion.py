@@ -50,7 +50,10 @@ def plan_fusion(graph: ir.Graph) -> list[FusionGroup]:
     groups: list[FusionGroup] = []
     taken: set[str] = set()
     for node in graph.nodes:
-        if not isinstance(node, ir.Conv):
+        # The kernel computes dense convs (groups 1, dilation 1); the others stay cuDNN's.
+        if not isinstance(node, ir.Conv) or node.groups != 1 or node.depthwise:
+            continue
+        if node.dilation != (1, 1):
             continue
         fields: dict[str, str] = {"conv": node.name}
         tail = node.name

@@ -52,6 +52,12 @@ def shapes_agree(declared: ir.Shape, inferred: ir.Shape) -> bool:
     return flat(declared) == flat(inferred)
 
 
+def extent(node: ir.Conv | ir.MaxPool | ir.AvgPool) -> ir.Pair:
+    """The input rows and columns a window spans: its kernel, spread by a conv's dilation."""
+    d = getattr(node, "dilation", (1, 1))
+    return (d[0] * (node.kernel[0] - 1) + 1, d[1] * (node.kernel[1] - 1) + 1)
+
+
 def window_out(size: int, k: int, s: int, p: int) -> Fraction:
     return Fraction(size + 2 * p - k, s) + 1
 
@@ -237,7 +243,7 @@ class _Inference(ShapeContext):
             _, h, w = self.shapes[inputs[0]]
             rows, cols = (
                 _rounded(size, k, s, p, ceil)
-                for size, k, s, p in zip((h, w), node.kernel, node.stride, node.padding)
+                for size, k, s, p in zip((h, w), extent(node), node.stride, node.padding)
             )
             return rows if rows == cols else f"rows: {rows}; columns: {cols}"
         return None
@@ -263,12 +269,13 @@ class _Inference(ShapeContext):
         ceil = getattr(node, "ceil_mode", False)
         out: list[int] = []
         lost: list[int] = []
-        for size, k, s, p in zip(x[1:], node.kernel, node.stride, node.padding):
+        span = extent(node)
+        for size, k, s, p in zip(x[1:], span, node.stride, node.padding):
             if k > size + 2 * p:
                 self.err(
                     "E303",
                     node,
-                    f"a {node.kernel[0]}x{node.kernel[1]} window does not fit in the padded "
+                    f"a {span[0]}x{span[1]} window does not fit in the padded "
                     f"input of {size + 2 * p}",
                     f"the input is {size} with padding {p} on each side",
                 )
@@ -278,7 +285,7 @@ class _Inference(ShapeContext):
         if any(lost) and node.name not in self.untiled:
             self.untiled.add(node.name)
             axis = 0 if lost[0] else 1
-            size, k, s, p = x[1 + axis], node.kernel[axis], node.stride[axis], node.padding[axis]
+            size, k, s, p = x[1 + axis], span[axis], node.stride[axis], node.padding[axis]
             self.diags.append(
                 warning(
                     "W301",
