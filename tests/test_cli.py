@@ -275,7 +275,9 @@ def test_summary_bytes_follow_dtype_and_batch(capsys):
 
 
 RESNET_BLOCKS = str(ROOT / "specs" / "blocks" / "resnet.arch")
-LIBRARY_MESSAGE = "a block library (3 blocks: basic, bottleneck_v1, bottleneck_v1_5): nothing to"
+LIBRARY_MESSAGE = (
+    "a block library (4 blocks: basic, bottleneck_v1, bottleneck_v1_5, bottleneck_x): nothing to"
+)
 
 
 def test_lint_checks_a_block_library_and_exits_0(capsys):

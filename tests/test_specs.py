@@ -42,6 +42,8 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "resnet50": {},
     "resnet101": {},
     "resnet152": {},
+    "resnext50_32x4d": {},
+    "wide_resnet50_2": {},
 }
 
 
@@ -70,7 +72,8 @@ def param_shapes(c: Checked) -> list[tuple[int, ...]]:
         match node:
             case ir.Conv():
                 in_channels = c.shapes[node.inputs[0]][0]
-                shapes.append((node.out_channels, in_channels, *node.kernel))
+                groups = in_channels if node.depthwise else node.groups
+                shapes.append((node.out_channels, in_channels // groups, *node.kernel))
                 if node.bias:
                     shapes.append((node.out_channels,))
             case ir.BatchNorm():
@@ -95,7 +98,9 @@ def macs(c: Checked) -> int:
         if isinstance(node, ir.Conv):
             k, r, s = node.out_channels, *node.kernel
             _, oh, ow = c.shapes[node.name]
-            total += k * c.shapes[node.inputs[0]][0] * r * s * oh * ow
+            channels = c.shapes[node.inputs[0]][0]
+            per_group = 1 if node.depthwise else channels // node.groups
+            total += k * per_group * r * s * oh * ow
         elif isinstance(node, ir.Linear):
             total += node.out_features * math.prod(c.shapes[node.inputs[0]])
     return total

@@ -19,6 +19,8 @@ MODELS = [
     "resnet50",
     "resnet101",
     "resnet152",
+    "resnext50_32x4d",
+    "wide_resnet50_2",
 ]
 
 
