@@ -285,6 +285,23 @@ def cmd_completion(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lsp(args: argparse.Namespace) -> int:
+    try:
+        from archc.lsp import serve
+    except ImportError as e:
+        print(
+            f"archc lsp: needs pygls ({e.name} is missing): pip install 'archc[lsp]'",
+            file=sys.stderr,
+        )
+        return 2
+    # The server runs until the editor closes it: the collector that main() turns off for a
+    # short command is needed again, and the protocol speaks on the real binary streams.
+    gc.enable()
+    out = sys.stdout.stream if isinstance(sys.stdout, _Output) else sys.stdout
+    serve(sys.stdin.buffer, out.buffer)
+    return 0
+
+
 def cmd_ir(args: argparse.Namespace) -> int:
     from archc.diagnostics import has_errors
     from archc.frontend import read_spec
@@ -531,6 +548,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     completion.add_argument("shell", choices=("bash", "zsh", "fish"), metavar="SHELL")
     completion.set_defaults(run=cmd_completion)
+
+    lsp = sub.add_parser(
+        "lsp",
+        help="run the language server (stdio) for editors",
+        description="Run archc's language server on stdin/stdout: lint diagnostics as you "
+        "type, hover with shapes and costs, go to a block's definition, completion, outline. "
+        "Needs pygls (pip install 'archc[lsp]'); docs/editors.md shows the editor setup.",
+    )
+    lsp.set_defaults(run=cmd_lsp)
 
     comp = sub.add_parser(
         "compile",
