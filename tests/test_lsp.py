@@ -259,3 +259,17 @@ def test_resnet152_written_out_rechecks_in_well_under_a_second(client, tmp_path)
     ms = float(log["params"]["message"].rsplit(" in ", 1)[1].split()[0])
     print(f"\nresnet152 ({len(text.splitlines())} lines) re-checked in {ms:.0f} ms")
     assert ms < 1000
+
+
+def test_the_server_never_imports_torch():
+    code = (
+        "import sys, archc.lsp\n"
+        "from archc.editor import SpecView\n"
+        "view = SpecView(open('specs/resnet50.arch').read(), 'specs/resnet50.arch')\n"
+        "assert view.hover(17, 1) and view.symbols() and view.completions()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'triton')))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
