@@ -302,6 +302,35 @@ def cmd_lsp(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """The spec's module as ONNX, checked against onnxruntime when it is installed."""
+    from pathlib import Path
+
+    from archc.diagnostics import ArchcError, visible
+
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        print("archc export: needs onnx: pip install 'archc[onnx]'", file=sys.stderr)
+        return 2
+    from archc.export import export_onnx, report
+
+    source = _locate(args.file)
+    target = Path(args.output) if args.output else Path(Path(source).stem + ".onnx")
+    try:
+        result = export_onnx(source, target, [source], opset=args.opset)
+    except ArchcError as exc:
+        _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
+        return _exit_code(exc.diagnostics) or 1
+    except OSError as exc:
+        where = visible(str(exc.filename or target))
+        print(f"archc export: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    text, agreed = report(result)
+    print(text)
+    return 0 if agreed else 1
+
+
 def cmd_ir(args: argparse.Namespace) -> int:
     from archc.diagnostics import has_errors
     from archc.frontend import read_spec
@@ -548,6 +577,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     completion.add_argument("shell", choices=("bash", "zsh", "fish"), metavar="SHELL")
     completion.set_defaults(run=cmd_completion)
+
+    export = sub.add_parser(
+        "export",
+        help="export the model to ONNX, checked against onnxruntime",
+        description="Export the spec's module (eval mode, dynamic batch) to ONNX with "
+        "torch.onnx.export(dynamo=True), nodes named after the spec's layers, and check "
+        "onnxruntime's output against the module's when onnxruntime is installed (exit 1 if "
+        "they differ). Imports torch; needs archc[onnx].",
+    )
+    export.add_argument("file", metavar="FILE", help="a spec file (.arch) or a shipped spec's name")
+    export.add_argument(
+        "-o", "--output", metavar="OUT", default=None, help="default: FILE's stem + .onnx"
+    )
+    export.add_argument(
+        "--opset",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="ONNX opset (default: torch's)",
+    )
+    color(export)
+    export.set_defaults(run=cmd_export)
 
     lsp = sub.add_parser(
         "lsp",
