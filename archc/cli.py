@@ -355,15 +355,21 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    # The backend imports torch; only this command pays for it.
-    from archc.backends.source import compile_file
     from archc.diagnostics import ArchcError
+    from archc.progress import stages
 
     try:
-        if args.allow_claims:
-            message = _compile_allowing_claims(args.file, args.output, args.color)
-        else:
-            message = compile_file(args.file, args.output)
+        # Seconds on a terminal, most of them torch's import: say which part is running.
+        with stages("archc compile", ("importing torch", "generating")) as step:
+            step("importing torch")
+            # The backend imports torch; only this command pays for it.
+            from archc.backends.source import compile_file
+
+            step("checking and generating source")
+            if args.allow_claims:
+                message = _compile_allowing_claims(args.file, args.output, args.color)
+            else:
+                message = compile_file(args.file, args.output)
     except OSError as exc:
         from archc.diagnostics import visible
 

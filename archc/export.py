@@ -51,23 +51,31 @@ def export_onnx(
     """Write the ONNX file of ``spec`` to ``output`` and check it with onnxruntime if present.
     Raises :class:`ArchcError` for a spec with errors and ``ImportError`` without onnx."""
     import onnx  # noqa: F401  (fail before the slow part when the extra is missing)
-    import torch
 
-    import archc
-
-    checked = check_spec(spec)
-    if checked.graph is None or not checked.ok:
-        raise ArchcError(checked.diagnostics, checked.sources)
-    model = archc.load(spec).eval()
-    shape = checked.shapes[checked.graph.nodes[0].name]
-    example = torch.randn(TRACE_BATCH, *shape, generator=torch.Generator().manual_seed(0))
-    proto, exporter = _export(model, example, opset)
-    named = _name_nodes(proto, checked.graph) if exporter == "dynamo" else 0
     from archc.files import write_output
+    from archc.progress import stages
 
-    write_output(output, proto.SerializeToString(), inputs)
-    result = Exported(output, exporter, len(proto.graph.node), named)
-    return _check(result, model, shape)
+    names = ("checking", "building", "exporting", "checking with onnxruntime")
+    with stages("archc export", names) as step:
+        step("checking the spec")
+        checked = check_spec(spec)
+        if checked.graph is None or not checked.ok:
+            raise ArchcError(checked.diagnostics, checked.sources)
+        step("importing torch, building the module")
+        import torch
+
+        import archc
+
+        model = archc.load(spec).eval()
+        shape = checked.shapes[checked.graph.nodes[0].name]
+        example = torch.randn(TRACE_BATCH, *shape, generator=torch.Generator().manual_seed(0))
+        step("exporting (torch.export, onnxscript)")
+        proto, exporter = _export(model, example, opset)
+        named = _name_nodes(proto, checked.graph) if exporter == "dynamo" else 0
+        write_output(output, proto.SerializeToString(), inputs)
+        result = Exported(output, exporter, len(proto.graph.node), named)
+        step("running onnxruntime")
+        return _check(result, model, shape)
 
 
 def _export(model: torch.nn.Module, x: torch.Tensor, opset: int | None) -> tuple[Any, str]:

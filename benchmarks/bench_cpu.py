@@ -28,6 +28,7 @@ except ImportError:  # not on Windows
     resource = None  # type: ignore[assignment]
 
 import archc
+from archc.progress import counted
 
 SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
 
@@ -76,7 +77,7 @@ def main() -> None:
         for _ in range(args.warmup):
             time_once(ours, x, [])
             time_once(theirs, x, [])
-        for i in range(args.rounds):
+        for i in counted(range(args.rounds), "rounds"):
             # Alternate which goes first, so neither always runs on a warmer cache.
             pair = [("archc", ours), ("torchvision", theirs)]
             for name, model in pair if i % 2 == 0 else pair[::-1]:
