@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archc import ir
+from archc import syntax as S
 from archc.diagnostics import Diagnostic, has_errors, sort_key
 from archc.passes.accounting import Accounting, Dtype, account
 from archc.passes.claims import ClaimCheck, check_claims
@@ -39,6 +40,8 @@ class Checked:
     """True for a block library (a file of block definitions only): no graph and no error."""
     blocks: tuple[str, ...] = ()
     """The names of the blocks the file defines (see archc.frontend.FrontendResult)."""
+    spec: S.Spec | None = None
+    """The syntax tree, None when the text did not parse (see archc.frontend.FrontendResult)."""
 
     @property
     def ok(self) -> bool:
@@ -99,7 +102,7 @@ def check_source(
         batch=batch,
         dtype=dtype,
     )
-    result.library, result.blocks = front.library, front.blocks
+    result.library, result.blocks, result.spec = front.library, front.blocks, front.spec
     return result
 
 
@@ -132,5 +135,5 @@ def check_file(path: str | Path, *, batch: int = 1, dtype: Dtype = "fp32") -> Ch
         batch=batch,
         dtype=dtype,
     )
-    result.library, result.blocks = front.library, front.blocks
+    result.library, result.blocks, result.spec = front.library, front.blocks, front.spec
     return result

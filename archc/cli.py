@@ -285,6 +285,52 @@ def cmd_completion(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lsp(args: argparse.Namespace) -> int:
+    try:
+        from archc.lsp import serve
+    except ImportError as e:
+        print(
+            f"archc lsp: needs pygls ({e.name} is missing): pip install 'archc[lsp]'",
+            file=sys.stderr,
+        )
+        return 2
+    # The server runs until the editor closes it: the collector that main() turns off for a
+    # short command is needed again, and the protocol speaks on the real binary streams.
+    gc.enable()
+    out = sys.stdout.stream if isinstance(sys.stdout, _Output) else sys.stdout
+    serve(sys.stdin.buffer, out.buffer)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """The spec's module as ONNX, checked against onnxruntime when it is installed."""
+    from pathlib import Path
+
+    from archc.diagnostics import ArchcError, visible
+
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        print("archc export: needs onnx: pip install 'archc[onnx]'", file=sys.stderr)
+        return 2
+    from archc.export import export_onnx, report
+
+    source = _locate(args.file)
+    target = Path(args.output) if args.output else Path(Path(source).stem + ".onnx")
+    try:
+        result = export_onnx(source, target, [source], opset=args.opset)
+    except ArchcError as exc:
+        _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
+        return _exit_code(exc.diagnostics) or 1
+    except OSError as exc:
+        where = visible(str(exc.filename or target))
+        print(f"archc export: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    text, agreed = report(result)
+    print(text)
+    return 0 if agreed else 1
+
+
 def cmd_ir(args: argparse.Namespace) -> int:
     from archc.diagnostics import has_errors
     from archc.frontend import read_spec
@@ -309,10 +355,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    # The backend imports torch; only this command pays for it.
-    from archc.backends.source import write_source
     from archc.check import check_file
     from archc.diagnostics import ArchcError
+    from archc.progress import stages
 
     checked = check_file(args.file)
     allowed = args.allow_claims and checked.only_claims_fail
@@ -324,7 +369,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # Warnings, and the failed claims that --allow-claims lets through, are still shown.
     _print_diagnostics(checked.diagnostics, checked.sources, args.color, sys.stderr)
     try:
-        message = write_source(checked, args.file, args.output, args.fused)
+        # Seconds on a terminal, most of them torch's import: say which part is running.
+        with stages("archc compile", ("importing torch", "generating")) as step:
+            step("importing torch")
+            # The backend imports torch; only this command pays for it.
+            import torch  # noqa: F401
+
+            from archc.backends.source import write_source
+
+            step("generating")
+            message = write_source(checked, args.file, args.output, args.fused)
     except OSError as exc:
         from archc.diagnostics import visible
 
@@ -510,6 +564,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     completion.add_argument("shell", choices=("bash", "zsh", "fish"), metavar="SHELL")
     completion.set_defaults(run=cmd_completion)
+
+    export = sub.add_parser(
+        "export",
+        help="export the model to ONNX, checked against onnxruntime",
+        description="Export the spec's module (eval mode, dynamic batch) to ONNX with "
+        "torch.onnx.export(dynamo=True), nodes named after the spec's layers, and check "
+        "onnxruntime's output against the module's when onnxruntime is installed (exit 1 if "
+        "they differ). Imports torch; needs archc[onnx].",
+    )
+    export.add_argument("file", metavar="FILE", help="a spec file (.arch) or a shipped spec's name")
+    export.add_argument(
+        "-o", "--output", metavar="OUT", default=None, help="default: FILE's stem + .onnx"
+    )
+    export.add_argument(
+        "--opset",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="ONNX opset (default: torch's)",
+    )
+    color(export)
+    export.set_defaults(run=cmd_export)
+
+    lsp = sub.add_parser(
+        "lsp",
+        help="run the language server (stdio) for editors",
+        description="Run archc's language server on stdin/stdout: lint diagnostics as you "
+        "type, hover with shapes and costs, go to a block's definition, completion, outline. "
+        "Needs pygls (pip install 'archc[lsp]'); docs/editors.md shows the editor setup.",
+    )
+    lsp.set_defaults(run=cmd_lsp)
 
     comp = sub.add_parser(
         "compile",

@@ -34,6 +34,9 @@ class FrontendResult:
     """True for a file that only defines blocks (and imports): it has no input and no layers."""
     blocks: tuple[str, ...] = ()
     """The names of the blocks the file itself defines, in order (imports' blocks not included)."""
+    spec: S.Spec | None = None
+    """The syntax tree (None when the text did not parse): the language server's outline,
+    definitions and hovers are read off it."""
 
 
 def _start(file: str) -> Span:
@@ -141,7 +144,13 @@ def _finish(spec: S.Spec | None, diags: list[Diagnostic], reader: _Reader) -> Fr
     diags.sort(key=sort_key)
     blocks = tuple(st.name for st in spec.body if isinstance(st, S.BlockDef)) if spec else ()
     library = graph is None and bool(blocks) and not has_errors(diags)
-    return FrontendResult(graph, diags, reader.sources, library=library, blocks=blocks)
+    return FrontendResult(graph, diags, reader.sources, library=library, blocks=blocks, spec=spec)
+
+
+def read_syntax(path: Path) -> S.Spec | None:
+    """The syntax tree of an imported file, from the same per-process cache as imports (None
+    when it cannot be read or parsed)."""
+    return _Reader().read(path)[0]
 
 
 def parse_spec(text: str, file: str = "<string>") -> FrontendResult:

@@ -34,6 +34,7 @@ except ImportError:  # not on Windows
     resource = None  # type: ignore[assignment]
 
 import archc
+from archc.progress import counted
 
 SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
 
@@ -91,7 +92,7 @@ def main() -> None:
             for model in models.values():
                 time_once(model, x, [])
         pair = list(models.items())
-        for i in range(args.rounds):
+        for i in counted(range(args.rounds), "rounds"):
             # Alternate which goes first, so neither always runs on a warmer cache.
             for name, model in pair if i % 2 == 0 else pair[::-1]:
                 times[name].append(time_once(model, x, faults[name]))

@@ -105,6 +105,13 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import triton  # noqa: E402
 
+try:
+    from archc.progress import counted  # noqa: E402
+except ImportError:  # tqdm may be missing where archc is not installed: the log lines remain
+
+    def counted(items, what, total=None):  # type: ignore[no-redef]
+        return items
+
 
 def import_kernels() -> types.ModuleType:
     try:
@@ -376,7 +383,7 @@ def part_a(geoms: list[dict], deadline: float) -> None:
         (torch.float16, "float16", True),
         (torch.bfloat16, "bfloat16", True),
     ]
-    for i, g in enumerate(geoms):
+    for i, g in enumerate(counted(geoms, "(a) correctness")):
         if elapsed() > deadline:
             RESULTS["skipped"].append(f"correctness of {len(geoms) - i} geometries (time budget)")
             RESULTS["skipped"].extend(f"correctness {rest['name']}" for rest in geoms[i:])
@@ -536,7 +543,7 @@ def part_b(geoms: list[dict], deadline: float) -> None:
     nets = ("resnet50",) if ARGS.quick else NETS
     todo = [g for g in geoms if any(n in nets for n in g["nets"])]
     log(f"(b) timing {len(todo)} geometries (bf16, channels_last), budget until {deadline:.0f}s")
-    for i, g in enumerate(todo):
+    for i, g in enumerate(counted(todo, "(b) timing")):
         if elapsed() > deadline:
             RESULTS["skipped"].append(f"timing of {len(todo) - i} geometries (time budget)")
             RESULTS["skipped"].extend(f"timing {rest['name']}" for rest in todo[i:])

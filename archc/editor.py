@@ -1,0 +1,297 @@
+"""What an editor asks of an open spec: hovers, definitions, completions and an outline.
+
+One :class:`SpecView` per version of a document: it checks the text once (archc.check, no
+torch) and answers from the checked graph, its accounting and the syntax tree. Positions are
+archc's (1-based lines and columns, in characters); archc.lsp converts them to the protocol's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archc import syntax as S
+from archc.check import Checked, check_source
+from archc.nodes import fmt_shape
+from archc.numbers import fmt_count
+from archc.passes.accounting import LayerAccount
+from archc.spans import Span
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+STATEMENT_WORDS = ("network", "input", "import", "block", "stage", "sequential", "init")
+SECTION_WORDS = ("residual:", "shortcut:", "branch:", "sequential branch:")
+COMMON_FLAGS = ("no bias", "no relu", "no bn")
+SHORTCUT_MODES = ("auto", "identity", "projection")
+
+
+@dataclass(frozen=True)
+class Completion:
+    label: str
+    kind: str
+    """``layer``, ``keyword`` or ``block``: archc.lsp maps each to the protocol's item kind."""
+    detail: str
+    documentation: str = ""
+
+
+@dataclass
+class Symbol:
+    """One entry of the outline: a stage, block, section (residual, shortcut, branch), call
+    line or layer, with the lines it covers (``span``) and the name's place (``selection``)."""
+
+    name: str
+    kind: str
+    """``stage``, ``block``, ``section``, ``call``, ``layer`` or ``input``."""
+    detail: str
+    span: Span
+    selection: Span
+    children: list[Symbol] = field(default_factory=list)
+
+
+def import_target(path: str, base: Path) -> Path | None:
+    """The file an ``import`` names, looked for where the elaborator looks: beside the
+    importing file, then in the shipped spec library."""
+    from archc.library import SPECS_DIR
+
+    for candidate in (base / path, SPECS_DIR / path):
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+class SpecView:
+    """A checked document and the indexes hovers and definitions need."""
+
+    def __init__(self, text: str, file: str) -> None:
+        self.text = text
+        self.file = file
+        self.lines = text.splitlines()
+        self.checked: Checked = check_source(text, file)
+        self.spec = self.checked.spec
+        self.base = Path.cwd() if file.startswith("<") else Path(file).resolve().parent
+        self.by_line: dict[int, list[LayerAccount]] = {}
+        """Layers by the line of this file that wrote them (block bodies: every instance)."""
+        self.by_call: dict[int, list[tuple[Span, LayerAccount]]] = {}
+        """Layers by the line of this file whose block call made them, with the call's span."""
+        self._index()
+        self._blocks: dict[str, S.BlockDef] | None = None
+
+    def _index(self) -> None:
+        acc, graph = self.checked.accounting, self.checked.graph
+        if acc is None or graph is None:
+            return
+        nodes = {n.name: n for n in graph.nodes}
+        for la in acc.layers:
+            if la.span is not None and la.span.file == self.file:
+                self.by_line.setdefault(la.span.line, []).append(la)
+            for frame in nodes[la.name].origin:
+                if frame.call.file == self.file:
+                    self.by_call.setdefault(frame.call.line, []).append((frame.call, la))
+
+    # --- hover -----------------------------------------------------------------------------
+
+    def hover(self, line: int, column: int) -> str | None:
+        """Markdown for the layer or block call written on ``line``: the output shape,
+        params, MACs and receptive field (a call's: its layers' totals)."""
+        calls = self.by_call.get(line)
+        if calls:
+            # On one call of `a(1), b(2) x3`, that call; elsewhere on the line, all of them.
+            written = [c for st in self._statements(line, S.CallLine) for c in st.calls]
+            under = [c for c in written if c.span.column <= column < c.span.end_column]
+            chosen = under or written
+            spans = {c.span for c in chosen}
+            made = [la for span, la in calls if span in spans] or [la for _, la in calls]
+            return _call_hover(made, [c.block for c in chosen])
+        layers = self.by_line.get(line)
+        return _layer_hover(layers) if layers else None
+
+    def _statements(self, line: int, kind: type[S.Stmt]) -> list[S.Stmt]:
+        body = self.spec.body if self.spec is not None else ()
+        return [st for st in _walk(body) if isinstance(st, kind) and st.span.line == line]
+
+    # --- definition ------------------------------------------------------------------------
+
+    def definition(self, line: int, column: int) -> Span | None:
+        """Where the block named under the cursor is defined, or the file an import line
+        names."""
+        for st in self._statements(line, S.Import):
+            if isinstance(st, S.Import):
+                target = import_target(st.path, self.base)
+                if target is None:
+                    return None
+                return Span(file=str(target), line=1, column=1, end_line=1, end_column=1)
+        word = self.word_at(line, column)
+        block = self.blocks().get(word) if word else None
+        return block.span if block else None
+
+    def word_at(self, line: int, column: int) -> str | None:
+        if not 1 <= line <= len(self.lines):
+            return None
+        for m in _WORD.finditer(self.lines[line - 1]):
+            if m.start() < column <= m.end() + 1:
+                return m.group()
+        return None
+
+    def blocks(self) -> dict[str, S.BlockDef]:
+        """Every block this file can call: its own, then its imports' (recursively)."""
+        if self._blocks is None:
+            self._blocks = {}
+            if self.spec is not None:
+                self._collect(self.spec, self.base, set())
+        return self._blocks
+
+    def _collect(self, spec: S.Spec, base: Path, seen: set[Path]) -> None:
+        from archc.frontend import read_syntax
+
+        assert self._blocks is not None
+        for st in spec.body:
+            if isinstance(st, S.BlockDef):
+                self._blocks.setdefault(st.name, st)
+            elif isinstance(st, S.Import):
+                target = import_target(st.path, base)
+                if target is None or target in seen:
+                    continue
+                seen.add(target)
+                imported = read_syntax(target)
+                if imported is not None:
+                    self._collect(imported, target.parent, seen)
+
+    # --- completion ------------------------------------------------------------------------
+
+    def completions(self) -> list[Completion]:
+        """Layer kinds and keywords from the op registry, and the blocks this file can call."""
+        items = list(registry_completions())
+        for name, block in self.blocks().items():
+            params = ", ".join(_param(p) for p in block.params)
+            where = "" if block.span.file == self.file else f" (from {Path(block.span.file).name})"
+            items.append(Completion(name, "block", f"block {name}({params}){where}"))
+        return items
+
+    # --- outline ---------------------------------------------------------------------------
+
+    def symbols(self) -> list[Symbol]:
+        return self._symbols(self.spec.body) if self.spec is not None else []
+
+    def _symbols(self, body: Sequence[S.Stmt]) -> list[Symbol]:
+        out: list[Symbol] = []
+        for st in body:
+            symbol = self._symbol(st)
+            if symbol is not None:
+                out.append(symbol)
+        return out
+
+    def _symbol(self, st: S.Stmt) -> Symbol | None:
+        extent = _extent(st)
+        if isinstance(st, S.InputStmt):
+            return Symbol("input", "input", _dims(st.dims), extent, st.span)
+        if isinstance(st, S.BlockDef):
+            params = ", ".join(_param(p) for p in st.params)
+            children = self._symbols(st.body)
+            return Symbol(st.name, "block", f"({params})", extent, st.span, children)
+        if isinstance(st, S.Stage):
+            return Symbol(st.name, "stage", "", extent, st.span, self._symbols(st.body))
+        if isinstance(st, S.Residual | S.Shortcut | S.Branch):
+            word = type(st).__name__.lower()
+            mode = st.mode if isinstance(st, S.Shortcut) and st.mode else ""
+            return Symbol(word, "section", mode, extent, st.span, self._symbols(st.body))
+        if isinstance(st, S.CallLine):
+            calls = ", ".join(c.block + (f" x{c.repeat}" if c.repeat > 1 else "") for c in st.calls)
+            made = [la for _, la in self.by_call.get(st.span.line, [])]
+            shape = fmt_shape(made[-1].output_shape) if made else ""
+            return Symbol(st.name or calls, "call", f"{calls} {shape}".strip(), extent, st.span)
+        if isinstance(st, S.Layer):
+            made = self.by_line.get(st.span.line, [])
+            name = st.name or (made[0].name.rsplit(".", 1)[-1] if made else st.kind.lower())
+            shape = fmt_shape(made[-1].output_shape) if made else ""
+            return Symbol(name, "layer", f"{st.kind.lower()} {shape}".strip(), extent, st.span)
+        return None
+
+
+def registry_completions() -> list[Completion]:
+    from archc.ops import OPS
+
+    items: list[Completion] = []
+    keywords: dict[str, str] = {}
+    for op in OPS.values():
+        items += [Completion(w, "layer", op.title, op.help) for w in op.words]
+        for word in (*op.keywords, *sorted(op.flags)):
+            keywords.setdefault(word, f"{op.title} option")
+    for word in COMMON_FLAGS:
+        keywords.setdefault(word, "leaves out the bias or a default follower")
+    for word in (*STATEMENT_WORDS, *SECTION_WORDS):
+        keywords.setdefault(word, "statement")
+    for word in SHORTCUT_MODES:
+        keywords.setdefault(word, "shortcut mode")
+    items += [Completion(w, "keyword", d) for w, d in keywords.items()]
+    return items
+
+
+def _walk(body: Iterable[S.Stmt]) -> Iterable[S.Stmt]:
+    for st in body:
+        yield st
+        inner = getattr(st, "body", None)
+        if inner:
+            yield from _walk(inner)
+
+
+def _extent(st: S.Stmt) -> Span:
+    """A statement with its indented body: the syntax tree's span of ``block …:`` is its
+    header line alone, but the outline folds the whole body under it."""
+    end = st.span
+    for inner in _walk(getattr(st, "body", ())):
+        if (inner.span.end_line, inner.span.end_column) > (end.end_line, end.end_column):
+            end = inner.span
+    return st.span.model_copy(update={"end_line": end.end_line, "end_column": end.end_column})
+
+
+def _param(p: S.Param) -> str:
+    return p.name if p.default is None else f"{p.name} = {_expr(p.default)}"
+
+
+def _expr(e: S.Expr) -> str:
+    if isinstance(e, S.Num):
+        return e.text
+    if isinstance(e, S.Name):
+        return e.id
+    if isinstance(e, S.Paren):
+        return f"({_expr(e.inner)})"
+    return f"{_expr(e.left)} {e.op} {_expr(e.right)}"
+
+
+def _dims(dims: tuple[int, ...]) -> str:
+    return "[" + "x".join(str(d) for d in dims) + "]"
+
+
+def _costs(layers: Sequence[LayerAccount]) -> list[str]:
+    last = layers[-1]
+    params = sum(la.params for la in layers)
+    macs = sum(la.macs for la in layers)
+    return [
+        f"output `{fmt_shape(last.output_shape)}`",
+        f"params {params:,}",
+        f"MACs {macs:,} ({fmt_count(macs)})" if macs else "MACs 0",
+        f"receptive field {last.rf_size} (jump {last.rf_jump})",
+    ]
+
+
+def _layer_hover(layers: list[LayerAccount]) -> str:
+    """A line's layers (a conv and the BN and ReLU its defaults add); in a block body, the
+    first instance's, with the other instances' outputs."""
+    instances: dict[str, list[LayerAccount]] = {}
+    for la in layers:
+        instances.setdefault(la.name.rsplit(".", 1)[0] if "." in la.name else "", []).append(la)
+    first = next(iter(instances.values()))
+    head = " → ".join(f"`{la.name}`" for la in first)
+    out = [head, *_costs(first)]
+    if len(instances) > 1:
+        shapes = sorted({fmt_shape(g[-1].output_shape) for g in instances.values()})
+        out.append(f"{len(instances)} instances; outputs {', '.join(shapes)}")
+    return "  \n".join(out)
+
+
+def _call_hover(layers: list[LayerAccount], blocks: list[str]) -> str:
+    names = ", ".join(f"`{b}`" for b in dict.fromkeys(blocks)) or "a block"
+    out = [f"{names}: {len(layers)} layers, `{layers[0].name}` … `{layers[-1].name}`"]
+    return "  \n".join([*out, *_costs(layers)])

@@ -1,0 +1,192 @@
+"""``archc export``: a spec's module as an ONNX file, checked against onnxruntime.
+
+The exporter is torch's own: ``torch.onnx.export(dynamo=True)`` (torch.export, then
+onnxscript's translation and optimiser); the TorchScript exporter only where that one is not
+available (no onnxscript, a torch without ``dynamo=``), and the report says which ran. The
+batch dimension is dynamic. Nodes are renamed after the spec's layers (``layer1.0.conv1``)
+from the module scope torch records on each node; a Conv with its BN folded in by the
+optimiser keeps the conv's name. Exported in eval mode: BN uses its running statistics.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archc import ir
+from archc.check import check_spec
+from archc.diagnostics import ArchcError
+
+if TYPE_CHECKING:
+    import onnx
+    import torch
+
+TOLERANCE = 1e-5
+"""onnxruntime's output may differ from torch's by this much, relative to the output's
+largest magnitude (at least 1): the two run the same float32 arithmetic in other orders."""
+
+TRACE_BATCH, CHECK_BATCH = 2, 3
+"""Exported at one batch size and checked at another, so the check proves the batch dynamic."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    exporter: str
+    """``dynamo`` (torch.export + onnxscript) or ``torchscript`` (the fallback)."""
+    nodes: int
+    named: int
+    """Nodes renamed after a spec layer (the TorchScript exporter names its own by scope)."""
+    difference: float | None = None
+    """Max |onnxruntime − torch| over the check batch; None when onnxruntime is missing."""
+    scale: float = 1.0
+
+
+def export_onnx(
+    spec: str | os.PathLike[str], output: Path, inputs: list[str], *, opset: int | None = None
+) -> Exported:
+    """Write the ONNX file of ``spec`` to ``output`` and check it with onnxruntime if present.
+    Raises :class:`ArchcError` for a spec with errors and ``ImportError`` without onnx."""
+    import onnx  # noqa: F401  (fail before the slow part when the extra is missing)
+
+    from archc.files import write_output
+    from archc.progress import stages
+
+    names = ("checking", "building", "exporting", "checking with onnxruntime")
+    with stages("archc export", names) as step:
+        step("checking the spec")
+        checked = check_spec(spec)
+        if checked.graph is None or not checked.ok:
+            raise ArchcError(checked.diagnostics, checked.sources)
+        step("importing torch, building the module")
+        import torch
+
+        import archc
+
+        model = archc.load(spec).eval()
+        shape = checked.shapes[checked.graph.nodes[0].name]
+        example = torch.randn(TRACE_BATCH, *shape, generator=torch.Generator().manual_seed(0))
+        step("exporting (torch.export, onnxscript)")
+        proto, exporter = _export(model, example, opset)
+        named = _name_nodes(proto, checked.graph) if exporter == "dynamo" else 0
+        write_output(output, proto.SerializeToString(), inputs)
+        result = Exported(output, exporter, len(proto.graph.node), named)
+        step("running onnxruntime")
+        return _check(result, model, shape)
+
+
+def _export(model: torch.nn.Module, x: torch.Tensor, opset: int | None) -> tuple[Any, str]:
+    import torch
+
+    names: dict[str, Any] = {"input_names": ["input"], "output_names": ["output"]}
+    if opset is not None:
+        names["opset_version"] = opset
+    try:
+        program = torch.onnx.export(
+            model,
+            (x,),
+            dynamo=True,
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            verbose=False,
+            **names,
+        )
+        return program.model_proto, "dynamo"
+    except (ImportError, TypeError):
+        # No onnxscript, or a torch whose export has no `dynamo=`: the TorchScript exporter.
+        import io
+
+        import onnx
+
+        buffer = io.BytesIO()
+        axes = {"input": {0: "batch"}, "output": {0: "batch"}}
+        torch.onnx.export(model, (x,), buffer, dynamo=False, dynamic_axes=axes, **names)
+        return onnx.load_from_string(buffer.getvalue()), "torchscript"
+
+
+def _scope(node: onnx.NodeProto) -> str | None:
+    """The module path torch recorded for a node (``layer1.0.conv1``)."""
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            scopes = ast.literal_eval(prop.value)
+            # The last scope is the aten op; the one before it the module.
+            return scopes[-2] if len(scopes) >= 2 else None
+    return None
+
+
+# Layers that are a function call in the module's forward, not a module: torch records only
+# the enclosing module's scope for them (``layer1.0`` for ``layer1.0.add1``).
+_FUNCTIONS = {"Add": "add", "Concat": "concat", "Softmax": "softmax"}
+
+
+def _name_nodes(proto: onnx.ModelProto, graph: ir.Graph) -> int:
+    layers = {n.name: n for n in graph.nodes}
+    functions: dict[tuple[str, str], list[ir.Node]] = {}
+    for n in graph.nodes:
+        if n.op in _FUNCTIONS.values():
+            scope = n.name.rsplit(".", 1)[0] if "." in n.name else ""
+            functions.setdefault((scope, n.op), []).append(n)
+    used = {n.name for n in proto.graph.node}
+    named = 0
+    for node in proto.graph.node:
+        scope = _scope(node)
+        if scope is None:
+            continue
+        layer = layers.get(scope)
+        if layer is None and node.op_type in _FUNCTIONS:
+            candidates = functions.get((scope, _FUNCTIONS[node.op_type]), [])
+            layer = candidates[0] if len(candidates) == 1 else None
+        if layer is None:
+            continue
+        if node.op_type == "Conv" and isinstance(layer, ir.BatchNorm):
+            layer = layers[layer.inputs[0]]  # the BN folded into its conv: the conv's name
+        name, k = layer.name, 1
+        while name in used:
+            name, k = f"{layer.name}/{node.op_type}_{k}", k + 1
+        used.discard(node.name)
+        node.name = name
+        used.add(name)
+        named += 1
+    return named
+
+
+def _check(result: Exported, model: torch.nn.Module, shape: tuple[int, ...]) -> Exported:
+    try:
+        import onnxruntime
+    except ImportError:
+        return result
+    import torch
+
+    x = torch.randn(CHECK_BATCH, *shape, generator=torch.Generator().manual_seed(1))
+    session = onnxruntime.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"input": x.numpy()})
+    with torch.no_grad():
+        want = model(x)
+    difference = float((torch.from_numpy(got) - want).abs().max())
+    scale = max(1.0, float(want.abs().max()))
+    return replace(result, difference=difference, scale=scale)
+
+
+def report(result: Exported) -> tuple[str, bool]:
+    """The lines ``archc export`` prints, and whether onnxruntime agreed."""
+    how = (
+        "torch.onnx.export(dynamo=True)"
+        if result.exporter == "dynamo"
+        else "the TorchScript exporter (dynamo export unavailable: pip install 'archc[onnx]')"
+    )
+    lines = [
+        f"wrote {result.path}: {result.nodes} nodes ({result.named} named after spec layers), "
+        f"dynamic batch, exported with {how}"
+    ]
+    if result.difference is None:
+        lines.append("not checked: onnxruntime is not installed (pip install onnxruntime)")
+        return "\n".join(lines), True
+    ok = result.difference <= TOLERANCE * result.scale
+    verdict = "equals" if ok else "DIFFERS FROM"
+    lines.append(
+        f"onnxruntime's output {verdict} the module's at batch {CHECK_BATCH}: "
+        f"max |difference| {result.difference:.1e}, tolerance {TOLERANCE * result.scale:.1e}"
+    )
+    return "\n".join(lines), ok
