@@ -71,3 +71,52 @@ class Recipe(BaseModel):
     softmax becomes a log-softmax), never softmax followed by cross-entropy."""
     line: int = 0
     """The line of the ``train:`` header."""
+
+
+_AUGMENT = {
+    "none": "none (resize and centre crop only)",
+    "standard": "standard (random-resized crop + horizontal flip)",
+    "lecture": "lecture (AlexNet's random crops of the resized image + horizontal flip)",
+}
+_METRIC = {"val_acc1": "val accuracy", "val_loss": "val loss", "val_error": "val error"}
+
+
+def describe(recipe: Recipe, init: str) -> list[tuple[str, str]]:
+    """The recipe as (setting, value) rows, as ``archc summary`` prints them."""
+    opt = recipe.optimizer
+    if opt.kind == "sgd":
+        optimizer = f"SGD, momentum {opt.momentum:g}" + (", Nesterov" if opt.nesterov else "")
+    else:
+        optimizer = f"AdamW, betas {opt.betas[0]:g}, {opt.betas[1]:g}"
+    s = recipe.schedule
+    cut = f"x{s.factor:g}"
+    schedule = {
+        "constant": "constant",
+        "plateau": f"{cut} when {_METRIC[s.monitor]} stops improving for {s.patience} epochs",
+        "step": f"{cut} every {s.every} epochs",
+        "cosine": "cosine to 0",
+    }[s.kind]
+    if s.warmup:
+        schedule += f", after {s.warmup} epochs of linear warm-up"
+    excluded = [w for w, on in (("BN", recipe.decay_bn), ("biases", recipe.decay_bias)) if not on]
+    decay = f"{recipe.weight_decay:g}" + (f" (not on {' or '.join(excluded)})" if excluded else "")
+    loss = (
+        "NLL on log-probabilities (the network ends in softmax)"
+        if recipe.loss == "nll"
+        else "cross-entropy on the class scores"
+    )
+    if recipe.label_smoothing:
+        loss += f", label smoothing {recipe.label_smoothing:g}"
+    return [
+        ("optimizer", optimizer),
+        ("learning rate", f"{recipe.lr:g}, {schedule}"),
+        ("weight decay", decay),
+        ("batch", f"{recipe.batch_size} (global), {recipe.epochs} epochs"),
+        ("loss", loss),
+        ("augmentation", _AUGMENT[recipe.augment]),
+        (
+            "precision",
+            f"{recipe.precision} autocast on CUDA" if recipe.precision != "fp32" else "fp32",
+        ),
+        ("init", init + (", SyncBatchNorm under torchrun" if recipe.sync_bn else "")),
+    ]
