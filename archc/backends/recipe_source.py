@@ -62,9 +62,8 @@ def _str(text: str) -> str:
 
 def _groups(r: Recipe) -> list[str]:
     if r.decay_bn and r.decay_bias:
-        return [
-            f'    groups = [{{"params": list(model.parameters()), "weight_decay": {r.weight_decay!r}}}]'
-        ]
+        decay = f'"weight_decay": {r.weight_decay!r}'
+        return [f'    groups = [{{"params": list(model.parameters()), {decay}}}]']
     exempt = []
     if not r.decay_bn:
         exempt.append("isinstance(module, norms)")
