@@ -33,7 +33,7 @@ from archc.ops.join import Add, Concat
 from archc.ops.layers import Dropout, Flatten, Linear, Softmax
 from archc.ops.norm import LRN, BatchNorm
 from archc.ops.pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool
-from archc.recipe import Recipe
+from archc.recipe_ir import Recipe
 
 __all__ = [
     "MAX_SIZE",

@@ -18,7 +18,7 @@ from archc.ops import op_of
 from archc.passes.accounting import Accounting, LayerAccount
 from archc.passes.claims import claim_text
 from archc.passes.fusion import FusionGroup
-from archc.recipe import describe as describe_recipe
+from archc.recipe_ir import describe as describe_recipe
 
 HEADERS = ("name", "layer", "output", "memory", "params", "MACs", "RF", "jump", "fused group")
 # Numeric columns are right-aligned in text.

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from shapes_data import make_shapes
 
 from archc.cli import main
-from archc.recipe import Recipe, Schedule
+from archc.recipe_ir import Recipe, Schedule
 from archc.training import checkpoint
 from archc.training import recipe as parts
-from shapes_data import make_shapes
 
 SPEC = """network Shapes
 input [32x32x3]

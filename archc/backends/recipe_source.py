@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from archc import ir
-from archc.recipe import Recipe
+from archc.recipe_ir import Recipe
 
 
 def recipe_lines(graph: ir.Graph) -> list[str]:

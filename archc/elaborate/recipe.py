@@ -1,4 +1,4 @@
-"""A ``train:`` section's settings -> the IR's :class:`archc.recipe.Recipe`.
+"""A ``train:`` section's settings -> the IR's :class:`archc.recipe_ir.Recipe`.
 
 The parser hands over each setting line as words and numbers; this pass reads them (E112 for a
 setting it cannot read), checks their ranges (E222) and checks them against the elaborated
@@ -16,7 +16,7 @@ from archc import ir
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, error
 from archc.elaborate.problems import Problem
-from archc.recipe import Optimizer, Recipe, Schedule
+from archc.recipe_ir import Optimizer, Recipe, Schedule
 from archc.spans import Span
 
 # Setting phrases, longest first where one is the start of another.

@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image
 from torchvision import datasets, transforms
 
-from archc.recipe import Recipe
+from archc.recipe_ir import Recipe
 
 _MEAN, _STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as torchvision's
 

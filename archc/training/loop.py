@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from archc import ir
 from archc.check import Checked, check_spec
 from archc.diagnostics import ArchcError
-from archc.recipe import Recipe
+from archc.recipe_ir import Recipe
 from archc.training import checkpoint, data
 from archc.training import recipe as parts
 

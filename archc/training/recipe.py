@@ -13,7 +13,7 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 from archc import ir
-from archc.recipe import Recipe
+from archc.recipe_ir import Recipe
 
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm)
 
