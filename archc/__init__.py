@@ -21,6 +21,7 @@ __all__ = [
     "fuse",
     "lint",
     "load",
+    "recipe",
     "safe_globals",
     "summary",
     "transfer_weights",
@@ -97,6 +98,27 @@ def load(
         return build_module(checked, device=device, dtype=dtype, max_bytes=max_bytes)
     except ArchcError as e:
         raise ArchcError(e.diagnostics, checked.sources) from None
+
+
+def recipe(spec: Spec, model: torch.nn.Module | None = None) -> dict[str, Any]:
+    """The spec's training recipe for a user's own loop, as the compiled file's ``recipe()``
+    returns it: ``model`` (by default ``load(spec)``; a network that ends in softmax gets a
+    log-softmax there), ``optimizer``, ``scheduler`` (stepped once per epoch, a plateau one with
+    the metric named by ``monitor``), ``loss``, ``batch_size`` (global), ``epochs``,
+    ``augment``, ``precision``, ``sync_bn``. A spec without a ``train:`` section gets the
+    defaults of docs/language.md. Raises :class:`ArchcError` when the spec has errors."""
+    from archc.check import check_spec
+    from archc.diagnostics import ArchcError
+    from archc.recipe_ir import Recipe
+    from archc.training.recipe import build
+
+    checked = check_spec(spec)
+    if not checked.ok or checked.graph is None:
+        raise ArchcError(checked.diagnostics, checked.sources)
+    graph = checked.graph
+    loss = "nll" if graph.node(graph.output).op == "softmax" else "cross_entropy"
+    chosen = graph.recipe or Recipe(loss=loss)
+    return build(chosen, graph, load(spec) if model is None else model)
 
 
 def fuse(model: torch.nn.Module) -> torch.nn.Module:

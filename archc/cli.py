@@ -15,6 +15,7 @@ import io
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
@@ -392,6 +393,44 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    # torch and torchvision: only this command pays for them.
+    from archc.diagnostics import ArchcError
+    from archc.training.checkpoint import CheckpointError
+    from archc.training.data import DataError
+    from archc.training.loop import Options, TrainingError, train
+
+    options = Options(
+        data=Path(args.data),
+        out=Path(args.out),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        resume=args.resume,
+        workers=args.workers,
+        seed=args.seed,
+    )
+    try:
+        train(_locate(args.file), options)
+    except ArchcError as exc:
+        _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
+        return 1
+    except (DataError, CheckpointError, TrainingError) as exc:
+        print(f"archc train: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
 # --- arguments --------------------------------------------------------------------------------
 
 
@@ -625,6 +664,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     color(comp)
     comp.set_defaults(run=cmd_compile)
+
+    tr = sub.add_parser(
+        "train",
+        help="train the network on an ImageFolder tree with the spec's recipe",
+        description="Train a spec's network with its `train:` recipe on DIR/train and DIR/val "
+        "(one folder per class). Writes RUNDIR/metrics.jsonl and RUNDIR/last.pt each epoch. "
+        "Under `torchrun --nproc-per-node N` it runs DistributedDataParallel. Imports torch "
+        "and torchvision.",
+    )
+    tr.add_argument("file", metavar="SPEC", help="a spec file (.arch) or a shipped spec's name")
+    tr.add_argument("--data", metavar="DIR", required=True, help="the ImageFolder tree")
+    tr.add_argument("--out", metavar="RUNDIR", default="run", help="the run directory (run)")
+    tr.add_argument("--epochs", type=_positive_int, help="override the recipe's epochs")
+    tr.add_argument(
+        "--batch-size", type=_positive_int, help="override the recipe's (global) batch size"
+    )
+    tr.add_argument("--lr", type=_positive_float, help="override the recipe's learning rate")
+    tr.add_argument(
+        "--resume", action="store_true", help="continue from RUNDIR/last.pt (same spec only)"
+    )
+    tr.add_argument(
+        "--workers", type=int, default=2, metavar="N", help="data-loading processes (2)"
+    )
+    tr.add_argument("--seed", type=int, default=0, help="the seed of weights and shuffling (0)")
+    color(tr)
+    tr.set_defaults(run=cmd_train)
     return parser
 
 

@@ -33,6 +33,7 @@ from archc.ops.join import Add, Concat
 from archc.ops.layers import Dropout, Flatten, Linear, Softmax
 from archc.ops.norm import LRN, BatchNorm
 from archc.ops.pool import AdaptiveAvgPool, AvgPool, GlobalAvgPool, MaxPool
+from archc.recipe_ir import Recipe
 
 __all__ = [
     "MAX_SIZE",
@@ -56,6 +57,7 @@ __all__ = [
     "NodeBase",
     "Pair",
     "ReLU",
+    "Recipe",
     "Shape",
     "Shortcut",
     "Softmax",
@@ -113,6 +115,8 @@ class Graph(BaseModel):
     output: str
     totals: list[Claim] = Field(default_factory=_empty)
     """Claims on the whole network's totals (a lecture's ``TOTAL params:`` line)."""
+    recipe: Recipe | None = None
+    """The ``train:`` section's training recipe; None for a spec without one."""
 
     @model_validator(mode="after")
     def _well_formed(self) -> "Graph":

@@ -500,8 +500,8 @@ class _Classifier:
         if line.body_span is not None:
             self.err(
                 "E104",
-                "only `block`, `stage`, `residual`, `shortcut` and `branch` lines take an "
-                "indented body",
+                "only `block`, `stage`, `residual`, `shortcut`, `branch` and `train` lines take "
+                "an indented body",
                 line.body_span,
                 "remove the indentation of these lines",
             )
@@ -569,6 +569,8 @@ class _Classifier:
             return S.Stage(words[1], self.body(line, lower[0]), line.span, numbered)
         if lower == ["residual"] and not items:
             return S.Residual(self.body(line, "residual"), line.span)
+        if lower == ["train"] and not items:
+            return S.Train(self.settings(line), line.span)
         if lower == ["branch"] and not items:
             return S.Branch(self.body(line, "branch"), line.span)
         if lower == ["shortcut"]:
@@ -586,6 +588,41 @@ class _Classifier:
                 return S.Shortcut("auto", (), line.span)
             return S.Shortcut(mode, (), line.span)  # type: ignore[arg-type]
         return None
+
+    def settings(self, line: _Line) -> tuple[S.Setting, ...]:
+        """The lines of a ``train:`` body as words and numbers; what they mean is the
+        elaborator's (archc.elaborate.recipe), which knows the network they train."""
+        if line.body is None:
+            self.body(line, "train")
+            return ()
+        settings: list[S.Setting] = []
+        for setting in line.body:
+            if setting.body is not None:
+                self.no_body(setting)
+            words: list[S.Name | S.Num] = []
+            if setting.label is not None:
+                span = self.label_span(setting)
+                words += [S.Name(w, span) for w in _label_words(setting.label)]
+            for item in setting.items:
+                if isinstance(item, S.Name | S.Num):
+                    words.append(item)
+                elif not isinstance(item, _Comma):
+                    self.err(
+                        "E112",
+                        f"a training setting is words and numbers, not {_describe(item)}",
+                        _span_of(item),
+                        "write e.g. `lr 0.01` or `schedule plateau factor 0.1 on val accuracy`",
+                    )
+            extra = setting.pre_shape or setting.table_shape or setting.arrow
+            if extra is not None or setting.claims:
+                self.err(
+                    "E112",
+                    "a training setting has no shapes or claims",
+                    extra.span if extra is not None else setting.claims[0].span,
+                )
+            if words:
+                settings.append(S.Setting(tuple(words), setting.span))
+        return tuple(settings)
 
     def params(self, call: _RawCall) -> tuple[S.Param, ...]:
         params: list[S.Param] = []

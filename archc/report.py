@@ -18,6 +18,7 @@ from archc.ops import op_of
 from archc.passes.accounting import Accounting, LayerAccount
 from archc.passes.claims import claim_text
 from archc.passes.fusion import FusionGroup
+from archc.recipe_ir import describe as describe_recipe
 
 HEADERS = ("name", "layer", "output", "memory", "params", "MACs", "RF", "jump", "fused group")
 # Numeric columns are right-aligned in text.
@@ -171,7 +172,17 @@ def render_text(checked: Checked, depth: int | None = None) -> str:
         out += ["  " + s for s in _fusion_lines(checked.fusion)]
     if checked.claims:
         out += ["", _claims_line(checked)]
+    out += _recipe_lines(checked.graph)
     return "\n".join(out)
+
+
+def _recipe_lines(graph: ir.Graph | None) -> list[str]:
+    if graph is None or graph.recipe is None:
+        return []
+    rows = describe_recipe(graph.recipe, graph.init)
+    width = max(len(k) for k, _ in rows)
+    head = f"training recipe (train: on line {graph.recipe.line})"
+    return ["", head, *(f"  {k.ljust(width)}  {v}" for k, v in rows)]
 
 
 def _md_cell(text: str) -> str:
@@ -196,6 +207,10 @@ def render_markdown(checked: Checked, depth: int | None = None) -> str:
         out += [f"- {_md_cell(s)}" for s in _fusion_lines(checked.fusion)]
     if checked.claims:
         out += ["", _claims_line(checked)]
+    recipe = checked.graph.recipe if checked.graph else None
+    if recipe is not None and checked.graph is not None:
+        out += ["", f"**Training recipe** (train: on line {recipe.line})", ""]
+        out += [f"- {k}: {_md_cell(v)}" for k, v in describe_recipe(recipe, checked.graph.init)]
     return "\n".join(out)
 
 
@@ -255,6 +270,7 @@ def summary_dict(checked: Checked) -> dict[str, object]:
             }
             for c in checked.claims
         ],
+        "recipe": checked.graph.recipe.model_dump() if checked.graph.recipe else None,
     }
 
 

@@ -237,6 +237,23 @@ class Branch:
     numbered: bool = False
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One line of a ``train:`` section as written: its words and numbers in order
+    (``weight decay 5e-4 except bn``). archc.elaborate.recipe reads them."""
+
+    words: tuple[Name | Num, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Train:
+    """``train:`` + its settings: the training recipe."""
+
+    settings: tuple[Setting, ...]
+    span: Span
+
+
 Stmt = (
     Network
     | TotalClaim
@@ -251,6 +268,7 @@ Stmt = (
     | Residual
     | Shortcut
     | Branch
+    | Train
 )
 
 

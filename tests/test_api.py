@@ -86,7 +86,7 @@ def test_depth_rolls_resnet152_up_to_its_stages(capsys):
     assert "40,613,888" in conv4  # the stage's parameters, summed
     assert "fusion plan: 155 groups (listed without --depth)" in out
     _, full, _ = run(capsys, ["summary", "resnet152"])
-    assert len(full.splitlines()) == 687
+    assert len(full.splitlines()) == 697  # with the 10 lines of the training recipe
     _, blocks, _ = run(capsys, ["summary", "resnet152", "--depth", "2"])
     assert "conv4_x.35  bottleneck_v1 (10 layers)" in blocks
 

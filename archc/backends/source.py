@@ -27,6 +27,7 @@ from pathlib import Path
 
 from archc import ir
 from archc.backends.plan import Leaf, Part, camel, plan
+from archc.backends.recipe_source import recipe_lines
 from archc.diagnostics import ArchcError
 from archc.nodes import fmt_shape
 from archc.ops import op_of
@@ -191,6 +192,7 @@ class _Writer:
         graph = self.graph
         init = self.network_init()
         forward = self.forward(self.root)
+        recipe = recipe_lines(graph)
         cls = self.network
         inp = fmt_shape(self.shapes[graph.nodes[0].name])
         out = fmt_shape(self.shapes[graph.output])
@@ -207,6 +209,8 @@ class _Writer:
             *forward,
             "",
             "",
+            *recipe,
+            *(["", ""] if recipe else []),
             *_main(cls, head, fused),
         ]
         uses_torch = any("torch." in line for line in body)

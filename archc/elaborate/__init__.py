@@ -8,7 +8,8 @@ Elaboration is a few small passes with typed state, in this order:
    :mod:`~archc.elaborate.values` and the followers of :mod:`~archc.elaborate.defaults`;
 3. :mod:`~archc.elaborate.activations` removes the last FC's default followers and warns at
    layers left without a non-linearity (W219);
-4. :mod:`~archc.elaborate.graph` validates the drafts as the IR graph.
+4. :mod:`~archc.elaborate.graph` validates the drafts as the IR graph;
+5. :mod:`~archc.elaborate.recipe` reads the ``train:`` section against that graph.
 
 **One IR level, made explicit.** The elaborated graph is the spec's meaning as written: a
 residual's ``shortcut: auto|identity|projection`` stays one :class:`archc.ir.Shortcut` node
@@ -34,6 +35,7 @@ from archc.elaborate.graph import build_graph
 from archc.elaborate.imports import BlockTable, Loader
 from archc.elaborate.naming import RESERVED_NAMES, Scope, reserved
 from archc.elaborate.problems import Abort
+from archc.elaborate.recipe import read_recipe
 from archc.elaborate.values import claim
 from archc.spans import Span
 
@@ -103,7 +105,14 @@ def _elaborate(
     drop_last_fc_followers(expander.drafts)
     diags += unactivated(expander.drafts)
     totals = [claim(st.claim) for st in spec.body if isinstance(st, S.TotalClaim)]
-    return build_graph(expander.drafts, file, name or "network", init, output, diags, totals)
+    graph = build_graph(expander.drafts, file, name or "network", init, output, diags, totals)
+    if graph is None:
+        return None
+    trains = [st for st in spec.body if isinstance(st, S.Train)]
+    recipe = read_recipe(trains, graph, diags)
+    if any(d.severity == "error" for d in diags):
+        return None
+    return graph.model_copy(update={"recipe": recipe}) if recipe else graph
 
 
 def _sanitise(stem: str) -> str:

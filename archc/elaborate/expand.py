@@ -130,7 +130,7 @@ class Expander:
                             "a network has exactly one input line, before its first layer",
                         )
                     cur = self.input(st)
-                elif isinstance(st, S.Network | S.InitStmt | S.Import | S.TotalClaim):
+                elif isinstance(st, S.Network | S.InitStmt | S.Import | S.TotalClaim | S.Train):
                     if not top:
                         raise Problem("E217", "this line belongs at the top of the file", st.span)
                 elif isinstance(st, S.BlockDef):

@@ -1,0 +1,98 @@
+"""A recipe's torch objects: the optimizer, the learning-rate schedule and the loss.
+
+The generated source's ``recipe()`` (archc.backends.recipe_source) builds the same objects from
+the same values; tests/test_train_recipe.py holds the two equal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import lr_scheduler
+
+from archc import ir
+from archc.recipe_ir import Recipe
+
+NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm)
+
+
+def parameter_groups(recipe: Recipe, model: nn.Module) -> list[dict[str, Any]]:
+    """Weight decay for every parameter but those the recipe exempts (BN's scale and shift,
+    biases); each group only when it has parameters."""
+    decay: list[nn.Parameter] = []
+    exempt: list[nn.Parameter] = []
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            norm = isinstance(module, NORMS)
+            free = (norm and not recipe.decay_bn) or (name == "bias" and not recipe.decay_bias)
+            (exempt if free else decay).append(p)
+    groups = [{"params": decay, "weight_decay": recipe.weight_decay}]
+    groups.append({"params": exempt, "weight_decay": 0.0})
+    return [g for g in groups if g["params"]]
+
+
+def optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
+    opt = recipe.optimizer
+    groups = parameter_groups(recipe, model)
+    if opt.kind == "sgd":
+        return torch.optim.SGD(groups, lr=recipe.lr, momentum=opt.momentum, nesterov=opt.nesterov)
+    return torch.optim.AdamW(groups, lr=recipe.lr, betas=opt.betas)
+
+
+def scheduler(recipe: Recipe, opt: torch.optim.Optimizer) -> Any:
+    """Stepped once per epoch; a plateau schedule with the monitored metric (``monitor``)."""
+    s = recipe.schedule
+    if s.kind == "plateau":
+        mode = "max" if s.monitor == "val_acc1" else "min"
+        return lr_scheduler.ReduceLROnPlateau(opt, mode=mode, factor=s.factor, patience=s.patience)
+    if s.kind == "step":
+        main: lr_scheduler.LRScheduler = lr_scheduler.StepLR(opt, step_size=s.every, gamma=s.factor)
+    elif s.kind == "cosine":
+        main = lr_scheduler.CosineAnnealingLR(opt, T_max=recipe.epochs - s.warmup)
+    else:
+        main = lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
+    if not s.warmup:
+        return main
+    warm = lr_scheduler.LinearLR(opt, start_factor=1 / s.warmup, total_iters=s.warmup)
+    return lr_scheduler.SequentialLR(opt, [warm, main], milestones=[s.warmup])
+
+
+def monitor(recipe: Recipe) -> str | None:
+    """The metric a plateau schedule's ``step`` takes; None for the others."""
+    return recipe.schedule.monitor if recipe.schedule.kind == "plateau" else None
+
+
+def loss(recipe: Recipe) -> nn.Module:
+    if recipe.loss == "nll":
+        return nn.NLLLoss()
+    return nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+
+
+def for_training(model: nn.Module, graph: ir.Graph) -> nn.Module:
+    """A network that ends in softmax trains on log-probabilities: its final ``nn.Softmax``
+    becomes an ``nn.LogSoftmax`` under the same name (neither has state, so state_dicts are
+    unchanged; ``exp`` of the output is the probabilities)."""
+    if graph.node(graph.output).op == "softmax":
+        parent, _, name = graph.output.rpartition(".")
+        setattr(model.get_submodule(parent), name, nn.LogSoftmax(dim=1))
+    return model
+
+
+def build(recipe: Recipe, graph: ir.Graph, model: nn.Module) -> dict[str, Any]:
+    """What the generated source's ``recipe(model)`` returns, with the same keys."""
+    model = for_training(model, graph)
+    opt = optimizer(recipe, model)
+    return {
+        "model": model,
+        "optimizer": opt,
+        "scheduler": scheduler(recipe, opt),
+        "monitor": monitor(recipe),
+        "loss": loss(recipe),
+        "batch_size": recipe.batch_size,
+        "epochs": recipe.epochs,
+        "augment": recipe.augment,
+        "precision": recipe.precision,
+        "sync_bn": recipe.sync_bn,
+    }
