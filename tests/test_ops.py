@@ -42,6 +42,10 @@ EXAMPLES: dict[str, tuple[str, tuple[int, ...], int]] = {
     "tanh": ("tanh\n", (4, 8, 8), 0),
     "gelu": ("gelu\n", (4, 8, 8), 0),
     "identity": ("identity\n", (4, 8, 8), 0),
+    "channel_shuffle": ("channel shuffle 2\n", (4, 8, 8), 0),
+    "layernorm": ("layer norm eps 1e-6\n", (4, 8, 8), 4 + 4),
+    "layerscale": ("layer scale 0.5\n", (4, 8, 8), 4),
+    "stochastic_depth": ("stochastic depth 0.2\n", (4, 8, 8), 0),
     "linear": ("FC 5\n", (5,), 8 * 8 * 4 * 5 + 5),
     "dropout": ("FC 5 no relu\ndropout 0.3\n", (5,), 0),
     "flatten": ("flatten\n", (256,), 0),
@@ -66,7 +70,7 @@ def test_every_facet_is_the_kinds_own(kind: str) -> None:
         assert getattr(op, facet, None) is not None, facet
     assert op.model.model_fields["op"].default == kind
     assert op.words and all(by_word(w.lower()) is op for w in op.words)
-    assert re.fullmatch(r"[a-z]+", op.prefix)
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", op.prefix)
     assert op.help and op.docs_args and op.title and op.article
 
 
@@ -109,8 +113,8 @@ def test_each_stage_asks_the_registry(kind: str) -> None:
     with torch.no_grad():
         out = model(torch.randn(2, 4, 8, 8))
     assert out.shape[1:] == torch.Size(checked.shapes[checked.graph.output])
-    source = generate_source(checked)
-    assert set(re.findall(r"self\.(\w+) = nn\.(\w+)", source)) <= {
+    network = generate_source(checked).split("class network(nn.Module):")[1]
+    assert set(re.findall(r"self\.(\w+) = nn\.(\w+)", network)) <= {
         (name, type(m).__name__) for name, m in model.named_children()
     } | {(name, "Conv2d") for name, _ in model.named_children()}
 
@@ -143,6 +147,35 @@ def test_grouped_depthwise_and_dilated_convs() -> None:
     assert checked.fusion == []  # the kernel computes dense convs only
     (bad,) = check_source("input [16x16x30]\nCONV 64 3x3 groups 4\n").diagnostics
     assert (bad.code, bad.span.line) == ("E308", 2)
+
+
+def test_convnext_layers_match_torchvisions() -> None:
+    from torchvision.models.convnext import LayerNorm2d
+    from torchvision.ops import StochasticDepth
+
+    model = archc.load(INPUT + "layer norm eps 1e-6\nlayer scale 0.5\nstochastic depth 0.3\n")
+    x = torch.randn(64, 4, 8, 8)
+    reference = LayerNorm2d(4, eps=1e-6)
+    reference.load_state_dict(model.norm1.state_dict())
+    torch.testing.assert_close(model.norm1(x), reference(x))
+    assert torch.equal(model.layer_scale1(x), x * 0.5)  # starts at its value
+    model.eval()
+    assert model.stochastic_depth1(x) is x  # the identity at inference
+    model.train()
+    torch.manual_seed(0)
+    ours = model.stochastic_depth1(x)
+    torch.manual_seed(0)
+    torch.testing.assert_close(ours, StochasticDepth(0.3, "row")(x))
+    kept = (ours.flatten(1).abs().sum(1) > 0).float().mean().item()
+    assert 0.5 < kept < 0.9  # about 70 % of the samples kept
+
+
+def test_a_shuffle_must_split_the_channels() -> None:
+    (d,) = check_source("input [8x8x6]\nchannel shuffle 4\n").diagnostics
+    assert (d.code, d.span.line) == ("E309", 2)
+    model = archc.load("input [8x8x4]\nchannel shuffle 2\n")
+    x = torch.arange(4.0).reshape(1, 4, 1, 1).expand(1, 4, 8, 8)
+    assert model(x)[0, :, 0, 0].tolist() == [0.0, 2.0, 1.0, 3.0]
 
 
 def test_silu_is_one_registry_entry_with_torchs_semantics() -> None:

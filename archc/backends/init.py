@@ -40,6 +40,10 @@ def _zero(bias: nn.Parameter | None) -> None:
         nn.init.zeros_(bias)
 
 
+def _own_parameters(module: nn.Module) -> bool:
+    return next(module.parameters(recurse=False), None) is not None
+
+
 def initialize(model: nn.Module, graph: ir.Graph) -> None:
     """Write every parameter and buffer of ``model`` (which may hold uninitialised memory)."""
     scheme = graph.init
@@ -65,3 +69,9 @@ def initialize(model: nn.Module, graph: ir.Graph) -> None:
             else:
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 _zero(module.bias)
+        elif (
+            hasattr(module, "reset_parameters") and next(module.parameters(False), None) is not None
+        ):
+            # Layers with parameters of their own beyond these (LayerNorm2d, LayerScale): their
+            # own initialisation, as torchvision's models keep it.
+            module.reset_parameters()

@@ -31,11 +31,12 @@ from archc.backends.recipe_source import recipe_lines
 from archc.diagnostics import ArchcError
 from archc.nodes import fmt_shape
 from archc.ops import op_of
+from archc.ops.helpers import SOURCES as HELPERS
 
 LINE = 100
 BASE = "Part"
 """The generated base class of every part with a forward of its own."""
-_IMPORTED = {"torch", "nn", "Tensor", "self", "x", "out", BASE, "fused", "model"}
+_IMPORTED = {"torch", "nn", "Tensor", "self", "x", "out", BASE, "fused", "model", *HELPERS}
 _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | _IMPORTED
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
@@ -112,6 +113,8 @@ class _Writer:
         self.classes: dict[tuple[str, tuple[str, ...]], str] = {}
         self.definitions: list[list[str]] = []
         self.taken = set(_RESERVED) | {self.network}
+        self.helpers: dict[str, str] = {}
+        """Classes beyond torch.nn that some layer needs (LayerNorm2d, ...): name -> source."""
 
     # constructors
 
@@ -121,6 +124,9 @@ class _Writer:
         args += [f"{k}={v!r}" for k, v in c.kwargs.items()]
         if leaf.inplace:
             args.append("inplace=True")
+        if c.helper is not None:
+            self.helpers.setdefault(c.module, c.helper)
+            return Call(c.module, args)
         return Call(f"nn.{c.module}", args)
 
     def ctor(self, child: Leaf | Part) -> Call:
@@ -200,7 +206,9 @@ class _Writer:
         summary = f"{head}, {parameters:,} parameters"
         base = [] if not self.definitions else _BASE_CLASS
         parts = [line for d in self.definitions for line in (*d, "", "")]
+        helpers = [line for h in self.helpers.values() for line in (*h.strip().split("\n"), "", "")]
         body = [
+            *helpers,
             *base,
             *parts,
             f"class {cls}(nn.Module):",

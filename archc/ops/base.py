@@ -50,18 +50,18 @@ NO_COSTS = Costs()
 class Ctor:
     """A module constructor, e.g. ``nn.Conv2d(3, 64, kernel_size=7, stride=2)``.
 
-    ``module`` is the class's name in ``torch.nn``; ``args``/``kwargs`` are plain Python values
-    (ints, floats, bools, tuples) whose ``repr`` is valid source. ``flatten`` says the module
-    reads a flattened feature map (an FC after a conv), which both backends insert.
-    ``factory`` says the constructor takes ``device``/``dtype`` (it makes parameters or
-    buffers).
+    ``module`` is the class's name in ``torch.nn``, or, with ``helper``, the class that
+    ``helper`` (its source, importing nothing but torch's ``nn`` and ``Tensor``) defines: the
+    generated file carries that source once. ``args``/``kwargs`` are plain Python values (ints,
+    floats, bools, tuples) whose ``repr`` is valid source. ``flatten`` says the module reads a
+    flattened feature map (an FC after a conv), which the generated forward inserts.
     """
 
     module: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     flatten: bool = False
-    factory: bool = False
+    helper: str | None = None
 
 
 class Evaluator:

@@ -166,7 +166,7 @@ class ConvOp(Op):
             kwargs["groups"] = groups(node, x)
         if not node.bias:
             kwargs["bias"] = False
-        return Ctor("Conv2d", (x[0], node.out_channels), kwargs, factory=True)
+        return Ctor("Conv2d", (x[0], node.out_channels), kwargs)
 
     def describe(self, node: Conv) -> str:
         text = f"conv {node.out_channels} {window_text(node)}"

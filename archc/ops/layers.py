@@ -11,6 +11,7 @@ from pydantic import field_validator
 from archc import syntax as S
 from archc.nodes import NodeBase, Shape, positive
 from archc.numbers import fmt_int
+from archc.ops import helpers
 from archc.ops.base import NO_COSTS, Costs, Ctor, Evaluator, Op, ShapeContext, same_shape
 from archc.spans import Span
 
@@ -95,9 +96,7 @@ class LinearOp(Op):
 
     def ctor(self, node: Linear, x: Shape, out: Shape) -> Ctor:
         kwargs = {} if node.bias else {"bias": False}
-        return Ctor(
-            "Linear", (math.prod(x), node.out_features), kwargs, flatten=len(x) == 3, factory=True
-        )
+        return Ctor("Linear", (math.prod(x), node.out_features), kwargs, flatten=len(x) == 3)
 
     def describe(self, node: Linear) -> str:
         return f"FC {node.out_features}" + ("" if node.bias else " no bias")
@@ -237,3 +236,165 @@ class IdentityOp(Op):
 
     def describe(self, node: Identity) -> str:
         return "identity"
+
+
+class ChannelShuffle(NodeBase):
+    """Interleaves the channels of ``groups`` groups (ShuffleNet), ``torch.nn.ChannelShuffle``."""
+
+    op: Literal["channel_shuffle"] = "channel_shuffle"
+    groups: int
+
+    @field_validator("groups")
+    @classmethod
+    def _size(cls, v: int) -> int:
+        return positive(v, "number of groups")
+
+
+class LayerScale(NodeBase):
+    """A learned per-channel multiplier, starting at ``init`` (ConvNeXt)."""
+
+    op: Literal["layerscale"] = "layerscale"
+    init: float = 1e-6
+
+
+class StochasticDepth(NodeBase):
+    """Drops a sample's residual branch with probability ``p`` in training; the identity at
+    inference (torchvision.ops.StochasticDepth, mode "row")."""
+
+    op: Literal["stochastic_depth"] = "stochastic_depth"
+    p: float
+
+    @field_validator("p")
+    @classmethod
+    def _probability(cls, p: float) -> float:
+        if not 0 <= p < 1:
+            raise ValueError(f"stochastic depth probability must be in [0, 1), got {p}")
+        return p
+
+
+class ChannelShuffleOp(Op):
+    model = ChannelShuffle
+    title = "channel shuffle"
+    article = "a channel shuffle"
+    words = ("CHANNEL SHUFFLE", "SHUFFLE")
+    slots = ("groups",)
+    keywords = {"groups": "groups"}
+    prefix = "shuffle"
+    followed = False
+    activation = False
+    transparent = True  # a permutation of channels
+    in_place = False
+    keeps_positions = True
+    help = "channel shuffle takes its number of groups: `channel shuffle 2`"
+    docs_args = "`G` groups (the channels must split into G equal groups: E309)"
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        if "groups" not in layer.options:
+            raise ev.missing(
+                "a channel shuffle needs its number of groups",
+                layer.span,
+                "write e.g. `channel shuffle 2`",
+            )
+        return {"groups": ev.int_arg(layer.options["groups"], "number of groups")}
+
+    def shape(self, node: ChannelShuffle, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        x = ins[0]
+        if not ctx.need_map(node, x):
+            return None
+        if x[0] % node.groups:
+            ctx.err(
+                "E309",
+                node,
+                f"{x[0]} channels do not split into {node.groups} equal groups to shuffle",
+                "shuffle a number of groups that divides the channels",
+            )
+            return None
+        return x
+
+    def costs(self, node: ChannelShuffle, x: Shape, out: Shape) -> Costs:
+        return NO_COSTS
+
+    def window(self, node: ChannelShuffle, x: Shape, height: int) -> None:
+        return None
+
+    def ctor(self, node: ChannelShuffle, x: Shape, out: Shape) -> Ctor:
+        return Ctor("ChannelShuffle", (node.groups,))
+
+    def describe(self, node: ChannelShuffle) -> str:
+        return f"channel shuffle {node.groups}"
+
+
+class LayerScaleOp(Op):
+    model = LayerScale
+    title = "layer scale"
+    article = "a layer scale"
+    words = ("LAYERSCALE", "LAYER SCALE")
+    slots = ("init",)
+    keywords = {"init": "init"}
+    prefix = "layer_scale"
+    followed = False
+    activation = False
+    transparent = True  # a per-channel multiply
+    in_place = False
+    keeps_positions = True
+    help = "layer scale takes its starting value: `layer scale 1e-6`"
+    docs_args = "starting value `V` or `init V` (default 1e-6): a learned multiplier per channel"
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        o = layer.options
+        return {"init": ev.float_arg(o["init"])} if "init" in o else {}
+
+    def shape(self, node: LayerScale, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        return ins[0] if ctx.need_map(node, ins[0]) else None
+
+    def costs(self, node: LayerScale, x: Shape, out: Shape) -> Costs:
+        return Costs(x[0], 0, 0, 0)
+
+    def window(self, node: LayerScale, x: Shape, height: int) -> None:
+        return None
+
+    def ctor(self, node: LayerScale, x: Shape, out: Shape) -> Ctor:
+        return Ctor("LayerScale", (x[0], node.init), helper=helpers.LAYER_SCALE)
+
+    def describe(self, node: LayerScale) -> str:
+        return f"layer scale {node.init:g}"
+
+
+class StochasticDepthOp(Op):
+    model = StochasticDepth
+    title = "stochastic depth"
+    article = "a stochastic depth"
+    words = ("STOCHASTIC DEPTH", "DROP PATH")
+    slots = ("p",)
+    keywords = {"p": "p"}
+    prefix = "stochastic_depth"
+    followed = False
+    activation = False
+    transparent = True
+    in_place = True  # the identity at inference
+    keeps_positions = True
+    help = "stochastic depth takes its drop probability: `stochastic depth 0.1`"
+    docs_args = "`P`: in training, drop a sample's residual branch with probability P"
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        if "p" not in layer.options:
+            raise ev.missing(
+                "stochastic depth needs its probability",
+                layer.span,
+                "write e.g. `stochastic depth 0.1`",
+            )
+        return {"p": ev.float_arg(layer.options["p"])}
+
+    shape = staticmethod(same_shape)  # type: ignore[assignment]
+
+    def costs(self, node: StochasticDepth, x: Shape, out: Shape) -> Costs:
+        return NO_COSTS
+
+    def window(self, node: StochasticDepth, x: Shape, height: int) -> None:
+        return None
+
+    def ctor(self, node: StochasticDepth, x: Shape, out: Shape) -> Ctor:
+        return Ctor("StochasticDepth", (node.p,), helper=helpers.STOCHASTIC_DEPTH)
+
+    def describe(self, node: StochasticDepth) -> str:
+        return f"stochastic depth {node.p:g}"

@@ -6,6 +6,7 @@ from pydantic import model_validator
 
 from archc import syntax as S
 from archc.nodes import NodeBase, Shape, positive
+from archc.ops import helpers
 from archc.ops.base import NO_COSTS, Costs, Ctor, Evaluator, Op, map_shape
 
 
@@ -111,9 +112,53 @@ class BatchNormOp(Op):
         return None
 
     def ctor(self, node: BatchNorm, x: Shape, out: Shape) -> Ctor:
-        return Ctor(
-            "BatchNorm2d", (out[0],), {"eps": node.eps, "momentum": node.momentum}, factory=True
-        )
+        return Ctor("BatchNorm2d", (out[0],), {"eps": node.eps, "momentum": node.momentum})
 
     def describe(self, node: BatchNorm) -> str:
         return "BN"
+
+
+class LayerNorm(NodeBase):
+    """LayerNorm over the channels at each position, with a weight and bias per channel
+    (ConvNeXt's LayerNorm2d)."""
+
+    op: Literal["layernorm"] = "layernorm"
+    eps: float = 1e-5
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "LayerNorm":
+        if not 0 < self.eps < 1:
+            raise ValueError(f"LayerNorm eps must be between 0 and 1, got {self.eps}")
+        return self
+
+
+class LayerNormOp(Op):
+    model = LayerNorm
+    title = "layer norm"
+    article = "a layer norm"
+    words = ("LAYERNORM", "LAYER NORM")
+    keywords = {"eps": "eps"}
+    prefix = "norm"
+    followed = False
+    activation = False
+    transparent = True  # affine per position
+    in_place = False
+    keeps_positions = False
+    help = "layer norm takes: eps E (over the channels at each position)"
+    docs_args = "`eps E` (default 1e-5; ConvNeXt uses 1e-6): over the channels at each position"
+    shape = staticmethod(map_shape)  # type: ignore[assignment]
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        return {key: ev.float_arg(a) for key, a in layer.options.items()}
+
+    def costs(self, node: LayerNorm, x: Shape, out: Shape) -> Costs:
+        return Costs(x[0], x[0], 0, 0)  # a weight and a bias per channel
+
+    def window(self, node: LayerNorm, x: Shape, height: int) -> None:
+        return None
+
+    def ctor(self, node: LayerNorm, x: Shape, out: Shape) -> Ctor:
+        return Ctor("LayerNorm2d", (x[0],), {"eps": node.eps}, helper=helpers.LAYER_NORM_2D)
+
+    def describe(self, node: LayerNorm) -> str:
+        return f"layer norm eps {node.eps:g}"

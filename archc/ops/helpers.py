@@ -1,0 +1,55 @@
+"""The classes some layers need beyond ``torch.nn``, as source: the generated file defines the
+ones it uses (and ``archc.load`` runs that file), so it still imports nothing but torch. Each
+is plain, traceable and scriptable PyTorch with a ``reset_parameters`` where it has parameters
+(archc.backends.init calls it)."""
+
+LAYER_NORM_2D = '''
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels at each position (ConvNeXt's; torchvision's LayerNorm2d)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+'''
+
+LAYER_SCALE = '''
+class LayerScale(nn.Module):
+    """A learned per-channel multiplier (ConvNeXt's layer scale), starting at ``init``."""
+
+    def __init__(self, channels: int, init: float) -> None:
+        super().__init__()
+        self.init = init
+        self.weight = nn.Parameter(torch.empty(channels, 1, 1))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.weight, self.init)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.weight
+'''
+
+STOCHASTIC_DEPTH = '''
+class StochasticDepth(nn.Module):
+    """In training, drops a sample's whole input with probability ``p`` and scales the kept
+    ones by 1 / (1 - p); the identity at inference (torchvision.ops.StochasticDepth, "row")."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = torch.empty([x.shape[0]] + [1] * (x.dim() - 1), dtype=x.dtype, device=x.device)
+        return x * mask.bernoulli_(keep).div_(keep)
+'''
+
+SOURCES = {
+    "LayerNorm2d": LAYER_NORM_2D,
+    "LayerScale": LAYER_SCALE,
+    "StochasticDepth": STOCHASTIC_DEPTH,
+}
+"""Class name -> its source; the generator keeps these names free of its own classes."""
