@@ -500,8 +500,8 @@ class _Classifier:
         if line.body_span is not None:
             self.err(
                 "E104",
-                "only `block`, `stage`, `residual`, `shortcut`, `branch` and `train` lines take "
-                "an indented body",
+                "only `block`, `stage`, `residual`, `shortcut`, `gate`, `branch` and `train` lines "
+                "take an indented body",
                 line.body_span,
                 "remove the indentation of these lines",
             )
@@ -569,6 +569,8 @@ class _Classifier:
             return S.Stage(words[1], self.body(line, lower[0]), line.span, numbered)
         if lower == ["residual"] and not items:
             return S.Residual(self.body(line, "residual"), line.span)
+        if lower == ["gate"] and not items:
+            return S.Gate(self.body(line, "gate"), line.span)
         if lower == ["train"] and not items:
             return S.Train(self.settings(line), line.span)
         if lower == ["branch"] and not items:

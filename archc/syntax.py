@@ -229,6 +229,15 @@ class Shortcut:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """``gate:`` + a body: the body computes a per-channel gate from the value entering it, and
+    that value times the gate comes out (squeeze-and-excitation)."""
+
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class Branch:
     """``branch:`` or ``sequential branch:`` (``numbered``: its layers are named 0, 1, …)."""
 
@@ -266,6 +275,7 @@ Stmt = (
     | BlockDef
     | Stage
     | Residual
+    | Gate
     | Shortcut
     | Branch
     | Train

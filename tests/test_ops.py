@@ -46,6 +46,7 @@ EXAMPLES: dict[str, tuple[str, tuple[int, ...], int]] = {
     "layernorm": ("layer norm eps 1e-6\n", (4, 8, 8), 4 + 4),
     "layerscale": ("layer scale 0.5\n", (4, 8, 8), 4),
     "stochastic_depth": ("stochastic depth 0.2\n", (4, 8, 8), 0),
+    "multiply": ("gate:\n    GAP\n    CONV 4 1x1 no relu\n    sigmoid\n", (4, 8, 8), 0),
     "linear": ("FC 5\n", (5,), 8 * 8 * 4 * 5 + 5),
     "dropout": ("FC 5 no relu\ndropout 0.3\n", (5,), 0),
     "flatten": ("flatten\n", (256,), 0),
@@ -220,6 +221,7 @@ def test_silu_counts_as_activation_memory_relu_does_not() -> None:
 
 
 def test_the_docs_tables_are_the_registrys() -> None:
+    # Regenerated from the registry by docs/update_tables.py.
     doc = (Path(__file__).resolve().parent.parent / "docs/language.md").read_text()
     assert kind_table() in doc
     assert name_table() in doc
@@ -232,3 +234,27 @@ def test_activation_trait_drives_the_accounting_rules() -> None:
         "tanh",
         "gelu",
     }
+
+
+def test_the_se_block_is_torchvisions_squeeze_excitation() -> None:
+    from torchvision.ops import SqueezeExcitation
+
+    model = archc.load('import "blocks/se.arch"\ninput [8x8x16]\nse: se(16, 4)\n').eval()
+    reference = SqueezeExcitation(16, 4).eval()
+    assert list(model.state_dict()) == [f"se.{k}" for k in reference.state_dict()]
+    model.se.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 16, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x))
+    # The gate's MACs: two 1x1 convs on a 1x1 map; its parameters: theirs.
+    acc = check_source('import "blocks/se.arch"\ninput [8x8x16]\nse: se(16, 4)\n').accounting
+    assert acc is not None
+    assert acc.totals.macs == 16 * 4 + 4 * 16
+    assert acc.totals.params == sum(p.numel() for p in reference.parameters())
+
+
+def test_a_gate_must_end_in_one_value_per_channel() -> None:
+    (d,) = check_source(INPUT + "gate:\n    GAP\n    CONV 8 1x1\n").diagnostics
+    assert (d.code, d.span.line) == ("E310", 2)
+    (d,) = check_source(INPUT + "multiply\n").diagnostics
+    assert d.code == "E211"

@@ -157,6 +157,13 @@ class Expander:
                         shortcut = residual.shortcut or residual.start
                         residual = None
                         cur = self.layer(st, ctx, scope, [cur, shortcut])
+                    elif st.kind == "multiply":
+                        raise Problem(
+                            "E211",
+                            "`multiply` is the join a `gate:` section makes itself",
+                            st.span,
+                            "write the gate's layers indented under `gate:`",
+                        )
                     elif st.kind == "concat":
                         joined, branches = branches, None
                         if joined is None or len(joined.outputs) < 2:
@@ -181,6 +188,8 @@ class Expander:
                     start = cur
                     cur = self.body(st.body, ctx, scope, cur)
                     residual = _Residual(start, st.span)
+                elif isinstance(st, S.Gate):
+                    cur = self.gate(st, ctx, scope, cur)
                 elif isinstance(st, S.Shortcut):
                     if residual is None or residual.shortcut is not None:
                         raise Problem(
@@ -238,6 +247,15 @@ class Expander:
         return "input"
 
     # --- layers --------------------------------------------------------------------------------
+
+    def gate(self, st: S.Gate, ctx: Ctx, scope: Scope, start: str) -> str:
+        """The gate's layers from ``start``, then ``start`` times their output: a ``multiply``
+        node the section makes itself, named like any other layer (``multiply1``)."""
+        out = self.body(st.body, ctx, scope, start)
+        if out is None or out == start:
+            raise Problem("E211", "the gate has no layers", st.span, "indent them under `gate:`")
+        join = S.Layer(kind="multiply", name=None, span=st.span)
+        return self.layer(join, ctx, scope, [start, out])
 
     def layer(self, st: S.Layer, ctx: Ctx, scope: Scope, inputs: list[str]) -> str:
         if not 1 <= st.repeat <= MAX_REPEAT:

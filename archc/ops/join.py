@@ -20,6 +20,13 @@ class Add(NodeBase):
     op: Literal["add"] = "add"
 
 
+class Multiply(NodeBase):
+    """A feature map times a per-channel gate of the same channels: the end of a ``gate:``
+    section (squeeze-and-excitation)."""
+
+    op: Literal["multiply"] = "multiply"
+
+
 class _Join(Op, abstract=True):
     transparent = True
     followed = False
@@ -98,3 +105,35 @@ class AddOp(_Join):
 
     def describe(self, node: Add) -> str:
         return "add"
+
+
+class MultiplyOp(_Join):
+    model = Multiply
+    title = "multiply"
+    article = "a multiply"
+    words = ("MULTIPLY",)
+    prefix = "multiply"
+    arity = (2, 2)
+    in_place = False
+    help = "multiply takes no arguments (a `gate:` section ends with it by itself)"
+    docs_args = "— (the end of a `gate:` section: the input times the gate's per-channel output)"
+
+    def shape(self, node: Multiply, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        x, gate = ins
+        if len(x) != 3 or len(gate) != 3 or gate[0] != x[0] or gate[1:] not in ((1, 1), x[1:]):
+            ctx.err(
+                "E310",
+                node,
+                f"a gate of shape {fmt_shape(gate)} cannot scale {fmt_shape(x)} channel by channel",
+                f"the gate must end in [1x1x{x[0]}]: one value per channel of its input"
+                if len(x) == 3
+                else "a gate scales a feature map",
+            )
+            return None
+        return x
+
+    def expression(self, args: list[str], inplace: bool = False) -> str:
+        return f"{args[0]} * {args[1]}"
+
+    def describe(self, node: Multiply) -> str:
+        return "multiply"
