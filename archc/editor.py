@@ -192,7 +192,7 @@ class SpecView:
             return Symbol(st.name, "block", f"({params})", extent, st.span, children)
         if isinstance(st, S.Stage):
             return Symbol(st.name, "stage", "", extent, st.span, self._symbols(st.body))
-        if isinstance(st, S.Residual | S.Shortcut | S.Branch):
+        if isinstance(st, S.Residual | S.Shortcut | S.Branch | S.If):
             word = type(st).__name__.lower()
             mode = st.mode if isinstance(st, S.Shortcut) and st.mode else ""
             return Symbol(word, "section", mode, extent, st.span, self._symbols(st.body))
@@ -257,6 +257,10 @@ def _expr(e: S.Expr) -> str:
         return e.id
     if isinstance(e, S.Paren):
         return f"({_expr(e.inner)})"
+    if isinstance(e, S.InShape):
+        return f"in.{e.dim}"
+    if isinstance(e, S.Func):
+        return f"{e.name}({', '.join(_expr(a) for a in e.args)})"
     return f"{_expr(e.left)} {e.op} {_expr(e.right)}"
 
 

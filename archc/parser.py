@@ -32,6 +32,14 @@ from archc.spans import Span
 
 FILLER = {"filters", "filter", "at", "neurons", "neuron", "layer", "normalization", "units"}
 NO_FLAGS = {"relu", "bn", "bias"}
+# The functions arithmetic may call, with their least and most argument counts (None: any).
+FUNCTIONS: dict[str, tuple[int, int | None]] = {
+    "max": (2, None),
+    "min": (2, None),
+    "round": (1, 1),
+    "make_divisible": (2, 2),
+}
+FUNCTION_HELP = "write e.g. `max(a, b)`, `round(in.c * 1.5)`, `make_divisible(in.c * 6, 8)`"
 # `s2`, `p3`, `s2x1`, `g32`, `d2`: stride, padding, groups and dilation as the summary prints them.
 _SHORT_OPTION = re.compile(r"([spgd])(\d{1,9})(?:x(\d{1,9}))?")
 _SHORT_KEYWORD = {"s": "stride", "p": "pad", "g": "groups", "d": "dilation"}
@@ -238,6 +246,9 @@ class _Parts(Transformer):
 
     PAPER = WORD
 
+    def INSHAPE(self, tok: Token) -> S.InShape:
+        return S.InShape(str(tok)[-1], self.span(tok))  # type: ignore[arg-type]
+
     def SIZE(self, tok: Token) -> _Size:
         span = self.span(tok)
         return _Size(tuple(_int(d, span) for d in re.split(r"[ \t]*[xX×][ \t]*", str(tok))), span)
@@ -263,9 +274,17 @@ class _Parts(Transformer):
         return S.BinOp(sym, left, right, self.join(left.span, right.span))  # type: ignore[arg-type]
 
     def operand(self, x: Any) -> S.Expr:
+        if isinstance(x, _RawCall):
+            raise SyntaxProblem(
+                "E102",
+                f"`{x.name}(…)` is not a function: arithmetic calls only "
+                + ", ".join(f"`{f}`" for f in FUNCTIONS),
+                x.span,
+                "a block call is an item of its own: `layer1: bottleneck(64)`",
+            )
         if isinstance(x, _Group):
             inner = [i for i in x.items if not isinstance(i, _Comma)]
-            if len(inner) == 1 and isinstance(inner[0], S.Num | S.Name | S.BinOp | S.Paren):
+            if len(inner) == 1 and _is_expr(inner[0]):
                 return S.Paren(inner[0], x.span)
             raise SyntaxProblem(
                 "E102", "expected one expression inside the parentheses", x.span, None
@@ -290,9 +309,33 @@ class _Parts(Transformer):
         return _Group(tuple(items), self.span(meta))
 
     @v_args(meta=True)
-    def call(self, meta: Any, children: list[Any]) -> _RawCall:
+    def call(self, meta: Any, children: list[Any]) -> _RawCall | S.Func:
         name, group = children
-        return _RawCall(str(name), group.items, self.span(meta))
+        span = self.span(meta)
+        if str(name) not in FUNCTIONS:
+            return _RawCall(str(name), group.items, span)
+        args: list[S.Expr] = []
+        for seg in _segments(list(group.items)):
+            if len(seg) != 1 or isinstance(seg[0], S.Compare):
+                raise SyntaxProblem(
+                    "E106", f"an argument of `{name}` is one value", seg[-1].span, FUNCTION_HELP
+                )
+            args.append(self.operand(seg[0]))
+        low, high = FUNCTIONS[str(name)]
+        if not low <= len(args) <= (high or len(args)):
+            wanted = f"{low} or more" if high is None else str(low)
+            raise SyntaxProblem(
+                "E106",
+                f"`{name}` takes {wanted} value{'s' if low > 1 else ''}, not {len(args)}",
+                span,
+                FUNCTION_HELP,
+            )
+        return S.Func(str(name), tuple(args), span)  # type: ignore[arg-type]
+
+    @v_args(meta=True)
+    def compare(self, meta: Any, children: list[Any]) -> S.Compare:
+        left, op, right = children
+        return S.Compare(str(op), self.operand(left), self.operand(right), self.span(meta))  # type: ignore[arg-type]
 
     @v_args(meta=True)
     def kwarg(self, meta: Any, children: list[Any]) -> _KwArg:
@@ -405,7 +448,7 @@ def _group_expr(group: _Group) -> S.Paren | None:
 
 
 def _is_expr(x: Any) -> bool:
-    return isinstance(x, S.Num | S.Name | S.BinOp | S.Paren)
+    return isinstance(x, S.Num | S.Name | S.BinOp | S.Paren | S.InShape | S.Func)
 
 
 def _segments(items: list[Any]) -> list[list[Any]]:
@@ -500,8 +543,8 @@ class _Classifier:
         if line.body_span is not None:
             self.err(
                 "E104",
-                "only `block`, `stage`, `residual`, `shortcut`, `gate`, `branch` and `train` lines "
-                "take an indented body",
+                "only `block`, `stage`, `residual`, `shortcut`, `gate`, `branch`, `if` and `train` "
+                "lines take an indented body",
                 line.body_span,
                 "remove the indentation of these lines",
             )
@@ -554,6 +597,22 @@ class _Classifier:
             call = items[1]
             params = self.params(call)
             return S.BlockDef(call.name, params, self.body(line, "block"), line.span)
+        if (
+            line.colon
+            and not line.label
+            and len(items) == 3
+            and [getattr(i, "id", "").lower() for i in items[:2]] == ["sequential", "block"]
+            and isinstance(items[2], _RawCall)
+        ):
+            call = items[2]
+            params = self.params(call)
+            body = self.body(line, "block")
+            return S.BlockDef(call.name, params, body, line.span, numbered=True)
+        if line.colon and not line.label and items and getattr(items[0], "id", "").lower() == "if":
+            if line.pre_shape or line.arrow or line.claims:
+                return None
+            condition = self.condition(items[1:], items[0].span)
+            return S.If(condition, self.body(line, "if"), line.span)
         if not line.label or line.pre_shape or line.arrow or line.claims:
             return None
         words = _label_words(line.label)
@@ -561,6 +620,14 @@ class _Classifier:
         if lower[0] == "block" and len(words) == 2 and not items:
             self.check_ident(words[1], self.label_span(line))
             return S.BlockDef(words[1], (), self.body(line, "block"), line.span)
+        if lower[:2] == ["sequential", "block"] and len(words) == 3 and not items:
+            self.check_ident(words[2], self.label_span(line))
+            body = self.body(line, "block")
+            return S.BlockDef(words[2], (), body, line.span, numbered=True)
+        if lower[0] == "if" and len(words) == 2 and not items:
+            # `if se:` reads as a label; its one word is the condition.
+            condition = S.Name(words[1], self.label_span(line))
+            return S.If(condition, self.body(line, "if"), line.span)
         if lower == ["sequential", "branch"] and not items:
             return S.Branch(self.body(line, "branch"), line.span, numbered=True)
         if lower[0] in ("stage", "sequential") and len(words) == 2 and not items:
@@ -590,6 +657,41 @@ class _Classifier:
                 return S.Shortcut("auto", (), line.span)
             return S.Shortcut(mode, (), line.span)  # type: ignore[arg-type]
         return None
+
+    def condition(self, items: list[Any], at: Span) -> S.Condition:
+        """The condition of an ``if`` line: comparisons and values joined by ``and`` and ``or``
+        (``and`` binding tighter, as in Python), parentheses grouping them."""
+        alternatives: list[list[S.Condition]] = [[]]
+        expect_operand = True
+        for it in items:
+            word = it.id.lower() if isinstance(it, S.Name) else None
+            if not expect_operand and word in ("and", "or"):
+                if word == "or":
+                    alternatives.append([])
+                expect_operand = True
+                continue
+            if expect_operand and isinstance(it, _Group):
+                inner = [i for i in it.items if not isinstance(i, _Comma)]
+                alternatives[-1].append(self.condition(inner, it.span))
+            elif expect_operand and (isinstance(it, S.Compare) or _is_expr(it)):
+                alternatives[-1].append(it)
+            else:
+                raise SyntaxProblem(
+                    "E106",
+                    f"{_describe(it)} does not belong in a condition",
+                    _span_of(it),
+                    CONDITION_HELP,
+                )
+            expect_operand = False
+        if expect_operand:
+            raise SyntaxProblem(
+                "E106",
+                "`if` needs a condition",
+                _span_of(items[-1]) if items else at,
+                CONDITION_HELP,
+            )
+        joined = [_fold("and", terms) for terms in alternatives]
+        return _fold("or", joined)
 
     def settings(self, line: _Line) -> tuple[S.Setting, ...]:
         """The lines of a ``train:`` body as words and numbers; what they mean is the
@@ -1082,6 +1184,26 @@ class _Classifier:
             k.options[free[0]] = arg
 
 
+CONDITION_HELP = (
+    "write e.g. `if expand != 1:` or `if stride == 1 and in.c == out:` "
+    "(comparisons `== != < <= > >=`, joined by `and` / `or`)"
+)
+
+
+def _fold(op: str, terms: list[S.Condition]) -> S.Condition:
+    result = terms[0]
+    for term in terms[1:]:
+        span = Span(
+            file=result.span.file,
+            line=result.span.line,
+            column=result.span.column,
+            end_line=term.span.end_line,
+            end_column=term.span.end_column,
+        )
+        result = S.Logic(op, result, term, span)  # type: ignore[arg-type]
+    return result
+
+
 def _describe(x: Any) -> str:
     if isinstance(x, S.Name):
         return f"`{x.id}`"
@@ -1093,6 +1215,8 @@ def _describe(x: Any) -> str:
         return "a string"
     if isinstance(x, S.DeclaredShape):
         return "a shape"
+    if isinstance(x, S.Compare):
+        return f"the comparison `{x.op}`"
     if isinstance(x, _Size | S.Pair):
         return "a size"
     return "an expression"

@@ -45,7 +45,48 @@ class Paren:
     span: Span
 
 
-Expr = Num | Name | BinOp | Paren
+@dataclass(frozen=True)
+class InShape:
+    """``in.c``, ``in.h``, ``in.w``: a size of the value entering the current block call."""
+
+    dim: Literal["c", "h", "w"]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Func:
+    """``max(a, b)``, ``min(a, b)``, ``round(x)``, ``make_divisible(v, d)``."""
+
+    name: Literal["max", "min", "round", "make_divisible"]
+    args: tuple[Expr, ...]
+    span: Span
+
+
+Expr = Num | Name | BinOp | Paren | InShape | Func
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``expand != 1``: a comparison, which only a condition may hold."""
+
+    op: Literal["==", "!=", "<", "<=", ">", ">="]
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Logic:
+    """``a and b``, ``a or b`` between conditions."""
+
+    op: Literal["and", "or"]
+    left: Condition
+    right: Condition
+    span: Span
+
+
+Condition = Expr | Compare | Logic
+"""What ``if`` tests: a comparison, ``and``/``or`` of them, or a value (true when not 0)."""
 
 
 @dataclass(frozen=True)
@@ -196,10 +237,15 @@ class Param:
 
 @dataclass(frozen=True)
 class BlockDef:
+    """``block NAME(params):`` or ``sequential block NAME(params):`` (``numbered``: the layers
+    of each instance are named 0, 1, …, like an ``nn.Sequential`` subclass such as
+    torchvision's Conv2dNormActivation)."""
+
     name: str
     params: tuple[Param, ...]
     body: tuple[Stmt, ...]
     span: Span
+    numbered: bool = False
 
 
 @dataclass(frozen=True)
@@ -247,6 +293,15 @@ class Branch:
 
 
 @dataclass(frozen=True)
+class If:
+    """``if CONDITION:`` + a body, elaborated only when the condition holds."""
+
+    condition: Condition
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class Setting:
     """One line of a ``train:`` section as written: its words and numbers in order
     (``weight decay 5e-4 except bn``). archc.elaborate.recipe reads them."""
@@ -278,6 +333,7 @@ Stmt = (
     | Gate
     | Shortcut
     | Branch
+    | If
     | Train
 )
 

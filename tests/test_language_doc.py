@@ -70,3 +70,32 @@ def test_defaults_example() -> None:
         "relu",
         "linear",
     ]
+
+
+def test_in_shape_and_functions_example() -> None:
+    g = example("block expand(ratio, stride = 1, out = in.c):")
+    convs = {n.name: n.out_channels for n in g.nodes if isinstance(n, ir.Conv)}
+    assert (convs["a.conv1"], convs["a.conv3"], convs["b.conv1"], convs["b.conv3"]) == (
+        144,
+        24,
+        112,
+        32,
+    )
+
+
+def test_sequential_block_and_shortcut_first_examples() -> None:
+    assert [n.name for n in example("sequential block conv_bn").nodes] == [
+        "input",
+        "stem.0",
+        "stem.1",
+        "stem.2",
+    ]
+    names = [n.name for n in example("block down(width):\n    shortcut:").nodes]
+    assert names[1:4] == ["layer2.downsample.0", "layer2.downsample.1", "layer2.conv1"]
+
+
+def test_conditions_example() -> None:
+    g = example("if stride == 1 and in.c == out:")
+    adds = [n for n in g.nodes if n.op == "add"]
+    assert [(n.name, n.inputs) for n in adds] == [("same.add1", ["same.bn3", "input"])]
+    assert g.output == "down.bn3"

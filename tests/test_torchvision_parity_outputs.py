@@ -29,6 +29,7 @@ PARAMETERS = {
     "resnet152": 60_192_808,
     "resnext50_32x4d": 25_028_904,
     "wide_resnet50_2": 68_883_240,
+    "mobilenet_v2": 3_504_872,
 }
 
 

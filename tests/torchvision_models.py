@@ -21,6 +21,7 @@ MODELS = [
     "resnet152",
     "resnext50_32x4d",
     "wide_resnet50_2",
+    "mobilenet_v2",
 ]
 
 

@@ -41,7 +41,7 @@ from archc.spans import Span
 
 __all__ = ["RESERVED_NAMES", "Loader", "elaborate", "reserved"]
 
-_LAYERS = S.Layer | S.CallLine | S.Stage | S.Residual | S.Gate | S.Branch | S.Shortcut
+_LAYERS = S.Layer | S.CallLine | S.Stage | S.Residual | S.Gate | S.Branch | S.Shortcut | S.If
 
 
 def elaborate(

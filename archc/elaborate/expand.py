@@ -19,6 +19,7 @@ from typing import Any
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, block_notes, error, warning
 from archc.elaborate.defaults import Convention, Defaults, apply_defaults, followers
+from archc.elaborate.entry import EmittedShapes
 from archc.elaborate.graph import Draft
 from archc.elaborate.imports import BlockTable
 from archc.elaborate.naming import Names, Scope, free
@@ -29,7 +30,14 @@ from archc.elaborate.problems import (
     unjoined_branches,
     unjoined_residual,
 )
-from archc.elaborate.values import CONSTANTS, Values, check_size, claim, declared_shape
+from archc.elaborate.values import (
+    CONSTANTS,
+    EntryShape,
+    Values,
+    check_size,
+    claim,
+    declared_shape,
+)
 from archc.ops import OPS
 from archc.spans import Frame, Span
 
@@ -49,16 +57,22 @@ class Ctx:
     frames: tuple[Frame, ...] = ()
     stack: tuple[str, ...] = ()
     block: str | None = None
+    entry: EntryShape | None = None
+    """The shape of the value entering the block call (``in.c``); None outside a block."""
 
     @property
     def values(self) -> Values:
-        return Values(self.env, self.block)
+        return Values(self.env, self.block, self.entry)
 
 
 @dataclass
 class _Residual:
+    """A residual being assembled: ``output`` is the residual path's end (None while only a
+    shortcut written first is known), ``shortcut`` the shortcut's (None: the identity)."""
+
     start: str
     span: Span
+    output: str | None = None
     shortcut: str | None = None
 
 
@@ -78,6 +92,7 @@ class Expander:
         self.failed = 0
         """Statements and block instances abandoned by an error: they count as nodes."""
         self.input_failed = False
+        self.emitted = EmittedShapes(self.drafts, diags)
 
     # --- diagnostics ---------------------------------------------------------------------------
 
@@ -105,21 +120,34 @@ class Expander:
     ) -> str | None:
         residual: _Residual | None = None
         branches: _Branches | None = None
-        for st in stmts:
-            joins_branches = isinstance(st, S.Branch) or (
+        pending = list(stmts)
+        while pending:
+            st = pending.pop(0)
+            # An `if` stands between the sections it may continue; its body is checked as it
+            # is spliced in.
+            joins_branches = isinstance(st, S.Branch | S.If) or (
                 isinstance(st, S.Layer) and st.kind == "concat"
             )
             if branches is not None and not joins_branches:
                 self.report(unjoined_branches(branches.span), ctx)
                 branches = None
-            joins_residual = isinstance(st, S.Shortcut) or (
+            joins_residual = isinstance(st, S.Shortcut | S.Residual | S.If) or (
                 isinstance(st, S.Layer) and st.kind == "add"
             )
-            if residual is not None and not joins_residual:
+            if residual is not None and (
+                not joins_residual or (isinstance(st, S.Residual) and residual.output is not None)
+            ):
                 self.report(unjoined_residual(residual.span), ctx)
                 residual = None
             try:
-                if isinstance(st, S.Defaults):
+                if isinstance(st, S.If):
+                    if ctx.values.truth(st.condition):
+                        pending[0:0] = if_body(st)
+                    elif residual is not None and joins(st, "add"):
+                        # `if use_residual: add` that does not hold: the residual path is the
+                        # block's plain path (MobileNetV2's inverted residual).
+                        residual = None
+                elif isinstance(st, S.Defaults):
                     ctx = replace(ctx, defaults=apply_defaults(ctx.defaults, st))
                 elif isinstance(st, S.InputStmt):
                     if not top or cur is not None:
@@ -147,7 +175,7 @@ class Expander:
                     raise Problem("E201", "the first layer comes before any input line", st.span)
                 elif isinstance(st, S.Layer):
                     if st.kind == "add":
-                        if residual is None:
+                        if residual is None or residual.output is None:
                             raise Problem(
                                 "E211",
                                 "`add` needs a `residual:` section before it",
@@ -155,8 +183,8 @@ class Expander:
                                 "write the residual path as an indented `residual:` body",
                             )
                         shortcut = residual.shortcut or residual.start
-                        residual = None
-                        cur = self.layer(st, ctx, scope, [cur, shortcut])
+                        joined, residual = residual, None
+                        cur = self.layer(st, ctx, scope, [joined.output, shortcut])
                     elif st.kind == "multiply":
                         raise Problem(
                             "E211",
@@ -185,20 +213,26 @@ class Expander:
                     self.names.claim(scope, st.name, st.span)
                     cur = self.body(st.body, ctx, scope.child(st.name, st.numbered), cur)
                 elif isinstance(st, S.Residual):
-                    start = cur
-                    cur = self.body(st.body, ctx, scope, cur)
-                    residual = _Residual(start, st.span)
+                    if residual is None:
+                        residual = _Residual(cur, st.span)
+                    # After a shortcut written first, the residual starts where it started.
+                    out = self.body(st.body, ctx, scope, residual.start)
+                    cur = residual.output = out
                 elif isinstance(st, S.Gate):
                     cur = self.gate(st, ctx, scope, cur)
                 elif isinstance(st, S.Shortcut):
-                    if residual is None or residual.shortcut is not None:
-                        raise Problem(
-                            "E211",
-                            "`shortcut` must follow a `residual:` section"
-                            if residual is None
-                            else "a residual has one shortcut",
-                            st.span,
-                        )
+                    if residual is not None and residual.shortcut is not None:
+                        raise Problem("E211", "a residual has one shortcut", st.span)
+                    if residual is None:
+                        if st.mode is not None:
+                            raise Problem(
+                                "E211",
+                                f"`shortcut: {st.mode}` must follow its `residual:` section",
+                                st.span,
+                                "its shape comes from the residual path; a shortcut written "
+                                "first is a body of layers (`shortcut:` + indented layers)",
+                            )
+                        residual = _Residual(cur, st.span)
                     residual.shortcut = self.shortcut(st, ctx, scope, residual.start)
                 elif isinstance(st, S.Branch):
                     if branches is None:
@@ -373,8 +407,9 @@ class Expander:
                 )
             if len(ctx.stack) >= MAX_DEPTH:
                 raise Problem("E203", "blocks are nested too deeply", c.span)
-            env = bind(info.definition, c, ctx)
             for _ in range(c.repeat):
+                entry = self.entry(cur, c.block)
+                env = bind(info.definition, c, ctx, entry)
                 inst = self.instance_name(st, c, scope, index, total)
                 index += 1
                 inner = Ctx(
@@ -384,9 +419,11 @@ class Expander:
                     frames=(*ctx.frames, Frame(block=c.block, call=c.span)),
                     stack=(*ctx.stack, c.block),
                     block=c.block,
+                    entry=entry,
                 )
                 before = len(self.drafts)
-                out = self.body(info.definition.body, inner, scope.child(inst), cur)
+                child = scope.child(inst, info.definition.numbered)
+                out = self.body(info.definition.body, inner, child, cur)
                 if len(self.drafts) == before:
                     # An instance that made nothing (its body failed, or holds only
                     # defaults) still costs a step of the expansion.
@@ -401,6 +438,10 @@ class Expander:
             if st.claims:
                 last.claims = [claim(c) for c in st.claims]
         return cur
+
+    def entry(self, cur: str, block: str) -> EntryShape:
+        """``in.c`` and its kin for a call whose input is the node ``cur``."""
+        return lambda span: self.emitted.of(cur, span, block)
 
     def instance_name(self, st: S.CallLine, c: S.Call, scope: Scope, index: int, total: int) -> str:
         """``layer1`` for a labelled single call, ``layer1.0``, ``layer1.1``, … for several,
@@ -421,8 +462,9 @@ class Expander:
         return inst
 
 
-def bind(block: S.BlockDef, call: S.Call, ctx: Ctx) -> dict[str, Fraction]:
-    """The block's parameters bound to a call's arguments (E206 for a mismatch)."""
+def bind(block: S.BlockDef, call: S.Call, ctx: Ctx, entry: EntryShape) -> dict[str, Fraction]:
+    """The block's parameters bound to a call's arguments (E206 for a mismatch); defaults may
+    read the call's input (``out = in.c``)."""
     params = block.params
     if len(call.args) > len(params):
         extra = call.args[len(params)]
@@ -450,7 +492,7 @@ def bind(block: S.BlockDef, call: S.Call, ctx: Ctx) -> dict[str, Fraction]:
         if kw.name in given:
             raise Problem("E206", f"parameter `{kw.name}` is given twice", kw.span, None)
         given[kw.name] = outer.evaluate(kw.value)
-    inner = Values(env, block.name)
+    inner = Values(env, block.name, entry)
     for p in params:
         if p.name in given:
             env[p.name] = given[p.name]
@@ -468,6 +510,33 @@ def bind(block: S.BlockDef, call: S.Call, ctx: Ctx) -> dict[str, Fraction]:
                 f"its parameters are ({', '.join(names)})",
             )
     return env
+
+
+_NOT_IN_IF = (S.BlockDef, S.Network, S.InitStmt, S.Import, S.TotalClaim, S.Train, S.InputStmt)
+
+
+def if_body(st: S.If) -> tuple[S.Stmt, ...]:
+    """The statements an ``if`` that holds splices into its body; definitions and header lines
+    hold for the whole file and cannot be conditional (E217)."""
+    for inner in st.body:
+        if isinstance(inner, _NOT_IN_IF):
+            raise Problem(
+                "E217",
+                "this line cannot stand in an `if` body",
+                inner.span,
+                "definitions, imports and the input hold for the whole file: move it out",
+            )
+    return st.body
+
+
+def joins(st: S.If, kind: str) -> bool:
+    """Whether an ``if`` body holds a layer of ``kind`` at its own level (nested ifs too)."""
+    for inner in st.body:
+        if isinstance(inner, S.Layer) and inner.kind == kind:
+            return True
+        if isinstance(inner, S.If) and joins(inner, kind):
+            return True
+    return False
 
 
 def channels_first(dims: tuple[int, ...]) -> bool:

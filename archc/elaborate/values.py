@@ -8,7 +8,8 @@ grows integers until Python refuses to print them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 
 from archc import ir
@@ -30,6 +31,10 @@ def expr_text(e: S.Expr) -> str:
         return e.id
     if isinstance(e, S.Paren):
         return f"({expr_text(e.inner)})"
+    if isinstance(e, S.InShape):
+        return f"in.{e.dim}"
+    if isinstance(e, S.Func):
+        return f"{e.name}({','.join(expr_text(a) for a in e.args)})"
     return f"{expr_text(e.left)}{e.op}{expr_text(e.right)}"
 
 
@@ -65,18 +70,40 @@ def check_size(v: int, what: str, span: Span, low: int = 1) -> int:
     return v
 
 
+EntryShape = Callable[[Span], ir.Shape]
+"""The shape (C, H, W) or (F,) of the value entering a block call, asked for at a span; the
+statement walker computes it from the layers emitted so far (archc.elaborate.entry)."""
+
+_DIMS = {"c": "channels", "h": "height", "w": "width"}
+
+
+def make_divisible(v: Fraction, d: Fraction) -> Fraction:
+    """torchvision's ``_make_divisible``: ``v`` rounded to the nearest multiple of ``d`` (half
+    up), at least ``d``, and never more than 10 % below ``v`` — in exact arithmetic, where
+    torchvision compares against the float ``0.9 * v``."""
+    rounded = max(d, math.trunc(v + d / 2) // d * d)
+    return rounded + d if rounded < Fraction(9, 10) * v else rounded
+
+
 class Values(Evaluator):
     """Evaluation in one scope: ``env`` binds the parameters of ``block`` (None at the top
-    level, where a name is never a number). It is also what the registry's ``Op.fields`` gets."""
+    level, where a name is never a number) and ``entry`` gives the shape of the value entering
+    the block call (``in.c``). It is also what the registry's ``Op.fields`` gets."""
 
-    def __init__(self, env: Mapping[str, Fraction], block: str | None) -> None:
-        self.env, self.block = env, block
+    def __init__(
+        self, env: Mapping[str, Fraction], block: str | None, entry: EntryShape | None = None
+    ) -> None:
+        self.env, self.block, self.entry = env, block, entry
 
     def evaluate(self, e: S.Expr) -> Fraction:
         if isinstance(e, S.Num):
             return bounded(e.value, e.span, "this is")
         if isinstance(e, S.Paren):
             return self.evaluate(e.inner)
+        if isinstance(e, S.InShape):
+            return Fraction(self.entry_size(e))
+        if isinstance(e, S.Func):
+            return self.function(e)
         if isinstance(e, S.Name):
             if e.id in self.env:
                 return self.env[e.id]
@@ -107,6 +134,63 @@ class Values(Evaluator):
                 "E208", f"division by zero in `{expr_text(e)}`", e.span, "check the arithmetic"
             )
         return bounded(left / right if e.op == "/" else Fraction(left // right), e.span)
+
+    def entry_size(self, e: S.InShape) -> int:
+        if self.entry is None:
+            raise Problem(
+                "E223",
+                f"`in.{e.dim}` is only known inside a block",
+                e.span,
+                f"`in.{e.dim}` is the {_DIMS[e.dim]} of the value entering a block call; "
+                "outside a block, write the number",
+            )
+        shape = self.entry(e.span)
+        if len(shape) == 1 and e.dim != "c":
+            raise Problem(
+                "E223",
+                f"the value entering block `{self.block}` is the vector [{shape[0]}]: "
+                f"it has no {_DIMS[e.dim]}",
+                e.span,
+                "`in.c` is a vector's length; `in.h` and `in.w` need a feature map",
+            )
+        return shape["chw".index(e.dim)] if len(shape) == 3 else shape[0]
+
+    def function(self, e: S.Func) -> Fraction:
+        args = [self.evaluate(a) for a in e.args]
+        if e.name == "max":
+            return max(args)
+        if e.name == "min":
+            return min(args)
+        if e.name == "round":
+            return Fraction(round(args[0]))  # half to even, as Python's round
+        v, d = args
+        if d <= 0 or d.denominator != 1:
+            raise Problem(
+                "E208",
+                f"`make_divisible` needs a whole divisor of at least 1, not {d}",
+                e.args[1].span,
+                "write e.g. `make_divisible(in.c * 6, 8)`",
+            )
+        return bounded(make_divisible(v, d), e.span)
+
+    def truth(self, c: S.Condition) -> bool:
+        """Whether an ``if`` condition holds: a comparison, ``and``/``or``, or a value that is
+        not 0."""
+        if isinstance(c, S.Logic):
+            if c.op == "and":
+                return self.truth(c.left) and self.truth(c.right)
+            return self.truth(c.left) or self.truth(c.right)
+        if isinstance(c, S.Compare):
+            left, right = self.evaluate(c.left), self.evaluate(c.right)
+            return {
+                "==": left == right,
+                "!=": left != right,
+                "<": left < right,
+                "<=": left <= right,
+                ">": left > right,
+                ">=": left >= right,
+            }[c.op]
+        return self.evaluate(c) != 0
 
     def int_value(self, e: S.Expr, what: str, low: int = 1) -> int:
         v = self.evaluate(e)
