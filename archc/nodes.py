@@ -65,7 +65,8 @@ class DeclaredShape(BaseModel):
 
 
 class NodeBase(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Schemas are built on first use: a spec builds those of the kinds it uses (archc.ir.Graph).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     inputs: list[str] = Field(default_factory=_empty)

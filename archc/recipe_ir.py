@@ -16,7 +16,7 @@ Monitor = Literal["val_acc1", "val_loss", "val_error"]
 
 
 class Optimizer(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     kind: Literal["sgd", "adamw"] = "sgd"
     momentum: float = 0.9
@@ -30,7 +30,7 @@ class Optimizer(BaseModel):
 class Schedule(BaseModel):
     """How the learning rate changes from epoch to epoch."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     kind: Literal["constant", "plateau", "step", "cosine"] = "constant"
     factor: float = 0.1
@@ -48,7 +48,7 @@ class Schedule(BaseModel):
 class Recipe(BaseModel):
     """Everything ``archc train`` needs beyond the network and the data."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     optimizer: Optimizer = Optimizer()
     lr: float = 0.1

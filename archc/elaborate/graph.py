@@ -86,10 +86,16 @@ def build_graph(
         return None
     output = renamed.get(output, output)
     try:
-        return ir.Graph(name=name, file=file, init=init, nodes=nodes, output=output, totals=totals)  # type: ignore[arg-type]
-    except ValidationError as e:
-        msg = e.errors()[0]["msg"].removeprefix("Value error, ")
-        diags.append(error("E215", f"the network is not well formed: {msg}", _start(file)))
+        return ir.Graph.assemble(
+            name=name,
+            file=file,
+            init=init,
+            nodes=nodes,
+            output=output,
+            totals=totals,  # type: ignore[arg-type]
+        )
+    except ValueError as e:
+        diags.append(error("E215", f"the network is not well formed: {e}", _start(file)))
         return None
 
 
