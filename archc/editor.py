@@ -14,6 +14,7 @@ from pathlib import Path
 
 from archc import syntax as S
 from archc.check import Checked, check_source
+from archc.elaborate.values import expr_text
 from archc.nodes import fmt_shape
 from archc.numbers import fmt_count
 from archc.passes.accounting import LayerAccount
@@ -247,21 +248,7 @@ def _extent(st: S.Stmt) -> Span:
 
 
 def _param(p: S.Param) -> str:
-    return p.name if p.default is None else f"{p.name} = {_expr(p.default)}"
-
-
-def _expr(e: S.Expr) -> str:
-    if isinstance(e, S.Num):
-        return e.text
-    if isinstance(e, S.Name):
-        return e.id
-    if isinstance(e, S.Paren):
-        return f"({_expr(e.inner)})"
-    if isinstance(e, S.InShape):
-        return f"in.{e.dim}"
-    if isinstance(e, S.Func):
-        return f"{e.name}({', '.join(_expr(a) for a in e.args)})"
-    return f"{_expr(e.left)} {e.op} {_expr(e.right)}"
+    return p.name if p.default is None else f"{p.name} = {expr_text(p.default, spaced=True)}"
 
 
 def _dims(dims: tuple[int, ...]) -> str:

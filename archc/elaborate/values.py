@@ -23,19 +23,21 @@ from archc.spans import Span
 MAX_MAGNITUDE = 10**30
 
 
-def expr_text(e: S.Expr) -> str:
-    """An expression as normalised text: no spaces, parentheses as written."""
+def expr_text(e: S.Expr, spaced: bool = False) -> str:
+    """An expression as normalised text, parentheses as written: without spaces (the IR's
+    claims), or ``spaced`` around operators and after commas (for people: the editor)."""
+    sep, comma = (" ", ", ") if spaced else ("", ",")
     if isinstance(e, S.Num):
         return e.text
     if isinstance(e, S.Name):
         return e.id
     if isinstance(e, S.Paren):
-        return f"({expr_text(e.inner)})"
+        return f"({expr_text(e.inner, spaced)})"
     if isinstance(e, S.InShape):
         return f"in.{e.dim}"
     if isinstance(e, S.Func):
-        return f"{e.name}({','.join(expr_text(a) for a in e.args)})"
-    return f"{expr_text(e.left)}{e.op}{expr_text(e.right)}"
+        return f"{e.name}({comma.join(expr_text(a, spaced) for a in e.args)})"
+    return f"{expr_text(e.left, spaced)}{sep}{e.op}{sep}{expr_text(e.right, spaced)}"
 
 
 def bounded(value: Fraction, span: Span, what: str = "this arithmetic gives") -> Fraction:

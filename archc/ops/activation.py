@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from archc import syntax as S
 from archc.nodes import NodeBase, Shape
-from archc.ops.base import NO_COSTS, Costs, Ctor, Evaluator, Op, same_shape
+from archc.ops.base import Ctor, Evaluator, Stateless, same_shape
 
 
 class ReLU(NodeBase):
@@ -19,21 +19,12 @@ class SiLU(NodeBase):
     op: Literal["silu"] = "silu"
 
 
-class _Activation(Op, abstract=True):
+class _Activation(Stateless, abstract=True):
     followed = False
     activation = True
     keeps_positions = True
     docs_args = "—"
     shape = staticmethod(same_shape)  # type: ignore[assignment]
-
-    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        return {}
-
-    def costs(self, node: Any, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: Any, x: Shape, height: int) -> None:
-        return None
 
 
 class ReLUOp(_Activation):

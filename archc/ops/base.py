@@ -227,6 +227,20 @@ class Op:
         return fmt_int(weights)
 
 
+class Stateless(Op, abstract=True):
+    """The family of ops with no arguments, no parameters and no window: activations, joins,
+    flatten, softmax, identity."""
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        return {}
+
+    def costs(self, node: Any, x: Shape, out: Shape) -> Costs:
+        return NO_COSTS
+
+    def window(self, node: Any, x: Shape, height: int) -> None:
+        return None
+
+
 # --- helpers the entries share ----------------------------------------------------------------
 
 

@@ -3,9 +3,8 @@ functions of their inputs, with no module of their own."""
 
 from typing import Any, Literal
 
-from archc import syntax as S
 from archc.nodes import NodeBase, Shape, fmt_shape
-from archc.ops.base import NO_COSTS, Costs, Evaluator, Op, ShapeContext
+from archc.ops.base import ShapeContext, Stateless
 
 
 class Concat(NodeBase):
@@ -27,21 +26,12 @@ class Multiply(NodeBase):
     op: Literal["multiply"] = "multiply"
 
 
-class _Join(Op, abstract=True):
+class _Join(Stateless, abstract=True):
     transparent = True
     followed = False
     activation = False
     keeps_positions = False
     docs_args = "—"
-
-    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        return {}
-
-    def costs(self, node: Any, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: Any, x: Shape, height: int) -> None:
-        return None
 
     def ctor(self, node: Any, x: Shape, out: Shape) -> None:
         return None

@@ -12,7 +12,7 @@ from archc import syntax as S
 from archc.nodes import NodeBase, Shape, positive
 from archc.numbers import fmt_int
 from archc.ops import helpers
-from archc.ops.base import NO_COSTS, Costs, Ctor, Evaluator, Op, ShapeContext, same_shape
+from archc.ops.base import NO_COSTS, Costs, Ctor, Evaluator, Op, ShapeContext, Stateless, same_shape
 from archc.spans import Span
 
 
@@ -138,7 +138,7 @@ class DropoutOp(Op):
         return f"dropout {node.p:g}"
 
 
-class FlattenOp(Op):
+class FlattenOp(Stateless):
     model = Flatten
     transparent = True
     title = "flatten"
@@ -152,17 +152,8 @@ class FlattenOp(Op):
     help = "flatten takes no arguments"
     docs_args = "—"
 
-    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        return {}
-
     def shape(self, node: Flatten, ins: list[Shape], ctx: ShapeContext) -> Shape:
         return (math.prod(ins[0]),)
-
-    def costs(self, node: Flatten, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: Flatten, x: Shape, height: int) -> None:
-        return None
 
     def ctor(self, node: Flatten, x: Shape, out: Shape) -> Ctor:
         return Ctor("Flatten")
@@ -171,7 +162,7 @@ class FlattenOp(Op):
         return "flatten"
 
 
-class SoftmaxOp(Op):
+class SoftmaxOp(Stateless):
     model = Softmax
     title = "softmax"
     article = "a softmax"
@@ -184,15 +175,6 @@ class SoftmaxOp(Op):
     help = "softmax takes no arguments"
     docs_args = "—"
     shape = staticmethod(same_shape)  # type: ignore[assignment]
-
-    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        return {}
-
-    def costs(self, node: Softmax, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: Softmax, x: Shape, height: int) -> None:
-        return None
 
     def ctor(self, node: Softmax, x: Shape, out: Shape) -> Ctor:
         return Ctor("Softmax", (), {"dim": 1})
@@ -207,7 +189,7 @@ class Identity(NodeBase):
     op: Literal["identity"] = "identity"
 
 
-class IdentityOp(Op):
+class IdentityOp(Stateless):
     model = Identity
     title = "identity"
     article = "an identity"
@@ -221,15 +203,6 @@ class IdentityOp(Op):
     help = "identity takes no arguments"
     docs_args = "— (passes its input on: a branch of its own)"
     shape = staticmethod(same_shape)  # type: ignore[assignment]
-
-    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        return {}
-
-    def costs(self, node: Identity, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: Identity, x: Shape, height: int) -> None:
-        return None
 
     def ctor(self, node: Identity, x: Shape, out: Shape) -> Ctor:
         return Ctor("Identity")
