@@ -258,3 +258,16 @@ def test_a_gate_must_end_in_one_value_per_channel() -> None:
     assert (d.code, d.span.line) == ("E310", 2)
     (d,) = check_source(INPUT + "multiply\n").diagnostics
     assert d.code == "E211"
+
+
+def test_concat_input_joins_the_bodys_input_first() -> None:
+    text = INPUT + "block dense(g):\n    CONV g 3x3 pad 1 no relu\n    concat input\nx: dense(2)\n"
+    checked = check_source(text)
+    assert checked.graph is not None
+    concat = checked.graph.node("x.concat1")
+    assert concat.inputs == ["input", "x.conv1"]
+    assert checked.shapes["x.concat1"] == (4 + 2, 8, 8)
+    model = archc.load(text)
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(model(x)[:, :4], x)

@@ -46,6 +46,7 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "resnext50_32x4d": {},
     "wide_resnet50_2": {},
     "mobilenet_v2": {},
+    "densenet121": {},
 }
 
 
@@ -350,6 +351,9 @@ def describe_module(m: nn.Module) -> tuple[object, ...]:
         case nn.MaxPool2d():
             k, s, p = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding)
             return ("maxpool", k, s, p, m.ceil_mode)
+        case nn.AvgPool2d():
+            k, s, p = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding)
+            return ("avgpool", k, s, p, m.ceil_mode)
         case nn.AdaptiveAvgPool2d():
             return ("adaptive_avgpool", _pair(m.output_size))
         case nn.Dropout():
@@ -374,6 +378,8 @@ def describe_node(node: ir.Node, c: Checked) -> tuple[object, ...] | None:
             return ("relu6",)
         case ir.MaxPool():
             return ("maxpool", node.kernel, node.stride, node.padding, node.ceil_mode)
+        case ir.AvgPool():
+            return ("avgpool", node.kernel, node.stride, node.padding, node.ceil_mode)
         case ir.AdaptiveAvgPool():
             return ("adaptive_avgpool", node.output_size)
         case ir.Dropout():
@@ -412,9 +418,12 @@ def test_torchvision_counterpart_runs_the_same_modules(name: str) -> None:
         # BasicConv2d calls F.relu, which no hook sees: one per conv.
         assert sum(d == ("relu",) for d in ours) == sum(d[0] == "conv" for d in theirs)
         ours = [d for d in ours if d != ("relu",)]
-    if name == "mobilenet_v2":
-        # Its forward pools with F.adaptive_avg_pool2d, which no hook sees.
+    if name in ("mobilenet_v2", "densenet121"):
+        # Their forwards pool with F.adaptive_avg_pool2d, which no hook sees.
         ours.remove(("adaptive_avgpool", (1, 1)))
+    if name == "densenet121":
+        # ... and DenseNet's ends with F.relu.
+        del ours[len(ours) - 1 - ours[::-1].index(("relu",))]
     assert ours == theirs
 
 

@@ -30,6 +30,7 @@ PARAMETERS = {
     "resnext50_32x4d": 25_028_904,
     "wide_resnet50_2": 68_883_240,
     "mobilenet_v2": 3_504_872,
+    "densenet121": 7_978_856,
 }
 
 

@@ -22,6 +22,7 @@ MODELS = [
     "resnext50_32x4d",
     "wide_resnet50_2",
     "mobilenet_v2",
+    "densenet121",
 ]
 
 

@@ -120,6 +120,7 @@ class Expander:
     ) -> str | None:
         residual: _Residual | None = None
         branches: _Branches | None = None
+        entry = cur  # what enters this body: `concat input` joins it (DenseNet)
         pending = list(stmts)
         while pending:
             st = pending.pop(0)
@@ -192,6 +193,12 @@ class Expander:
                             st.span,
                             "write the gate's layers indented under `gate:`",
                         )
+                    elif st.kind == "concat" and "input" in st.flags:
+                        # The body's input first, then the branches or the path since it.
+                        joined, branches = branches, None
+                        parts = list(joined.outputs) if joined is not None else [cur]
+                        start = entry if entry is not None else "input"  # the network's
+                        cur = self.layer(st, ctx, scope, [start, *parts])
                     elif st.kind == "concat":
                         joined, branches = branches, None
                         if joined is None or len(joined.outputs) < 2:

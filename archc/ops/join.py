@@ -43,10 +43,17 @@ class ConcatOp(_Join):
     article = "a concat"
     words = ("CONCAT",)
     prefix = "concat"
+    flags = frozenset({"input"})
     arity = (2, None)
     in_place = False
-    help = "concat takes no arguments (it joins the `branch:` sections before it)"
-    docs_args = "— (joins branches)"
+    help = (
+        "concat joins the `branch:` sections before it; `concat input` puts the input of the "
+        "enclosing body (a block's, a stage's) first"
+    )
+    docs_args = (
+        "— (joins branches); `concat input`: the enclosing body's input first, then the branches "
+        "or the path since it (DenseNet's layers)"
+    )
 
     def shape(self, node: Concat, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
         if any(len(s) != len(ins[0]) for s in ins) or any(s[1:] != ins[0][1:] for s in ins):
