@@ -16,6 +16,7 @@ they instantiate (``Bottleneck``) or, outside blocks, after the part (``Features
 from __future__ import annotations
 
 import re
+from functools import cache
 from dataclasses import dataclass, field
 
 from archc import ir
@@ -186,17 +187,16 @@ class _Planner:
         return None, common
 
 
-_MODULE_ATTRIBUTES: frozenset[str] | None = None
+@cache
+def _module_attributes() -> frozenset[str]:
+    import torch  # here: planning a module is the first step that needs torch
+
+    return frozenset(dir(torch.nn.Module()))
 
 
 def _shadows(name: str) -> bool:
     """Whether a child named ``name`` would shadow an attribute of ``nn.Module``."""
-    global _MODULE_ATTRIBUTES
-    if _MODULE_ATTRIBUTES is None:
-        import torch
-
-        _MODULE_ATTRIBUTES = frozenset(dir(torch.nn.Module()))
-    return name in _MODULE_ATTRIBUTES
+    return name in _module_attributes()
 
 
 def camel(name: str) -> str:
