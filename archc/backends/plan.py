@@ -16,8 +16,8 @@ they instantiate (``Bottleneck``) or, outside blocks, after the part (``Features
 from __future__ import annotations
 
 import re
-from functools import cache
 from dataclasses import dataclass, field
+from functools import cache
 
 from archc import ir
 from archc.diagnostics import ArchcError, Diagnostic, error
