@@ -22,7 +22,7 @@ from torch import nn
 from archc import ir
 from archc.check import Checked, check_file
 from archc.frontend import read_spec
-from archc.ops.activation import ReLU6
+from archc.ops.activation import Hardsigmoid, Hardswish, ReLU6
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 SHIPPED = sorted(
@@ -47,6 +47,7 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "wide_resnet50_2": {},
     "mobilenet_v2": {},
     "densenet121": {},
+    "mobilenet_v3_large": {},
 }
 
 
@@ -348,6 +349,10 @@ def describe_module(m: nn.Module) -> tuple[object, ...]:
             return ("relu",)
         case nn.ReLU6():
             return ("relu6",)
+        case nn.Hardswish():
+            return ("hardswish",)
+        case nn.Hardsigmoid():
+            return ("hardsigmoid",)
         case nn.MaxPool2d():
             k, s, p = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding)
             return ("maxpool", k, s, p, m.ceil_mode)
@@ -376,12 +381,18 @@ def describe_node(node: ir.Node, c: Checked) -> tuple[object, ...] | None:
             return ("relu",)
         case ReLU6():
             return ("relu6",)
+        case Hardswish():
+            return ("hardswish",)
+        case Hardsigmoid():
+            return ("hardsigmoid",)
         case ir.MaxPool():
             return ("maxpool", node.kernel, node.stride, node.padding, node.ceil_mode)
         case ir.AvgPool():
             return ("avgpool", node.kernel, node.stride, node.padding, node.ceil_mode)
         case ir.AdaptiveAvgPool():
             return ("adaptive_avgpool", node.output_size)
+        case ir.GlobalAvgPool():  # torchvision's SqueezeExcitation pools with a module
+            return ("adaptive_avgpool", (1, 1))
         case ir.Dropout():
             return ("dropout", node.p)
         case ir.Linear():
