@@ -48,6 +48,7 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "mobilenet_v2": {},
     "densenet121": {},
     "mobilenet_v3_large": {},
+    "mobilenet_v3_small": {},
 }
 
 

@@ -32,6 +32,7 @@ PARAMETERS = {
     "mobilenet_v2": 3_504_872,
     "densenet121": 7_978_856,
     "mobilenet_v3_large": 5_483_032,
+    "mobilenet_v3_small": 2_542_856,
 }
 
 

@@ -24,6 +24,7 @@ MODELS = [
     "mobilenet_v2",
     "densenet121",
     "mobilenet_v3_large",
+    "mobilenet_v3_small",
 ]
 
 
