@@ -33,6 +33,7 @@ PARAMETERS = {
     "densenet121": 7_978_856,
     "mobilenet_v3_large": 5_483_032,
     "mobilenet_v3_small": 2_542_856,
+    "mnasnet1_0": 4_383_312,
 }
 
 

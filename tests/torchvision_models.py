@@ -25,6 +25,7 @@ MODELS = [
     "densenet121",
     "mobilenet_v3_large",
     "mobilenet_v3_small",
+    "mnasnet1_0",
 ]
 
 
