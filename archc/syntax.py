@@ -275,9 +275,10 @@ class BlockDef:
 @dataclass(frozen=True)
 class Stage:
     """``stage NAME:`` or ``sequential NAME:`` (``numbered``: its layers are named 0, 1, …,
-    like the children of an ``nn.Sequential``)."""
+    like the children of an ``nn.Sequential``); ``sequential:`` has no name (None) and takes
+    the next position of the sequential body it stands in."""
 
-    name: str
+    name: str | None
     body: tuple[Stmt, ...]
     span: Span
     numbered: bool = False

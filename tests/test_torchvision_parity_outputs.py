@@ -31,6 +31,9 @@ PARAMETERS = {
     "wide_resnet50_2": 68_883_240,
     "mobilenet_v2": 3_504_872,
     "densenet121": 7_978_856,
+    "mobilenet_v3_large": 5_483_032,
+    "mobilenet_v3_small": 2_542_856,
+    "mnasnet1_0": 4_383_312,
 }
 
 
