@@ -144,7 +144,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         return 2
     diagnostics: list[Diagnostic] = []
     sources: dict[str, str] = {}
-    claims = held = 0
+    claims = held = expected = 0
     for path in files:
         if not isinstance(path, str):
             diagnostics.append(path)
@@ -154,6 +154,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         sources.update(checked.sources)
         claims += len(checked.claims)
         held += sum(c.ok for c in checked.claims)
+        expected += len(checked.expected)
     if args.format == "json":
         print(render_json(diagnostics))
     elif args.format == "github":
@@ -166,6 +167,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
         errors = sum(d.severity == "error" for d in diagnostics)
         warnings = sum(d.severity == "warning" for d in diagnostics)
         checked_claims = f", {held} of {_plural(claims, 'claim')} hold" if claims else ""
+        if expected:
+            checked_claims += f", {_plural(expected, 'expected finding')} made"
         print(
             f"{_plural(len(files), 'file')} checked: {_plural(errors, 'error')}, "
             f"{_plural(warnings, 'warning')}{checked_claims}"

@@ -125,9 +125,10 @@ class DeclaredShape:
 
 @dataclass(frozen=True)
 class ClaimSyntax:
-    """``memory: ARITHMETIC = PRINTED`` or ``params: …`` on a line: either side may be missing."""
+    """``memory: ARITHMETIC = PRINTED`` or ``params: …`` on a line (a table row's
+    cells also claim ``ops`` and ``depth``): either side may be missing."""
 
-    kind: Literal["memory", "params"]
+    kind: Literal["memory", "params", "ops", "depth"]
     expression: Expr | None
     printed: str | None
     span: Span
@@ -371,3 +372,5 @@ class Spec:
 
     file: str
     body: tuple[Stmt, ...]
+    expected: tuple[tuple[int, str], ...] = ()
+    """``# expect E403`` comments: (line, code) of each finding the author acknowledges."""

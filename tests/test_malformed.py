@@ -169,6 +169,15 @@ CASES = [
     ),
     ("dunder layer name", INPUT + "__init__: CONV 64 3x3\n", "E218", 2, 1),
     ("private module attribute", INPUT + "_modules: FC 10\n", "E218", 2, 1),
+    ("unknown table column", INPUT + "columns: type  outptu size\nlinear  10\n", "E113", 2, 16),
+    (
+        "table cell that does not fit",
+        INPUT + "columns: type  patch size/stride  output size  depth  #1x1\n"
+        "max pool  3×3/2  112×112×3  0  64\n",
+        "E114",
+        3,
+        32,
+    ),
 ]
 
 
