@@ -124,7 +124,7 @@ def read_columns(raw: str, line: int, file: str) -> tuple[list[Column], list[Dia
                 return [], [error("E113", "a filter column is square: #KxK", span, COLUMNS_HELP)]
             size = int(m[1])
         column = Column(kind, re.sub(r"[ \t]+", " ", m[0]), span, size, thousand)
-        if any(c.title.lower() == column.title.lower() for c in columns):
+        if any((c.kind, c.size) == (column.kind, column.size) for c in columns):
             return [], [error("E113", f"the column `{column.title}` is named twice", span)]
         columns.append(column)
         pos = end
@@ -184,11 +184,17 @@ class _Row:
             raise self.wrong(column, span, "a whole number")
         return int(text)
 
+    def sizes(self, column: Column, tok: Token, span: Span) -> list[int]:
+        digits = re.findall(r"\d+", str(tok))
+        if any(len(d) > 9 for d in digits):  # far past any real size; int() of 5000 digits fails
+            raise self.wrong(column, span, "sizes, and this one is far too large")
+        return [int(d) for d in digits]
+
     def patch(self) -> tuple[S.Arg, S.Arg | None] | None:
         if "patch" not in self.cells:
             return None
         column, tok, span = self.cells["patch"]
-        sizes = [int(d) for d in re.findall(r"\d+", str(tok))]
+        sizes = self.sizes(column, tok, span)
         if tok.type == "SIZE" and len(sizes) == 2:
             return S.Arg(S.Pair((sizes[0], sizes[1]), span), span), None
         if tok.type != "PATCH" or len(sizes) != 3:
@@ -200,7 +206,7 @@ class _Row:
         if "output" not in self.cells:
             return None
         column, tok, span = self.cells["output"]
-        dims = [int(d) for d in re.findall(r"\d+", str(tok))]
+        dims = self.sizes(column, tok, span)
         if tok.type == "SIZE" and len(dims) == 3:
             return S.DeclaredShape((dims[0], dims[1], dims[2]), span)
         if tok.type == "CELLNUM" and re.fullmatch(r"\d+", str(tok)):

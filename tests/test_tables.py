@@ -135,6 +135,7 @@ def test_wrong_type_and_cells_that_do_not_fit_their_columns() -> None:
     assert first("inception (3a)  3×3/1  28×28×256  2") == ("E114", 6, 17)
     assert first("inception (3a)  -  28×28×256  2  64  96") == ("E114", 6, 1)  # empty columns
     assert first("softmax (50%)") == ("E114", 6, 1)
+    assert first("max pool  3×3/2  56×56×" + "6" * 5000) == ("E114", 6, 18)
 
 
 def test_the_columns_line() -> None:
@@ -144,6 +145,7 @@ def test_the_columns_line() -> None:
     assert first("type  outptu size") == ("E113", 2, 16)
     assert first("output size  type") == ("E113", 2, 10)
     assert first("type  depth  depth") == ("E113", 2, 23)
+    assert first("type  #3x3  #3×3") == ("E113", 2, 22)
     assert first("type  #3x5") == ("E113", 2, 16)
     assert first("type  params (K = 1000000)") == ("E113", 2, 22)
     assert first("type  depth (K = 1024)") == ("E113", 2, 21)
