@@ -200,7 +200,7 @@ def test_expect_acknowledges_a_finding_and_reports_one_that_is_gone() -> None:
 
 # --- the shipped spec: the paper's Table 1 ------------------------------------------------------
 
-# The paper's own numbers archc finds wrong, by row: (line of the row, codes). Each is
+# The paper's own numbers archc finds wrong, by row: its type (and patch), the codes. Each is
 # explained in the spec's comments and acknowledged there with `# expect`.
 PAPER_FINDINGS = {
     "convolution 7×7/2": ["E403", "E406"],  # 2.7K, 34M: 9,408 weights, 118.0M MACs
