@@ -630,6 +630,8 @@ class _Classifier:
             return S.If(condition, self.body(line, "if"), line.span)
         if lower == ["sequential", "branch"] and not items:
             return S.Branch(self.body(line, "branch"), line.span, numbered=True)
+        if lower == ["inline", "branch"] and not items:
+            return S.Branch(self.body(line, "branch"), line.span, inline=True)
         if lower[0] in ("stage", "sequential") and len(words) == 2 and not items:
             self.check_ident(words[1], self.label_span(line))
             numbered = lower[0] == "sequential"

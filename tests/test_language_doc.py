@@ -99,3 +99,18 @@ def test_conditions_example() -> None:
     adds = [n for n in g.nodes if n.op == "add"]
     assert [(n.name, n.inputs) for n in adds] == [("same.add1", ["same.bn3", "input"])]
     assert g.output == "down.bn3"
+
+
+def test_inline_branch_example() -> None:
+    g = example("fire2: fire(16, 64)")
+    assert [n.name for n in g.nodes] == [
+        "input",
+        "fire2.squeeze",
+        "fire2.squeeze_activation",
+        "fire2.expand1x1",
+        "fire2.expand1x1_activation",
+        "fire2.expand3x3",
+        "fire2.expand3x3_activation",
+        "fire2.concat1",
+    ]
+    assert g.node("fire2.expand3x3").inputs == ["fire2.squeeze_activation"]

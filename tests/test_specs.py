@@ -47,6 +47,7 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "wide_resnet50_2": {},
     "mobilenet_v2": {},
     "densenet121": {},
+    "squeezenet1_0": {},
 }
 
 
@@ -126,6 +127,11 @@ def output_shape(c: Checked) -> ir.Shape:
 
 # --- every spec -------------------------------------------------------------------------------
 
+# The warnings a shipped spec keeps because its network has what they describe. torchvision's
+# squeezenet1_0 strides its unpadded 7x7 conv by 2 over 224 rows: (224 - 7)/2 + 1 = 109.5, so its
+# last row and column are never read, in torchvision as in the spec.
+KEPT_WARNINGS = {"torchvision/squeezenet1_0.arch": [("W301", 18)]}
+
 
 @pytest.mark.parametrize("spec", SHIPPED)
 def test_spec_reads_and_checks_clean(spec: str) -> None:
@@ -137,7 +143,10 @@ def test_spec_reads_and_checks_clean(spec: str) -> None:
     assert c.ok
     # Not even a warning: every stride tiles its input (the paper's v1 bottleneck strides a 1x1
     # conv, which skips rows by design and is not a tiling problem), every declared shape holds.
-    assert [f"{d.span}: {d.code} {d.message}" for d in c.diagnostics] == []
+    kept = KEPT_WARNINGS.get(spec, [])
+    assert [(d.code, d.span.line) for d in c.diagnostics if d.severity == "warning"] == kept
+    others = [f"{d.span}: {d.code} {d.message}" for d in c.diagnostics if d.severity != "warning"]
+    assert others == []
     assert output_shape(c) == (1000,)
 
 

@@ -31,6 +31,7 @@ PARAMETERS = {
     "wide_resnet50_2": 68_883_240,
     "mobilenet_v2": 3_504_872,
     "densenet121": 7_978_856,
+    "squeezenet1_0": 1_248_424,
 }
 
 
