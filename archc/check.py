@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from archc import ir
 from archc import syntax as S
-from archc.diagnostics import Diagnostic, has_errors, sort_key
+from archc.diagnostics import Diagnostic, has_errors, sort_key, source_lines
 from archc.passes.accounting import Accounting, Dtype, account
 from archc.passes.claims import ClaimCheck, check_claims
 from archc.passes.fusion import FusionGroup, plan_fusion
@@ -22,6 +23,9 @@ from archc.passes.shapes import infer_shapes
 CLAIM_CODES = frozenset({"E302", "E401", "E402", "E403", "E404", "E405"})
 """Errors in what the author claimed (a declared shape, a memory or params number), not in the
 network: the graph and its accounting still stand, so the table can be shown beside them."""
+
+_ALLOW = re.compile(r"#\s*archc:\s*allow\s+([A-Z][0-9]{3}(?:\s*,\s*[A-Z][0-9]{3})*)")
+"""``# archc: allow W301`` (or ``W301, W219``) in a line's comment: the author knows."""
 
 
 @dataclass
@@ -83,8 +87,28 @@ def check_graph(
         claims = check_claims(shaped.graph, result.accounting)
         result.claims = claims.checks
         result.diagnostics += claims.diagnostics
+    result.diagnostics = unallowed(result.diagnostics, result.sources)
     result.diagnostics.sort(key=sort_key)
     return result
+
+
+def unallowed(diagnostics: list[Diagnostic], sources: dict[str, str]) -> list[Diagnostic]:
+    """The diagnostics less the warnings that the line they point at allows with
+    ``# archc: allow CODE`` (a block body's line: in every instance). Errors stay."""
+    lines: dict[str, list[str]] = {}
+    kept: list[Diagnostic] = []
+    for d in diagnostics:
+        text = sources.get(d.span.file) if d.severity == "warning" else None
+        if text is not None:
+            if d.span.file not in lines:
+                lines[d.span.file] = source_lines(text)
+            file_lines = lines[d.span.file]
+            line = file_lines[d.span.line - 1] if 1 <= d.span.line <= len(file_lines) else ""
+            m = _ALLOW.search(line)
+            if m is not None and d.code in re.split(r"\s*,\s*", m[1]):
+                continue
+        kept.append(d)
+    return kept
 
 
 def check_source(

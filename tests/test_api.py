@@ -27,6 +27,28 @@ def test_lint_takes_text_or_a_path_and_returns_the_diagnostics(tmp_path):
     assert archc.lint(str(ROOT / "specs/vgg16.arch")) == []
 
 
+def test_a_line_allows_the_warnings_its_comment_names():
+    allowed = "input [224x224x3]\nCONV1: 96 11x11 stride 4  # archc: allow W301\nFC: 10\n"
+    assert archc.lint(allowed) == []
+    # Another code, or the comment on another line, leaves the warning.
+    assert [d.code for d in archc.lint(allowed.replace("W301", "W219"))] == ["W301"]
+    moved = "input [224x224x3]\nCONV1: 96 11x11 stride 4\nFC: 10  # archc: allow W301\n"
+    assert [d.code for d in archc.lint(moved)] == ["W301"]
+    # Several codes; a block body's line allows the warning in every instance.
+    block = (
+        "input [224x224x3]\n"
+        "block b(n):\n"
+        "    CONV n 7x7 stride 2   # archc: allow W219, W301\n"
+        "a: b(4)\nc: b(8)\nrelu\n"
+    )
+    assert archc.lint(block) == []
+    assert [d.code for d in archc.lint(block.replace("# archc", "#"))] == ["W219", "W301"]
+    assert [(d.code, d.line) for d in archc.lint(block.replace("W219, ", ""))] == [("W219", 3)]
+    # Errors are the network's, not the author's choice: they stay.
+    wrong = "input [224x224x3]\nCONV1: 96 11x11 stride 4 -> [55x55x96]  # archc: allow E302\n"
+    assert [d.code for d in archc.lint(wrong)] == ["W301", "E302"]
+
+
 def test_summary_returns_the_json_fields():
     data = archc.summary("torchvision/resnet50")
     assert data["network"] == "resnet50"
