@@ -630,6 +630,9 @@ class _Classifier:
             return S.If(condition, self.body(line, "if"), line.span)
         if lower == ["sequential", "branch"] and not items:
             return S.Branch(self.body(line, "branch"), line.span, numbered=True)
+        if lower == ["sequential"] and not items:
+            # Unnamed: the next position of the sequential body it stands in (MNASNet's stacks).
+            return S.Stage(None, self.body(line, "sequential"), line.span, numbered=True)
         if lower == ["inline", "branch"] and not items:
             return S.Branch(self.body(line, "branch"), line.span, inline=True)
         if lower[0] in ("stage", "sequential") and len(words) == 2 and not items:

@@ -148,6 +148,7 @@ CASES = [
         1,
     ),
     ("block defined in an if body", INPUT + "if 1:\n    block b():\n        relu\n", "E217", 3, 5),
+    ("unnamed sequential outside one", INPUT + "sequential:\n    relu\n", "E217", 2, 1),
     ("function with too few values", INPUT + "CONV max(4) 1x1\n", "E106", 2, 6),
     ("block defined twice", INPUT + BLOCK + BLOCK + "x: twice(3)\n", "E214", 5, 1),
     ("dropout probability of 1.5", INPUT + "FC 10\nDROPOUT 1.5\n", "E215", 3, 1),

@@ -20,8 +20,9 @@ from archc.check import check_file
 
 SPECS = Path(__file__).resolve().parent.parent / "specs" / "torchvision"
 HOOKED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear)
-# Models whose forward pools with F.adaptive_avg_pool2d before the classifier, not a module.
-FUNCTIONAL_POOL = {"mobilenet_v2", "densenet121"}
+# Models whose forward pools with F.adaptive_avg_pool2d (MNASNet: x.mean) before the
+# classifier, not a module.
+FUNCTIONAL_POOL = {"mobilenet_v2", "densenet121", "mnasnet1_0"}
 # Models whose blocks pool with F.avg_pool2d / F.max_pool2d: the names those blocks start with.
 FUNCTIONAL_BLOCK_POOLS = {"inception_v3": "Mixed_"}
 ARCHC_OPS = {"conv", "maxpool", "avgpool", "adaptive_avgpool", "global_avgpool", "linear"}

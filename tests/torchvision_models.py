@@ -23,6 +23,9 @@ MODELS = [
     "wide_resnet50_2",
     "mobilenet_v2",
     "densenet121",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    "mnasnet1_0",
     "squeezenet1_0",
     "inception_v3",
 ]
