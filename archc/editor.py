@@ -23,7 +23,7 @@ from archc.spans import Span
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 STATEMENT_WORDS = ("network", "input", "import", "block", "stage", "sequential", "init")
-SECTION_WORDS = ("residual:", "shortcut:", "branch:", "sequential branch:")
+SECTION_WORDS = ("residual:", "shortcut:", "branch:", "sequential branch:", "inline branch:")
 COMMON_FLAGS = ("no bias", "no relu", "no bn")
 SHORTCUT_MODES = ("auto", "identity", "projection")
 

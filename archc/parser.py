@@ -643,6 +643,8 @@ class _Classifier:
         if lower == ["sequential"] and not items:
             # Unnamed: the next position of the sequential body it stands in (MNASNet's stacks).
             return S.Stage(None, self.body(line, "sequential"), line.span, numbered=True)
+        if lower == ["inline", "branch"] and not items:
+            return S.Branch(self.body(line, "branch"), line.span, inline=True)
         if lower[0] in ("stage", "sequential") and len(words) == 2 and not items:
             self.check_ident(words[1], self.label_span(line))
             numbered = lower[0] == "sequential"
@@ -1352,14 +1354,15 @@ def _opens_body(line: _Line | None, raw: str) -> bool:
     )
 
 
-# `# expect E403`: a finding the author knows of, on this line (archc.check verifies it).
-_EXPECT = re.compile(r"#[ \t]*expect[ \t]+(E\d{3}(?:[ \t]*,?[ \t]*E\d{3})*)(?![A-Za-z0-9_])")
+# `# expect E403` / `# expect W301`: a finding the author knows of, on this line (archc.check
+# verifies it).
+_EXPECT = re.compile(r"#[ \t]*expect[ \t]+([EW]\d{3}(?:[ \t]*,?[ \t]*[EW]\d{3})*)(?![A-Za-z0-9_])")
 _COLUMNS = re.compile(r"[ \t\f\u00a0]*columns[ \t]*:", re.I)
 
 
 def _expected(raw: str, n: int) -> list[tuple[int, str]]:
     m = _EXPECT.search(raw)
-    return [(n, code) for code in re.findall(r"E\d{3}", m[1])] if m else []
+    return [(n, code) for code in re.findall(r"[EW]\d{3}", m[1])] if m else []
 
 
 def _parse_lines(

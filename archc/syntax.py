@@ -313,11 +313,14 @@ class Gate:
 
 @dataclass(frozen=True)
 class Branch:
-    """``branch:`` or ``sequential branch:`` (``numbered``: its layers are named 0, 1, …)."""
+    """``branch:``, ``sequential branch:`` (``numbered``: its layers are named 0, 1, …) or
+    ``inline branch:`` (``inline``: it opens no scope; its layers are named in the enclosing
+    one, as the attributes of torchvision's Inception3 and Fire modules are)."""
 
     body: tuple[Stmt, ...]
     span: Span
     numbered: bool = False
+    inline: bool = False
 
 
 @dataclass(frozen=True)

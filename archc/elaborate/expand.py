@@ -245,9 +245,12 @@ class Expander:
                 elif isinstance(st, S.Branch):
                     if branches is None:
                         branches = _Branches(cur, st.span, [])
-                    name = f"branch{len(branches.outputs) + 1}"
-                    self.names.claim(scope, name, st.span)
-                    child = scope.child(name, st.numbered)
+                    if st.inline:
+                        child = scope  # its layers are named beside the branches
+                    else:
+                        name = f"branch{len(branches.outputs) + 1}"
+                        self.names.claim(scope, name, st.span)
+                        child = scope.child(name, st.numbered)
                     out = self.body(st.body, ctx, child, branches.start)
                     if out is not None:
                         branches.outputs.append(out)
