@@ -740,3 +740,44 @@ def test_the_registry_the_eager_path_and_the_kernel_name_the_same_epilogues():
         nn.LeakyReLU: "leaky_relu",
         **{cls: kernel for kernel, _, cls in EPILOGUE_SPECS.values() if kernel is not None},
     }
+
+
+@needs_kernels
+@pytest.mark.slow
+@under_triton
+def test_fused_mobilenet_v2_runs_its_dense_convs_as_kernels_and_matches_the_plain_model(
+    monkeypatch,
+):
+    from pathlib import Path
+
+    from archc import kernels
+
+    torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    spec = Path(__file__).resolve().parents[1] / "specs" / "torchvision" / "mobilenet_v2.arch"
+    model = archc.load(spec, device=device).eval()
+    randomize_bn(model)
+    fused = archc.fuse(model)
+    calls = []
+    real = kernels.fused_conv2d
+
+    def counting(*args, **kwargs):
+        calls.append((kwargs.get("residual") is not None, kwargs.get("activation")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kernels, "fused_conv2d", counting)
+    x = torch.randn(1, 3, 32, 32, device=device)
+    monkeypatch.setenv("ARCHC_KERNELS", "triton")
+    with torch.no_grad():
+        expected = model(x)
+        actual = fused(x)
+    # The stem, 16 expansions and the last 1x1 with their ReLU6; 17 projections, 10 of them with
+    # the identity added (all but the first block of each row of the paper's table, for the rows
+    # of widths 24, 32, 64, 96, 160: 1 + 2 + 3 + 2 + 2). The 17 depthwise convs are PyTorch's.
+    assert sorted(calls, key=str) == sorted(
+        [(False, "relu6")] * 18 + [(False, None)] * 7 + [(True, None)] * 10, key=str
+    )
+    depthwise = [m for m in fused.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
+    assert len(depthwise) == 17
+    assert_close(actual, expected, rel=1e-4 if device == "cpu" else 1e-3)
