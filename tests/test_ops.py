@@ -46,6 +46,7 @@ EXAMPLES: dict[str, tuple[str, tuple[int, ...], int]] = {
     "layernorm": ("layer norm eps 1e-6\n", (4, 8, 8), 4 + 4),
     "layerscale": ("layer scale 0.5\n", (4, 8, 8), 4),
     "stochastic_depth": ("stochastic depth 0.2\n", (4, 8, 8), 0),
+    "split": ("split 2 part 2\n", (2, 8, 8), 0),
     "multiply": ("gate:\n    GAP\n    CONV 4 1x1 no relu\n    sigmoid\n", (4, 8, 8), 0),
     "linear": ("FC 5\n", (5,), 8 * 8 * 4 * 5 + 5),
     "dropout": ("FC 5 no relu\ndropout 0.3\n", (5,), 0),
@@ -271,3 +272,62 @@ def test_concat_input_joins_the_bodys_input_first() -> None:
     x = torch.randn(1, 4, 8, 8)
     with torch.no_grad():
         assert torch.equal(model(x)[:, :4], x)
+
+
+SHUFFLE_UNIT = """\
+block unit:
+    split 2
+    branch:
+        identity
+    sequential branch:
+        CONV 2 1x1 no bias
+        relu
+    concat
+    channel shuffle 2
+u: unit
+"""
+
+
+def test_a_split_gives_each_branch_one_part_of_the_channels() -> None:
+    # ShuffleNetV2's unit: the first half passes on, the second goes through a branch.
+    checked = check_source(INPUT + SHUFFLE_UNIT)
+    assert checked.ok, checked.diagnostics
+    graph = checked.graph
+    assert graph is not None
+    assert graph.node("u.branch1.identity1").inputs == ["u.split1"]
+    assert graph.node("u.branch2.0").inputs == ["u.split2"]
+    assert (graph.node("u.split1").part, graph.node("u.split2").part) == (1, 2)
+    assert checked.shapes["u.split2"] == (2, 8, 8)
+    assert checked.shapes["u.concat1"] == (4, 8, 8)
+    model = archc.load(INPUT + SHUFFLE_UNIT)
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        x1, x2 = x.chunk(2, dim=1)
+        branch = torch.relu(torch.nn.functional.conv2d(x2, model.u.branch2[0].weight))
+        joined = torch.cat([x1, branch], 1)
+        # channel shuffle 2 of [a0, a1, b0, b1] is [a0, b0, a1, b1]
+        expected = joined[:, [0, 2, 1, 3]]
+        assert torch.equal(model(x), expected)
+    assert [k for k, _ in model.state_dict().items()] == ["u.branch2.0.weight"]
+
+
+def test_a_split_must_split_the_channels() -> None:
+    (d,) = check_source("input [8x8x6]\nsplit 4 part 1\n").diagnostics
+    assert (d.code, d.span.line) == ("E311", 2)
+    text = "input [8x8x6]\nsplit 4\n" + "branch:\n    identity\n" * 4 + "concat\n"
+    assert "E311" in {d.code for d in check_source(text).diagnostics}
+    (d,) = check_source("input [8x8x6]\nsplit 2 part 3\n").diagnostics
+    assert d.code == "E215" and "part 3" in d.message
+
+
+def test_a_split_needs_one_branch_per_part() -> None:
+    one = INPUT + "split 2\nbranch:\n    identity\nconcat\n"
+    (d,) = check_source(one).diagnostics
+    assert (d.code, d.span.line) == ("E211", 5)
+    assert "makes 2 parts, but 1" in d.message
+    three = INPUT + "split 2\n" + "branch:\n    identity\n" * 3 + "concat\n"
+    (d,) = check_source(three).diagnostics
+    assert (d.code, d.span.line) == ("E211", 7)
+    (d,) = check_source(INPUT + "split 2\nrelu\n").diagnostics
+    assert (d.code, d.span.line) == ("E211", 2)
+    assert "followed by its `branch:` sections" in d.message

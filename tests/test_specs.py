@@ -47,6 +47,7 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "wide_resnet50_2": {},
     "mobilenet_v2": {},
     "densenet121": {},
+    "shufflenet_v2_x1_0": {},
 }
 
 

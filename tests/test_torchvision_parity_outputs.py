@@ -31,6 +31,7 @@ PARAMETERS = {
     "wide_resnet50_2": 68_883_240,
     "mobilenet_v2": 3_504_872,
     "densenet121": 7_978_856,
+    "shufflenet_v2_x1_0": 2_278_604,
 }
 
 

@@ -47,9 +47,23 @@ class StochasticDepth(nn.Module):
         return x * mask.bernoulli_(keep).div_(keep)
 '''
 
+CHANNEL_SPLIT = '''
+class ChannelSplit(nn.Module):
+    """The ``index``-th of ``parts`` equal groups of channels (ShuffleNet's channel split)."""
+
+    def __init__(self, parts: int, index: int) -> None:
+        super().__init__()
+        self.parts = parts
+        self.index = index
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.chunk(self.parts, dim=1)[self.index]
+'''
+
 SOURCES = {
     "LayerNorm2d": LAYER_NORM_2D,
     "LayerScale": LAYER_SCALE,
     "StochasticDepth": STOCHASTIC_DEPTH,
+    "ChannelSplit": CHANNEL_SPLIT,
 }
 """Class name -> its source; the generator keeps these names free of its own classes."""

@@ -6,7 +6,7 @@ import re
 from fractions import Fraction
 from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from archc import syntax as S
 from archc.nodes import NodeBase, Shape, positive
@@ -371,3 +371,79 @@ class StochasticDepthOp(Op):
 
     def describe(self, node: StochasticDepth) -> str:
         return f"stochastic depth {node.p:g}"
+
+
+class Split(NodeBase):
+    """One of ``parts`` equal groups of channels, the ``part``-th (1-based): ShuffleNet's channel
+    split, ``x.chunk(parts, dim=1)[part - 1]``."""
+
+    op: Literal["split"] = "split"
+    parts: int
+    part: int = 1
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "Split":
+        positive(self.parts, "number of parts")
+        if not 1 <= self.part <= self.parts:
+            raise ValueError(f"part {self.part} of a split into {self.parts} does not exist")
+        return self
+
+
+class SplitOp(Op):
+    model = Split
+    title = "channel split"
+    article = "a channel split"
+    words = ("SPLIT", "CHANNEL SPLIT")
+    slots = ("parts",)
+    keywords = {"parts": "parts", "part": "part"}
+    prefix = "split"
+    followed = False
+    activation = False
+    transparent = True  # a selection of channels
+    in_place = True  # a view
+    keeps_positions = True
+    help = (
+        "split takes its number of parts: `split 2` before as many `branch:` sections (each "
+        "takes one part), or `split 2 part 1` for one part"
+    )
+    docs_args = (
+        "`N` equal groups of channels (E311 when they do not split): each of the N `branch:` "
+        "sections after it takes one, in order; `part K`: the K-th alone"
+    )
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        o = layer.options
+        if "parts" not in o:
+            raise ev.missing(
+                "a channel split needs its number of parts",
+                layer.span,
+                "write e.g. `split 2`",
+            )
+        out = {"parts": ev.int_arg(o["parts"], "number of parts")}
+        if "part" in o:
+            out["part"] = ev.int_arg(o["part"], "part")
+        return out
+
+    def shape(self, node: Split, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        x = ins[0]
+        if x[0] % node.parts:
+            ctx.err(
+                "E311",
+                node,
+                f"{x[0]} channels do not split into {node.parts} equal parts",
+                "split into a number of parts that divides the channels",
+            )
+            return None
+        return (x[0] // node.parts, *x[1:])
+
+    def costs(self, node: Split, x: Shape, out: Shape) -> Costs:
+        return NO_COSTS
+
+    def window(self, node: Split, x: Shape, height: int) -> None:
+        return None
+
+    def ctor(self, node: Split, x: Shape, out: Shape) -> Ctor:
+        return Ctor("ChannelSplit", (node.parts, node.part - 1), helper=helpers.CHANNEL_SPLIT)
+
+    def describe(self, node: Split) -> str:
+        return f"split {node.parts} part {node.part}"
