@@ -47,6 +47,7 @@ EXAMPLES: dict[str, tuple[str, tuple[int, ...], int]] = {
     "layerscale": ("layer scale 0.5\n", (4, 8, 8), 4),
     "stochastic_depth": ("stochastic depth 0.2\n", (4, 8, 8), 0),
     "split": ("split 2 part 2\n", (2, 8, 8), 0),
+    "permute": ("permute 0 2 3 1\n", (8, 8, 4), 0),
     "multiply": ("gate:\n    GAP\n    CONV 4 1x1 no relu\n    sigmoid\n", (4, 8, 8), 0),
     "linear": ("FC 5\n", (5,), 8 * 8 * 4 * 5 + 5),
     "dropout": ("FC 5 no relu\ndropout 0.3\n", (5,), 0),
@@ -118,7 +119,9 @@ def test_each_stage_asks_the_registry(kind: str) -> None:
     network = generate_source(checked).split("class network(nn.Module):")[1]
     assert set(re.findall(r"self\.(\w+) = nn\.(\w+)", network)) <= {
         (name, type(m).__name__) for name, m in model.named_children()
-    } | {(name, "Conv2d") for name, _ in model.named_children()}
+    } | {(name, "Conv2d") for name, _ in model.named_children()} | {
+        (name, "Parameter") for name, _ in model.named_parameters(recurse=False)
+    }
 
 
 def test_an_identity_branch_concatenates_the_input_itself() -> None:
@@ -160,8 +163,14 @@ def test_convnext_layers_match_torchvisions() -> None:
     reference = LayerNorm2d(4, eps=1e-6)
     reference.load_state_dict(model.norm1.state_dict())
     torch.testing.assert_close(model.norm1(x), reference(x))
-    assert torch.equal(model.layer_scale1(x), x * 0.5)  # starts at its value
+    # A bare parameter of shape (C, 1, 1) under the layer's name, starting at its value.
+    assert isinstance(model.layer_scale1, torch.nn.Parameter)
+    assert model.layer_scale1.shape == (4, 1, 1) and bool((model.layer_scale1 == 0.5).all())
+    # torch lists a module's own parameters before its children's
+    assert list(model.state_dict()) == ["layer_scale1", "norm1.weight", "norm1.bias"]
     model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), model.norm1(x) * 0.5)
     assert model.stochastic_depth1(x) is x  # the identity at inference
     model.train()
     torch.manual_seed(0)
@@ -331,3 +340,62 @@ def test_a_split_needs_one_branch_per_part() -> None:
     (d,) = check_source(INPUT + "split 2\nrelu\n").diagnostics
     assert (d.code, d.span.line) == ("E211", 2)
     assert "followed by its `branch:` sections" in d.message
+
+
+def test_convnext_channels_last_layers_match_torchvisions_block() -> None:
+    # CNBlock's `block`: depthwise conv, channels last, layer norm and two FCs over the channels
+    # at each position, channels first again; torchvision's own Sequential as the reference.
+    from torchvision.models.convnext import CNBlock
+
+    text = """\
+input [8x8x4]
+block cn:
+    residual:
+        sequential block:
+            CONV 4 7x7 pad 3 depthwise no relu
+            permute 0 2 3 1
+            layer norm eps 1e-6 channels last
+            FC 16 channels last
+            gelu
+            FC 4 channels last no relu
+            permute 0 3 1 2
+        layer_scale: layer scale 0.5
+        stochastic_depth: stochastic depth 0.2
+    add
+b: cn
+"""
+    checked = check_source(text)
+    assert checked.ok, checked.diagnostics
+    assert checked.shapes["b.block.3"] == (8, 8, 16)  # the tensor's shape: (H, W, C)
+    acc = checked.accounting
+    assert acc is not None
+    # 4·16 weights + 16 biases; a multiply-accumulate per weight at each of the 8·8 positions
+    assert (acc.layer("b.block.3").params, acc.layer("b.block.3").macs) == (
+        4 * 16 + 16,
+        4 * 16 * 64,
+    )
+    assert acc.layer("b.block.2").params == 4 + 4
+    model = archc.load(text)
+    reference = CNBlock(4, layer_scale=0.5, stochastic_depth_prob=0.2)
+    assert list(model.b.state_dict()) == list(reference.state_dict())
+    reference.load_state_dict(model.b.state_dict(), strict=True)
+    x = torch.randn(16, 4, 8, 8)
+    for train in (False, True):
+        model.train(train)
+        reference.train(train)
+        torch.manual_seed(0)
+        ours = model(x)
+        torch.manual_seed(0)
+        torch.testing.assert_close(ours, reference(x), rtol=0, atol=0)
+
+
+def test_permute_and_channels_last_need_what_they_say() -> None:
+    (d,) = check_source(INPUT + "permute 0 2 1\n").diagnostics
+    assert d.code == "E213"
+    (d,) = check_source(INPUT + "permute 1 0 2 3\n").diagnostics
+    assert d.code == "E215" and "batch (0) first" in d.message
+    (d,) = check_source(INPUT + "flatten\npermute 0 2 3 1\n").diagnostics
+    assert d.code == "E306"
+    # `channels last` is two words: anything else after `channels` is not the flag
+    (d,) = check_source(INPUT + "FC 4 channels first\n").diagnostics
+    assert d.code == "E106"

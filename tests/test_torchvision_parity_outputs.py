@@ -32,6 +32,7 @@ PARAMETERS = {
     "mobilenet_v2": 3_504_872,
     "densenet121": 7_978_856,
     "shufflenet_v2_x1_0": 2_278_604,
+    "convnext_tiny": 28_589_128,
 }
 
 

@@ -4,7 +4,8 @@ For every specs/torchvision/*.arch: archc's parameter total equals torchvision's
 ``sum(p.numel())``; the output shapes of the conv, pool and linear layers, in order, equal what
 forward hooks on torchvision's model record at 224x224; and archc's MAC total is within 1% of a
 count made here from those hooks (conv: output elements x in_channels/groups x kh x kw;
-linear: in x out). A missing spec file fails the test.
+linear: output elements x in, which is in x out for a vector and counts every position of
+ConvNeXt's channels-last linears). A missing spec file fails the test.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def hooked_forward(model: nn.Module) -> tuple[list[tuple[int, ...]], int]:
             kh, kw = module.kernel_size
             macs += out[0].numel() * (module.in_channels // module.groups) * kh * kw
         elif isinstance(module, nn.Linear):
-            macs += module.in_features * module.out_features
+            macs += out[0].numel() * module.in_features
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, HOOKED)]
     with torch.no_grad():

@@ -24,6 +24,7 @@ MODELS = [
     "mobilenet_v2",
     "densenet121",
     "shufflenet_v2_x1_0",
+    "convnext_tiny",
 ]
 
 

@@ -20,6 +20,7 @@ from typing import Literal
 from torch import nn
 
 from archc import ir
+from archc.ops.layers import LayerScale
 
 Family = Literal["alexnet", "googlenet", "resnet", "vgg"]
 
@@ -72,6 +73,9 @@ def initialize(model: nn.Module, graph: ir.Graph) -> None:
         elif (
             hasattr(module, "reset_parameters") and next(module.parameters(False), None) is not None
         ):
-            # Layers with parameters of their own beyond these (LayerNorm2d, LayerScale): their
+            # Layers with parameters of their own beyond these (LayerNorm2d, LayerNorm): their
             # own initialisation, as torchvision's models keep it.
             module.reset_parameters()
+    for node in graph.nodes:
+        if isinstance(node, LayerScale):  # a bare parameter of its part, at its starting value
+            nn.init.constant_(model.get_parameter(node.name), node.init)
