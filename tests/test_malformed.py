@@ -148,6 +148,7 @@ CASES = [
         1,
     ),
     ("block defined in an if body", INPUT + "if 1:\n    block b():\n        relu\n", "E217", 3, 5),
+    ("unnamed sequential outside one", INPUT + "sequential:\n    relu\n", "E217", 2, 1),
     ("function with too few values", INPUT + "CONV max(4) 1x1\n", "E106", 2, 6),
     ("block defined twice", INPUT + BLOCK + BLOCK + "x: twice(3)\n", "E214", 5, 1),
     ("dropout probability of 1.5", INPUT + "FC 10\nDROPOUT 1.5\n", "E215", 3, 1),
@@ -168,6 +169,15 @@ CASES = [
     ),
     ("dunder layer name", INPUT + "__init__: CONV 64 3x3\n", "E218", 2, 1),
     ("private module attribute", INPUT + "_modules: FC 10\n", "E218", 2, 1),
+    ("unknown table column", INPUT + "columns: type  outptu size\nlinear  10\n", "E113", 2, 16),
+    (
+        "table cell that does not fit",
+        INPUT + "columns: type  patch size/stride  output size  depth  #1x1\n"
+        "max pool  3×3/2  112×112×3  0  64\n",
+        "E114",
+        3,
+        32,
+    ),
 ]
 
 

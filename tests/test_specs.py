@@ -24,7 +24,7 @@ from torchvision.ops.misc import Permute as TorchvisionPermute
 from archc import ir
 from archc.check import Checked, check_file
 from archc.frontend import read_spec
-from archc.ops.activation import GELU, ReLU6
+from archc.ops.activation import GELU, Hardsigmoid, Hardswish, ReLU6
 from archc.ops.layers import LayerScale, Permute, StochasticDepth
 from archc.ops.norm import LayerNorm
 
@@ -51,6 +51,9 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "wide_resnet50_2": {},
     "mobilenet_v2": {},
     "densenet121": {},
+    "mobilenet_v3_large": {},
+    "mobilenet_v3_small": {},
+    "mnasnet1_0": {},
     "shufflenet_v2_x1_0": {},
     "convnext_tiny": {},
 }
@@ -364,11 +367,17 @@ def describe_module(m: nn.Module) -> tuple[object, ...] | None:
                 m.bias is not None,
             )
         case nn.BatchNorm2d():
-            return ("batchnorm", m.num_features, m.eps, m.momentum)
+            # MNASNet's momentum is 1 - 0.9997 computed in floats (0.00029999999999996696),
+            # the spec's in exact arithmetic (0.0003): equal to 15 decimals.
+            return ("batchnorm", m.num_features, m.eps, round(m.momentum, 15))
         case nn.ReLU():
             return ("relu",)
         case nn.ReLU6():
             return ("relu6",)
+        case nn.Hardswish():
+            return ("hardswish",)
+        case nn.Hardsigmoid():
+            return ("hardsigmoid",)
         case nn.MaxPool2d():
             k, s, p = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding)
             return ("maxpool", k, s, p, m.ceil_mode)
@@ -403,17 +412,23 @@ def describe_node(node: ir.Node, c: Checked) -> tuple[object, ...] | None:
             conv = (node.out_channels, node.kernel, node.stride, node.padding, groups, node.bias)
             return ("conv", c_in, *conv)
         case ir.BatchNorm():
-            return ("batchnorm", c.shapes[node.name][0], node.eps, node.momentum)
+            return ("batchnorm", c.shapes[node.name][0], node.eps, round(node.momentum, 15))
         case ir.ReLU():
             return ("relu",)
         case ReLU6():
             return ("relu6",)
+        case Hardswish():
+            return ("hardswish",)
+        case Hardsigmoid():
+            return ("hardsigmoid",)
         case ir.MaxPool():
             return ("maxpool", node.kernel, node.stride, node.padding, node.ceil_mode)
         case ir.AvgPool():
             return ("avgpool", node.kernel, node.stride, node.padding, node.ceil_mode)
         case ir.AdaptiveAvgPool():
             return ("adaptive_avgpool", node.output_size)
+        case ir.GlobalAvgPool():  # torchvision's SqueezeExcitation pools with a module
+            return ("adaptive_avgpool", (1, 1))
         case ir.Dropout():
             return ("dropout", node.p)
         case ir.Linear():
@@ -461,8 +476,9 @@ def test_torchvision_counterpart_runs_the_same_modules(name: str) -> None:
         # BasicConv2d calls F.relu, which no hook sees: one per conv.
         assert sum(d == ("relu",) for d in ours) == sum(d[0] == "conv" for d in theirs)
         ours = [d for d in ours if d != ("relu",)]
-    if name in ("mobilenet_v2", "densenet121"):
-        # Their forwards pool with F.adaptive_avg_pool2d, which no hook sees.
+    if name in ("mobilenet_v2", "densenet121", "mnasnet1_0", "shufflenet_v2_x1_0"):
+        # Their forwards pool with F.adaptive_avg_pool2d (MNASNet's and ShuffleNet's with
+        # x.mean([2, 3])), which no hook sees.
         ours.remove(("adaptive_avgpool", (1, 1)))
     if name == "densenet121":
         # ... and DenseNet's ends with F.relu.

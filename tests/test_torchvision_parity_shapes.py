@@ -21,9 +21,9 @@ from archc.check import check_file
 
 SPECS = Path(__file__).resolve().parent.parent / "specs" / "torchvision"
 HOOKED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear)
-# Models whose forward pools with a function before the classifier (F.adaptive_avg_pool2d,
-# ShuffleNet's x.mean([2, 3])), not a module.
-FUNCTIONAL_POOL = {"mobilenet_v2", "densenet121", "shufflenet_v2_x1_0"}
+# Models whose forward pools with a function before the classifier (F.adaptive_avg_pool2d;
+# MNASNet's and ShuffleNet's x.mean([2, 3])), not a module.
+FUNCTIONAL_POOL = {"mobilenet_v2", "densenet121", "mnasnet1_0", "shufflenet_v2_x1_0"}
 ARCHC_OPS = {"conv", "maxpool", "avgpool", "adaptive_avgpool", "global_avgpool", "linear"}
 
 

@@ -23,6 +23,9 @@ MODELS = [
     "wide_resnet50_2",
     "mobilenet_v2",
     "densenet121",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    "mnasnet1_0",
     "shufflenet_v2_x1_0",
     "convnext_tiny",
 ]

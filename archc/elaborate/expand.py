@@ -238,8 +238,9 @@ class Expander:
                 elif isinstance(st, S.CallLine):
                     cur = self.call_line(st, ctx, scope, cur)
                 elif isinstance(st, S.Stage):
-                    self.names.claim(scope, st.name, st.span)
-                    cur = self.body(st.body, ctx, scope.child(st.name, st.numbered), cur)
+                    name = st.name if st.name is not None else self.position(st, scope)
+                    self.names.claim(scope, name, st.span)
+                    cur = self.body(st.body, ctx, scope.child(name, st.numbered), cur)
                 elif isinstance(st, S.Residual):
                     if residual is None:
                         residual = _Residual(cur, st.span)
@@ -300,6 +301,20 @@ class Expander:
         branches.taken += 1
         part = {**fields, "part": branches.taken}
         return self.emit("split", None, [branches.start], line.span, ctx, scope, part).name
+
+    def position(self, st: S.Stage, scope: Scope) -> str:
+        """The name of an unnamed ``sequential:``: the next position of the sequential body
+        around it, an ``nn.Sequential`` inside an ``nn.Sequential`` (MNASNet's stacks)."""
+        if not scope.positional:
+            raise Problem(
+                "E217",
+                "an unnamed `sequential:` stands only in a sequential body",
+                st.span,
+                "name it (`sequential layers:`), or put it in a `sequential NAME:` stage or a "
+                "`sequential block`",
+            )
+        scope.emitted += 1
+        return str(scope.emitted - 1)
 
     def input(self, st: S.InputStmt) -> str:
         try:
