@@ -1097,6 +1097,16 @@ class _Classifier:
                 if w in op.flags:
                     flags.add(w)
                     continue
+                nxt = items[i] if i < len(items) else None
+                if (
+                    w == "channels"
+                    and "channels_last" in op.flags
+                    and isinstance(nxt, S.Name)
+                    and nxt.id.lower() == "last"
+                ):
+                    flags.add("channels_last")  # `channels last`, two words
+                    i += 1
+                    continue
                 if w in op.keywords:
                     if i >= len(items) or not (_is_expr(items[i]) or isinstance(items[i], _Size)):
                         raise SyntaxProblem("E106", f"`{it.id}` needs a value after it", it.span)

@@ -18,12 +18,16 @@ import pytest
 import torch
 import torchvision
 from torch import nn
+from torchvision.ops import StochasticDepth as TorchvisionStochasticDepth
+from torchvision.ops.misc import Permute as TorchvisionPermute
 from torchvision_models import input_size
 
 from archc import ir
 from archc.check import Checked, check_file, check_source
 from archc.frontend import read_spec
-from archc.ops.activation import Hardsigmoid, Hardswish, ReLU6
+from archc.ops.activation import GELU, Hardsigmoid, Hardswish, ReLU6
+from archc.ops.layers import LayerScale, Permute, StochasticDepth
+from archc.ops.norm import LayerNorm
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 SHIPPED = sorted(
@@ -53,6 +57,8 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "mnasnet1_0": {},
     "squeezenet1_0": {},
     "inception_v3": {"aux_logits": False, "transform_input": False, "init_weights": False},
+    "shufflenet_v2_x1_0": {},
+    "convnext_tiny": {},
 }
 
 
@@ -74,10 +80,19 @@ def nodes(c: Checked, op: str) -> list[ir.Node]:
 
 
 def param_shapes(c: Checked) -> list[tuple[int, ...]]:
-    """Every parameter tensor's shape, in graph order, as the compiled module would hold them."""
+    """Every parameter tensor's shape, in graph order, as the compiled module would hold them:
+    a layer scale, a bare parameter of its block, comes before the parameters of the block's
+    layers, as torch lists a module's own parameters before its children's."""
     assert c.graph is not None
     shapes: list[tuple[int, ...]] = []
+    owners: list[str] = []  # the node of each shape
     for node in c.graph.nodes:
+        if isinstance(node, LayerScale):
+            block = node.name.rsplit(".", 1)[0] + "." if "." in node.name else ""
+            at = next(i for i, o in enumerate(owners) if o.startswith(block))
+            shapes.insert(at, (c.shapes[node.inputs[0]][0], 1, 1))
+            owners.insert(at, node.name)
+        before = len(shapes)
         match node:
             case ir.Conv():
                 in_channels = c.shapes[node.inputs[0]][0]
@@ -89,9 +104,15 @@ def param_shapes(c: Checked) -> list[tuple[int, ...]]:
                 channels = c.shapes[node.name][0]
                 shapes += [(channels,), (channels,)]
             case ir.Linear():
-                shapes.append((node.out_features, math.prod(c.shapes[node.inputs[0]])))
+                x = c.shapes[node.inputs[0]]
+                shapes.append((node.out_features, x[-1] if node.channels_last else math.prod(x)))
                 if node.bias:
                     shapes.append((node.out_features,))
+            case LayerNorm():
+                x = c.shapes[node.inputs[0]]
+                channels = x[-1] if node.channels_last else x[0]
+                shapes += [(channels,), (channels,)]
+        owners += [node.name] * (len(shapes) - before)
     return shapes
 
 
@@ -347,7 +368,7 @@ def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (v[0], v[1])
 
 
-def describe_module(m: nn.Module) -> tuple[object, ...]:
+def describe_module(m: nn.Module) -> tuple[object, ...] | None:
     match m:
         case nn.Conv2d():
             return (
@@ -384,6 +405,17 @@ def describe_module(m: nn.Module) -> tuple[object, ...]:
             return ("dropout", m.p)
         case nn.Linear():
             return ("linear", m.in_features, m.out_features, m.bias is not None)
+        case nn.LayerNorm():  # LayerNorm2d too
+            return ("layernorm", m.normalized_shape[0], m.eps)
+        case nn.GELU():
+            return ("gelu",)
+        case TorchvisionPermute():
+            return ("permute", tuple(m.dims))
+        case TorchvisionStochasticDepth():
+            # torchvision's p is a float product, ours a fraction made float: equal to 12 places.
+            return ("stochastic_depth", round(m.p, 12))
+        case nn.Flatten():
+            return None  # a module in ConvNeXt's classifier; a function in the others' forward
     raise AssertionError(f"no description for {type(m).__name__}")
 
 
@@ -415,7 +447,18 @@ def describe_node(node: ir.Node, c: Checked) -> tuple[object, ...] | None:
         case ir.Dropout():
             return ("dropout", node.p)
         case ir.Linear():
-            return ("linear", math.prod(c.shapes[node.inputs[0]]), node.out_features, node.bias)
+            x = c.shapes[node.inputs[0]]
+            features = x[-1] if node.channels_last else math.prod(x)
+            return ("linear", features, node.out_features, node.bias)
+        case LayerNorm():
+            x = c.shapes[node.inputs[0]]
+            return ("layernorm", x[-1] if node.channels_last else x[0], node.eps)
+        case GELU():
+            return ("gelu",)
+        case Permute():
+            return ("permute", node.dims)
+        case StochasticDepth():
+            return ("stochastic_depth", round(node.p, 12))
     # flatten, concat, add: functions in torchvision's forward, not modules.
     return None
 
@@ -435,7 +478,7 @@ def torchvision_forward(name: str) -> list[tuple[object, ...]]:
     finally:
         for h in hooks:
             h.remove()
-    return calls
+    return [d for d in calls if d is not None]
 
 
 @pytest.mark.parametrize("name", TORCHVISION_KWARGS)
@@ -458,9 +501,9 @@ def test_torchvision_counterpart_runs_the_same_modules(name: str) -> None:
         # BasicConv2d calls F.relu, which no hook sees: one per conv.
         assert sum(d == ("relu",) for d in ours) == sum(d[0] == "conv" for d in theirs)
         ours = [d for d in ours if d != ("relu",)]
-    if name in ("mobilenet_v2", "densenet121", "mnasnet1_0"):
-        # Their forwards pool with F.adaptive_avg_pool2d (MNASNet's with x.mean([2, 3])), which
-        # no hook sees.
+    if name in ("mobilenet_v2", "densenet121", "mnasnet1_0", "shufflenet_v2_x1_0"):
+        # Their forwards pool with F.adaptive_avg_pool2d (MNASNet's and ShuffleNet's with
+        # x.mean([2, 3])), which no hook sees.
         ours.remove(("adaptive_avgpool", (1, 1)))
     if name == "densenet121":
         # ... and DenseNet's ends with F.relu.

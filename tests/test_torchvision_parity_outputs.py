@@ -37,6 +37,8 @@ PARAMETERS = {
     "mnasnet1_0": 4_383_312,
     "squeezenet1_0": 1_248_424,
     "inception_v3": 23_834_568,
+    "shufflenet_v2_x1_0": 2_278_604,
+    "convnext_tiny": 28_589_128,
 }
 
 

@@ -28,6 +28,8 @@ MODELS = [
     "mnasnet1_0",
     "squeezenet1_0",
     "inception_v3",
+    "shufflenet_v2_x1_0",
+    "convnext_tiny",
 ]
 
 # The side of the square input a model is checked at where it is not 224: the size its

@@ -4,7 +4,10 @@
   conv biases 0; BN weight 1, bias 0; linear weights normal(0, 0.01), biases 0.
 - ``xavier``: conv and linear weights Xavier-uniform, biases 0; BN weight 1, bias 0.
 - ``torchvision``: the scheme of the torchvision family the network belongs to --
-  AlexNet (network name contains "alexnet"): PyTorch's default layer init, untouched;
+  AlexNet (network name contains "alexnet") and ShuffleNet (the graph shuffles channels):
+  PyTorch's default layer init, untouched;
+  ConvNeXt (the graph has a layer scale): conv and linear weights truncated normal (std 0.02,
+  cut at ±2), biases 0; layer norms 1/0, layer scales their starting value;
   GoogLeNet (the graph concatenates branches): conv and linear weights truncated normal
   (std 0.01, cut at ±2), BN 1/0, linear bias PyTorch's default;
   ResNet (the graph has residual adds): the ``kaiming`` convs and BN, linear PyTorch's default;
@@ -20,14 +23,17 @@ from typing import Literal
 from torch import nn
 
 from archc import ir
+from archc.ops.layers import LayerScale
 
-Family = Literal["alexnet", "googlenet", "resnet", "vgg"]
+Family = Literal["alexnet", "convnext", "googlenet", "resnet", "vgg"]
 
 
 def torchvision_family(graph: ir.Graph) -> Family:
-    if "alexnet" in graph.name.lower():
-        return "alexnet"
     ops = {node.op for node in graph.nodes}
+    if "alexnet" in graph.name.lower() or "channel_shuffle" in ops:
+        return "alexnet"  # PyTorch's defaults (AlexNet, ShuffleNetV2)
+    if "layerscale" in ops:
+        return "convnext"
     if "concat" in ops:
         return "googlenet"
     if "add" in ops:
@@ -60,6 +66,9 @@ def initialize(model: nn.Module, graph: ir.Graph) -> None:
             elif family == "googlenet":
                 module.reset_parameters()
                 nn.init.trunc_normal_(module.weight, mean=0.0, std=0.01, a=-2, b=2)
+            elif family == "convnext":
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                _zero(module.bias)
             elif scheme == "xavier":
                 nn.init.xavier_uniform_(module.weight)
                 _zero(module.bias)
@@ -72,6 +81,9 @@ def initialize(model: nn.Module, graph: ir.Graph) -> None:
         elif (
             hasattr(module, "reset_parameters") and next(module.parameters(False), None) is not None
         ):
-            # Layers with parameters of their own beyond these (LayerNorm2d, LayerScale): their
+            # Layers with parameters of their own beyond these (LayerNorm2d, LayerNorm): their
             # own initialisation, as torchvision's models keep it.
             module.reset_parameters()
+    for node in graph.nodes:
+        if isinstance(node, LayerScale):  # a bare parameter of its part, at its starting value
+            nn.init.constant_(model.get_parameter(node.name), node.init)

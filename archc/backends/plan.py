@@ -48,6 +48,8 @@ class Step:
     flatten: bool = False
     inplace: bool = False
     """A function step that may overwrite its first argument (see ``_may_overwrite``)."""
+    parameter: bool = False
+    """The child is a bare parameter that multiplies the argument (a layer scale)."""
 
 
 @dataclass
@@ -69,7 +71,7 @@ class Part:
         """A chain of its children, each called once on the previous one's output."""
         previous = self.entry
         for step in self.steps:
-            if step.child is None or step.flatten or step.args != [previous]:
+            if step.child is None or step.flatten or step.parameter or step.args != [previous]:
                 return False
             previous = step.out
         return len(self.steps) == len(self.children)
@@ -153,7 +155,9 @@ class _Planner:
         if _shadows(key):
             self.problem(node, f"layer name {node.name!r} collides with an nn.Module attribute")
         part.children[key] = Leaf(node, ctor, inplace and op.activation)
-        part.steps.append(Step(node.name, list(node.inputs), child=key, flatten=ctor.flatten))
+        step = Step(node.name, list(node.inputs), child=key, flatten=ctor.flatten)
+        step.parameter = ctor.parameter
+        part.steps.append(step)
 
     def child_part(self, part: Part, key: str, members: list[ir.Node], shared: int) -> None:
         names = {n.name for n in members}

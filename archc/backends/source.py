@@ -115,11 +115,17 @@ class _Writer:
         self.taken = set(_RESERVED) | {self.network}
         self.helpers: dict[str, str] = {}
         """Classes beyond torch.nn that some layer needs (LayerNorm2d, ...): name -> source."""
+        self.part_parameters = False
+        """Whether a part holds a bare parameter (a layer scale), which its base class must
+        register as a parameter rather than add as a module."""
 
     # constructors
 
     def leaf(self, leaf: Leaf) -> Call:
         c = leaf.ctor
+        if c.parameter:
+            shape, value = c.args
+            return Call("nn.Parameter", [Call("torch.full", [repr(shape), repr(value)])])
         args: list[str | Call] = [repr(a) for a in c.args]
         args += [f"{k}={v!r}" for k, v in c.kwargs.items()]
         if leaf.inplace:
@@ -136,6 +142,8 @@ class _Writer:
         if child.sequential and all(name == str(i) for i, (name, _) in enumerate(items)):
             return Call("nn.Sequential", [self.ctor(c) for _, c in items])
         cls = self.part_class(child)
+        if any(isinstance(c, Leaf) and c.ctor.parameter for _, c in items):
+            self.part_parameters = True
         if all(_plain(name) for name, _ in items):
             return Call(cls, [_kw(name, self.ctor(c)) for name, c in items])
         mapping = ", ".join(f"{_quote(n)}: {_flat(self.ctor(c))}" for n, c in items)
@@ -178,6 +186,9 @@ class _Writer:
                 else:
                     lines += _lines(Call(expr[0], list(expr[1])), ind, f"{out} = ")
                 continue
+            if step.parameter:
+                lines.append(f"{ind}{out} = {_attr('self', step.child)} * {ins[0]}")
+                continue
             arg = f"torch.flatten({ins[0]}, 1)" if step.flatten else ins[0]
             lines += _lines(Call(_attr("self", step.child), [arg]), ind, f"{out} = ")
         lines.append(f"{ind}return {var[part.exit]}")
@@ -205,6 +216,8 @@ class _Writer:
         head = f"{cls}: input {inp}, output {out}"
         summary = f"{head}, {parameters:,} parameters"
         base = [] if not self.definitions else _BASE_CLASS
+        if self.part_parameters:
+            base = _BASE_CLASS_WITH_PARAMETERS
         parts = [line for d in self.definitions for line in (*d, "", "")]
         helpers = [line for h in self.helpers.values() for line in (*h.strip().split("\n"), "", "")]
         body = [
@@ -260,6 +273,23 @@ _BASE_CLASS = [
     "        super().__init__()",
     "        for name, child in children.items():",
     "            self.add_module(name, child)",
+    "",
+    "",
+]
+
+
+_BASE_CLASS_WITH_PARAMETERS = [
+    f"class {BASE}(nn.Module):",
+    '    """A part of the network (a block instance, a stage, a branch): its children, by',
+    '    name, in order: modules, and parameters such as a layer scale."""',
+    "",
+    "    def __init__(self, **children: nn.Module | nn.Parameter) -> None:",
+    "        super().__init__()",
+    "        for name, child in children.items():",
+    "            if isinstance(child, nn.Parameter):",
+    "                self.register_parameter(name, child)",
+    "            else:",
+    "                self.add_module(name, child)",
     "",
     "",
 ]

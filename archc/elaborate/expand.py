@@ -81,6 +81,10 @@ class _Branches:
     start: str
     span: Span
     outputs: list[str]
+    split: tuple[S.Layer, dict[str, Any]] | None = None
+    """A ``split N`` before the branches: its line and fields; branch i takes part i."""
+    taken: int = 0
+    """The parts of the split the branches have taken so far."""
 
 
 class Expander:
@@ -130,7 +134,7 @@ class Expander:
                 isinstance(st, S.Layer) and st.kind == "concat"
             )
             if branches is not None and not joins_branches:
-                self.report(unjoined_branches(branches.span), ctx)
+                self.report(unjoined_branches(branches.span, branches.split is not None), ctx)
                 branches = None
             joins_residual = isinstance(st, S.Shortcut | S.Residual | S.If) or (
                 isinstance(st, S.Layer) and st.kind == "add"
@@ -199,8 +203,25 @@ class Expander:
                         parts = list(joined.outputs) if joined is not None else [cur]
                         start = entry if entry is not None else "input"  # the network's
                         cur = self.layer(st, ctx, scope, [start, *parts])
+                    elif st.kind == "split" and "part" not in st.options:
+                        # ShuffleNet's channel split: the `branch:` sections after it take one
+                        # part each (see `branch_start`).
+                        fields = OPS["split"].fields(st, ctx.values)
+                        branches = _Branches(cur, st.span, [], split=(st, fields))
                     elif st.kind == "concat":
                         joined, branches = branches, None
+                        if joined is not None and joined.split is not None:
+                            parts = joined.split[1]["parts"]
+                            if joined.taken != parts:
+                                raise Problem(
+                                    "E211",
+                                    f"`split {parts}` makes {parts} parts, but {joined.taken} "
+                                    f"`branch:` section{'s' if joined.taken != 1 else ''} "
+                                    "take them",
+                                    st.span,
+                                    "write one `branch:` section per part (`identity` passes "
+                                    "a part on unchanged)",
+                                )
                         if joined is None or len(joined.outputs) < 2:
                             raise Problem(
                                 "E211",
@@ -245,13 +266,14 @@ class Expander:
                 elif isinstance(st, S.Branch):
                     if branches is None:
                         branches = _Branches(cur, st.span, [])
+                    start = self.branch_start(branches, st, ctx, scope)
                     if st.inline:
                         child = scope  # its layers are named beside the branches
                     else:
                         name = f"branch{len(branches.outputs) + 1}"
                         self.names.claim(scope, name, st.span)
                         child = scope.child(name, st.numbered)
-                    out = self.body(st.body, ctx, child, branches.start)
+                    out = self.body(st.body, ctx, child, start)
                     if out is not None:
                         branches.outputs.append(out)
             except Problem as p:
@@ -263,8 +285,25 @@ class Expander:
         if residual is not None:
             self.report(unjoined_residual(residual.span), ctx)
         if branches is not None:
-            self.report(unjoined_branches(branches.span), ctx)
+            self.report(unjoined_branches(branches.span, branches.split is not None), ctx)
         return cur
+
+    def branch_start(self, branches: _Branches, st: S.Branch, ctx: Ctx, scope: Scope) -> str:
+        """What a branch starts from: the branches' common input, or after a ``split N`` the
+        next of its parts, a node of its own in the enclosing scope (``split1``, ``split2``)."""
+        if branches.split is None:
+            return branches.start
+        line, fields = branches.split
+        if branches.taken == fields["parts"]:
+            raise Problem(
+                "E211",
+                f"`split {fields['parts']}` has no part left for this branch",
+                st.span,
+                f"it makes {fields['parts']} parts: one `branch:` section each",
+            )
+        branches.taken += 1
+        part = {**fields, "part": branches.taken}
+        return self.emit("split", None, [branches.start], line.span, ctx, scope, part).name
 
     def position(self, st: S.Stage, scope: Scope) -> str:
         """The name of an unnamed ``sequential:``: the next position of the sequential body

@@ -31,7 +31,14 @@ def unjoined_residual(span: Span) -> Problem:
     )
 
 
-def unjoined_branches(span: Span) -> Problem:
+def unjoined_branches(span: Span, split: bool = False) -> Problem:
+    if split:
+        return Problem(
+            "E211",
+            "a `split` must be followed by its `branch:` sections and `concat`",
+            span,
+            "write one `branch:` section per part, then `concat`",
+        )
     return Problem(
         "E211",
         "branches must be joined by `concat`",

@@ -207,10 +207,10 @@ class Values(Evaluator):
 
     # --- the registry's Evaluator --------------------------------------------------------------
 
-    def int_arg(self, arg: S.Arg, what: str) -> int:
+    def int_arg(self, arg: S.Arg, what: str, low: int = 1) -> int:
         if isinstance(arg.value, S.Pair) or isinstance(arg.value, str):
             raise Problem("E106", f"{what} is one number here", arg.span)
-        return self.int_value(arg.value, what)
+        return self.int_value(arg.value, what, low)
 
     def pair_arg(self, arg: S.Arg, what: str, low: int = 1) -> ir.Pair:
         v = arg.value

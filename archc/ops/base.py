@@ -62,13 +62,17 @@ class Ctor:
     kwargs: dict[str, Any] = field(default_factory=dict)
     flatten: bool = False
     helper: str | None = None
+    parameter: bool = False
+    """Not a module but a bare ``nn.Parameter`` of shape ``args[0]`` starting at ``args[1]``,
+    held by the enclosing part under the node's name and multiplying its input (torchvision's
+    CNBlock.layer_scale)."""
 
 
 class Evaluator:
     """What ``Op.fields`` may ask of the elaborator: arguments evaluated and range-checked,
     errors raised as diagnostics at the argument's span (see archc.elaborate)."""
 
-    def int_arg(self, arg: S.Arg, what: str) -> int:
+    def int_arg(self, arg: S.Arg, what: str, low: int = 1) -> int:
         raise NotImplementedError
 
     def pair_arg(self, arg: S.Arg, what: str, low: int = 1) -> Pair:

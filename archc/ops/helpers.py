@@ -13,23 +13,6 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 '''
 
-LAYER_SCALE = '''
-class LayerScale(nn.Module):
-    """A learned per-channel multiplier (ConvNeXt's layer scale), starting at ``init``."""
-
-    def __init__(self, channels: int, init: float) -> None:
-        super().__init__()
-        self.init = init
-        self.weight = nn.Parameter(torch.empty(channels, 1, 1))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        nn.init.constant_(self.weight, self.init)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x * self.weight
-'''
-
 STOCHASTIC_DEPTH = '''
 class StochasticDepth(nn.Module):
     """In training, drops a sample's whole input with probability ``p`` and scales the kept
@@ -47,9 +30,35 @@ class StochasticDepth(nn.Module):
         return x * mask.bernoulli_(keep).div_(keep)
 '''
 
+CHANNEL_SPLIT = '''
+class ChannelSplit(nn.Module):
+    """The ``index``-th of ``parts`` equal groups of channels (ShuffleNet's channel split)."""
+
+    def __init__(self, parts: int, index: int) -> None:
+        super().__init__()
+        self.parts = parts
+        self.index = index
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.chunk(self.parts, dim=1)[self.index]
+'''
+
+PERMUTE = '''
+class Permute(nn.Module):
+    """The input's axes in the order ``dims`` (torchvision.ops.misc.Permute)."""
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.permute(x, self.dims)
+'''
+
 SOURCES = {
     "LayerNorm2d": LAYER_NORM_2D,
-    "LayerScale": LAYER_SCALE,
     "StochasticDepth": STOCHASTIC_DEPTH,
+    "ChannelSplit": CHANNEL_SPLIT,
+    "Permute": PERMUTE,
 }
 """Class name -> its source; the generator keeps these names free of its own classes."""

@@ -6,7 +6,7 @@ import re
 from fractions import Fraction
 from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator, model_validator
 
 from archc import syntax as S
 from archc.nodes import NodeBase, Shape, positive
@@ -17,11 +17,15 @@ from archc.spans import Span
 
 
 class Linear(NodeBase):
-    """A fully connected layer. A (C, H, W) input is flattened first, as torchvision does."""
+    """A fully connected layer. A (C, H, W) input is flattened first, as torchvision does;
+    ``channels_last``: it maps the last axis at every position instead (torch's ``nn.Linear``
+    on a channels-last tensor, after ``permute 0 2 3 1``: ConvNeXt's)."""
 
     op: Literal["linear"] = "linear"
     out_features: int
     bias: bool = True
+    # Written to the IR's JSON only when set, so the IR of every FC before it keeps its form.
+    channels_last: bool = Field(False, exclude_if=lambda v: not v)
 
     @field_validator("out_features")
     @classmethod
@@ -61,13 +65,17 @@ class LinearOp(Op):
     words = ("FC", "LINEAR")
     slots = ("features",)
     paper_forms = ((re.compile(r"(?:fc|linear)-(\d+)", re.I), _paper_fc),)
+    flags = frozenset({"channels_last"})
     prefix = "fc"
     followed = True
     activation = False
     in_place = False
     keeps_positions = False
-    help = "FC takes: N (neurons), no bias"
-    docs_args = "`N` neurons, `no bias`"
+    help = "FC takes: N (neurons), no bias, channels last"
+    docs_args = (
+        "`N` neurons, `no bias`, `channels last` (maps the last axis at every position, after "
+        "`permute 0 2 3 1`: ConvNeXt's)"
+    )
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
         declared = layer.declared
@@ -81,25 +89,37 @@ class LinearOp(Op):
                 layer.span,
                 "write it (`FC 4096`) or declare the output shape (`-> [4096]`)",
             )
-        return {"out_features": n, "bias": "no_bias" not in layer.flags}
+        out: dict[str, Any] = {"out_features": n, "bias": "no_bias" not in layer.flags}
+        if "channels_last" in layer.flags:
+            out["channels_last"] = True
+        return out
 
     def shape(self, node: Linear, ins: list[Shape], ctx: ShapeContext) -> Shape:
+        if node.channels_last:
+            return (*ins[0][:-1], node.out_features)
         return (node.out_features,)
 
     def costs(self, node: Linear, x: Shape, out: Shape) -> Costs:
-        weights = math.prod(x) * node.out_features
-        return Costs(weights, node.out_features if node.bias else 0, 0, weights)
+        features = x[-1] if node.channels_last else math.prod(x)
+        weights = features * node.out_features
+        macs = weights * math.prod(x[:-1]) if node.channels_last else weights
+        return Costs(weights, node.out_features if node.bias else 0, 0, macs)
 
-    def window(self, node: Linear, x: Shape, height: int) -> tuple[int, int]:
+    def window(self, node: Linear, x: Shape, height: int) -> tuple[int, int] | None:
+        if node.channels_last:
+            return None  # one position at a time
         # A fully connected layer sees its whole input: a window the size of the map.
         return height, 1
 
     def ctor(self, node: Linear, x: Shape, out: Shape) -> Ctor:
         kwargs = {} if node.bias else {"bias": False}
+        if node.channels_last:
+            return Ctor("Linear", (x[-1], node.out_features), kwargs)
         return Ctor("Linear", (math.prod(x), node.out_features), kwargs, flatten=len(x) == 3)
 
     def describe(self, node: Linear) -> str:
-        return f"FC {node.out_features}" + ("" if node.bias else " no bias")
+        text = f"FC {node.out_features}" + ("" if node.bias else " no bias")
+        return text + (" channels last" if node.channels_last else "")
 
     def weights_formula(self, node: Linear, weights: int) -> str:
         return f"{weights // node.out_features}·{node.out_features} = {fmt_int(weights)}"
@@ -224,7 +244,8 @@ class ChannelShuffle(NodeBase):
 
 
 class LayerScale(NodeBase):
-    """A learned per-channel multiplier, starting at ``init`` (ConvNeXt)."""
+    """A learned per-channel multiplier, starting at ``init`` (ConvNeXt): a parameter of shape
+    (C, 1, 1) under the node's own name, as torchvision's CNBlock holds ``layer_scale``."""
 
     op: Literal["layerscale"] = "layerscale"
     init: float = 1e-6
@@ -311,7 +332,10 @@ class LayerScaleOp(Op):
     in_place = False
     keeps_positions = True
     help = "layer scale takes its starting value: `layer scale 1e-6`"
-    docs_args = "starting value `V` or `init V` (default 1e-6): a learned multiplier per channel"
+    docs_args = (
+        "starting value `V` or `init V` (default 1e-6): a learned multiplier per channel, a "
+        "parameter of shape (C, 1, 1) named as the layer"
+    )
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
         o = layer.options
@@ -327,7 +351,7 @@ class LayerScaleOp(Op):
         return None
 
     def ctor(self, node: LayerScale, x: Shape, out: Shape) -> Ctor:
-        return Ctor("LayerScale", (x[0], node.init), helper=helpers.LAYER_SCALE)
+        return Ctor("Parameter", ((x[0], 1, 1), node.init), parameter=True)
 
     def describe(self, node: LayerScale) -> str:
         return f"layer scale {node.init:g}"
@@ -371,3 +395,144 @@ class StochasticDepthOp(Op):
 
     def describe(self, node: StochasticDepth) -> str:
         return f"stochastic depth {node.p:g}"
+
+
+class Split(NodeBase):
+    """One of ``parts`` equal groups of channels, the ``part``-th (1-based): ShuffleNet's channel
+    split, ``x.chunk(parts, dim=1)[part - 1]``."""
+
+    op: Literal["split"] = "split"
+    parts: int
+    part: int = 1
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "Split":
+        positive(self.parts, "number of parts")
+        if not 1 <= self.part <= self.parts:
+            raise ValueError(f"part {self.part} of a split into {self.parts} does not exist")
+        return self
+
+
+class SplitOp(Op):
+    model = Split
+    title = "channel split"
+    article = "a channel split"
+    words = ("SPLIT", "CHANNEL SPLIT")
+    slots = ("parts",)
+    keywords = {"parts": "parts", "part": "part"}
+    prefix = "split"
+    followed = False
+    activation = False
+    transparent = True  # a selection of channels
+    in_place = True  # a view
+    keeps_positions = True
+    help = (
+        "split takes its number of parts: `split 2` before as many `branch:` sections (each "
+        "takes one part), or `split 2 part 1` for one part"
+    )
+    docs_args = (
+        "`N` equal groups of channels (E311 when they do not split): each of the N `branch:` "
+        "sections after it takes one, in order; `part K`: the K-th alone"
+    )
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        o = layer.options
+        if "parts" not in o:
+            raise ev.missing(
+                "a channel split needs its number of parts",
+                layer.span,
+                "write e.g. `split 2`",
+            )
+        out = {"parts": ev.int_arg(o["parts"], "number of parts")}
+        if "part" in o:
+            out["part"] = ev.int_arg(o["part"], "part")
+        return out
+
+    def shape(self, node: Split, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        x = ins[0]
+        if x[0] % node.parts:
+            ctx.err(
+                "E311",
+                node,
+                f"{x[0]} channels do not split into {node.parts} equal parts",
+                "split into a number of parts that divides the channels",
+            )
+            return None
+        return (x[0] // node.parts, *x[1:])
+
+    def costs(self, node: Split, x: Shape, out: Shape) -> Costs:
+        return NO_COSTS
+
+    def window(self, node: Split, x: Shape, height: int) -> None:
+        return None
+
+    def ctor(self, node: Split, x: Shape, out: Shape) -> Ctor:
+        return Ctor("ChannelSplit", (node.parts, node.part - 1), helper=helpers.CHANNEL_SPLIT)
+
+    def describe(self, node: Split) -> str:
+        return f"split {node.parts} part {node.part}"
+
+
+class Permute(NodeBase):
+    """The tensor's axes in the order ``dims`` (batch first), torchvision's ``Permute``:
+    ``permute 0 2 3 1`` makes a (C, H, W) map channels last, (H, W, C)."""
+
+    op: Literal["permute"] = "permute"
+    dims: tuple[int, int, int, int]
+
+    @field_validator("dims")
+    @classmethod
+    def _order(cls, dims: tuple[int, ...]) -> tuple[int, ...]:
+        if sorted(dims) != [0, 1, 2, 3] or dims[0] != 0:
+            raise ValueError(
+                f"permute {' '.join(map(str, dims))} is not an order of the axes 0 1 2 3 that "
+                "keeps the batch (0) first"
+            )
+        return dims
+
+
+class PermuteOp(Op):
+    model = Permute
+    title = "permute"
+    article = "a permute"
+    words = ("PERMUTE",)
+    slots = ("d0", "d1", "d2", "d3")
+    prefix = "permute"
+    followed = False
+    activation = False
+    transparent = True  # a reshape
+    in_place = True  # a view
+    keeps_positions = True
+    help = "permute takes the order of the axes, batch first: `permute 0 2 3 1`"
+    docs_args = (
+        "the order of the 4 axes, batch first: `permute 0 2 3 1` (channels last), "
+        "`permute 0 3 1 2` (back)"
+    )
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        o = layer.options
+        if any(slot not in o for slot in self.slots):
+            raise ev.missing(
+                "a permute needs the order of all 4 axes",
+                layer.span,
+                "write e.g. `permute 0 2 3 1`",
+            )
+        return {"dims": tuple(ev.int_arg(o[slot], "axis", low=0) for slot in self.slots)}
+
+    def shape(self, node: Permute, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        x = ins[0]
+        if not ctx.need_map(node, x):
+            return None
+        return tuple(x[d - 1] for d in node.dims[1:])
+
+    def costs(self, node: Permute, x: Shape, out: Shape) -> Costs:
+        return NO_COSTS
+
+    def window(self, node: Permute, x: Shape, height: int) -> None:
+        return None
+
+    def ctor(self, node: Permute, x: Shape, out: Shape) -> Ctor:
+        return Ctor("Permute", (list(node.dims),), helper=helpers.PERMUTE)
+
+    def describe(self, node: Permute) -> str:
+        return "permute " + " ".join(map(str, node.dims))

@@ -2,12 +2,12 @@
 
 from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from archc import syntax as S
 from archc.nodes import NodeBase, Shape, positive
 from archc.ops import helpers
-from archc.ops.base import NO_COSTS, Costs, Ctor, Evaluator, Op, map_shape
+from archc.ops.base import NO_COSTS, Costs, Ctor, Evaluator, Op, ShapeContext, map_shape
 
 
 class LRN(NodeBase):
@@ -120,10 +120,13 @@ class BatchNormOp(Op):
 
 class LayerNorm(NodeBase):
     """LayerNorm over the channels at each position, with a weight and bias per channel
-    (ConvNeXt's LayerNorm2d)."""
+    (ConvNeXt's LayerNorm2d); ``channels_last``: over the last axis of a channels-last tensor
+    (``nn.LayerNorm``, after ``permute 0 2 3 1``)."""
 
     op: Literal["layernorm"] = "layernorm"
     eps: float = 1e-5
+    # Written to the IR's JSON only when set: the IR of earlier layer norms keeps its form.
+    channels_last: bool = Field(False, exclude_if=lambda v: not v)
 
     @model_validator(mode="after")
     def _ranges(self) -> "LayerNorm":
@@ -138,27 +141,39 @@ class LayerNormOp(Op):
     article = "a layer norm"
     words = ("LAYERNORM", "LAYER NORM")
     keywords = {"eps": "eps"}
+    flags = frozenset({"channels_last"})
     prefix = "norm"
     followed = False
     activation = False
     transparent = True  # affine per position
     in_place = False
     keeps_positions = False
-    help = "layer norm takes: eps E (over the channels at each position)"
-    docs_args = "`eps E` (default 1e-5; ConvNeXt uses 1e-6): over the channels at each position"
-    shape = staticmethod(map_shape)  # type: ignore[assignment]
+    help = "layer norm takes: eps E, channels last (over the channels at each position)"
+    docs_args = (
+        "`eps E` (default 1e-5; ConvNeXt uses 1e-6): over the channels at each position; "
+        "`channels last`: over the last axis (after `permute 0 2 3 1`)"
+    )
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        return {key: ev.float_arg(a) for key, a in layer.options.items()}
+        out: dict[str, Any] = {key: ev.float_arg(a) for key, a in layer.options.items()}
+        if "channels_last" in layer.flags:
+            out["channels_last"] = True
+        return out
+
+    def shape(self, node: LayerNorm, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        return ins[0] if node.channels_last else map_shape(node, ins, ctx)
 
     def costs(self, node: LayerNorm, x: Shape, out: Shape) -> Costs:
-        return Costs(x[0], x[0], 0, 0)  # a weight and a bias per channel
+        c = x[-1] if node.channels_last else x[0]
+        return Costs(c, c, 0, 0)  # a weight and a bias per channel
 
     def window(self, node: LayerNorm, x: Shape, height: int) -> None:
         return None
 
     def ctor(self, node: LayerNorm, x: Shape, out: Shape) -> Ctor:
+        if node.channels_last:
+            return Ctor("LayerNorm", (x[-1],), {"eps": node.eps})
         return Ctor("LayerNorm2d", (x[0],), {"eps": node.eps}, helper=helpers.LAYER_NORM_2D)
 
     def describe(self, node: LayerNorm) -> str:
-        return f"layer norm eps {node.eps:g}"
+        return f"layer norm eps {node.eps:g}" + (" channels last" if node.channels_last else "")
