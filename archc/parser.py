@@ -889,6 +889,17 @@ class _Classifier:
             head = seg[0]
             word = head.name if isinstance(head, _RawCall) else getattr(head, "id", None)
             op = by_word(word) if word else None
+            if len(seg) != 1 and word is not None:
+                # An activation of more words or with arguments: `leaky relu 0.1`.
+                lead = self.lead_kind(seg)
+                if lead is None or not OPS[lead[0].kind].activation:
+                    return None
+                k, n = lead
+                opts, flags, repeat = self.arguments(k.kind, seg[n:], k)
+                if flags or repeat != 1:
+                    return None
+                followers.append(S.Follower(k.kind, opts.options, _span_of(head)))
+                continue
             if len(seg) != 1 or word is None:
                 return None
             if word.lower() == "none":

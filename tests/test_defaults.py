@@ -90,3 +90,20 @@ def test_the_convention_is_per_file_for_imported_blocks(tmp_path: Path) -> None:
     # the lecture convention holds in lib.arch (no relu there): tiny's conv keeps its ReLU
     assert result.graph is not None and result.diagnostics == []
     assert ops(result.graph) == ["input", "relu", "conv", "relu", "linear"]
+
+
+def test_a_follower_may_be_an_activation_of_several_words_with_arguments() -> None:
+    # `conv: bn, leaky relu 0.1` is a defaults line: every conv is followed by BN and a leaky
+    # ReLU of slope 0.1 (it was once read as a layer named `conv`, a BN and a leaky ReLU).
+    text = "input [8x8x3]\nconv: bn, leaky relu 0.1\nCONV 4 3x3\nCONV 4 3x3\n"
+    g, warnings = lint(text)
+    assert ops(g) == ["input", "conv", "batchnorm", "leaky_relu", "conv", "batchnorm", "leaky_relu"]
+    assert [n.negative_slope for n in g.nodes if n.op == "leaky_relu"] == [0.1, 0.1]
+    assert warnings == []
+    g, _ = lint(text.replace("leaky relu 0.1", "leaky relu slope 0.25"))
+    assert {n.negative_slope for n in g.nodes if n.op == "leaky_relu"} == {0.25}
+    g, _ = lint(text.replace("leaky relu 0.1", "leaky relu"))  # torch's default slope
+    assert {n.negative_slope for n in g.nodes if n.op == "leaky_relu"} == {0.01}
+    # A kind that is not an activation keeps the line a labelled layer.
+    g, _ = lint("input [8x8x3]\nconv: CONV 4 3x3\nrelu\n")
+    assert [n.name for n in g.nodes] == ["input", "conv", "relu1"]

@@ -67,9 +67,10 @@ def test_defaults_example() -> None:
         "conv",
         "batchnorm",
         "linear",
-        "relu",
+        "leaky_relu",
         "linear",
     ]
+    assert [n.negative_slope for n in g.nodes if n.op == "leaky_relu"] == [0.1]
 
 
 def test_in_shape_and_functions_example() -> None:

@@ -392,6 +392,8 @@ class Expander:
             if kind == "bn":
                 kind = "batchnorm"
                 fields = {k: CONSTANTS.float_arg(a) for k, a in f.options.items()}
+            elif f.options:  # an activation's arguments: `leaky relu 0.1`
+                fields = OPS[kind].fields(S.Layer(kind, None, f.span, f.options), ctx.values)
             d = self.emit(kind, None, [cur], st.span, ctx, scope, fields)
             d.follower_of, cur = of, d.name
         return cur
