@@ -192,7 +192,9 @@ class SpecView:
             children = self._symbols(st.body)
             return Symbol(st.name, "block", f"({params})", extent, st.span, children)
         if isinstance(st, S.Stage):
-            return Symbol(st.name, "stage", "", extent, st.span, self._symbols(st.body))
+            return Symbol(
+                st.name or "sequential", "stage", "", extent, st.span, self._symbols(st.body)
+            )
         if isinstance(st, S.Residual | S.Shortcut | S.Branch | S.If):
             word = type(st).__name__.lower()
             mode = st.mode if isinstance(st, S.Shortcut) and st.mode else ""

@@ -46,6 +46,7 @@ _SHORT_KEYWORD = {"s": "stride", "p": "pad", "g": "groups", "d": "dilation"}
 
 _INDEXED = re.compile(r"^(.*?)(\d[A-Za-z0-9_]*)$")  # CONV1, CONV1_1, CONV2a
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_QUOTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # "block1-0": torchvision's RegNet
 _MAX_DIGITS = 40  # longer numbers are typos, and Python refuses to parse very long ones
 # Beyond these no real spec goes, and the recursive tree walks would overflow the stack.
 MAX_NESTING = 32  # parentheses in a line, or bodies in a file
@@ -466,7 +467,8 @@ def _span_of(x: Any) -> Span:
 
 
 def _label_words(label: Token) -> list[str]:
-    return str(label).rstrip().rstrip(":").split()
+    text = str(label).rstrip().rstrip(":").rstrip()
+    return [text] if text.startswith('"') else text.split()
 
 
 @dataclass
@@ -628,6 +630,10 @@ class _Classifier:
             # `if se:` reads as a label; its one word is the condition.
             condition = S.Name(words[1], self.label_span(line))
             return S.If(condition, self.body(line, "if"), line.span)
+        if lower == ["sequential"] and not items:
+            # Unnamed: inside a sequential body it takes the next position (EfficientNet's
+            # features.1, a Sequential of blocks).
+            return S.Stage(None, self.body(line, "sequential"), line.span, numbered=True)
         if lower == ["sequential", "branch"] and not items:
             return S.Branch(self.body(line, "branch"), line.span, numbered=True)
         if lower[0] in ("stage", "sequential") and len(words) == 2 and not items:
@@ -827,6 +833,8 @@ class _Classifier:
 
     def labelled(self, line: _Line, words: list[str]) -> list[S.Stmt]:
         span = self.label_span(line)
+        if words[0].startswith('"'):
+            return self.quoted(line, words[0][1:-1], span)
         kind = _kind_of_phrase(words, span)
         segs = _segments(line.items)
         if kind is not None and kind.name is None and not kind.paper and line.items:
@@ -862,6 +870,22 @@ class _Classifier:
                 else "a label is a layer kind (`CONV1`, `MAX POOL2`, `FC6`) or a single name",
             )
         return []
+
+    def quoted(self, line: _Line, name: str, span: Span) -> list[S.Stmt]:
+        """``"block1-0": …``: a name that may hold `-` (a module attribute torch accepts,
+        reached with getattr), for models named so; no kind is read from it."""
+        if not _QUOTED_NAME.fullmatch(name):
+            self.err(
+                "E110",
+                f"`{name}` is not a valid name",
+                span,
+                "a quoted name holds letters, digits, `_` and `-`, and starts with a letter",
+            )
+            return []
+        if not line.items:
+            self.err("E106", f'`"{name}":` names nothing', span, 'write e.g. `"block1-0": b(48)`')
+            return []
+        return self.layers(line, None, line.items, name=name, name_span=span)
 
     def defaults(self, line: _Line, kind: str) -> S.Defaults | None:
         """A defaults line, or None when the line is something else: only kinds that take

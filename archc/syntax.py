@@ -251,9 +251,10 @@ class BlockDef:
 @dataclass(frozen=True)
 class Stage:
     """``stage NAME:`` or ``sequential NAME:`` (``numbered``: its layers are named 0, 1, …,
-    like the children of an ``nn.Sequential``)."""
+    like the children of an ``nn.Sequential``); an unnamed ``sequential:`` (``name`` None) is
+    named by its position in a sequential body."""
 
-    name: str
+    name: str | None
     body: tuple[Stmt, ...]
     span: Span
     numbered: bool = False

@@ -459,3 +459,33 @@ def test_a_single_branch_before_concat_is_one_error() -> None:
     (d,) = parse_spec("input [8x8x3]\nbranch:\n    CONV 4 1x1\nconcat\n", "net.arch").diagnostics
     assert (d.code, d.line, d.column) == ("E211", 4, 1)
     assert d.message == "`concat` needs two or more `branch:` sections before it"
+
+
+def test_an_unnamed_sequential_takes_the_next_position() -> None:
+    # EfficientNet's features: a stem, then stages that are Sequentials of blocks.
+    g = graph(
+        "input [8x8x3]\nblock b(w):\n    CONV w 1x1\n    relu\n"
+        "sequential features:\n    CONV 4 1x1\n    relu\n"
+        "    sequential:\n        b(4)\n        b(8)\n"
+        "    sequential:\n        b(8)\n    relu\n"
+    )
+    assert [n.name for n in g.nodes if n.op == "conv"] == [
+        "features.0",
+        "features.2.0.conv1",
+        "features.2.1.conv1",
+        "features.3.0.conv1",
+    ]
+    assert g.nodes[-1].name == "features.4"
+
+
+def test_a_quoted_label_names_a_layer_or_call_with_hyphens() -> None:
+    # torchvision's RegNet names its blocks block1-0, block2-0, ...
+    g = graph(
+        "input [8x8x3]\nblock b(w):\n    CONV w 1x1\n    relu\n"
+        'stage block1:\n    "block1-0": b(4)\n    "block1-1": b(4)\n"last-fc": FC 10\n'
+    )
+    assert [n.name for n in g.nodes if n.op in ("conv", "linear")] == [
+        "block1.block1-0.conv1",
+        "block1.block1-1.conv1",
+        "last-fc",
+    ]

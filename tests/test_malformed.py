@@ -168,6 +168,17 @@ CASES = [
     ),
     ("dunder layer name", INPUT + "__init__: CONV 64 3x3\n", "E218", 2, 1),
     ("private module attribute", INPUT + "_modules: FC 10\n", "E218", 2, 1),
+    ("dot in a quoted name", INPUT + '"a.b": CONV 64 3x3\n', "E110", 2, 1),
+    ("quoted name starting with a digit", INPUT + '"1-a": CONV 64 3x3\n', "E110", 2, 1),
+    ("quoted name naming nothing", INPUT + '"a-b":\n', "E106", 2, 1),
+    ("reserved quoted name", INPUT + '"_x-1": FC 10\n', "E218", 2, 1),
+    (
+        "unnamed sequential outside a sequential body",
+        INPUT + "sequential:\n    FC 10\n",
+        "E217",
+        2,
+        1,
+    ),
 ]
 
 

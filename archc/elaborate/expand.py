@@ -217,8 +217,9 @@ class Expander:
                 elif isinstance(st, S.CallLine):
                     cur = self.call_line(st, ctx, scope, cur)
                 elif isinstance(st, S.Stage):
-                    self.names.claim(scope, st.name, st.span)
-                    cur = self.body(st.body, ctx, scope.child(st.name, st.numbered), cur)
+                    name = st.name if st.name is not None else self.position(scope, st.span)
+                    self.names.claim(scope, name, st.span)
+                    cur = self.body(st.body, ctx, scope.child(name, st.numbered), cur)
                 elif isinstance(st, S.Residual):
                     if residual is None:
                         residual = _Residual(cur, st.span)
@@ -261,6 +262,19 @@ class Expander:
         if branches is not None:
             self.report(unjoined_branches(branches.span), ctx)
         return cur
+
+    def position(self, scope: Scope, span: Span) -> str:
+        """The name of an unnamed ``sequential:``: the next position of a sequential body."""
+        if not scope.positional:
+            raise Problem(
+                "E217",
+                "an unnamed `sequential:` stands only in a sequential body",
+                span,
+                "it is named by its position there (`features.1`); elsewhere name it: "
+                "`sequential NAME:`",
+            )
+        scope.emitted += 1
+        return str(scope.emitted - 1)
 
     def input(self, st: S.InputStmt) -> str:
         try:
