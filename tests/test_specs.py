@@ -22,7 +22,8 @@ from torch import nn
 from archc import ir
 from archc.check import Checked, check_file
 from archc.frontend import read_spec
-from archc.ops.activation import ReLU6
+from archc.ops.activation import ReLU6, Sigmoid, SiLU
+from archc.ops.layers import StochasticDepth
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 SHIPPED = sorted(
@@ -47,6 +48,7 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "wide_resnet50_2": {},
     "mobilenet_v2": {},
     "densenet121": {},
+    "efficientnet_b0": {},
 }
 
 
@@ -348,6 +350,13 @@ def describe_module(m: nn.Module) -> tuple[object, ...]:
             return ("relu",)
         case nn.ReLU6():
             return ("relu6",)
+        case nn.SiLU():
+            return ("silu",)
+        case nn.Sigmoid():
+            return ("sigmoid",)
+        case torchvision.ops.StochasticDepth():
+            assert m.mode == "row"
+            return ("stochastic_depth", m.p)
         case nn.MaxPool2d():
             k, s, p = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding)
             return ("maxpool", k, s, p, m.ceil_mode)
@@ -376,6 +385,14 @@ def describe_node(node: ir.Node, c: Checked) -> tuple[object, ...] | None:
             return ("relu",)
         case ReLU6():
             return ("relu6",)
+        case SiLU():
+            return ("silu",)
+        case Sigmoid():
+            return ("sigmoid",)
+        case StochasticDepth():
+            return ("stochastic_depth", node.p)
+        case ir.GlobalAvgPool():  # compiled as nn.AdaptiveAvgPool2d((1, 1))
+            return ("adaptive_avgpool", (1, 1))
         case ir.MaxPool():
             return ("maxpool", node.kernel, node.stride, node.padding, node.ceil_mode)
         case ir.AvgPool():
@@ -424,6 +441,13 @@ def test_torchvision_counterpart_runs_the_same_modules(name: str) -> None:
     if name == "densenet121":
         # ... and DenseNet's ends with F.relu.
         del ours[len(ours) - 1 - ours[::-1].index(("relu",))]
+    if name == "efficientnet_b0":
+        # torchvision's probabilities are float sums (0.2 * 3 / 16 = 0.037500000000000006),
+        # archc's exact fractions (0.0375).
+        ours = [
+            (d[0], pytest.approx(d[1], abs=1e-15)) if d[0] == "stochastic_depth" else d
+            for d in ours
+        ]
     assert ours == theirs
 
 

@@ -23,6 +23,7 @@ MODELS = [
     "wide_resnet50_2",
     "mobilenet_v2",
     "densenet121",
+    "efficientnet_b0",
 ]
 
 
