@@ -648,9 +648,13 @@ class _Classifier:
             return S.Train(self.settings(line), line.span)
         if lower == ["branch"] and not items:
             return S.Branch(self.body(line, "branch"), line.span)
-        if lower == ["shortcut"]:
+        if lower[0] == "shortcut" and len(words) <= 2:
+            # `shortcut proj:` names it (RegNet's `proj`); by default it is torchvision's
+            # ResNet `downsample`.
+            name = words[1] if len(words) == 2 else "downsample"
+            self.check_ident(name, self.label_span(line))
             if not items:
-                return S.Shortcut(None, self.body(line, "shortcut"), line.span)
+                return S.Shortcut(None, self.body(line, "shortcut"), line.span, name)
             self.no_body(line)
             mode = items[0].id.lower() if isinstance(items[0], S.Name) else None
             if len(items) != 1 or mode not in ("auto", "identity", "projection"):
@@ -660,8 +664,8 @@ class _Classifier:
                     _span_of(items[0]),
                     "or write `shortcut:` and its layers indented below",
                 )
-                return S.Shortcut("auto", (), line.span)
-            return S.Shortcut(mode, (), line.span)  # type: ignore[arg-type]
+                return S.Shortcut("auto", (), line.span, name)
+            return S.Shortcut(mode, (), line.span, name)  # type: ignore[arg-type]
         return None
 
     def condition(self, items: list[Any], at: Span) -> S.Condition:

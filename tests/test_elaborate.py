@@ -489,3 +489,22 @@ def test_a_quoted_label_names_a_layer_or_call_with_hyphens() -> None:
         "block1.block1-1.conv1",
         "last-fc",
     ]
+
+
+def test_a_named_shortcut_written_first() -> None:
+    # torchvision's RegNet: the block's `proj` is registered (and written) before `f`.
+    g = graph(
+        "input [8x8x4]\nblock y(w):\n    shortcut proj:\n        CONV w 1x1 stride 2 no bias\n"
+        "        BN\n    residual:\n        stage f:\n            a: CONV w 3x3 stride 2 pad 1\n"
+        "            relu\n    add\n    activation: relu\nb: y(8)\nc: y(16)\n"
+        "residual:\n    CONV 16 1x1\n    relu\nshortcut skip: auto\nadd\n"
+    )
+    assert table(g)[1:7] == [
+        ("b.proj.0", "conv", ["input"]),
+        ("b.proj.1", "batchnorm", ["b.proj.0"]),
+        ("b.f.a", "conv", ["input"]),
+        ("b.f.relu1", "relu", ["b.f.a"]),
+        ("b.add1", "add", ["b.f.relu1", "b.proj.1"]),
+        ("b.activation", "relu", ["b.add1"]),
+    ]
+    assert [n.name for n in g.nodes if n.op == "shortcut"] == ["skip"]

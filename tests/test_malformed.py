@@ -179,6 +179,13 @@ CASES = [
         2,
         1,
     ),
+    (
+        "shortcut name with a hyphen",
+        INPUT + "residual:\n    relu\nshortcut a-b: auto\nadd\n",
+        "E110",
+        4,
+        1,
+    ),
 ]
 
 
