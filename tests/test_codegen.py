@@ -152,7 +152,9 @@ def test_generated_source_is_ruff_formatted_and_clean(tmp_path):
     ruff = shutil.which("ruff") or str(Path(sys.prefix) / "bin/ruff")
     for i, graph in enumerate([tiny_resnet_graph(), inception_graph(), lecture_graph()]):
         (tmp_path / f"m{i}.py").write_text(generate_source(_GraphChecked(graph)))
-    for spec in ("torchvision/googlenet.arch", "torchvision/resnet152.arch", "alexnet.arch"):
+    specs = ("torchvision/googlenet.arch", "torchvision/resnet152.arch", "alexnet.arch")
+    # regnet_y_400mf: children named "block1-0", passed as **{...}
+    for spec in (*specs, "torchvision/regnet_y_400mf.arch"):
         checked = check_file(SPECS / spec)
         (tmp_path / spec.replace("/", "_").replace(".arch", ".py")).write_text(
             generate_source(checked, fused=True)

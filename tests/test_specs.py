@@ -18,6 +18,7 @@ import pytest
 import torch
 import torchvision
 from torch import nn
+from torchvision_models import NOT_ON_META
 
 from archc import ir
 from archc.check import Checked, check_file
@@ -49,6 +50,7 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "mobilenet_v2": {},
     "densenet121": {},
     "efficientnet_b0": {},
+    "regnet_y_400mf": {},
 }
 
 
@@ -60,6 +62,9 @@ def checked(spec: str) -> Checked:
 @cache
 def torchvision_model(name: str) -> nn.Module:
     # On the meta device: shapes and structure only, no memory and no initialisation cost.
+    if name in NOT_ON_META:
+        model = getattr(torchvision.models, name)(weights=None, **TORCHVISION_KWARGS[name])
+        return model.to("meta").eval()
     with torch.device("meta"):
         return getattr(torchvision.models, name)(weights=None, **TORCHVISION_KWARGS[name]).eval()
 

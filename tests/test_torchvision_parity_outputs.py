@@ -32,6 +32,7 @@ PARAMETERS = {
     "mobilenet_v2": 3_504_872,
     "densenet121": 7_978_856,
     "efficientnet_b0": 5_288_548,
+    "regnet_y_400mf": 4_344_144,
 }
 
 
