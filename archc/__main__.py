@@ -1,3 +1,3 @@
-from archc.cli import main
+from archc.cli import run
 
-raise SystemExit(main())
+run()

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from archc import ir
 from archc import syntax as S
-from archc.diagnostics import Diagnostic, has_errors, sort_key
+from archc.diagnostics import Diagnostic, error, has_errors, sort_key
 from archc.passes.accounting import Accounting, Dtype, account
 from archc.passes.claims import ClaimCheck, check_claims
 from archc.passes.fusion import FusionGroup, plan_fusion
 from archc.passes.shapes import infer_shapes
+from archc.spans import Span
 
 CLAIM_CODES = frozenset({"E302", "E401", "E402", "E403", "E404", "E405"})
 """Errors in what the author claimed (a declared shape, a memory or params number), not in the
@@ -42,6 +43,9 @@ class Checked:
     """The names of the blocks the file defines (see archc.frontend.FrontendResult)."""
     spec: S.Spec | None = None
     """The syntax tree, None when the text did not parse (see archc.frontend.FrontendResult)."""
+    expected: list[Diagnostic] = field(default_factory=list)
+    """Findings the spec acknowledges with ``# expect CODE`` on their line (a paper's own wrong
+    numbers): made and verified, but not among ``diagnostics``."""
 
     @property
     def ok(self) -> bool:
@@ -103,15 +107,42 @@ def check_source(
         dtype=dtype,
     )
     result.library, result.blocks, result.spec = front.library, front.blocks, front.spec
+    return _acknowledge(result)
+
+
+def _acknowledge(result: Checked) -> Checked:
+    """Move the findings a ``# expect CODE`` comment acknowledges out of the diagnostics; an
+    expectation that no finding meets is an error (E408), so a stale one cannot linger."""
+    if result.spec is None or not result.spec.expected:
+        return result
+    wanted = set(result.spec.expected)
+    met: set[tuple[int, str]] = set()
+    kept: list[Diagnostic] = []
+    for d in result.diagnostics:
+        key = (d.span.line, d.code)
+        if d.span.file == result.spec.file and key in wanted:
+            met.add(key)
+            result.expected.append(d)
+        else:
+            kept.append(d)
+    for line, code in sorted(wanted - met):
+        span = Span(file=result.spec.file, line=line, column=1, end_line=line, end_column=2)
+        kept.append(
+            error(
+                "E408",
+                f"this line expects {code}, but archc finds no {code} here",
+                span,
+                "the finding is gone: remove `# expect " + code + "` (and its explanation)",
+            )
+        )
+    result.diagnostics = sorted(kept, key=sort_key)
     return result
 
 
 def check_spec(spec: str | os.PathLike[str], *, batch: int = 1, dtype: Dtype = "fp32") -> Checked:
     """Check a spec given as a path, the name of a shipped spec (``torchvision/resnet50``) or
     spec text. A name that is none of these is an E001, not a one-word spec."""
-    from archc.diagnostics import error
     from archc.library import NoSuchSpec, find_spec
-    from archc.spans import Span
 
     try:
         path = find_spec(spec)
@@ -136,4 +167,4 @@ def check_file(path: str | Path, *, batch: int = 1, dtype: Dtype = "fp32") -> Ch
         dtype=dtype,
     )
     result.library, result.blocks, result.spec = front.library, front.blocks, front.spec
-    return result
+    return _acknowledge(result)

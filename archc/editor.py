@@ -23,7 +23,7 @@ from archc.spans import Span
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 STATEMENT_WORDS = ("network", "input", "import", "block", "stage", "sequential", "init")
-SECTION_WORDS = ("residual:", "shortcut:", "branch:", "sequential branch:")
+SECTION_WORDS = ("residual:", "shortcut:", "branch:", "sequential branch:", "inline branch:")
 COMMON_FLAGS = ("no bias", "no relu", "no bn")
 SHORTCUT_MODES = ("auto", "identity", "projection")
 
@@ -192,9 +192,8 @@ class SpecView:
             children = self._symbols(st.body)
             return Symbol(st.name, "block", f"({params})", extent, st.span, children)
         if isinstance(st, S.Stage):
-            return Symbol(
-                st.name or "sequential", "stage", "", extent, st.span, self._symbols(st.body)
-            )
+            name = st.name or "sequential"
+            return Symbol(name, "stage", "", extent, st.span, self._symbols(st.body))
         if isinstance(st, S.Residual | S.Shortcut | S.Branch | S.If):
             word = type(st).__name__.lower()
             mode = st.mode if isinstance(st, S.Shortcut) and st.mode else ""

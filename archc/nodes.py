@@ -43,12 +43,14 @@ class Claim(BaseModel):
     """An accounting claim written on a layer line, e.g. ``memory: 224*224*64=3.2M``.
 
     Either side may be absent: ``params: 0`` has only ``printed``; ``memory: 224*224*3`` only the
-    arithmetic. ``value`` is the exact value of ``expression`` (an int when integral).
+    arithmetic. ``value`` is the exact value of ``expression`` (an int when integral). A paper's
+    table (archc.table) also claims a row's ``ops`` (multiply-accumulates) and ``depth`` (weight
+    layers on its longest path).
     """
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["memory", "params"]
+    kind: Literal["memory", "params", "ops", "depth"]
     expression: str | None = None
     value: int | float | None = None
     printed: str | None = None

@@ -12,6 +12,8 @@ it. The rule (docs/accounting.md repeats it):
 - A number without a suffix is exact, with or without thousands separators: ``1,728`` is 1728,
   ``4096`` is 4096, ``0`` is 0.
 - A leading ``~`` or ``≈`` changes nothing: every suffixed number is approximate already.
+- ``Ki``, ``Mi``, ``Gi`` are the binary suffixes, 1024, 1024², 1024³, read the same way
+  (``159.5Ki`` is 163,328 ± 51.2): a table that says ``params (K = 1024)`` prints them as ``K``.
 """
 
 from __future__ import annotations
@@ -29,11 +31,10 @@ MAX_SHOWN = 10**30
 """Numbers from this magnitude on are shown in scientific notation (``≈1.11e4300``): writing
 out every digit could exceed Python's limit on converting integers to text."""
 
-_SUFFIX = {"k": 10**3, "m": 10**6, "g": 10**9}
 _PRINTED = re.compile(
     r"""^\s*[~≈]?\s*
     (?P<mantissa>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<fraction>\d+))?
-    \s*(?P<suffix>[kKmMgG])?\s*$""",
+    \s*(?:(?P<suffix>[kKmMgG])(?P<binary>i)?)?\s*$""",
     re.VERBOSE,
 )
 
@@ -74,7 +75,8 @@ def read_printed(text: str) -> Printed | None:
     if suffix is None:
         value = Fraction(int(whole + fraction), 10 ** len(fraction))
         return Printed(text, value, value)
-    scale = _SUFFIX[suffix.lower()]
+    thousand = 1024 if m["binary"] else 1000
+    scale = thousand ** {"k": 1, "m": 2, "g": 3}[suffix.lower()]
     if fraction:
         unit = Fraction(scale, 10 ** len(fraction))
         centre = int(whole + fraction) * unit

@@ -106,6 +106,7 @@ def lark_parser() -> Lark:
         "lexer": "contextual",
         "propagate_positions": True,
         "maybe_placeholders": True,
+        "start": ["start", "row"],
     }
     target = _cache_file(grammar)
     if target is not None:
@@ -191,6 +192,7 @@ class _Line:
     body: list[_Line] | None = None  # the indented lines below it, when it opens a body
     body_span: Span | None = None
     total: S.TotalClaim | None = None
+    row: tuple[Any, list[Token]] | None = None  # a table row: its columns and its cells
 
 
 def _int(text: str, span: Span) -> int:
@@ -554,6 +556,14 @@ class _Classifier:
     def line(self, line: _Line) -> list[S.Stmt]:
         if line.total is not None:
             return [line.total]
+        if line.row is not None:
+            from archc import table
+
+            try:
+                return table.row_statements(line.row[0], line.row[1], line.span)
+            except table.RowProblem as p:
+                self.diags.append(p.diagnostic)
+                return []
         if not (line.label or line.items or line.pre_shape or line.table_shape):
             return []
         header = self.header(line)
@@ -630,12 +640,13 @@ class _Classifier:
             # `if se:` reads as a label; its one word is the condition.
             condition = S.Name(words[1], self.label_span(line))
             return S.If(condition, self.body(line, "if"), line.span)
-        if lower == ["sequential"] and not items:
-            # Unnamed: inside a sequential body it takes the next position (EfficientNet's
-            # features.1, a Sequential of blocks).
-            return S.Stage(None, self.body(line, "sequential"), line.span, numbered=True)
         if lower == ["sequential", "branch"] and not items:
             return S.Branch(self.body(line, "branch"), line.span, numbered=True)
+        if lower == ["sequential"] and not items:
+            # Unnamed: the next position of the sequential body it stands in (MNASNet's stacks).
+            return S.Stage(None, self.body(line, "sequential"), line.span, numbered=True)
+        if lower == ["inline", "branch"] and not items:
+            return S.Branch(self.body(line, "branch"), line.span, inline=True)
         if lower[0] in ("stage", "sequential") and len(words) == 2 and not items:
             self.check_ident(words[1], self.label_span(line))
             numbered = lower[0] == "sequential"
@@ -1294,6 +1305,9 @@ _EXPECT_NAMES = {
     "CNUM": "a number",
     "LPAR": "`(`",
     "$END": "the end of the line",
+    "DASH": "`-`",
+    "PATCH": "a window and its stride",
+    "CELLNUM": "a number",
 }
 
 
@@ -1364,15 +1378,31 @@ def _opens_body(line: _Line | None, raw: str) -> bool:
     )
 
 
-def _parse_lines(text: str, file: str) -> tuple[list[_Line], list[Diagnostic]]:
+# `# expect E403` / `# expect W301`: a finding the author knows of, on this line (archc.check
+# verifies it).
+_EXPECT = re.compile(r"#[ \t]*expect[ \t]+([EW]\d{3}(?:[ \t]*,?[ \t]*[EW]\d{3})*)(?![A-Za-z0-9_])")
+_COLUMNS = re.compile(r"[ \t\f\u00a0]*columns[ \t]*:", re.I)
+
+
+def _expected(raw: str, n: int) -> list[tuple[int, str]]:
+    m = _EXPECT.search(raw)
+    return [(n, code) for code in re.findall(r"[EW]\d{3}", m[1])] if m else []
+
+
+def _parse_lines(
+    text: str, file: str, expected: list[tuple[int, str]] | None = None
+) -> tuple[list[_Line], list[Diagnostic]]:
     """Parse every line on its own and nest the bodies by indentation.
 
     Only a line ending in ``:`` opens a body; a deeper line elsewhere is read at the current
     level, so an indented or ragged table is still a table. A dedent must return to an enclosing
-    level (E103). A rejected line is reported and left out; the others still parse.
+    level (E103). A rejected line is reported and left out; the others still parse. After a
+    ``columns:`` line, the lines of its body are the rows of a paper's table (archc.table).
+    ``expected`` collects the ``# expect CODE`` comments.
     """
     parser = lark_parser()
     rejected: list[Diagnostic] = []
+    tables: dict[int, Any] = {}  # id of a body's list of lines -> the columns of its table
     top: list[_Line] = []
     levels: list[tuple[int, list[_Line]]] = []  # open bodies: (indentation, their lines)
     opener: _Line | None = None  # the last line read, which may open a body
@@ -1420,9 +1450,23 @@ def _parse_lines(text: str, file: str) -> tuple[list[_Line], list[Diagnostic]]:
                 )
                 opener, opener_raw = None, ""
                 continue
-        line = _parse_line(parser, raw, n, file, rejected)
+        if expected is not None:
+            expected += _expected(raw, n)
+        here = levels[-1][1]
+        if _COLUMNS.match(raw):
+            from archc.table import read_columns
+
+            columns, problems = read_columns(raw, n, file)
+            rejected += problems
+            tables[id(here)] = columns if not problems else None
+            opener, opener_raw = None, ""
+            continue
+        if id(here) in tables:
+            line = _parse_row(parser, raw, n, file, rejected, tables[id(here)])
+        else:
+            line = _parse_line(parser, raw, n, file, rejected)
         if line is not None:
-            levels[-1][1].append(line)
+            here.append(line)
         opener, opener_raw = line, raw
     _set_body_spans(top)
     return top, rejected
@@ -1432,7 +1476,7 @@ def _parse_lines(text: str, file: str) -> tuple[list[_Line], list[Diagnostic]]:
 # words after the number are no grammar archc could give, so the line is read here instead.
 _TOTAL = re.compile(r"([ \t]*)TOTAL[ \t]+((memory|params)[ \t]*:[ \t]*)(.*?)[ \t]*$", re.I)
 _PRINTED = re.compile(
-    r"[~≈]?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?([ \t]*[kKmMgG])?(?![A-Za-z0-9_])"
+    r"[~≈]?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?([ \t]*[kKmMgG]i?)?(?![A-Za-z0-9_])"
 )
 
 
@@ -1466,7 +1510,7 @@ def _parse_line(
         rejected.append(problem)
         return None
     try:
-        return _Parts(file, n).transform(parser.parse(raw))
+        return _Parts(file, n).transform(parser.parse(raw, start="start"))
     except UnexpectedInput as e:
         rejected.append(_syntax_diagnostic(e, file, n, raw))
     except VisitError as e:
@@ -1474,6 +1518,25 @@ def _parse_line(
             raise
         rejected.append(e.orig_exc.diagnostic)
     return None
+
+
+def _parse_row(
+    parser: Lark, raw: str, n: int, file: str, rejected: list[Diagnostic], columns: Any
+) -> _Line | None:
+    """A row of a table; None (and nothing reported) under a columns line that was rejected."""
+    total = _total_line(raw, n, file)
+    if total is not None or columns is None:
+        return total
+    try:
+        tree = parser.parse(raw, start="row")
+    except UnexpectedInput as e:
+        rejected.append(_syntax_diagnostic(e, file, n, raw))
+        return None
+    stripped = raw.rstrip(_BLANK)
+    start = len(raw) - len(raw.lstrip(_BLANK)) + 1
+    code = stripped.split("#", 1)[0].rstrip(_BLANK) if "#" in stripped else stripped
+    span = _point(file, n, start, max(1, len(code) - start + 1))
+    return _Line(span, None, None, [], None, None, [], None, False, row=(columns, tree.children))
 
 
 def _set_body_spans(lines: list[_Line]) -> None:
@@ -1494,9 +1557,10 @@ def parse(text: str, file: str = "<string>") -> tuple[S.Spec | None, list[Diagno
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if text.startswith("\ufeff"):
         text = text[1:]
-    lines, rejected = _parse_lines(text, file)
+    expected: list[tuple[int, str]] = []
+    lines, rejected = _parse_lines(text, file, expected)
     classifier = _Classifier(file)
     body = classifier.block(lines)
     if rejected:
         return None, rejected + classifier.diags
-    return S.Spec(file, body), classifier.diags
+    return S.Spec(file, body, tuple(expected)), classifier.diags

@@ -127,11 +127,15 @@ def _fusion_lines(groups: Sequence[FusionGroup]) -> list[str]:
 def _claims_line(checked: Checked) -> str:
     claims = checked.claims
     held = sum(c.ok for c in claims)
-    memory = sum(c.claim.kind == "memory" for c in claims)
+    counts = {
+        k: sum(c.claim.kind == k for c in claims) for k in ("memory", "params", "ops", "depth")
+    }
     no_bias = sum(c.matched == "without biases" for c in claims)
     verdict = "all hold" if held == len(claims) else f"{held} hold"
-    params = len(claims) - memory
-    line = f"{len(claims)} claims checked ({memory} memory, {params} params): {verdict}"
+    kinds = ", ".join(f"{n} {k}" for k, n in counts.items() if n or k in ("memory", "params"))
+    line = f"{len(claims)} claims checked ({kinds}): {verdict}"
+    if checked.expected:
+        line += f", {len(checked.expected)} expected findings made (# expect)"
     if no_bias:
         line += f"; {no_bias} params claims leave the biases out"
     return line

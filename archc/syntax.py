@@ -18,6 +18,8 @@ from archc.spans import Span
 
 @dataclass(frozen=True)
 class Num:
+    """A number as written (``64``, ``0.5``): its exact value and its text."""
+
     value: Fraction
     text: str
     span: Span
@@ -25,12 +27,16 @@ class Num:
 
 @dataclass(frozen=True)
 class Name:
+    """A name in an expression: a block parameter (``width``)."""
+
     id: str
     span: Span
 
 
 @dataclass(frozen=True)
 class BinOp:
+    """``left op right``: one of ``+ - * / //``, with the precedence the parser gave it."""
+
     op: Literal["+", "-", "*", "/", "//"]
     left: Expr
     right: Expr
@@ -103,6 +109,8 @@ Value = Expr | Pair | str
 
 @dataclass(frozen=True)
 class Arg:
+    """A positional argument of a layer or call: an expression, a size or a word."""
+
     value: Value
     span: Span
 
@@ -117,7 +125,10 @@ class DeclaredShape:
 
 @dataclass(frozen=True)
 class ClaimSyntax:
-    kind: Literal["memory", "params"]
+    """``memory: ARITHMETIC = PRINTED`` or ``params: …`` on a line (a table row's
+    cells also claim ``ops`` and ``depth``): either side may be missing."""
+
+    kind: Literal["memory", "params", "ops", "depth"]
     expression: Expr | None
     printed: str | None
     span: Span
@@ -138,12 +149,16 @@ class TotalClaim:
 
 @dataclass(frozen=True)
 class Network:
+    """``network NAME``."""
+
     name: str
     span: Span
 
 
 @dataclass(frozen=True)
 class InputStmt:
+    """``input [224x224x3]`` (or the lecture's ``INPUT: [224x224x3]``), with its claims."""
+
     dims: tuple[int, ...]
     """(H, W, C) or (F,), as written."""
     span: Span
@@ -152,12 +167,16 @@ class InputStmt:
 
 @dataclass(frozen=True)
 class InitStmt:
+    """``init SCHEME``: how the compiled module initialises its weights."""
+
     scheme: str
     span: Span
 
 
 @dataclass(frozen=True)
 class Import:
+    """``import "PATH"``: block definitions from another ``.arch`` file."""
+
     path: str
     span: Span
 
@@ -202,6 +221,8 @@ class Layer:
 
 @dataclass(frozen=True)
 class KwArgSyntax:
+    """A keyword argument of a call: ``stride 2`` or ``stride=2``."""
+
     name: str
     value: Expr
     span: Span
@@ -220,6 +241,8 @@ class Call:
 
 @dataclass(frozen=True)
 class CallLine:
+    """A line of block calls: ``layer2: bottleneck(128, stride 2), bottleneck(128) x3``."""
+
     name: str | None
     calls: tuple[Call, ...]
     span: Span
@@ -230,6 +253,8 @@ class CallLine:
 
 @dataclass(frozen=True)
 class Param:
+    """A block parameter, with its default expression if it has one: ``stride = 1``."""
+
     name: str
     default: Expr | None
     span: Span
@@ -251,8 +276,8 @@ class BlockDef:
 @dataclass(frozen=True)
 class Stage:
     """``stage NAME:`` or ``sequential NAME:`` (``numbered``: its layers are named 0, 1, …,
-    like the children of an ``nn.Sequential``); an unnamed ``sequential:`` (``name`` None) is
-    named by its position in a sequential body."""
+    like the children of an ``nn.Sequential``); ``sequential:`` has no name (None) and takes
+    the next position of the sequential body it stands in."""
 
     name: str | None
     body: tuple[Stmt, ...]
@@ -262,6 +287,8 @@ class Stage:
 
 @dataclass(frozen=True)
 class Residual:
+    """``residual:`` + its body: the path an ``add`` joins with the shortcut."""
+
     body: tuple[Stmt, ...]
     span: Span
 
@@ -288,11 +315,14 @@ class Gate:
 
 @dataclass(frozen=True)
 class Branch:
-    """``branch:`` or ``sequential branch:`` (``numbered``: its layers are named 0, 1, …)."""
+    """``branch:``, ``sequential branch:`` (``numbered``: its layers are named 0, 1, …) or
+    ``inline branch:`` (``inline``: it opens no scope; its layers are named in the enclosing
+    one, as the attributes of torchvision's Inception3 and Fire modules are)."""
 
     body: tuple[Stmt, ...]
     span: Span
     numbered: bool = False
+    inline: bool = False
 
 
 @dataclass(frozen=True)
@@ -343,5 +373,9 @@ Stmt = (
 
 @dataclass(frozen=True)
 class Spec:
+    """A whole file: its statements, in order."""
+
     file: str
     body: tuple[Stmt, ...]
+    expected: tuple[tuple[int, str], ...] = ()
+    """``# expect E403`` comments: (line, code) of each finding the author acknowledges."""

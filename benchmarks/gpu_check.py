@@ -12,6 +12,9 @@ Parts, each guarded so that one failure is recorded and the rest still runs:
     vgg16, alexnet and googlenet at full size, fp32 (TF32 as cuDNN is set) / fp16 / bf16 against
     a float64 reference, outputs poisoned with NaN beforehand; a strict-fp32 check; a >2³¹-element
     tensor for 64-bit addressing;
+(e) the other epilogues (ReLU6, leaky ReLU, SiLU, hardswish, hardsigmoid): correctness of each
+    on a 1x1 (+residual) and a 3x3 layer in fp32/fp16/bf16 against float64, and a bf16 timing of
+    each against the fused ReLU and against cuDNN conv+BN(+residual) and torch's activation;
 (b) per-geometry timing in bf16, channels_last: fused conv+BN(+residual)+ReLU vs cuDNN conv alone
     vs cuDNN conv+BN+ReLU eager, with TFLOP/s, bytes, MACs, the fraction of the matmul ceiling;
 (c) whole networks in images/s: torchvision eager, archc's plain module (``archc.load``), archc's
@@ -81,6 +84,7 @@ RESULTS: dict = {
     "ceilings": {},
     "timing": [],
     "networks": [],
+    "epilogues": {"correctness": [], "timing": []},
     "summary": {},
 }
 
@@ -565,6 +569,156 @@ def part_b(geoms: list[dict], deadline: float) -> None:
 
 
 # %%
+# (e) The other epilogues
+# =======================
+# Each activation of archc.kernels.ACTIVATIONS besides ReLU (which parts a and b cover) on two
+# layers: a 1x1 conv with a residual (the GEMM kernel; the activation after the add, as in
+# torchvision's blocks) and a 3x3 conv (the conv kernel). BN is scaled so that pre-activations
+# reach about ±10 and every piece of each function is exercised. The timing reuses the ReLU
+# kernel's autotuned config (the autotuner's key leaves the epilogue out), so each activation
+# costs one compile.
+
+EPILOGUE_SLOPE = 0.1
+
+
+def torch_activation(name: str, y: torch.Tensor) -> torch.Tensor:
+    """torch's own function for an epilogue, in place on a fresh tensor."""
+    if name == "leaky_relu":
+        return F.leaky_relu(y, EPILOGUE_SLOPE, inplace=True)
+    return getattr(F, name)(y, inplace=True)
+
+
+def epilogue_geometries(geoms: list[dict]) -> list[dict]:
+    gemm = [g for g in geoms if g["R"] == 1 and g["stride"] == 1 and g["residual"]]
+    conv = [g for g in geoms if g["R"] == 3 and g["stride"] == 1 and not g["residual"]]
+    return gemm[:1] + conv[:1]
+
+
+def epilogue_layer(g: dict, n: int, dtype: torch.dtype) -> dict:
+    layer = make_layer(g, n, dtype, seed=g["id"])
+    layer["bn"]["gamma"] = layer["bn"]["gamma"] * 4
+    layer["bn"]["beta"] = layer["bn"]["beta"] * 30
+    return layer
+
+
+def check_epilogue(g: dict, act: str, dtype: torch.dtype, label: str, tf32: bool) -> dict:
+    n = correctness_batch(g)
+    entry = {"activation": act, "geometry": g["id"], "name": g["name"], "dtype": label, "batch": n}
+    try:
+        prev = torch.backends.cudnn.allow_tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        try:
+            layer = epilogue_layer(g, n, dtype)
+            w, b = folded(layer)
+            out = poisoned(n, g, dtype)
+            y = kernels.fused_conv2d(
+                layer["x"], w, b, stride=g["stride"], padding=g["pad"], residual=layer["res"],
+                activation=act, negative_slope=EPILOGUE_SLOPE, out=out,
+            )  # fmt: skip
+        finally:
+            torch.backends.cudnn.allow_tf32 = prev
+        pre = F.conv2d(layer["x"].double(), w.double(), b.double(), g["stride"], g["pad"])
+        if layer["res"] is not None:
+            pre = pre + layer["res"].double()
+        ref = torch_activation(act, pre.clone())
+        if CUDA:
+            torch.cuda.synchronize()
+        tol = DTYPE_TOL[str(dtype).removeprefix("torch.")]
+        nan_free = not bool(torch.isnan(y).any())
+        err = rel_err(y, ref)
+        entry.update(
+            rel_err=err, tol=tol, nan_free=nan_free, passed=nan_free and err < tol,
+            frac_above_6=float((pre > 6).double().mean()),
+            frac_below_minus_3=float((pre < -3).double().mean()),
+        )  # fmt: skip
+    except Exception as exc:
+        record_error(f"epilogue {act} {g['name']} {label}", exc)
+        entry.update(passed=False, error=f"{type(exc).__name__}: {exc}")
+    return entry
+
+
+def time_epilogue(g: dict, act: str) -> dict:
+    dtype = torch.bfloat16
+    n = timing_batch(g)
+    layer = epilogue_layer(g, n, dtype)
+    x, w, res, bn = layer["x"], layer["w"], layer["res"], layer["bn"]
+    wf, bf = folded(layer)
+    packed = kernels.prepack_weight(wf)
+    bnp = {k: v.to(dtype) for k, v in bn.items()}
+    stride, pad = g["stride"], g["pad"]
+
+    def fused(activation=act):
+        return kernels.fused_conv2d(
+            x, packed, bf, stride=stride, padding=pad, residual=res, activation=activation,
+            negative_slope=EPILOGUE_SLOPE,
+        )  # fmt: skip
+
+    def eager():
+        y = F.conv2d(x, w, None, stride, pad)
+        y = F.batch_norm(y, bnp["mean"], bnp["var"], bnp["gamma"], bnp["beta"], False, 0.0, 1e-5)
+        if res is not None:
+            y = y + res
+        return torch_activation(act, y)
+
+    with torch.inference_mode():
+        diff = rel_err(fused(), eager().double())
+        t_relu = bench_ms(lambda: fused("relu"))
+        t_fused = bench_ms(fused)
+        t_eager = bench_ms(eager)
+    return {
+        "activation": act,
+        "geometry": g["id"],
+        "name": g["name"],
+        "residual": g["residual"],
+        "batch": n,
+        "ms_fused": t_fused,
+        "ms_fused_relu": t_relu,
+        "ms_eager": t_eager,
+        "speedup_vs_eager": t_eager / t_fused,
+        "cost_vs_relu": t_fused / t_relu,
+        "rel_diff_vs_cudnn": diff,
+        "agrees_with_cudnn": diff < 2e-2,
+    }
+
+
+def part_e(geoms: list[dict], deadline: float) -> None:
+    acts = [a for a in kernels.ACTIVATIONS if a != "relu"]
+    picked = epilogue_geometries(geoms)
+    log(f"(e) epilogues {', '.join(acts)} on {[g['name'] for g in picked]}, until {deadline:.0f}s")
+    dtypes = [
+        (torch.float32, "float32-tf32" if torch.backends.cudnn.allow_tf32 else "float32"),
+        (torch.float16, "float16"),
+        (torch.bfloat16, "bfloat16"),
+    ]
+    done = RESULTS["epilogues"]
+    for act in acts:
+        if elapsed() > deadline:
+            RESULTS["skipped"].append(f"epilogue {act} (time budget)")
+            continue
+        for g in picked:
+            for dtype, label in dtypes:
+                entry = check_epilogue(g, act, dtype, label, torch.backends.cudnn.allow_tf32)
+                done["correctness"].append(entry)
+                if not entry["passed"]:
+                    log(f"  FAIL {act} {g['name']} {label}: {entry.get('rel_err', entry)}")
+            try:
+                e = time_epilogue(g, act)
+                done["timing"].append(e)
+                log(
+                    f"  {act:<11} {g['name']:<30} N={e['batch']:<3} fused {e['ms_fused']:.3f} ms "
+                    f"(relu {e['ms_fused_relu']:.3f})  eager {e['ms_eager']:.3f}  "
+                    f"x{e['speedup_vs_eager']:.2f}"
+                )
+            except Exception as exc:
+                record_error(f"epilogue timing {act} {g['name']}", exc)
+            finally:
+                if CUDA:
+                    torch.cuda.empty_cache()
+    bad = [e for e in done["correctness"] if not e["passed"]]
+    log(f"(e) done: {len(done['correctness']) - len(bad)} passed, {len(bad)} failed")
+
+
+# %%
 # (c) Whole networks
 # ==================
 
@@ -740,6 +894,9 @@ def summarize() -> None:
         if tim
         else None,
         "geomean_frac_matmul_ceiling": geomean([e.get("frac_matmul_ceiling", 0) for e in tim]),
+        "epilogues_passed": sum(e["passed"] for e in RESULTS["epilogues"]["correctness"]),
+        "epilogues_total": len(RESULTS["epilogues"]["correctness"]),
+        "epilogues_timed": len(RESULTS["epilogues"]["timing"]),
         "elapsed_s": elapsed(),
     }
     for net in NETS:
@@ -799,6 +956,9 @@ def summary_section() -> list[str]:
         f">= conv alone: {fmt(s.get('frac_fused_ge_conv'), '.2f')}",
         "- geomean fraction of the matmul ceiling: "
         f"{fmt(s.get('geomean_frac_matmul_ceiling'), '.2f')}",
+        f"- epilogues (ReLU6, leaky ReLU, SiLU, hardswish, hardsigmoid): "
+        f"{s.get('epilogues_passed')}/{s.get('epilogues_total')} checks passed, "
+        f"{s.get('epilogues_timed')} timed",
         f"- errors: {len(RESULTS['errors'])}; skipped: {len(RESULTS['skipped'])}; "
         "seconds per part: " + ", ".join(f"{k} {v}" for k, v in RESULTS.get("phase_s", {}).items()),
         "",
@@ -851,6 +1011,36 @@ def timing_section(compact: bool) -> list[str]:
     return lines + [""]
 
 
+def epilogues_section() -> list[str]:
+    lines = [
+        "## Epilogues (bf16, channels_last, median ms)",
+        "",
+        "| activation | geometry | N | fused | fused ReLU | conv+BN+act eager | x eager "
+        "| vs ReLU | diff vs cuDNN |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in RESULTS["epilogues"]["timing"]:
+        name = f"{e['name']}{' +res' if e['residual'] else ''}"
+        lines.append(
+            f"| {e['activation']} | {name} | {e['batch']} | {e['ms_fused']:.3f} "
+            f"| {e['ms_fused_relu']:.3f} | {e['ms_eager']:.3f} | {e['speedup_vs_eager']:.2f} "
+            f"| {e['cost_vs_relu']:.3f} | {e['rel_diff_vs_cudnn']:.1e} |"
+        )
+    bad = [e for e in RESULTS["epilogues"]["correctness"] if not e["passed"]]
+    worst: dict[str, float] = {}
+    for e in RESULTS["epilogues"]["correctness"]:
+        if "rel_err" in e:
+            worst[e["activation"]] = max(worst.get(e["activation"], 0.0), e["rel_err"])
+    lines += ["", "Worst relative error per activation (fp32/fp16/bf16): "
+              + ", ".join(f"{k} {v:.1e}" for k, v in worst.items())]  # fmt: skip
+    for e in bad:
+        lines.append(
+            f"- FAIL {e['activation']} {e['name']} {e['dtype']}: "
+            f"{fmt(e.get('rel_err'))} {e.get('error', '')[:120]}"
+        )
+    return lines + [""]
+
+
 def networks_section() -> list[str]:
     lines = [
         "## Networks (images/s)",
@@ -896,6 +1086,7 @@ def markdown() -> str:
         + summary_section()
         + correctness_section()
         + timing_section(compact=False)
+        + epilogues_section()
         + networks_section()
         + problems_section(limit=60)
     )
@@ -906,6 +1097,7 @@ def stdout_report() -> str:
     so the compact per-geometry table goes first and the summary last."""
     return "\n".join(
         timing_section(compact=True)
+        + epilogues_section()
         + correctness_section()
         + networks_section()
         + problems_section(limit=12)
@@ -941,6 +1133,7 @@ def main() -> int:
     for name, part in (
         ("(a) correctness", lambda: part_a(geoms, deadline=0.40 * BUDGET)),
         ("ceilings", part_ceilings),
+        ("(e) epilogues", lambda: part_e(geoms, deadline=0.46 * BUDGET)),
         ("(b) timing", lambda: part_b(geoms, deadline=0.66 * BUDGET)),
         ("(c) networks", lambda: part_c(deadline=0.78 * BUDGET, compile_deadline=BUDGET - 100)),
     ):

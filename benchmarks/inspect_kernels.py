@@ -4,6 +4,7 @@ memory.
 
     python3 benchmarks/inspect_kernels.py                    # sm_90, the default cases
     python3 benchmarks/inspect_kernels.py --arch 80 --dump DIR   # also write .ttgir/.ptx per case
+    python3 benchmarks/inspect_kernels.py --activation silu      # another fused epilogue
 
 Each case is one ResNet-50 geometry with one tile config, specialised the way the JIT would
 specialise a real launch: pointers and integer arguments divisible by 16 get ``tt.divisibility``,
@@ -126,12 +127,18 @@ def _res_strides(n, k, oh, res, layout):
     return (k * oh * oh, oh * oh, oh, 1)  # NCHW
 
 
+# The epilogue's activation (--activation): kernels before the named epilogues take RELU, later
+# ones ACT and SLOPE; each ignores the others' arguments.
+EPILOGUE = ["relu"]
+
+
 def _finish(a, res_strides, res, res_layout, cfg):
     srn, srk, srh, srw = res_strides
     a.update(srn=srn, srk=srk, srh=srh, srw=srw)
     a.update(
-        HAS_BIAS=True, HAS_RES=res, RELU=True, PRECISION="ieee", UPCAST=False, ROUND_TF32=False
-    )
+        HAS_BIAS=True, HAS_RES=res, PRECISION="ieee", UPCAST=False, ROUND_TF32=False,
+        RELU=EPILOGUE[0] == "relu", ACT=EPILOGUE[0], SLOPE=0.01 if EPILOGUE[0] != "relu" else 0.0,
+    )  # fmt: skip
     # As the launcher decides: a channels_last residual is addressed like the output.
     a["RES_DENSE"] = bool(res) and res_layout == "cl"
     a.update(cfg.kwargs)
@@ -288,9 +295,11 @@ def main(argv=None) -> int:
     p.add_argument("--dump", type=Path, default=None, help="write .ptx/.ttgir per case here")
     p.add_argument("--all-configs", action="store_true", help="every autotune config")
     p.add_argument("--filter", default="", help="only cases whose name contains this")
+    p.add_argument("--activation", default="relu", help="the epilogue (archc.kernels.ACTIVATIONS)")
     a = p.parse_args(argv)
+    EPILOGUE[0] = a.activation
     target = GPUTarget("cuda", a.arch, 32)
-    print(f"triton {triton.__version__}, target sm_{a.arch}")
+    print(f"triton {triton.__version__}, target sm_{a.arch}, epilogue {a.activation}")
     print("| case | " + " | ".join(COLUMNS) + " |")
     print("|---|" + "---|" * len(COLUMNS))
     rc = 0

@@ -157,6 +157,32 @@ def _tile_ids(M, K, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.co
     return pid_m, pid_n
 
 
+# The epilogues, by the name the launcher takes (``activation=``) and archc's op registry gives
+# its activations (``kernel_activation``). Each is a few fp32 instructions on the accumulator
+# tile while it is in registers; ``ACT`` is a constexpr, so a kernel compiles only its own
+# branch and the ReLU kernel is the same code as before there were others.
+ACTIVATIONS = ("relu", "relu6", "leaky_relu", "silu", "hardswish", "hardsigmoid")
+
+
+@triton.jit
+def _activation(acc, ACT: tl.constexpr, SLOPE: tl.constexpr):
+    """The epilogue's activation, in fp32, with torch's formulas (torch.nn.ReLU6, LeakyReLU,
+    SiLU, Hardswish, Hardsigmoid). ``SLOPE`` is leaky ReLU's negative slope."""
+    if ACT == "relu":
+        acc = tl.maximum(acc, 0.0)
+    elif ACT == "relu6":
+        acc = tl.minimum(tl.maximum(acc, 0.0), 6.0)
+    elif ACT == "leaky_relu":
+        acc = tl.where(acc > 0.0, acc, acc * SLOPE)
+    elif ACT == "silu":
+        acc = acc * tl.sigmoid(acc)
+    elif ACT == "hardswish":
+        acc = acc * tl.minimum(tl.maximum(acc + 3.0, 0.0), 6.0) / 6.0
+    elif ACT == "hardsigmoid":
+        acc = tl.minimum(tl.maximum(acc + 3.0, 0.0), 6.0) / 6.0
+    return acc
+
+
 @triton.jit
 def _epilogue(
     acc,
@@ -176,9 +202,10 @@ def _epilogue(
     HAS_BIAS: tl.constexpr,
     HAS_RES: tl.constexpr,
     RES_DENSE: tl.constexpr,
-    RELU: tl.constexpr,
+    ACT: tl.constexpr,
+    SLOPE: tl.constexpr,
 ):
-    """bias, residual and ReLU in fp32, one rounding, one NHWC store.
+    """bias, residual and the activation in fp32, one rounding, one NHWC store.
 
     ``RES_DENSE``: the residual is channels_last-contiguous with the output's shape, so its
     offsets are the output's (``m·K + k``). Otherwise each row is decomposed into (n, oh, ow) —
@@ -204,8 +231,7 @@ def _epilogue(
                 other=0.0,
             )
         acc += res.to(tl.float32)
-    if RELU:
-        acc = tl.maximum(acc, 0.0)
+    acc = _activation(acc, ACT, SLOPE)
     tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -271,7 +297,8 @@ def _conv_kernel(
     HAS_BIAS: tl.constexpr,
     HAS_RES: tl.constexpr,
     RES_DENSE: tl.constexpr,
-    RELU: tl.constexpr,
+    ACT: tl.constexpr,
+    SLOPE: tl.constexpr,
     FLAT: tl.constexpr,
     PRECISION: tl.constexpr,
     UPCAST: tl.constexpr,
@@ -354,7 +381,7 @@ def _conv_kernel(
 
     _epilogue(
         acc, offs_m, offs_n, M, K, OH, OW, out_ptr, bias_ptr, res_ptr, srn, srk, srh, srw,
-        HAS_BIAS, HAS_RES, RES_DENSE, RELU,
+        HAS_BIAS, HAS_RES, RES_DENSE, ACT, SLOPE,
     )  # fmt: skip
 
 
@@ -382,7 +409,8 @@ def _gemm_kernel(
     HAS_BIAS: tl.constexpr,
     HAS_RES: tl.constexpr,
     RES_DENSE: tl.constexpr,
-    RELU: tl.constexpr,
+    ACT: tl.constexpr,
+    SLOPE: tl.constexpr,
     PRECISION: tl.constexpr,
     UPCAST: tl.constexpr,
     ROUND_TF32: tl.constexpr,
@@ -412,7 +440,7 @@ def _gemm_kernel(
 
     _epilogue(
         acc, offs_m, offs_n, M, K, OH, OW, out_ptr, bias_ptr, res_ptr, srn, srk, srh, srw,
-        HAS_BIAS, HAS_RES, RES_DENSE, RELU,
+        HAS_BIAS, HAS_RES, RES_DENSE, ACT, SLOPE,
     )  # fmt: skip
 
 
@@ -558,6 +586,20 @@ def _residual_is_dense(residual: torch.Tensor) -> bool:
     return residual.is_contiguous(memory_format=torch.channels_last)
 
 
+def _activation_name(relu: bool, activation: str | None) -> str:
+    """The epilogue's ``ACT``: an activation of :data:`ACTIVATIONS`, or ``"none"``."""
+    if activation is None:
+        return "relu" if relu else "none"
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {activation!r}; the kernel's epilogues are "
+            + ", ".join(ACTIVATIONS)
+        )
+    if relu and activation != "relu":
+        raise ValueError(f"relu=True and activation={activation!r} contradict each other")
+    return activation
+
+
 def fused_conv2d(
     x: torch.Tensor,
     weight: torch.Tensor | PackedWeight,
@@ -567,9 +609,14 @@ def fused_conv2d(
     padding: int | tuple[int, int] = 0,
     residual: torch.Tensor | None = None,
     relu: bool = False,
+    activation: str | None = None,
+    negative_slope: float = 0.01,
     out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``relu?(conv2d(x, weight, bias, stride, padding) + residual?)`` in one kernel.
+    """``act?(conv2d(x, weight, bias, stride, padding) + residual?)`` in one kernel.
+
+    ``activation`` is one of :data:`ACTIVATIONS` (torch's formulas) or None; ``relu=True`` is
+    ``activation="relu"``. ``negative_slope`` is leaky ReLU's (ignored by the others).
 
     ``x`` is ``(N, C, H, W)`` in any memory format (channels_last is the fast path); ``weight`` is
     ``(K, C, R, S)`` or a :class:`PackedWeight`; groups 1, dilation 1. fp32 uses TF32 when
@@ -581,6 +628,8 @@ def fused_conv2d(
         raise ValueError(f"weight must be 4-D (K, C, R, S), got shape {tuple(weight.shape)}")
     if not isinstance(weight, (torch.Tensor, PackedWeight)):
         raise TypeError(f"weight must be a tensor or PackedWeight, got {type(weight).__name__}")
+    act = _activation_name(relu, activation)
+    slope = float(negative_slope) if act == "leaky_relu" else 0.0
     stride_hw = _pair(stride, "stride")
     padding_hw = _pair(padding, "padding")
     if isinstance(x, torch.Tensor) and isinstance(weight, torch.Tensor):
@@ -615,7 +664,8 @@ def fused_conv2d(
         HAS_BIAS=bias is not None,
         HAS_RES=residual is not None,
         RES_DENSE=residual is not None and _residual_is_dense(residual),
-        RELU=bool(relu),
+        ACT=act,
+        SLOPE=slope,
         PRECISION=_precision(x.dtype),
         ROUND_TF32=_precision(x.dtype) == "tf32",
         UPCAST=_INTERPRET and x.dtype == torch.bfloat16,

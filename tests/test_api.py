@@ -27,6 +27,25 @@ def test_lint_takes_text_or_a_path_and_returns_the_diagnostics(tmp_path):
     assert archc.lint(str(ROOT / "specs/vgg16.arch")) == []
 
 
+def test_a_line_expects_the_warnings_its_comment_names():
+    expected = "input [224x224x3]\nCONV1: 96 11x11 stride 4  # expect W301\nFC: 10\n"
+    assert archc.lint(expected) == []
+    from archc.check import check_spec
+
+    checked = check_spec(expected)
+    assert [d.code for d in checked.expected] == ["W301"]
+    # Another code: the warning stays, and the expectation no finding meets is E408.
+    other = archc.lint(expected.replace("W301", "W219"))
+    assert sorted((d.code, d.line) for d in other) == [("E408", 2), ("W301", 2)]
+    # On another line it acknowledges nothing there.
+    moved = "input [224x224x3]\nCONV1: 96 11x11 stride 4\nFC: 10  # expect W301\n"
+    assert sorted((d.code, d.line) for d in archc.lint(moved)) == [("E408", 3), ("W301", 2)]
+    # Errors and warnings alike, several on one line.
+    wrong = "input [224x224x3]\nCONV1: 96 11x11 stride 4 -> [55x55x96]  # expect W301 E302\n"
+    assert archc.lint(wrong) == []
+    assert [d.code for d in archc.lint(wrong.replace(" E302", ""))] == ["E302"]
+
+
 def test_summary_returns_the_json_fields():
     data = archc.summary("torchvision/resnet50")
     assert data["network"] == "resnet50"

@@ -322,3 +322,30 @@ def test_main_leaves_the_cycle_collector_as_it_found_it(capsys):
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_the_program_exits_with_mains_status_and_freezes_only_then(monkeypatch, specs, capsys):
+    # `archc.cli.run` is the console script: main's exit status, then gc.freeze() so that the
+    # interpreter's last collection does not rescan what the imports left; main() alone does not
+    # freeze (tests and other programs call it in a longer-lived process).
+    import archc.cli
+
+    frozen: list[bool] = []
+    monkeypatch.setattr(archc.cli.gc, "freeze", lambda: frozen.append(True))
+    assert main(["lint", specs["warn"]]) == 0
+    assert frozen == []
+    for spec, status in ((specs["warn"], 0), (specs["error"], 1)):
+        monkeypatch.setattr(sys, "argv", ["archc", "lint", spec])
+        with pytest.raises(SystemExit) as exc:
+            archc.cli.run()
+        assert exc.value.code == status
+    assert frozen == [True, True]
+    capsys.readouterr()
+
+
+def test_the_console_script_and_python_dash_m_are_the_program():
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["archc"] == "archc.cli:run"
+    assert "run()" in (ROOT / "archc" / "__main__.py").read_text()

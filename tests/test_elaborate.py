@@ -237,6 +237,75 @@ def test_branches_joined_by_concat() -> None:
     assert g.node("inception3a.branch3.pool1").inputs == ["input"]
 
 
+def test_inline_branches_name_their_layers_in_the_enclosing_scope() -> None:
+    # SqueezeNet's Fire: torchvision's keys are fire.expand1x1.weight, with no branch scope.
+    g = graph(
+        "input [8x8x16]\n"
+        "conv: relu\n"
+        "block fire(s, e):\n"
+        "    squeeze: CONV s 1x1\n"
+        "    inline branch:\n"
+        "        expand1x1: CONV e 1x1\n"
+        "    inline branch:\n"
+        "        expand3x3: CONV e 3x3 pad 1\n"
+        "    concat\n"
+        "fire2: fire(4, 8)\n"
+    )
+    assert table(g)[1:] == [
+        ("fire2.squeeze", "conv", ["input"]),
+        ("fire2.relu1", "relu", ["fire2.squeeze"]),
+        ("fire2.expand1x1", "conv", ["fire2.relu1"]),
+        ("fire2.relu2", "relu", ["fire2.expand1x1"]),
+        ("fire2.expand3x3", "conv", ["fire2.relu1"]),
+        # Generated names count on in the enclosing scope: relu3, not a second relu1.
+        ("fire2.relu3", "relu", ["fire2.expand3x3"]),
+        ("fire2.concat1", "concat", ["fire2.relu2", "fire2.relu3"]),
+    ]
+
+
+def test_inline_branches_nest_and_keep_the_other_branches_numbers() -> None:
+    # Inception-v3's module E: a branch whose end is two convs side by side, concatenated.
+    g = graph(
+        "input [8x8x16]\n"
+        "conv: relu\n"
+        "branch:\n"
+        "    CONV 4 1x1\n"
+        "inline branch:\n"
+        "    b3_1: CONV 4 1x1\n"
+        "    inline branch:\n"
+        "        b3_2a: CONV 4 1x3 pad 0x1\n"
+        "    inline branch:\n"
+        "        b3_2b: CONV 4 3x1 pad 1x0\n"
+        "    concat\n"
+        "branch:\n"
+        "    CONV 4 1x1\n"
+        "concat\n"
+    )
+    # b3_1's ReLU is relu1 of the top scope, the nested branches' relu2 and relu3.
+    assert g.node("b3_2a").inputs == g.node("b3_2b").inputs == ["relu1"]
+    assert g.node("concat1").inputs == ["relu2", "relu3"]
+    # A scoped branch is named by its place among the branches, inline ones counted.
+    assert g.node("concat2").inputs == ["branch1.relu1", "concat1", "branch3.relu1"]
+
+
+def test_a_name_used_twice_across_inline_branches_is_e210() -> None:
+    result = parse_spec(
+        "input [8x8x3]\n"
+        "conv1: CONV 4 1x1\n"
+        "inline branch:\n"
+        "    expand: CONV 4 1x1\n"
+        "inline branch:\n"
+        "    expand: CONV 4 3x3 pad 1\n"
+        "    conv1: CONV 4 1x1\n"
+        "concat\n",
+        "net.arch",
+    )
+    assert [(d.code, d.span.line, d.message) for d in result.diagnostics] == [
+        ("E210", 6, "the name `expand` is used twice"),
+        ("E210", 7, "the name `conv1` is used twice"),
+    ]
+
+
 def test_stages_prefix_names() -> None:
     g = graph(
         "input [32x32x3]\nstage features:\n    conv3-8\n    maxpool\nstage classifier:\n    FC 10\n"

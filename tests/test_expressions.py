@@ -241,3 +241,41 @@ def test_sequential_block_numbers_its_layers() -> None:
         "features.1.1",
         "features.1.2",
     ]
+
+
+def test_unnamed_sequential_takes_the_next_position() -> None:
+    g = graph(
+        "input [8x8x4]\n"
+        "block unit(out):\n"
+        "    CONV out 1x1 no bias, no relu\n"
+        "    relu\n"
+        "sequential layers:\n"
+        "    CONV 4 1x1 no relu\n"
+        "    sequential:\n"
+        "        unit(6), unit(6)\n"
+        "    sequential:\n"
+        "        unit(8) x2\n"
+        "    relu\n"
+    )
+    assert [n.name for n in g.nodes][1:] == [
+        "layers.0",
+        "layers.1.0.conv1",
+        "layers.1.0.relu1",
+        "layers.1.1.conv1",
+        "layers.1.1.relu1",
+        "layers.2.0.conv1",
+        "layers.2.0.relu1",
+        "layers.2.1.conv1",
+        "layers.2.1.relu1",
+        "layers.3",
+    ]
+
+
+def test_unnamed_sequential_outside_a_sequential_body_is_e217() -> None:
+    code, line, column, message = first_error(
+        "input [8x8x4]\nstage s:\n    sequential:\n        relu\n"
+    )
+    assert (code, line, column) == ("E217", 3, 5)
+    assert message == "an unnamed `sequential:` stands only in a sequential body"
+    code, line, column, _ = first_error("input [8x8x4]\nsequential:\n    relu\n")
+    assert (code, line, column) == ("E217", 2, 1)

@@ -48,6 +48,20 @@ def test_gpu_check_smoke_writes_passing_results(tmp_path: Path) -> None:
         assert e["agrees_with_cudnn"], e
         assert e["macs"] > 0 and e["bytes"] > 0
 
+    # (e) every other epilogue on a 1x1 (+residual) and a 3x3 layer, in three dtypes, passing,
+    # with pre-activations on both sides of the knees; each timed against its eager counterpart.
+    epi = results["epilogues"]
+    acts = {"relu6", "leaky_relu", "silu", "hardswish", "hardsigmoid"}
+    assert len(epi["correctness"]) == len(acts) * 2 * 3
+    assert {e["activation"] for e in epi["correctness"]} == acts
+    assert all(e["passed"] and e["nan_free"] for e in epi["correctness"]), epi["correctness"]
+    assert all(e["frac_above_6"] > 0 and e["frac_below_minus_3"] > 0 for e in epi["correctness"])
+    assert len(epi["timing"]) == len(acts) * 2
+    for e in epi["timing"]:
+        assert e["ms_fused"] > 0 and e["ms_fused_relu"] > 0 and e["ms_eager"] > 0
+        assert e["agrees_with_cudnn"], e
+    assert "## Epilogues" in proc.stdout
+
     # (d) the report: environment, summary, tables, printed at the end.
     assert results["env"]["interpreter"] is True
     assert results["summary"]["correctness_passed"] == len(corr)

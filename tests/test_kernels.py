@@ -13,7 +13,7 @@ import zlib
 import pytest
 import torch
 import torch.nn.functional as F
-from archc.kernels import PackedWeight, fold_bn, fused_conv2d, prepack_weight
+from archc.kernels import ACTIVATIONS, PackedWeight, fold_bn, fused_conv2d, prepack_weight
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -401,3 +401,94 @@ def test_tf32_mode_rounds_operands_to_nearest() -> None:
     err_ieee = rel_err(fused_conv2d(x, w, padding=1), ref)
     assert 1e-4 < err_tf32 < 5e-4
     assert err_ieee < 1e-5
+
+
+# --- epilogues: conv -> BN -> (+ residual) -> activation ------------------------------------------
+# Each epilogue against torch's own modules in float64 (eval-mode BatchNorm2d, then the residual,
+# then the activation module), the kernel fed the folded weights; every reduction loop (1x1 GEMM,
+# channel-blocked, flat) and both residual-free and residual groups.
+
+EAGER_ACTIVATIONS = {
+    "relu": torch.nn.ReLU(),
+    "relu6": torch.nn.ReLU6(),
+    "leaky_relu": torch.nn.LeakyReLU(0.2),
+    "silu": torch.nn.SiLU(),
+    "hardswish": torch.nn.Hardswish(),
+    "hardsigmoid": torch.nn.Hardsigmoid(),
+}
+EPILOGUE_GEOMETRIES = [
+    # 1x1 stride 1 on channels_last: the GEMM kernel, with torchvision's act(bn(conv) + identity)
+    dict(c=40, k=24, hw=(7, 6), rs=(1, 1), stride=1, padding=0, residual=True, channels_last=True),
+    # 3x3 stride 2, C >= 32: the channel-blocked loop
+    dict(c=40, k=24, hw=(9, 8), rs=(3, 3), stride=2, padding=1, residual=False, channels_last=True),
+    # 5x5 on 3 channels, NCHW: the flat (r, s, c) loop, with a strided residual
+    dict(c=3, k=24, hw=(9, 8), rs=(5, 5), stride=2, padding=2, residual=True, channels_last=False),
+]
+
+
+def check_epilogue(activation: str, dtype: torch.dtype, geometry: dict, seed: int) -> float:
+    g = geometry
+    gen = torch.Generator().manual_seed(seed)
+    conv = torch.nn.Conv2d(g["c"], g["k"], g["rs"], g["stride"], g["padding"], bias=False)
+    bn = torch.nn.BatchNorm2d(g["k"])
+    conv, bn = conv.double(), bn.double().eval()
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen))
+        conv.weight /= (g["c"] * g["rs"][0] * g["rs"][1]) ** 0.5
+        # Wide pre-activations (about ±10): every piece of every activation is reached.
+        bn.running_mean.copy_(torch.randn(g["k"], generator=gen) * 0.1)
+        bn.running_var.copy_(torch.rand(g["k"], generator=gen) + 0.5)
+        bn.weight.copy_(torch.rand(g["k"], generator=gen) * 2 + 2)
+        bn.bias.copy_(torch.randn(g["k"], generator=gen) * 3)
+    x = torch.randn(2, g["c"], *g["hw"], generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        pre = bn(conv(x.to(dtype).double()))
+        res = torch.randn(pre.shape, generator=gen, dtype=torch.float64).to(dtype)
+        if g["residual"]:
+            pre = pre + res.double()
+        ref = EAGER_ACTIVATIONS[activation](pre)
+    # Every piece of the activation is exercised: below -3 (hardswish/hardsigmoid's 0), between
+    # -3 and 0, between 0 and 3 and above 6 (ReLU6's clamp).
+    for low, high in ((-99, -3), (-3, 0), (0, 3), (6, 99)):
+        assert ((pre > low) & (pre < high)).sum() > 10, (low, high)
+    w, b = fold_bn(conv.weight, None, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.eps)
+    xk = x.to(DEVICE, dtype)
+    if g["channels_last"]:
+        xk = xk.to(memory_format=torch.channels_last)
+        res = res.to(memory_format=torch.channels_last)
+    out = torch.full(ref.shape, float("nan"), device=DEVICE, dtype=dtype).to(
+        memory_format=torch.channels_last
+    )
+    y = fused_conv2d(
+        xk, w.to(DEVICE, dtype), b.to(DEVICE, dtype), stride=g["stride"], padding=g["padding"],
+        residual=res.to(DEVICE) if g["residual"] else None, activation=activation,
+        negative_slope=0.2, out=out,
+    )  # fmt: skip
+    assert not torch.isnan(y).any(), "kernel left output elements unwritten"
+    return rel_err(y, ref)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
+@pytest.mark.parametrize("activation", list(EAGER_ACTIVATIONS))
+def test_epilogue_matches_eager_conv_bn_activation(activation: str, dtype: torch.dtype) -> None:
+    tol = 1e-4 if dtype == torch.float32 else 1e-2
+    for i, geometry in enumerate(EPILOGUE_GEOMETRIES):
+        err = check_epilogue(activation, dtype, geometry, seed=i)
+        assert err < tol, f"{geometry}: relative error {err:.2e} >= {tol:.0e}"
+
+
+def test_the_epilogues_are_the_kernels_activations() -> None:
+    assert set(EAGER_ACTIVATIONS) == set(ACTIVATIONS)
+
+
+def test_relu_flag_and_activation_name_are_one_epilogue() -> None:
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 8, 6, 6, generator=gen).to(DEVICE)
+    w = torch.randn(16, 8, 3, 3, generator=gen).to(DEVICE)
+    by_flag = fused_conv2d(x, w, padding=1, relu=True)
+    assert torch.equal(by_flag, fused_conv2d(x, w, padding=1, activation="relu"))
+    assert torch.equal(by_flag, fused_conv2d(x, w, padding=1, relu=True, activation="relu"))
+    with pytest.raises(ValueError, match="unknown activation 'gelu'"):
+        fused_conv2d(x, w, padding=1, activation="gelu")
+    with pytest.raises(ValueError, match="contradict"):
+        fused_conv2d(x, w, padding=1, relu=True, activation="silu")

@@ -99,3 +99,25 @@ def test_conditions_example() -> None:
     adds = [n for n in g.nodes if n.op == "add"]
     assert [(n.name, n.inputs) for n in adds] == [("same.add1", ["same.bn3", "input"])]
     assert g.output == "down.bn3"
+
+
+def test_unnamed_sequential_example() -> None:
+    names = [n.name for n in example("    sequential:\n        unit(24), unit(24)").nodes]
+    assert names[1:5] == ["layers.0", "layers.1.0.conv1", "layers.1.0.bn1", "layers.1.0.relu1"]
+    assert names[7:9] == ["layers.1.1.relu1", "layers.2.0.conv1"]
+    assert names[-1] == "layers.2.1.relu1"
+
+
+def test_inline_branch_example() -> None:
+    g = example("fire2: fire(16, 64)")
+    assert [n.name for n in g.nodes] == [
+        "input",
+        "fire2.squeeze",
+        "fire2.squeeze_activation",
+        "fire2.expand1x1",
+        "fire2.expand1x1_activation",
+        "fire2.expand3x3",
+        "fire2.expand3x3_activation",
+        "fire2.concat1",
+    ]
+    assert g.node("fire2.expand3x3").inputs == ["fire2.squeeze_activation"]

@@ -205,11 +205,15 @@ def test_defaults_take_any_activation() -> None:
 
 
 def test_only_kernel_activations_fuse() -> None:
-    checked = check_source(INPUT + "conv: bn, silu\nCONV 6 3x3\nrelu\n")
+    # GELU has no epilogue in the kernel: the group ends at the BN (and the ReLU after the GELU
+    # reads no conv).
+    checked = check_source(INPUT + "conv: bn, gelu\nCONV 6 3x3\nrelu\n")
     (group,) = checked.fusion
-    assert (group.conv, group.bn, group.relu) == ("conv1", "bn1", None)
+    assert (group.conv, group.bn, group.activation) == ("conv1", "bn1", None)
     relu = check_source(INPUT + "conv: bn, relu\nCONV 6 3x3\n").fusion
-    assert relu[0].relu == "relu1"
+    assert relu[0].activation == "relu1"
+    silu = check_source(INPUT + "conv: bn, silu\nCONV 6 3x3\n").fusion
+    assert silu[0].members == ["conv1", "bn1", "silu1"]
 
 
 def test_silu_counts_as_activation_memory_relu_does_not() -> None:

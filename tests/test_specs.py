@@ -18,12 +18,12 @@ import pytest
 import torch
 import torchvision
 from torch import nn
-from torchvision_models import NOT_ON_META
+from torchvision_models import NOT_ON_META, input_size
 
 from archc import ir
-from archc.check import Checked, check_file
+from archc.check import Checked, check_file, check_source
 from archc.frontend import read_spec
-from archc.ops.activation import ReLU6, Sigmoid, SiLU
+from archc.ops.activation import Hardsigmoid, Hardswish, ReLU6, Sigmoid, SiLU
 from archc.ops.layers import StochasticDepth
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -49,6 +49,11 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "wide_resnet50_2": {},
     "mobilenet_v2": {},
     "densenet121": {},
+    "mobilenet_v3_large": {},
+    "mobilenet_v3_small": {},
+    "mnasnet1_0": {},
+    "squeezenet1_0": {},
+    "inception_v3": {"aux_logits": False, "transform_input": False, "init_weights": False},
     "efficientnet_b0": {},
     "regnet_y_400mf": {},
 }
@@ -156,6 +161,18 @@ def test_ir_round_trips_through_json(spec: str) -> None:
     resolved = checked(spec).graph
     assert resolved is not None
     assert ir.Graph.from_json(resolved.to_json()) == resolved
+
+
+def test_squeezenet_expects_the_one_warning_its_network_has() -> None:
+    # torchvision's squeezenet1_0 strides its unpadded 7x7 conv by 2 over 224 rows:
+    # (224 - 7)/2 + 1 = 109.5, so its last row and column are never read (W301).
+    path = SPECS / "torchvision" / "squeezenet1_0.arch"
+    text = path.read_text(encoding="utf-8")
+    assert text.count("# expect") == 1
+    assert [d.code for d in check_source(text, str(path)).expected] == ["W301"]
+    c = check_source(text.replace("# expect W301", "#"), str(path))
+    assert [(d.code, d.span.line) for d in c.diagnostics] == [("W301", 20)]
+    assert "(224 − 7 + 2·0)/2 + 1 = 109.5" in c.diagnostics[0].message
 
 
 def test_every_torchvision_counterpart_is_shipped() -> None:
@@ -350,11 +367,17 @@ def describe_module(m: nn.Module) -> tuple[object, ...]:
                 m.bias is not None,
             )
         case nn.BatchNorm2d():
-            return ("batchnorm", m.num_features, m.eps, m.momentum)
+            # MNASNet's momentum is 1 - 0.9997 computed in floats (0.00029999999999996696),
+            # the spec's in exact arithmetic (0.0003): equal to 15 decimals.
+            return ("batchnorm", m.num_features, m.eps, round(m.momentum, 15))
         case nn.ReLU():
             return ("relu",)
         case nn.ReLU6():
             return ("relu6",)
+        case nn.Hardswish():
+            return ("hardswish",)
+        case nn.Hardsigmoid():
+            return ("hardsigmoid",)
         case nn.SiLU():
             return ("silu",)
         case nn.Sigmoid():
@@ -385,25 +408,29 @@ def describe_node(node: ir.Node, c: Checked) -> tuple[object, ...] | None:
             conv = (node.out_channels, node.kernel, node.stride, node.padding, groups, node.bias)
             return ("conv", c_in, *conv)
         case ir.BatchNorm():
-            return ("batchnorm", c.shapes[node.name][0], node.eps, node.momentum)
+            return ("batchnorm", c.shapes[node.name][0], node.eps, round(node.momentum, 15))
         case ir.ReLU():
             return ("relu",)
         case ReLU6():
             return ("relu6",)
+        case Hardswish():
+            return ("hardswish",)
+        case Hardsigmoid():
+            return ("hardsigmoid",)
         case SiLU():
             return ("silu",)
         case Sigmoid():
             return ("sigmoid",)
         case StochasticDepth():
             return ("stochastic_depth", node.p)
-        case ir.GlobalAvgPool():  # compiled as nn.AdaptiveAvgPool2d((1, 1))
-            return ("adaptive_avgpool", (1, 1))
         case ir.MaxPool():
             return ("maxpool", node.kernel, node.stride, node.padding, node.ceil_mode)
         case ir.AvgPool():
             return ("avgpool", node.kernel, node.stride, node.padding, node.ceil_mode)
         case ir.AdaptiveAvgPool():
             return ("adaptive_avgpool", node.output_size)
+        case ir.GlobalAvgPool():  # torchvision's SqueezeExcitation pools with a module
+            return ("adaptive_avgpool", (1, 1))
         case ir.Dropout():
             return ("dropout", node.p)
         case ir.Linear():
@@ -420,9 +447,10 @@ def torchvision_forward(name: str) -> list[tuple[object, ...]]:
     hooks = [
         m.register_forward_hook(lambda m, _a, _o: calls.append(describe_module(m))) for m in leaves
     ]
+    size = input_size(name)
     try:
         with torch.no_grad():
-            model(torch.empty(1, 3, 224, 224, device="meta"))
+            model(torch.empty(1, 3, size, size, device="meta"))
     finally:
         for h in hooks:
             h.remove()
@@ -434,14 +462,24 @@ def test_torchvision_counterpart_runs_the_same_modules(name: str) -> None:
     c = checked(f"torchvision/{name}.arch")
     assert c.graph is not None
     assert c.graph.init == "torchvision"
-    ours = [d for n in c.graph.nodes if (d := describe_node(n, c)) is not None]
+    modules = c.graph.nodes
+    if name == "inception_v3":
+        # Its Inception modules pool with F.avg_pool2d(x, 3, stride=1, padding=1) (modules A,
+        # C, E: 3 + 4 + 2 of them) and F.max_pool2d(x, 3, stride=2) (B, D), which no hook sees.
+        pools = [n for n in modules if "pool" in n.op and n.name.startswith("Mixed_")]
+        avg = [("avgpool", (3, 3), (1, 1), (1, 1), False)]
+        max_ = [("maxpool", (3, 3), (2, 2), (0, 0), False)]
+        assert [describe_node(n, c) for n in pools] == avg * 3 + max_ + avg * 4 + max_ + avg * 2
+        modules = [n for n in modules if n not in pools]
+    ours = [d for n in modules if (d := describe_node(n, c)) is not None]
     theirs = torchvision_forward(name)
-    if name == "googlenet":
+    if name in ("googlenet", "inception_v3"):
         # BasicConv2d calls F.relu, which no hook sees: one per conv.
         assert sum(d == ("relu",) for d in ours) == sum(d[0] == "conv" for d in theirs)
         ours = [d for d in ours if d != ("relu",)]
-    if name in ("mobilenet_v2", "densenet121"):
-        # Their forwards pool with F.adaptive_avg_pool2d, which no hook sees.
+    if name in ("mobilenet_v2", "densenet121", "mnasnet1_0"):
+        # Their forwards pool with F.adaptive_avg_pool2d (MNASNet's with x.mean([2, 3])), which
+        # no hook sees.
         ours.remove(("adaptive_avgpool", (1, 1)))
     if name == "densenet121":
         # ... and DenseNet's ends with F.relu.

@@ -1,7 +1,7 @@
 """The torch backend on graphs built by hand from the IR, against torch/torchvision modules built
 the usual way: names and keys, parameter order, outputs, training, initialisation; and
-``archc.fuse``, the inference module whose conv -> BN -> (+ residual) -> ReLU groups are one op,
-on the CPU and through the Triton kernel."""
+``archc.fuse``, the inference module whose conv -> BN -> (+ residual) -> activation groups are one
+op, on the CPU and through the Triton kernel."""
 
 from __future__ import annotations
 
@@ -369,10 +369,12 @@ def test_fuse_folds_each_group_once_and_agrees_with_the_plain_module():
     fused = archc.fuse(model)
     # The stem, 4 blocks of 2 convs, 3 projections; each block's second conv takes the add.
     assert fused.fusion_groups == 1 + 4 * 2 + 3
-    assert fused.fusion_summary.startswith("archc.fuse: 12 conv -> BN -> (+ residual) -> ReLU")
+    summary = "archc.fuse: 12 conv -> BN -> (+ residual) -> activation groups"
+    assert fused.fusion_summary.startswith(summary)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
     groups = {n: m for n, m in fused.named_modules() if isinstance(m, FusedConv)}
-    assert groups["layer1.0.conv2"].relu and not groups["layer2.0.downsample.0"].relu
+    assert groups["layer1.0.conv2"].activation == "relu"
+    assert groups["layer2.0.downsample.0"].activation is None
     x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
     with torch.no_grad():
         assert_close(fused(x), model(x), rel=1e-12)  # float64: the fold is exact up to rounding
@@ -552,3 +554,230 @@ def test_fused_resnet50_under_the_kernels_equals_the_plain_model(monkeypatch):
     x = torch.randn(1, 3, 32, 32, device=device)
     with torch.no_grad():
         assert_close(fused(x), model(x), rel=1e-4)
+
+
+# --- archc.fuse with the kernel's other epilogues, and depthwise convs left to PyTorch ----------
+
+# A MobileNetV2-like spec: a stem, an inverted residual (1x1 expansion, 3x3 depthwise, linear 1x1
+# projection, add) and a basic block whose add is followed by the activation, torchvision's
+# act(bn(conv(x)) + identity), then a 1x1 conv and the head.
+MINI_MOBILENET = """network mini
+input [12x12x8]
+conv: bn, {act}
+CONV 16 3x3 stride 2 pad 1
+residual:
+    CONV 48 1x1
+    CONV 48 3x3 pad 1 depthwise
+    CONV 16 1x1 no relu
+add
+residual:
+    CONV 16 3x3 pad 1
+    CONV 16 3x3 pad 1 no relu
+add, {act}
+CONV 24 1x1
+GAP
+FC 4
+"""
+# spec word -> (the kernel's epilogue or None, the generated names' prefix, torch.nn class)
+EPILOGUE_SPECS = {
+    "relu": ("relu", "relu", nn.ReLU),
+    "relu6": ("relu6", "relu", nn.ReLU6),
+    "silu": ("silu", "silu", nn.SiLU),
+    "hardswish": ("hardswish", "hardswish", nn.Hardswish),
+    "hardsigmoid": ("hardsigmoid", "hardsigmoid", nn.Hardsigmoid),
+    "gelu": (None, "gelu", nn.GELU),  # no epilogue: the groups stop before it
+}
+
+
+def mini_mobilenet_groups(word: str) -> dict[str, list[str]]:
+    kernel, p, _ = EPILOGUE_SPECS[word]
+    act = (lambda i: [f"{p}{i}"]) if kernel else (lambda i: [])
+    # conv3 is the depthwise conv: no group; activations count 1 (stem), 2, 3 (depthwise), 4, 5,
+    # 6 (after add2), 7.
+    return {
+        "conv1": ["conv1", "bn1", *act(1)],
+        "conv2": ["conv2", "bn2", *act(2)],
+        "conv4": ["conv4", "bn4", "add1"],
+        "conv5": ["conv5", "bn5", *act(4)],
+        "conv6": ["conv6", "bn6", "add2", *act(5)],
+        "conv7": ["conv7", "bn7", *act(6)],
+    }
+
+
+@pytest.mark.parametrize("word", list(EPILOGUE_SPECS))
+def test_the_fusion_plan_fuses_the_kernels_activations_and_skips_depthwise_convs(word):
+    from archc.check import check_source
+
+    checked = check_source(MINI_MOBILENET.format(act=word))
+    assert checked.ok
+    assert {g.name: g.members for g in checked.fusion} == mini_mobilenet_groups(word)
+    # The stem's output is add1's other operand, add1 add2's.
+    assert [g.residual for g in checked.fusion if g.add] == [f"{EPILOGUE_SPECS[word][1]}1", "add1"]
+
+
+@pytest.mark.parametrize("word", list(EPILOGUE_SPECS))
+def test_fuse_runs_each_activation_in_its_group_and_leaves_depthwise_convs_eager(word):
+    kernel, p, cls = EPILOGUE_SPECS[word]
+    torch.manual_seed(0)
+    model = archc.load(MINI_MOBILENET.format(act=word), dtype=torch.float64).eval()
+    randomize_bn(model)
+    fused = archc.fuse(model)
+    groups = {n: m for n, m in fused.named_modules() if isinstance(m, FusedConv)}
+    expected = mini_mobilenet_groups(word)
+    assert fused.fusion_groups == len(groups) == 6
+    assert sorted(groups) == sorted(expected)
+    for name, group in groups.items():
+        assert group.activation == (kernel if expected[name][-1].startswith(p) else None), name
+    # The depthwise conv, its BN and its activation stay the model's own modules: PyTorch runs
+    # them (cuDNN on a GPU).
+    left = {n: type(m) for n, m in fused.named_modules() if n and not isinstance(m, FusedConv)}
+    unfused_acts = {f"{p}{i}": cls for i in range(1, 8) if f"{p}{i}" in left}
+    assert left == {
+        "conv3": nn.Conv2d, "bn3": nn.BatchNorm2d, "avgpool1": nn.AdaptiveAvgPool2d,
+        "fc1": nn.Linear, **unfused_acts,
+    }  # fmt: skip
+    assert set(unfused_acts) == ({f"{p}3"} if kernel else {f"{p}{i}" for i in range(1, 7)})
+    assert fused.conv3.groups == 48
+    x = torch.randn(2, 8, 12, 12, dtype=torch.float64) * 3
+    with torch.no_grad():
+        assert_close(fused(x), model(x), rel=1e-12)  # float64: the fold is exact up to rounding
+
+
+@needs_kernels
+@under_triton
+@pytest.mark.parametrize("word", [w for w, (k, _, _) in EPILOGUE_SPECS.items() if k != "relu"])
+def test_fused_mini_mobilenet_under_the_kernels_matches_the_plain_model(word, monkeypatch):
+    from archc import kernels
+
+    torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    model = archc.load(MINI_MOBILENET.format(act=word), device=device).eval()
+    randomize_bn(model)
+    fused = archc.fuse(model)
+    calls = []
+    real = kernels.fused_conv2d
+
+    def counting(*args, **kwargs):
+        calls.append((kwargs.get("residual") is not None, kwargs.get("activation")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kernels, "fused_conv2d", counting)
+    x = torch.randn(2, 8, 12, 12, device=device) * 3
+    monkeypatch.setenv("ARCHC_KERNELS", "triton")
+    with torch.no_grad():
+        actual = fused(x)
+        expected = model(x)
+    kernel = EPILOGUE_SPECS[word][0]
+    # conv1, conv2, conv4 (+ add1), conv5, conv6 (+ add2, act), conv7; conv3 is cuDNN's/torch's.
+    assert calls == [
+        (False, kernel), (False, kernel), (True, None), (False, kernel), (True, kernel),
+        (False, kernel),
+    ]  # fmt: skip
+    assert_close(actual, expected, rel=1e-4 if device == "cpu" else 1e-3)
+
+
+# Leaky ReLU with its slope, written after each conv (a defaults line `conv: bn, leaky relu 0.1`
+# does not parse as one: it makes a layer named `conv`); the depthwise conv's group is left alone
+# even though BN, add and the activation follow it.
+LEAKY = """input [8x8x8]
+conv: bn
+CONV 16 3x3 pad 1
+leaky relu 0.1
+residual:
+    CONV 16 1x1
+    leaky relu 0.1
+    CONV 16 3x3 pad 1 depthwise
+add
+leaky relu 0.1
+"""
+
+
+def test_leaky_relu_fuses_with_its_slope(monkeypatch):
+    from archc.check import check_source
+
+    checked = check_source(LEAKY)
+    assert {g.name: g.members for g in checked.fusion} == {
+        "conv1": ["conv1", "bn1", "relu1"],
+        "conv2": ["conv2", "bn2", "relu2"],
+    }
+    torch.manual_seed(0)
+    model = archc.load(LEAKY, dtype=torch.float64).eval()
+    randomize_bn(model)
+    fused = archc.fuse(model)
+    groups = {n: m for n, m in fused.named_modules() if isinstance(m, FusedConv)}
+    assert sorted(groups) == ["conv1", "conv2"]
+    assert all(g.activation == "leaky_relu" and g.negative_slope == 0.1 for g in groups.values())
+    assert "negative_slope=0.1" in repr(groups["conv1"])
+    left = {n: type(m) for n, m in fused.named_modules() if n and not isinstance(m, FusedConv)}
+    assert left == {"conv3": nn.Conv2d, "bn3": nn.BatchNorm2d, "relu3": nn.LeakyReLU}
+    x = torch.randn(2, 8, 8, 8, dtype=torch.float64) * 3
+    with torch.no_grad():
+        assert_close(fused(x), model(x), rel=1e-12)
+    if importlib.util.find_spec("triton") is None or (
+        not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1"
+    ):
+        return
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    model32 = archc.load(LEAKY, device=device).eval()
+    model32.load_state_dict(model.state_dict())
+    monkeypatch.setenv("ARCHC_KERNELS", "triton")
+    with torch.no_grad():
+        x32 = x.float().to(device)
+        assert_close(archc.fuse(model32)(x32), model32(x32), rel=1e-4)
+
+
+@needs_kernels
+def test_the_registry_the_eager_path_and_the_kernel_name_the_same_epilogues():
+    from archc import kernels
+    from archc.backends.fuse import _EAGER_ACTIVATIONS, _activation_modules
+    from archc.ops import OPS
+
+    registry = {op.kernel_activation for op in OPS.values()} - {None}
+    assert registry == set(kernels.ACTIVATIONS) == set(_EAGER_ACTIVATIONS)
+    assert _activation_modules() == {
+        nn.LeakyReLU: "leaky_relu",
+        **{cls: kernel for kernel, _, cls in EPILOGUE_SPECS.values() if kernel is not None},
+    }
+
+
+@needs_kernels
+@pytest.mark.slow
+@under_triton
+def test_fused_mobilenet_v2_runs_its_dense_convs_as_kernels_and_matches_the_plain_model(
+    monkeypatch,
+):
+    from pathlib import Path
+
+    from archc import kernels
+
+    torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    spec = Path(__file__).resolve().parents[1] / "specs" / "torchvision" / "mobilenet_v2.arch"
+    model = archc.load(spec, device=device).eval()
+    randomize_bn(model)
+    fused = archc.fuse(model)
+    calls = []
+    real = kernels.fused_conv2d
+
+    def counting(*args, **kwargs):
+        calls.append((kwargs.get("residual") is not None, kwargs.get("activation")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kernels, "fused_conv2d", counting)
+    x = torch.randn(1, 3, 32, 32, device=device)
+    monkeypatch.setenv("ARCHC_KERNELS", "triton")
+    with torch.no_grad():
+        expected = model(x)
+        actual = fused(x)
+    # The stem, 16 expansions and the last 1x1 with their ReLU6; 17 projections, 10 of them with
+    # the identity added (all but the first block of each row of the paper's table, for the rows
+    # of widths 24, 32, 64, 96, 160: 1 + 2 + 3 + 2 + 2). The 17 depthwise convs are PyTorch's.
+    assert sorted(calls, key=str) == sorted(
+        [(False, "relu6")] * 18 + [(False, None)] * 7 + [(True, None)] * 10, key=str
+    )
+    depthwise = [m for m in fused.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
+    assert len(depthwise) == 17
+    assert_close(actual, expected, rel=1e-4 if device == "cpu" else 1e-3)

@@ -23,6 +23,11 @@ MODELS = [
     "wide_resnet50_2",
     "mobilenet_v2",
     "densenet121",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    "mnasnet1_0",
+    "squeezenet1_0",
+    "inception_v3",
     "efficientnet_b0",
     "regnet_y_400mf",
 ]
@@ -30,9 +35,26 @@ MODELS = [
 # which the meta device cannot: build them on the CPU, then move them to meta.
 NOT_ON_META = {"regnet_y_400mf"}
 
+# The side of the square input a model is checked at where it is not 224: the size its
+# torchvision weights were trained at.
+INPUT_SIZE = {"inception_v3": 299}
+
+
+def input_size(name: str) -> int:
+    return INPUT_SIZE.get(name, 224)
+
+
+def min_size(name: str) -> int:
+    """The smallest input side the model takes, as its torchvision weights' metadata states."""
+    height, width = torchvision.models.get_model_weights(name).DEFAULT.meta["min_size"]
+    return max(height, width)
+
 
 def build(name: str) -> nn.Module:
-    """torchvision's model, randomly initialised (nothing is downloaded); GoogLeNet without its
-    auxiliary classifiers, as the spec has none."""
+    """torchvision's model, randomly initialised (nothing is downloaded); GoogLeNet and
+    Inception-v3 without their auxiliary classifiers (and input transform), as the specs have
+    none."""
     kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+    if name == "inception_v3":
+        kwargs = {"aux_logits": False, "transform_input": False, "init_weights": True}
     return getattr(torchvision.models, name)(weights=None, **kwargs)

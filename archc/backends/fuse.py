@@ -1,18 +1,21 @@
 """``archc.fuse``: a plain model becomes an inference module whose conv -> BN -> (+ residual) ->
-ReLU groups are one op each.
+activation groups are one op each.
 
 Fusion is an explicit step after building, like ``torch.ao.quantization.fuse_modules`` but for
 whole groups: the model is traced with ``torch.fx`` and each group of the fusion plan's pattern
 (archc.passes.fusion: a conv; then its only reader if that is a BN; then an add reading that
-alone, the other operand becoming the residual; then a ReLU reading that alone) is replaced by a
-:class:`FusedConv` whose weight and bias have the BN folded in once. A FusedConv calls the op
+alone, the other operand becoming the residual; then an activation reading that alone, if the
+kernel has it as an epilogue: one whose registry entry, archc.ops, names a ``kernel_activation``)
+is replaced by a :class:`FusedConv` whose weight and bias have the BN folded in once. Grouped
+(depthwise) and dilated convs are not in any group: they, their BN and their activation stay the
+model's own modules, which PyTorch runs (cuDNN on a GPU). A FusedConv calls the op
 ``archc::fused_conv`` (``torch.ops.archc.fused_conv``), registered with ``torch.library`` with a
 fake (meta) implementation, so FX, torch.compile and torch.export keep it as one node per group:
 
 - on CUDA with triton installed, or anywhere with ``ARCHC_KERNELS=triton`` (on the CPU that
   means Triton's interpreter), it is archc's Triton kernel (archc.kernels.fused_conv2d);
 - otherwise, or with ``ARCHC_KERNELS=eager``, a folded ``conv2d``, then the in-place add and
-  ReLU.
+  activation.
 
 The result is a ``torch.fx.GraphModule`` in eval mode with autograd off for its parameters;
 ``fuse`` refuses a model in training mode (BN must use its running statistics to be folded).
@@ -20,6 +23,7 @@ The result is a ``torch.fx.GraphModule`` in eval mode with autograd off for its 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import operator
 import os
@@ -50,6 +54,19 @@ def _use_kernel(x: Tensor) -> bool:
     return mode == "triton"
 
 
+# The eager epilogues, on a fresh tensor (so in place), by the kernel's names for them; the
+# registry's ``kernel_activation`` names these (tests/test_kernels.py checks that the registry,
+# this table and archc.kernels.ACTIVATIONS agree).
+_EAGER_ACTIVATIONS = {
+    "relu": lambda y, slope: F.relu(y, inplace=True),
+    "relu6": lambda y, slope: F.relu6(y, inplace=True),
+    "leaky_relu": lambda y, slope: F.leaky_relu(y, slope, inplace=True),
+    "silu": lambda y, slope: F.silu(y, inplace=True),
+    "hardswish": lambda y, slope: F.hardswish(y, inplace=True),
+    "hardsigmoid": lambda y, slope: F.hardsigmoid(y, inplace=True),
+}
+
+
 @torch.library.custom_op("archc::fused_conv", mutates_args=())
 def fused_conv(
     x: Tensor,
@@ -58,20 +75,21 @@ def fused_conv(
     stride: list[int],
     padding: list[int],
     residual: Tensor | None,
-    relu: bool,
+    activation: str | None,
+    negative_slope: float,
 ) -> Tensor:
-    """``relu?(conv2d(x, weight, bias, stride, padding) + residual?)``, BN already folded."""
+    """``act?(conv2d(x, weight, bias, stride, padding) + residual?)``, BN already folded."""
     if _use_kernel(x):
         from archc import kernels
 
         return kernels.fused_conv2d(
             x, weight, bias, stride=tuple(stride), padding=tuple(padding), residual=residual,
-            relu=relu,
+            activation=activation, negative_slope=negative_slope,
         )  # fmt: skip
     y = F.conv2d(x, weight, bias, tuple(stride), tuple(padding))
     if residual is not None:
         y += residual  # y is fresh: in place is safe
-    return F.relu(y, inplace=True) if relu else y
+    return y if activation is None else _EAGER_ACTIVATIONS[activation](y, negative_slope)
 
 
 @fused_conv.register_fake
@@ -82,7 +100,8 @@ def _(
     stride: list[int],
     padding: list[int],
     residual: Tensor | None,
-    relu: bool,
+    activation: str | None,
+    negative_slope: float,
 ) -> Tensor:
     n, _, h, w = x.shape
     k, _, r, s = weight.shape
@@ -93,10 +112,19 @@ def _(
 
 class FusedConv(nn.Module):
     """One group of the fusion plan: a conv with its BN folded in, then ``+ residual`` (when the
-    group has an add) and a ReLU (when it has one). Inference only."""
+    group has an add) and an activation (one of archc.kernels.ACTIVATIONS, when the group has
+    one; ``negative_slope`` is leaky ReLU's). Inference only."""
 
-    def __init__(self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, relu: bool) -> None:
+    def __init__(
+        self,
+        conv: nn.Conv2d,
+        bn: nn.BatchNorm2d | None,
+        activation: str | None,
+        negative_slope: float = 0.0,
+    ) -> None:
         super().__init__()
+        if activation is not None and activation not in _EAGER_ACTIVATIONS:
+            raise ValueError(f"no fused epilogue for the activation {activation!r}")
         weight, bias = conv.weight.detach(), conv.bias
         if bn is not None:
             assert bn.running_mean is not None and bn.running_var is not None
@@ -107,16 +135,23 @@ class FusedConv(nn.Module):
         self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), False)
         self.stride = list(conv.stride)
         self.padding = list(conv.padding)
-        self.relu = relu
+        self.activation = activation
+        self.negative_slope = float(negative_slope)
 
     def extra_repr(self) -> str:
         k, c, r, s = self.weight.shape
-        return f"{c}, {k}, kernel_size=({r}, {s}), stride={self.stride}, padding={self.padding}" + (
-            ", relu=True" if self.relu else ""
-        )
+        text = f"{c}, {k}, kernel_size=({r}, {s}), stride={self.stride}, padding={self.padding}"
+        if self.activation is not None:
+            text += f", activation={self.activation}"
+        if self.negative_slope:
+            text += f", negative_slope={self.negative_slope:g}"
+        return text
 
     def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
-        return fused_conv(x, self.weight, self.bias, self.stride, self.padding, residual, self.relu)
+        return fused_conv(
+            x, self.weight, self.bias, self.stride, self.padding, residual, self.activation,
+            self.negative_slope,
+        )  # fmt: skip
 
 
 def _fusable_conv(module: nn.Module) -> bool:
@@ -147,12 +182,31 @@ def _is_add(node: fx.Node | None) -> bool:
     )
 
 
-def _is_relu(node: fx.Node | None, modules: dict[str, nn.Module]) -> bool:
+@functools.cache
+def _activation_modules() -> dict[type[nn.Module], str]:
+    """``torch.nn`` class -> the kernel's epilogue, for every registry op with a
+    ``kernel_activation`` (the module class is the one the op's constructor names)."""
+    from archc.ops import OPS
+
+    table: dict[type[nn.Module], str] = {}
+    for op in OPS.values():
+        if op.kernel_activation is not None:
+            ctor = op.ctor(op.model(name="act"), (1, 1, 1), (1, 1, 1))
+            table[getattr(nn, ctor.module)] = op.kernel_activation
+    return table
+
+
+def _kernel_activation(node: fx.Node | None, modules: dict[str, nn.Module]) -> tuple[str, float]:
+    """The epilogue (name, leaky ReLU's slope) that runs ``node``, or ("", 0) if none does."""
     if node is None:
-        return False
+        return "", 0.0
     if node.op == "call_module":
-        return type(modules[str(node.target)]) is nn.ReLU
-    return node.op == "call_function" and node.target in (F.relu, torch.relu)
+        module = modules[str(node.target)]
+        name = _activation_modules().get(type(module), "")
+        return name, float(getattr(module, "negative_slope", 0.0)) if name else 0.0
+    if node.op == "call_function" and node.target in (F.relu, torch.relu):
+        return "relu", 0.0
+    return "", 0.0
 
 
 def fuse(model: nn.Module) -> fx.GraphModule:
@@ -170,7 +224,7 @@ def fuse(model: nn.Module) -> fx.GraphModule:
         if node.op != "call_module" or not _fusable_conv(modules[str(node.target)]):
             continue
         conv = modules[str(node.target)]
-        tail, bn, residual, relu = node, None, None, False
+        tail, bn, residual = node, None, None
         nxt = _only_user(tail)
         if nxt is not None and nxt.op == "call_module":
             candidate = modules[str(nxt.target)]
@@ -182,9 +236,10 @@ def fuse(model: nn.Module) -> fx.GraphModule:
             if len(others) == 1:
                 residual, tail = others[0], nxt
                 nxt = _only_user(tail)
-        if _is_relu(nxt, modules) and nxt is not None:
-            relu, tail = True, nxt
-        fused = FusedConv(conv, bn, relu)
+        activation, slope = _kernel_activation(nxt, modules)
+        if activation and nxt is not None:
+            tail = nxt
+        fused = FusedConv(conv, bn, activation or None, slope)
         name = str(node.target)
         gm.add_submodule(name, fused)  # replaces the conv under its own name
         with gm.graph.inserting_before(tail):
@@ -209,7 +264,7 @@ def fuse(model: nn.Module) -> fx.GraphModule:
     gm.requires_grad_(False)
     gm.fusion_groups = groups  # type: ignore[assignment]
     gm.fusion_summary = (  # type: ignore[assignment]
-        f"archc.fuse: {groups} conv -> BN -> (+ residual) -> ReLU group"
+        f"archc.fuse: {groups} conv -> BN -> (+ residual) -> activation group"
         f"{'s' if groups != 1 else ''} fused into one op each"
     )
     return gm

@@ -285,8 +285,8 @@ def _main(cls: str, head: str, fused: bool) -> list[str]:
         return lines
     return [
         "def fused(model: nn.Module | None = None) -> nn.Module:",
-        '    """The inference variant (archc.fuse): each conv -> BN -> (+ residual) -> ReLU group',
-        '    is one op, BN folded into the conv once. Needs archc."""',
+        '    """The inference variant (archc.fuse): each conv -> BN -> (+ residual) -> activation',
+        '    group is one op, BN folded into the conv once. Needs archc."""',
         "    import archc",
         "",
         f"    return archc.fuse(({cls}() if model is None else model).eval())",

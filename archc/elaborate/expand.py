@@ -217,7 +217,7 @@ class Expander:
                 elif isinstance(st, S.CallLine):
                     cur = self.call_line(st, ctx, scope, cur)
                 elif isinstance(st, S.Stage):
-                    name = st.name if st.name is not None else self.position(scope, st.span)
+                    name = st.name if st.name is not None else self.position(st, scope)
                     self.names.claim(scope, name, st.span)
                     cur = self.body(st.body, ctx, scope.child(name, st.numbered), cur)
                 elif isinstance(st, S.Residual):
@@ -245,9 +245,12 @@ class Expander:
                 elif isinstance(st, S.Branch):
                     if branches is None:
                         branches = _Branches(cur, st.span, [])
-                    name = f"branch{len(branches.outputs) + 1}"
-                    self.names.claim(scope, name, st.span)
-                    child = scope.child(name, st.numbered)
+                    if st.inline:
+                        child = scope  # its layers are named beside the branches
+                    else:
+                        name = f"branch{len(branches.outputs) + 1}"
+                        self.names.claim(scope, name, st.span)
+                        child = scope.child(name, st.numbered)
                     out = self.body(st.body, ctx, child, branches.start)
                     if out is not None:
                         branches.outputs.append(out)
@@ -263,15 +266,16 @@ class Expander:
             self.report(unjoined_branches(branches.span), ctx)
         return cur
 
-    def position(self, scope: Scope, span: Span) -> str:
-        """The name of an unnamed ``sequential:``: the next position of a sequential body."""
+    def position(self, st: S.Stage, scope: Scope) -> str:
+        """The name of an unnamed ``sequential:``: the next position of the sequential body
+        around it, an ``nn.Sequential`` inside an ``nn.Sequential`` (MNASNet's stacks)."""
         if not scope.positional:
             raise Problem(
                 "E217",
                 "an unnamed `sequential:` stands only in a sequential body",
-                span,
-                "it is named by its position there (`features.1`); elsewhere name it: "
-                "`sequential NAME:`",
+                st.span,
+                "name it (`sequential layers:`), or put it in a `sequential NAME:` stage or a "
+                "`sequential block`",
             )
         scope.emitted += 1
         return str(scope.emitted - 1)

@@ -50,6 +50,7 @@ class SiLUOp(_Activation):
     article = "a SiLU"
     words = ("SILU", "SWISH")
     prefix = "silu"
+    kernel_activation = "silu"
     in_place = False  # its backward reads its input
     help = "SiLU takes no arguments"
 
@@ -118,6 +119,7 @@ class ReLU6Op(_Plain):
     article = "a ReLU6"
     words = ("RELU6",)
     prefix = "relu"
+    kernel_activation = "relu6"
     in_place = True  # its backward reads its output's range, as ReLU's does
     help = "ReLU6 takes no arguments"
 
@@ -130,6 +132,7 @@ class LeakyReLUOp(_Activation):
     slots = ("slope",)
     keywords = {"slope": "slope"}
     prefix = "relu"
+    kernel_activation = "leaky_relu"
     in_place = True  # a positive slope keeps the sign, so its backward reads its output
     help = "leaky ReLU takes its negative slope: `leaky relu 0.1` (default 0.01)"
     docs_args = "negative slope `S` or `slope S` (default 0.01)"
@@ -152,6 +155,7 @@ class HardswishOp(_Plain):
     article = "a hardswish"
     words = ("HARDSWISH", "HARD SWISH")
     prefix = "hardswish"
+    kernel_activation = "hardswish"
     in_place = False  # its backward reads its input
     help = "hardswish takes no arguments"
 
@@ -163,6 +167,7 @@ class HardsigmoidOp(_Plain):
     article = "a hardsigmoid"
     words = ("HARDSIGMOID", "HARD SIGMOID")
     prefix = "hardsigmoid"
+    kernel_activation = "hardsigmoid"
     in_place = False
     help = "hardsigmoid takes no arguments"
 

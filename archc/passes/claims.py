@@ -4,7 +4,9 @@ A claim such as ``params: (3*3*3)*64 = 1,728`` says two things, and both are che
 
 - E401: the arithmetic equals the printed value at the precision printed
   (:mod:`archc.numbers`: ``3.2M`` admits 3,150,000 ≤ v < 3,250,000, ``1,728`` only 1728);
-- E402 (memory) / E403 (params): the claimed value is what archc computes for that line.
+- E402 (memory) / E403 (params) / E406 (ops, multiply-accumulates) / E407 (depth, the weight
+  layers on the line's longest path): the claimed value is what archc computes for that line.
+  The ops and depth claims come from a paper's table (archc.table).
   A claim with only arithmetic compares its exact value; one with only a printed value compares
   at the printed precision. E404: a printed value that is not a number archc can read.
 
@@ -54,6 +56,14 @@ class ClaimsResult:
     checks: list[ClaimCheck]
     diagnostics: list[Diagnostic]
 
+
+CODES = {"memory": "E402", "params": "E403", "ops": "E406", "depth": "E407"}
+WHAT = {
+    "memory": "values in the output",
+    "params": "parameters",
+    "ops": "multiply-accumulates",
+    "depth": "weight layers on its longest path",
+}
 
 MAX_CLAIM = 10**30
 """The largest claim value archc compares, as for the arithmetic of sizes (E209): no layer has
@@ -204,6 +214,8 @@ class _Checker:
         names = _line_nodes(self.graph, carrier, claim)
         layers = [self.accounts[n] for n in names]
         name = _line_name(names)
+        if claim.kind in ("ops", "depth"):
+            return self.table_readings(name, names, claim)
         if claim.kind == "memory":
             out = self.accounts[carrier.name]
             how = f"{carrier.name} outputs {_shape_product(out.output_shape)} values"
@@ -221,6 +233,32 @@ class _Checker:
                 (f"{carrier.name} alone, without biases", own.weights),
             ]
         return name, readings, _params_formula(layers, self.nodes)
+
+    def table_readings(
+        self, name: str, names: list[str], claim: ir.Claim
+    ) -> tuple[str, list[tuple[str, int]], str]:
+        """A table row's ops (its multiply-accumulates) or depth (weight layers on its longest
+        path)."""
+        layers = [self.accounts[n] for n in names]
+        if claim.kind == "ops":
+            total = sum(la.macs for la in layers)
+            counted = [la for la in layers if la.macs]
+            if 0 < len(counted) <= 3:
+                how = "; ".join(f"{la.name}: {fmt_int(la.macs)} MACs" for la in counted)
+            else:
+                how = f"{len(counted)} layers with weights: {fmt_int(total)} MACs in all"
+            return name, [("multiply-accumulates", total)], how
+        inside = set(names)
+        longest: dict[str, list[str]] = {}
+        for n in names:
+            node = self.nodes[n]
+            before = max((longest[i] for i in node.inputs if i in inside), key=len, default=[])
+            longest[n] = before + ([n] if node.op in ("conv", "linear") else [])
+        path = max(longest.values(), key=len, default=[])
+        how = f"the longest path through {name} has {len(path)} weight layers" + (
+            f": {' → '.join(path)}" if path else ""
+        )
+        return name, [("weight layers on the longest path", len(path))], how
 
     def check(self, node: ir.Node | None, claim: ir.Claim) -> None:
         """Check one claim: of ``node``'s line, or (``node`` None) of the network's totals."""
@@ -274,8 +312,8 @@ class _Checker:
             )
             return
         if matched is None:
-            code = "E402" if claim.kind == "memory" else "E403"
-            what = "values in the output" if claim.kind == "memory" else "parameters"
+            code = CODES[claim.kind]
+            what = WHAT[claim.kind]
             if node is None and claim.kind == "memory":
                 what = "activation values per image"
             # The message names the whole line's counts; the help has the rest.

@@ -3,7 +3,9 @@
 A group starts at every conv and extends while the chain's last node has exactly one consumer
 and that consumer is the next op of the pattern: first a BatchNorm, then an Add (the residual
 join; its other input becomes the group's ``residual``), then an activation that the kernel
-runs as its epilogue (an op whose registry entry names a ``kernel_activation``: ReLU). The
+runs as its epilogue (an op whose registry entry names a ``kernel_activation``: ReLU, ReLU6,
+leaky ReLU, SiLU, hardswish, hardsigmoid). That is torchvision's order for a residual block:
+``act(bn(conv(x)) + identity)``; an activation before the add ends the group at the BN. The
 group runs where its last member stands in the graph, when the residual is ready. A chain that is
 the network's output stops there. An add reached by two chains joins the first one in graph order.
 """
@@ -22,7 +24,7 @@ class FusionGroup:
     bn: str | None = None
     add: str | None = None
     residual: str | None = None
-    relu: str | None = None
+    activation: str | None = None
 
     @property
     def name(self) -> str:
@@ -30,7 +32,7 @@ class FusionGroup:
 
     @property
     def members(self) -> list[str]:
-        return [m for m in (self.conv, self.bn, self.add, self.relu) if m is not None]
+        return [m for m in (self.conv, self.bn, self.add, self.activation) if m is not None]
 
     @property
     def last(self) -> str:
@@ -67,6 +69,6 @@ def plan_fusion(graph: ir.Graph) -> list[FusionGroup]:
             taken.add(nxt.name)
             nxt = only_consumer(tail)
         if nxt is not None and nxt.op in OPS and OPS[nxt.op].kernel_activation is not None:
-            fields["relu"] = nxt.name
+            fields["activation"] = nxt.name
         groups.append(FusionGroup(**fields))
     return groups
