@@ -18,7 +18,7 @@ Pair = tuple[int, int]
 # make accounting overflow into meaningless numbers.
 MAX_SIZE = 1 << 24
 
-_NAME_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
+_NAME_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*|[0-9]+")  # `-`: a quoted name, "block1-0"
 
 
 def _empty() -> list[Any]:
@@ -82,7 +82,10 @@ class NodeBase(BaseModel):
     def _dotted_identifier(cls, name: str) -> str:
         parts = name.split(".")
         if not all(_NAME_PART.fullmatch(p) for p in parts):
-            raise ValueError(f"node name {name!r} is not a dotted path of identifiers")
+            raise ValueError(
+                f"node name {name!r} is not a dotted path of identifiers (`-` allowed after "
+                "the first character) and numbers"
+            )
         return name
 
 

@@ -46,6 +46,7 @@ _SHORT_KEYWORD = {"s": "stride", "p": "pad", "g": "groups", "d": "dilation"}
 
 _INDEXED = re.compile(r"^(.*?)(\d[A-Za-z0-9_]*)$")  # CONV1, CONV1_1, CONV2a
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_QUOTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # "block1-0": torchvision's RegNet
 _MAX_DIGITS = 40  # longer numbers are typos, and Python refuses to parse very long ones
 # Beyond these no real spec goes, and the recursive tree walks would overflow the stack.
 MAX_NESTING = 32  # parentheses in a line, or bodies in a file
@@ -468,7 +469,8 @@ def _span_of(x: Any) -> Span:
 
 
 def _label_words(label: Token) -> list[str]:
-    return str(label).rstrip().rstrip(":").split()
+    text = str(label).rstrip().rstrip(":").rstrip()
+    return [text] if text.startswith('"') else text.split()
 
 
 @dataclass
@@ -657,9 +659,13 @@ class _Classifier:
             return S.Train(self.settings(line), line.span)
         if lower == ["branch"] and not items:
             return S.Branch(self.body(line, "branch"), line.span)
-        if lower == ["shortcut"]:
+        if lower[0] == "shortcut" and len(words) <= 2:
+            # `shortcut proj:` names it (RegNet's `proj`); by default it is torchvision's
+            # ResNet `downsample`.
+            name = words[1] if len(words) == 2 else "downsample"
+            self.check_ident(name, self.label_span(line))
             if not items:
-                return S.Shortcut(None, self.body(line, "shortcut"), line.span)
+                return S.Shortcut(None, self.body(line, "shortcut"), line.span, name)
             self.no_body(line)
             mode = items[0].id.lower() if isinstance(items[0], S.Name) else None
             if len(items) != 1 or mode not in ("auto", "identity", "projection"):
@@ -669,8 +675,8 @@ class _Classifier:
                     _span_of(items[0]),
                     "or write `shortcut:` and its layers indented below",
                 )
-                return S.Shortcut("auto", (), line.span)
-            return S.Shortcut(mode, (), line.span)  # type: ignore[arg-type]
+                return S.Shortcut("auto", (), line.span, name)
+            return S.Shortcut(mode, (), line.span, name)  # type: ignore[arg-type]
         return None
 
     def condition(self, items: list[Any], at: Span) -> S.Condition:
@@ -842,6 +848,8 @@ class _Classifier:
 
     def labelled(self, line: _Line, words: list[str]) -> list[S.Stmt]:
         span = self.label_span(line)
+        if words[0].startswith('"'):
+            return self.quoted(line, words[0][1:-1], span)
         kind = _kind_of_phrase(words, span)
         segs = _segments(line.items)
         if kind is not None and kind.name is None and not kind.paper and line.items:
@@ -877,6 +885,22 @@ class _Classifier:
                 else "a label is a layer kind (`CONV1`, `MAX POOL2`, `FC6`) or a single name",
             )
         return []
+
+    def quoted(self, line: _Line, name: str, span: Span) -> list[S.Stmt]:
+        """``"block1-0": …``: a name that may hold `-` (a module attribute torch accepts,
+        reached with getattr), for models named so; no kind is read from it."""
+        if not _QUOTED_NAME.fullmatch(name):
+            self.err(
+                "E110",
+                f"`{name}` is not a valid name",
+                span,
+                "a quoted name holds letters, digits, `_` and `-`, and starts with a letter",
+            )
+            return []
+        if not line.items:
+            self.err("E106", f'`"{name}":` names nothing', span, 'write e.g. `"block1-0": b(48)`')
+            return []
+        return self.layers(line, None, line.items, name=name, name_span=span)
 
     def defaults(self, line: _Line, kind: str) -> S.Defaults | None:
         """A defaults line, or None when the line is something else: only kinds that take

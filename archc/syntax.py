@@ -295,11 +295,13 @@ class Residual:
 
 @dataclass(frozen=True)
 class Shortcut:
-    """``shortcut: auto|identity|projection`` (``mode``) or ``shortcut:`` + a body."""
+    """``shortcut: auto|identity|projection`` (``mode``) or ``shortcut:`` + a body, named
+    ``downsample`` unless written ``shortcut NAME:``."""
 
     mode: Literal["auto", "identity", "projection"] | None
     body: tuple[Stmt, ...]
     span: Span
+    name: str = "downsample"
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,9 @@ def test_generated_source_is_ruff_formatted_and_clean(tmp_path):
     ruff = shutil.which("ruff") or str(Path(sys.prefix) / "bin/ruff")
     for i, graph in enumerate([tiny_resnet_graph(), inception_graph(), lecture_graph()]):
         (tmp_path / f"m{i}.py").write_text(generate_source(_GraphChecked(graph)))
-    for spec in ("torchvision/googlenet.arch", "torchvision/resnet152.arch", "alexnet.arch"):
+    specs = ("torchvision/googlenet.arch", "torchvision/resnet152.arch", "alexnet.arch")
+    # regnet_y_400mf: children named "block1-0", passed as **{...}
+    for spec in (*specs, "torchvision/regnet_y_400mf.arch"):
         checked = check_file(SPECS / spec)
         (tmp_path / spec.replace("/", "_").replace(".arch", ".py")).write_text(
             generate_source(checked, fused=True)
@@ -173,7 +175,7 @@ def test_generated_source_is_ruff_formatted_and_clean(tmp_path):
 @pytest.mark.parametrize(
     "name",
     ["conv'", 'conv"', "conv\nimport os", "os.system()", "__import__('os')", "ｃｏｎｖ", "conv1 ",
-     "a..b", "", "conv-1", "٣"],
+     "a..b", "", "-conv", "conv-1.-2", "٣"],
 )  # fmt: skip
 def test_the_ir_rejects_names_that_are_not_dotted_identifiers(name):
     with pytest.raises(pydantic.ValidationError, match="dotted path of identifiers"):
@@ -185,6 +187,31 @@ def test_the_front_end_rejects_hostile_labels(label):
     checked = check_source(f"network Net\ninput [8x8x3]\n{label}: CONV 4 3x3 pad 1\n")
     assert not checked.ok
     assert {d.code for d in checked.diagnostics} & {"E101", "E102"}
+
+
+def test_a_quoted_name_with_a_hyphen_is_reached_with_getattr():
+    # torchvision's RegNet: trunk_output.block1.block1-0.
+    text = (
+        "network Net\ninput [8x8x3]\nblock b(w):\n    CONV w 3x3 pad 1\n    relu\n"
+        'stage block1:\n    "block1-0": b(4)\n    "block1-1": b(4)\nGAP\nflatten\nFC 2\n'
+    )
+    checked = check_source(text)
+    assert checked.ok, checked.diagnostics
+    source = generate_source(checked)
+    assert 'getattr(self, "block1-0")' in source or '"block1-0": ' in source
+    namespace = sentinel_namespace()
+    exec(compile(source, "<generated>", "exec"), namespace)
+    torch.manual_seed(0)
+    generated = namespace["Net"]().eval()
+    assert list(generated.state_dict())[:2] == [
+        "block1.block1-0.conv1.weight",
+        "block1.block1-0.conv1.bias",
+    ]
+    model = archc.load(text).eval()
+    model.load_state_dict(generated.state_dict(), strict=True)
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(generated(x), model(x))
 
 
 SENTINEL = "archc_sentinel_was_called"

@@ -528,3 +528,52 @@ def test_a_single_branch_before_concat_is_one_error() -> None:
     (d,) = parse_spec("input [8x8x3]\nbranch:\n    CONV 4 1x1\nconcat\n", "net.arch").diagnostics
     assert (d.code, d.line, d.column) == ("E211", 4, 1)
     assert d.message == "`concat` needs two or more `branch:` sections before it"
+
+
+def test_an_unnamed_sequential_takes_the_next_position() -> None:
+    # EfficientNet's features: a stem, then stages that are Sequentials of blocks.
+    g = graph(
+        "input [8x8x3]\nblock b(w):\n    CONV w 1x1\n    relu\n"
+        "sequential features:\n    CONV 4 1x1\n    relu\n"
+        "    sequential:\n        b(4)\n        b(8)\n"
+        "    sequential:\n        b(8)\n    relu\n"
+    )
+    assert [n.name for n in g.nodes if n.op == "conv"] == [
+        "features.0",
+        "features.2.0.conv1",
+        "features.2.1.conv1",
+        "features.3.0.conv1",
+    ]
+    assert g.nodes[-1].name == "features.4"
+
+
+def test_a_quoted_label_names_a_layer_or_call_with_hyphens() -> None:
+    # torchvision's RegNet names its blocks block1-0, block2-0, ...
+    g = graph(
+        "input [8x8x3]\nblock b(w):\n    CONV w 1x1\n    relu\n"
+        'stage block1:\n    "block1-0": b(4)\n    "block1-1": b(4)\n"last-fc": FC 10\n'
+    )
+    assert [n.name for n in g.nodes if n.op in ("conv", "linear")] == [
+        "block1.block1-0.conv1",
+        "block1.block1-1.conv1",
+        "last-fc",
+    ]
+
+
+def test_a_named_shortcut_written_first() -> None:
+    # torchvision's RegNet: the block's `proj` is registered (and written) before `f`.
+    g = graph(
+        "input [8x8x4]\nblock y(w):\n    shortcut proj:\n        CONV w 1x1 stride 2 no bias\n"
+        "        BN\n    residual:\n        stage f:\n            a: CONV w 3x3 stride 2 pad 1\n"
+        "            relu\n    add\n    activation: relu\nb: y(8)\nc: y(16)\n"
+        "residual:\n    CONV 16 1x1\n    relu\nshortcut skip: auto\nadd\n"
+    )
+    assert table(g)[1:7] == [
+        ("b.proj.0", "conv", ["input"]),
+        ("b.proj.1", "batchnorm", ["b.proj.0"]),
+        ("b.f.a", "conv", ["input"]),
+        ("b.f.relu1", "relu", ["b.f.a"]),
+        ("b.add1", "add", ["b.f.relu1", "b.proj.1"]),
+        ("b.activation", "relu", ["b.add1"]),
+    ]
+    assert [n.name for n in g.nodes if n.op == "shortcut"] == ["skip"]

@@ -178,6 +178,17 @@ CASES = [
         3,
         32,
     ),
+    ("dot in a quoted name", INPUT + '"a.b": CONV 64 3x3\n', "E110", 2, 1),
+    ("quoted name starting with a digit", INPUT + '"1-a": CONV 64 3x3\n', "E110", 2, 1),
+    ("quoted name naming nothing", INPUT + '"a-b":\n', "E106", 2, 1),
+    ("reserved quoted name", INPUT + '"_x-1": FC 10\n', "E218", 2, 1),
+    (
+        "shortcut name with a hyphen",
+        INPUT + "residual:\n    relu\nshortcut a-b: auto\nadd\n",
+        "E110",
+        4,
+        1,
+    ),
 ]
 
 

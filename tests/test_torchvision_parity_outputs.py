@@ -39,6 +39,8 @@ PARAMETERS = {
     "inception_v3": 23_834_568,
     "shufflenet_v2_x1_0": 2_278_604,
     "convnext_tiny": 28_589_128,
+    "efficientnet_b0": 5_288_548,
+    "regnet_y_400mf": 4_344_144,
 }
 
 
@@ -89,3 +91,32 @@ def test_spec_matches_torchvision(name):
         assert ((a.grad - b.grad).abs().max() / scale).item() <= 1e-5, key
     for (key, a), b in zip(theirs.state_dict().items(), ours.state_dict().values()):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6, msg=key)
+
+
+@pytest.mark.slow
+def test_efficientnet_b0_drops_the_same_samples_as_torchvision():
+    """Stochastic depth on: with the same seed, the same samples of the same blocks are dropped
+    (archc's StochasticDepth draws as torchvision's does, in the same order), so the gradients
+    agree. Batch 8 and seed 3 make some blocks drop a sample; the test says so."""
+    torch.manual_seed(0)
+    theirs = torchvision_model("efficientnet_b0")
+    ours = archc.load(SPECS / "efficientnet_b0.arch", device="meta").to_empty(device="cpu")
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(8, 3, 32, 32)
+    y = torch.arange(8)
+    dropped: dict[str, list[int]] = {}
+    for tag, model in (("theirs", theirs), ("ours", ours)):
+        counts = dropped[tag] = []
+        for name, module in model.named_modules():
+            if name.endswith("stochastic_depth"):
+                module.register_forward_hook(
+                    lambda _m, _i, out, c=counts: c.append(int((out.flatten(1) == 0).all(1).sum()))
+                )
+        model.train()
+        torch.manual_seed(3)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+    assert dropped["ours"] == dropped["theirs"]
+    assert len(dropped["ours"]) == 9 and sum(dropped["ours"]) > 0
+    for (key, a), b in zip(theirs.named_parameters(), ours.parameters()):
+        scale = a.grad.abs().max().clamp_min(1e-12)
+        assert ((a.grad - b.grad).abs().max() / scale).item() <= 1e-5, key

@@ -30,7 +30,12 @@ MODELS = [
     "inception_v3",
     "shufflenet_v2_x1_0",
     "convnext_tiny",
+    "efficientnet_b0",
+    "regnet_y_400mf",
 ]
+# Constructors that compute with tensor values (RegNet's widths: torch.arange(...).tolist()),
+# which the meta device cannot: build them on the CPU, then move them to meta.
+NOT_ON_META = {"regnet_y_400mf"}
 
 # The side of the square input a model is checked at where it is not 224: the size its
 # torchvision weights were trained at.

@@ -70,14 +70,18 @@ def class_name(name: str) -> str:
 
 @dataclass
 class Call:
-    """``head(args…)``; an argument is source text or another call."""
+    """``head(args…)``; an argument is source text or another call. ``brackets`` ``{}``
+    make it a dict display (``**{"block1-0": …}``, children whose names are not identifiers)."""
 
     head: str
     args: list[str | Call] = field(default_factory=list)
+    brackets: str = "()"
 
 
 def _flat(e: str | Call) -> str:
-    return e if isinstance(e, str) else f"{e.head}({', '.join(_flat(a) for a in e.args)})"
+    if isinstance(e, str):
+        return e
+    return f"{e.head}{e.brackets[0]}{', '.join(_flat(a) for a in e.args)}{e.brackets[1]}"
 
 
 def _lines(e: str | Call, indent: str, prefix: str = "", suffix: str = "") -> list[str]:
@@ -88,17 +92,18 @@ def _lines(e: str | Call, indent: str, prefix: str = "", suffix: str = "") -> li
         return [one]
     inner = indent + "    "
     hugged = f"{inner}{', '.join(_flat(a) for a in e.args)}"
+    first, last = e.brackets
     if len(hugged) <= LINE:
-        return [f"{indent}{prefix}{e.head}(", hugged, f"{indent}){suffix}"]
+        return [f"{indent}{prefix}{e.head}{first}", hugged, f"{indent}{last}{suffix}"]
     body = [line for a in e.args for line in _lines(a, inner, suffix=",")]
-    return [f"{indent}{prefix}{e.head}(", *body, f"{indent}){suffix}"]
+    return [f"{indent}{prefix}{e.head}{first}", *body, f"{indent}{last}{suffix}"]
 
 
-def _kw(name: str, value: str | Call) -> str | Call:
-    """A keyword argument ``name=value``."""
+def _kw(name: str, value: str | Call, sep: str = "=") -> str | Call:
+    """A keyword argument ``name=value`` (or a dict entry, with ``sep`` ``: ``)."""
     if isinstance(value, str):
-        return f"{name}={value}"
-    return Call(f"{name}={value.head}", value.args)
+        return f"{name}{sep}{value}"
+    return Call(f"{name}{sep}{value.head}", value.args, value.brackets)
 
 
 # --- the writer -----------------------------------------------------------------------------
@@ -146,8 +151,8 @@ class _Writer:
             self.part_parameters = True
         if all(_plain(name) for name, _ in items):
             return Call(cls, [_kw(name, self.ctor(c)) for name, c in items])
-        mapping = ", ".join(f"{_quote(n)}: {_flat(self.ctor(c))}" for n, c in items)
-        return Call(cls, [f"**{{{mapping}}}"])
+        mapping = [_kw(_quote(n), self.ctor(c), ": ") for n, c in items]
+        return Call(cls, [Call("**", mapping, "{}")])
 
     # classes
 
@@ -156,7 +161,8 @@ class _Writer:
         key = ("\n".join(forward), tuple(part.children))
         if key in self.classes:
             return self.classes[key]
-        base = camel(part.block) if part.block else "_".join([camel(part.path[0]), *part.path[1:]])
+        path = [camel(part.path[0]), *(re.sub(r"\W", "_", p) for p in part.path[1:])]  # block1-0
+        base = camel(part.block) if part.block else "_".join(path)
         name, n = base, 1
         while name in self.taken:
             n += 1

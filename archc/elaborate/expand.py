@@ -425,15 +425,15 @@ class Expander:
             for f in ctx.defaults.get("conv", ()):
                 if f.kind == "bn" and "eps" in f.options:
                     eps = CONSTANTS.float_arg(f.options["eps"])
-            self.names.claim(scope, "downsample", st.span)
+            self.names.claim(scope, st.name, st.span)
             self.count(st.span)
             scope.emitted += 1
-            name = scope.prefix + "downsample"
+            name = scope.prefix + st.name
             fields = {"mode": st.mode, "eps": eps}
             self.drafts.append(Draft("shortcut", name, [start], st.span, list(ctx.frames), fields))
             return name
-        self.names.claim(scope, "downsample", st.span)
-        out = self.body(st.body, ctx, scope.child("downsample", positional=True), start)
+        self.names.claim(scope, st.name, st.span)
+        out = self.body(st.body, ctx, scope.child(st.name, positional=True), start)
         if out is None or out == start:
             raise Problem("E211", "the shortcut body has no layers", st.span)
         return out
