@@ -1,11 +1,13 @@
 """Source text -> syntax tree (:mod:`archc.syntax`), with syntax errors as diagnostics.
 
 Two steps. The Lark grammar (``grammar.lark``, LALR with a contextual lexer) splits each line
-into its parts — declared shape, label, items, ``->`` shape, claims, remark — and
-:class:`_Parts` turns tokens into expressions and items. Then :func:`_classify` reads the words:
-which layer kind a label or body names, which argument a number is, whether a line is a header, a
-defaults line or a block call. Errors of the first step stop the parse (E101-E103); errors of
-the second are reported per line and the other lines still parse.
+into its parts — declared shape, label, items, ``->`` shape, claims, remark — or recognises it
+as a header (``residual:``, ``block b(w):``) by its terminals, and :class:`_Parts` turns tokens
+into expressions and items. Then :class:`_Classifier` reads the words: which statement a
+header's keywords make, which layer kind a label or body names, which argument a number is,
+whether a line is a defaults line or a block call. Errors of the first step stop the parse of
+the line (E101-E103); errors of the second are reported per line and the other lines still
+parse.
 """
 
 from __future__ import annotations
@@ -193,6 +195,9 @@ class _Line:
     body_span: Span | None = None
     total: S.TotalClaim | None = None
     row: tuple[Any, list[Token]] | None = None  # a table row: its columns and its cells
+    header: tuple[str, ...] | None = None
+    """A header line's keyword phrase as the grammar's header terminals read it, name included
+    (``("stage", "features")``, ``("shortcut",)``, ``("block",)`` before ``b(w):``)."""
 
 
 def _int(text: str, span: Span) -> int:
@@ -419,6 +424,36 @@ class _Parts(Transformer):
     def start(self, children: list[Any]) -> _Line:
         return children[0]
 
+    # Header lines: the terminal is kept as the line's label (its span names the header in
+    # diagnostics), its words as the header.
+
+    @v_args(meta=True)
+    def header(self, meta: Any, children: list[Any]) -> _Line:
+        (tok,) = children
+        return self._header_line(meta, tok, [])
+
+    @v_args(meta=True)
+    def shortcut_header(self, meta: Any, children: list[Any]) -> _Line:
+        tok, mode = children
+        return self._header_line(meta, tok, [mode] if mode is not None else [])
+
+    def _header_line(self, meta: Any, tok: Token, items: list[Any]) -> _Line:
+        words = tuple(str(tok).rstrip().rstrip(":").split())
+        return _Line(self.span(meta), None, tok, items, None, None, [], None, False, header=words)
+
+    @v_args(meta=True)
+    def block_header(self, meta: Any, children: list[Any]) -> _Line:
+        keyword, call, _colon = children
+        words = tuple(str(keyword).split())
+        return _Line(self.span(meta), None, None, [call], None, None, [], None, True, header=words)
+
+    @v_args(meta=True)
+    def if_header(self, meta: Any, children: list[Any]) -> _Line:
+        keyword, items, _colon = children
+        span = self.span(meta)
+        items = [S.Name(str(keyword), self.span(keyword)), *items]
+        return _Line(span, None, None, items, None, None, [], None, True, header=("if",))
+
 
 def _printed(x: _CNum) -> str:
     return re.sub(r"[ \t]+", "", x.text)
@@ -597,87 +632,83 @@ class _Classifier:
     # headers: block, stage, residual, shortcut, branch -------------------------------------
 
     def header(self, line: _Line) -> S.Stmt | None:
+        """The statement of a header line, which the grammar's header terminals recognised
+        (``line.header``); None for any other line. The only header-like line the grammar
+        leaves a label is a shortcut followed by more than a mode, reported here."""
         items = line.items
-        if (
-            line.colon
-            and not line.label
-            and len(items) == 2
-            and isinstance(items[0], S.Name)
-            and items[0].id.lower() == "block"
-            and isinstance(items[1], _RawCall)
-        ):
-            call = items[1]
-            params = self.params(call)
-            return S.BlockDef(call.name, params, self.body(line, "block"), line.span)
-        if (
-            line.colon
-            and not line.label
-            and len(items) == 3
-            and [getattr(i, "id", "").lower() for i in items[:2]] == ["sequential", "block"]
-            and isinstance(items[2], _RawCall)
-        ):
-            call = items[2]
+        if line.header is None:
+            if line.label and not (line.pre_shape or line.arrow or line.claims) and items:
+                words = _label_words(line.label)
+                if words[0].lower() == "shortcut" and len(words) <= 2:
+                    name = (words + ["downsample"])[1]
+                    self.check_ident(name, self.label_span(line))
+                    self.shortcut_mode(items)
+                    return S.Shortcut("auto", (), line.span, name)
+            return None
+        words = list(line.header)
+        lower = [w.lower() for w in words]
+        if line.colon and lower in (["block"], ["sequential", "block"]):
+            # `block NAME(params):`, `sequential block NAME(params):`
+            call = items[0]
             params = self.params(call)
             body = self.body(line, "block")
-            return S.BlockDef(call.name, params, body, line.span, numbered=True)
-        if line.colon and not line.label and items and getattr(items[0], "id", "").lower() == "if":
-            if line.pre_shape or line.arrow or line.claims:
-                return None
+            return S.BlockDef(call.name, params, body, line.span, numbered=len(lower) == 2)
+        if lower == ["if"]:
             condition = self.condition(items[1:], items[0].span)
             return S.If(condition, self.body(line, "if"), line.span)
-        if not line.label or line.pre_shape or line.arrow or line.claims:
-            return None
-        words = _label_words(line.label)
-        lower = [w.lower() for w in words]
-        if lower[0] == "block" and len(words) == 2 and not items:
+        if lower[0] == "block":
             self.check_ident(words[1], self.label_span(line))
             return S.BlockDef(words[1], (), self.body(line, "block"), line.span)
-        if lower[:2] == ["sequential", "block"] and len(words) == 3 and not items:
+        if lower[:2] == ["sequential", "block"] and len(words) == 3:
             self.check_ident(words[2], self.label_span(line))
             body = self.body(line, "block")
             return S.BlockDef(words[2], (), body, line.span, numbered=True)
-        if lower[0] == "if" and len(words) == 2 and not items:
-            # `if se:` reads as a label; its one word is the condition.
+        if lower[0] == "if":
+            # `if se:`: its one word is the condition.
             condition = S.Name(words[1], self.label_span(line))
             return S.If(condition, self.body(line, "if"), line.span)
-        if lower == ["sequential", "branch"] and not items:
+        if lower == ["sequential", "branch"]:
             return S.Branch(self.body(line, "branch"), line.span, numbered=True)
-        if lower == ["sequential"] and not items:
+        if lower == ["sequential"]:
             # Unnamed: the next position of the sequential body it stands in (MNASNet's stacks).
             return S.Stage(None, self.body(line, "sequential"), line.span, numbered=True)
-        if lower == ["inline", "branch"] and not items:
+        if lower == ["inline", "branch"]:
             return S.Branch(self.body(line, "branch"), line.span, inline=True)
-        if lower[0] in ("stage", "sequential") and len(words) == 2 and not items:
+        if lower[0] in ("stage", "sequential"):
             self.check_ident(words[1], self.label_span(line))
             numbered = lower[0] == "sequential"
             return S.Stage(words[1], self.body(line, lower[0]), line.span, numbered)
-        if lower == ["residual"] and not items:
+        if lower == ["residual"]:
             return S.Residual(self.body(line, "residual"), line.span)
-        if lower == ["gate"] and not items:
+        if lower == ["gate"]:
             return S.Gate(self.body(line, "gate"), line.span)
-        if lower == ["train"] and not items:
+        if lower == ["train"]:
             return S.Train(self.settings(line), line.span)
-        if lower == ["branch"] and not items:
+        if lower == ["branch"]:
             return S.Branch(self.body(line, "branch"), line.span)
-        if lower[0] == "shortcut" and len(words) <= 2:
-            # `shortcut proj:` names it (RegNet's `proj`); by default it is torchvision's
-            # ResNet `downsample`.
-            name = words[1] if len(words) == 2 else "downsample"
-            self.check_ident(name, self.label_span(line))
-            if not items:
-                return S.Shortcut(None, self.body(line, "shortcut"), line.span, name)
-            self.no_body(line)
-            mode = items[0].id.lower() if isinstance(items[0], S.Name) else None
-            if len(items) != 1 or mode not in ("auto", "identity", "projection"):
-                self.err(
-                    "E106",
-                    "a shortcut is `auto`, `identity` or `projection`",
-                    _span_of(items[0]),
-                    "or write `shortcut:` and its layers indented below",
-                )
-                return S.Shortcut("auto", (), line.span, name)
-            return S.Shortcut(mode, (), line.span, name)  # type: ignore[arg-type]
-        return None
+        assert lower[0] == "shortcut", lower  # the grammar's header terminals make no other
+        # `shortcut proj:` names it (RegNet's `proj`); by default it is torchvision's ResNet
+        # `downsample`.
+        name = words[1] if len(words) == 2 else "downsample"
+        self.check_ident(name, self.label_span(line))
+        if not items:
+            return S.Shortcut(None, self.body(line, "shortcut"), line.span, name)
+        self.no_body(line)
+        mode = self.shortcut_mode(items)
+        return S.Shortcut(mode or "auto", (), line.span, name)  # type: ignore[arg-type]
+
+    def shortcut_mode(self, items: list[Any]) -> str | None:
+        """The mode after ``shortcut:``; E106 (and None) for anything but one of the three."""
+        mode = items[0].id.lower() if isinstance(items[0], S.Name) else None
+        if len(items) != 1 or mode not in ("auto", "identity", "projection"):
+            self.err(
+                "E106",
+                "a shortcut is `auto`, `identity` or `projection`",
+                _span_of(items[0]),
+                "or write `shortcut:` and its layers indented below",
+            )
+            return None
+        return mode
 
     def condition(self, items: list[Any], at: Span) -> S.Condition:
         """The condition of an ``if`` line: comparisons and values joined by ``and`` and ``or``
@@ -1329,6 +1360,7 @@ _EXPECT_NAMES = {
     "DASH": "`-`",
     "PATCH": "a window and its stride",
     "CELLNUM": "a number",
+    "COLON": "`:`",
 }
 
 

@@ -225,6 +225,50 @@ def test_headers() -> None:
     assert isinstance(init := one("init Xavier"), S.InitStmt) and init.scheme == "xavier"
 
 
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        ("residual:", "header"),
+        ("Inline Branch:   # a comment", "header"),
+        ("sequential block conv_bn:", "header"),
+        ("stage features:", "header"),
+        ("if se:", "header"),
+        ("shortcut proj: projection", "shortcut_header"),
+        ("shortcut:", "shortcut_header"),
+        ("block bottleneck(width, stride = 1):", "block_header"),
+        ("sequential block conv_bn(out):", "block_header"),
+        ("if stride == 1 and in.c == out:", "if_header"),
+        ("if(a):", "if_header"),
+        # The same words followed by a layer are a label; words that only start like a
+        # keyword are a word.
+        ("residual: CONV 64 3x3", "line"),
+        ("gate: relu", "line"),
+        ("shortcut: CONV 64 1x1", "line"),
+        ("iffy: CONV 3 1x1", "line"),
+        ("blockade: CONV 3 1x1", "line"),
+        ("block1: CONV 3 1x1", "line"),
+        ("[8x8x3] residual:", "line"),
+    ],
+)
+def test_the_grammar_knows_header_lines_by_their_terminals(line: str, rule: str) -> None:
+    (tree,) = lark_parser().parse(line, start="start").children
+    assert tree.data == rule
+
+
+def test_a_header_without_its_colon_says_so() -> None:
+    for text, column in (("if x\n    relu\n", 5), ("block foo(a)\n    relu\n", 13)):
+        spec, diags = parse("input [8x8x3]\n" + text)
+        ((code, line, col, help),) = [(d.code, d.span.line, d.span.column, d.help) for d in diags]
+        assert (code, line, col, help) == ("E102", 2, column, "expected `:`")
+
+
+def test_header_words_before_a_layer_are_its_label() -> None:
+    layer = one("residual: CONV 64 3x3")
+    assert isinstance(layer, S.Layer) and (layer.kind, layer.name) == ("conv", "residual")
+    cond = one("if(a):\n    relu\n")
+    assert isinstance(cond, S.If) and cond.condition == S.Name("a", cond.condition.span)
+
+
 def test_indented_table_is_not_a_body() -> None:
     spec, diags = parse("    input [8x8x3]\n      conv3-4\n    maxpool\n")
     assert diags == [] and spec is not None
