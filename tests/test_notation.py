@@ -120,7 +120,10 @@ def test_every_summary_row_reads_back_as_the_same_layer(spec: Path) -> None:
             continue
         seen.add(key)
         shape = f"[{x[1]}x{x[2]}x{x[0]}]" if len(x) == 3 else f"[{x[0]}]"
-        again = check_source(f"input {shape}\n{describe(node)} no relu\n")
+        # `no relu` keeps the lecture convention's ReLU off a conv or FC (the only kinds it
+        # applies to: anywhere else it is E106).
+        off = " no relu" if OPS[node.op].followed else ""
+        again = check_source(f"input {shape}\n{describe(node)}{off}\n")
         assert again.ok and again.graph is not None, (describe(node), again.diagnostics)
         back = again.graph.nodes[1]
         assert back.op == node.op, describe(node)
