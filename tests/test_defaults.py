@@ -117,3 +117,15 @@ def test_a_follower_may_be_spelled_in_several_words() -> None:
     g, _ = lint("input [8x8x3]\nconv: batch norm(eps 0.001), relu6\nCONV 4 3x3\n")
     assert ops(g) == ["input", "conv", "batchnorm", "relu6"]
     assert [n.eps for n in g.nodes if n.op == "batchnorm"] == [0.001]
+
+
+def test_a_follower_written_again_after_the_defaults_is_warned() -> None:
+    # `conv: bn, relu` and then `CONV …, BN, relu` builds BN, ReLU, BN, ReLU.
+    text = "input [8x8x3]\nconv: bn, relu\nCONV 4 3x3 pad 1, BN, relu\nGAP\nFC 3\n"
+    g, warnings = lint(text)
+    assert ops(g)[1:6] == ["conv", "batchnorm", "relu", "batchnorm", "relu"]
+    assert warnings == [("W224", 3, 19)]
+    assert lint(text.replace(", BN, relu", ", relu"))[1] == [("W224", 3, 19)]
+    # What the defaults do not put there, and a layer on a line of its own, are the author's.
+    assert lint(text.replace("conv: bn, relu", "conv: bn").replace(", BN", ""))[1] == []
+    assert lint(text.replace(", BN, relu", "\nBN"))[1] == []

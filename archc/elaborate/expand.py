@@ -96,6 +96,9 @@ class Expander:
         self.failed = 0
         """Statements and block instances abandoned by an error: they count as nodes."""
         self.input_failed = False
+        # The last layer that defaults lines gave followers: its line, the kinds of follower
+        # ("bn", "activation") with the defaults line of each, and its output (see `layer`).
+        self.followed: tuple[tuple[str, int], dict[str, int], str] | None = None
         self.emitted = EmittedShapes(self.drafts, diags)
 
     # --- diagnostics ---------------------------------------------------------------------------
@@ -363,6 +366,7 @@ class Expander:
                 st.span,
             )
         fields = OPS[st.kind].fields(st, ctx.values)
+        self.doubled_follower(st, inputs)
         cur = inputs[0]
         for i in range(st.repeat):
             draft = self.emit(
@@ -383,9 +387,31 @@ class Expander:
             cur = self.followers(st, draft, ctx, scope)
         return cur
 
+    def doubled_follower(self, st: S.Layer, inputs: list[str]) -> None:
+        """W224 when a BN or an activation written on a conv's (FC's) line comes right after the
+        same kind of layer that a defaults line already put there: `conv: bn, relu` and then
+        `CONV 64 3x3, BN, relu` builds BN, ReLU, BN, ReLU."""
+        followed, self.followed = self.followed, None
+        if followed is None or followed[0] != (st.span.file, st.span.line):
+            return
+        what = "bn" if st.kind == "batchnorm" else "activation" if OPS[st.kind].activation else ""
+        if what not in followed[1] or inputs != [followed[2]]:
+            return
+        line = followed[1][what]
+        self.diags.append(
+            warning(
+                "W224",
+                f"this {'BN' if what == 'bn' else 'activation'} comes after the one the defaults "
+                f"on line {line} already put after the layer before it: it builds a second",
+                st.span,
+                f"leave it out, or write `no {'bn' if what == 'bn' else 'relu'}` on that layer",
+            )
+        )
+
     def followers(self, st: S.Layer, draft: Draft, ctx: Ctx, scope: Scope) -> str:
         cur = draft.name
         of = draft.name if st.kind == "linear" else None
+        applied: dict[str, int] = {}
         for f in followers(st, ctx.defaults, ctx.convention):
             fields: dict[str, Any] = {}
             kind = f.kind
@@ -396,6 +422,10 @@ class Expander:
                 fields = OPS[kind].fields(S.Layer(kind, None, f.span, f.options), ctx.values)
             d = self.emit(kind, None, [cur], st.span, ctx, scope, fields)
             d.follower_of, cur = of, d.name
+            if st.kind in ctx.defaults:  # a defaults line's, not the lecture convention's
+                applied["bn" if kind == "batchnorm" else "activation"] = f.span.line
+        if applied:
+            self.followed = ((st.span.file, st.span.line), applied, cur)
         return cur
 
     def emit(
