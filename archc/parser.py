@@ -1433,17 +1433,31 @@ def _opens_body(line: _Line | None, raw: str) -> bool:
 
 # `# expect E403` / `# expect W301`: a finding the author knows of, on this line (archc.check
 # verifies it).
-_EXPECT = re.compile(r"#[ \t]*expect[ \t]+([EW]\d{3}(?:[ \t]*,?[ \t]*[EW]\d{3})*)(?![A-Za-z0-9_])")
+# Codes in either case (`# expect w301` is W301); a bare `# expect` is reported (archc.check).
+_EXPECT = re.compile(
+    r"#[ \t]*expect[ \t]+([EW]\d{3}(?:[ \t]*,?[ \t]*[EW]\d{3})*)(?![A-Za-z0-9_])", re.I
+)
+_EXPECT_CODE = re.compile(r"[EW]\d{3}", re.I)
+_BARE_EXPECT = re.compile(r"#[ \t]*expect[ \t]*$", re.I)
 _COLUMNS = re.compile(r"[ \t\f\u00a0]*columns[ \t]*:", re.I)
 
 
-def _expected(raw: str, n: int) -> list[tuple[int, str]]:
+def _expected(raw: str, n: int, alone: bool = False) -> list[S.Expectation]:
+    """The codes of the line's ``# expect`` comment, each with the column it stands at."""
     m = _EXPECT.search(raw)
-    return [(n, code) for code in re.findall(r"[EW]\d{3}", m[1])] if m else []
+    if m is not None:
+        return [
+            S.Expectation(n, c[0].upper(), m.start(1) + c.start() + 1, len(c[0]), alone)
+            for c in _EXPECT_CODE.finditer(m[1])
+        ]
+    bare = _BARE_EXPECT.search(raw.rstrip(_BLANK))
+    if bare is not None:
+        return [S.Expectation(n, "", bare.start() + 1, bare.end() - bare.start(), alone)]
+    return []
 
 
 def _parse_lines(
-    text: str, file: str, expected: list[tuple[int, str]] | None = None
+    text: str, file: str, expected: list[S.Expectation] | None = None
 ) -> tuple[list[_Line], list[Diagnostic]]:
     """Parse every line on its own and nest the bodies by indentation.
 
@@ -1463,6 +1477,8 @@ def _parse_lines(
     for n, raw in enumerate(text.split("\n"), 1):
         stripped = raw.lstrip(_BLANK)
         if not stripped or stripped.startswith("#"):
+            if stripped and expected is not None:
+                expected += _expected(raw, n, alone=True)  # stands on no finding's line
             continue
         if len(rejected) >= MAX_SYNTAX_ERRORS:
             break
@@ -1610,7 +1626,7 @@ def parse(text: str, file: str = "<string>") -> tuple[S.Spec | None, list[Diagno
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if text.startswith("\ufeff"):
         text = text[1:]
-    expected: list[tuple[int, str]] = []
+    expected: list[S.Expectation] = []
     lines, rejected = _parse_lines(text, file, expected)
     classifier = _Classifier(file)
     body = classifier.block(lines)
