@@ -183,6 +183,18 @@ def test_a_table_row_may_carry_a_total_line_and_lines_before_it_are_ordinary() -
     assert c.ok and [x.ok for x in c.claims] == [True]
 
 
+@pytest.mark.parametrize(
+    ("layer", "code"), [("FC 10", "E114"), ("conv3-16", "E105"), ("frobnicate 3", "E114")]
+)
+def test_a_layer_after_a_table_is_told_it_is_read_as_a_row(layer: str, code: str) -> None:
+    text = table(ROWS[0]) + layer + "\n"
+    (d,) = check_source(text, "t.arch").diagnostics
+    assert (d.code, d.line) == (code, 6)
+    (note,) = d.notes
+    assert "a row of the table begun on line 4" in note.message and "`stage" in note.message
+    assert note.span is not None and (note.span.line, note.span.column) == (4, 1)
+
+
 # --- # expect --------------------------------------------------------------------------------
 
 
