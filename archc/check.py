@@ -13,7 +13,7 @@ from pathlib import Path
 
 from archc import ir
 from archc import syntax as S
-from archc.diagnostics import Diagnostic, error, has_errors, sort_key
+from archc.diagnostics import CODES, Diagnostic, error, has_errors, sort_key
 from archc.passes.accounting import Accounting, Dtype, account
 from archc.passes.claims import ClaimCheck, check_claims
 from archc.passes.fusion import FusionGroup, plan_fusion
@@ -23,6 +23,11 @@ from archc.spans import Span
 CLAIM_CODES = frozenset({"E302", "E401", "E402", "E403", "E404", "E405"})
 """Errors in what the author claimed (a declared shape, a memory or params number), not in the
 network: the graph and its accounting still stand, so the table can be shown beside them."""
+
+ACKNOWLEDGEABLE = CLAIM_CODES | {"E406", "E407"}
+"""The errors a ``# expect`` comment may acknowledge: the failed claims, a table's included
+(E406, E407). Any other error means the network cannot be built as written (E409); every
+warning may be acknowledged."""
 
 
 @dataclass
@@ -112,31 +117,76 @@ def check_source(
 
 def _acknowledge(result: Checked) -> Checked:
     """Move the findings a ``# expect CODE`` comment acknowledges out of the diagnostics; an
-    expectation that no finding meets is an error (E408), so a stale one cannot linger."""
+    expectation that no finding meets is an error (E408), so a stale one cannot linger. Only a
+    failed claim or a warning may be acknowledged: an ``# expect`` naming any other code, no
+    code, a code archc does not have, or standing on a line of its own is E409, and acknowledges
+    nothing."""
     if result.spec is None or not result.spec.expected:
         return result
-    wanted = set(result.spec.expected)
-    met: set[tuple[int, str]] = set()
+    file = result.spec.file
+    wanted: dict[tuple[int, str], Span] = {}
     kept: list[Diagnostic] = []
+    for x in result.spec.expected:
+        span = Span(
+            file=file, line=x.line, column=x.column, end_line=x.line, end_column=x.column + x.width
+        )
+        problem = _unacknowledgeable(x)
+        if problem is not None:
+            kept.append(error("E409", problem[0], span, problem[1]))
+        else:
+            wanted.setdefault((x.line, x.code), span)
+    met: set[tuple[int, str]] = set()
     for d in result.diagnostics:
         key = (d.span.line, d.code)
-        if d.span.file == result.spec.file and key in wanted:
+        if d.span.file == file and key in wanted:
             met.add(key)
             result.expected.append(d)
         else:
             kept.append(d)
-    for line, code in sorted(wanted - met):
-        span = Span(file=result.spec.file, line=line, column=1, end_line=line, end_column=2)
-        kept.append(
-            error(
-                "E408",
-                f"this line expects {code}, but archc finds no {code} here",
-                span,
-                "the finding is gone: remove `# expect " + code + "` (and its explanation)",
+    for (_, code), span in sorted(wanted.items()):
+        if (span.line, code) not in met:
+            kept.append(
+                error(
+                    "E408",
+                    f"this line expects {code}, but archc finds no {code} here",
+                    span,
+                    "the finding is gone: remove `# expect " + code + "` (and its explanation)",
+                )
             )
-        )
+    if (result.graph is None or result.accounting is None) and not has_errors(kept):
+        # Never a spec that cannot be built and no error to say so (a safety net: only claims
+        # and warnings are acknowledged, and those leave the network standing).
+        kept += [d for d in result.expected if d.severity == "error"]
+        result.expected = [d for d in result.expected if d.severity != "error"]
     result.diagnostics = sorted(kept, key=sort_key)
     return result
+
+
+def _unacknowledgeable(x: S.Expectation) -> tuple[str, str] | None:
+    """Why an ``# expect`` cannot acknowledge anything (message, help), or None when it can."""
+    if not x.code:
+        return (
+            "`# expect` names no code",
+            "write the code of the finding this line means, e.g. `# expect W301`, or remove it",
+        )
+    if x.alone:
+        return (
+            f"`# expect {x.code}` stands on a line of its own, where archc finds nothing",
+            "the comment must stand on the line of the finding it acknowledges, after the "
+            "layer or row",
+        )
+    if x.code not in CODES:
+        return (
+            f"{x.code} is not a code archc has",
+            "docs/diagnostics.md lists the codes; `archc lint` prints the one a line gets",
+        )
+    if x.code.startswith("E") and x.code not in ACKNOWLEDGEABLE:
+        return (
+            f"{x.code} cannot be acknowledged: the network cannot be built with it",
+            "only a failed claim (E302, E401 to E407) or a warning may be acknowledged: fix "
+            f"the line and remove `# expect {x.code}`",
+        )
+    return None
 
 
 def check_spec(spec: str | os.PathLike[str], *, batch: int = 1, dtype: Dtype = "fp32") -> Checked:

@@ -26,6 +26,17 @@ from archc.spans import Frame, Span
 
 Severity = Literal["error", "warning", "info"]
 
+CODES = frozenset(
+    """
+    E001 E002 E003 E004 E005 E101 E102 E103 E104 E105 E106 E107 E108 E109 E110 E111 E112 E113
+    E114 E201 E202 E203 E204 E205 E206 E207 E208 E209 E210 E211 E213 E214 E215 E216 E217 E218
+    E221 E222 E223 W219 W220 W224 W301 E302 E303 E304 E305 E306 E307 E308 E309 E310 E311 E401 E402
+    E403 E404 E405 E406 E407 E408 E409 E501 E502 I001
+    """.split()
+)
+"""Every code archc reports, as docs/diagnostics.md lists them (tests/test_malformed.py checks
+both agree): a ``# expect`` naming another is E409."""
+
 
 class Note(BaseModel):
     """A related location, e.g. "in block `bottleneck`, called here"."""

@@ -25,7 +25,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from archc import syntax as S
-from archc.diagnostics import Diagnostic, error
+from archc.diagnostics import Diagnostic, Note, error
 from archc.ops import LONGEST_WORD, OPS, WORDS, Op, by_word
 from archc.spans import Span
 
@@ -194,7 +194,8 @@ class _Line:
     body: list[_Line] | None = None  # the indented lines below it, when it opens a body
     body_span: Span | None = None
     total: S.TotalClaim | None = None
-    row: tuple[Any, list[Token]] | None = None  # a table row: its columns and its cells
+    row: tuple[Any, list[Token], Span] | None = None
+    """A table row: its columns, its cells and the span of the ``columns:`` line above it."""
     header: tuple[str, ...] | None = None
     """A header line's keyword phrase as the grammar's header terminals read it, name included
     (``("stage", "features")``, ``("shortcut",)``, ``("block",)`` before ``b(w):``)."""
@@ -602,7 +603,7 @@ class _Classifier:
             try:
                 return table.row_statements(line.row[0], line.row[1], line.span)
             except table.RowProblem as p:
-                self.diags.append(p.diagnostic)
+                self.diags.append(_in_table(p.diagnostic, line.row[2]))
                 return []
         if not (line.label or line.items or line.pre_shape or line.table_shape):
             return []
@@ -1518,17 +1519,31 @@ def _opens_body(line: _Line | None, raw: str) -> bool:
 
 # `# expect E403` / `# expect W301`: a finding the author knows of, on this line (archc.check
 # verifies it).
-_EXPECT = re.compile(r"#[ \t]*expect[ \t]+([EW]\d{3}(?:[ \t]*,?[ \t]*[EW]\d{3})*)(?![A-Za-z0-9_])")
+# Codes in either case (`# expect w301` is W301); a bare `# expect` is reported (archc.check).
+_EXPECT = re.compile(
+    r"#[ \t]*expect[ \t]+([EW]\d{3}(?:[ \t]*,?[ \t]*[EW]\d{3})*)(?![A-Za-z0-9_])", re.I
+)
+_EXPECT_CODE = re.compile(r"[EW]\d{3}", re.I)
+_BARE_EXPECT = re.compile(r"#[ \t]*expect[ \t]*$", re.I)
 _COLUMNS = re.compile(r"[ \t\f\u00a0]*columns[ \t]*:", re.I)
 
 
-def _expected(raw: str, n: int) -> list[tuple[int, str]]:
+def _expected(raw: str, n: int, alone: bool = False) -> list[S.Expectation]:
+    """The codes of the line's ``# expect`` comment, each with the column it stands at."""
     m = _EXPECT.search(raw)
-    return [(n, code) for code in re.findall(r"[EW]\d{3}", m[1])] if m else []
+    if m is not None:
+        return [
+            S.Expectation(n, c[0].upper(), m.start(1) + c.start() + 1, len(c[0]), alone)
+            for c in _EXPECT_CODE.finditer(m[1])
+        ]
+    bare = _BARE_EXPECT.search(raw.rstrip(_BLANK))
+    if bare is not None:
+        return [S.Expectation(n, "", bare.start() + 1, bare.end() - bare.start(), alone)]
+    return []
 
 
 def _parse_lines(
-    text: str, file: str, expected: list[tuple[int, str]] | None = None
+    text: str, file: str, expected: list[S.Expectation] | None = None
 ) -> tuple[list[_Line], list[Diagnostic]]:
     """Parse every line on its own and nest the bodies by indentation.
 
@@ -1548,6 +1563,8 @@ def _parse_lines(
     for n, raw in enumerate(text.split("\n"), 1):
         stripped = raw.lstrip(_BLANK)
         if not stripped or stripped.startswith("#"):
+            if stripped and expected is not None:
+                expected += _expected(raw, n, alone=True)  # stands on no finding's line
             continue
         if len(rejected) >= MAX_SYNTAX_ERRORS:
             break
@@ -1596,7 +1613,8 @@ def _parse_lines(
 
             columns, problems = read_columns(raw, n, file)
             rejected += problems
-            tables[id(here)] = columns if not problems else None
+            begun = _point(file, n, width + 1 if stripped != raw else 1, len("columns:"))
+            tables[id(here)] = (columns, begun) if not problems else None
             opener, opener_raw = None, ""
             continue
         if id(here) in tables:
@@ -1659,22 +1677,37 @@ def _parse_line(
 
 
 def _parse_row(
-    parser: Lark, raw: str, n: int, file: str, rejected: list[Diagnostic], columns: Any
+    parser: Lark, raw: str, n: int, file: str, rejected: list[Diagnostic], table: Any
 ) -> _Line | None:
-    """A row of a table; None (and nothing reported) under a columns line that was rejected."""
+    """A row of a table; None (and nothing reported) under a columns line that was rejected.
+    ``table``: the columns and the span of the columns line."""
     total = _total_line(raw, n, file)
-    if total is not None or columns is None:
+    if total is not None or table is None:
         return total
+    columns, begun = table
     try:
         tree = parser.parse(raw, start="row")
     except UnexpectedInput as e:
-        rejected.append(_syntax_diagnostic(e, file, n, raw))
+        rejected.append(_in_table(_syntax_diagnostic(e, file, n, raw), begun))
         return None
     stripped = raw.rstrip(_BLANK)
     start = len(raw) - len(raw.lstrip(_BLANK)) + 1
     code = stripped.split("#", 1)[0].rstrip(_BLANK) if "#" in stripped else stripped
     span = _point(file, n, start, max(1, len(code) - start + 1))
-    return _Line(span, None, None, [], None, None, [], None, False, row=(columns, tree.children))
+    row = (columns, tree.children, begun)
+    return _Line(span, None, None, [], None, None, [], None, False, row=row)
+
+
+def _in_table(d: Diagnostic, begun: Span) -> Diagnostic:
+    """A row's diagnostic, with a note that the line is read as a row of the table begun at
+    ``begun``: a layer written after a table is a row too, and its diagnostic would not say so."""
+    note = Note(
+        message=f"this line is read as a row of the table begun on line {begun.line}, which "
+        "runs to the end of its body: to write layers after the table, put the table in a "
+        "`stage NAME:` body, or move the layers before it",
+        span=begun,
+    )
+    return d.model_copy(update={"notes": [*d.notes, note]})
 
 
 def _set_body_spans(lines: list[_Line]) -> None:
@@ -1695,7 +1728,7 @@ def parse(text: str, file: str = "<string>") -> tuple[S.Spec | None, list[Diagno
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if text.startswith("\ufeff"):
         text = text[1:]
-    expected: list[tuple[int, str]] = []
+    expected: list[S.Expectation] = []
     lines, rejected = _parse_lines(text, file, expected)
     classifier = _Classifier(file)
     body = classifier.block(lines)

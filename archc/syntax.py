@@ -372,10 +372,23 @@ Stmt = (
 
 
 @dataclass(frozen=True)
+class Expectation:
+    """One code of an ``# expect E403`` comment: where it stands (``column``, ``width``: the
+    code in the comment), and whether the comment is a line of its own (``alone``), which
+    acknowledges nothing. ``code`` is upper case; empty for a bare ``# expect``."""
+
+    line: int
+    code: str
+    column: int
+    width: int
+    alone: bool = False
+
+
+@dataclass(frozen=True)
 class Spec:
     """A whole file: its statements, in order."""
 
     file: str
     body: tuple[Stmt, ...]
-    expected: tuple[tuple[int, str], ...] = ()
-    """``# expect E403`` comments: (line, code) of each finding the author acknowledges."""
+    expected: tuple[Expectation, ...] = ()
+    """``# expect E403`` comments: each code of each finding the author acknowledges."""

@@ -288,6 +288,39 @@ def test_inline_branches_nest_and_keep_the_other_branches_numbers() -> None:
     assert g.node("concat2").inputs == ["branch1.relu1", "concat1", "branch3.relu1"]
 
 
+def test_a_scoped_branch_skips_a_branch_name_already_taken() -> None:
+    # An inline branch whose own branches are branch1 and branch2 (named in the top scope):
+    # the scoped branch after it, second among the top branches, skips to branch3.
+    result = parse_spec(
+        "input [8x8x16]\n"
+        "inline branch:\n"
+        "    branch:\n"
+        "        CONV 4 1x1\n"
+        "    branch:\n"
+        "        CONV 4 1x1\n"
+        "    concat\n"
+        "branch:\n"
+        "    CONV 4 1x1\n"
+        "concat\n",
+        "net.arch",
+    )
+    assert result.diagnostics == [] and result.graph is not None
+    assert result.graph.node("concat2").inputs == ["concat1", "branch3.relu1"]
+    # A layer named branch2 before two branches: they are branch1 and branch3.
+    result = parse_spec(
+        "input [8x8x16]\n"
+        "branch2: CONV 4 1x1\n"
+        "branch:\n"
+        "    CONV 4 1x1\n"
+        "branch:\n"
+        "    CONV 4 1x1\n"
+        "concat\n",
+        "net.arch",
+    )
+    assert result.diagnostics == [] and result.graph is not None
+    assert result.graph.node("concat1").inputs == ["branch1.relu1", "branch3.relu1"]
+
+
 def test_a_name_used_twice_across_inline_branches_is_e210() -> None:
     result = parse_spec(
         "input [8x8x3]\n"

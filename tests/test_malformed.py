@@ -357,6 +357,10 @@ def test_every_emitted_code_is_documented() -> None:
         re.findall(r"^### ([EW]\d{3})\b", (root / "docs/diagnostics.md").read_text(), re.M)
     )
     assert emitted == documented
+    # The list `# expect` checks its codes against (E409) is the documented one, I001 included.
+    from archc.diagnostics import CODES
+
+    assert CODES == documented | {"I001"}
     # Tested apart (E004, E005: tests/test_hostile.py; W219, W224: tests/test_defaults.py).
     tested = {c[2] for c in CASES} | {"E001", "E002", "E004", "E005", "E111", "E205"}
     tested |= {"W219", "W220", "W224"}

@@ -346,6 +346,45 @@ def test_a_split_needs_one_branch_per_part() -> None:
     assert "followed by its `branch:` sections" in d.message
 
 
+BRANCHES = "branch:\n    identity\nbranch:\n    identity\nconcat\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "words"),
+    [
+        ("split 2 -> [8x8x99]", 12, "this shape declares nothing"),
+        ("split 2    memory: 999", 12, "this memory claim counts nothing"),
+        ("split 2  params: 5", 10, "this params claim counts nothing"),
+        ("s: split 2", 1, "named `split1`, `split2`, …, not `s`"),
+    ],
+)
+def test_a_split_opening_branches_refuses_what_it_cannot_carry(
+    line: str, column: int, words: str
+) -> None:
+    # It makes one part per branch: no one output for a shape or a claim, no one node to name.
+    (d,) = check_source(INPUT + line + "\n" + BRANCHES).diagnostics
+    assert (d.code, d.line, d.column) == ("E211", 2, column)
+    assert words in d.message
+
+
+def test_a_split_opening_branches_makes_two_or_more_parts() -> None:
+    # One error, at the number: no `concat` complaint after it.
+    (d,) = check_source(INPUT + "split 1\nbranch:\n    identity\nconcat\n").diagnostics
+    assert (d.code, d.line, d.column) == ("E209", 2, 7)
+    assert "at least 2, got 1" in d.message
+    # One part alone is still a layer of its own (the input itself).
+    assert check_source(INPUT + "split 1 part 1\n").diagnostics == []
+
+
+@pytest.mark.parametrize(
+    ("layer", "words"),
+    [("channel shuffle 2", "a channel shuffle needs"), ("layer scale 0.1", "a layer scale needs")],
+)
+def test_a_map_op_on_a_vector_says_its_kind_in_the_docs_words(layer: str, words: str) -> None:
+    (d,) = check_source(INPUT + "flatten\n" + layer + "\n").diagnostics
+    assert d.code == "E306" and d.message.startswith(words)
+
+
 def test_convnext_channels_last_layers_match_torchvisions_block() -> None:
     # CNBlock's `block`: depthwise conv, channels last, layer norm and two FCs over the channels
     # at each position, channels first again; torchvision's own Sequential as the reference.

@@ -183,6 +183,18 @@ def test_a_table_row_may_carry_a_total_line_and_lines_before_it_are_ordinary() -
     assert c.ok and [x.ok for x in c.claims] == [True]
 
 
+@pytest.mark.parametrize(
+    ("layer", "code"), [("FC 10", "E114"), ("conv3-16", "E105"), ("frobnicate 3", "E114")]
+)
+def test_a_layer_after_a_table_is_told_it_is_read_as_a_row(layer: str, code: str) -> None:
+    text = table(ROWS[0]) + layer + "\n"
+    (d,) = check_source(text, "t.arch").diagnostics
+    assert (d.code, d.line) == (code, 6)
+    (note,) = d.notes
+    assert "a row of the table begun on line 4" in note.message and "`stage" in note.message
+    assert note.span is not None and (note.span.line, note.span.column) == (4, 1)
+
+
 # --- # expect --------------------------------------------------------------------------------
 
 
@@ -194,8 +206,69 @@ def test_expect_acknowledges_a_finding_and_reports_one_that_is_gone() -> None:
     assert [(d.code, d.line, d.column) for d in c.expected] == [("E403", 7, 68)]
     stale = table(*ROWS).replace("360M\n", "360M   # expect E403\n")
     c = check_source(stale, "t.arch")
-    assert [(d.code, d.line, d.column) for d in c.diagnostics] == [("E408", 7, 1)]
+    # The caret stands at the code in the comment: the row's 78 characters, `   # expect `, E403.
+    assert [(d.code, d.line, d.column) for d in c.diagnostics] == [("E408", 7, 91)]
     assert not c.ok
+
+
+# A grouped conv whose 6 input channels do not split into 4 groups: the network cannot be built.
+UNBUILDABLE = "input [4x4x6]\nCONV 8 3x3 pad 1 groups 4   # expect E308\nGAP\nFC 3\n"
+
+
+def test_expect_cannot_acknowledge_an_error_that_stops_the_network() -> None:
+    c = check_source(UNBUILDABLE, "t.arch")
+    assert not c.ok and c.expected == []
+    # The finding stays, and the expectation is itself an error at the code in the comment.
+    assert [(d.code, d.line, d.column) for d in c.diagnostics] == [
+        ("E308", 2, 1),
+        ("E409", 2, 38),
+    ]
+    assert "E308 cannot be acknowledged" in c.diagnostics[1].message
+    # A duplicated name (E210) the same: the graph is never built.
+    twice = "input [4x4x6]\nc: CONV 8 1x1\nc: CONV 8 1x1  # expect E210\nGAP\n"
+    c = check_source(twice, "t.arch")
+    assert [(d.code, d.line) for d in c.diagnostics] == [("E210", 3), ("E409", 3)]
+
+
+def test_archc_load_and_summary_show_the_error_an_expect_cannot_hide(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    archc = pytest.importorskip("archc")
+    pytest.importorskip("torch")
+    with pytest.raises(archc.ArchcError) as e:
+        archc.load(UNBUILDABLE)
+    assert "E308" in str(e.value) and "E409" in str(e.value)
+    spec = tmp_path / "t.arch"
+    spec.write_text(UNBUILDABLE)
+    run = subprocess.run(
+        [sys.executable, "-m", "archc", "summary", str(spec)], capture_output=True, text=True
+    )
+    assert run.returncode == 1 and "error[E308]" in run.stderr and "error[E409]" in run.stderr
+
+
+def test_expect_reads_codes_in_either_case() -> None:
+    # 228 = 2·110 + 8: a 7×7 stride 2 conv leaves the last row unread (W301).
+    text = "input [228x228x3]\nCONV 96 7x7 stride 2   # expect w301\nGAP\n"
+    c = check_source(text, "t.arch")
+    assert c.ok and c.diagnostics == [] and [d.code for d in c.expected] == ["W301"]
+
+
+@pytest.mark.parametrize(
+    ("comment", "line", "column", "words"),
+    [
+        ("CONV 8 1x1  # expect E999", 2, 22, "E999 is not a code archc has"),
+        ("CONV 8 1x1  # expect", 2, 13, "names no code"),
+        ("# expect W301", 2, 10, "a line of its own"),
+        ("  # EXPECT e403", 2, 12, "a line of its own"),
+    ],
+)
+def test_an_expect_that_acknowledges_nothing_is_reported(
+    comment: str, line: int, column: int, words: str
+) -> None:
+    c = check_source(f"input [8x8x3]\n{comment}\nCONV 8 1x1\nGAP\n", "t.arch")
+    assert [(d.code, d.line, d.column) for d in c.diagnostics] == [("E409", line, column)]
+    assert words in c.diagnostics[0].message
 
 
 # --- the shipped spec: the paper's Table 1 ------------------------------------------------------

@@ -24,7 +24,7 @@ from archc.diagnostics import Diagnostic, block_notes, error
 from archc.elaborate.graph import REMOVED, Draft
 from archc.elaborate.problems import Problem, Quiet
 from archc.nodes import NodeBase
-from archc.ops import OPS
+from archc.ops import OPS, op_of
 from archc.ops.base import ShapeContext
 from archc.passes.shapes import axis_out, extent
 from archc.spans import Span
@@ -92,7 +92,8 @@ class EmittedShapes(ShapeContext):
     def need_map(self, node: NodeBase, x: ir.Shape) -> bool:
         if len(x) == 3:
             return True
-        self.err("E306", node, f"{node.op} needs a feature map [HxWxC], not a vector")  # type: ignore[attr-defined]
+        what = op_of(node).article  # the kind's words, as the docs print them
+        self.err("E306", node, f"{what} needs a feature map [HxWxC], not a vector")
         return False
 
     def window(self, node: Any, x: ir.Shape) -> ir.Pair | None:

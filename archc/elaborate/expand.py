@@ -85,6 +85,57 @@ class _Branches:
     """A ``split N`` before the branches: its line and fields; branch i takes part i."""
     taken: int = 0
     """The parts of the split the branches have taken so far."""
+    failed: bool = False
+    """A branch (or the split opening them) was abandoned by an error already reported: a
+    count of branches that falls short at the ``concat`` is its consequence, not reported."""
+
+
+def split_extras(st: S.Layer) -> list[Problem]:
+    """What a ``split N`` that opens branches cannot carry: it makes N parts, one per branch, so
+    no one output for a declared shape or a claim, and no one node for a name."""
+    parts = f"`split {expr_word(st)}`"
+    problems = []
+    if st.declared is not None:
+        problems.append(
+            Problem(
+                "E211",
+                f"{parts} opens branches and has no single output: this shape declares nothing",
+                st.declared.span,
+                "declare the joined shape on the `concat` line (`concat -> [HxWxC]`), or a "
+                "part's on the last layer of its `branch:`",
+            )
+        )
+    for c in st.claims:
+        problems.append(
+            Problem(
+                "E211",
+                f"{parts} opens branches and has no single output: this {c.kind} claim counts "
+                "nothing",
+                c.span,
+                f"write the {c.kind} claim on the `concat` line or on a layer of a `branch:`",
+            )
+        )
+    if st.name is not None:
+        problems.append(
+            Problem(
+                "E211",
+                f"{parts} opens branches: its parts are named `split1`, `split2`, …, not "
+                f"`{st.name}`",
+                st.name_span or st.span,
+                "remove the name, or name one part: `NAME: split N part K`",
+            )
+        )
+    return problems
+
+
+def expr_word(st: S.Layer) -> str:
+    """The number of parts as written, for a message (`split 2`)."""
+    arg = st.options.get("parts")
+    if arg is None:
+        return "N"
+    from archc.elaborate.values import expr_text
+
+    return expr_text(arg.value) if not isinstance(arg.value, S.Pair | str) else "N"
 
 
 class Expander:
@@ -209,10 +260,26 @@ class Expander:
                     elif st.kind == "split" and "part" not in st.options:
                         # ShuffleNet's channel split: the `branch:` sections after it take one
                         # part each (see `branch_start`).
-                        fields = OPS["split"].fields(st, ctx.values)
+                        for p in split_extras(st):
+                            self.report(p, ctx)
+                        try:
+                            fields = OPS["split"].fields(st, ctx.values)
+                        except Problem:
+                            branches = _Branches(cur, st.span, [], failed=True)
+                            raise
                         branches = _Branches(cur, st.span, [], split=(st, fields))
                     elif st.kind == "concat":
                         joined, branches = branches, None
+                        short = (
+                            joined is None
+                            or len(joined.outputs) < 2
+                            or (
+                                joined.split is not None
+                                and joined.taken != joined.split[1]["parts"]
+                            )
+                        )
+                        if joined is not None and joined.failed and short:
+                            raise Quiet  # the branch that failed was reported
                         if joined is not None and joined.split is not None:
                             parts = joined.split[1]["parts"]
                             if joined.taken != parts:
@@ -273,23 +340,37 @@ class Expander:
                     if st.inline:
                         child = scope  # its layers are named beside the branches
                     else:
-                        name = f"branch{len(branches.outputs) + 1}"
+                        name = self.branch_name(branches, scope)
                         self.names.claim(scope, name, st.span)
                         child = scope.child(name, st.numbered)
                     out = self.body(st.body, ctx, child, start)
                     if out is not None:
                         branches.outputs.append(out)
+                    else:
+                        branches.failed = True
             except Problem as p:
                 self.report(p, ctx)
                 self.failed += 1
+                if branches is not None and isinstance(st, S.Branch):
+                    branches.failed = True
                 self.count(p.span)
             except Quiet:
-                pass
+                if branches is not None and isinstance(st, S.Branch):
+                    branches.failed = True
         if residual is not None:
             self.report(unjoined_residual(residual.span), ctx)
         if branches is not None:
             self.report(unjoined_branches(branches.span, branches.split is not None), ctx)
         return cur
+
+    def branch_name(self, branches: _Branches, scope: Scope) -> str:
+        """A scoped branch's name: ``branch`` + its place among the branches before the
+        ``concat``, or the next number the scope has not taken (a layer named ``branch2``, the
+        branches of an inline branch)."""
+        n = len(branches.outputs) + 1
+        while f"branch{n}" in scope.names:
+            n += 1
+        return f"branch{n}"
 
     def branch_start(self, branches: _Branches, st: S.Branch, ctx: Ctx, scope: Scope) -> str:
         """What a branch starts from: the branches' common input, or after a ``split N`` the

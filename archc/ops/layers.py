@@ -443,10 +443,13 @@ class SplitOp(Op):
                 layer.span,
                 "write e.g. `split 2`",
             )
-        out = {"parts": ev.int_arg(o["parts"], "number of parts")}
         if "part" in o:
+            out = {"parts": ev.int_arg(o["parts"], "number of parts")}
             out["part"] = ev.int_arg(o["part"], "part")
-        return out
+            return out
+        # Before `branch:` sections, one part per branch, and a `concat` joins two or more.
+        what = "the number of parts of a split that opens `branch:` sections"
+        return {"parts": ev.int_arg(o["parts"], what, low=2)}
 
     def shape(self, node: Split, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
         x = ins[0]

@@ -261,7 +261,8 @@ class _Inference(ShapeContext):
         self.err(
             "E306",
             node,
-            f"{node.op} needs a feature map [HxWxC], but its input is the vector {fmt_shape(x)}",
+            f"{op_of(node).article} needs a feature map [HxWxC], but its input is the vector "
+            f"{fmt_shape(x)}",
         )
         return False
 
