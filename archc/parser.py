@@ -341,6 +341,11 @@ class _Parts(Transformer):
         return S.Func(str(name), tuple(args), span)  # type: ignore[arg-type]
 
     @v_args(meta=True)
+    def blockcall(self, meta: Any, children: list[Any]) -> _RawCall:
+        name, group = children
+        return _RawCall(str(name), group.items, self.span(meta))
+
+    @v_args(meta=True)
     def compare(self, meta: Any, children: list[Any]) -> S.Compare:
         left, op, right = children
         return S.Compare(str(op), self.operand(left), self.operand(right), self.span(meta))  # type: ignore[arg-type]
@@ -604,6 +609,20 @@ class _Classifier:
         header = self.header(line)
         if header is not None:
             return [header]
+        first = line.items[0] if line.items else None
+        word, at = (
+            (first.id, first.span) if isinstance(first, S.Name) and line.colon else ("", None)
+        )
+        if line.label and not line.items:
+            word, at = _label_words(line.label)[0], self.label_span(line)
+        if at is not None and word.lower() in ("else", "elif"):
+            self.err(
+                "E106",
+                f"archc's `if` has no `{word}`",
+                at,
+                "write a second `if` with the opposite condition (`if stride != 1:`)",
+            )
+            return []
         if line.body is not None:
             self.no_body(line)
             return []
@@ -640,16 +659,15 @@ class _Classifier:
             if line.label and not (line.pre_shape or line.arrow or line.claims) and items:
                 words = _label_words(line.label)
                 if words[0].lower() == "shortcut" and len(words) <= 2:
-                    name = (words + ["downsample"])[1]
-                    self.check_ident(name, self.label_span(line))
-                    self.shortcut_mode(items)
-                    return S.Shortcut("auto", (), line.span, name)
+                    self.check_ident((words + ["downsample"])[1], self.label_span(line))
+                    self.shortcut_mode(items)  # E106: the line is left out
             return None
         words = list(line.header)
         lower = [w.lower() for w in words]
         if line.colon and lower in (["block"], ["sequential", "block"]):
             # `block NAME(params):`, `sequential block NAME(params):`
             call = items[0]
+            self.block_name(call.name, call.span)
             params = self.params(call)
             body = self.body(line, "block")
             return S.BlockDef(call.name, params, body, line.span, numbered=len(lower) == 2)
@@ -658,9 +676,11 @@ class _Classifier:
             return S.If(condition, self.body(line, "if"), line.span)
         if lower[0] == "block":
             self.check_ident(words[1], self.label_span(line))
+            self.block_name(words[1], self.label_span(line))
             return S.BlockDef(words[1], (), self.body(line, "block"), line.span)
         if lower[:2] == ["sequential", "block"] and len(words) == 3:
             self.check_ident(words[2], self.label_span(line))
+            self.block_name(words[2], self.label_span(line))
             body = self.body(line, "block")
             return S.BlockDef(words[2], (), body, line.span, numbered=True)
         if lower[0] == "if":
@@ -674,6 +694,14 @@ class _Classifier:
             return S.Stage(None, self.body(line, "sequential"), line.span, numbered=True)
         if lower == ["inline", "branch"]:
             return S.Branch(self.body(line, "branch"), line.span, inline=True)
+        if lower[0] == "sequential" and lower[1] in ("gate", "residual", "shortcut", "inline"):
+            self.err(
+                "E106",
+                f"`sequential {words[1]}:` is not a section archc has",
+                self.label_span(line),
+                f"`{words[1]}` sections are written without `sequential`; a stage named "
+                f"`{words[1]}` is `stage {words[1]}:`",
+            )
         if lower[0] in ("stage", "sequential"):
             self.check_ident(words[1], self.label_span(line))
             numbered = lower[0] == "sequential"
@@ -695,19 +723,37 @@ class _Classifier:
             return S.Shortcut(None, self.body(line, "shortcut"), line.span, name)
         self.no_body(line)
         mode = self.shortcut_mode(items)
-        return S.Shortcut(mode or "auto", (), line.span, name)  # type: ignore[arg-type]
+        return S.Shortcut(mode, (), line.span, name)  # type: ignore[arg-type]
 
-    def shortcut_mode(self, items: list[Any]) -> str | None:
-        """The mode after ``shortcut:``; E106 (and None) for anything but one of the three."""
+    def block_name(self, name: str, span: Span) -> None:
+        """A block cannot take the name of a layer kind or an arithmetic function: a call of it
+        would build the kind (`gelu` is a GELU) or compute the function."""
+        what = (
+            "an arithmetic function"
+            if name in FUNCTIONS
+            else f"the word of a layer kind ({OPS[op.kind].article})"
+            if (op := by_word(name)) is not None
+            else None
+        )
+        if what is not None:
+            self.err(
+                "E218",
+                f"a block cannot be named `{name}`: that is {what}",
+                span,
+                f"rename the block, e.g. `{name}_block`",
+            )
+
+    def shortcut_mode(self, items: list[Any]) -> str:
+        """The mode after ``shortcut:``; for anything but one of the three, E106, and the line
+        is left out (no shortcut is made up that the author did not write)."""
         mode = items[0].id.lower() if isinstance(items[0], S.Name) else None
         if len(items) != 1 or mode not in ("auto", "identity", "projection"):
-            self.err(
+            raise SyntaxProblem(
                 "E106",
                 "a shortcut is `auto`, `identity` or `projection`",
                 _span_of(items[0]),
                 "or write `shortcut:` and its layers indented below",
             )
-            return None
         return mode
 
     def condition(self, items: list[Any], at: Span) -> S.Condition:
@@ -936,44 +982,66 @@ class _Classifier:
     def defaults(self, line: _Line, kind: str) -> S.Defaults | None:
         """A defaults line, or None when the line is something else: only kinds that take
         followers (conv, FC) have defaults, and each item is `bn`, `bn(eps E)`, an activation
-        or `none`."""
+        (with its arguments: `leaky relu 0.1`) or `none`, which stands alone.
+
+        A line that starts with a follower and goes on with something else (`conv: bn, relu,
+        dropout`) was meant as defaults and cannot be: E106, never a layer named `conv`."""
         if not OPS[kind].followed or line.pre_shape or line.arrow or line.claims:
             return None
         followers: list[S.Follower] = []
+        label = " ".join(_label_words(line.label)) if line.label else kind
         for seg in _segments(line.items):
-            head = seg[0]
-            word = head.name if isinstance(head, _RawCall) else getattr(head, "id", None)
-            op = by_word(word) if word else None
-            if len(seg) != 1 and word is not None:
-                # An activation of more words or with arguments: `leaky relu 0.1`.
-                lead = self.lead_kind(seg)
-                if lead is None or not OPS[lead[0].kind].activation:
-                    return None
-                k, n = lead
-                opts, flags, repeat = self.arguments(k.kind, seg[n:], k)
-                if flags or repeat != 1:
-                    return None
-                followers.append(S.Follower(k.kind, opts.options, _span_of(head)))
-                continue
-            if len(seg) != 1 or word is None:
+            follower = self.follower(seg)
+            if follower is None:
+                if followers:
+                    raise SyntaxProblem(
+                        "E106",
+                        f"{_describe(seg[0])} is not a follower: a defaults line (`{label}: …`) "
+                        "holds `bn`, activations or `none`",
+                        self.join(_span_of(seg[0]), _span_of(seg[-1])),
+                        "write that layer after each one yourself; to build these layers here "
+                        "instead, label the line with a name that is not a kind (`post: …`)",
+                    )
                 return None
-            if word.lower() == "none":
-                follower = "none"
-            elif op is not None and op.kind == "batchnorm":
-                follower = "bn"
-            elif op is not None and op.activation and not isinstance(head, _RawCall):
-                follower = op.kind
-            else:
-                return None
-            options: dict[str, S.Arg] = {}
-            if isinstance(head, _RawCall):
-                if follower != "bn":
-                    return None
-                args = [i for i in head.items if not isinstance(i, _Comma)]
-                opts, _, _ = self.arguments("batchnorm", args, _Kind("batchnorm"))
-                options = opts.options
-            followers.append(S.Follower(follower, options, _span_of(head)))
+            followers.append(follower)
+        if len(followers) > 1 and any(f.kind == "none" for f in followers):
+            none = next(f for f in followers if f.kind == "none")
+            raise SyntaxProblem(
+                "E106",
+                "`none` clears the defaults and stands alone on its line",
+                none.span,
+                f"write `{kind}: none` on a line of its own, or leave `none` out",
+            )
         return S.Defaults(kind, tuple(followers), line.span)
+
+    def follower(self, seg: list[Any]) -> S.Follower | None:
+        """One item of a defaults line (`bn`, `batch norm(eps 0.001)`, `relu`, `leaky relu 0.1`,
+        `none`), or None when the item is something else."""
+        head = seg[0]
+        if len(seg) == 1 and isinstance(head, S.Name) and head.id.lower() == "none":
+            return S.Follower("none", {}, head.span)
+        words = 0
+        while words < len(seg) and isinstance(seg[words], S.Name):
+            words += 1
+        if words == len(seg) - 1 and isinstance(seg[-1], _RawCall):
+            # The arguments in parentheses: `bn(eps 0.001)`, `batch norm(momentum 0.01)`.
+            call = seg[-1]
+            op = by_word(" ".join([w.id for w in seg[:words]] + [call.name]))
+            k, rest = (
+                _Kind(op.kind) if op else None,
+                [i for i in call.items if not isinstance(i, _Comma)],
+            )
+        else:
+            lead = self.lead_kind(seg)
+            op = OPS[lead[0].kind] if lead else None
+            k, rest = (lead[0], seg[lead[1] :]) if lead else (None, [])
+        if op is None or k is None or not (op.kind == "batchnorm" or op.activation):
+            return None
+        opts, flags, repeat = self.arguments(op.kind, rest, k)
+        if flags or repeat != 1:
+            return None
+        kind = "bn" if op.kind == "batchnorm" else op.kind
+        return S.Follower(kind, opts.options, _span_of(head))
 
     def layers(
         self,
@@ -1152,7 +1220,24 @@ class _Classifier:
                 if w == "no":
                     nxt = items[i] if i < len(items) else None
                     if isinstance(nxt, S.Name) and nxt.id.lower() in NO_FLAGS:
-                        flags.add("no_" + nxt.id.lower())
+                        what = nxt.id.lower()
+                        if what == "bias" and "bias" not in op.model.model_fields:
+                            raise SyntaxProblem(
+                                "E106",
+                                f"{_kind_word(kind)} has no bias to leave out",
+                                self.join(it.span, nxt.span),
+                                "`no bias` applies to a conv or an FC",
+                            )
+                        if what != "bias" and not op.followed:
+                            raise SyntaxProblem(
+                                "E106",
+                                f"`no {what}` has nothing to turn off on {_kind_word(kind)}: only "
+                                "a conv or an FC is followed by default layers",
+                                self.join(it.span, nxt.span),
+                                "`no relu` and `no bn` stand on the conv or FC line itself: "
+                                "`CONV 64 3x3 no relu`",
+                            )
+                        flags.add("no_" + what)
                         i += 1
                         continue
                     raise SyntaxProblem(

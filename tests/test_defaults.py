@@ -107,3 +107,13 @@ def test_a_follower_may_be_an_activation_of_several_words_with_arguments() -> No
     # A kind that is not an activation keeps the line a labelled layer.
     g, _ = lint("input [8x8x3]\nconv: CONV 4 3x3\nrelu\n")
     assert [n.name for n in g.nodes] == ["input", "conv", "relu1"]
+
+
+def test_a_follower_may_be_spelled_in_several_words() -> None:
+    # `conv: batch norm` was read as a BN layer named `conv`, and the automatic ReLUs stayed on.
+    g, warnings = lint("input [8x8x3]\nconv: batch norm, relu\nCONV 4 3x3\nGAP\nFC 10\n")
+    assert ops(g) == ["input", "conv", "batchnorm", "relu", "global_avgpool", "linear"]
+    assert warnings == []
+    g, _ = lint("input [8x8x3]\nconv: batch norm(eps 0.001), relu6\nCONV 4 3x3\n")
+    assert ops(g) == ["input", "conv", "batchnorm", "relu6"]
+    assert [n.eps for n in g.nodes if n.op == "batchnorm"] == [0.001]

@@ -189,6 +189,26 @@ CASES = [
         4,
         1,
     ),
+    # Each of these once built a different network than written, without a word.
+    (
+        "defaults line with a layer in it",
+        INPUT + "conv: bn, relu, dropout\nCONV 4 3x3\n",
+        "E106",
+        2,
+        17,
+    ),
+    ("none beside followers", INPUT + "conv: bn, relu, none\nCONV 4 3x3\n", "E106", 2, 17),
+    ("no relu on an activation", INPUT + "CONV 4 3x3 no relu\nrelu no relu\n", "E106", 3, 6),
+    ("no bn on a pool", INPUT + "GAP no bn\n", "E106", 2, 5),
+    ("no bias on a BN", INPUT + "CONV 4 3x3\nBN no bias\n", "E106", 3, 4),
+    ("no relu after a comma", INPUT + "CONV 8 3x3 no bias, BN, silu, no relu\n", "E106", 2, 31),
+    ("sequential gate", INPUT + "sequential gate:\n    GAP\n", "E106", 2, 1),
+    ("sequential residual", INPUT + "sequential residual:\n    relu\nadd\n", "E106", 2, 1),
+    ("block named like a kind", INPUT + "block gelu:\n    CONV 4 1x1\ngelu\n", "E218", 2, 1),
+    ("block named like a function", INPUT + "block max(a):\n    CONV a 1x1\n", "E218", 2, 7),
+    ("else", INPUT + "if 1:\n    relu\nelse:\n    relu\n", "E106", 4, 1),
+    ("elif", INPUT + "elif 1 == 2:\n    relu\n", "E106", 2, 1),
+    ("shortcut with a layer after it", INPUT + "shortcut: CONV 4 1x1\n", "E106", 2, 11),
 ]
 
 

@@ -125,7 +125,10 @@ def test_every_summary_row_reads_back_as_the_same_layer(spec: Path) -> None:
         permute = "" if layout == CHANNELS_FIRST else permute_to(CHANNELS_FIRST, layout) + "\n"
         c, h, w = channels_first_shape(x, layout) if len(x) == 3 else (x[0], 0, 0)
         shape = f"[{h}x{w}x{c}]" if len(x) == 3 else f"[{c}]"
-        again = check_source(f"input {shape}\n{permute}{describe(node)} no relu\n")
+        # `no relu` keeps the lecture convention's ReLU off a conv or FC (the only kinds it
+        # applies to: anywhere else it is E106).
+        off = " no relu" if OPS[node.op].followed else ""
+        again = check_source(f"input {shape}\n{permute}{describe(node)}{off}\n")
         assert again.ok and again.graph is not None, (describe(node), again.diagnostics)
         back = again.graph.nodes[2 if permute else 1]
         assert back.op == node.op, describe(node)

@@ -152,7 +152,8 @@ class Op:
     keywords: ClassVar[dict[str, str]] = {}
     """Keyword -> the option it sets (``padding`` -> ``pad``)."""
     flags: ClassVar[frozenset[str]] = frozenset()
-    """Words that stand alone (``ceil``); ``no bias``/``no relu``/``no bn`` are common to all."""
+    """Words that stand alone (``ceil``). ``no bias`` is read for ops whose model has a bias,
+    ``no relu``/``no bn`` for ``followed`` ops (E106 elsewhere)."""
     paper_forms: ClassVar[tuple[PaperForm, ...]] = ()
     """Whole-word forms that carry arguments (``conv3-64``): pattern -> options."""
 
