@@ -14,6 +14,7 @@ from pathlib import Path
 from archc import ir
 from archc import syntax as S
 from archc.diagnostics import CODES, Diagnostic, error, has_errors, sort_key
+from archc.ops.layout import Layout
 from archc.passes.accounting import Accounting, Dtype, account
 from archc.passes.claims import ClaimCheck, check_claims
 from archc.passes.fusion import FusionGroup, plan_fusion
@@ -36,6 +37,8 @@ class Checked:
     graph: ir.Graph | None
     """The graph with shortcuts resolved; None when the front end failed."""
     shapes: dict[str, ir.Shape] = field(default_factory=dict)
+    layouts: dict[str, Layout] = field(default_factory=dict)
+    """Each shaped node's layout: channels first, or channels last (archc.ops.layout)."""
     fusion: list[FusionGroup] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
@@ -84,6 +87,7 @@ def check_graph(
     shaped = infer_shapes(graph)
     result.graph = shaped.graph
     result.shapes = shaped.shapes
+    result.layouts = shaped.layouts
     result.diagnostics += shaped.diagnostics
     # A wrong declared shape (E302) does not stop accounting: every shape is still known.
     if all(n.name in shaped.shapes for n in shaped.graph.nodes):

@@ -10,6 +10,7 @@ import pytest
 from archc.check import check_file, check_source
 from archc.frontend import parse_spec
 from archc.ops import OPS
+from archc.ops.layout import CHANNELS_FIRST, channels_first_shape, permute_to
 from archc.report import describe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +108,8 @@ SHIPPED = sorted(p for p in (ROOT / "specs").rglob("*.arch") if "blocks" not in 
 @pytest.mark.parametrize("spec", SHIPPED, ids=[str(p.relative_to(ROOT)) for p in SHIPPED])
 def test_every_summary_row_reads_back_as_the_same_layer(spec: Path) -> None:
     """Each layer of each shipped spec, printed as the summary prints it and read on its own
-    (after an input of the layer's input shape), has the same kind, output shape and params."""
+    (after an input of the layer's input shape, and in its layout: a channels-last layer after
+    `permute 0 2 3 1`), has the same kind, output shape and params."""
     checked = check_file(spec)
     assert checked.graph is not None and checked.accounting is not None
     seen: set[tuple[str, tuple[int, ...]]] = set()
@@ -119,13 +121,16 @@ def test_every_summary_row_reads_back_as_the_same_layer(spec: Path) -> None:
         if key in seen:
             continue
         seen.add(key)
-        shape = f"[{x[1]}x{x[2]}x{x[0]}]" if len(x) == 3 else f"[{x[0]}]"
+        layout = checked.layouts[node.inputs[0]]
+        permute = "" if layout == CHANNELS_FIRST else permute_to(CHANNELS_FIRST, layout) + "\n"
+        c, h, w = channels_first_shape(x, layout) if len(x) == 3 else (x[0], 0, 0)
+        shape = f"[{h}x{w}x{c}]" if len(x) == 3 else f"[{c}]"
         # `no relu` keeps the lecture convention's ReLU off a conv or FC (the only kinds it
         # applies to: anywhere else it is E106).
         off = " no relu" if OPS[node.op].followed else ""
-        again = check_source(f"input {shape}\n{describe(node)}{off}\n")
+        again = check_source(f"input {shape}\n{permute}{describe(node)}{off}\n")
         assert again.ok and again.graph is not None, (describe(node), again.diagnostics)
-        back = again.graph.nodes[1]
+        back = again.graph.nodes[2 if permute else 1]
         assert back.op == node.op, describe(node)
         assert again.shapes[back.name] == checked.shapes[node.name], describe(node)
         assert again.accounting is not None

@@ -7,6 +7,9 @@ draft by draft, in emission order — the order the graph will have, in which ev
 before its consumers — and only when a spec asks: a file without ``in.`` never pays for it.
 Each draft's shape is computed once, so a network of N layers costs N shape rules in all.
 
+Layouts are tracked as the pass does (archc.ops.layout): ``in.c`` is the channels of the value
+even between the permutes of a channels-last stretch, where the tensor holds them last.
+
 The one node whose shape depends on a later one is a residual's ``shortcut: auto`` (its shape
 is the residual's, known at the ``add``): it has none here, and an ``add`` takes the shape of
 its other input. The real pass (archc.passes.shapes) checks everything again and warns; this
@@ -26,6 +29,7 @@ from archc.elaborate.problems import Problem, Quiet
 from archc.nodes import NodeBase
 from archc.ops import OPS, op_of
 from archc.ops.base import ShapeContext
+from archc.ops.layout import CHANNELS_FIRST, Layout, channels_first_shape, flow
 from archc.passes.shapes import axis_out, extent
 from archc.spans import Span
 
@@ -37,17 +41,19 @@ class EmittedShapes(ShapeContext):
         self.drafts = drafts
         self.diags = diags
         self.shapes: dict[str, ir.Shape | None] = {}
+        self.layouts: dict[str, Layout] = {}
         self.why: list[Diagnostic] = []
         self.done = 0
 
     def of(self, name: str, span: Span, block: str | None) -> ir.Shape:
-        """The shape of the draft ``name``, asked for by ``in.`` at ``span``."""
+        """The shape of the draft ``name``, as a channels-first (C, H, W) or a vector, asked
+        for by ``in.`` at ``span``."""
         while self.done < len(self.drafts):
             self.add(self.drafts[self.done])
             self.done += 1
         shape = self.shapes.get(name)
         if shape is not None:
-            return shape
+            return channels_first_shape(shape, self.layouts[name])
         if self.why:
             # The shape pass would report the same cause; report it now, where it stops us.
             self.diags.extend(self.why)
@@ -63,15 +69,20 @@ class EmittedShapes(ShapeContext):
     def add(self, d: Draft) -> None:
         if d.kind == "input":
             self.shapes[d.name] = d.fields["shape"]
+            self.layouts[d.name] = CHANNELS_FIRST
             return
         ins = [self.shapes.get(i) for i in d.inputs]
         if d.kind in ("shortcut", REMOVED) or not ins:
             self.shapes[d.name] = ins[0] if d.kind == REMOVED and ins else None
+            if self.shapes[d.name] is not None:
+                self.layouts[d.name] = self.layouts[d.inputs[0]]
             return
+        layouts = [self.layouts.get(i, CHANNELS_FIRST) for i in d.inputs]
         if d.kind == "add":
             # A shortcut's shape is the residual's (its other input); see the module docstring.
-            known = [s for s in ins if s is not None]
-            ins = [known[0], known[0]] if len(known) == 1 else ins
+            known = [(s, lay) for s, lay in zip(ins, layouts) if s is not None]
+            if len(known) == 1:
+                ins, layouts = [known[0][0]] * 2, [known[0][1]] * 2
         if any(s is None for s in ins):
             self.shapes[d.name] = None
             return
@@ -81,7 +92,12 @@ class EmittedShapes(ShapeContext):
         except ValidationError:
             self.shapes[d.name] = None  # the graph step reports it (E215)
             return
-        self.shapes[d.name] = OPS[d.kind].shape(node, ins, self)  # type: ignore[arg-type]
+        shapes: list[ir.Shape] = ins  # type: ignore[assignment]
+        layout = flow(OPS[d.kind], node, shapes, layouts, self)
+        shape = None if layout is None else OPS[d.kind].shape(node, shapes, self)
+        self.shapes[d.name] = shape
+        if shape is not None and layout is not None:
+            self.layouts[d.name] = layout if len(shape) == 3 else CHANNELS_FIRST
 
     # --- what the registry's shape rules ask ---------------------------------------------------
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from archc import syntax as S
 from archc.nodes import NodeBase, Shape
 from archc.ops.base import Ctor, Evaluator, Stateless, same_shape
+from archc.ops.layout import elementwise
 
 
 class ReLU(NodeBase):
@@ -23,6 +24,7 @@ class _Activation(Stateless, abstract=True):
     followed = False
     activation = True
     keeps_positions = True
+    layout = staticmethod(elementwise)  # type: ignore[assignment]
     docs_args = "—"
     shape = staticmethod(same_shape)  # type: ignore[assignment]
 

@@ -7,7 +7,8 @@ An op says everything archc knows of its kind, for every stage:
 - **meaning** (the elaborator): ``fields`` turns the bound arguments into the IR ``model``'s
   fields; ``prefix`` starts generated names; ``followed`` says whether defaults lines and the
   lecture convention put BN/activations after it; ``activation`` marks a non-linearity;
-- **shape** and **cost** (the passes): ``shape``, ``costs``, ``window`` (receptive field),
+- **shape** and **cost** (the passes): ``shape``, ``layout`` (channels first or last: what the
+  op needs of a feature map, see archc.ops.layout), ``costs``, ``window`` (receptive field),
   ``in_place`` (adds no activation memory), ``keeps_positions``; ``kernel_activation`` names
   the epilogue the fused kernel runs for it, if any;
 - **modules**: ``ctor`` describes the ``torch.nn`` module, which the generated source (and so
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from archc.nodes import NodeBase, Pair, Shape
 from archc.numbers import fmt_int
+from archc.ops.layout import Layout
 
 if TYPE_CHECKING:
     from archc import syntax as S
@@ -124,6 +126,7 @@ REQUIRED = (
     "keeps_positions",
     "fields",
     "shape",
+    "layout",
     "costs",
     "window",
     "ctor",
@@ -197,6 +200,19 @@ class Op:
     def shape(self, node: Any, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
         """The output shape, or None after reporting why there is none."""
         raise NotImplementedError
+
+    def layout(self, node: Any) -> Layout | None:
+        """The layout the op needs of a feature-map input, which its output keeps:
+        ``channels_first`` (archc.ops.layout) for an op that reads the channels on axis 1,
+        ``CHANNELS_LAST`` for one that reads the last axis; None (``elementwise``) for an op
+        that treats every element alike, which takes any layout, the same for all its inputs.
+        A feature map in another layout is E312."""
+        raise NotImplementedError
+
+    def relayout(self, node: Any, x: Layout) -> Layout:
+        """The output's layout, given the input's (which ``layout`` accepted): the same, but
+        for a permute."""
+        return x
 
     def costs(self, node: Any, x: Shape, out: Shape) -> Costs:
         """Weights, biases, buffers and MACs, given the first input's and the output's shape."""

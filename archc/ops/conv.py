@@ -19,6 +19,7 @@ from archc.ops.base import (
     pair_text,
     window_text,
 )
+from archc.ops.layout import channels_first
 from archc.spans import Span
 
 
@@ -80,6 +81,7 @@ class ConvOp(Op):
     flags = frozenset({"depthwise"})
     paper_forms = ((re.compile(r"conv(\d+)-(\d+)", re.I), _paper_conv),)
     prefix = "conv"
+    layout = staticmethod(channels_first)  # type: ignore[assignment]
     followed = True
     activation = False
     in_place = False

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from archc.nodes import NodeBase, Shape, fmt_shape
 from archc.ops.base import ShapeContext, Stateless
+from archc.ops.layout import channels_first, elementwise
 
 
 class Concat(NodeBase):
@@ -46,6 +47,7 @@ class ConcatOp(_Join):
     flags = frozenset({"input"})
     arity = (2, None)
     in_place = False
+    layout = staticmethod(channels_first)  # type: ignore[assignment]
     help = (
         "concat joins the `branch:` sections before it; `concat input` puts the input of the "
         "enclosing body (a block's, a stage's) first"
@@ -82,6 +84,7 @@ class AddOp(_Join):
     prefix = "add"
     arity = (2, 2)
     in_place = True
+    layout = staticmethod(elementwise)  # type: ignore[assignment]
     help = "add takes no arguments (it joins a `residual:` section and its shortcut)"
     docs_args = "— (joins a residual and its shortcut)"
 
@@ -112,6 +115,7 @@ class MultiplyOp(_Join):
     prefix = "multiply"
     arity = (2, 2)
     in_place = False
+    layout = staticmethod(elementwise)  # type: ignore[assignment]
     help = "multiply takes no arguments (a `gate:` section ends with it by itself)"
     docs_args = "— (the end of a `gate:` section: the input times the gate's per-channel output)"
 

@@ -13,6 +13,14 @@ from archc.nodes import NodeBase, Shape, positive
 from archc.numbers import fmt_int
 from archc.ops import helpers
 from archc.ops.base import NO_COSTS, Costs, Ctor, Evaluator, Op, ShapeContext, Stateless, same_shape
+from archc.ops.layout import (
+    CHANNELS_FIRST,
+    CHANNELS_LAST,
+    Layout,
+    channels_first,
+    elementwise,
+    permuted,
+)
 from archc.spans import Span
 
 
@@ -99,6 +107,9 @@ class LinearOp(Op):
             return (*ins[0][:-1], node.out_features)
         return (node.out_features,)
 
+    def layout(self, node: Linear) -> Layout:
+        return CHANNELS_LAST if node.channels_last else CHANNELS_FIRST
+
     def costs(self, node: Linear, x: Shape, out: Shape) -> Costs:
         features = x[-1] if node.channels_last else math.prod(x)
         weights = features * node.out_features
@@ -137,6 +148,7 @@ class DropoutOp(Op):
     followed = False
     activation = False
     in_place = True  # the identity at inference
+    layout = staticmethod(elementwise)  # type: ignore[assignment]
     keeps_positions = True
     help = "dropout takes: P or p P"
     docs_args = "`P` or `p P` (default 0.5)"
@@ -168,6 +180,7 @@ class FlattenOp(Stateless):
     followed = False
     activation = False
     in_place = True  # a view
+    layout = staticmethod(channels_first)  # type: ignore[assignment]
     keeps_positions = True
     help = "flatten takes no arguments"
     docs_args = "—"
@@ -191,6 +204,7 @@ class SoftmaxOp(Stateless):
     followed = False
     activation = False
     in_place = False
+    layout = staticmethod(channels_first)  # type: ignore[assignment]
     keeps_positions = True
     help = "softmax takes no arguments"
     docs_args = "—"
@@ -219,6 +233,7 @@ class IdentityOp(Stateless):
     activation = False
     transparent = True
     in_place = True  # the same tensor
+    layout = staticmethod(elementwise)  # type: ignore[assignment]
     keeps_positions = True
     help = "identity takes no arguments"
     docs_args = "— (passes its input on: a branch of its own)"
@@ -278,6 +293,7 @@ class ChannelShuffleOp(Op):
     activation = False
     transparent = True  # a permutation of channels
     in_place = False
+    layout = staticmethod(channels_first)  # type: ignore[assignment]
     keeps_positions = True
     help = "channel shuffle takes its number of groups: `channel shuffle 2`"
     docs_args = "`G` groups (the channels must split into G equal groups: E309)"
@@ -330,6 +346,7 @@ class LayerScaleOp(Op):
     activation = False
     transparent = True  # a per-channel multiply
     in_place = False
+    layout = staticmethod(channels_first)  # type: ignore[assignment]
     keeps_positions = True
     help = "layer scale takes its starting value: `layer scale 1e-6`"
     docs_args = (
@@ -369,6 +386,7 @@ class StochasticDepthOp(Op):
     activation = False
     transparent = True
     in_place = True  # the identity at inference
+    layout = staticmethod(elementwise)  # type: ignore[assignment]
     keeps_positions = True
     help = "stochastic depth takes its drop probability: `stochastic depth 0.1`"
     docs_args = "`P`: in training, drop a sample's residual branch with probability P"
@@ -425,6 +443,7 @@ class SplitOp(Op):
     activation = False
     transparent = True  # a selection of channels
     in_place = True  # a view
+    layout = staticmethod(channels_first)  # type: ignore[assignment]
     keeps_positions = True
     help = (
         "split takes its number of parts: `split 2` before as many `branch:` sections (each "
@@ -505,6 +524,7 @@ class PermuteOp(Op):
     activation = False
     transparent = True  # a reshape
     in_place = True  # a view
+    layout = staticmethod(elementwise)  # type: ignore[assignment]
     keeps_positions = True
     help = "permute takes the order of the axes, batch first: `permute 0 2 3 1`"
     docs_args = (
@@ -527,6 +547,9 @@ class PermuteOp(Op):
         if not ctx.need_map(node, x):
             return None
         return tuple(x[d - 1] for d in node.dims[1:])
+
+    def relayout(self, node: Permute, x: Layout) -> Layout:
+        return permuted(x, node.dims)
 
     def costs(self, node: Permute, x: Shape, out: Shape) -> Costs:
         return NO_COSTS

@@ -8,6 +8,7 @@ from archc import syntax as S
 from archc.nodes import NodeBase, Shape, positive
 from archc.ops import helpers
 from archc.ops.base import NO_COSTS, Costs, Ctor, Evaluator, Op, ShapeContext, map_shape
+from archc.ops.layout import CHANNELS_FIRST, CHANNELS_LAST, Layout, channels_first
 
 
 class LRN(NodeBase):
@@ -52,6 +53,7 @@ class LRNOp(Op):
     followed = False
     activation = False
     in_place = False
+    layout = staticmethod(channels_first)  # type: ignore[assignment]
     keeps_positions = False
     help = "LRN takes: size N, alpha A, beta B, k K"
     docs_args = (
@@ -96,6 +98,7 @@ class BatchNormOp(Op):
     followed = False
     activation = False
     in_place = False
+    layout = staticmethod(channels_first)  # type: ignore[assignment]
     keeps_positions = False
     help = "BN takes: eps E, momentum M"
     docs_args = "`eps E`, `momentum M`"
@@ -162,6 +165,9 @@ class LayerNormOp(Op):
 
     def shape(self, node: LayerNorm, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
         return ins[0] if node.channels_last else map_shape(node, ins, ctx)
+
+    def layout(self, node: LayerNorm) -> Layout:
+        return CHANNELS_LAST if node.channels_last else CHANNELS_FIRST
 
     def costs(self, node: LayerNorm, x: Shape, out: Shape) -> Costs:
         c = x[-1] if node.channels_last else x[0]

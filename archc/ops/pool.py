@@ -18,6 +18,7 @@ from archc.ops.base import (
     pair_text,
     window_text,
 )
+from archc.ops.layout import channels_first
 
 
 class _Pool(NodeBase):
@@ -73,6 +74,7 @@ class _WindowPool(Op, abstract=True):
     followed = False
     activation = False
     in_place = False
+    layout = staticmethod(channels_first)  # type: ignore[assignment]
     keeps_positions = False
     help = "a pool takes: KxK, stride S, pad P, ceil | floor"
 
@@ -154,6 +156,7 @@ class GlobalAvgPoolOp(Op):
     followed = False
     activation = False
     in_place = False
+    layout = staticmethod(channels_first)  # type: ignore[assignment]
     keeps_positions = False
     help = "a global avg pool takes no arguments"
     docs_args = "—"
@@ -190,6 +193,7 @@ class AdaptiveAvgPoolOp(Op):
     followed = False
     activation = False
     in_place = False
+    layout = staticmethod(channels_first)  # type: ignore[assignment]
     keeps_positions = False
     help = "an adaptive avg pool takes its output size: HxW"
     docs_args = "output size `HxW` (or `N`)"

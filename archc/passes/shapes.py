@@ -10,7 +10,10 @@ says ``ceil_mode``). Besides the shapes this pass reports:
 - E302 a declared shape that differs from the inferred one;
 - E303 impossible geometry (a window larger than the padded input, an empty output);
 - E304/E305 concat and add operands that do not agree; E306 an op given the wrong rank;
-- E307 a shortcut that cannot be an identity or a projection.
+- E307 a shortcut that cannot be an identity or a projection;
+- E312 a feature map in the wrong layout: a layer that reads the channels on axis 1 (a conv, BN,
+  pool, layer scale, ...) given a channels-last map (after ``permute 0 2 3 1``), or a
+  ``channels last`` FC or layer norm given a channels-first one (archc.ops.layout).
 
 A diagnostic at a node made by a block call carries a note per call ("in block `b`, called
 here"), and one that every repetition of a call repeats is reported once, with a count.
@@ -31,6 +34,7 @@ from archc.diagnostics import Diagnostic, block_notes, error, merge_repeats, war
 from archc.nodes import fmt_shape
 from archc.ops import op_of
 from archc.ops.base import ShapeContext
+from archc.ops.layout import CHANNELS_FIRST, Layout, flow, layout_name, permute_to
 from archc.spans import Span
 
 
@@ -41,6 +45,9 @@ class ShapeResult:
     shapes: dict[str, ir.Shape]
     """Output shape of every node of ``graph`` whose shape could be inferred."""
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    layouts: dict[str, Layout] = field(default_factory=dict)
+    """The layout of every node that has a shape (archc.ops.layout): channels first,
+    except between the permutes of a channels-last stretch."""
 
 
 def shapes_agree(declared: ir.Shape, inferred: ir.Shape) -> bool:
@@ -185,6 +192,8 @@ class _Inference(ShapeContext):
     def __init__(self, graph: ir.Graph):
         self.graph = graph
         self.shapes: dict[str, ir.Shape] = {}
+        self.layouts: dict[str, Layout] = {}
+        self.by_name = {node.name: node for node in graph.nodes}
         self.diags: list[Diagnostic] = []
         self.nodes: list[ir.Node] = []
         self.renamed: dict[str, str] = {}  # resolved-away node -> what its consumers read instead
@@ -218,10 +227,14 @@ class _Inference(ShapeContext):
                 self.shortcut(node)
                 continue
             self.nodes.append(node)
+            layout = self.layout(node, inputs)
+            if layout is None:
+                continue
             shape = self.infer(node, [self.shapes[i] for i in inputs])
             if shape is None:
                 continue
             self.shapes[node.name] = shape
+            self.layouts[node.name] = layout if len(shape) == 3 else CHANNELS_FIRST
             if node.declared is not None and not shapes_agree(node.declared.shape, shape):
                 self.diags.append(
                     error(
@@ -235,7 +248,12 @@ class _Inference(ShapeContext):
                 )
         output = self.renamed.get(self.graph.output, self.graph.output)
         graph = self.graph.model_copy(update={"nodes": self.nodes, "output": output})
-        return ShapeResult(graph=graph, shapes=self.shapes, diagnostics=merge_repeats(self.diags))
+        return ShapeResult(
+            graph=graph,
+            shapes=self.shapes,
+            diagnostics=merge_repeats(self.diags),
+            layouts=self.layouts,
+        )
 
     def explain(self, node: ir.Node, inputs: list[str]) -> str | None:
         if isinstance(node, ir.Conv | ir.MaxPool | ir.AvgPool):
@@ -249,6 +267,24 @@ class _Inference(ShapeContext):
         return None
 
     # --- per-op rules ------------------------------------------------------------------------
+
+    def layout(self, node: ir.Node, inputs: list[str]) -> Layout | None:
+        """The layout of ``node``'s output, or None after an E312."""
+        if isinstance(node, ir.Input):
+            return CHANNELS_FIRST
+        ins = [self.shapes[i] for i in inputs]
+        layouts = [self.layouts[i] for i in inputs]
+        return flow(op_of(node), node, ins, layouts, self, self.follows(node, inputs))
+
+    def follows(self, node: ir.Node, inputs: list[str]) -> str | None:
+        """The layer ``node`` follows by a defaults line (``fc: bn, relu``), if it does: a
+        follower has the line of the layer it follows, which is of another kind."""
+        source = self.by_name.get(inputs[0]) if len(inputs) == 1 else None
+        if source is None or isinstance(source, ir.Input | ir.Shortcut):
+            return None
+        if node.span is None or source.span != node.span or source.op == node.op:
+            return None
+        return source.name if op_of(source).followed else None
 
     def infer(self, node: ir.Node, ins: list[ir.Shape]) -> ir.Shape | None:
         if isinstance(node, ir.Input):
@@ -324,6 +360,18 @@ class _Inference(ShapeContext):
                 return
             self.renamed[node.name] = node.inputs[0]
             return
+        found = self.layouts[node.inputs[0]]
+        if len(x) == 3 and found != CHANNELS_FIRST:
+            self.err(
+                "E312",
+                node,
+                f"a projection shortcut needs a channels-first input, but its input is "
+                f"{layout_name(found)}",
+                f"put the channels first again (`{permute_to(found, CHANNELS_FIRST)}`) before "
+                "the residual, or make the residual keep the shape so that the shortcut is an "
+                "identity",
+            )
+            return
         stride = self.projection_stride(node, x, target)
         if stride is None:
             return
@@ -340,6 +388,7 @@ class _Inference(ShapeContext):
         bn = ir.BatchNorm(name=f"{node.name}.1", inputs=[conv.name], eps=node.eps, **common)
         self.nodes += [conv, bn]
         self.shapes[conv.name] = self.shapes[bn.name] = target
+        self.layouts[conv.name] = self.layouts[bn.name] = CHANNELS_FIRST
         self.renamed[node.name] = bn.name
 
     def projection_stride(self, node: ir.Node, x: ir.Shape, target: ir.Shape) -> ir.Pair | None:
