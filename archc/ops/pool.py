@@ -74,7 +74,7 @@ class _WindowPool(Op, abstract=True):
     activation = False
     in_place = False
     keeps_positions = False
-    help = "a pool takes: KxK, stride S, pad P, ceil | floor"
+    help = "a pool takes: KxK | kernel K, stride S, pad P, ceil | floor"
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
         o = layer.options

@@ -1,0 +1,147 @@
+"""A reviewer's findings, each held here: `pad same` under dilation, conflicting and repeated
+conv options, stochastic depth off a residual branch (W221), a kernel given twice, `=` in a
+condition, and the docs and help texts that had fallen behind the code."""
+
+from __future__ import annotations
+
+import pytest
+
+from archc.check import check_source
+from archc.frontend import parse_spec
+from archc.ops import OPS
+
+INPUT = "input [9x9x4]\n"
+
+
+# --- 1. `pad same` follows the dilation ----------------------------------------------------------
+
+# (line, the padding PyTorch's padding='same' gives it: dilation·(K − 1)/2 per axis, worked out)
+SAME = [
+    ("CONV 4 3x3 dilation 2 pad same", (2, 2)),  # 2·2/2
+    ("CONV 4 3x3 pad same", (1, 1)),
+    ("CONV 4 5x5 dilation 3 pad same", (6, 6)),  # 3·4/2
+    ("CONV 4 4x4 dilation 2 pad same", (3, 3)),  # an even kernel spanning 7: symmetric
+    ("CONV 4 2x2 dilation 2 pad same", (1, 1)),  # spans 3
+    ("CONV 4 3x3 dilation 2x1 pad same", (2, 1)),
+    ("conv3-4 dilation 2", (2, 2)),  # the paper form's implicit `same`
+    ("CONV3-4: dilation 3", (3, 3)),
+]
+
+
+@pytest.mark.parametrize(("line", "padding"), SAME, ids=[s[0] for s in SAME])
+def test_same_padding_spans_the_dilated_window(line: str, padding: tuple[int, int]) -> None:
+    checked = check_source(INPUT + line + "\n")
+    assert checked.ok, checked.diagnostics
+    assert checked.graph is not None
+    assert checked.graph.node("conv1").padding == padding
+    assert checked.shapes["conv1"] == (4, 9, 9)  # `same`: the size is kept
+
+
+def test_same_padding_is_pytorchs() -> None:
+    torch = pytest.importorskip("torch")
+    import archc
+
+    for line, _ in SAME:
+        model = archc.load(INPUT + line + "\n")
+        conv = model.conv1
+        reference = torch.nn.Conv2d(4, 4, conv.kernel_size, dilation=conv.dilation, padding="same")
+        x = torch.randn(1, 4, 9, 9)
+        reference.load_state_dict(conv.state_dict())
+        with torch.no_grad():
+            assert torch.equal(conv(x), reference(x)), line
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "CONV 4 2x2 dilation 3 pad same",  # spans 4: PyTorch pads 1 before, 2 after
+        "CONV 4 4x4 pad same",
+        "CONV 4 2x2 dilation 2x1 pad same",  # spans 3 high, 2 wide
+    ],
+)
+def test_same_padding_of_an_even_span_is_an_error(line: str) -> None:
+    d = parse_spec(INPUT + line + "\n", "bad.arch").diagnostics[0]
+    assert (d.code, d.line, d.column) == ("E209", 2, line.index("same") + 1)
+    assert "one more row or column" in d.message and d.help == "write the padding as a number"
+
+
+def test_same_padding_of_an_even_span_in_a_paper_form() -> None:
+    d = parse_spec(INPUT + "conv4-4 dilation 3\n", "bad.arch").diagnostics[0]
+    assert (d.code, d.line, d.column) == ("E209", 2, 1)
+    assert "4x4 at dilation 3 (it spans 10x10)" in d.message
+
+
+# --- 2. groups and depthwise, repeated flags ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "column"),
+    [
+        ("CONV 4 3x3 pad 1 depthwise groups 2", 35),  # the second of the two: `groups`'s value
+        ("CONV 4 3x3 pad 1 groups 2 depthwise", 27),
+        ("CONV 4 3x3 pad 1 g2 depthwise", 21),
+        ("CONV 4 3x3 pad 1 depthwise g2", 28),
+    ],
+)
+def test_depthwise_with_groups_is_an_error(line: str, column: int) -> None:
+    d = parse_spec(INPUT + line + "\n", "bad.arch").diagnostics[0]
+    assert (d.code, d.line, d.column) == ("E106", 2, column)
+    assert "`depthwise`" in d.message and "`groups`" in d.message
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "word"),
+    [
+        ("CONV 4 3x3 pad 1 depthwise depthwise", 28, "depthwise"),
+        ("CONV 4 3x3 no bias no bias", 20, "no bias"),
+        ("MAX POOL 3x3 ceil ceil", 19, "ceil"),
+        ("FC 4 channels last channels last", 20, "channels last"),
+        ("CONV 4 3x3 groups 2 groups 4", 28, "groups"),  # a keyword: as it was
+    ],
+)
+def test_a_flag_given_twice_is_an_error_like_a_keyword(line: str, column: int, word: str) -> None:
+    d = parse_spec(INPUT + line + "\n", "bad.arch").diagnostics[0]
+    assert (d.code, d.line, d.column) == ("E106", 2, column)
+    assert d.message == f"`{word}` is given twice"
+
+
+# --- 4. a kernel given twice --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "column"),
+    [
+        ("CONV 4 3x3 kernel 5", 19),  # the caret on the second: `5`
+        ("CONV 4 kernel 5 3x3", 17),
+        ("CONV 4 3x3 3x3", 12),
+        ("MAX POOL 3x3 kernel 2", 21),
+    ],
+)
+def test_a_kernel_given_twice(line: str, column: int) -> None:
+    d = parse_spec(INPUT + line + "\n", "bad.arch").diagnostics[0]
+    assert (d.code, d.line, d.column) == ("E106", 2, column)
+    assert d.message == "`kernel` is given twice"
+    assert d.help is not None and "kernel K" in d.help
+
+
+def test_every_kind_with_a_kernel_keyword_says_so_in_its_help() -> None:
+    with_kernel = [op for op in OPS.values() if "kernel" in op.keywords]
+    assert {op.kind for op in with_kernel} >= {"conv", "maxpool", "avgpool"}
+    for op in with_kernel:
+        assert "kernel K" in op.help, op.kind
+
+
+# --- 5. `=` in a condition ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("condition", "column", "name"),
+    [("a = 1", 8, "a"), ("a=1", 8, "a"), ("a == 1 and b = 2", 19, "b"), ("(a = 1)", 9, "a")],
+)
+def test_an_assignment_in_a_condition_says_compare_with_double_equals(
+    condition: str, column: int, name: str
+) -> None:
+    text = INPUT + f"block b(a, b):\n    if {condition}:\n        relu\n    relu\nx: b(1, 2)\n"
+    d = parse_spec(text, "bad.arch").diagnostics[0]
+    assert (d.code, d.line, d.column) == ("E106", 3, column)
+    assert d.help == f"compare with `==`: `{name} == …`"
