@@ -105,6 +105,48 @@ def test_a_flag_given_twice_is_an_error_like_a_keyword(line: str, column: int, w
     assert d.message == f"`{word}` is given twice"
 
 
+# --- 3. stochastic depth off a residual branch (W221) ------------------------------------------
+
+ON_A_BRANCH = [
+    "residual:\n    CONV 4 3x3 pad 1\n    stochastic depth 0.1\nadd\n",
+    "residual:\n    stochastic depth 0.1\n    CONV 4 3x3 pad 1\nadd\n",
+    "block b(drop):\n    residual:\n        CONV 4 3x3 pad 1\n"
+    "        stochastic depth drop\n    add\nx: b(0.1) x2\n",
+]
+OFF_A_BRANCH = [
+    ("CONV 4 3x3 pad 1\nstochastic depth 0.1\n", 3),
+    ("stochastic depth 0.1\nresidual:\n    CONV 4 3x3 pad 1\nadd\n", 2),
+    ("residual:\n    CONV 4 3x3 pad 1\nadd\nstochastic depth 0.1\nFC 10\n", 5),
+]
+
+
+@pytest.mark.parametrize("body", ON_A_BRANCH)
+def test_stochastic_depth_on_a_residual_branch_is_quiet(body: str) -> None:
+    checked = check_source(INPUT + body)
+    assert checked.ok and checked.diagnostics == []
+
+
+@pytest.mark.parametrize(("body", "line"), OFF_A_BRANCH)
+def test_stochastic_depth_off_a_residual_branch_warns(body: str, line: int) -> None:
+    checked = check_source(INPUT + body)
+    (d,) = checked.diagnostics
+    assert (d.severity, d.code, d.line, d.column) == ("warning", "W221", line, 1)
+    assert d.help is not None and "residual" in d.help
+    assert checked.ok  # a warning: the network still builds
+
+
+def test_w221_in_a_block_is_reported_once_with_its_calls() -> None:
+    text = INPUT + "block b:\n    CONV 4 3x3 pad 1\n    stochastic depth 0.1\nx: b x3\n"
+    (d,) = check_source(text).diagnostics
+    assert (d.code, d.line) == ("W221", 4)
+    assert d.notes and d.notes[0].message == "in block `b`, called here"
+
+
+def test_w221_can_be_acknowledged() -> None:
+    text = INPUT + "CONV 4 3x3 pad 1\nstochastic depth 0.1  # expect W221\n"
+    assert check_source(text).diagnostics == []
+
+
 # --- 4. a kernel given twice --------------------------------------------------------------------
 
 
