@@ -582,8 +582,8 @@ class _Classifier:
         if line.body_span is not None:
             self.err(
                 "E104",
-                "only `block`, `stage`, `residual`, `shortcut`, `gate`, `branch`, `if` and `train` "
-                "lines take an indented body",
+                "only `block`, `stage`, `sequential`, `residual`, `shortcut`, `gate`, `branch` "
+                "(`inline`, `sequential`), `if` and `train` lines take an indented body",
                 line.body_span,
                 "remove the indentation of these lines",
             )

@@ -4,12 +4,17 @@ condition, and the docs and help texts that had fallen behind the code."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from archc.check import check_source
 from archc.frontend import parse_spec
 from archc.ops import OPS
 
+ROOT = Path(__file__).resolve().parent.parent
+LANGUAGE = (ROOT / "docs/language.md").read_text(encoding="utf-8")
 INPUT = "input [9x9x4]\n"
 
 
@@ -187,3 +192,102 @@ def test_an_assignment_in_a_condition_says_compare_with_double_equals(
     d = parse_spec(text, "bad.arch").diagnostics[0]
     assert (d.code, d.line, d.column) == ("E106", 3, column)
     assert d.help == f"compare with `==`: `{name} == …`"
+
+
+# --- 6. docs and help that had fallen behind ---------------------------------------------------
+
+KERNEL_ACTIVATIONS = [op.title for op in OPS.values() if op.kernel_activation]
+
+
+def test_the_kernel_activations_are_at_least_the_six_of_docs_kernels() -> None:
+    # docs/kernels.md: ReLU6, leaky ReLU, SiLU, hardswish, hardsigmoid besides ReLU
+    assert set(KERNEL_ACTIVATIONS) >= {
+        "ReLU",
+        "ReLU6",
+        "leaky ReLU",
+        "SiLU",
+        "hardswish",
+        "hardsigmoid",
+    }
+
+
+def _listed(text: str) -> list[str]:
+    """The activations a sentence lists: `A, B, … and Z`."""
+    return [t.strip() for t in re.split(r",|\band\b", text) if t.strip()]
+
+
+def test_language_docs_name_the_fused_activations() -> None:
+    m = re.search(
+        r"and the activations with a kernel epilogue: ([^(]*?) \(docs/kernels\.md\)", LANGUAGE
+    )
+    assert m is not None
+    listed = _listed(" ".join(m[1].split()))
+    assert sorted(listed) == sorted(KERNEL_ACTIVATIONS)
+
+
+def test_compile_help_names_the_fused_activations(capsys) -> None:
+    from archc.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["compile", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    m = re.search(r"activation groups are one op each, for (.*?) \(archc\.fuse", out)
+    assert m is not None, out
+    assert sorted(_listed(m[1])) == sorted(KERNEL_ACTIVATIONS)
+    assert "-> ReLU groups" not in out
+
+
+HEADERS = [
+    "block b:",
+    "sequential block b:",
+    "stage s:",
+    "sequential s:",
+    "sequential:",
+    "residual:",
+    "shortcut:",
+    "gate:",
+    "branch:",
+    "inline branch:",
+    "sequential branch:",
+    "train:",
+]
+
+
+def test_the_indentation_docs_name_every_body_opener() -> None:
+    start = LANGUAGE.index("### Indentation")
+    section = LANGUAGE[start : LANGUAGE.index("\n## ", start)]
+    section = " ".join(section.split())
+    for header in ["block …:", "stage NAME:", "if …:", "`columns:`"] + [
+        h
+        for h in HEADERS
+        if h not in ("block b:", "sequential block b:", "stage s:", "sequential s:")
+    ]:
+        assert header in section, header
+    assert "`sequential NAME:`" in section and "`sequential block …:`" in section
+
+
+@pytest.mark.parametrize("header", HEADERS)
+def test_every_body_opener_named_in_e104_opens_a_body(header: str) -> None:
+    # The header takes a body (no E104 for it) ...
+    taken = parse_spec(INPUT + header + "\n    relu\n", "ok.arch").diagnostics
+    assert not [d for d in taken if d.code in ("E102", "E104")], taken
+    # ... and E104's message, for a line that takes none, names it among those that do.
+    (d,) = [
+        d
+        for d in parse_spec(INPUT + "CONV1:\n    CONV 4 3x3\n", "bad.arch").diagnostics
+        if d.code == "E104"
+    ]
+    words = header.rstrip(":").split()
+    first = "block" if words[:2] == ["sequential", "block"] else words[0]
+    assert f"`{first}`" in d.message, (header, d.message)
+    if words[-1] == "branch":
+        assert "`branch`" in d.message and f"`{words[0]}`" in d.message
+
+
+def test_a_gate_may_end_in_a_map_of_the_inputs_shape_as_the_docs_say() -> None:
+    checked = check_source("input [8x8x4]\ngate:\n    CONV 4 3x3 pad 1 no relu\n    sigmoid\n")
+    assert checked.ok, checked.diagnostics
+    assert checked.shapes["multiply1"] == (4, 8, 8)
+    assert "in a map of the input's own shape (`[HxWxC]`" in " ".join(LANGUAGE.split())
+    (d,) = check_source("input [8x8x4]\ngate:\n    CONV 4 3x3 no relu\n").diagnostics
+    assert d.code == "E310" and d.help is not None and "map of the input's shape" in d.help
