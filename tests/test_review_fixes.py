@@ -42,6 +42,13 @@ def test_same_padding_spans_the_dilated_window(line: str, padding: tuple[int, in
     assert checked.shapes["conv1"] == (4, 9, 9)  # `same`: the size is kept
 
 
+def test_a_dilated_conv_sees_its_span_as_docs_accounting_says() -> None:
+    checked = check_source(INPUT + "CONV 4 3x3 dilation 2 pad same\n")
+    assert checked.accounting is not None
+    # size_out = 1 + (K − 1)·1 with K the span 2·(3 − 1) + 1 = 5
+    assert checked.accounting.layer("conv1").rf_size == 5
+
+
 def test_same_padding_is_pytorchs() -> None:
     torch = pytest.importorskip("torch")
     import archc
