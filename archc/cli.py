@@ -656,8 +656,11 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument(
         "--fused",
         action="store_true",
+        # The activations are the registry's with a kernel_activation (tests/test_review_fixes.py
+        # checks), written out so that `archc --help` imports no op registry.
         help="also write fused(model): the inference variant whose conv -> BN -> (+ residual) -> "
-        "ReLU groups are one op each (archc.fuse; the file then needs archc to run it)",
+        "activation groups are one op each, for ReLU, SiLU, ReLU6, leaky ReLU, hardswish and "
+        "hardsigmoid (archc.fuse; the file then needs archc to run it)",
     )
     comp.add_argument(
         "--allow-claims",

@@ -588,8 +588,8 @@ class _Classifier:
         if line.body_span is not None:
             self.err(
                 "E104",
-                "only `block`, `stage`, `residual`, `shortcut`, `gate`, `branch`, `if` and `train` "
-                "lines take an indented body",
+                "only `block`, `stage`, `sequential`, `residual`, `shortcut`, `gate`, `branch` "
+                "(`inline`, `sequential`), `if` and `train` lines take an indented body",
                 line.body_span,
                 "remove the indentation of these lines",
             )
@@ -774,6 +774,13 @@ class _Classifier:
                 alternatives[-1].append(self.condition(inner, it.span))
             elif expect_operand and (isinstance(it, S.Compare) or _is_expr(it)):
                 alternatives[-1].append(it)
+            elif isinstance(it, _KwArg):  # `if a = 1:`, an assignment where a test belongs
+                raise SyntaxProblem(
+                    "E106",
+                    "`=` does not belong in a condition",
+                    _span_of(it),
+                    f"compare with `==`: `{it.name} == …`",
+                )
             else:
                 raise SyntaxProblem(
                     "E106",
@@ -1208,8 +1215,17 @@ class _Classifier:
         op = OPS[kind]
         opts = k
         flags: set[str] = set()
+        flag_spans: dict[str, Span] = {}
         repeat = 1
         positional: list[S.Arg] = []
+
+        def flag(word: str, span: Span) -> None:
+            if word in flags:
+                shown = word.replace("_", " ")
+                raise SyntaxProblem("E106", f"`{shown}` is given twice", span, _help_args(kind))
+            flags.add(word)
+            flag_spans[word] = span
+
         i = 0
         while i < len(items):
             it = items[i]
@@ -1238,7 +1254,7 @@ class _Classifier:
                                 "`no relu` and `no bn` stand on the conv or FC line itself: "
                                 "`CONV 64 3x3 no relu`",
                             )
-                        flags.add("no_" + what)
+                        flag("no_" + what, self.join(it.span, nxt.span))
                         i += 1
                         continue
                     raise SyntaxProblem(
@@ -1247,7 +1263,7 @@ class _Classifier:
                         it.span,
                     )
                 if w in op.flags:
-                    flags.add(w)
+                    flag(w, it.span)
                     continue
                 nxt = items[i] if i < len(items) else None
                 if (
@@ -1256,7 +1272,7 @@ class _Classifier:
                     and isinstance(nxt, S.Name)
                     and nxt.id.lower() == "last"
                 ):
-                    flags.add("channels_last")  # `channels last`, two words
+                    flag("channels_last", self.join(it.span, nxt.span))  # two words
                     i += 1
                     continue
                 if w in op.keywords:
@@ -1308,6 +1324,15 @@ class _Classifier:
                     _help_args(kind),
                 )
         self.positional(kind, opts, positional)
+        for word, key in op.exclusive.items():
+            if word in flags and key in opts.options:
+                spans = sorted([flag_spans[word], opts.options[key].span], key=_position)
+                raise SyntaxProblem(
+                    "E106",
+                    f"`{word}` and `{key}` both set the {key}: write one of them",
+                    spans[1],
+                    _help_args(kind),
+                )
         return opts, flags, repeat
 
     @staticmethod
@@ -1341,6 +1366,10 @@ class _Classifier:
         for arg in values:
             if isinstance(arg.value, S.Pair):
                 slot = op.pair_slot
+                if slot is not None and slot in k.options and not k.paper:
+                    # `CONV 4 3x3 kernel 5`: the size and the keyword name the same thing.
+                    later = max(arg.span, k.options[slot].span, key=_position)
+                    raise SyntaxProblem("E106", f"`{slot}` is given twice", later, _help_args(kind))
                 if slot is None or slot in k.options:
                     raise SyntaxProblem(
                         "E106",
@@ -1401,6 +1430,10 @@ def _describe(x: Any) -> str:
 
 def _kind_word(kind: str) -> str:
     return OPS[kind].article
+
+
+def _position(span: Span) -> tuple[int, int]:
+    return span.line, span.column
 
 
 def _help_args(kind: str) -> str:

@@ -45,7 +45,11 @@ EXAMPLES: dict[str, tuple[str, tuple[int, ...], int]] = {
     "channel_shuffle": ("channel shuffle 2\n", (4, 8, 8), 0),
     "layernorm": ("layer norm eps 1e-6\n", (4, 8, 8), 4 + 4),
     "layerscale": ("layer scale 0.5\n", (4, 8, 8), 4),
-    "stochastic_depth": ("stochastic depth 0.2\n", (4, 8, 8), 0),
+    "stochastic_depth": (
+        "stochastic depth 0.2  # expect W221: off a residual branch\n",
+        (4, 8, 8),
+        0,
+    ),
     "split": ("split 2 part 2\n", (2, 8, 8), 0),
     "permute": ("permute 0 2 3 1\n", (8, 8, 4), 0),
     "multiply": ("gate:\n    GAP\n    CONV 4 1x1 no relu\n    sigmoid\n", (4, 8, 8), 0),
@@ -158,7 +162,9 @@ def test_convnext_layers_match_torchvisions() -> None:
     from torchvision.models.convnext import LayerNorm2d
     from torchvision.ops import StochasticDepth
 
-    model = archc.load(INPUT + "layer norm eps 1e-6\nlayer scale 0.5\nstochastic depth 0.3\n")
+    model = archc.load(
+        INPUT + "layer norm eps 1e-6\nlayer scale 0.5\nstochastic depth 0.3  # expect W221\n"
+    )
     x = torch.randn(64, 4, 8, 8)
     reference = LayerNorm2d(4, eps=1e-6)
     reference.load_state_dict(model.norm1.state_dict())

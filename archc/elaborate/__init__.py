@@ -8,7 +8,8 @@ Elaboration is a few small passes with typed state, in this order:
    :mod:`~archc.elaborate.values` and the followers of :mod:`~archc.elaborate.defaults`;
 3. :mod:`~archc.elaborate.activations` removes the last FC's default followers and warns at
    layers left without a non-linearity (W219);
-4. :mod:`~archc.elaborate.graph` validates the drafts as the IR graph;
+4. :mod:`~archc.elaborate.graph` validates the drafts as the IR graph, and
+   :mod:`archc.passes.stochastic` warns at a stochastic depth off any residual branch (W221);
 5. :mod:`~archc.elaborate.recipe` reads the ``train:`` section against that graph.
 
 **One IR level, made explicit.** The elaborated graph is the spec's meaning as written: a
@@ -37,6 +38,7 @@ from archc.elaborate.naming import RESERVED_NAMES, Scope, reserved
 from archc.elaborate.problems import Abort
 from archc.elaborate.recipe import read_recipe
 from archc.elaborate.values import claim
+from archc.passes.stochastic import stray_stochastic_depth
 from archc.spans import Span
 
 __all__ = ["RESERVED_NAMES", "Loader", "elaborate", "reserved"]
@@ -108,6 +110,7 @@ def _elaborate(
     graph = build_graph(expander.drafts, file, name or "network", init, output, diags, totals)
     if graph is None:
         return None
+    diags += stray_stochastic_depth(graph)
     trains = [st for st in spec.body if isinstance(st, S.Train)]
     recipe = read_recipe(trains, graph, diags)
     if any(d.severity == "error" for d in diags):

@@ -232,18 +232,39 @@ class Values(Evaluator):
     def check_size(self, value: int, what: str, span: Span, low: int = 1) -> int:
         return check_size(value, what, span, low)
 
-    def padding(self, arg: S.Arg | None, kernel: ir.Pair, paper: bool, span: Span) -> ir.Pair:
+    def padding(
+        self,
+        arg: S.Arg | None,
+        kernel: ir.Pair,
+        paper: bool,
+        span: Span,
+        dilation: ir.Pair = (1, 1),
+    ) -> ir.Pair:
         if arg is None and not paper:
             return (0, 0)
         if arg is None or arg.value == "same":
-            if kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
+            # PyTorch's padding='same': d·(K − 1) in all, half on each side. An odd total (an
+            # even effective kernel d·(K − 1) + 1) would need one more row after than before,
+            # which nn.Conv2d(padding=int) cannot express.
+            spans = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            if spans[0] % 2 or spans[1] % 2:
+                at = ""
+                if dilation != (1, 1):
+                    d = (
+                        "x".join(str(v) for v in dilation)
+                        if dilation[0] != dilation[1]
+                        else dilation[0]
+                    )
+                    at = f" at dilation {d} (it spans {spans[0] + 1}x{spans[1] + 1})"
                 raise Problem(
                     "E209",
-                    f"`same` padding needs an odd kernel, not {kernel[0]}x{kernel[1]}",
+                    f"`same` padding needs an odd kernel, not {kernel[0]}x{kernel[1]}{at}: "
+                    "it would need one more row or column of padding after than before, "
+                    "which a conv's padding cannot express",
                     arg.span if arg else span,
                     "write the padding as a number",
                 )
-            return ((kernel[0] - 1) // 2, (kernel[1] - 1) // 2)
+            return (spans[0] // 2, spans[1] // 2)
         return self.pair_arg(arg, "padding", low=0)
 
     def missing(self, what: str, span: Span, help: str) -> Exception:

@@ -86,7 +86,12 @@ class Evaluator:
     def check_size(self, value: int, what: str, span: Span, low: int = 1) -> int:
         raise NotImplementedError
 
-    def padding(self, arg: S.Arg | None, kernel: Pair, paper: bool, span: Span) -> Pair:
+    def padding(
+        self, arg: S.Arg | None, kernel: Pair, paper: bool, span: Span, dilation: Pair = (1, 1)
+    ) -> Pair:
+        """The padding written (``arg``), or ``same`` (written, or unwritten in a paper form):
+        dilation·(K − 1)/2 per axis, PyTorch's ``padding='same'``; E209 when that is no
+        whole number (an even effective kernel, which only asymmetric padding keeps)."""
         raise NotImplementedError
 
     def missing(self, what: str, span: Span, help: str) -> Exception:
@@ -154,6 +159,8 @@ class Op:
     flags: ClassVar[frozenset[str]] = frozenset()
     """Words that stand alone (``ceil``). ``no bias`` is read for ops whose model has a bias,
     ``no relu``/``no bn`` for ``followed`` ops (E106 elsewhere)."""
+    exclusive: ClassVar[dict[str, str]] = {}
+    """Flag -> the option it sets too (``depthwise`` -> ``groups``): a line with both is E106."""
     paper_forms: ClassVar[tuple[PaperForm, ...]] = ()
     """Whole-word forms that carry arguments (``conv3-64``): pattern -> options."""
 

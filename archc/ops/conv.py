@@ -79,6 +79,7 @@ class ConvOp(Op):
         "dilation": "dilation",
     }
     flags = frozenset({"depthwise"})
+    exclusive = {"depthwise": "groups"}  # depthwise: groups = the input's channels
     paper_forms = ((re.compile(r"conv(\d+)-(\d+)", re.I), _paper_conv),)
     prefix = "conv"
     layout = staticmethod(channels_first)  # type: ignore[assignment]
@@ -87,8 +88,8 @@ class ConvOp(Op):
     in_place = False
     keeps_positions = False
     help = (
-        "conv takes: N (filters), KxK, stride S, pad P | pad same, groups G, depthwise, "
-        "dilation D, no bias"
+        "conv takes: N (filters), KxK | kernel K, stride S, pad P | pad same, "
+        "groups G | depthwise, dilation D, no bias"
     )
     docs_args = (
         "`N` filters, `KxK` (or a second number `K`), `kernel K`, `stride S` / `sS`, `pad P` / "
@@ -113,11 +114,12 @@ class ConvOp(Op):
             raise ev.missing("this conv has no kernel size", layer.span, "write it as KxK: `3x3`")
         kernel = ev.pair_arg(o["kernel"], "kernel size")
         stride = ev.pair_arg(o["stride"], "stride") if "stride" in o else (1, 1)
+        dilation = ev.pair_arg(o["dilation"], "dilation") if "dilation" in o else (1, 1)
         fields: dict[str, Any] = {
             "out_channels": filters,
             "kernel": kernel,
             "stride": stride,
-            "padding": ev.padding(o.get("pad"), kernel, layer.paper, layer.span),
+            "padding": ev.padding(o.get("pad"), kernel, layer.paper, layer.span, dilation),
             "bias": "no_bias" not in layer.flags,
         }
         # Written only when given, so a plain conv's IR keeps its fields.
@@ -126,7 +128,7 @@ class ConvOp(Op):
         if "depthwise" in layer.flags:
             fields["depthwise"] = True
         if "dilation" in o:
-            fields["dilation"] = ev.pair_arg(o["dilation"], "dilation")
+            fields["dilation"] = dilation
         return fields
 
     def shape(self, node: Conv, ins: list[Shape], ctx: ShapeContext) -> Shape | None:

@@ -21,8 +21,8 @@ class Add(NodeBase):
 
 
 class Multiply(NodeBase):
-    """A feature map times a per-channel gate of the same channels: the end of a ``gate:``
-    section (squeeze-and-excitation)."""
+    """A feature map times a gate of the same channels, one value per channel or a map of the
+    input's shape: the end of a ``gate:`` section (squeeze-and-excitation)."""
 
     op: Literal["multiply"] = "multiply"
 
@@ -117,7 +117,10 @@ class MultiplyOp(_Join):
     in_place = False
     layout = staticmethod(elementwise)  # type: ignore[assignment]
     help = "multiply takes no arguments (a `gate:` section ends with it by itself)"
-    docs_args = "— (the end of a `gate:` section: the input times the gate's per-channel output)"
+    docs_args = (
+        "— (the end of a `gate:` section: the input times the gate's output, one value per "
+        "channel or a map of the input's shape)"
+    )
 
     def shape(self, node: Multiply, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
         x, gate = ins
@@ -126,7 +129,8 @@ class MultiplyOp(_Join):
                 "E310",
                 node,
                 f"a gate of shape {fmt_shape(gate)} cannot scale {fmt_shape(x)} channel by channel",
-                f"the gate must end in [1x1x{x[0]}]: one value per channel of its input"
+                f"the gate must end in [1x1x{x[0]}], one value per channel of its input, "
+                "or in a map of the input's shape"
                 if len(x) == 3
                 else "a gate scales a feature map",
             )

@@ -389,7 +389,10 @@ class StochasticDepthOp(Op):
     layout = staticmethod(elementwise)  # type: ignore[assignment]
     keeps_positions = True
     help = "stochastic depth takes its drop probability: `stochastic depth 0.1`"
-    docs_args = "`P`: in training, drop a sample's residual branch with probability P"
+    docs_args = (
+        "`P`: in training, drop a sample's residual branch with probability P (on a residual "
+        "branch, before its `add`; elsewhere W221)"
+    )
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
         if "p" not in layer.options:

@@ -76,7 +76,7 @@ class _WindowPool(Op, abstract=True):
     in_place = False
     layout = staticmethod(channels_first)  # type: ignore[assignment]
     keeps_positions = False
-    help = "a pool takes: KxK, stride S, pad P, ceil | floor"
+    help = "a pool takes: KxK | kernel K, stride S, pad P, ceil | floor"
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
         o = layer.options
