@@ -477,10 +477,10 @@ def test_triton_path_matches_eager_on_a_small_resnet(monkeypatch):
     assert_close(actual, model(x), rel=tol)
 
 
-@needs_kernels
-@pytest.mark.slow
-@under_triton
-def test_fused_resnet18_runs_every_conv_as_one_kernel_and_matches_the_plain_model(monkeypatch):
+def run_fused_counting_kernels(monkeypatch, spec_name: str, side: int):
+    """A shipped torchvision spec, loaded with random BN statistics and fused; both run on one
+    input of ``side`` pixels with the Triton kernels. Returns (plain output, fused output, the
+    fused module, (residual?, activation) of every kernel call)."""
     from pathlib import Path
 
     from archc import kernels
@@ -488,7 +488,7 @@ def test_fused_resnet18_runs_every_conv_as_one_kernel_and_matches_the_plain_mode
     torch.manual_seed(0)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    spec = Path(__file__).resolve().parents[1] / "specs" / "torchvision" / "resnet18.arch"
+    spec = Path(__file__).resolve().parents[1] / "specs" / "torchvision" / f"{spec_name}.arch"
     model = archc.load(spec, device=device).eval()
     randomize_bn(model)
     fused = archc.fuse(model)
@@ -496,22 +496,28 @@ def test_fused_resnet18_runs_every_conv_as_one_kernel_and_matches_the_plain_mode
     real = kernels.fused_conv2d
 
     def counting(*args, **kwargs):
-        calls.append(kwargs.get("residual") is not None)
+        calls.append((kwargs.get("residual") is not None, kwargs.get("activation")))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(kernels, "fused_conv2d", counting)
-    # The interpreter's cost is per program and loop step, not per pixel: a small input keeps
-    # every layer (down to layer4's 1x1 maps) and the test's time in check.
-    x = torch.randn(1, 3, 16, 16, device=device)
+    x = torch.randn(1, 3, side, side, device=device)
     monkeypatch.setenv("ARCHC_KERNELS", "triton")
     with torch.no_grad():
-        expected = model(x)
-        actual = fused(x)
+        return model(x), fused(x), fused, calls
+
+
+@needs_kernels
+@pytest.mark.slow
+@under_triton
+def test_fused_resnet18_runs_every_conv_as_one_kernel_and_matches_the_plain_model(monkeypatch):
+    # The interpreter's cost is per program and loop step, not per pixel: a small input keeps
+    # every layer (down to layer4's 1x1 maps) and the test's time in check.
+    expected, actual, _, calls = run_fused_counting_kernels(monkeypatch, "resnet18", 16)
     # ResNet-18: the stem, 8 basic blocks of 2 convs, 3 projection shortcuts; each block's
     # second conv takes the residual add.
     assert len(calls) == 1 + 8 * 2 + 3
-    assert sum(calls) == 8
-    assert_close(actual, expected, rel=1e-4 if device == "cpu" else 1e-3)
+    assert sum(residual for residual, _ in calls) == 8
+    assert_close(actual, expected, rel=1e-4 if actual.device.type == "cpu" else 1e-3)
 
 
 # --- archc.load --------------------------------------------------------------------------------
@@ -762,30 +768,7 @@ def test_the_registry_the_eager_path_and_the_kernel_name_the_same_epilogues():
 def test_fused_mobilenet_v2_runs_its_dense_convs_as_kernels_and_matches_the_plain_model(
     monkeypatch,
 ):
-    from pathlib import Path
-
-    from archc import kernels
-
-    torch.manual_seed(0)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    spec = Path(__file__).resolve().parents[1] / "specs" / "torchvision" / "mobilenet_v2.arch"
-    model = archc.load(spec, device=device).eval()
-    randomize_bn(model)
-    fused = archc.fuse(model)
-    calls = []
-    real = kernels.fused_conv2d
-
-    def counting(*args, **kwargs):
-        calls.append((kwargs.get("residual") is not None, kwargs.get("activation")))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(kernels, "fused_conv2d", counting)
-    x = torch.randn(1, 3, 32, 32, device=device)
-    monkeypatch.setenv("ARCHC_KERNELS", "triton")
-    with torch.no_grad():
-        expected = model(x)
-        actual = fused(x)
+    expected, actual, fused, calls = run_fused_counting_kernels(monkeypatch, "mobilenet_v2", 32)
     # The stem, 16 expansions and the last 1x1 with their ReLU6; 17 projections, 10 of them with
     # the identity added (all but the first block of each row of the paper's table, for the rows
     # of widths 24, 32, 64, 96, 160: 1 + 2 + 3 + 2 + 2). The 17 depthwise convs are PyTorch's.
@@ -794,4 +777,4 @@ def test_fused_mobilenet_v2_runs_its_dense_convs_as_kernels_and_matches_the_plai
     )
     depthwise = [m for m in fused.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
     assert len(depthwise) == 17
-    assert_close(actual, expected, rel=1e-4 if device == "cpu" else 1e-3)
+    assert_close(actual, expected, rel=1e-4 if actual.device.type == "cpu" else 1e-3)
