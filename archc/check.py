@@ -154,7 +154,7 @@ def _acknowledge(result: Checked) -> Checked:
                     "E408",
                     f"this line expects {code}, but archc finds no {code} here",
                     span,
-                    "the finding is gone: remove `# expect " + code + "` (and its explanation)",
+                    _stale_help(code, span, kept),
                 )
             )
     if (result.graph is None or result.accounting is None) and not has_errors(kept):
@@ -164,6 +164,23 @@ def _acknowledge(result: Checked) -> Checked:
         result.expected = [d for d in result.expected if d.severity != "error"]
     result.diagnostics = sorted(kept, key=sort_key)
     return result
+
+
+def _stale_help(code: str, span: Span, found: list[Diagnostic]) -> str:
+    """E408's help: the finding is gone, or it is reported inside a block this line calls."""
+    for d in found:
+        called = any(
+            n.span is not None and (n.span.file, n.span.line) == (span.file, span.line)
+            for n in d.notes
+        )
+        if d.code == code and called:
+            where = f"line {d.span.line}" if d.span.file == span.file else d.span.file
+            return f"the {code} of this call is reported inside the block, at {where}: " + (
+                f"put `# expect {code}` on that line (it then holds for every call)"
+                if d.span.file == span.file
+                else "`# expect` acknowledges findings of the file being checked only"
+            )
+    return f"the finding is gone: remove `# expect {code}` (and its explanation)"
 
 
 def _unacknowledgeable(x: S.Expectation) -> tuple[str, str] | None:

@@ -339,7 +339,7 @@ def cmd_ir(args: argparse.Namespace) -> int:
     from archc.diagnostics import has_errors
     from archc.frontend import read_spec
 
-    front = read_spec(args.file)
+    front = read_spec(_locate(args.file))
     if front.library:
         _print_diagnostics(front.diagnostics, front.sources, args.color, sys.stderr)
         return _library(args.file, front.blocks, "print")
@@ -363,7 +363,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from archc.diagnostics import ArchcError
     from archc.progress import stages
 
-    checked = check_file(args.file)
+    checked = check_file(_locate(args.file))
     allowed = args.allow_claims and checked.only_claims_fail
     if not (checked.ok or allowed):
         _print_diagnostics(checked.diagnostics, checked.sources, args.color, sys.stderr)
@@ -382,7 +382,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
             from archc.backends.source import write_source
 
             step("generating")
-            message = write_source(checked, args.file, args.output, args.fused)
+            message = write_source(checked, _locate(args.file), args.output, args.fused)
     except OSError as exc:
         from archc.diagnostics import visible
 
@@ -547,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the IR graph the front end builds (blocks expanded, defaults applied) "
         "as JSON. Exit 1 with diagnostics on stderr if the spec has errors.",
     )
-    ir.add_argument("file", metavar="FILE", help="a spec file (.arch)")
+    ir.add_argument("file", metavar="FILE", help="a spec file (.arch) or a shipped spec's name")
     color(ir)
     ir.set_defaults(run=cmd_ir)
 
@@ -644,7 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compile a spec to standalone PyTorch source. Imports torch. "
         "Exit 1 with diagnostics on stderr if the spec has errors.",
     )
-    comp.add_argument("file", metavar="FILE", help="a spec file (.arch)")
+    comp.add_argument("file", metavar="FILE", help="a spec file (.arch) or a shipped spec's name")
     comp.add_argument(
         "-o",
         "--output",

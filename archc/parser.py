@@ -1076,6 +1076,23 @@ class _Classifier:
                 groups.append((found, list(seg[n:]), _span_of(seg[0])))
             elif groups:
                 groups[-1][1].extend(seg)
+            elif isinstance(seg[0], _RawCall) and by_word(seg[0].name) is not None:
+                raise SyntaxProblem(
+                    "E105",
+                    f"`{seg[0].name}` is a layer kind, not a block: its arguments are written "
+                    "without parentheses",
+                    _span_of(seg[0]),
+                    _help_args(by_word(seg[0].name).kind),  # type: ignore[union-attr]
+                )
+            elif isinstance(seg[0], _RawCall) and len(seg) > 1:
+                raise SyntaxProblem(
+                    "E106",
+                    f"a block call takes nothing after it: {_describe(seg[1])} does not belong "
+                    "there",
+                    self.join(_span_of(seg[1]), _span_of(seg[-1])),
+                    "a call's options are its arguments, inside the parentheses; `no relu` and "
+                    "`no bn` belong on the conv or FC lines of the block",
+                )
             else:
                 raise SyntaxProblem(
                     "E105",
@@ -1241,9 +1258,9 @@ class _Classifier:
                         if what == "bias" and "bias" not in op.model.model_fields:
                             raise SyntaxProblem(
                                 "E106",
-                                f"{_kind_word(kind)} has no bias to leave out",
+                                f"`no bias` is read on a conv or an FC, not on {_kind_word(kind)}",
                                 self.join(it.span, nxt.span),
-                                "`no bias` applies to a conv or an FC",
+                                "a BN or a layer norm always keeps its shift (β)",
                             )
                         if what != "bias" and not op.followed:
                             raise SyntaxProblem(

@@ -73,12 +73,23 @@ def _rolled(
     name: str, group: list[LayerAccount], nodes: dict[str, ir.Node], depth: int
 ) -> tuple[str, ...]:
     """One row for a stage or block: what it is, its last output, its costs summed."""
-    origins = {tuple(f.block for f in nodes[la.name].origin[:depth]) for la in group}
-    block = origins.pop()[-1] if len(origins) == 1 and next(iter(origins), ()) else None
+    # The block every layer of the group comes from: the last of the calls their origins share
+    # (a layer of an SE block inside a `bneck` still comes from the `bneck`).
+    chains = [tuple(f.block for f in nodes[la.name].origin[:depth]) for la in group]
+    shared = chains[0]
+    for chain in chains[1:]:
+        n = 0
+        while n < min(len(shared), len(chain)) and shared[n] == chain[n]:
+            n += 1
+        shared = shared[:n]
+    block = shared[-1] if shared else None
     # Repeated and consecutive calls are numbered (`conv2_x.0`, `conv2_x.1`), as torchvision
-    # numbers a stage's blocks; one call's own parts have names (`inception3a.branch1`).
+    # numbers a stage's blocks; one call's own parts have names (`inception3a.branch1`). A
+    # sequential block numbers its own layers too (`features.0.0`, `features.0.1`): numbered
+    # parts are calls only when each holds layers of its own.
     parts = {la.name.split(".")[depth] for la in group if la.name.count(".") >= depth}
-    calls = len(parts) if parts and all(p.isdigit() for p in parts) else 1
+    nested = {la.name.split(".")[depth] for la in group if la.name.count(".") > depth}
+    calls = len(parts) if parts and all(p.isdigit() for p in parts) and parts == nested else 1
     what = f"{calls} × {block}" if block and calls > 1 else block or "group"
     last = group[-1]
     activations = sum(la.activations for la in group)

@@ -92,6 +92,16 @@ def test_summary_of_a_shipped_spec_by_name(capsys):
     assert code == 0 and json.loads(out)["totals"]["params"] == 25_557_032
 
 
+def test_every_command_takes_a_shipped_spec_by_name(capsys, tmp_path, monkeypatch):
+    # compile and ir once read only paths, though the docs promise every command the names.
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, ["ir", "torchvision/squeezenet1_0"])
+    assert code == 0 and json.loads(out)["name"] == "squeezenet1_0"
+    code, out, _ = run(capsys, ["compile", "torchvision/squeezenet1_0"])
+    assert code == 0 and out.startswith("wrote squeezenet1_0.py: squeezenet1_0, 1,248,424")
+    assert (tmp_path / "squeezenet1_0.py").is_file()  # in the current directory, not the library
+
+
 def test_depth_rolls_resnet152_up_to_its_stages(capsys):
     code, out, _ = run(capsys, ["summary", "resnet152", "--depth", "1"])
     assert code == 0
@@ -139,3 +149,25 @@ def test_bash_completion_completes_commands_and_choices(capsys, tmp_path):
     )
     out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["summary", "text markdown json"]
+
+
+def test_depth_names_one_sequential_block_once(capsys):
+    # A sequential block numbers its own layers (features.0.0, features.0.1): one call, not two;
+    # an SE block inside a `bneck` leaves the row the `bneck`'s.
+    code, out, _ = run(capsys, ["summary", "torchvision/convnext_tiny", "--depth", "2"])
+    rows = {r.split()[0]: r.split(None, 1)[1] for r in out.split("\n\n")[1].splitlines()[2:]}
+    assert rows["features.0"].startswith("stem (2 layers)")
+    assert rows["features.1"].startswith("3 × cnblock (30 layers)")
+    code, out, _ = run(capsys, ["summary", "torchvision/mobilenet_v3_small", "--depth", "2"])
+    rows = {r.split()[0]: r.split(None, 1)[1] for r in out.split("\n\n")[1].splitlines()[2:]}
+    assert rows["features.0"].startswith("conv_bn_act (3 layers)")
+    assert rows["features.1"].startswith("bneck (11 layers)")
+
+
+def test_an_expectation_on_a_call_line_points_into_the_block():
+    text = "input [9x9x3]\nblock b(s):\n    CONV 4 2x2 stride s\nb(2)  # expect W301\n"
+    stale = {d.code: d for d in archc.lint(text)}
+    assert stale["E408"].line == 4
+    assert "reported inside the block, at line 3" in stale["E408"].help
+    moved = "input [9x9x3]\nblock b(s):\n    CONV 4 2x2 stride s  # expect W301\nb(2)\n"
+    assert archc.lint(moved) == []

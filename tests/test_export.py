@@ -47,3 +47,43 @@ def test_resnet18_exports_and_onnxruntime_agrees_within_1e_5(capsys, tmp_path):
     result = export_onnx("torchvision/resnet18", tmp_path / "again.onnx", [])
     assert result.exporter == "dynamo"
     assert result.difference is not None and result.difference <= 1e-5
+
+
+def test_the_check_is_relative_to_the_output_even_when_it_is_tiny(tmp_path):
+    # A freshly initialised MobileNetV3 outputs values near 1e-9: against a floor of 1, a file
+    # that outputs zeros would have passed. The tolerance follows the output's own magnitude.
+    pytest.importorskip("onnxruntime")
+    import warnings
+
+    import torch
+
+    from archc.export import Exported, _check, report
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5)).eval()
+    with torch.no_grad():
+        model[1].weight.mul_(1e-9)
+        model[1].bias.zero_()
+    zeros = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5)).eval()
+    with torch.no_grad():
+        zeros[1].weight.zero_()
+        zeros[1].bias.zero_()
+    verdicts = []
+    for name, exported in (("same", model), ("zeros", zeros)):
+        path = tmp_path / f"{name}.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                exported,
+                (torch.zeros(1, 3, 2, 2),),
+                str(path),
+                input_names=["input"],
+                dynamic_axes={"input": {0: "batch"}},
+                dynamo=False,
+            )
+        result = _check(
+            Exported(path=path, exporter="torchscript", nodes=1, named=0), model, (3, 2, 2)
+        )
+        assert result.scale < 1e-6  # the output's own magnitude, not 1
+        verdicts.append(report(result)[1])
+    assert verdicts == [True, False]

@@ -209,6 +209,14 @@ CASES = [
     ("else", INPUT + "if 1:\n    relu\nelse:\n    relu\n", "E106", 4, 1),
     ("elif", INPUT + "elif 1 == 2:\n    relu\n", "E106", 2, 1),
     ("shortcut with a layer after it", INPUT + "shortcut: CONV 4 1x1\n", "E106", 2, 11),
+    ("a kind written as a call", INPUT + "CONV 4 3x3\ndropout(0.5)\n", "E105", 3, 1),
+    (
+        "a block call with a flag",
+        INPUT + "block b(w):\n    CONV w 1x1\nb(8) no relu\n",
+        "E106",
+        4,
+        6,
+    ),
 ]
 
 
