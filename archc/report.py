@@ -33,11 +33,25 @@ def describe(node: ir.Node) -> str:
     return op_of(node).describe(node)
 
 
-def _row(la: LayerAccount, node: ir.Node) -> tuple[str, ...]:
+def _shape(shape: tuple[int, ...], layout: tuple[int, int, int] | None) -> str:
+    """An output shape as the table prints it: H x W x C whatever the tensor's layout, marked
+    ``channels last`` (or ``permuted``) when a ``permute`` reordered the tensor's axes."""
+    if layout is None or len(shape) != 3 or layout == (1, 2, 3):
+        return fmt_shape(shape)
+    first = [0, 0, 0]
+    for axis, size in zip(layout, shape, strict=True):
+        first[axis - 1] = size
+    mark = "channels last" if layout == (2, 3, 1) else "permuted"
+    return f"{fmt_shape(tuple(first))} {mark}"
+
+
+def _row(
+    la: LayerAccount, node: ir.Node, layout: tuple[int, int, int] | None = None
+) -> tuple[str, ...]:
     return (
         la.name,
         describe(node),
-        fmt_shape(la.output_shape),
+        _shape(la.output_shape, layout),
         fmt_count(la.activations) if la.activations else "-",
         f"{la.params:,}" if la.params else "0",
         fmt_count(la.macs) if la.macs else "0",
@@ -51,11 +65,11 @@ def _rows(checked: Checked, acc: Accounting, depth: int | None = None) -> list[t
     assert checked.graph is not None
     nodes = {n.name: n for n in checked.graph.nodes}
     if depth is None:
-        return [_row(la, nodes[la.name]) for la in acc.layers]
+        return [_row(la, nodes[la.name], checked.layouts.get(la.name)) for la in acc.layers]
     return [
-        _row(group[0], nodes[name])
+        _row(group[0], nodes[name], checked.layouts.get(name))
         if len(group) == 1 and group[0].name == name
-        else _rolled(name, group, nodes, depth)
+        else _rolled(name, group, nodes, depth, checked.layouts.get(group[-1].name))
         for name, group in _groups(acc.layers, depth).items()
     ]
 
@@ -70,7 +84,11 @@ def _groups(layers: Sequence[LayerAccount], depth: int) -> dict[str, list[LayerA
 
 
 def _rolled(
-    name: str, group: list[LayerAccount], nodes: dict[str, ir.Node], depth: int
+    name: str,
+    group: list[LayerAccount],
+    nodes: dict[str, ir.Node],
+    depth: int,
+    layout: tuple[int, int, int] | None = None,
 ) -> tuple[str, ...]:
     """One row for a stage or block: what it is, its last output, its costs summed."""
     # The block every layer of the group comes from: the last of the calls their origins share
@@ -98,7 +116,7 @@ def _rolled(
     return (
         name,
         f"{what} ({len(group)} layers)",
-        fmt_shape(last.output_shape),
+        _shape(last.output_shape, layout),
         fmt_count(activations) if activations else "-",
         f"{params:,}",
         fmt_count(macs) if macs else "0",

@@ -171,3 +171,14 @@ def test_an_expectation_on_a_call_line_points_into_the_block():
     assert "reported inside the block, at line 3" in stale["E408"].help
     moved = "input [9x9x3]\nblock b(s):\n    CONV 4 2x2 stride s  # expect W301\nb(2)\n"
     assert archc.lint(moved) == []
+
+
+def test_the_table_prints_a_channels_last_map_as_height_width_channels(capsys):
+    # The tensor after `permute 0 2 3 1` is (H, W, C) = (56, 56, 384); printed as every shape,
+    # it read [56x384x56]. The table prints the map, marked; the JSON keeps the tensor's shape.
+    code, out, _ = run(capsys, ["summary", "torchvision/convnext_tiny"])
+    row = next(r for r in out.splitlines() if r.startswith("features.1.0.block.3 "))
+    assert "FC 384 channels last" in row and "[56x56x384] channels last" in row
+    code, out, _ = run(capsys, ["summary", "torchvision/convnext_tiny", "--format", "json"])
+    layer = next(la for la in json.loads(out)["layers"] if la["name"] == "features.1.0.block.3")
+    assert layer["output_shape"] == [56, 56, 384]
