@@ -477,18 +477,15 @@ def test_triton_path_matches_eager_on_a_small_resnet(monkeypatch):
     assert_close(actual, model(x), rel=tol)
 
 
-def run_fused_counting_kernels(monkeypatch, spec_name: str, side: int):
-    """A shipped torchvision spec, loaded with random BN statistics and fused; both run on one
-    input of ``side`` pixels with the Triton kernels. Returns (plain output, fused output, the
-    fused module, (residual?, activation) of every kernel call)."""
-    from pathlib import Path
-
+def run_fused_counting_kernels(monkeypatch, spec: str, shape: tuple[int, ...], scale=1.0):
+    """A spec (a shipped spec's name or text), loaded with random BN statistics and fused; both
+    run with the Triton kernels on one random input of ``shape`` times ``scale``. Returns (plain
+    output, fused output, the fused module, (residual?, activation) of every kernel call)."""
     from archc import kernels
 
     torch.manual_seed(0)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    spec = Path(__file__).resolve().parents[1] / "specs" / "torchvision" / f"{spec_name}.arch"
     model = archc.load(spec, device=device).eval()
     randomize_bn(model)
     fused = archc.fuse(model)
@@ -500,7 +497,7 @@ def run_fused_counting_kernels(monkeypatch, spec_name: str, side: int):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(kernels, "fused_conv2d", counting)
-    x = torch.randn(1, 3, side, side, device=device)
+    x = torch.randn(*shape, device=device) * scale
     monkeypatch.setenv("ARCHC_KERNELS", "triton")
     with torch.no_grad():
         return model(x), fused(x), fused, calls
@@ -512,7 +509,9 @@ def run_fused_counting_kernels(monkeypatch, spec_name: str, side: int):
 def test_fused_resnet18_runs_every_conv_as_one_kernel_and_matches_the_plain_model(monkeypatch):
     # The interpreter's cost is per program and loop step, not per pixel: a small input keeps
     # every layer (down to layer4's 1x1 maps) and the test's time in check.
-    expected, actual, _, calls = run_fused_counting_kernels(monkeypatch, "resnet18", 16)
+    expected, actual, _, calls = run_fused_counting_kernels(
+        monkeypatch, "torchvision/resnet18", (1, 3, 16, 16)
+    )
     # ResNet-18: the stem, 8 basic blocks of 2 convs, 3 projection shortcuts; each block's
     # second conv takes the residual add.
     assert len(calls) == 1 + 8 * 2 + 3
@@ -667,34 +666,15 @@ def test_fuse_runs_each_activation_in_its_group_and_leaves_depthwise_convs_eager
 @under_triton
 @pytest.mark.parametrize("word", [w for w, (k, _, _) in EPILOGUE_SPECS.items() if k != "relu"])
 def test_fused_mini_mobilenet_under_the_kernels_matches_the_plain_model(word, monkeypatch):
-    from archc import kernels
-
-    torch.manual_seed(0)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    model = archc.load(MINI_MOBILENET.format(act=word), device=device).eval()
-    randomize_bn(model)
-    fused = archc.fuse(model)
-    calls = []
-    real = kernels.fused_conv2d
-
-    def counting(*args, **kwargs):
-        calls.append((kwargs.get("residual") is not None, kwargs.get("activation")))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(kernels, "fused_conv2d", counting)
-    x = torch.randn(2, 8, 12, 12, device=device) * 3
-    monkeypatch.setenv("ARCHC_KERNELS", "triton")
-    with torch.no_grad():
-        actual = fused(x)
-        expected = model(x)
+    spec = MINI_MOBILENET.format(act=word)
+    expected, actual, _, calls = run_fused_counting_kernels(monkeypatch, spec, (2, 8, 12, 12), 3)
     kernel = EPILOGUE_SPECS[word][0]
     # conv1, conv2, conv4 (+ add1), conv5, conv6 (+ add2, act), conv7; conv3 is cuDNN's/torch's.
     assert calls == [
         (False, kernel), (False, kernel), (True, None), (False, kernel), (True, kernel),
         (False, kernel),
     ]  # fmt: skip
-    assert_close(actual, expected, rel=1e-4 if device == "cpu" else 1e-3)
+    assert_close(actual, expected, rel=1e-4 if actual.device.type == "cpu" else 1e-3)
 
 
 # Leaky ReLU with its slope, written after each conv (a defaults line `conv: bn, leaky relu 0.1`
@@ -768,7 +748,9 @@ def test_the_registry_the_eager_path_and_the_kernel_name_the_same_epilogues():
 def test_fused_mobilenet_v2_runs_its_dense_convs_as_kernels_and_matches_the_plain_model(
     monkeypatch,
 ):
-    expected, actual, fused, calls = run_fused_counting_kernels(monkeypatch, "mobilenet_v2", 32)
+    expected, actual, fused, calls = run_fused_counting_kernels(
+        monkeypatch, "torchvision/mobilenet_v2", (1, 3, 32, 32)
+    )
     # The stem, 16 expansions and the last 1x1 with their ReLU6; 17 projections, 10 of them with
     # the identity added (all but the first block of each row of the paper's table, for the rows
     # of widths 24, 32, 64, 96, 160: 1 + 2 + 3 + 2 + 2). The 17 depthwise convs are PyTorch's.
