@@ -1076,13 +1076,13 @@ class _Classifier:
                 groups.append((found, list(seg[n:]), _span_of(seg[0])))
             elif groups:
                 groups[-1][1].extend(seg)
-            elif isinstance(seg[0], _RawCall) and by_word(seg[0].name) is not None:
+            elif isinstance(seg[0], _RawCall) and (op := by_word(seg[0].name)) is not None:
                 raise SyntaxProblem(
                     "E105",
                     f"`{seg[0].name}` is a layer kind, not a block: its arguments are written "
                     "without parentheses",
                     _span_of(seg[0]),
-                    _help_args(by_word(seg[0].name).kind),  # type: ignore[union-attr]
+                    _help_args(op.kind),
                 )
             elif isinstance(seg[0], _RawCall) and len(seg) > 1:
                 raise SyntaxProblem(

@@ -15,6 +15,7 @@ from archc.check import Checked
 from archc.nodes import fmt_shape
 from archc.numbers import fmt_bytes, fmt_count
 from archc.ops import op_of
+from archc.ops.layout import CHANNELS_FIRST, CHANNELS_LAST, Layout
 from archc.passes.accounting import Accounting, LayerAccount
 from archc.passes.claims import claim_text
 from archc.passes.fusion import FusionGroup
@@ -33,21 +34,19 @@ def describe(node: ir.Node) -> str:
     return op_of(node).describe(node)
 
 
-def _shape(shape: tuple[int, ...], layout: tuple[int, int, int] | None) -> str:
+def _shape(shape: tuple[int, ...], layout: Layout | None) -> str:
     """An output shape as the table prints it: H x W x C whatever the tensor's layout, marked
     ``channels last`` (or ``permuted``) when a ``permute`` reordered the tensor's axes."""
-    if layout is None or len(shape) != 3 or layout == (1, 2, 3):
+    if layout is None or len(shape) != 3 or layout == CHANNELS_FIRST:
         return fmt_shape(shape)
     first = [0, 0, 0]
     for axis, size in zip(layout, shape, strict=True):
         first[axis - 1] = size
-    mark = "channels last" if layout == (2, 3, 1) else "permuted"
+    mark = "channels last" if layout == CHANNELS_LAST else "permuted"
     return f"{fmt_shape(tuple(first))} {mark}"
 
 
-def _row(
-    la: LayerAccount, node: ir.Node, layout: tuple[int, int, int] | None = None
-) -> tuple[str, ...]:
+def _row(la: LayerAccount, node: ir.Node, layout: Layout | None = None) -> tuple[str, ...]:
     return (
         la.name,
         describe(node),
@@ -88,7 +87,7 @@ def _rolled(
     group: list[LayerAccount],
     nodes: dict[str, ir.Node],
     depth: int,
-    layout: tuple[int, int, int] | None = None,
+    layout: Layout | None = None,
 ) -> tuple[str, ...]:
     """One row for a stage or block: what it is, its last output, its costs summed."""
     # The block every layer of the group comes from: the last of the calls their origins share
