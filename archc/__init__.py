@@ -121,14 +121,18 @@ def recipe(spec: Spec, model: torch.nn.Module | None = None) -> dict[str, Any]:
     return build(chosen, graph, load(spec) if model is None else model)
 
 
-def fuse(model: torch.nn.Module) -> torch.nn.Module:
+def fuse(model: torch.nn.Module, example_input: torch.Tensor | None = None) -> torch.nn.Module:
     """The inference module of a plain model in eval mode: each conv -> BN -> (+ residual) ->
-    ReLU group is one op, BN folded in once (the Triton kernel on CUDA, a folded conv on the
-    CPU). Traceable by FX, torch.compile and torch.export; ``fusion_summary`` says what it did.
+    activation group is one op, BN folded in once, run by the fastest engine the device has
+    (archc's Triton kernel on CUDA, oneDNN's fused convolution on the CPU, with its weight laid
+    out once). A 4-D input is converted to channels_last once and outputs keep the caller's
+    layout. ``example_input`` (optional) is run once to lay the weights out for its size.
+    Traceable by FX, torch.compile, torch.export, TorchScript and the ONNX exporter;
+    ``fusion_summary`` says what it did and ``archc.backends.fuse.describe`` lists the groups.
     """
     from archc.backends.fuse import fuse as _fuse
 
-    return _fuse(model)
+    return _fuse(model, example_input)
 
 
 def safe_globals(model: torch.nn.Module) -> list[type]:

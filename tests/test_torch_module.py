@@ -635,31 +635,40 @@ def test_the_fusion_plan_fuses_the_kernels_activations_and_skips_depthwise_convs
 
 
 @pytest.mark.parametrize("word", list(EPILOGUE_SPECS))
-def test_fuse_runs_each_activation_in_its_group_and_leaves_depthwise_convs_eager(word):
+def test_fuse_runs_each_activation_in_its_group_depthwise_convs_included(word):
     kernel, p, cls = EPILOGUE_SPECS[word]
     torch.manual_seed(0)
     model = archc.load(MINI_MOBILENET.format(act=word), dtype=torch.float64).eval()
     randomize_bn(model)
     fused = archc.fuse(model)
     groups = {n: m for n, m in fused.named_modules() if isinstance(m, FusedConv)}
+    # The Triton kernel's plan, and the depthwise conv with its BN and activation, which the
+    # op runs itself (oneDNN on the CPU; a folded conv2d elsewhere).
     expected = mini_mobilenet_groups(word)
-    assert fused.fusion_groups == len(groups) == 6
-    assert sorted(groups) == sorted(expected)
+    expected["conv3"] = ["conv3", "bn3", *([f"{p}3"] if kernel else [])]
+    assert fused.fusion_groups == len(groups) == 7
+    # The plan names an add by its spec name; the traced module by torch.fx's (add_, add__1).
+    def layers(members):
+        return [m if not m.startswith("add") else "add" for m in members]
+
+    assert {n: layers(g.members) for n, g in groups.items()} == {
+        n: layers(m) for n, m in expected.items()
+    }
     for name, group in groups.items():
         assert group.activation == (kernel if expected[name][-1].startswith(p) else None), name
-    # The depthwise conv, its BN and its activation stay the model's own modules: PyTorch runs
-    # them (cuDNN on a GPU).
+    assert groups["conv3"].groups == 48
     left = {n: type(m) for n, m in fused.named_modules() if n and not isinstance(m, FusedConv)}
     unfused_acts = {f"{p}{i}": cls for i in range(1, 8) if f"{p}{i}" in left}
-    assert left == {
-        "conv3": nn.Conv2d, "bn3": nn.BatchNorm2d, "avgpool1": nn.AdaptiveAvgPool2d,
-        "fc1": nn.Linear, **unfused_acts,
-    }  # fmt: skip
-    assert set(unfused_acts) == ({f"{p}3"} if kernel else {f"{p}{i}" for i in range(1, 7)})
-    assert fused.conv3.groups == 48
+    assert left == {"avgpool1": nn.AdaptiveAvgPool2d, "fc1": nn.Linear, **unfused_acts}
+    assert set(unfused_acts) == (set() if kernel else {f"{p}{i}" for i in range(1, 7)})
     x = torch.randn(2, 8, 12, 12, dtype=torch.float64) * 3
     with torch.no_grad():
         assert_close(fused(x), model(x), rel=1e-12)  # float64: the fold is exact up to rounding
+        # fp32 runs on oneDNN on the CPU, depthwise group included
+        model32 = archc.load(MINI_MOBILENET.format(act=word)).eval()
+        model32.load_state_dict(model.state_dict())
+        fused32 = archc.fuse(model32)
+        assert_close(fused32(x.float()), model32(x.float()), rel=1e-5)
 
 
 @needs_kernels
@@ -706,14 +715,21 @@ def test_leaky_relu_fuses_with_its_slope(monkeypatch):
     randomize_bn(model)
     fused = archc.fuse(model)
     groups = {n: m for n, m in fused.named_modules() if isinstance(m, FusedConv)}
-    assert sorted(groups) == ["conv1", "conv2"]
+    # The depthwise conv3 is a group of archc.fuse's too (BN, the add and the activation).
+    assert sorted(groups) == ["conv1", "conv2", "conv3"]
     assert all(g.activation == "leaky_relu" and g.negative_slope == 0.1 for g in groups.values())
     assert "negative_slope=0.1" in repr(groups["conv1"])
-    left = {n: type(m) for n, m in fused.named_modules() if n and not isinstance(m, FusedConv)}
-    assert left == {"conv3": nn.Conv2d, "bn3": nn.BatchNorm2d, "relu3": nn.LeakyReLU}
+    assert groups["conv3"].groups == 16 and groups["conv3"].members[:2] == ["conv3", "bn3"]
+    assert [n for n, _ in fused.named_modules() if n and n not in groups] == []
     x = torch.randn(2, 8, 8, 8, dtype=torch.float64) * 3
     with torch.no_grad():
         assert_close(fused(x), model(x), rel=1e-12)
+        # fp32 on oneDNN, whose post-op carries the slope
+        model32 = archc.load(LEAKY).eval()
+        model32.load_state_dict(model.state_dict())
+        fused32 = archc.fuse(model32)
+        assert {g.engine for g in fused32.modules() if isinstance(g, FusedConv)} == {"onednn"}
+        assert_close(fused32(x.float()), model32(x.float()), rel=1e-5)
     if importlib.util.find_spec("triton") is None or (
         not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1"
     ):
@@ -753,10 +769,14 @@ def test_fused_mobilenet_v2_runs_its_dense_convs_as_kernels_and_matches_the_plai
     )
     # The stem, 16 expansions and the last 1x1 with their ReLU6; 17 projections, 10 of them with
     # the identity added (all but the first block of each row of the paper's table, for the rows
-    # of widths 24, 32, 64, 96, 160: 1 + 2 + 3 + 2 + 2). The 17 depthwise convs are PyTorch's.
+    # of widths 24, 32, 64, 96, 160: 1 + 2 + 3 + 2 + 2). The 17 depthwise convs are groups too,
+    # which the op runs without the kernel (groups > 1): a folded conv2d, then ReLU6.
     assert sorted(calls, key=str) == sorted(
         [(False, "relu6")] * 18 + [(False, None)] * 7 + [(True, None)] * 10, key=str
     )
-    depthwise = [m for m in fused.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
-    assert len(depthwise) == 17
+    groups = [m for m in fused.modules() if isinstance(m, FusedConv)]
+    depthwise = [m for m in groups if m.groups > 1]
+    assert len(groups) == 35 + 17 and len(depthwise) == 17
+    assert {m.activation for m in depthwise} == {"relu6"}
+    assert not any(isinstance(m, (nn.Conv2d, nn.BatchNorm2d)) for m in fused.modules())
     assert_close(actual, expected, rel=1e-4 if actual.device.type == "cpu" else 1e-3)
