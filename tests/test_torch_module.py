@@ -647,6 +647,7 @@ def test_fuse_runs_each_activation_in_its_group_depthwise_convs_included(word):
     expected = mini_mobilenet_groups(word)
     expected["conv3"] = ["conv3", "bn3", *([f"{p}3"] if kernel else [])]
     assert fused.fusion_groups == len(groups) == 7
+
     # The plan names an add by its spec name; the traced module by torch.fx's (add_, add__1).
     def layers(members):
         return [m if not m.startswith("add") else "add" for m in members]
