@@ -426,6 +426,116 @@ def test_the_fused_module_traces_exports_and_compiles_with_one_op_per_group():
     assert_close(exported.module()(x), expected)
 
 
+# --- archc.fuse on the CPU: oneDNN, layouts, in-place residuals ------------------------------
+
+
+def tiny_fused(dtype=torch.float32):
+    torch.manual_seed(0)
+    model = build_graph(tiny_resnet_graph(16, 10, (8, 16, 32, 32)), dtype=dtype).eval()
+    randomize_bn(model)
+    return model, archc.fuse(model)
+
+
+def test_on_the_cpu_every_fp32_group_runs_on_onednn_and_agrees_with_the_plain_module():
+    from archc.backends.fuse import describe
+
+    model, fused = tiny_fused()
+    groups = [m for m in fused.modules() if isinstance(m, FusedConv)]
+    assert len(groups) == 11 and {g.engine for g in groups} == {"onednn"}
+    assert "(engines: 11 onednn)" in fused.fusion_summary
+    assert "engine=onednn" in repr(fused.get_submodule("layer2.0.conv2"))
+    lines = describe(fused).splitlines()
+    assert len(lines) == 11
+    assert "layer1.0.conv2: layer1.0.conv2 -> layer1.0.bn2 -> add" in lines[2]
+    assert lines[2].endswith("-> layer1.0.relu2 [onednn]")
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        expected = model(x)
+        assert_close(fused(x), expected, rel=1e-5)
+        # the op itself (what tracers and compilers call) takes the same engine
+        assert_close(torch.fx.symbolic_trace(fused)(x), expected, rel=1e-5)
+    # float64 has no oneDNN convolution: the same groups run the folded conv2d
+    _, fused64 = tiny_fused(torch.float64)
+    assert {g.engine for g in fused64.modules() if isinstance(g, FusedConv)} == {"eager"}
+
+
+def test_the_fused_module_takes_either_layout_and_gives_back_the_callers(monkeypatch):
+    from archc.backends.fuse import _in_callers_layout, _to_channels_last
+
+    x = torch.randn(2, 4, 5, 6)
+    assert _to_channels_last(x).is_contiguous(memory_format=torch.channels_last)
+    y = _to_channels_last(torch.randn(2, 4, 3, 3))
+    assert _in_callers_layout(y, x).is_contiguous()  # a feature map back in NCHW
+    cl = x.contiguous(memory_format=torch.channels_last)
+    assert _in_callers_layout(y, cl) is y  # a channels_last caller keeps channels_last
+    logits = torch.randn(2, 10)
+    assert _in_callers_layout(logits, x) is logits
+    # The whole module, on a feature extractor (no pooling head), on every engine.
+    spec = "input [16x16x3]\nconv: bn, relu\nCONV 8 3x3 pad 1\nCONV 8 3x3 stride 2 pad 1\n"
+    model = archc.load(spec).eval()
+    randomize_bn(model)
+    for mode in ("auto", "eager"):
+        monkeypatch.setenv("ARCHC_KERNELS", mode)
+        fused = archc.fuse(model)
+        with torch.no_grad():
+            for inp in (torch.randn(2, 3, 16, 16), torch.randn(2, 3, 16, 16).to(
+                memory_format=torch.channels_last
+            )):  # fmt: skip
+                out = fused(inp)
+                assert out.shape == (2, 8, 8, 8)
+                channels_last = inp.is_contiguous(memory_format=torch.channels_last)
+                assert out.is_contiguous(memory_format=torch.channels_last) == channels_last
+                assert out.is_contiguous() != channels_last
+                assert_close(out, model(inp), rel=1e-5)
+
+
+class SharedResidual(nn.Module):
+    """Two groups add the same tensor ``s``: the first must leave it alone for the second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        for i in range(1, 5):
+            self.add_module(f"conv{i}", nn.Conv2d(8, 8, 3, padding=1, bias=False))
+            self.add_module(f"bn{i}", nn.BatchNorm2d(8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = torch.relu(self.bn1(self.conv1(x)))
+        t = torch.relu(self.bn4(self.conv4(x)))
+        a = self.bn2(self.conv2(t)) + s
+        return self.bn3(self.conv3(a)) + s
+
+
+def test_a_group_writes_into_its_residual_only_when_no_one_reads_it_later():
+    model, fused = tiny_fused()
+    accumulating = {n for n, m in fused.named_modules() if getattr(m, "accumulate", False)}
+    # layer2-4's first blocks add their projection's output, read by no one else; layer1.0 adds
+    # the max pool's output (not a group's, so not archc's to overwrite).
+    assert accumulating == {"layer2.0.conv2", "layer3.0.conv2", "layer4.0.conv2"}
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert_close(fused(x), model(x), rel=1e-5)
+        assert_close(fused(x), model(x), rel=1e-5)  # twice: nothing kept from the first call
+    # s is added twice: only its last reader may write into it.
+    torch.manual_seed(0)
+    plain = SharedResidual().eval()
+    randomize_bn(plain)
+    f = archc.fuse(plain)
+    assert f.fusion_groups == 4
+    assert [n for n, m in f.named_modules() if getattr(m, "accumulate", False)] == ["conv3"]
+    x = torch.randn(2, 8, 8, 8)
+    with torch.no_grad():
+        assert_close(f(x), plain(x), rel=1e-5)
+        f.get_submodule("conv2").accumulate = True  # what the rule prevents: s overwritten early
+        assert ((f(x) - plain(x)).abs().max() / plain(x).abs().max()).item() > 1e-2
+
+
+def test_fuse_leaves_the_callers_layers_trainable():
+    model, fused = tiny_fused()
+    assert all(p.requires_grad for p in model.parameters())  # fc too, which fuse does not fold
+    assert not any(p.requires_grad for p in fused.parameters())
+    assert fused.fc is not model.fc
+
+
 def test_kernel_choice_follows_the_environment(monkeypatch):
     from archc.backends.fuse import _use_kernel
 
