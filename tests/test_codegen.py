@@ -377,5 +377,6 @@ def test_a_fused_file_builds_the_inference_variant(tmp_path):
     assert 3 * 3 * 3 * 8 + 8 + 2 * 8 + 8 * 4 + 4 == 276
     assert run.stdout.splitlines() == [
         "Small: input [16x16x3], output [4], 276 parameters",
-        "archc.fuse: 1 conv -> BN -> (+ residual) -> activation group fused into one op each",
+        "archc.fuse: 1 conv -> BN -> (+ residual) -> activation group fused into one op each"
+        " (engines: 1 onednn)",
     ]
