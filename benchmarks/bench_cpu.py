@@ -363,6 +363,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for name in args.models:
             result["results"] += bench_network(name, args)
             gc.collect()
+            if args.json:  # what a long run has measured survives a later network's failure
+                args.json.write_text(json.dumps(result, indent=2) + "\n")
         result["machine"]["load_average_after"] = (
             [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
         )
