@@ -529,6 +529,19 @@ def test_a_group_writes_into_its_residual_only_when_no_one_reads_it_later():
         assert ((f(x) - plain(x)).abs().max() / plain(x).abs().max()).item() > 1e-2
 
 
+def test_fuse_drops_layers_that_are_the_identity_in_eval_mode():
+    spec = "input [8x8x3]\nconv: bn, relu\nCONV 8 3x3 pad 1\nGAP\ndropout 0.5\nFC 4\n"
+    torch.manual_seed(0)
+    model = archc.load(spec).eval()
+    randomize_bn(model)
+    assert any(isinstance(m, nn.Dropout) for m in model.modules())
+    fused = archc.fuse(model)
+    assert not any(isinstance(m, nn.Dropout) for m in fused.modules())
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert_close(fused(x), model(x), rel=1e-5)
+
+
 def test_fuse_leaves_the_callers_layers_trainable():
     model, fused = tiny_fused()
     assert all(p.requires_grad for p in model.parameters())  # fc too, which fuse does not fold

@@ -73,10 +73,11 @@ def _use_kernel(x: Tensor) -> bool:
     return mode == "triton"
 
 
-def _onednn_takes(device: torch.device, dtype: torch.dtype) -> bool:
-    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
-        return False
-    if not torch.backends.mkldnn.enabled:
+@functools.cache
+def _onednn_dtype(dtype: torch.dtype) -> bool:
+    """Whether this build and CPU have oneDNN convolutions in ``dtype`` (asked once per dtype:
+    every group asks at every call)."""
+    if not torch.backends.mkldnn.is_available():
         return False
     if dtype == torch.float32:
         return True
@@ -87,13 +88,18 @@ def _onednn_takes(device: torch.device, dtype: torch.dtype) -> bool:
     return False  # float64 and integers: oneDNN has no convolution for them
 
 
+def _onednn_takes(device: torch.device, dtype: torch.dtype) -> bool:
+    return device.type == "cpu" and torch.backends.mkldnn.enabled and _onednn_dtype(dtype)
+
+
 def engine(x: Tensor, groups: int = 1, dilation: list[int] | None = None) -> str:
     """The engine a group with ``groups`` and ``dilation`` runs on for an input like ``x``:
     ``"triton"``, ``"onednn"`` or ``"eager"`` (see the module docstring)."""
-    plain = groups == 1 and list(dilation or [1, 1]) == [1, 1]
-    if plain and _use_kernel(x):
-        return "triton"
-    if _mode() == "auto" and _onednn_takes(x.device, x.dtype):
+    mode = _mode()
+    if mode != "eager" and groups == 1 and (dilation is None or dilation == [1, 1]):
+        if mode == "triton" or (x.is_cuda and _triton_available()):
+            return "triton"
+    if mode == "auto" and _onednn_takes(x.device, x.dtype):
         return "onednn"
     return "eager"
 
@@ -367,6 +373,18 @@ def _in_callers_layout(y: Tensor, x: Tensor) -> Tensor:
     return y
 
 
+# Layers that are the identity in eval mode: the fused module drops them (a Python call each).
+_IDENTITY_IN_EVAL = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+
+
+def _drop_identities(gm: fx.GraphModule, modules: dict[str, nn.Module]) -> None:
+    for node in list(gm.graph.nodes):
+        if node.op == "call_module" and type(modules[str(node.target)]) in _IDENTITY_IN_EVAL:
+            if len(node.args) == 1 and not node.kwargs and isinstance(node.args[0], fx.Node):
+                node.replace_all_uses_with(node.args[0])
+                gm.graph.erase_node(node)
+
+
 def _fusable_conv(module: nn.Module) -> bool:
     return (
         type(module) is nn.Conv2d
@@ -544,6 +562,7 @@ def fuse(model: nn.Module, example_input: Tensor | None = None) -> fx.GraphModul
     # module turns autograd off) and later edits to the model do not leak into the snapshot.
     gm = fx.symbolic_trace(copy.deepcopy(model))
     modules = dict(gm.named_modules())
+    _drop_identities(gm, modules)
     calls = Counter(str(n.target) for n in gm.graph.nodes if n.op == "call_module")
     fused = [
         _fuse_group(gm, node, modules)
