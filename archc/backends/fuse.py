@@ -274,6 +274,9 @@ class FusedConv(nn.Module):
     ``negative_slope`` is leaky ReLU's). Inference only. ``members`` names the model's layers it
     replaces; its repr names the engine it runs on for its weight's device and dtype."""
 
+    # TorchScript compiles properties too; this one asks about the machine, not the input.
+    __jit_unused_properties__ = ["engine"]
+
     def __init__(
         self,
         conv: nn.Conv2d,
@@ -529,6 +532,11 @@ def fuse(model: nn.Module, example_input: Tensor | None = None) -> fx.GraphModul
     # A copy, so that the caller's layers keep their parameters' requires_grad (the fused
     # module turns autograd off) and later edits to the model do not leak into the snapshot.
     gm = fx.symbolic_trace(copy.deepcopy(model))
+    for node in gm.graph.nodes:
+        # A postponed annotation ("Tensor") stays a string, which the generated code names as a
+        # global holding it: TorchScript cannot read that, and takes a Tensor when told nothing.
+        if isinstance(node.type, str):
+            node.type = None
     modules = dict(gm.named_modules())
     calls = Counter(str(n.target) for n in gm.graph.nodes if n.op == "call_module")
     fused = [
