@@ -8,8 +8,9 @@ then an activation reading that alone, if the engines have it as an epilogue: on
 entry, archc.ops, names a ``kernel_activation``) is replaced by a :class:`FusedConv` whose weight
 and bias have the BN folded in once. A FusedConv calls the op ``archc::fused_conv``
 (``torch.ops.archc.fused_conv``), registered with ``torch.library`` with a fake implementation
-that gives the real op's strides, so FX, torch.compile, torch.export, TorchScript and the ONNX
-exporter (archc.backends.fuse_onnx) keep it as one node per group. The op runs on the fastest
+that gives the real op's strides, so FX, torch.compile, torch.export and TorchScript keep it as
+one node per group (the ONNX exporter gets each group's conv, add and activation instead:
+archc.backends.fuse_onnx). The op runs on the fastest
 fused primitive the platform has:
 
 - ``triton``: archc's Triton kernel (archc.kernels.fused_conv2d) on CUDA with triton installed,
@@ -46,6 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, fx, nn
 from torch.utils.weak import WeakIdKeyDictionary
 
+from archc.backends import fuse_onnx
 from archc.backends.convbn import fold_bn
 
 _triton_found: bool | None = None
@@ -280,6 +282,9 @@ class FusedConv(nn.Module):
     ``negative_slope`` is leaky ReLU's). Inference only. ``members`` names the model's layers it
     replaces; its repr names the engine it runs on for its weight's device and dtype."""
 
+    # TorchScript compiles properties too; this one asks about the machine, not the input.
+    __jit_unused_properties__ = ["engine"]
+
     def __init__(
         self,
         conv: nn.Conv2d,
@@ -336,6 +341,8 @@ class FusedConv(nn.Module):
                     x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                     self.groups, residual, self.activation, self.negative_slope, self.accumulate,
                 )  # fmt: skip
+            if fuse_onnx.exporting(x):  # ONNX has no fused op: the exporter gets conv, add, act
+                return fuse_onnx.unfused(self, x, residual)
         return torch.ops.archc.fused_conv(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
             residual, self.activation, self.negative_slope,
@@ -359,6 +366,8 @@ def _to_channels_last(x: Tensor) -> Tensor:
     if not torch.jit.is_scripting():
         if isinstance(x, fx.Proxy):  # the fused module traced again by torch.fx: one node
             return x.tracer.create_proxy("call_function", _to_channels_last, (x,), {})
+        if fuse_onnx.exporting(x):  # ONNX has no layouts (see archc.backends.fuse_onnx)
+            return x
     return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
 
@@ -561,6 +570,11 @@ def fuse(model: nn.Module, example_input: Tensor | None = None) -> fx.GraphModul
     # A copy, so that the caller's layers keep their parameters' requires_grad (the fused
     # module turns autograd off) and later edits to the model do not leak into the snapshot.
     gm = fx.symbolic_trace(copy.deepcopy(model))
+    for node in gm.graph.nodes:
+        # A postponed annotation ("Tensor") stays a string, which the generated code names as a
+        # global holding it: TorchScript cannot read that, and takes a Tensor when told nothing.
+        if isinstance(node.type, str):
+            node.type = None
     modules = dict(gm.named_modules())
     _drop_identities(gm, modules)
     calls = Counter(str(n.target) for n in gm.graph.nodes if n.op == "call_module")
