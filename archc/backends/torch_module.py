@@ -48,7 +48,11 @@ def network_class(checked: CheckedGraph) -> type[nn.Module]:
         module.__file__ = filename
         lines = source.splitlines(keepends=True)
         linecache.cache[filename] = (len(source), None, lines, filename)
-        exec(compile(source, filename, "exec"), module.__dict__)  # archc's own code, not spec text
+        # dont_inherit: without it ``compile`` applies this file's ``from __future__ import
+        # annotations`` to the generated code, whose annotations then stay strings ("Tensor"),
+        # which FX writes as an unknown type name and TorchScript cannot read.
+        code = compile(source, filename, "exec", dont_inherit=True)
+        exec(code, module.__dict__)  # archc's own code, not spec text
         sys.modules[name] = module
     return getattr(module, cls)
 
