@@ -1,9 +1,15 @@
 """PyTorch's tools treat archc's modules as they treat torchvision's: TorchScript compiles an FX
-trace of one. The reference for every number is the torchvision model with the same weights."""
+trace of one, and a whole pickled module loads in a fresh interpreter. The reference for every
+number is the torchvision model with the same weights."""
 
 from __future__ import annotations
 
+import copy
+import pickle
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +17,7 @@ from torch import fx, nn
 from torchvision_models import MODELS, build, min_size
 
 import archc
+from archc.backends.torch_module import rebuild
 
 QUICK = {"resnet18", "mobilenet_v3_small"}
 """The fast run's representatives: a residual network, and one with squeeze-and-excitation
@@ -65,3 +72,78 @@ def test_torchscript_compiles_the_fx_trace(pair: tuple[str, nn.Module, nn.Module
         actual = scripted(x)
     assert actual.shape == expected.shape == (1, 1000)
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
+
+
+# --- a whole module through pickle -------------------------------------------------------------
+
+FRESH = """
+import sys
+import torch
+
+path, inputs, expected = sys.argv[1:]
+assert not any(m.startswith("archc") for m in sys.modules)
+x, y = torch.load(inputs), torch.load(expected)
+model = torch.load(path, weights_only=False)
+with torch.no_grad():
+    torch.testing.assert_close(model(x), y, rtol=1e-5, atol=1e-5 * y.abs().max().item())
+
+import archc  # the safe route: allow what archc.safe_globals lists, for any model of the spec
+
+allowed = archc.safe_globals(archc.load("torchvision/efficientnet_b0", device="meta"))
+with torch.serialization.safe_globals(allowed):
+    safe = torch.load(path, weights_only=True)
+assert type(safe) is type(model)
+with torch.no_grad():
+    torch.testing.assert_close(safe(x), y, rtol=1e-5, atol=1e-5 * y.abs().max().item())
+print(type(model).__module__, type(model).__name__, len(allowed))
+"""
+
+
+def test_a_saved_whole_module_loads_in_a_fresh_interpreter(tmp_path: Path) -> None:
+    # EfficientNet-B0: generated block classes and a helper class (StochasticDepth) beside
+    # torch.nn's.
+    theirs, ours = models("efficientnet_b0")
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = theirs(x)
+    torch.save(ours, tmp_path / "whole.pt")
+    torch.save(x, tmp_path / "x.pt")
+    torch.save(expected, tmp_path / "y.pt")
+    args = [str(tmp_path / f) for f in ("whole.pt", "x.pt", "y.pt")]
+    run = subprocess.run(
+        [sys.executable, "-c", FRESH, *args], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    module, cls, allowed = run.stdout.split()
+    assert module.startswith("archc.generated.efficientnet_b0_") and cls == "efficientnet_b0"
+    # rebuild, and torch.nn's classes (Conv2d, BatchNorm2d, SiLU, ...): no generated class.
+    classes = {type(m) for m in ours.modules()}
+    generated = {c for c in classes if c.__module__.startswith("archc.generated.")}
+    assert len(generated) > 2 and int(allowed) == len(classes) - len(generated) + 1
+    assert rebuild in archc.safe_globals(ours)
+    assert not generated & set(archc.safe_globals(ours))
+
+
+def test_copies_and_pickles_in_the_process_keep_the_class() -> None:
+    # archc.fuse deep-copies the model it fuses; within the process nothing is compiled again.
+    theirs, ours = models("resnet18")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = theirs(x)
+    for again in (copy.deepcopy(ours), pickle.loads(pickle.dumps(ours))):
+        assert type(again) is type(ours)
+        assert type(again.layer1[0]) is type(ours.layer1[0])
+        assert again.conv1.weight is not ours.conv1.weight
+        with torch.no_grad():
+            torch.testing.assert_close(again(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_rebuild_makes_only_the_graphs_generated_classes() -> None:
+    # What a pickle names is looked up among the classes generated from its graph: not the
+    # module's other globals (torch, nn, ...), which weights_only loading must not reach.
+    ours = archc.load("torchvision/resnet18", device="meta")
+    graph_json, cls, _ = ours.__reduce_ex__(2)[1]
+    assert cls == "resnet18"
+    for name in ("torch", "nn", "Tensor", "__builtins__", "NoSuchBlock"):
+        with pytest.raises(TypeError, match="no such module class"):
+            rebuild(graph_json, name, {})
