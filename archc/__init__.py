@@ -135,12 +135,21 @@ def fuse(model: torch.nn.Module, example_input: torch.Tensor | None = None) -> t
     return _fuse(model, example_input)
 
 
-def safe_globals(model: torch.nn.Module) -> list[type]:
-    """The classes ``torch.load(..., weights_only=True)`` must be allowed to build to unpickle
-    the whole ``model`` (its module classes): ``with torch.serialization.safe_globals(
-    archc.safe_globals(model)): torch.load(path, weights_only=True)``. The classes of a compiled
-    file must be importable where it is loaded; a state_dict needs none of this."""
-    return sorted({type(m) for m in model.modules()}, key=lambda c: (c.__module__, c.__name__))
+def safe_globals(model: torch.nn.Module) -> list[Any]:
+    """What ``torch.load(..., weights_only=True)`` must be allowed to call to unpickle the whole
+    ``model``: ``with torch.serialization.safe_globals(archc.safe_globals(model)):
+    torch.load(path, weights_only=True)``. That is its module classes, except that the classes
+    ``archc.load`` generates pickle as ``archc.backends.torch_module.rebuild`` of their IR graph
+    (which compiles archc's own source for the graph, never code from the file), so any model of
+    the same spec, built in the loading process, gives the list. The classes of a compiled file
+    must be importable where it is loaded; a state_dict needs none of this."""
+    from archc.backends.torch_module import generated, rebuild
+
+    classes = {type(m) for m in model.modules()}
+    allowed: list[Any] = sorted(
+        (c for c in classes if not generated(c)), key=lambda c: (c.__module__, c.__name__)
+    )
+    return allowed + [rebuild] if any(generated(c) for c in classes) else allowed
 
 
 def transfer_weights(src: Any, dst: torch.nn.Module) -> None:

@@ -107,8 +107,8 @@ def test_generated_source_reads_like_torchvision():
         "        out = self.relu1(out)",
         "        out = self.conv2(out)",
         "        out = self.bn2(out)",
-        "        x = out.add_(x)",
-        "        x = self.relu2(x)",
+        "        out += x",
+        "        x = self.relu2(out)",
         "        return x",
         "",
     ]

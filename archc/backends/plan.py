@@ -2,8 +2,9 @@
 
 Node names are dotted paths (``layer1.0.conv1``); every prefix is a *part* of the network — a
 stage, a block instance, a branch, a shortcut body — and every node a *leaf* module under its
-part (or a function of its inputs: concat, add). Each part reads one value (its entry) and gives
-one (its last node), since the language builds every graph from chains, residuals and branches.
+part (or a function of its inputs: concat, add; flatten outside an ``nn.Sequential``). Each part
+reads one value (its entry) and gives one (its last node), since the language builds every graph
+from chains, residuals and branches.
 A part whose steps are a chain of its children becomes an ``nn.Sequential``; any other part, and
 the network itself, a class of its own with a straight-line ``forward`` in the style of
 torchvision's models. The source backend prints the plan; ``archc.load`` runs that source, so
@@ -68,13 +69,15 @@ class Part:
 
     @property
     def sequential(self) -> bool:
-        """A chain of its children, each called once on the previous one's output."""
+        """An ``nn.Sequential``: a chain of its children, named 0, 1, ..., each called once on
+        the previous one's output."""
         previous = self.entry
         for step in self.steps:
             if step.child is None or step.flatten or step.parameter or step.args != [previous]:
                 return False
             previous = step.out
-        return len(self.steps) == len(self.children)
+        names = list(self.children)
+        return names == [str(i) for i in range(len(self.steps))]
 
 
 def _span(graph: ir.Graph, node: ir.Node) -> Span:
@@ -142,6 +145,8 @@ class _Planner:
                 self.leaf(part, key, members[0])
             else:
                 self.child_part(part, key, members, shared)
+        if not path or not part.sequential:  # the network is a class even when it is a chain
+            _call_functions(part)
         return part
 
     def leaf(self, part: Part, key: str, node: ir.Node) -> None:
@@ -189,6 +194,18 @@ class _Planner:
         if common > outer or part.path[-1].isdigit():
             return frames[0][common - 1].block, common
         return None, common
+
+
+def _call_functions(part: Part) -> None:
+    """In a part with a forward of its own, ``functional`` leaves become function steps, as
+    torchvision's forwards call ``torch.flatten(x, 1)``."""
+    for step in part.steps:
+        if step.child is None:
+            continue
+        leaf = part.children[step.child]
+        if isinstance(leaf, Leaf) and op_of(leaf.node).functional:
+            del part.children[step.child]
+            step.child, step.node = None, leaf.node
 
 
 @cache

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archc import ir
-from archc.backends.plan import Leaf, Part, camel, plan
+from archc.backends.plan import Leaf, Part, Step, camel, plan
 from archc.backends.recipe_source import recipe_lines
 from archc.diagnostics import ArchcError
 from archc.nodes import fmt_shape
@@ -144,7 +144,7 @@ class _Writer:
         if isinstance(child, Leaf):
             return self.leaf(child)
         items = list(child.children.items())
-        if child.sequential and all(name == str(i) for i, (name, _) in enumerate(items)):
+        if child.sequential:
             return Call("nn.Sequential", [self.ctor(c) for _, c in items])
         cls = self.part_class(child)
         if any(isinstance(c, Leaf) and c.ctor.parameter for _, c in items):
@@ -186,7 +186,10 @@ class _Writer:
             ins = [var[a] for a in step.args]
             if step.child is None:
                 assert step.node is not None
-                expr = op_of(step.node).expression(ins, step.inplace)
+                if _augmented(step):  # out += identity: ``out`` is the variable of ins[0]
+                    lines.append(f"{ind}{out} {op_of(step.node).augmented} {ins[1]}")
+                    continue
+                expr = op_of(step.node).expression(ins)
                 if isinstance(expr, str):
                     lines.append(f"{ind}{out} = {expr}")
                 else:
@@ -327,9 +330,15 @@ def _main(cls: str, head: str, fused: bool) -> list[str]:
     ]
 
 
+def _augmented(step: Step) -> bool:
+    """Whether ``step`` overwrites its first argument by an augmented assignment (``+=``)."""
+    return step.node is not None and step.inplace and op_of(step.node).augmented is not None
+
+
 def _variables(part: Part) -> dict[str, str]:
     """A variable for every value of ``part``'s forward: ``x`` or ``out`` for a value that only
-    the next step reads (whichever holds a value no later step needs), else a name."""
+    the next step reads (whichever holds a value no later step needs), else a name; an
+    augmented assignment's value keeps its first argument's variable."""
     steps = part.steps
     last: dict[str, int] = {part.entry: -1}
     readers: dict[str, list[int]] = {}
@@ -341,6 +350,11 @@ def _variables(part: Part) -> dict[str, str]:
     holds = {"x": part.entry, "out": None}
     taken = set(_RESERVED)
     for i, step in enumerate(steps):
+        if _augmented(step):
+            var[step.out] = held = var[step.args[0]]
+            if held in holds:
+                holds[held] = step.out
+            continue
         read = readers.get(step.out, [])
         slot = None
         if set(read) <= {i + 1}:

@@ -4,9 +4,12 @@
 The source is archc's own output — names validated, nothing from the spec unescaped — compiled
 under a name of its own (``archc.generated.<class>_<digest>``) that is registered in
 ``sys.modules`` and ``linecache``, so ``inspect`` (and with it TorchScript) finds the source of
-its classes and pickles of the module work within the process. The module is built on the meta
-device, its size checked (archc.memory), then materialised and initialised by the graph's
-``init`` scheme (archc.backends.init).
+its classes. That module exists only in the process that built it, so its classes pickle by
+value: an instance pickles as :func:`rebuild` of the IR graph (JSON) the classes were generated
+from, its class's name and its state, and a fresh process generates and compiles the classes
+again (``torch.save(model)`` then ``torch.load(path, weights_only=False)``). The module is built
+on the meta device, its size checked (archc.memory), then materialised and initialised by the
+graph's ``init`` scheme (archc.backends.init).
 """
 
 from __future__ import annotations
@@ -32,6 +35,19 @@ class CheckedGraph(Protocol):
     shapes: dict[str, ir.Shape]
 
 
+GENERATED = "archc.generated"
+"""The package name of the generated modules (which exist only in ``sys.modules``)."""
+
+_graphs: dict[str, ir.Graph] = {}
+"""The graph each generated module was compiled from, by module name."""
+_graph_texts: dict[str, str] = {}
+"""The JSON of ``_graphs[name]``, made when a module of it is first pickled or copied: one
+string object, which pickle then writes once however many parts refer to it."""
+_modules_by_text: dict[str, str] = {}
+"""The inverse, graph JSON -> module name: unpickling in the process that built the classes
+(and ``copy.deepcopy``) finds them without generating the source again."""
+
+
 def network_class(checked: CheckedGraph) -> type[nn.Module]:
     """The network's class, from the generated source (compiled once per distinct source)."""
     from archc.backends.source import class_name, generate_source
@@ -40,7 +56,7 @@ def network_class(checked: CheckedGraph) -> type[nn.Module]:
     source = generate_source(checked)
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
     cls = class_name(checked.graph.name)
-    name = f"archc.generated.{cls}_{digest}"
+    name = f"{GENERATED}.{cls}_{digest}"
     module = sys.modules.get(name)
     if module is None:
         module = types.ModuleType(name, f"archc's generated module for {checked.graph.name}")
@@ -48,9 +64,64 @@ def network_class(checked: CheckedGraph) -> type[nn.Module]:
         module.__file__ = filename
         lines = source.splitlines(keepends=True)
         linecache.cache[filename] = (len(source), None, lines, filename)
-        exec(compile(source, filename, "exec"), module.__dict__)  # archc's own code, not spec text
+        # dont_inherit: without it ``compile`` applies this file's ``from __future__ import
+        # annotations`` to the generated code, whose annotations then stay strings ("Tensor"),
+        # which FX writes as an unknown type name and TorchScript cannot read.
+        code = compile(source, filename, "exec", dont_inherit=True)
+        exec(code, module.__dict__)  # archc's own code, not spec text
+        for value in list(module.__dict__.values()):
+            if generated(value):
+                value.__reduce_ex__ = _reduce_ex  # type: ignore[method-assign,assignment]
         sys.modules[name] = module
+        _graphs[name] = checked.graph
     return getattr(module, cls)
+
+
+def generated(value: object) -> bool:
+    """Whether ``value`` is a module class that archc generated and compiled in this process
+    (which pickles by :func:`rebuild`)."""
+    return (
+        isinstance(value, type)
+        and issubclass(value, nn.Module)
+        and value.__module__.startswith(GENERATED + ".")
+    )
+
+
+def _reduce_ex(self: nn.Module, protocol: int) -> tuple[Any, ...]:
+    """Pickle (and copy) a generated module as :func:`rebuild` of its graph, its class's name
+    and its state, since no other process can import its class by name. The state goes with
+    the arguments rather than after them, so ``torch.load(weights_only=True)`` needs only
+    :func:`rebuild` allowed, not classes that a fresh process does not have yet."""
+    if not generated(type(self)):  # a user's subclass, importable by name
+        return object.__reduce_ex__(self, protocol)
+    name = type(self).__module__
+    text = _graph_texts.get(name)
+    if text is None:
+        text = _graph_texts[name] = _graphs[name].to_json(indent=None)
+        _modules_by_text.setdefault(text, name)
+    return rebuild, (text, type(self).__qualname__, self.__dict__)
+
+
+def rebuild(graph_json: str, class_name: str, state: dict[str, Any]) -> nn.Module:
+    """The instance of class ``class_name`` of the classes generated from the IR graph
+    ``graph_json``, with ``state`` (its ``__dict__``, as pickled): what a pickled archc module
+    unpickles by. It compiles only archc's own source, generated from the validated graph (no
+    code from the file runs), so ``torch.load(weights_only=True)`` may be allowed to call it
+    (archc.safe_globals)."""
+    name = _modules_by_text.get(graph_json)
+    if name is None:
+        name = network_class(_GraphChecked(ir.Graph.from_json(graph_json))).__module__
+        _modules_by_text[graph_json] = name
+    cls = getattr(sys.modules[name], class_name, None)
+    if not generated(cls):
+        raise TypeError(
+            f"the graph of {class_name!r} generates no such module class with this version of "
+            "archc; save and load the state_dict, which does not depend on the classes"
+        )
+    assert isinstance(cls, type)
+    module = cls.__new__(cls)
+    module.__setstate__(state)
+    return module
 
 
 def build_module(

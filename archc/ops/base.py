@@ -179,6 +179,18 @@ class Op:
     in_place: ClassVar[bool]
     keeps_positions: ClassVar[bool]
 
+    # the generated forward
+    augmented: ClassVar[str | None] = None
+    """For a function op that is ``in_place``: the augmented assignment it is written as where
+    it may overwrite its first argument. Add's ``+=`` is torchvision's ``out += identity``, which
+    FX traces as the add the quantizer matches in torchvision's models (``out.add_(identity)``,
+    a method call, it leaves unquantized)."""
+    functional: ClassVar[bool] = False
+    """A module op that the forward of a class calls as its ``expression``; inside an
+    ``nn.Sequential`` it stays a module. Flatten: torchvision's forwards call
+    ``torch.flatten(x, 1)``, which the quantizer runs on int8 values (``nn.Flatten`` it runs in
+    float), and ConvNeXt's classifier holds an ``nn.Flatten()``."""
+
     # words for people
     title: ClassVar[str]
     article: ClassVar[str]
@@ -238,11 +250,10 @@ class Op:
         """The node in archc's own notation (``conv 64 7x7 s2 p3``); the parser reads it."""
         raise NotImplementedError
 
-    def expression(self, args: list[str], inplace: bool = False) -> str | tuple[str, list[str]]:
-        """For ops without a module: the generated source's expression of the variables
-        ``args``, or a call as (callee, arguments) so the generator can wrap it. ``inplace``:
-        the first argument may be overwritten (an ``in_place`` op whose operand nobody else
-        reads; archc.backends.plan decides)."""
+    def expression(self, args: list[str]) -> str | tuple[str, list[str]]:
+        """For ops without a module (and ``functional`` ones): the generated source's
+        expression of the variables ``args``, or a call as (callee, arguments) so the generator
+        can wrap it."""
         raise TypeError(f"{self.kind} has a module, not an expression")
 
     def docs_row(self) -> str:

@@ -69,7 +69,7 @@ class ConcatOp(_Join):
             return None
         return (sum(s[0] for s in ins), *ins[0][1:])
 
-    def expression(self, args: list[str], inplace: bool = False) -> tuple[str, list[str]]:
+    def expression(self, args: list[str]) -> tuple[str, list[str]]:
         return "torch.cat", [f"[{', '.join(args)}]", "1"]
 
     def describe(self, node: Concat) -> str:
@@ -84,6 +84,7 @@ class AddOp(_Join):
     prefix = "add"
     arity = (2, 2)
     in_place = True
+    augmented = "+="
     layout = staticmethod(elementwise)  # type: ignore[assignment]
     help = "add takes no arguments (it joins a `residual:` section and its shortcut)"
     docs_args = "— (joins a residual and its shortcut)"
@@ -99,9 +100,8 @@ class AddOp(_Join):
             return None
         return ins[0]
 
-    def expression(self, args: list[str], inplace: bool = False) -> str:
-        # In place, as torchvision's blocks add (out += identity): no new activation.
-        return f"{args[0]}.add_({args[1]})" if inplace else f"{args[0]} + {args[1]}"
+    def expression(self, args: list[str]) -> str:
+        return f"{args[0]} + {args[1]}"
 
     def describe(self, node: Add) -> str:
         return "add"
@@ -137,7 +137,7 @@ class MultiplyOp(_Join):
             return None
         return x
 
-    def expression(self, args: list[str], inplace: bool = False) -> str:
+    def expression(self, args: list[str]) -> str:
         return f"{args[0]} * {args[1]}"
 
     def describe(self, node: Multiply) -> str:

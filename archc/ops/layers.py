@@ -180,6 +180,7 @@ class FlattenOp(Stateless):
     followed = False
     activation = False
     in_place = True  # a view
+    functional = True
     layout = staticmethod(channels_first)  # type: ignore[assignment]
     keeps_positions = True
     help = "flatten takes no arguments"
@@ -190,6 +191,9 @@ class FlattenOp(Stateless):
 
     def ctor(self, node: Flatten, x: Shape, out: Shape) -> Ctor:
         return Ctor("Flatten")
+
+    def expression(self, args: list[str]) -> tuple[str, list[str]]:
+        return "torch.flatten", [args[0], "1"]
 
     def describe(self, node: Flatten) -> str:
         return "flatten"
