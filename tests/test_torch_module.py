@@ -542,6 +542,30 @@ def test_fuse_drops_layers_that_are_the_identity_in_eval_mode():
         assert_close(fused(x), model(x), rel=1e-5)
 
 
+@pytest.mark.parametrize("activation", [None, "silu", "hardsigmoid"])
+def test_a_1x1_conv_on_a_1x1_map_runs_as_a_gemm_and_agrees(activation, monkeypatch):
+    """Squeeze-excite convs: the CPU engine does them as one matrix product (not a convolution
+    call, which costs ~30 us whatever the size), bias, residual and activation included."""
+    from archc.backends import fuse as engine
+
+    torch.manual_seed(0)
+    conv, bn = nn.Conv2d(24, 40, 1), nn.BatchNorm2d(40)
+    randomize_bn(bn)
+    group = FusedConv(conv, bn.eval(), activation)
+    x = torch.randn(3, 24, 1, 1)
+    residual = torch.randn(3, 40, 1, 1)
+    reference = bn(conv(x)) + residual
+    if activation is not None:
+        reference = engine._EAGER_ACTIVATIONS[activation](reference, 0.0)
+    calls = []
+    real = engine._run_gemm
+    monkeypatch.setattr(engine, "_run_gemm", lambda *a: calls.append(1) or real(*a))
+    with torch.no_grad():
+        y = group(x, residual)
+    assert calls == [1] and y.shape == (3, 40, 1, 1)
+    assert_close(y, reference.detach(), rel=1e-5)
+
+
 def test_fuse_leaves_the_callers_layers_trainable():
     model, fused = tiny_fused()
     assert all(p.requires_grad for p in model.parameters())  # fc too, which fuse does not fold
