@@ -178,7 +178,6 @@ def onnx_session(
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.set_denormal_as_zero", "1")  # as torch's, below
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -339,11 +338,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     threads_before = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
-    # Random weights are not trained ones: deep in MobileNetV2 their activations decay into
-    # subnormal floats, which the CPU computes 30-100x slower (torchvision eager: 1.65 s against
-    # 48 ms). Trained networks do not live there, so every path flushes them to zero (ONNX
-    # Runtime's session says the same in onnx_session).
-    torch.set_flush_denormal(True)
     started = time.perf_counter()
     try:
         result: dict[str, Any] = {
@@ -363,8 +357,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "input converted to channels_last inside the timed call",
                 "onnxruntime": "CPUExecutionProvider, ORT_ENABLE_ALL, intra_op_num_threads = "
                 "torch's threads, torch.onnx.export(dynamo=True), numpy input made outside",
-                "denormals": "flushed to zero on every path (torch.set_flush_denormal, ORT's "
-                "session.set_denormal_as_zero): random weights produce them, trained ones not",
             },
             "results": [],
         }
