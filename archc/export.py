@@ -120,7 +120,15 @@ def _scope(node: onnx.NodeProto) -> str | None:
 
 # Layers that are a function call in the module's forward, not a module: torch records only
 # the enclosing module's scope for them (``layer1.0`` for ``layer1.0.add1``).
-_FUNCTIONS = {"Add": "add", "Concat": "concat", "Softmax": "softmax"}
+# Layers the generated forward calls as functions (no module scope on their ONNX nodes), by the
+# ONNX op they export to: named after the only such layer in the scope.
+_FUNCTIONS = {
+    "Add": "add",
+    "Concat": "concat",
+    "Softmax": "softmax",
+    "Flatten": "flatten",
+    "Reshape": "flatten",
+}
 
 
 def _name_nodes(proto: onnx.ModelProto, graph: ir.Graph) -> int:
