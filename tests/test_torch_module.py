@@ -574,18 +574,20 @@ def test_fuse_leaves_the_callers_layers_trainable():
 
 
 def test_kernel_choice_follows_the_environment(monkeypatch):
-    from archc.backends.fuse import _use_kernel
+    from archc.backends.fuse import engine
 
     x = torch.randn(1, 3, 8, 8)
     monkeypatch.setenv("ARCHC_KERNELS", "eager")
-    assert not _use_kernel(x)
+    assert engine(x) == "eager"
     monkeypatch.setenv("ARCHC_KERNELS", "triton")
-    assert _use_kernel(x)
+    assert engine(x) == "triton"
+    assert engine(x, groups=3) == engine(x, dilation=[2, 2]) == "eager"  # no grouped kernel
     monkeypatch.setenv("ARCHC_KERNELS", "auto")
-    assert not _use_kernel(x)  # CPU input
+    assert engine(x) == "onednn"  # a CPU input
+    assert engine(x.double()) == "eager"  # oneDNN has no float64 convolution
     monkeypatch.setenv("ARCHC_KERNELS", "fast")
     with pytest.raises(ValueError, match="ARCHC_KERNELS"):
-        _use_kernel(x)
+        engine(x)
 
 
 @needs_kernels

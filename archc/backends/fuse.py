@@ -67,14 +67,6 @@ def _mode() -> str:
     return mode
 
 
-def _use_kernel(x: Tensor) -> bool:
-    """Whether a plain (groups 1, dilation 1) group on ``x`` runs archc's Triton kernel."""
-    mode = _mode()
-    if mode == "auto":
-        return x.is_cuda and _triton_available()
-    return mode == "triton"
-
-
 @functools.cache
 def _onednn_dtype(dtype: torch.dtype) -> bool:
     """Whether this build and CPU have oneDNN convolutions in ``dtype`` (asked once per dtype:
