@@ -75,12 +75,10 @@ def _metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_train_reaches_90_percent_within_a_minute(shapes: Path, tmp_path: Path) -> None:
+def test_train_reaches_90_percent_in_8_epochs(shapes: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    began = time.perf_counter()
     code = main(["train", _spec(tmp_path), "--data", str(shapes), "--out", str(run),
                  "--workers", "0"])  # fmt: skip
-    seconds = time.perf_counter() - began
     assert code == 0
     rows = _metrics(run)
     assert [r["epoch"] for r in rows] == list(range(1, 9))
@@ -89,7 +87,6 @@ def test_train_reaches_90_percent_within_a_minute(shapes: Path, tmp_path: Path) 
     )
     assert rows[-1]["val_acc1"] >= 90.0, rows[-1]
     assert rows[-1]["val_acc5"] == 100.0  # 4 classes: the top 4 always hold the answer
-    assert seconds < 60
     assert rows[0]["lr"] == 0.05 and rows[1]["lr"] == pytest.approx(0.05 * (1 + 0.9239) / 2, 1e-3)
     state = torch.load(run / "last.pt", weights_only=True)
     assert state["epoch"] == 8 and state["spec_hash"] == checkpoint.spec_hash(SPEC)
