@@ -70,6 +70,17 @@ def _locate(path: str) -> str:
     return str(found) if found is not None else path
 
 
+def _lacks(command: str, extra: str) -> bool:
+    """True, after one line on stderr naming the extra to install, when ``extra``'s modules
+    are missing (the light install has no torch): the command then exits 2."""
+    from archc.extras import message, missing
+
+    module = missing(extra)
+    if module is not None:
+        print(message(f"archc {command}", extra, module), file=sys.stderr)
+    return module is not None
+
+
 def _exit_code(diagnostics: Sequence[Diagnostic]) -> int:
     if any(d.code in UNREADABLE for d in diagnostics):
         return 2
@@ -290,20 +301,13 @@ def cmd_completion(args: argparse.Namespace) -> int:
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
-    try:
-        from archc.lsp import serve
-    except ImportError as e:
-        print(
-            f"archc lsp: needs pygls ({e.name} is missing): pip install 'archc[lsp]'",
-            file=sys.stderr,
-        )
-        return 2
+    from archc.lsp import serve
+
     # The server runs until the editor closes it: the collector that main() turns off for a
     # short command is needed again, and the protocol speaks on the real binary streams.
     gc.enable()
     out = sys.stdout.stream if isinstance(sys.stdout, _Output) else sys.stdout
-    serve(sys.stdin.buffer, out.buffer)
-    return 0
+    return serve(sys.stdin.buffer, out.buffer)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -312,10 +316,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from archc.diagnostics import ArchcError, visible
 
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        print("archc export: needs onnx: pip install 'archc[onnx]'", file=sys.stderr)
+    if _lacks("export", "onnx"):
         return 2
     from archc.export import export_onnx, report
 
@@ -359,6 +360,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    if _lacks("compile", "torch"):
+        return 2
     from archc.check import check_file
     from archc.diagnostics import ArchcError
     from archc.progress import stages
@@ -398,6 +401,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     # torch and torchvision: only this command pays for them.
+    if _lacks("train", "train"):
+        return 2
     from archc.diagnostics import ArchcError
     from archc.training.checkpoint import CheckpointError
     from archc.training.data import DataError
@@ -634,7 +639,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the language server (stdio) for editors",
         description="Run archc's language server on stdin/stdout: lint diagnostics as you "
         "type, hover with shapes and costs, go to a block's definition, completion, outline. "
-        "Needs pygls (pip install 'archc[lsp]'); docs/editors.md shows the editor setup.",
+        "Needs nothing beyond the light install; docs/editors.md shows the editor setup. "
+        "Exit 0 after the editor's shutdown and exit, 130 on Ctrl-C.",
     )
     lsp.set_defaults(run=cmd_lsp)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from archc import syntax as S
@@ -35,6 +35,8 @@ class Completion:
     """``layer``, ``keyword`` or ``block``: archc.lsp maps each to the protocol's item kind."""
     detail: str
     documentation: str = ""
+    sort: str = ""
+    """The editor's sort key: the file's own blocks first, then imported ones, then the rest."""
 
 
 @dataclass
@@ -52,13 +54,20 @@ class Symbol:
 
 
 def import_target(path: str, base: Path) -> Path | None:
-    """The file an ``import`` names, looked for where the elaborator looks: beside the
-    importing file, then in the shipped spec library."""
+    """The file an ``import`` names, under the elaborator's rule: beside the importing file,
+    then in the shipped spec library, and only a regular ``.arch`` file (a file of any other
+    name is never read, so never offered or opened)."""
+    from archc.files import describe_kind
     from archc.library import SPECS_DIR
 
+    if not path.endswith(".arch"):
+        return None
     for candidate in (base / path, SPECS_DIR / path):
-        if candidate.is_file():
-            return candidate.resolve()
+        try:
+            kind = describe_kind(candidate.stat().st_mode)
+        except (OSError, ValueError):
+            continue
+        return candidate.resolve() if kind is None else None
     return None
 
 
@@ -71,6 +80,13 @@ class SpecView:
         self.lines = text.splitlines()
         self.checked: Checked = check_source(text, file)
         self.spec = self.checked.spec
+        self.standing: Checked = self.checked
+        """The check hovers are answered from: the document's own, or, when an error leaves
+        it without a graph, that of the statements above the first error (see _prefix)."""
+        self.good_to = len(self.lines) + 1
+        """Lines before this one are answered from ``standing``."""
+        if self.checked.accounting is None and self.checked.spec is not None:
+            self._prefix()
         self.base = Path.cwd() if file.startswith("<") else Path(file).resolve().parent
         self.by_line: dict[int, list[LayerAccount]] = {}
         """Layers by the line of this file that wrote them (block bodies: every instance)."""
@@ -79,8 +95,26 @@ class SpecView:
         self._index()
         self._blocks: dict[str, S.BlockDef] | None = None
 
+    def _prefix(self) -> None:
+        """A file being typed is broken most of the time. The layers above its first error
+        are what they are whatever follows (a spec is read top to bottom), so they are
+        checked alone: the text cut before the top-level statement that holds the first
+        error (for an error inside a block, before the first call that meets it). A cut
+        whose own check fails is cut again, a few times at most."""
+        checked, end = self.checked, len(self.lines) + 1
+        for _ in range(3):
+            bad = _first_error_line(checked, self.file)
+            cut = _statement_start(self.lines, min(bad, end - 1))
+            if cut <= 1:
+                return
+            end = cut
+            checked = check_source("\n".join(self.lines[: cut - 1]) + "\n", self.file)
+            if checked.accounting is not None and checked.graph is not None:
+                self.standing, self.good_to = checked, cut
+                return
+
     def _index(self) -> None:
-        acc, graph = self.checked.accounting, self.checked.graph
+        acc, graph = self.standing.accounting, self.standing.graph
         if acc is None or graph is None:
             return
         nodes = {n.name: n for n in graph.nodes}
@@ -167,8 +201,9 @@ class SpecView:
         for name, block in self.blocks().items():
             params = ", ".join(_param(p) for p in block.params)
             where = "" if block.span.file == self.file else f" (from {Path(block.span.file).name})"
-            items.append(Completion(name, "block", f"block {name}({params}){where}"))
-        return items
+            rank = "1" if where else "0"
+            items.append(Completion(name, "block", f"block {name}({params}){where}", sort=rank))
+        return [c if c.sort else replace(c, sort="2") for c in items]
 
     # --- outline ---------------------------------------------------------------------------
 
@@ -209,6 +244,33 @@ class SpecView:
             shape = fmt_shape(made[-1].output_shape) if made else ""
             return Symbol(name, "layer", f"{st.kind.lower()} {shape}".strip(), extent, st.span)
         return None
+
+
+def _first_error_line(checked: Checked, file: str) -> int:
+    """The first line of ``file`` that an error (other than a failed claim) stands on: for an
+    error inside a block, the outermost call in ``file`` that met it; for one in an imported
+    file, the first line (the import)."""
+    from archc.check import CLAIM_CODES
+
+    lines = []
+    for d in checked.diagnostics:
+        if d.severity != "error" or d.code in CLAIM_CODES:
+            continue
+        calls = [n.span.line for n in d.notes if n.span is not None and n.span.file == file]
+        if calls:
+            lines.append(calls[-1])
+        else:
+            lines.append(d.span.line if d.span.file == file else 1)
+    return min(lines, default=1)
+
+
+def _statement_start(lines: Sequence[str], line: int) -> int:
+    """The line of the top-level (unindented) statement that holds ``line``."""
+    for n in range(min(line, len(lines)), 0, -1):
+        text = lines[n - 1]
+        if text.strip() and not text[0].isspace() and not text.lstrip().startswith("#"):
+            return n
+    return 1
 
 
 def registry_completions() -> list[Completion]:
