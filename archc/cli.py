@@ -275,7 +275,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from archc.pictures import dot_graph, mermaid, picture
+    from archc.pictures import dot_graph, mermaid, overview_depth, picture
 
     checked = _check(args.file)
     code = _exit_code(checked.diagnostics)
@@ -284,7 +284,18 @@ def cmd_graph(args: argparse.Namespace) -> int:
         return _library(args.file, checked.blocks, "draw")
     if checked.accounting is None or (code and not checked.only_claims_fail):
         return code or 1
-    pic = picture(checked, args.depth, args.costs)
+    depth = None if args.depth == "all" else args.depth
+    if args.depth is None:
+        overview = overview_depth(checked)
+        if overview is not None:
+            depth, boxes = overview
+            layers = len(checked.graph.nodes) if checked.graph is not None else 0
+            print(
+                f"archc graph: {_plural(layers, 'layer')} drawn as {boxes} boxes "
+                f"(--depth {depth}); --depth all draws every layer",
+                file=sys.stderr,
+            )
+    pic = picture(checked, depth, args.costs)
     drawing: str | bytes
     if args.format == "mermaid":
         drawing = mermaid(pic)
@@ -644,10 +655,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     graph.add_argument(
         "--depth",
-        type=_positive_int,
+        type=_depth,
         default=None,
-        metavar="N",
-        help="collapse everything below the first N parts of the names (1: one node per stage)",
+        metavar="N|all",
+        help="collapse everything below the first N parts of the names (1: one node per stage); "
+        "all: every layer (default: every layer up to 50, else the deepest N that fits in 50 "
+        "boxes, said on stderr)",
     )
     graph.add_argument("--costs", action="store_true", help="add params and MACs to each node")
     graph.add_argument(
@@ -777,6 +790,10 @@ def build_parser() -> argparse.ArgumentParser:
     color(tr)
     tr.set_defaults(run=cmd_train)
     return parser
+
+
+def _depth(text: str) -> int | str:
+    return "all" if text == "all" else _positive_int(text)
 
 
 def _positive_int(text: str) -> int:
