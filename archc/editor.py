@@ -229,7 +229,7 @@ class SpecView:
         if isinstance(st, S.Stage):
             name = st.name or "sequential"
             return Symbol(name, "stage", "", extent, st.span, self._symbols(st.body))
-        if isinstance(st, S.Residual | S.Shortcut | S.Branch | S.If):
+        if isinstance(st, S.Residual | S.Shortcut | S.Gate | S.Branch | S.If):
             word = type(st).__name__.lower()
             mode = st.mode if isinstance(st, S.Shortcut) and st.mode else ""
             return Symbol(word, "section", mode, extent, st.span, self._symbols(st.body))
@@ -239,9 +239,15 @@ class SpecView:
             shape = fmt_shape(made[-1].output_shape) if made else ""
             return Symbol(st.name or calls, "call", f"{calls} {shape}".strip(), extent, st.span)
         if isinstance(st, S.Layer):
-            made = self.by_line.get(st.span.line, [])
-            name = st.name or (made[0].name.rsplit(".", 1)[-1] if made else st.kind.lower())
-            shape = fmt_shape(made[-1].output_shape) if made else ""
+            # `add, relu` is two statements on one line: each its own layers (by column), and
+            # in a block body the first instance's, as the hover shows.
+            on_line = self.by_line.get(st.span.line, [])
+            made = [
+                la for la in on_line if la.span is not None and la.span.column == st.span.column
+            ]
+            first = _first_instance(made or on_line)
+            name = st.name or (first[0].name.rsplit(".", 1)[-1] if first else st.kind.lower())
+            shape = fmt_shape(first[-1].output_shape) if first else ""
             return Symbol(name, "layer", f"{st.kind.lower()} {shape}".strip(), extent, st.span)
         return None
 
@@ -333,16 +339,27 @@ def _costs(layers: Sequence[LayerAccount]) -> list[str]:
 def _layer_hover(layers: list[LayerAccount]) -> str:
     """A line's layers (a conv and the BN and ReLU its defaults add); in a block body, the
     first instance's, with the other instances' outputs."""
-    instances: dict[str, list[LayerAccount]] = {}
-    for la in layers:
-        instances.setdefault(la.name.rsplit(".", 1)[0] if "." in la.name else "", []).append(la)
+    instances = _instances(layers)
     first = next(iter(instances.values()))
     head = " → ".join(f"`{la.name}`" for la in first)
     out = [head, *_costs(first)]
     if len(instances) > 1:
-        shapes = sorted({fmt_shape(g[-1].output_shape) for g in instances.values()})
+        # In the order the instances are made (the network's order), each shape once.
+        shapes = dict.fromkeys(fmt_shape(g[-1].output_shape) for g in instances.values())
         out.append(f"{len(instances)} instances; outputs {', '.join(shapes)}")
     return "  \n".join(out)
+
+
+def _instances(layers: Sequence[LayerAccount]) -> dict[str, list[LayerAccount]]:
+    """A line's layers by the block instance that made them (its name's prefix), in order."""
+    instances: dict[str, list[LayerAccount]] = {}
+    for la in layers:
+        instances.setdefault(la.name.rsplit(".", 1)[0] if "." in la.name else "", []).append(la)
+    return instances
+
+
+def _first_instance(layers: Sequence[LayerAccount]) -> list[LayerAccount]:
+    return next(iter(_instances(layers).values()), [])
 
 
 def _call_hover(layers: list[LayerAccount], blocks: list[str]) -> str:
