@@ -57,7 +57,8 @@ class Document:
         self.text = text
         self.file = file_of(uri)
         self.view: SpecView | None = None
-        self.waiting: list[Callable[[SpecView], None]] = []
+        self.waiting: list[Callable[[SpecView | None], None]] = []
+        """What waits for the check of the current text (None: the check failed)."""
         self.timer: threading.Timer | None = None
 
 
@@ -70,7 +71,7 @@ class Checker:
         self.docs: dict[str, Document] = {}
         threading.Thread(target=self._run, name="archc-check", daemon=True).start()
 
-    def when_checked(self, uri: str, callback: Callable[[SpecView], None]) -> bool:
+    def when_checked(self, uri: str, callback: Callable[[SpecView | None], None]) -> bool:
         """Call ``callback`` with the checked view of the document's current text: now when it
         is checked already, else from the checker thread. False when ``uri`` is not open."""
         with self.lock:
@@ -99,10 +100,12 @@ class Checker:
             start = time.perf_counter()
             try:
                 view = SpecView(text, doc.file)
-            except Exception as e:  # never a dead checker: say what failed, answer nothing new
-                self.log(f"archc: checking {doc.uri} failed: {type(e).__name__}: {e}")
+            except Exception as e:  # never a dead checker: say what failed, answer with None
+                self.log(f"archc: checking {doc.uri} failed: {type(e).__name__}: {e}"[:500])
                 with self.lock:
-                    doc.waiting.clear()
+                    waiting, doc.waiting = doc.waiting, []
+                for callback in waiting:
+                    callback(None)
                 continue
             ms = (time.perf_counter() - start) * 1000
             self.log(f"archc: checked {doc.uri} ({len(view.lines)} lines) in {ms:.0f} ms")
@@ -201,7 +204,12 @@ class Server:
         """The answer from the document's checked view: now, or once the checker has it."""
         uri = params.uri()
 
-        def respond(view: SpecView) -> None:
+        def respond(view: SpecView | None) -> None:
+            if view is None:
+                self.error(
+                    id, INTERNAL_ERROR, "archc could not check this document (its log says why)"
+                )
+                return
             try:
                 self.reply(id, answer(view))
             except RequestError as e:
@@ -273,7 +281,9 @@ class Server:
         self.out.send(_publish(uri, []))
 
     def publish(self, uri: str) -> None:
-        def send(view: SpecView) -> None:
+        def send(view: SpecView | None) -> None:
+            if view is None:
+                return
             with self.checker.lock:
                 if self.checker.docs.get(uri) is None:
                     return  # closed meanwhile: its diagnostics were cleared

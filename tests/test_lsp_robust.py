@@ -242,3 +242,72 @@ def test_a_header_without_content_length_and_a_huge_length_do_not_derail_it(clie
     answer = client.wait(lambda m: "error" in m)
     assert answer["error"]["code"] == -32700
     assert client.request("textDocument/hover", at(1, 0, uri)) is not None
+
+
+def test_an_incremental_edit_counts_utf_16_columns(client, tmp_path):
+    # `𝑥` is two UTF-16 code units: the edit's columns are the protocol's, not characters.
+    text = "input [8x8x3]  # 𝑥 here\nCONV: 4 3x3\n"
+    uri = client.open(tmp_path / "net.arch", text)
+    client.diagnostics(uri)
+    # Replace `4` (line 1, character 6) by `16`.
+    change = {
+        "range": {"start": {"line": 1, "character": 6}, "end": {"line": 1, "character": 7}},
+        "text": "16",
+    }
+    client.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [change]},
+    )
+    hover = client.request("textDocument/hover", at(1, 0, uri))
+    assert "output `[6x6x16]`" in hover["contents"]["value"]
+    # And after the astral character on line 0: `here` starts at UTF-16 column 19.
+    change = {
+        "range": {"start": {"line": 0, "character": 19}, "end": {"line": 0, "character": 23}},
+        "text": "there",
+    }
+    client.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": 3}, "contentChanges": [change]},
+    )
+    symbols = client.request("textDocument/documentSymbol", {"textDocument": {"uri": uri}})
+    assert symbols[0]["name"] == "input"
+
+
+def test_a_check_that_fails_is_answered_with_an_error(monkeypatch):
+    import io
+
+    import archc.lsp as lsp
+    from archc.jsonrpc import Writer
+
+    def broken(text, file):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(lsp, "SpecView", broken)
+    out = io.BytesIO()
+    server = lsp.Server(Writer(out))
+    uri = "file:///tmp/x.arch"
+    for message in (
+        {"id": 1, "method": "initialize", "params": {}},
+        {
+            "method": "textDocument/didOpen",
+            "params": {"textDocument": {"uri": uri, "text": "input [8x8x3]\n"}},
+        },
+        {"id": 2, "method": "textDocument/hover", "params": at(0, 0, uri)},
+    ):
+        server.handle(json.dumps({"jsonrpc": "2.0", **message}).encode())
+    deadline = time.monotonic() + 10
+    while b'"id": 2' not in out.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    answer = next(m for m in _frames(out.getvalue()) if m.get("id") == 2)
+    assert answer["error"]["code"] == -32603
+    assert "Traceback" not in answer["error"]["message"]
+
+
+def _frames(data: bytes) -> list[dict[str, Any]]:
+    messages = []
+    while data:
+        header, _, data = data.partition(b"\r\n\r\n")
+        length = int(header.split(b":")[1])
+        messages.append(json.loads(data[:length]))
+        data = data[length:]
+    return messages
