@@ -4,6 +4,7 @@ that never import torch work with it; the ones that need torch say which extra i
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,50 @@ def test_the_light_install_in_a_fresh_environment(tmp_path):
     assert compiled.stderr == (
         "archc compile needs torch, which is not installed: pip install 'archc[torch]'\n"
     )
+
+
+# --- what pyproject.toml and the README say ----------------------------------------------------
+
+
+def _project() -> dict:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 and later
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+README = (ROOT / "README.md").read_text()
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {re.match(r"[A-Za-z0-9_.\[\]-]+", r).group().lower() for r in requirements}
+
+
+def _extra(name: str) -> set[str]:
+    """Every distribution an extra brings, following `archc[...]` references."""
+    found: set[str] = set()
+    for requirement in _names(_project()["optional-dependencies"][name]):
+        inner = re.fullmatch(r"archc\[(\w+)\]", requirement)
+        found |= _extra(inner.group(1)) if inner else {requirement}
+    return found
+
+
+def test_the_light_install_is_lark_and_pydantic_and_torch_is_an_extra():
+    project = _project()
+    assert _names(project["dependencies"]) == {"lark", "pydantic"}
+    assert {"torch", "numpy", "tqdm"} <= _extra("torch")
+    # triton comes with torch where torch brings it; archc never asks for it itself.
+    every = [r for reqs in project["optional-dependencies"].values() for r in reqs]
+    assert not any("triton" in r for r in every + project["dependencies"])
+    assert _extra("torch") <= _extra("dev") and _extra("train") <= _extra("dev")
+
+
+def test_the_readme_quick_start_is_light_and_its_python_example_names_its_extra():
+    first, second = re.findall(r"```sh\n(.*?)\n```", README, re.S)[:2]
+    assert "pip install -e . &&" in first and "archc summary" in first
+    assert 'pip install -e ".[dev]" && python -m pytest' in second
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert 'pip install -q -e ".[dev]"' in ci and "python -m pytest" in ci
+    before, example = README.split("```python\n", 1)
+    named = re.findall(r'pip install -e "\.\[(\w+)\]"', before.rstrip().rsplit("\n\n", 1)[-1])
+    assert named, "the paragraph before the Python example names no extra"
+    imported = set(re.match(r"import (.*)", example).group(1).replace(" ", "").split(","))
+    assert imported - {"archc"} <= _extra(named[0])
