@@ -7,6 +7,7 @@ archc's (1-based lines and columns, in characters); archc.lsp converts them to t
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,11 @@ from archc.nodes import fmt_shape
 from archc.numbers import fmt_count
 from archc.passes.accounting import LayerAccount
 from archc.spans import Span
+
+STALE = "*from the last check without errors: this file has errors now*"
+MAX_DIFF_LINES = 20_000
+"""Past this, a broken file's lines are not matched against its last good text (the diff would
+cost more than the answer is worth)."""
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -74,7 +80,7 @@ def import_target(path: str, base: Path) -> Path | None:
 class SpecView:
     """A checked document and the indexes hovers and definitions need."""
 
-    def __init__(self, text: str, file: str) -> None:
+    def __init__(self, text: str, file: str, last_good: SpecView | None = None) -> None:
         self.text = text
         self.file = file
         self.lines = text.splitlines()
@@ -83,10 +89,14 @@ class SpecView:
         self.standing: Checked = self.checked
         """The check hovers are answered from: the document's own, or, when an error leaves
         it without a graph, that of the statements above the first error (see _prefix)."""
-        self.good_to = len(self.lines) + 1
+        self.good_to = len(self.lines) + 1 if self.checked.accounting is not None else 1
         """Lines before this one are answered from ``standing``."""
         if self.checked.accounting is None and self.checked.spec is not None:
             self._prefix()
+        self.last_good = last_good if self.checked.accounting is None else None
+        """The document's last check that had no error stopping it: lines below the first
+        error that have not changed since are answered from it, marked as such."""
+        self._old_lines: dict[int, int] | None = None
         self.base = Path.cwd() if file.startswith("<") else Path(file).resolve().parent
         self.by_line: dict[int, list[LayerAccount]] = {}
         """Layers by the line of this file that wrote them (block bodies: every instance)."""
@@ -129,7 +139,29 @@ class SpecView:
 
     def hover(self, line: int, column: int) -> str | None:
         """Markdown for the layer or block call written on ``line``: the output shape,
-        params, MACs and receptive field (a call's: its layers' totals)."""
+        params, MACs and receptive field (a call's: its layers' totals). Below the first error
+        of a broken file, a line unchanged since the last check without errors is answered
+        from that check, and says so."""
+        answer = self._hover(line, column)
+        if answer is not None or self.last_good is None or line < self.good_to:
+            return answer
+        old = self._old_line(line)
+        answer = self.last_good.hover(old, column) if old is not None else None
+        return None if answer is None else answer + "  \n" + STALE
+
+    def _old_line(self, line: int) -> int | None:
+        """Where ``line`` stood in the last good text, if it is unchanged (None otherwise)."""
+        assert self.last_good is not None
+        if self._old_lines is None:
+            self._old_lines = {}
+            old, new = self.last_good.lines, self.lines
+            if max(len(old), len(new)) <= MAX_DIFF_LINES:
+                matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+                for a, b, size in matcher.get_matching_blocks():
+                    self._old_lines.update((b + i + 1, a + i + 1) for i in range(size))
+        return self._old_lines.get(line)
+
+    def _hover(self, line: int, column: int) -> str | None:
         calls = self.by_call.get(line)
         if calls:
             # On one call of `a(1), b(2) x3`, that call; elsewhere on the line, all of them.

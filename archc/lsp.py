@@ -57,6 +57,8 @@ class Document:
         self.text = text
         self.file = file_of(uri)
         self.view: SpecView | None = None
+        self.last_good: SpecView | None = None
+        """The last check whose graph stood (see SpecView.last_good)."""
         self.waiting: list[Callable[[SpecView | None], None]] = []
         """What waits for the check of the current text (None: the check failed)."""
         self.timer: threading.Timer | None = None
@@ -99,7 +101,7 @@ class Checker:
             doc, text = self._next()
             start = time.perf_counter()
             try:
-                view = SpecView(text, doc.file)
+                view = SpecView(text, doc.file, doc.last_good)
             except Exception as e:  # never a dead checker: say what failed, answer with None
                 self.log(f"archc: checking {doc.uri} failed: {type(e).__name__}: {e}"[:500])
                 with self.lock:
@@ -111,6 +113,8 @@ class Checker:
             self.log(f"archc: checked {doc.uri} ({len(view.lines)} lines) in {ms:.0f} ms")
             with self.lock:
                 doc.view = view
+                if view.checked.accounting is not None:
+                    doc.last_good = view
                 if doc.text != text and self.docs.get(doc.uri) is doc:
                     continue  # edited meanwhile: check the newer text first
                 waiting, doc.waiting = doc.waiting, []

@@ -311,3 +311,25 @@ def _frames(data: bytes) -> list[dict[str, Any]]:
         messages.append(json.loads(data[:length]))
         data = data[length:]
     return messages
+
+
+def test_lines_below_an_error_answer_from_the_last_good_check_marked_stale(client, tmp_path):
+    good = "input [56x56x64]\nconv: bn, relu\nCONV1: 64 3x3 pad 1\nCONV2: 32 3x3 pad 1\nFC 10\n"
+    uri = client.open(tmp_path / "net.arch", good)
+    assert client.diagnostics(uri) == []
+    # A line being typed above (an unknown kind), and the FC line changed.
+    broken = (
+        "input [56x56x64]\nconv: bn, relu\nWIBB\nCONV1: 64 3x3 pad 1\nCONV2: 32 3x3 pad 1\nFC 20\n"
+    )
+    client.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": broken}]},
+    )
+    (error,) = [d for d in client.diagnostics(uri) if d["severity"] == 1]
+    assert error["range"]["start"]["line"] == 2
+    # CONV2, unchanged, moved from line 4 to 5: its shape from the last good check, marked.
+    text = client.request("textDocument/hover", at(4, 2, uri))["contents"]["value"]
+    assert "output `[56x56x32]`" in text
+    assert text.endswith("*from the last check without errors: this file has errors now*")
+    # The changed FC line has no answer: the old one would be wrong.
+    assert client.request("textDocument/hover", at(5, 1, uri)) is None
