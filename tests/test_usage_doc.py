@@ -119,3 +119,15 @@ def test_the_compile_synopsis_has_every_option():
     synopsis = block_after("## archc compile")
     for option in ("--allow-claims", "--fused", "-o OUT"):
         assert option in synopsis
+
+
+def test_the_missing_torch_line_is_the_programs(tmp_path):
+    code = (
+        "import sys\nsys.modules['torch'] = None\n"
+        "from archc import cli\nsys.exit(cli.main(['compile', 'vgg16']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert f"`{done.stderr.strip()}`" in " ".join(USAGE.split())
