@@ -106,8 +106,7 @@ class Checker:
                 self.log(f"archc: checking {doc.uri} failed: {type(e).__name__}: {e}"[:500])
                 with self.lock:
                     waiting, doc.waiting = doc.waiting, []
-                for callback in waiting:
-                    callback(None)
+                self.answer(waiting, None)
                 continue
             ms = (time.perf_counter() - start) * 1000
             self.log(f"archc: checked {doc.uri} ({len(view.lines)} lines) in {ms:.0f} ms")
@@ -118,8 +117,16 @@ class Checker:
                 if doc.text != text and self.docs.get(doc.uri) is doc:
                     continue  # edited meanwhile: check the newer text first
                 waiting, doc.waiting = doc.waiting, []
-            for callback in waiting:
+            self.answer(waiting, view)
+
+    def answer(
+        self, waiting: list[Callable[[SpecView | None], None]], view: SpecView | None
+    ) -> None:
+        for callback in waiting:
+            try:
                 callback(view)
+            except Exception as e:  # a bug in an answer: logged, and the checker goes on
+                self.log(f"archc: answering failed: {type(e).__name__}: {e}"[:500])
 
 
 class Server:
@@ -210,9 +217,8 @@ class Server:
 
         def respond(view: SpecView | None) -> None:
             if view is None:
-                self.error(
-                    id, INTERNAL_ERROR, "archc could not check this document (its log says why)"
-                )
+                message = "archc has no check of this document: it was closed, or its check failed"
+                self.error(id, INTERNAL_ERROR, message)
                 return
             try:
                 self.reply(id, answer(view))
@@ -249,9 +255,11 @@ class Server:
         uri, text = params.uri(), params.text_document_text()
         with self.checker.lock:
             old = self.checker.docs.get(uri)
-            if old is not None and old.timer is not None:
-                old.timer.cancel()
-            self.checker.docs[uri] = Document(uri, text)
+            doc = self.checker.docs[uri] = Document(uri, text)
+            if old is not None:  # opened again: what waited on the old text waits on this
+                if old.timer is not None:
+                    old.timer.cancel()
+                doc.waiting, doc.last_good = old.waiting, old.last_good
         self.publish(uri)
 
     def did_change(self, params: Params) -> None:
@@ -282,6 +290,10 @@ class Server:
             doc = self.checker.docs.pop(uri, None)
             if doc is not None and doc.timer is not None:
                 doc.timer.cancel()
+            waiting = doc.waiting if doc is not None else []
+            if doc is not None:
+                doc.waiting = []
+        self.checker.answer(waiting, None)  # requests on it get an error response, not silence
         self.out.send(_publish(uri, []))
 
     def publish(self, uri: str) -> None:

@@ -333,3 +333,36 @@ def test_lines_below_an_error_answer_from_the_last_good_check_marked_stale(clien
     assert text.endswith("*from the last check without errors: this file has errors now*")
     # The changed FC line has no answer: the old one would be wrong.
     assert client.request("textDocument/hover", at(5, 1, uri)) is None
+
+
+def test_a_request_on_a_document_closed_while_it_is_checked_gets_an_error(monkeypatch):
+    import io
+    import threading
+
+    import archc.lsp as lsp
+    from archc.jsonrpc import Writer
+
+    release = threading.Event()
+
+    def slow(text, file, last_good=None):
+        release.wait(10)
+        raise RuntimeError("checked too late")
+
+    monkeypatch.setattr(lsp, "SpecView", slow)
+    out = io.BytesIO()
+    server = lsp.Server(Writer(out))
+    uri = "file:///tmp/x.arch"
+    document = {"uri": uri, "text": "input [8x8x3]\n"}
+    for message in (
+        {"id": 1, "method": "initialize", "params": {}},
+        {"method": "textDocument/didOpen", "params": {"textDocument": document}},
+        {"id": 2, "method": "textDocument/hover", "params": at(0, 0, uri)},
+        {"method": "textDocument/didClose", "params": {"textDocument": {"uri": uri}}},
+    ):
+        server.handle(json.dumps({"jsonrpc": "2.0", **message}).encode())
+    release.set()
+    deadline = time.monotonic() + 10
+    while b'"id": 2' not in out.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    answers = [m for m in _frames(out.getvalue()) if m.get("id") == 2]
+    assert len(answers) == 1 and answers[0]["error"]["code"] == -32603
