@@ -22,9 +22,15 @@ def archc(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> str:
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        env={**_plain_env(), **(env or {})},
     )
     return done.stdout + done.stderr
+
+
+def _plain_env() -> dict[str, str]:
+    """The environment without the caller's choices of encoding, which the locale test sets."""
+    dropped = ("PYTHONIOENCODING", "PYTHONUTF8", "PYTHONCOERCECLOCALE", "LC_ALL", "LC_CTYPE")
+    return {k: v for k, v in os.environ.items() if k not in dropped}
 
 
 def block_after(marker: str, fence: str = "```") -> str:
