@@ -81,6 +81,9 @@ def load(
     when its parameters and buffers would need more than ``max_bytes`` bytes (default: the
     memory of ``device``, or of this machine).
     """
+    from archc.extras import require
+
+    require("archc.load")
     import warnings
 
     from archc.check import check_spec
@@ -107,6 +110,9 @@ def recipe(spec: Spec, model: torch.nn.Module | None = None) -> dict[str, Any]:
     the metric named by ``monitor``), ``loss``, ``batch_size`` (global), ``epochs``,
     ``augment``, ``precision``, ``sync_bn``. A spec without a ``train:`` section gets the
     defaults of docs/language.md. Raises :class:`ArchcError` when the spec has errors."""
+    from archc.extras import require
+
+    require("archc.recipe")
     from archc.check import check_spec
     from archc.diagnostics import ArchcError
     from archc.recipe_ir import Recipe
@@ -130,6 +136,9 @@ def fuse(model: torch.nn.Module, example_input: torch.Tensor | None = None) -> t
     Traceable by FX, torch.compile, torch.export, TorchScript and the ONNX exporter;
     ``fusion_summary`` says what it did and ``archc.backends.fuse.describe`` lists the groups.
     """
+    from archc.extras import require
+
+    require("archc.fuse")
     from archc.backends.fuse import fuse as _fuse
 
     return _fuse(model, example_input)
@@ -143,6 +152,9 @@ def safe_globals(model: torch.nn.Module) -> list[Any]:
     (which compiles archc's own source for the graph, never code from the file), so any model of
     the same spec, built in the loading process, gives the list. The classes of a compiled file
     must be importable where it is loaded; a state_dict needs none of this."""
+    from archc.extras import require
+
+    require("archc.safe_globals")
     from archc.backends.torch_module import generated, rebuild
 
     classes = {type(m) for m in model.modules()}
@@ -155,6 +167,9 @@ def safe_globals(model: torch.nn.Module) -> list[Any]:
 def transfer_weights(src: Any, dst: torch.nn.Module) -> None:
     """Copy parameters and buffers from ``src`` (a module or state_dict) into ``dst``,
     matched in definition order with shapes checked; copies nothing on any mismatch."""
+    from archc.extras import require
+
+    require("archc.transfer_weights")
     from archc.backends.weights import transfer_weights as _transfer
 
     _transfer(src, dst)

@@ -46,17 +46,59 @@ STDIN = "-"
 """The file argument that reads the spec from standard input (shown as ``<stdin>``)."""
 
 
+def _stdin_text() -> str:
+    from archc.files import MAX_SPEC_BYTES
+
+    # One byte past the limit, so that check_source reports a spec too large (E004).
+    data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
+    return data.decode("utf-8", errors="replace")
+
+
 def _check(path: str, batch: int = 1, dtype: str = "fp32") -> Checked:
-    from archc.check import check_file, check_source
+    from archc.check import Checked, check_file, check_source
 
     if path == STDIN:
-        from archc.files import MAX_SPEC_BYTES
-
-        # One byte past the limit, so that check_source reports a spec too large (E004).
-        data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
-        text = data.decode("utf-8", errors="replace")
-        return check_source(text, "<stdin>", batch=batch, dtype=dtype)  # type: ignore[arg-type]
+        return check_source(_stdin_text(), "<stdin>", batch=batch, dtype=dtype)  # type: ignore[arg-type]
+    missing = _no_such(path)
+    if missing is not None:
+        return Checked(file=path, graph=None, diagnostics=[missing])
     return check_file(_locate(path), batch=batch, dtype=dtype)  # type: ignore[arg-type]
+
+
+def _no_such(path: str) -> Diagnostic | None:
+    """E001 for a FILE that is neither a file nor a shipped spec's name (None otherwise)."""
+    from archc.diagnostics import error, visible
+    from archc.library import shipped
+    from archc.spans import Span
+
+    if path == STDIN or os.path.lexists(path) or shipped(path) is not None:
+        return None
+    span = Span(file=path, line=1, column=1, end_line=1, end_column=1)
+    return error(
+        "E001",
+        f"`{visible(path)}`: no such file or shipped spec (`archc specs` lists the shipped ones)",
+        span,
+    )
+
+
+def _spec_argument(command: str, path: str, output: str | None, color: str) -> str | None:
+    """What compile, export and train give the API for FILE: spec text read from stdin for
+    ``-`` (which needs ``-o``: there is no file name to derive one from), else the file or
+    shipped spec. None, after the reason on stderr, when there is nothing to read."""
+    if path == STDIN:
+        if output is None and command != "train":
+            print(
+                f"archc {command}: the spec comes from stdin, so name the output with -o",
+                file=sys.stderr,
+            )
+            return None
+        text = _stdin_text()
+        return text if "\n" in text else text + "\n"  # never read as a spec's name
+    missing = _no_such(path)
+    if missing is not None:
+        _print_diagnostics([missing], {}, color, sys.stderr)
+        return None
+    return _locate(path)
 
 
 def _locate(path: str) -> str:
@@ -68,6 +110,17 @@ def _locate(path: str) -> str:
         return path
     found = shipped(path)
     return str(found) if found is not None else path
+
+
+def _lacks(command: str, extra: str) -> bool:
+    """True, after one line on stderr naming the extra to install, when ``extra``'s modules
+    are missing (the light install has no torch): the command then exits 2."""
+    from archc.extras import message, missing
+
+    module = missing(extra)
+    if module is not None:
+        print(message(f"archc {command}", extra, module), file=sys.stderr)
+    return module is not None
 
 
 def _exit_code(diagnostics: Sequence[Diagnostic]) -> int:
@@ -222,7 +275,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from archc.pictures import dot_graph, mermaid, picture
+    from archc.pictures import dot_graph, mermaid, overview_depth, picture
 
     checked = _check(args.file)
     code = _exit_code(checked.diagnostics)
@@ -231,7 +284,18 @@ def cmd_graph(args: argparse.Namespace) -> int:
         return _library(args.file, checked.blocks, "draw")
     if checked.accounting is None or (code and not checked.only_claims_fail):
         return code or 1
-    pic = picture(checked, args.depth, args.costs)
+    depth = None if args.depth == "all" else args.depth
+    if args.depth is None:
+        overview = overview_depth(checked)
+        if overview is not None:
+            depth, boxes = overview
+            layers = len(checked.graph.nodes) if checked.graph is not None else 0
+            print(
+                f"archc graph: {_plural(layers, 'layer')} drawn as {boxes} boxes "
+                f"(--depth {depth}); --depth all draws every layer",
+                file=sys.stderr,
+            )
+    pic = picture(checked, depth, args.costs)
     drawing: str | bytes
     if args.format == "mermaid":
         drawing = mermaid(pic)
@@ -290,20 +354,13 @@ def cmd_completion(args: argparse.Namespace) -> int:
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
-    try:
-        from archc.lsp import serve
-    except ImportError as e:
-        print(
-            f"archc lsp: needs pygls ({e.name} is missing): pip install 'archc[lsp]'",
-            file=sys.stderr,
-        )
-        return 2
+    from archc.lsp import serve
+
     # The server runs until the editor closes it: the collector that main() turns off for a
     # short command is needed again, and the protocol speaks on the real binary streams.
     gc.enable()
     out = sys.stdout.stream if isinstance(sys.stdout, _Output) else sys.stdout
-    serve(sys.stdin.buffer, out.buffer)
-    return 0
+    return serve(sys.stdin.buffer, out.buffer)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -312,17 +369,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from archc.diagnostics import ArchcError, visible
 
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        print("archc export: needs onnx: pip install 'archc[onnx]'", file=sys.stderr)
+    if _lacks("export", "onnx"):
         return 2
     from archc.export import export_onnx, report
 
-    source = _locate(args.file)
+    source = _spec_argument("export", args.file, args.output, args.color)
+    if source is None:
+        return 2
     target = Path(args.output) if args.output else Path(Path(source).stem + ".onnx")
+    inputs = [] if args.file == STDIN else [source]
     try:
-        result = export_onnx(source, target, [source], opset=args.opset)
+        result = export_onnx(source, target, inputs, opset=args.opset)
     except ArchcError as exc:
         _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
         return _exit_code(exc.diagnostics) or 1
@@ -337,9 +394,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_ir(args: argparse.Namespace) -> int:
     from archc.diagnostics import has_errors
-    from archc.frontend import read_spec
+    from archc.frontend import parse_spec, read_spec
 
-    front = read_spec(_locate(args.file))
+    if args.file == STDIN:
+        front = parse_spec(_stdin_text(), "<stdin>")
+    else:
+        missing = _no_such(args.file)
+        if missing is not None:
+            _print_diagnostics([missing], {}, args.color, sys.stderr)
+            return 2
+        front = read_spec(_locate(args.file))
     if front.library:
         _print_diagnostics(front.diagnostics, front.sources, args.color, sys.stderr)
         return _library(args.file, front.blocks, "print")
@@ -359,11 +423,18 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from archc.check import check_file
+    if _lacks("compile", "torch"):
+        return 2
     from archc.diagnostics import ArchcError
     from archc.progress import stages
 
-    checked = check_file(_locate(args.file))
+    if args.file == STDIN and args.output is None:
+        print(
+            "archc compile: the spec comes from stdin, so name the output with -o", file=sys.stderr
+        )
+        return 2
+    checked = _check(args.file)
+    source = "<stdin>" if args.file == STDIN else _locate(args.file)
     allowed = args.allow_claims and checked.only_claims_fail
     if not (checked.ok or allowed):
         _print_diagnostics(checked.diagnostics, checked.sources, args.color, sys.stderr)
@@ -382,7 +453,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
             from archc.backends.source import write_source
 
             step("generating")
-            message = write_source(checked, _locate(args.file), args.output, args.fused)
+            message = write_source(checked, source, args.output, args.fused)
     except OSError as exc:
         from archc.diagnostics import visible
 
@@ -398,11 +469,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     # torch and torchvision: only this command pays for them.
+    if _lacks("train", "train"):
+        return 2
     from archc.diagnostics import ArchcError
     from archc.training.checkpoint import CheckpointError
     from archc.training.data import DataError
     from archc.training.loop import Options, TrainingError, train
 
+    source = _spec_argument("train", args.file, None, args.color)
+    if source is None:
+        return 2
     options = Options(
         data=Path(args.data),
         out=Path(args.out),
@@ -414,7 +490,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     try:
-        train(_locate(args.file), options)
+        train(source, options)
     except ArchcError as exc:
         _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
         return 1
@@ -547,7 +623,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the IR graph the front end builds (blocks expanded, defaults applied) "
         "as JSON. Exit 1 with diagnostics on stderr if the spec has errors.",
     )
-    ir.add_argument("file", metavar="FILE", help="a spec file (.arch) or a shipped spec's name")
+    ir.add_argument(
+        "file", metavar="FILE", help="a spec file (.arch), a shipped spec's name, or - for stdin"
+    )
     color(ir)
     ir.set_defaults(run=cmd_ir)
 
@@ -577,10 +655,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     graph.add_argument(
         "--depth",
-        type=_positive_int,
+        type=_depth,
         default=None,
-        metavar="N",
-        help="collapse everything below the first N parts of the names (1: one node per stage)",
+        metavar="N|all",
+        help="collapse everything below the first N parts of the names (1: one node per stage); "
+        "all: every layer (default: every layer up to 50, else the deepest N that fits in 50 "
+        "boxes, said on stderr)",
     )
     graph.add_argument("--costs", action="store_true", help="add params and MACs to each node")
     graph.add_argument(
@@ -615,7 +695,11 @@ def build_parser() -> argparse.ArgumentParser:
         "onnxruntime's output against the module's when onnxruntime is installed (exit 1 if "
         "they differ). Imports torch; needs archc[onnx].",
     )
-    export.add_argument("file", metavar="FILE", help="a spec file (.arch) or a shipped spec's name")
+    export.add_argument(
+        "file",
+        metavar="FILE",
+        help="a spec file (.arch), a shipped spec's name, or - for stdin (then -o is needed)",
+    )
     export.add_argument(
         "-o", "--output", metavar="OUT", default=None, help="default: FILE's stem + .onnx"
     )
@@ -634,7 +718,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the language server (stdio) for editors",
         description="Run archc's language server on stdin/stdout: lint diagnostics as you "
         "type, hover with shapes and costs, go to a block's definition, completion, outline. "
-        "Needs pygls (pip install 'archc[lsp]'); docs/editors.md shows the editor setup.",
+        "Needs nothing beyond the light install; docs/editors.md shows the editor setup. "
+        "Exit 0 after the editor's shutdown and exit, 130 on Ctrl-C.",
     )
     lsp.set_defaults(run=cmd_lsp)
 
@@ -644,7 +729,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compile a spec to standalone PyTorch source. Imports torch. "
         "Exit 1 with diagnostics on stderr if the spec has errors.",
     )
-    comp.add_argument("file", metavar="FILE", help="a spec file (.arch) or a shipped spec's name")
+    comp.add_argument(
+        "file",
+        metavar="FILE",
+        help="a spec file (.arch), a shipped spec's name, or - for stdin (then -o is needed)",
+    )
     comp.add_argument(
         "-o",
         "--output",
@@ -679,7 +768,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Under `torchrun --nproc-per-node N` it runs DistributedDataParallel. Imports torch "
         "and torchvision.",
     )
-    tr.add_argument("file", metavar="SPEC", help="a spec file (.arch) or a shipped spec's name")
+    tr.add_argument(
+        "file",
+        metavar="SPEC",
+        help="a spec file (.arch), a shipped spec's name, or - for stdin (one process only)",
+    )
     tr.add_argument("--data", metavar="DIR", required=True, help="the ImageFolder tree")
     tr.add_argument("--out", metavar="RUNDIR", default="run", help="the run directory (run)")
     tr.add_argument("--epochs", type=_positive_int, help="override the recipe's epochs")
@@ -697,6 +790,10 @@ def build_parser() -> argparse.ArgumentParser:
     color(tr)
     tr.set_defaults(run=cmd_train)
     return parser
+
+
+def _depth(text: str) -> int | str:
+    return "all" if text == "all" else _positive_int(text)
 
 
 def _positive_int(text: str) -> int:

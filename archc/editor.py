@@ -7,9 +7,10 @@ archc's (1-based lines and columns, in characters); archc.lsp converts them to t
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from archc import syntax as S
@@ -19,6 +20,11 @@ from archc.nodes import fmt_shape
 from archc.numbers import fmt_count
 from archc.passes.accounting import LayerAccount
 from archc.spans import Span
+
+STALE = "*from the last check without errors: this file has errors now*"
+MAX_DIFF_LINES = 20_000
+"""Past this, a broken file's lines are not matched against its last good text (the diff would
+cost more than the answer is worth)."""
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -35,6 +41,8 @@ class Completion:
     """``layer``, ``keyword`` or ``block``: archc.lsp maps each to the protocol's item kind."""
     detail: str
     documentation: str = ""
+    sort: str = ""
+    """The editor's sort key: the file's own blocks first, then imported ones, then the rest."""
 
 
 @dataclass
@@ -52,25 +60,43 @@ class Symbol:
 
 
 def import_target(path: str, base: Path) -> Path | None:
-    """The file an ``import`` names, looked for where the elaborator looks: beside the
-    importing file, then in the shipped spec library."""
+    """The file an ``import`` names, under the elaborator's rule: beside the importing file,
+    then in the shipped spec library, and only a regular ``.arch`` file (a file of any other
+    name is never read, so never offered or opened)."""
+    from archc.files import describe_kind
     from archc.library import SPECS_DIR
 
+    if not path.endswith(".arch"):
+        return None
     for candidate in (base / path, SPECS_DIR / path):
-        if candidate.is_file():
-            return candidate.resolve()
+        try:
+            kind = describe_kind(candidate.stat().st_mode)
+        except (OSError, ValueError):
+            continue
+        return candidate.resolve() if kind is None else None
     return None
 
 
 class SpecView:
     """A checked document and the indexes hovers and definitions need."""
 
-    def __init__(self, text: str, file: str) -> None:
+    def __init__(self, text: str, file: str, last_good: SpecView | None = None) -> None:
         self.text = text
         self.file = file
         self.lines = text.splitlines()
         self.checked: Checked = check_source(text, file)
         self.spec = self.checked.spec
+        self.standing: Checked = self.checked
+        """The check hovers are answered from: the document's own, or, when an error leaves
+        it without a graph, that of the statements above the first error (see _prefix)."""
+        self.good_to = len(self.lines) + 1 if self.checked.accounting is not None else 1
+        """Lines before this one are answered from ``standing``."""
+        if self.checked.accounting is None and self.checked.spec is not None:
+            self._prefix()
+        self.last_good = last_good if self.checked.accounting is None else None
+        """The document's last check that had no error stopping it: lines below the first
+        error that have not changed since are answered from it, marked as such."""
+        self._old_lines: dict[int, int] | None = None
         self.base = Path.cwd() if file.startswith("<") else Path(file).resolve().parent
         self.by_line: dict[int, list[LayerAccount]] = {}
         """Layers by the line of this file that wrote them (block bodies: every instance)."""
@@ -79,8 +105,26 @@ class SpecView:
         self._index()
         self._blocks: dict[str, S.BlockDef] | None = None
 
+    def _prefix(self) -> None:
+        """A file being typed is broken most of the time. The layers above its first error
+        are what they are whatever follows (a spec is read top to bottom), so they are
+        checked alone: the text cut before the top-level statement that holds the first
+        error (for an error inside a block, before the first call that meets it). A cut
+        whose own check fails is cut again, a few times at most."""
+        checked, end = self.checked, len(self.lines) + 1
+        for _ in range(3):
+            bad = _first_error_line(checked, self.file)
+            cut = _statement_start(self.lines, min(bad, end - 1))
+            if cut <= 1:
+                return
+            end = cut
+            checked = check_source("\n".join(self.lines[: cut - 1]) + "\n", self.file)
+            if checked.accounting is not None and checked.graph is not None:
+                self.standing, self.good_to = checked, cut
+                return
+
     def _index(self) -> None:
-        acc, graph = self.checked.accounting, self.checked.graph
+        acc, graph = self.standing.accounting, self.standing.graph
         if acc is None or graph is None:
             return
         nodes = {n.name: n for n in graph.nodes}
@@ -95,7 +139,29 @@ class SpecView:
 
     def hover(self, line: int, column: int) -> str | None:
         """Markdown for the layer or block call written on ``line``: the output shape,
-        params, MACs and receptive field (a call's: its layers' totals)."""
+        params, MACs and receptive field (a call's: its layers' totals). Below the first error
+        of a broken file, a line unchanged since the last check without errors is answered
+        from that check, and says so."""
+        answer = self._hover(line, column)
+        if answer is not None or self.last_good is None or line < self.good_to:
+            return answer
+        old = self._old_line(line)
+        answer = self.last_good.hover(old, column) if old is not None else None
+        return None if answer is None else answer + "  \n" + STALE
+
+    def _old_line(self, line: int) -> int | None:
+        """Where ``line`` stood in the last good text, if it is unchanged (None otherwise)."""
+        assert self.last_good is not None
+        if self._old_lines is None:
+            self._old_lines = {}
+            old, new = self.last_good.lines, self.lines
+            if max(len(old), len(new)) <= MAX_DIFF_LINES:
+                matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+                for a, b, size in matcher.get_matching_blocks():
+                    self._old_lines.update((b + i + 1, a + i + 1) for i in range(size))
+        return self._old_lines.get(line)
+
+    def _hover(self, line: int, column: int) -> str | None:
         calls = self.by_call.get(line)
         if calls:
             # On one call of `a(1), b(2) x3`, that call; elsewhere on the line, all of them.
@@ -167,8 +233,9 @@ class SpecView:
         for name, block in self.blocks().items():
             params = ", ".join(_param(p) for p in block.params)
             where = "" if block.span.file == self.file else f" (from {Path(block.span.file).name})"
-            items.append(Completion(name, "block", f"block {name}({params}){where}"))
-        return items
+            rank = "1" if where else "0"
+            items.append(Completion(name, "block", f"block {name}({params}){where}", sort=rank))
+        return [c if c.sort else replace(c, sort="2") for c in items]
 
     # --- outline ---------------------------------------------------------------------------
 
@@ -194,7 +261,7 @@ class SpecView:
         if isinstance(st, S.Stage):
             name = st.name or "sequential"
             return Symbol(name, "stage", "", extent, st.span, self._symbols(st.body))
-        if isinstance(st, S.Residual | S.Shortcut | S.Branch | S.If):
+        if isinstance(st, S.Residual | S.Shortcut | S.Gate | S.Branch | S.If):
             word = type(st).__name__.lower()
             mode = st.mode if isinstance(st, S.Shortcut) and st.mode else ""
             return Symbol(word, "section", mode, extent, st.span, self._symbols(st.body))
@@ -204,11 +271,44 @@ class SpecView:
             shape = fmt_shape(made[-1].output_shape) if made else ""
             return Symbol(st.name or calls, "call", f"{calls} {shape}".strip(), extent, st.span)
         if isinstance(st, S.Layer):
-            made = self.by_line.get(st.span.line, [])
-            name = st.name or (made[0].name.rsplit(".", 1)[-1] if made else st.kind.lower())
-            shape = fmt_shape(made[-1].output_shape) if made else ""
+            # `add, relu` is two statements on one line: each its own layers (by column), and
+            # in a block body the first instance's, as the hover shows.
+            on_line = self.by_line.get(st.span.line, [])
+            made = [
+                la for la in on_line if la.span is not None and la.span.column == st.span.column
+            ]
+            first = _first_instance(made or on_line)
+            name = st.name or (first[0].name.rsplit(".", 1)[-1] if first else st.kind.lower())
+            shape = fmt_shape(first[-1].output_shape) if first else ""
             return Symbol(name, "layer", f"{st.kind.lower()} {shape}".strip(), extent, st.span)
         return None
+
+
+def _first_error_line(checked: Checked, file: str) -> int:
+    """The first line of ``file`` that an error (other than a failed claim) stands on: for an
+    error inside a block, the outermost call in ``file`` that met it; for one in an imported
+    file, the first line (the import)."""
+    from archc.check import CLAIM_CODES
+
+    lines = []
+    for d in checked.diagnostics:
+        if d.severity != "error" or d.code in CLAIM_CODES:
+            continue
+        calls = [n.span.line for n in d.notes if n.span is not None and n.span.file == file]
+        if calls:
+            lines.append(calls[-1])
+        else:
+            lines.append(d.span.line if d.span.file == file else 1)
+    return min(lines, default=1)
+
+
+def _statement_start(lines: Sequence[str], line: int) -> int:
+    """The line of the top-level (unindented) statement that holds ``line``."""
+    for n in range(min(line, len(lines)), 0, -1):
+        text = lines[n - 1]
+        if text.strip() and not text[0].isspace() and not text.lstrip().startswith("#"):
+            return n
+    return 1
 
 
 def registry_completions() -> list[Completion]:
@@ -271,16 +371,27 @@ def _costs(layers: Sequence[LayerAccount]) -> list[str]:
 def _layer_hover(layers: list[LayerAccount]) -> str:
     """A line's layers (a conv and the BN and ReLU its defaults add); in a block body, the
     first instance's, with the other instances' outputs."""
-    instances: dict[str, list[LayerAccount]] = {}
-    for la in layers:
-        instances.setdefault(la.name.rsplit(".", 1)[0] if "." in la.name else "", []).append(la)
+    instances = _instances(layers)
     first = next(iter(instances.values()))
     head = " → ".join(f"`{la.name}`" for la in first)
     out = [head, *_costs(first)]
     if len(instances) > 1:
-        shapes = sorted({fmt_shape(g[-1].output_shape) for g in instances.values()})
+        # In the order the instances are made (the network's order), each shape once.
+        shapes = dict.fromkeys(fmt_shape(g[-1].output_shape) for g in instances.values())
         out.append(f"{len(instances)} instances; outputs {', '.join(shapes)}")
     return "  \n".join(out)
+
+
+def _instances(layers: Sequence[LayerAccount]) -> dict[str, list[LayerAccount]]:
+    """A line's layers by the block instance that made them (its name's prefix), in order."""
+    instances: dict[str, list[LayerAccount]] = {}
+    for la in layers:
+        instances.setdefault(la.name.rsplit(".", 1)[0] if "." in la.name else "", []).append(la)
+    return instances
+
+
+def _first_instance(layers: Sequence[LayerAccount]) -> list[LayerAccount]:
+    return next(iter(_instances(layers).values()), [])
 
 
 def _call_hover(layers: list[LayerAccount], blocks: list[str]) -> str:

@@ -89,7 +89,8 @@ def _paper_pattern() -> str:
     for op in OPS.values():
         # The forms' groups become non-capturing: Lark's terminals may not capture.
         forms += [re.sub(r"\((?!\?)", "(?:", p.pattern) for p, _ in op.paper_forms]
-    return f"(?:{'|'.join(forms)})(?![A-Za-z0-9_])".replace("\\d", "[0-9]")
+    # Case-insensitive in the words only (see HEADER in grammar.lark).
+    return f"(?i:{'|'.join(forms)})(?![A-Za-z0-9_])".replace("\\d", "[0-9]")
 
 
 @cache

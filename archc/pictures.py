@@ -77,6 +77,27 @@ def picture(checked: Checked, depth: int | None = None, costs: bool = False) -> 
     return Picture(boxes, edges, checked.graph.name)
 
 
+OVERVIEW_BOXES = 50
+"""The most boxes `archc graph` draws by default: a deeper network is drawn at the deepest
+``--depth`` that fits (a 20-layer ResNet's 70 layers at full depth were a 489x7352 px ribbon)."""
+
+
+def overview_depth(checked: Checked, most: int = OVERVIEW_BOXES) -> tuple[int, int] | None:
+    """The depth to draw ``checked`` at by default and the boxes it gives; None when every
+    layer fits in ``most`` boxes (or no depth collapses anything)."""
+    assert checked.graph is not None
+    names = [n.name.split(".") for n in checked.graph.nodes]
+    if len(names) <= most:
+        return None
+    deepest = max(len(parts) for parts in names)
+    counts = {d: len({tuple(parts[:d]) for parts in names}) for d in range(1, deepest)}
+    fitting = [d for d, n in counts.items() if n <= most]
+    depth = max(fitting) if fitting else min(counts, key=counts.get, default=None)
+    if depth is None or counts[depth] >= len(names):
+        return None
+    return depth, counts[depth]
+
+
 def _clusters(names: list[str]) -> dict[str, list[str]]:
     """Cluster (a dotted prefix, "" for the top) -> its boxes and sub-clusters, in order."""
     tree: dict[str, list[str]] = {"": []}
@@ -143,8 +164,19 @@ def dot_graph(pic: Picture) -> pydot.Dot:
     graph = pydot.Dot(ident(pic.title), graph_type="digraph", rankdir="TB", label=pic.title)
     graph.set_node_defaults(shape="box", style="rounded,filled", fillcolor="white", fontsize="10")
 
+    # Graphviz orders an Inception block's four branch clusters to cross the fewest edges,
+    # which drew them 3, 2, 4, 1. With newrank it places sibling clusters in the reverse of
+    # the order they are written (Graphviz 2.43; tests/test_graph.py checks the drawing
+    # where `dot` is installed): branches written last to first read left to right in the
+    # concat's order. Clusters that follow one another (stages) keep their order.
+    graph.set("newrank", "true")
+    linked = _linked(tree, boxes, pic.edges)
+
     def fill(parent: pydot.Dot | pydot.Cluster, cluster: str) -> None:
-        for item in tree[cluster]:
+        items = tree[cluster]
+        if cluster not in linked:
+            items = _clusters_last_first(items, {i for i in items if i in tree and i not in boxes})
+        for item in items:
             if item in tree and item not in boxes:
                 sub = pydot.Cluster(ident(item), label=item, style="rounded", color="gray")
                 fill(sub, item)
@@ -160,6 +192,28 @@ def dot_graph(pic: Picture) -> pydot.Dot:
     for a, b in pic.edges:
         graph.add_edge(pydot.Edge(ident(a), ident(b)))
     return graph
+
+
+def _linked(tree: dict[str, list[str]], boxes: dict[str, Box], edges: list[tuple[str, str]]):
+    """The clusters (``""``: the top) with an edge between two of their sub-clusters: those
+    follow one another (stages); the sub-clusters of the others are parallel branches."""
+    linked: set[str] = set()
+    for a, b in edges:
+        pa, pb = a.split("."), b.split(".")
+        n = 0
+        while n < min(len(pa), len(pb)) - 1 and pa[n] == pb[n]:
+            n += 1
+        parent = ".".join(pa[:n])
+        ca, cb = ".".join(pa[: n + 1]), ".".join(pb[: n + 1])
+        if all(c in tree and c not in boxes for c in (ca, cb)) and ca != cb:
+            linked.add(parent)
+    return linked
+
+
+def _clusters_last_first(items: list[str], clusters: set[str]) -> list[str]:
+    """``items`` with the clusters among them in reverse order, each in another's place."""
+    flipped = iter([i for i in items if i in clusters][::-1])
+    return [next(flipped) if i in clusters else i for i in items]
 
 
 def _dot_label(lines: tuple[str, ...]) -> str:

@@ -64,7 +64,7 @@ def ident(name: str) -> str:
 
 
 def test_mermaid_of_resnet18_has_a_node_per_layer_and_its_residual_edges(capsys):
-    assert main(["graph", RESNET18]) == 0
+    assert main(["graph", RESNET18, "--depth", "all"]) == 0
     nodes, edges = mermaid_syntax(capsys.readouterr().out)
     layers = check_spec(RESNET18).graph.nodes
     assert len(nodes) == len(layers) == 70
@@ -84,7 +84,7 @@ def _dot_nodes(graph: pydot.Dot) -> list[pydot.Node]:
 
 
 def test_dot_of_resnet18_parses_with_clusters_and_shaded_fused_groups(capsys):
-    assert main(["graph", RESNET18, "--format", "dot"]) == 0
+    assert main(["graph", RESNET18, "--format", "dot", "--depth", "all"]) == 0
     (graph,) = pydot.graph_from_dot_data(capsys.readouterr().out)
     nodes = _dot_nodes(graph)
     assert len(nodes) == 70
@@ -132,3 +132,59 @@ def test_a_failed_claim_still_draws(capsys, tmp_path):
     assert main(["graph", str(path)]) == 1
     out, err = capsys.readouterr()
     assert "[54x54x96]" in out and "error[E302]" in err
+
+
+# --- issue 25: a readable overview by default, branches in concat order --------------------------
+
+
+def test_a_deep_network_is_drawn_as_an_overview_by_default_and_says_so(capsys):
+    assert main(["graph", RESNET18]) == 0
+    out, err = capsys.readouterr()
+    nodes, _ = mermaid_syntax(out)
+    # ResNet-18 at depth 2: input, conv1, bn1, relu, maxpool, 4 stages x 2 blocks, avgpool,
+    # flatten, fc.
+    assert len(nodes) == 5 + 4 * 2 + 3
+    assert err == (
+        f"archc graph: 70 layers drawn as {len(nodes)} boxes (--depth 2); "
+        "--depth all draws every layer\n"
+    )
+
+
+def test_a_small_network_is_drawn_whole_without_a_word(capsys):
+    assert main(["graph", "alexnet"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert len(mermaid_syntax(out)[0]) == len(check_spec("alexnet").graph.nodes)
+
+
+def test_an_explicit_depth_is_kept_silently(capsys):
+    assert main(["graph", RESNET18, "--depth", "1"]) == 0
+    out, err = capsys.readouterr()
+    # input, conv1, bn1, relu, maxpool, the 4 stages, avgpool, flatten, fc.
+    assert err == "" and len(mermaid_syntax(out)[0]) == 12
+
+
+INCEPTION = (
+    'import "blocks/inception.arch"\ninput [28x28x192]\n'
+    "i3a: inception(64, 96, 128, 16, 32, 32)\ni3b: inception(128, 128, 192, 32, 96, 64)\n"
+)
+
+
+def test_inception_branches_are_drawn_in_concat_order(capsys, tmp_path):
+    spec = tmp_path / "inception.arch"
+    spec.write_text(INCEPTION)
+    assert main(["graph", str(spec), "--format", "dot"]) == 0
+    (graph,) = pydot.graph_from_dot_data(capsys.readouterr().out)
+    assert graph.get("newrank") == "true"
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot is not installed: the drawing itself is not checked")
+    out = tmp_path / "inception.svg"
+    assert main(["graph", str(spec), "--format", "svg", "-o", str(out)]) == 0
+    svg = out.read_text()
+    for block in ("i3a", "i3b"):
+        left = {}
+        for m in re.finditer(
+            rf"<title>n_{block}_branch(\d)_\w+</title>.*?<text [^>]*x=\"([\d.-]+)\"", svg, re.S
+        ):
+            left[int(m.group(1))] = min(left.get(int(m.group(1)), 1e9), float(m.group(2)))
+        assert sorted(left, key=left.get) == [1, 2, 3, 4], (block, left)

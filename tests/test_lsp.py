@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("pygls")
-
 TIMEOUT_S = 20.0
 
 ALEXNET_224 = """\
