@@ -206,9 +206,10 @@ def count(ptx: str) -> dict:
 
 def main_loop(ptx: str) -> dict:
     """PTX instructions in the longest innermost loop (``Inner Loop Header`` to its back
-    branch) and its wgmma count: the integer work per K step beside the MMAs it feeds."""
+    branch), its wgmma count and its integer divisions and remainders (``div``/``rem``, each
+    ~20 SASS instructions at 32 bits): the integer work per K step beside the MMAs it feeds."""
     lines = ptx.splitlines()
-    best = {"loop": 0, "loop_wgmma": 0}
+    best = {"loop": 0, "loop_wgmma": 0, "loop_div": 0}
     for i, line in enumerate(lines):
         if "Inner Loop Header" not in line:
             continue
@@ -221,7 +222,11 @@ def main_loop(ptx: str) -> dict:
         instr = [x for x in body if x.endswith(";") and not x.startswith(("//", "."))]
         instr = [x for x in instr if not x.startswith("mov.b32")]  # wgmma register shuffles
         if len(instr) > best["loop"]:
-            best = {"loop": len(instr), "loop_wgmma": sum("wgmma.mma_async" in x for x in instr)}
+            best = {
+                "loop": len(instr),
+                "loop_wgmma": sum("wgmma.mma_async" in x for x in instr),
+                "loop_div": sum(bool(re.match(r"(?:div|rem)\.[su]", x)) for x in instr),
+            }
     return best
 
 
