@@ -125,3 +125,26 @@ def test_codegen_check_full_sweep_passes() -> None:
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "codegen check: passed" in out
+
+
+def test_time_model_is_the_slower_of_compute_and_memory() -> None:
+    """One (layer, config) row by hand: 64->64 3x3 @56 at batch 256 on a 128x64x64 tile."""
+    model = _load("time_model")
+    ceil = {"matmul_tflops": 800.0, "copy_gbps": 4000.0}
+    row = {"layer": "64->64 3x3 s1 p1 @56", "config": "128x64x64 w4 s4", "ctas_per_sm": 2,
+           "sass_loop": 200, "sass_mma": 8}  # fmt: skip
+    g = model.parse_layer(row["layer"])
+    # M = 256·56·56 = 802,816 rows: 6,272 tiles of 128 rows x 1 of 64 columns; 2 CTAs per SM on
+    # 132 SMs: 264 slots, 24 waves (23.8); 9 steps (3x3 windows x one 64-channel block).
+    mma = 2 * 128 * 64 * 64 / (800e12 / 132)
+    issue = 200 / (0.5 * 1.98e9)
+    assert issue > mma
+    compute = 24 * 2 * 9 * issue
+    memory = 2 * (256 * 64 * 56 * 56 * 2 + 64 * 64 * 9) / 4000e9
+    t0 = 10e-6
+    got = model.predict_row(row, g, beta=0.5, t0=t0, ceil=ceil)
+    assert got == pytest.approx(max(compute, memory) + t0)
+    # At twice the issue rate the MMA term binds (the step's MACs at the ceiling), still above
+    # the memory floor.
+    faster = model.predict_row(row, g, beta=1.0, t0=t0, ceil=ceil)
+    assert faster == pytest.approx(max(24 * 2 * 9 * max(mma, issue / 2), memory) + t0)
