@@ -549,6 +549,7 @@ def time_one(g: dict) -> dict:
         "speedup_vs_conv": t_conv / t_fused,
         "rel_diff_vs_cudnn": diff,
         "agrees_with_cudnn": diff < 2e-2,
+        "config": picked_config(g, n),
     }
     if ceil.get("matmul_tflops"):
         entry["frac_matmul_ceiling"] = entry["tflops_fused"] / ceil["matmul_tflops"]
@@ -556,6 +557,21 @@ def time_one(g: dict) -> dict:
             bound = max(2 * mac / (ceil["matmul_tflops"] * 1e9), nbytes / (ceil["copy_gbps"] * 1e6))
             entry["frac_roofline"] = bound / t_fused
     return entry
+
+
+def picked_config(g: dict, n: int) -> str | None:
+    """The tile the autotuner kept for the layer just timed (as codegen_check names configs:
+    BMxBNxBK wW sS), to hold against the offline codegen baselines; None if it did not tune."""
+    fc = getattr(kernels, "fused_conv", None)
+    if fc is None or 2 * macs(g, n) < fc._SMALL_PROBLEM_FLOPS:
+        return None  # small problems bypass the autotuner
+    gemm = g["R"] == g["S"] == 1 and g["stride"] == 1 and g["pad"] == 0
+    tuner = getattr(fc, "_gemm_kernel" if gemm else "_conv_kernel", None)
+    c = getattr(tuner, "best_config", None)
+    if c is None:
+        return None
+    kw = c.kwargs
+    return f"{kw['BLOCK_M']}x{kw['BLOCK_N']}x{kw['BLOCK_K']} w{c.num_warps} s{c.num_stages}"
 
 
 def part_b(geoms: list[dict], deadline: float) -> None:
@@ -693,6 +709,7 @@ def time_epilogue(g: dict, act: str) -> dict:
         "cost_vs_relu": t_fused / t_relu,
         "rel_diff_vs_cudnn": diff,
         "agrees_with_cudnn": diff < 2e-2,
+        "config": picked_config(g, n),
     }
 
 

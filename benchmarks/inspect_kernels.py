@@ -205,15 +205,20 @@ def count(ptx: str) -> dict:
 
 
 def main_loop(ptx: str) -> dict:
-    """PTX instructions in the longest innermost loop (``Inner Loop Header`` to its back
-    branch), its wgmma count and its integer divisions and remainders (``div``/``rem``, each
-    ~20 SASS instructions at 32 bits): the integer work per K step beside the MMAs it feeds."""
+    """PTX instructions in the innermost loop (``Inner Loop Header`` to its back branch) with
+    the most wgmma (the longest of those), its wgmma count and its integer divisions and
+    remainders (``div``/``rem``, each ~20 SASS instructions at 32 bits): the integer work per K
+    step beside the MMAs it feeds."""
     lines = ptx.splitlines()
     best = {"loop": 0, "loop_wgmma": 0, "loop_div": 0}
     for i, line in enumerate(lines):
         if "Inner Loop Header" not in line:
             continue
-        label = line.split(":")[0].strip()
+        # The label is on the header's line, or (a comment-only header) on the line before.
+        labelled = line if re.match(r"\s*\$\w+:", line) else lines[i - 1]
+        label = labelled.split(":")[0].strip()
+        if not label.startswith("$"):
+            continue
         body = []
         for other in lines[i + 1 :]:
             if re.search(rf"\bbra(?:\.uni)?\s+{re.escape(label)};", other):
@@ -221,7 +226,8 @@ def main_loop(ptx: str) -> dict:
             body.append(other.strip())
         instr = [x for x in body if x.endswith(";") and not x.startswith(("//", "."))]
         instr = [x for x in instr if not x.startswith("mov.b32")]  # wgmma register shuffles
-        if len(instr) > best["loop"]:
+        wgmma = sum("wgmma.mma_async" in x for x in instr)
+        if (wgmma, len(instr)) > (best["loop_wgmma"], best["loop"]):
             best = {
                 "loop": len(instr),
                 "loop_wgmma": sum("wgmma.mma_async" in x for x in instr),
