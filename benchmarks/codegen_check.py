@@ -288,6 +288,10 @@ def main(argv=None) -> int:
         print("--update writes the whole sweep: drop --fast, --layers, --configs, --kernels, "
               "--maxnreg", file=sys.stderr)  # fmt: skip
         return 2
+    for flag, path in (("--kernels", a.kernels), ("--baseline", a.baseline)):
+        if path is not None and not path.is_file():
+            print(f"codegen_check: {flag} {path}: no such file", file=sys.stderr)
+            return 2
     t0 = time.monotonic()
     fc = ik.load_fused_conv(path=a.kernels) if a.kernels else ik.fc
     todo = [g for g in layers() if a.layers in g["name"]]

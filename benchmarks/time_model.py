@@ -20,8 +20,10 @@ For one (layer, config) at batch 256:
   measured copy bandwidth; the layer takes ``max(compute, memory) + t0``.
 
 The autotuner keeps the fastest config it measures, so the model takes the fastest config it
-predicts. ``β`` and ``t0`` are fitted (least squares on log time) to the fused times of the
-ResNet-50 layers of the calibration run, with the code of the Triton that run used.
+predicts. The prediction for a layer is its measured time scaled by the model's after/before
+ratio (the model's own error cancels to first order). ``β`` and ``t0`` are fitted (least
+squares on log time) to the fused times of the ResNet-50 layers of the calibration run, with
+the code of the Triton that run used.
 """
 
 from __future__ import annotations
@@ -134,8 +136,8 @@ def report(before: list[dict], after: list[dict], path: Path = CALIBRATION) -> l
         f"rms log error {rms:.2f} (x{math.exp(rms):.2f})",
         "",
         "| layer | measured ms | model before ms (config) | model after ms (config) "
-        "| after/before |",
-        "|---|---|---|---|---|",
+        "| after/before | predicted ms |",
+        "|---|---|---|---|---|---|",
     ]
     for layer, (tb, cb) in pb.items():
         name = gpu_check_name(parse_layer(layer))
@@ -144,7 +146,7 @@ def report(before: list[dict], after: list[dict], path: Path = CALIBRATION) -> l
         ta, ca = pa[layer]
         lines.append(
             f"| {layer} | {times[name] * 1e3:.3f} | {tb * 1e3:.3f} ({cb}) | {ta * 1e3:.3f} ({ca}) "
-            f"| {ta / tb:.2f} |"
+            f"| {ta / tb:.2f} | {times[name] * ta / tb * 1e3:.3f} |"
         )
     return lines
 
