@@ -527,3 +527,20 @@ def test_channel_blocked_masks(case: dict, flags: tuple) -> None:
     gen = torch.Generator().manual_seed(5)
     common = dict(bias=True, residual=True, relu=True, channels_last=True, gen=gen)
     check(**case, dtype=torch.float32, tol=1e-4, **common)
+
+
+def test_autotuner_path_passes_the_launch_facts(monkeypatch) -> None:
+    """Tests run small problems, which skip the autotuner; with the threshold at 0 the autotuner
+    launches, and its config's BLOCK sizes must reach the heuristics (EVEN_*, PADDED, FC...)."""
+    from archc.kernels import fused_conv as fc
+
+    monkeypatch.setattr(fc, "_SMALL_PROBLEM_FLOPS", 0)
+    gen = torch.Generator().manual_seed(9)
+    common = dict(bias=True, residual=False, relu=True, channels_last=True, gen=gen)
+    check(n=2, c=40, k=72, hw=(7, 7), rs=(3, 3), stride=2, padding=1, dtype=torch.float32,
+          tol=1e-4, **common)  # fmt: skip
+    check(n=1, c=3, k=16, hw=(9, 9), rs=(3, 3), stride=1, padding=1, dtype=torch.float32,
+          tol=1e-4, **common)  # fmt: skip
+    check(n=2, c=48, k=40, hw=(7, 7), rs=(1, 1), stride=1, padding=0, dtype=torch.float32,
+          tol=1e-4, **common)  # fmt: skip
+    assert fc._conv_kernel.best_config is not None and fc._gemm_kernel.best_config is not None
