@@ -144,6 +144,19 @@ def import_kernels() -> types.ModuleType:
 
 
 kernels = import_kernels()
+
+
+def import_roofline() -> types.ModuleType:
+    """benchmarks/roofline.py by path (benchmarks/ is not a package), registered in sys.modules
+    before it runs, as any module must be."""
+    spec = importlib.util.spec_from_file_location("roofline", ROOT / "benchmarks" / "roofline.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+roofline = import_roofline()
 CUDA = torch.cuda.is_available() and not ARGS.smoke
 DEVICE = torch.device("cuda" if CUDA else "cpu")
 
@@ -512,9 +525,11 @@ def time_one(g: dict) -> dict:
         t_fused = bench_ms(fused)
         t_conv = bench_ms(conv_only)
         t_eager = bench_ms(eager)
-    oh, ow = out_size(g)
     mac = macs(g, n)
-    nbytes = 2 * (x.numel() + w.numel() + n * g["K"] * oh * ow * (2 if res is not None else 1))
+    # The input pixels the windows read, not the whole input: a stride-2 1x1 conv reads a quarter.
+    nbytes = roofline.conv_bytes(
+        n, g["C"], g["K"], (g["H"], g["W"]), (g["R"], g["S"]), stride, pad, res is not None
+    )
     ceil = RESULTS["ceilings"]
     entry = {
         "geometry": g["id"],
@@ -534,6 +549,7 @@ def time_one(g: dict) -> dict:
         "speedup_vs_conv": t_conv / t_fused,
         "rel_diff_vs_cudnn": diff,
         "agrees_with_cudnn": diff < 2e-2,
+        "config": picked_config(g, n),
     }
     if ceil.get("matmul_tflops"):
         entry["frac_matmul_ceiling"] = entry["tflops_fused"] / ceil["matmul_tflops"]
@@ -541,6 +557,21 @@ def time_one(g: dict) -> dict:
             bound = max(2 * mac / (ceil["matmul_tflops"] * 1e9), nbytes / (ceil["copy_gbps"] * 1e6))
             entry["frac_roofline"] = bound / t_fused
     return entry
+
+
+def picked_config(g: dict, n: int) -> str | None:
+    """The tile the autotuner kept for the layer just timed (as codegen_check names configs:
+    BMxBNxBK wW sS), to hold against the offline codegen baselines; None if it did not tune."""
+    fc = getattr(kernels, "fused_conv", None)
+    if fc is None or 2 * macs(g, n) < fc._SMALL_PROBLEM_FLOPS:
+        return None  # small problems bypass the autotuner
+    gemm = g["R"] == g["S"] == 1 and g["stride"] == 1 and g["pad"] == 0
+    tuner = getattr(fc, "_gemm_kernel" if gemm else "_conv_kernel", None)
+    c = getattr(tuner, "best_config", None)
+    if c is None:
+        return None
+    kw = c.kwargs
+    return f"{kw['BLOCK_M']}x{kw['BLOCK_N']}x{kw['BLOCK_K']} w{c.num_warps} s{c.num_stages}"
 
 
 def part_b(geoms: list[dict], deadline: float) -> None:
@@ -678,6 +709,7 @@ def time_epilogue(g: dict, act: str) -> dict:
         "cost_vs_relu": t_fused / t_relu,
         "rel_diff_vs_cudnn": diff,
         "agrees_with_cudnn": diff < 2e-2,
+        "config": picked_config(g, n),
     }
 
 

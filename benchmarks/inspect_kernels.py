@@ -44,14 +44,34 @@ import triton  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
-try:
-    from archc.kernels import fused_conv as fc
-except Exception:  # noqa: BLE001 - no install: load ./kernels directly
+
+def load_fused_conv(installed: bool = True, path: Path | None = None):
+    """archc.kernels.fused_conv, or (no install, as on the GPU machine, or ``path`` given)
+    ./kernels/fused_conv.py (or ``path``) loaded by path. The module goes into sys.modules before
+    it runs: ``@dataclass`` looks its class's module up there."""
+    if installed and path is None:
+        try:
+            from archc.kernels import fused_conv
+
+            return fused_conv
+        except Exception:  # noqa: BLE001 - no install: load ./kernels directly
+            pass
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("fused_conv", ROOT / "kernels" / "fused_conv.py")
-    fc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fc)
+    path = path or ROOT / "kernels" / "fused_conv.py"
+    name = f"archc_kernels_fused_conv_{abs(hash(str(path))):x}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+fc = load_fused_conv()
 
 
 def _jit(kernel):
@@ -61,10 +81,23 @@ def _jit(kernel):
     return kernel
 
 
+def with_heuristics(kernel, args: dict) -> dict:
+    """``args`` plus the values of the kernel's ``@triton.heuristics`` (computed from the
+    arguments and the config, as at a launch)."""
+    args = dict(args)
+    while not isinstance(kernel, triton.runtime.jit.JITFunction):
+        if isinstance(kernel, triton.runtime.autotuner.Heuristics):
+            for name, rule in kernel.values.items():
+                args[name] = rule(args)
+        kernel = kernel.fn
+    return args
+
+
 def build_source(kernel, args: dict, dtype: str = "bf16") -> ASTSource:
     """An ASTSource for ``kernel`` with ``args`` (name → value); a value that is a string
     starting with ``*`` is a pointer of that type, a bool or a name listed as constexpr is a
     constant, an int is specialised as the JIT would."""
+    args = with_heuristics(kernel, args)
     fn = _jit(kernel)
     signature, constexprs, attrs = {}, {}, {}
     no_spec = set(fn.do_not_specialize) | {
@@ -172,14 +205,20 @@ def count(ptx: str) -> dict:
 
 
 def main_loop(ptx: str) -> dict:
-    """PTX instructions in the longest innermost loop (``Inner Loop Header`` to its back
-    branch) and its wgmma count: the integer work per K step beside the MMAs it feeds."""
+    """PTX instructions in the innermost loop (``Inner Loop Header`` to its back branch) with
+    the most wgmma (the longest of those), its wgmma count and its integer divisions and
+    remainders (``div``/``rem``, each ~20 SASS instructions at 32 bits): the integer work per K
+    step beside the MMAs it feeds."""
     lines = ptx.splitlines()
-    best = {"loop": 0, "loop_wgmma": 0}
+    best = {"loop": 0, "loop_wgmma": 0, "loop_div": 0}
     for i, line in enumerate(lines):
         if "Inner Loop Header" not in line:
             continue
-        label = line.split(":")[0].strip()
+        # The label is on the header's line, or (a comment-only header) on the line before.
+        labelled = line if re.match(r"\s*\$\w+:", line) else lines[i - 1]
+        label = labelled.split(":")[0].strip()
+        if not label.startswith("$"):
+            continue
         body = []
         for other in lines[i + 1 :]:
             if re.search(rf"\bbra(?:\.uni)?\s+{re.escape(label)};", other):
@@ -187,17 +226,36 @@ def main_loop(ptx: str) -> dict:
             body.append(other.strip())
         instr = [x for x in body if x.endswith(";") and not x.startswith(("//", "."))]
         instr = [x for x in instr if not x.startswith("mov.b32")]  # wgmma register shuffles
-        if len(instr) > best["loop"]:
-            best = {"loop": len(instr), "loop_wgmma": sum("wgmma.mma_async" in x for x in instr)}
+        wgmma = sum("wgmma.mma_async" in x for x in instr)
+        if (wgmma, len(instr)) > (best["loop_wgmma"], best["loop"]):
+            best = {
+                "loop": len(instr),
+                "loop_wgmma": sum("wgmma.mma_async" in x for x in instr),
+                "loop_div": sum(bool(re.match(r"(?:div|rem)\.[su]", x)) for x in instr),
+            }
     return best
 
 
 _BIN = Path(triton.__file__).parent / "backends" / "nvidia" / "bin"
 
 
+# Integer-pipe SASS opcodes (vector and uniform datapath): address, mask and counter work. The
+# rest of a conv main loop is MMAs, async copies, barriers and fences.
+INTEGER_OPS = frozenset(
+    "IMAD IADD3 VIADD ISETP LOP3 SHF LEA SEL IMNMX IABS PRMT PLOP3 P2R R2P SGXT BMSK IMUL MOV "
+    "CS2R UIADD3 UIMAD UMOV USHF ULEA UISETP USEL ULOP3 USGXT UPRMT UP2UR UPLOP3 UIMNMX".split()
+)
+
+
+def _opcode(instr: str) -> str:
+    """``@!P3 IMAD.MOV R1, ...`` -> ``IMAD``."""
+    return re.sub(r"^@!?U?P\w+\s+", "", instr).split()[0].split(".")[0]
+
+
 def sass_loop(cubin: bytes) -> dict:
-    """SASS instructions in the shortest loop (backward ``BRA``) that contains an MMA, and its
-    HGMMA count: PTX ``div.s32`` is one line but ~20 SASS instructions, so count the SASS."""
+    """SASS instructions in the shortest loop (backward ``BRA``) that contains an MMA, its
+    HGMMA count and its integer instructions (:data:`INTEGER_OPS`): PTX ``div.s32`` is one line
+    but ~20 SASS instructions, so count the SASS."""
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(cubin)
         f.flush()
@@ -206,16 +264,33 @@ def sass_loop(cubin: bytes) -> dict:
         ).stdout
     instr = re.findall(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", text)
     addr = [(int(a, 16), op.strip()) for a, op in instr]
-    best = {"sass_loop": 0, "sass_mma": 0}
+    best = {"sass_loop": 0, "sass_mma": 0, "sass_int": 0}
     for at, op in addr:
         m = re.search(r"\bBRA\s+(?:`\()?0x([0-9a-f]+)", op)
         if not m or int(m[1], 16) >= at:
             continue
         body = [o for a, o in addr if int(m[1], 16) <= a <= at]
-        mmas = sum(o.split()[0].startswith(("HGMMA", "HMMA")) or " HGMMA" in o for o in body)
+        mmas = sum(_opcode(o) in ("HGMMA", "HMMA") for o in body)
         if mmas and (not best["sass_loop"] or len(body) < best["sass_loop"]):
-            best = {"sass_loop": len(body), "sass_mma": mmas}
+            ints = sum(_opcode(o) in INTEGER_OPS for o in body)
+            best = {"sass_loop": len(body), "sass_mma": mmas, "sass_int": ints}
     return best
+
+
+# sm_90 per SM: 64K 32-bit registers in 4 quadrants, 2048 threads, 32 CTAs, 228 KB of shared
+# memory of which a CTA may use 227 KB, 1 KB reserved per CTA (CUDA occupancy calculator).
+SM90 = {"regs": 65536, "threads": 2048, "ctas": 32, "smem": 233472, "smem_cta": 232448}
+
+
+def ctas_per_sm(regs: int, warps: int, smem: int, sm: dict = SM90) -> int:
+    """Resident CTAs per SM: registers (allocated per warp in units of 256, a warp's registers
+    within one quadrant), threads, shared memory (+1 KB per CTA), the CTA limit."""
+    per_warp = -(-max(regs, 1) * 32 // 256) * 256
+    warps_by_regs = 4 * ((sm["regs"] // 4) // per_warp)
+    limits = [warps_by_regs // warps, sm["threads"] // (32 * warps), sm["ctas"]]
+    if smem:
+        limits.append(sm["smem"] // (smem + 1024) if smem <= sm["smem_cta"] else 0)
+    return min(limits)
 
 
 def resource_usage(cubin: bytes) -> dict:

@@ -79,10 +79,11 @@ def _configs(shapes: list[tuple[int, int, int, int, int]]) -> list[triton.Config
 # miscompiled the flattened conv loop at 8. BLOCK_K = 64 halves the integer (address, mask,
 # counter) work per MAC of the conv loop, which at BLOCK_K = 32 is about as long as the wgmma
 # it feeds on Hopper (benchmarks/NOTES.md); 32 stays for the stems' flat (r, s, c) axis
-# (C·R·S = 147: 5 blocks of 32 waste 8 %, 3 of 64 waste 23 %).
+# (C·R·S = 147: 5 blocks of 32 waste 8 %, 3 of 64 waste 23 %). Every conv tile leaves room for
+# two or more CTAs per SM (benchmarks/codegen_check.py); a 4-stage 128x128x64 tile (128 KB of
+# shared memory, one CTA per SM) measured no faster and was dropped (NOTES.md, change 10).
 _CONV_SHAPES = [
     (128, 128, 64, 4, 3),
-    (128, 128, 64, 4, 4),
     (128, 128, 32, 4, 3),
     (128, 64, 64, 4, 4),
     (128, 64, 32, 4, 4),
@@ -255,6 +256,151 @@ def _mma(acc, a, b, PRECISION: tl.constexpr, UPCAST: tl.constexpr, ROUND_TF32: t
     return tl.dot(a, b, acc, input_precision=PRECISION)
 
 
+@triton.jit
+def _inside(i, n):
+    """0 <= i < n in one unsigned comparison (a negative i wraps to above any n)."""
+    return i.to(tl.uint32) < n.to(tl.uint32)
+
+
+@triton.jit
+def _flat_loop(
+    x_ptr, w_ptr, x_row, ih0, iw0, mask_m, offs_n, mask_n, K, H, W, sxc, sxh, sxw,
+    C: tl.constexpr, R: tl.constexpr, S: tl.constexpr, WIDE: tl.constexpr,
+    PRECISION: tl.constexpr, UPCAST: tl.constexpr, ROUND_TF32: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    """The reduction as one flat (r, s, c) axis, gather offsets per element (small C)."""
+    offs_k = tl.arange(0, BLOCK_K)
+    RSC: tl.constexpr = R * S * C
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k0 in range(0, RSC, BLOCK_K):
+        kk = k0 + offs_k
+        c = kk % C
+        rs = kk // C
+        r = rs // S
+        s = rs % S
+        ih = ih0[:, None] + r[None, :]
+        iw = iw0[:, None] + s[None, :]
+        k_ok = kk < RSC
+        a_mask = mask_m[:, None] & k_ok[None, :] & _inside(ih, H) & _inside(iw, W)
+        # The offset within the window fits 32 bits unless one window spans 2^31 elements.
+        if WIDE:
+            col = r.to(tl.int64) * sxh + s.to(tl.int64) * sxw + c.to(tl.int64) * sxc
+        else:
+            col = r * sxh + s * sxw + c * sxc
+        a_offs = x_row[:, None] + col[None, :]
+        a = tl.load(x_ptr + a_offs, mask=a_mask, other=0.0)
+        b_offs = kk.to(tl.int64)[:, None] * K + offs_n[None, :]
+        b = tl.load(w_ptr + b_offs, mask=k_ok[:, None] & mask_n[None, :], other=0.0)
+        acc = _mma(acc, a, b, PRECISION, UPCAST, ROUND_TF32)
+    return acc
+
+
+@triton.jit
+def _blocked_loop(
+    x_ptr, w_ptr, x_row, ih0, iw0, mask_m, offs_n, mask_n, K, C, H, W, R, S, sxc, sxh, sxw,
+    EVEN_M: tl.constexpr, EVEN_C: tl.constexpr, EVEN_N: tl.constexpr, PADDED: tl.constexpr,
+    PRECISION: tl.constexpr, UPCAST: tl.constexpr, ROUND_TF32: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    """The reduction over (r, s) x blocks of C as one loop (one loop for the pipeliner).
+
+    Addresses are incremental: the A pointers of each tile row are computed once, at
+    (r, s, c) = (0, 0, 0), and every step adds one scalar offset ``r·sxh + s·sxw + c0·sxc``; the
+    weight pointers advance by whole rows (the packed weight's rows run in the loop's order).
+    (r, s, c0) advance as loop-carried counters: no division in the loop."""
+    offs_k = tl.arange(0, BLOCK_K)
+    a_ptrs = x_ptr + (x_row[:, None] + offs_k.to(tl.int64)[None, :] * sxc)
+    b_ptrs = w_ptr + (offs_k[:, None] * K + offs_n[None, :])
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    if PADDED:
+        # Per row, bit r of h_in (bit s of w_in) says whether window row r (column s) lies inside
+        # the input: the loop tests two bits, not four coordinates (R, S <= 32 here).
+        h_in = tl.zeros((BLOCK_M,), dtype=tl.int32)
+        w_in = tl.zeros((BLOCK_M,), dtype=tl.int32)
+        for i in range(0, R):
+            h_in = h_in | (_inside(ih0 + i, H).to(tl.int32) << i)
+        for i in range(0, S):
+            w_in = w_in | (_inside(iw0 + i, W).to(tl.int32) << i)
+    r = 0
+    s = 0
+    c0 = 0
+    rs_off = tl.zeros((), dtype=tl.int64)
+    for _ in range(0, R * S * tl.cdiv(C, BLOCK_K)):
+        # Rows inside the input at this (r, s), and inside M (all are when M is a multiple of
+        # BLOCK_M: the usual case, N·OH·OW with N a power of 2).
+        row_ok = mask_m
+        if PADDED:
+            row_ok = ((h_in >> r) & (w_in >> s) & 1) != 0
+            if not EVEN_M:
+                row_ok = row_ok & mask_m
+        a_step = a_ptrs + (rs_off + c0 * sxc)
+        if EVEN_C:
+            if PADDED or not EVEN_M:
+                a = tl.load(a_step, mask=row_ok[:, None], other=0.0)
+            else:
+                a = tl.load(a_step)
+            if EVEN_N:
+                b = tl.load(b_ptrs)
+            else:
+                b = tl.load(b_ptrs, mask=mask_n[None, :], other=0.0)
+        else:
+            c_ok = (c0 + offs_k) < C
+            a = tl.load(a_step, mask=row_ok[:, None] & c_ok[None, :], other=0.0)
+            b = tl.load(b_ptrs, mask=c_ok[:, None] & mask_n[None, :], other=0.0)
+        acc = _mma(acc, a, b, PRECISION, UPCAST, ROUND_TF32)
+        # Next block of channels; past the last, the next (r, s). The weight's next rows follow
+        # on: BLOCK_K of them, or at the end of C what is left of it.
+        step = BLOCK_K
+        c0 += BLOCK_K
+        next_s = c0 >= C
+        if not EVEN_C:
+            step = tl.where(next_s, C - (c0 - BLOCK_K), BLOCK_K)
+        b_ptrs += step * K
+        c0 = tl.where(next_s, 0, c0)
+        s = tl.where(next_s, s + 1, s)
+        rs_off = tl.where(next_s, rs_off + sxw, rs_off)
+        next_r = s >= S
+        s = tl.where(next_r, 0, s)
+        r = tl.where(next_r, r + 1, r)
+        rs_off = tl.where(next_r, rs_off + (sxh - S * sxw), rs_off)
+    return acc
+
+
+# Facts of a launch that remove work from the main loop, computed per config at each launch:
+# whole row tiles (no row mask), whole channel blocks (no channel mask), whole column tiles (no
+# weight-column mask), padding (no padding mask without it: every window lies inside the input).
+def _even_m(a: dict) -> bool:
+    return a["M"] % a["BLOCK_M"] == 0
+
+
+def _even_c(a: dict) -> bool:
+    return a["C"] % a["BLOCK_K"] == 0
+
+
+def _even_n(a: dict) -> bool:
+    return a["K"] % a["BLOCK_N"] == 0
+
+
+_CONV_HEURISTICS = {
+    "EVEN_M": _even_m,
+    "EVEN_C": _even_c,
+    "EVEN_N": _even_n,
+    "PADDED": lambda a: a["PAD_H"] > 0 or a["PAD_W"] > 0,
+    # The flat (stem) path's C, R, S as constants: its per-element divisions by C and S become
+    # multiply-shifts. 0 elsewhere, so the channel-blocked kernel compiles once for all sizes.
+    "FC": lambda a: a["C"] if a["FLAT"] else 0,
+    "FR": lambda a: a["R"] if a["FLAT"] else 0,
+    "FS": lambda a: a["S"] if a["FLAT"] else 0,
+    "FLAT_WIDE": lambda a: bool(a["FLAT"]) and _window_span(a) >= 2**31,
+}
+
+
+def _window_span(a: dict) -> int:
+    """The largest element offset within one window (strides are not negative)."""
+    return (a["R"] - 1) * a["sxh"] + (a["S"] - 1) * a["sxw"] + (a["C"] - 1) * a["sxc"]
+
+
 # Geometry integers are not specialised (no recompiles per layer size); C, K and the tensor strides
 # are, since "divisible by 16" and "== 1" there make loads vectorised.
 @triton.autotune(
@@ -262,6 +408,7 @@ def _mma(acc, a, b, PRECISION: tl.constexpr, UPCAST: tl.constexpr, ROUND_TF32: t
     key=["M", "K", "C", "R", "S", "STRIDE_H", "FLAT", "HAS_RES"],
     prune_configs_by={"early_config_prune": _prune_configs},
 )
+@triton.heuristics(_CONV_HEURISTICS)
 @triton.jit(
     do_not_specialize=[
         "M", "H", "W", "OH", "OW", "R", "S", "STRIDE_H", "STRIDE_W", "PAD_H", "PAD_W",
@@ -307,12 +454,19 @@ def _conv_kernel(
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
     GROUP_M: tl.constexpr,
+    EVEN_M: tl.constexpr,
+    EVEN_C: tl.constexpr,
+    EVEN_N: tl.constexpr,
+    PADDED: tl.constexpr,
+    FC: tl.constexpr,
+    FR: tl.constexpr,
+    FS: tl.constexpr,
+    FLAT_WIDE: tl.constexpr,
 ):
     """out[m, k] = Σ_{r,s,c} x[n, c, oh·sh − ph + r, ow·sw − pw + s] · wp[(r·S + s)·C + c, k]."""
     pid_m, pid_n = _tile_ids(M, K, BLOCK_M, BLOCK_N, GROUP_M)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    offs_k = tl.arange(0, BLOCK_K)
     mask_m = offs_m < M
     mask_n = offs_n < K
 
@@ -325,59 +479,17 @@ def _conv_kernel(
     iw0 = ow * STRIDE_W - PAD_W
     x_row = n.to(tl.int64) * sxn + ih0.to(tl.int64) * sxh + iw0.to(tl.int64) * sxw
 
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     if FLAT:
-        RSC = R * S * C
-        for k0 in range(0, RSC, BLOCK_K):
-            kk = k0 + offs_k
-            c = kk % C
-            rs = kk // C
-            r = rs // S
-            s = rs % S
-            ih = ih0[:, None] + r[None, :]
-            iw = iw0[:, None] + s[None, :]
-            a_mask = (
-                mask_m[:, None] & (kk < RSC)[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-            )
-            a_offs = (
-                x_row[:, None]
-                + (r.to(tl.int64) * sxh + s.to(tl.int64) * sxw + c.to(tl.int64) * sxc)[None, :]
-            )
-            a = tl.load(x_ptr + a_offs, mask=a_mask, other=0.0)
-            b_offs = kk.to(tl.int64)[:, None] * K + offs_n[None, :]
-            b = tl.load(w_ptr + b_offs, mask=(kk < RSC)[:, None] & mask_n[None, :], other=0.0)
-            acc = _mma(acc, a, b, PRECISION, UPCAST, ROUND_TF32)
+        acc = _flat_loop(
+            x_ptr, w_ptr, x_row, ih0, iw0, mask_m, offs_n, mask_n, K, H, W, sxc, sxh, sxw,
+            FC, FR, FS, FLAT_WIDE, PRECISION, UPCAST, ROUND_TF32, BLOCK_M, BLOCK_N, BLOCK_K,
+        )  # fmt: skip
     else:
-        # (r, s, c0) advance as loop-carried counters (no divisions per iteration), with the
-        # window's input offset r·sxh + s·sxw and the weight row (r·S + s)·C carried alongside.
-        CB = tl.cdiv(C, BLOCK_K)
-        r = 0
-        s = 0
-        c0 = 0
-        rs_off = tl.zeros((), dtype=tl.int64)
-        w_row = 0
-        for _ in range(0, R * S * CB):
-            ih = ih0 + r
-            iw = iw0 + s
-            row_ok = mask_m & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-            c = c0 + offs_k
-            c_ok = c < C
-            a_offs = (x_row + rs_off)[:, None] + c.to(tl.int64)[None, :] * sxc
-            a = tl.load(x_ptr + a_offs, mask=row_ok[:, None] & c_ok[None, :], other=0.0)
-            b_offs = (w_row + c).to(tl.int64)[:, None] * K + offs_n[None, :]
-            b = tl.load(w_ptr + b_offs, mask=c_ok[:, None] & mask_n[None, :], other=0.0)
-            acc = _mma(acc, a, b, PRECISION, UPCAST, ROUND_TF32)
-            # Next block of channels; past the last, the next (r, s).
-            c0 += BLOCK_K
-            next_s = c0 >= C
-            c0 = tl.where(next_s, 0, c0)
-            w_row = tl.where(next_s, w_row + C, w_row)
-            s = tl.where(next_s, s + 1, s)
-            rs_off = tl.where(next_s, rs_off + sxw, rs_off)
-            next_r = s >= S
-            s = tl.where(next_r, 0, s)
-            r = tl.where(next_r, r + 1, r)
-            rs_off = tl.where(next_r, rs_off + (sxh - S * sxw), rs_off)
+        acc = _blocked_loop(
+            x_ptr, w_ptr, x_row, ih0, iw0, mask_m, offs_n, mask_n, K, C, H, W, R, S,
+            sxc, sxh, sxw, EVEN_M, EVEN_C, EVEN_N, PADDED, PRECISION, UPCAST, ROUND_TF32,
+            BLOCK_M, BLOCK_N, BLOCK_K,
+        )  # fmt: skip
 
     _epilogue(
         acc, offs_m, offs_n, M, K, OH, OW, out_ptr, bias_ptr, res_ptr, srn, srk, srh, srw,
@@ -390,6 +502,7 @@ def _conv_kernel(
     key=["M", "K", "C", "HAS_RES"],
     prune_configs_by={"early_config_prune": _prune_configs},
 )
+@triton.heuristics({"EVEN_M": _even_m, "EVEN_C": _even_c, "EVEN_N": _even_n})
 @triton.jit(do_not_specialize=["M", "OH", "OW"])
 def _gemm_kernel(
     x_ptr,
@@ -418,25 +531,39 @@ def _gemm_kernel(
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
     GROUP_M: tl.constexpr,
+    EVEN_M: tl.constexpr,
+    EVEN_C: tl.constexpr,
+    EVEN_N: tl.constexpr,
 ):
-    """1×1 stride-1 convolution of a channels_last input: out (M, K) = x (M, C) @ wp (C, K)."""
+    """1×1 stride-1 convolution of a channels_last input: out (M, K) = x (M, C) @ wp (C, K).
+    Pointers advance by BLOCK_K columns (rows) a step; masks only where a tile can overhang."""
     pid_m, pid_n = _tile_ids(M, K, BLOCK_M, BLOCK_N, GROUP_M)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
     mask_m = offs_m < M
     mask_n = offs_n < K
-    a_row = offs_m.to(tl.int64) * C
+    a_ptrs = x_ptr + (offs_m.to(tl.int64)[:, None] * C + offs_k[None, :])
+    b_ptrs = w_ptr + (offs_k[:, None] * K + offs_n[None, :])
 
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k0 in range(0, C, BLOCK_K):
-        c = k0 + offs_k
-        c_ok = c < C
-        a_mask = mask_m[:, None] & c_ok[None, :]
-        a = tl.load(x_ptr + a_row[:, None] + c[None, :], mask=a_mask, other=0.0)
-        b_offs = c.to(tl.int64)[:, None] * K + offs_n[None, :]
-        b = tl.load(w_ptr + b_offs, mask=c_ok[:, None] & mask_n[None, :], other=0.0)
+        if EVEN_C:
+            if EVEN_M:
+                a = tl.load(a_ptrs)
+            else:
+                a = tl.load(a_ptrs, mask=mask_m[:, None], other=0.0)
+            if EVEN_N:
+                b = tl.load(b_ptrs)
+            else:
+                b = tl.load(b_ptrs, mask=mask_n[None, :], other=0.0)
+        else:
+            c_ok = (k0 + offs_k) < C
+            a = tl.load(a_ptrs, mask=mask_m[:, None] & c_ok[None, :], other=0.0)
+            b = tl.load(b_ptrs, mask=c_ok[:, None] & mask_n[None, :], other=0.0)
         acc = _mma(acc, a, b, PRECISION, UPCAST, ROUND_TF32)
+        a_ptrs += BLOCK_K
+        b_ptrs += BLOCK_K * K
 
     _epilogue(
         acc, offs_m, offs_n, M, K, OH, OW, out_ptr, bias_ptr, res_ptr, srn, srk, srh, srw,
@@ -699,7 +826,8 @@ def fused_conv2d(
             M, pw.K, c, h, w, oh, ow, pw.R, pw.S,
             stride_hw[0], stride_hw[1], padding_hw[0], padding_hw[1],
             *x.stride(), *rs,
-            FLAT=c < 32,
+            # Small C, or a window too wide for the channel-blocked loop's per-row bit masks.
+            FLAT=c < 32 or pw.R > 32 or pw.S > 32,
             **common,
         )  # fmt: skip
     return out

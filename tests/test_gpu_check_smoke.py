@@ -47,6 +47,7 @@ def test_gpu_check_smoke_writes_passing_results(tmp_path: Path) -> None:
         assert e["ms_fused"] > 0 and e["ms_eager"] > 0 and e["ms_conv"] > 0
         assert e["agrees_with_cudnn"], e
         assert e["macs"] > 0 and e["bytes"] > 0
+        assert "config" in e  # the autotuner's pick (None here: tiny problems skip it)
 
     # (e) every other epilogue on a 1x1 (+residual) and a 3x3 layer, in three dtypes, passing,
     # with pre-activations on both sides of the knees; each timed against its eager counterpart.

@@ -492,3 +492,55 @@ def test_relu_flag_and_activation_name_are_one_epilogue() -> None:
         fused_conv2d(x, w, padding=1, activation="gelu")
     with pytest.raises(ValueError, match="contradict"):
         fused_conv2d(x, w, padding=1, relu=True, activation="silu")
+
+
+# The channel-blocked loop drops each mask a launch does not need (EVEN_M, EVEN_C, EVEN_N,
+# PADDED, computed per config): one case per combination that matters, at the interpreter's
+# 64x64x32 tile (on a GPU the autotuned tiles decide). Layouts of M, C and K chosen by arithmetic:
+# M = N·OH·OW, a multiple of 64 or not; C a multiple of 32 or not; K a multiple of 64 or not.
+MASK_CASES = [
+    # 1x1 stride 2, no padding, M = 4·4·4 = 64, C = 64, K = 64: no mask at all.
+    (dict(n=4, c=64, k=64, hw=(8, 8), rs=(1, 1), stride=2, padding=0), (1, 1, 1, 0)),
+    # 3x3 padded, M = 1·8·8 = 64, C = 32, K = 64: only the window's bit masks.
+    (dict(n=1, c=32, k=64, hw=(8, 8), rs=(3, 3), stride=1, padding=1), (1, 1, 1, 1)),
+    # 3x3 stride 2 padded, M = 2·4·4 = 32, C = 40, K = 72: every mask, channel tail included.
+    (dict(n=2, c=40, k=72, hw=(7, 7), rs=(3, 3), stride=2, padding=1), (0, 0, 0, 1)),
+    # 5x3 window, padding (2, 0): M = 1·8·6 = 48, C = 64, K = 40: rows and columns masked.
+    (dict(n=1, c=64, k=40, hw=(8, 8), rs=(5, 3), stride=1, padding=(2, 0)), (0, 1, 0, 1)),
+]
+
+
+@pytest.mark.parametrize("case,flags", MASK_CASES, ids=["none", "window", "all", "rows-cols"])
+def test_channel_blocked_masks(case: dict, flags: tuple) -> None:
+    from archc.kernels import fused_conv as fc
+
+    ph, pw = case["padding"] if isinstance(case["padding"], tuple) else (case["padding"],) * 2
+    r, s = case["rs"]
+    oh = (case["hw"][0] + 2 * ph - r) // case["stride"] + 1
+    ow = (case["hw"][1] + 2 * pw - s) // case["stride"] + 1
+    args = dict(
+        M=case["n"] * oh * ow, C=case["c"], K=case["k"], R=r, S=s, PAD_H=ph, PAD_W=pw, FLAT=False,
+        **fc._INTERPRETER_CONFIG.kwargs,
+    )  # fmt: skip
+    got = tuple(int(fc._CONV_HEURISTICS[f](args)) for f in ("EVEN_M", "EVEN_C", "EVEN_N", "PADDED"))
+    assert got == flags
+    gen = torch.Generator().manual_seed(5)
+    common = dict(bias=True, residual=True, relu=True, channels_last=True, gen=gen)
+    check(**case, dtype=torch.float32, tol=1e-4, **common)
+
+
+def test_autotuner_path_passes_the_launch_facts(monkeypatch) -> None:
+    """Tests run small problems, which skip the autotuner; with the threshold at 0 the autotuner
+    launches, and its config's BLOCK sizes must reach the heuristics (EVEN_*, PADDED, FC...)."""
+    from archc.kernels import fused_conv as fc
+
+    monkeypatch.setattr(fc, "_SMALL_PROBLEM_FLOPS", 0)
+    gen = torch.Generator().manual_seed(9)
+    common = dict(bias=True, residual=False, relu=True, channels_last=True, gen=gen)
+    check(n=2, c=40, k=72, hw=(7, 7), rs=(3, 3), stride=2, padding=1, dtype=torch.float32,
+          tol=1e-4, **common)  # fmt: skip
+    check(n=1, c=3, k=16, hw=(9, 9), rs=(3, 3), stride=1, padding=1, dtype=torch.float32,
+          tol=1e-4, **common)  # fmt: skip
+    check(n=2, c=48, k=40, hw=(7, 7), rs=(1, 1), stride=1, padding=0, dtype=torch.float32,
+          tol=1e-4, **common)  # fmt: skip
+    assert fc._conv_kernel.best_config is not None and fc._gemm_kernel.best_config is not None
