@@ -51,6 +51,8 @@ class Checked:
     """The names of the blocks the file defines (see archc.frontend.FrontendResult)."""
     spec: S.Spec | None = None
     """The syntax tree, None when the text did not parse (see archc.frontend.FrontendResult)."""
+    library_defaults: list[Diagnostic] = field(default_factory=list)
+    """Library defaults the spec leaves as they are where they set a training rate (I002)."""
     expected: list[Diagnostic] = field(default_factory=list)
     """Findings the spec acknowledges with ``# expect CODE`` on their line (a paper's own wrong
     numbers): made and verified, but not among ``diagnostics``."""
@@ -116,6 +118,7 @@ def check_source(
         dtype=dtype,
     )
     result.library, result.blocks, result.spec = front.library, front.blocks, front.spec
+    result.library_defaults = front.library_defaults
     return _acknowledge(result)
 
 
@@ -238,4 +241,5 @@ def check_file(path: str | Path, *, batch: int = 1, dtype: Dtype = "fp32") -> Ch
         dtype=dtype,
     )
     result.library, result.blocks, result.spec = front.library, front.blocks, front.spec
+    result.library_defaults = front.library_defaults
     return _acknowledge(result)

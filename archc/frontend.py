@@ -37,6 +37,9 @@ class FrontendResult:
     spec: S.Spec | None = None
     """The syntax tree (None when the text did not parse): the language server's outline,
     definitions and hovers are read off it."""
+    library_defaults: list[Diagnostic] = field(default_factory=list)
+    """I002 notes: library defaults the spec leaves as they are where they set a training rate
+    (shown by the summary, not as diagnostics)."""
 
 
 def _start(file: str) -> Span:
@@ -144,7 +147,17 @@ def _finish(spec: S.Spec | None, diags: list[Diagnostic], reader: _Reader) -> Fr
     diags.sort(key=sort_key)
     blocks = tuple(st.name for st in spec.body if isinstance(st, S.BlockDef)) if spec else ()
     library = graph is None and bool(blocks) and not has_errors(diags)
-    return FrontendResult(graph, diags, reader.sources, library=library, blocks=blocks, spec=spec)
+    noted = [d for d in diags if d.code == "I002"]
+    diags = [d for d in diags if d.code != "I002"]
+    return FrontendResult(
+        graph,
+        diags,
+        reader.sources,
+        library=library,
+        blocks=blocks,
+        spec=spec,
+        library_defaults=noted,
+    )
 
 
 def read_syntax(path: Path) -> S.Spec | None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from archc import ir
 from archc.check import Checked
+from archc.diagnostics import Diagnostic
 from archc.nodes import fmt_shape
 from archc.numbers import fmt_bytes, fmt_count
 from archc.ops import op_of
@@ -204,8 +205,17 @@ def render_text(checked: Checked, depth: int | None = None) -> str:
         out += ["  " + s for s in _fusion_lines(checked.fusion)]
     if checked.claims:
         out += ["", _claims_line(checked)]
+    out += _library_default_lines(checked)
     out += _recipe_lines(checked.graph)
     return "\n".join(out)
+
+
+def _library_default_lines(checked: Checked) -> list[str]:
+    """I002: the library defaults the spec leaves as they are where they set a training rate."""
+    if not checked.library_defaults:
+        return []
+    lines = ["", "library defaults left as they are (pass them in the call to change them)"]
+    return lines + [f"  line {d.span.line}: {d.message}" for d in checked.library_defaults]
 
 
 def _recipe_lines(graph: ir.Graph | None) -> list[str]:
@@ -303,7 +313,17 @@ def summary_dict(checked: Checked) -> dict[str, object]:
             for c in checked.claims
         ],
         "recipe": checked.graph.recipe.model_dump() if checked.graph.recipe else None,
+        # Only where there are some (I002): the other specs' summaries keep their keys.
+        **(
+            {"library_defaults": [_library_default(d) for d in checked.library_defaults]}
+            if checked.library_defaults
+            else {}
+        ),
     }
+
+
+def _library_default(d: Diagnostic) -> dict[str, object]:
+    return {"line": d.span.line, "message": d.message}
 
 
 def render_json(checked: Checked) -> str:

@@ -87,9 +87,24 @@ def test_the_convention_is_per_file_for_imported_blocks(tmp_path: Path) -> None:
     main = tmp_path / "net.arch"
     main.write_text('import "lib.arch"\ninput [8x8x3]\nrelu\na: tiny(4)\nFC 2\n')
     result = parse_spec(main.read_text(), str(main))
-    # the lecture convention holds in lib.arch (no relu there): tiny's conv keeps its ReLU
+    # lib.arch is a block library, no lecture table: its own lines (no input, no activation)
+    # do not turn the convention on, so tiny's conv gets no ReLU nobody wrote
     assert result.graph is not None and result.diagnostics == []
-    assert ops(result.graph) == ["input", "relu", "conv", "relu", "linear"]
+    assert ops(result.graph) == ["input", "relu", "conv", "linear"]
+
+
+def test_a_library_without_activations_does_not_put_relus_in_its_blocks(tmp_path: Path) -> None:
+    # Issue 23: a library writing no activation and no defaults line made its convs
+    # conv -> ReLU -> BN, although the importing spec writes its activations.
+    (tmp_path / "lib.arch").write_text("block cbr(c):\n    CONV c 3x3 pad 1 no bias\n    BN\n")
+    main = tmp_path / "net.arch"
+    main.write_text('import "lib.arch"\ninput [8x8x3]\na: cbr(4)\nrelu\nGAP\nFC 2\n')
+    result = parse_spec(main.read_text(), str(main))
+    assert result.graph is not None and result.diagnostics == []
+    assert ops(result.graph) == ["input", "conv", "batchnorm", "relu", "global_avgpool", "linear"]
+    # A lecture table keeps its convention, for its own blocks too.
+    g, warnings = lint("block two(c):\n    CONV c 3x3 pad 1\ninput [8x8x3]\ntwo(4)\nFC 2\n")
+    assert ops(g) == ["input", "conv", "relu", "linear"] and warnings == []
 
 
 def test_a_follower_may_be_an_activation_of_several_words_with_arguments() -> None:
@@ -126,6 +141,11 @@ def test_a_follower_written_again_after_the_defaults_is_warned() -> None:
     assert ops(g)[1:6] == ["conv", "batchnorm", "relu", "batchnorm", "relu"]
     assert warnings == [("W224", 3, 19)]
     assert lint(text.replace(", BN, relu", ", relu"))[1] == [("W224", 3, 19)]
-    # What the defaults do not put there, and a layer on a line of its own, are the author's.
+    # What the defaults do not put there is the author's.
     assert lint(text.replace("conv: bn, relu", "conv: bn").replace(", BN", ""))[1] == []
-    assert lint(text.replace(", BN, relu", "\nBN"))[1] == []
+    # Issue 23: a BN on a line of its own after the defaults' BN built two BNs without a word.
+    g, warnings = lint(text.replace(", BN, relu", "\nBN"))
+    assert ops(g)[1:5] == ["conv", "batchnorm", "relu", "batchnorm"]
+    assert warnings == [("W224", 4, 1)]
+    # ... also after a pool, no more: the BN then follows a layer the defaults did not touch.
+    assert lint(text.replace(", BN, relu", "\nMAX POOL 2x2\nBN"))[1] == []

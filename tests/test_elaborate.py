@@ -214,6 +214,36 @@ def test_residual_with_explicit_shortcut_body() -> None:
     assert g.node("layer1.add1").inputs == ["layer1.bn3", "layer1.downsample.1"]
 
 
+def test_a_shortcut_whose_add_sits_in_a_false_if_is_an_error() -> None:
+    # Issue 23: the shortcut's conv and BN were built, run and thrown away (parameters and
+    # keys without gradients), with no word.
+    text = (
+        "input [8x8x4]\n"
+        "conv: bn, relu\n"
+        "block b(out, use = 0):\n"
+        "    residual:\n"
+        "        CONV out 3x3 pad 1 no relu\n"
+        "    shortcut:\n"  # line 6
+        "        CONV out 1x1 no relu\n"
+        "    if use:\n"  # line 8
+        "        add\n"
+        "b(8, use 1)\n"
+        "b(8)\n"
+        "GAP\n"
+        "FC 2\n"
+    )
+    (d,) = [d for d in parse_spec(text, "net.arch").diagnostics if d.severity == "error"]
+    assert (d.code, d.line, d.column) == ("E211", 6, 5)
+    assert "never used" in d.message and "line 8" in d.message
+    assert [n.span.line for n in d.notes if n.span is not None] == [11]  # the call that skips it
+    # Where the `add` holds, the shortcut is joined; with no shortcut the `if` is the plain
+    # path (MobileNetV2's inverted residual), as before.
+    joined = graph(text.replace("b(8)\n", "")).node("b1.add1")
+    assert joined.inputs == ["b1.bn1", "b1.downsample.1"]
+    plain = graph(text.replace("    shortcut:\n        CONV out 1x1 no relu\n", ""))
+    assert [n.op for n in plain.nodes].count("add") == 1
+
+
 def test_branches_joined_by_concat() -> None:
     g = graph(
         "input [28x28x192]\n"
@@ -610,3 +640,45 @@ def test_a_named_shortcut_written_first() -> None:
         ("b.activation", "relu", ["b.add1"]),
     ]
     assert [n.name for n in g.nodes if n.op == "shortcut"] == ["skip"]
+
+
+def test_a_library_default_that_sets_a_rate_is_named_in_the_summary(tmp_path: Path) -> None:
+    # Issue 23: mbconv's `total = 16` silently gave EfficientNet-B1 (23 blocks) stochastic
+    # depth rates up to 0.2 * 22 / 16 = 0.275 instead of torchvision's 0.2 * 22 / 23 = 0.191.
+    from archc.report import render_text, summary_dict
+
+    (tmp_path / "lib.arch").write_text(
+        "block head(classes, drop = 0.2, stride = 1):\n"
+        "    CONV 8 3x3 stride stride pad 1\n"
+        "    relu\n"
+        "    GAP\n"
+        "    dropout drop\n"
+        "    FC classes\n"
+    )
+    main = tmp_path / "net.arch"
+    text = 'import "lib.arch"\ninput [8x8x3]\nhead(10)\n'
+    main.write_text(text)
+    checked = check_source(text, str(main))
+    assert checked.diagnostics == []  # a note in the summary, not a finding of lint
+    (noted,) = checked.library_defaults
+    assert (noted.code, noted.line) == ("I002", 3)
+    assert "`head` leaves `drop` at its library default 0.2 (lib.arch line 1)" in noted.message
+    assert "line 3: `head` leaves `drop`" in render_text(checked)
+    assert [d["line"] for d in summary_dict(checked)["library_defaults"]] == [3]  # type: ignore[index]
+    # `stride` sets no rate; `drop` passed by the call is the caller's choice.
+    for given in ("head(10, 0.5)", "head(10, drop 0.5)"):
+        checked = check_source(text.replace("head(10)", given), str(main))
+        assert checked.library_defaults == [] and checked.diagnostics == []
+        assert "library_defaults" not in summary_dict(checked)
+    # A block of the spec's own file is the author's: nothing to name.
+    own = "block head(p = 0.2):\n    dropout p\n    FC 2\ninput [8]\nhead()\n"
+    assert check_source(own).library_defaults == []
+
+
+def test_efficientnet_b0_summary_names_mbconv_total() -> None:
+    from archc.check import check_spec
+
+    checked = check_spec("torchvision/efficientnet_b0")
+    assert [d.message.split(" (")[0] for d in checked.library_defaults] == [
+        "`mbconv` leaves `total` at its library default 16"
+    ]

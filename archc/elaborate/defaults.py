@@ -36,7 +36,11 @@ class Convention:
 
 
 def lecture_convention(body: tuple[S.Stmt, ...]) -> Convention:
-    """On when a file sets no defaults and writes no activation anywhere (the lecture tables)."""
+    """On when a file sets no defaults and writes no activation anywhere (the lecture tables).
+    Decided from the file's own lines only: a block library (no input line) is no lecture
+    table, so its blocks never get the convention's ReLUs, whatever the importing file does."""
+    if not any(isinstance(st, S.InputStmt) for st in body):
+        return Convention(on=False)
     first_activation: S.Layer | None = None
     stack = list(reversed(body))
     while stack:

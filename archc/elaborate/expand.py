@@ -12,8 +12,10 @@ levels deep stops at the limit instead of reporting a billion errors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, is_dataclass, replace
+from dataclasses import fields as dc_fields
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from archc import syntax as S
@@ -29,6 +31,7 @@ from archc.elaborate.problems import (
     Quiet,
     unjoined_branches,
     unjoined_residual,
+    unused_shortcut,
 )
 from archc.elaborate.values import (
     CONSTANTS,
@@ -74,6 +77,7 @@ class _Residual:
     span: Span
     output: str | None = None
     shortcut: str | None = None
+    shortcut_span: Span | None = None
 
 
 @dataclass
@@ -151,6 +155,8 @@ class Expander:
         # ("bn", "activation") with the defaults line of each, and its output (see `layer`).
         self.followed: tuple[tuple[str, int], dict[str, int], str] | None = None
         self.emitted = EmittedShapes(self.drafts, diags)
+        self.noted_defaults: set[tuple[str, str]] = set()
+        """(block, parameter) pairs I002 has named."""
 
     # --- diagnostics ---------------------------------------------------------------------------
 
@@ -204,8 +210,11 @@ class Expander:
                         pending[0:0] = if_body(st)
                     elif residual is not None and joins(st, "add"):
                         # `if use_residual: add` that does not hold: the residual path is the
-                        # block's plain path (MobileNetV2's inverted residual).
-                        residual = None
+                        # block's plain path (MobileNetV2's inverted residual). A shortcut
+                        # would be built and never used (parameters without gradients).
+                        skipped, residual = residual, None
+                        if skipped.shortcut_span is not None:
+                            raise unused_shortcut(skipped.shortcut_span, st.span)
                 elif isinstance(st, S.Defaults):
                     ctx = replace(ctx, defaults=apply_defaults(ctx.defaults, st))
                 elif isinstance(st, S.InputStmt):
@@ -333,6 +342,7 @@ class Expander:
                             )
                         residual = _Residual(cur, st.span)
                     residual.shortcut = self.shortcut(st, ctx, scope, residual.start)
+                    residual.shortcut_span = st.span
                 elif isinstance(st, S.Branch):
                     if branches is None:
                         branches = _Branches(cur, st.span, [])
@@ -469,13 +479,16 @@ class Expander:
         return cur
 
     def doubled_follower(self, st: S.Layer, inputs: list[str]) -> None:
-        """W224 when a BN or an activation written on a conv's (FC's) line comes right after the
-        same kind of layer that a defaults line already put there: `conv: bn, relu` and then
-        `CONV 64 3x3, BN, relu` builds BN, ReLU, BN, ReLU."""
+        """W224 when a BN or an activation comes right after the same kind of layer that a
+        defaults line already put after a conv (FC): `conv: bn, relu` and then `CONV 64 3x3,
+        BN, relu` builds BN, ReLU, BN, ReLU. A BN is warned wherever it stands; an activation
+        on the layer's own line only, as before."""
         followed, self.followed = self.followed, None
-        if followed is None or followed[0] != (st.span.file, st.span.line):
+        if followed is None:
             return
         what = "bn" if st.kind == "batchnorm" else "activation" if OPS[st.kind].activation else ""
+        if what == "activation" and followed[0] != (st.span.file, st.span.line):
+            return
         if what not in followed[1] or inputs != [followed[2]]:
             return
         line = followed[1][what]
@@ -587,6 +600,7 @@ class Expander:
             for _ in range(c.repeat):
                 entry = self.entry(cur, c.block)
                 env = bind(info.definition, c, ctx, entry)
+                self.note_rate_defaults(info.definition, c, env)
                 inst = self.instance_name(st, c, scope, index, total)
                 index += 1
                 inner = Ctx(
@@ -615,6 +629,34 @@ class Expander:
             if st.claims:
                 last.claims = [claim(c) for c in st.claims]
         return cur
+
+    def note_rate_defaults(self, block: S.BlockDef, call: S.Call, env: dict[str, Fraction]) -> None:
+        """I002, once per block and parameter: a call into another file's block leaves a
+        parameter at the library's default, and that parameter sets a dropout or stochastic
+        depth rate, which no shape or claim checks (`mbconv`'s `total = 16`, the network's
+        block count, made EfficientNet-B1's rates up to 0.275 instead of 0.191)."""
+        if block.span.file == call.span.file:
+            return
+        given = {p.name for p in block.params[: len(call.args)]} | {k.name for k in call.kwargs}
+        rated = rate_names(block.body)
+        for p in block.params:
+            key = (block.name, p.name)
+            if p.name in given or p.name not in rated or key in self.noted_defaults:
+                continue
+            self.noted_defaults.add(key)
+            value = env[p.name]
+            shown = str(value) if value.denominator == 1 else str(float(value))
+            self.diags.append(
+                Diagnostic(
+                    severity="info",
+                    code="I002",
+                    message=f"`{block.name}` leaves `{p.name}` at its library default "
+                    f"{shown} ({Path(block.span.file).name} line {p.span.line}), which sets a "
+                    "dropout or stochastic depth rate",
+                    span=call.span,
+                    help=f"pass `{p.name}` in the call if this network needs another value",
+                )
+            )
 
     def entry(self, cur: str, block: str) -> EntryShape:
         """``in.c`` and its kin for a call whose input is the node ``cur``."""
@@ -687,6 +729,31 @@ def bind(block: S.BlockDef, call: S.Call, ctx: Ctx, entry: EntryShape) -> dict[s
                 f"its parameters are ({', '.join(names)})",
             )
     return env
+
+
+_RATES = ("dropout", "stochastic_depth")
+
+
+def rate_names(body: tuple[S.Stmt, ...]) -> set[str]:
+    """The names the options of a body's dropout and stochastic depth layers read (nested
+    bodies too)."""
+    found: set[str] = set()
+    for st in body:
+        if isinstance(st, S.Layer) and st.kind in _RATES:
+            found |= names_in(tuple(st.options.values()))
+        found |= rate_names(getattr(st, "body", ()))
+    return found
+
+
+def names_in(value: object) -> set[str]:
+    """Every ``Name`` in a piece of syntax (an argument, an expression, a tuple of them)."""
+    if isinstance(value, S.Name):
+        return {value.id}
+    if isinstance(value, tuple):
+        return set().union(*(names_in(v) for v in value))
+    if is_dataclass(value):
+        return set().union(*(names_in(getattr(value, f.name)) for f in dc_fields(value)))
+    return set()
 
 
 _NOT_IN_IF = (S.BlockDef, S.Network, S.InitStmt, S.Import, S.TotalClaim, S.Train, S.InputStmt)

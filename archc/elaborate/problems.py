@@ -31,6 +31,17 @@ def unjoined_residual(span: Span) -> Problem:
     )
 
 
+def unused_shortcut(span: Span, condition: Span) -> Problem:
+    return Problem(
+        "E211",
+        f"this shortcut is never used: the `if` on line {condition.line} that holds its `add` "
+        "does not hold",
+        span,
+        "put the `shortcut:` in the same `if` as its `add` (its layers would be parameters "
+        "that get no gradient)",
+    )
+
+
 def unjoined_branches(span: Span, split: bool = False) -> Problem:
     if split:
         return Problem(
