@@ -28,6 +28,7 @@ from archc import syntax as S
 from archc.diagnostics import Diagnostic, Note, error
 from archc.ops import LONGEST_WORD, OPS, WORDS, Op, by_word
 from archc.spans import Span
+from archc.suggest import closest, did_you_mean
 
 # --- the vocabulary ----------------------------------------------------------------------------
 # Layer kinds, their words, slots, keywords and flags are the op registry's (archc/ops).
@@ -961,9 +962,11 @@ class _Classifier:
             return self.layers(line, None, line.items, name=words[0], name_span=span)
         if len(words) != 1:
             total = words[0].upper() == "TOTAL"
+            stem = re.sub(r"[\d_-]+$", "", " ".join(words))  # `MAX POL1`: its kind words
+            near = "" if total else did_you_mean(stem, [w.lower() for w in WORDS])
             self.err(
                 "E105",
-                f"unknown layer kind `{' '.join(words)}`",
+                f"unknown layer kind `{' '.join(words)}`{near}",
                 span,
                 "archc reads `TOTAL memory:` and `TOTAL params:` lines as claims on the network's "
                 "totals; make any other TOTAL line a comment with `#`"
@@ -1085,6 +1088,8 @@ class _Classifier:
                     _span_of(seg[0]),
                     _help_args(op.kind),
                 )
+            elif isinstance(seg[0], _RawCall) and len(seg) > 1 and _repeat_word(seg[1]):
+                raise _repeat_count(_span_of(seg[1]))
             elif isinstance(seg[0], _RawCall) and len(seg) > 1:
                 raise SyntaxProblem(
                     "E106",
@@ -1095,13 +1100,7 @@ class _Classifier:
                     "`no bn` belong on the conv or FC lines of the block",
                 )
             else:
-                raise SyntaxProblem(
-                    "E105",
-                    f"unknown layer kind {_describe(seg[0])}",
-                    _span_of(seg[0]),
-                    "a layer starts with a kind: CONV, POOL, FC, NORM, BN, RELU, DROPOUT, "
-                    "SOFTMAX, … (docs/language.md lists them), or is a block call `name(args)`",
-                )
+                raise self.unknown_kind(seg)
         if not groups:
             raise SyntaxProblem("E105", "this line has no layer", line.span)
         out: list[S.Stmt] = []
@@ -1152,6 +1151,33 @@ class _Classifier:
                 "keep one declared shape per line",
             )
         return shapes[0] if shapes else None
+
+    def unknown_kind(self, seg: list[Any]) -> SyntaxProblem:
+        """E105 for a line that starts with no kind: a label or name missing its `:`
+        (`CONV1 6 5x5`, `stem CONV 64 7x7`) says so; a misspelt kind gets the nearest one."""
+        head = seg[0]
+        label = _kind_of_phrase([head.id], head.span) if isinstance(head, S.Name) else None
+        named = isinstance(head, S.Name) and len(seg) > 1 and self.lead_kind(seg[1:]) is not None
+        if len(seg) > 1 and ((label is not None and label.name is not None) or named):
+            return SyntaxProblem(
+                "E105",
+                f"missing `:` after the label `{head.id}`",
+                _span_of(head),
+                f"write `{head.id}:` (e.g. `CONV1: 6 5x5`, `stem: CONV 64 7x7`)",
+            )
+        near = ""
+        if isinstance(head, S.Name):
+            words = [it.id for it in seg[:LONGEST_WORD] if isinstance(it, S.Name)]
+            for n in range(len(words), 0, -1):  # `leaky rellu`: the phrase, then its first word
+                if near := did_you_mean(" ".join(words[:n]), [w.lower() for w in WORDS]):
+                    break
+        return SyntaxProblem(
+            "E105",
+            f"unknown layer kind {_describe(head)}{near}",
+            _span_of(head),
+            "a layer starts with a kind: CONV, POOL, FC, NORM, BN, RELU, DROPOUT, "
+            "SOFTMAX, … (docs/language.md lists them), or is a block call `name(args)`",
+        )
 
     def lead_kind(self, seg: list[Any]) -> tuple[_Kind, int] | None:
         words: list[S.Name] = []
@@ -1275,9 +1301,11 @@ class _Classifier:
                         flag("no_" + what, self.join(it.span, nxt.span))
                         i += 1
                         continue
+                    near = closest(nxt.id, NO_FLAGS) if isinstance(nxt, S.Name) else None
                     raise SyntaxProblem(
                         "E106",
-                        "`no` must be followed by `bias`, `bn` or `relu`",
+                        "`no` must be followed by `bias`, `bn` or `relu`"
+                        + (f": did you mean `no {near}`?" if near else ""),
                         it.span,
                     )
                 if w in op.flags:
@@ -1404,6 +1432,11 @@ class _Classifier:
                     msg = f"{_kind_word(kind)} takes no arguments, but got {what}"
                 else:
                     msg = f"too many values for {_kind_word(kind)}: {what} is extra"
+                    if _repeat_word(arg.value):  # `CONV 64 3x3 x depth`
+                        raise _repeat_count(arg.span)
+                    if isinstance(arg.value, S.Name):  # `strid 2`, `depthwize`
+                        words = [*op.keywords, *(f.replace("_", " ") for f in op.flags)]
+                        msg += did_you_mean(arg.value.id, words)
                 raise SyntaxProblem("E106", msg, arg.span, _help_args(kind))
             k.options[free[0]] = arg
 
@@ -1444,6 +1477,20 @@ def _describe(x: Any) -> str:
     if isinstance(x, _Size | S.Pair):
         return "a size"
     return "an expression"
+
+
+def _repeat_word(x: Any) -> bool:
+    """`x` or `xdepth`: a repetition whose count is no number (`x3` is read as one)."""
+    return isinstance(x, S.Name) and re.fullmatch(r"[xX]([A-Za-z_]\w*)?", x.id) is not None
+
+
+def _repeat_count(span: Span) -> SyntaxProblem:
+    return SyntaxProblem(
+        "E106",
+        "the repeat count after `x` must be a number",
+        span,
+        "write the count right after the `x`: `bottleneck(64) x3`, `CONV 64 3x3 x2`",
+    )
 
 
 def _kind_word(kind: str) -> str:

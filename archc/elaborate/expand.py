@@ -41,8 +41,9 @@ from archc.elaborate.values import (
     claim,
     declared_shape,
 )
-from archc.ops import OPS
+from archc.ops import OPS, WORDS
 from archc.spans import Frame, Span
+from archc.suggest import did_you_mean
 
 MAX_REPEAT = 1000
 MAX_NODES = 100_000
@@ -580,9 +581,17 @@ class Expander:
             if info is None and self.blocks.import_failed:
                 raise Quiet
             if info is None:
+                if c.block.lower() in _SECTIONS and not c.args and not c.kwargs:
+                    raise Problem(
+                        "E202",
+                        f"`{c.block}` needs a `:` after it",
+                        c.span,
+                        f"write `{c.block.lower()}:` and indent the section's layers under it",
+                    )
+                near = did_you_mean(c.block, [*self.blocks.blocks, *kind_words()])
                 raise Problem(
                     "E202",
-                    f"`{c.block}` is neither a layer kind nor a defined block",
+                    f"`{c.block}` is neither a layer kind nor a defined block{near}",
                     c.span,
                     f"defined blocks: {self.blocks.known()}; layer kinds are CONV, POOL, FC, "
                     "NORM, BN, RELU, DROPOUT, SOFTMAX, …",
@@ -732,6 +741,13 @@ def bind(block: S.BlockDef, call: S.Call, ctx: Ctx, entry: EntryShape) -> dict[s
 
 
 _RATES = ("dropout", "stochastic_depth")
+_SECTIONS = ("residual", "shortcut", "branch", "gate", "stage")
+"""Section words that open an indented body: without their `:` they read as a block call."""
+
+
+def kind_words() -> list[str]:
+    """The registry's layer kind words, as a spec may write them (lower case)."""
+    return [w.lower() for w in WORDS]
 
 
 def rate_names(body: tuple[S.Stmt, ...]) -> set[str]:
