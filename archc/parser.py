@@ -1006,10 +1006,14 @@ class _Classifier:
             follower = self.follower(seg)
             if follower is None:
                 if followers:
+                    near = ""
+                    if isinstance(seg[0], S.Name):  # `conv: bn, rellu`
+                        words = [w.lower() for w, op in WORDS.items() if op.activation]
+                        near = did_you_mean(seg[0].id, [*words, "bn", "none"])
                     raise SyntaxProblem(
                         "E106",
-                        f"{_describe(seg[0])} is not a follower: a defaults line (`{label}: …`) "
-                        "holds `bn`, activations or `none`",
+                        f"{_describe(seg[0])} is not a follower: a defaults line "
+                        f"(`{label}: …`) holds `bn`, activations or `none`{near}",
                         self.join(_span_of(seg[0]), _span_of(seg[-1])),
                         "write that layer after each one yourself; to build these layers here "
                         "instead, label the line with a name that is not a kind (`post: …`)",
@@ -1434,9 +1438,12 @@ class _Classifier:
                     msg = f"too many values for {_kind_word(kind)}: {what} is extra"
                     if _repeat_word(arg.value):  # `CONV 64 3x3 x depth`
                         raise _repeat_count(arg.span)
-                    if isinstance(arg.value, S.Name):  # `strid 2`, `depthwize`
+                    if isinstance(arg.value, S.Name):  # `strid 2`, `depthwize`, `, rellu`
                         words = [*op.keywords, *(f.replace("_", " ") for f in op.flags)]
-                        msg += did_you_mean(arg.value.id, words)
+                        kinds = [w.lower() for w in WORDS]
+                        msg += did_you_mean(arg.value.id, words) or did_you_mean(
+                            arg.value.id, kinds
+                        )
                 raise SyntaxProblem("E106", msg, arg.span, _help_args(kind))
             k.options[free[0]] = arg
 

@@ -39,6 +39,8 @@ def test_distance_counts_edits_and_neighbour_swaps() -> None:
         ("CONV 6 5x5 strid 2", "E106", "stride"),  # a keyword
         ("CONV 6 5x5 stride 1 depthwize", "E106", "depthwise"),  # a flag
         ("CONV 6 5x5 no reul", "E106", "no relu"),
+        ("CONV 6 5x5, rellu", "E106", "relu"),  # a kind after a comma
+        ("conv: bn, rellu", "E106", "relu"),  # a follower of a defaults line
     ],
 )
 def test_a_misspelt_word_gets_the_nearest_known_one(line: str, code: str, suggested: str) -> None:
