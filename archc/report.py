@@ -249,6 +249,9 @@ def render_markdown(checked: Checked, depth: int | None = None) -> str:
         out += [f"- {_md_cell(s)}" for s in _fusion_lines(checked.fusion)]
     if checked.claims:
         out += ["", _claims_line(checked)]
+    if checked.library_defaults:
+        out += ["", "**Library defaults left as they are** (pass them in the call to change them)"]
+        out += [""] + [f"- line {d.span.line}: {d.message}" for d in checked.library_defaults]
     recipe = checked.graph.recipe if checked.graph else None
     if recipe is not None and checked.graph is not None:
         out += ["", f"**Training recipe** (train: on line {recipe.line})", ""]

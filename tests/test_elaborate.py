@@ -645,7 +645,7 @@ def test_a_named_shortcut_written_first() -> None:
 def test_a_library_default_that_sets_a_rate_is_named_in_the_summary(tmp_path: Path) -> None:
     # Issue 23: mbconv's `total = 16` silently gave EfficientNet-B1 (23 blocks) stochastic
     # depth rates up to 0.2 * 22 / 16 = 0.275 instead of torchvision's 0.2 * 22 / 23 = 0.191.
-    from archc.report import render_text, summary_dict
+    from archc.report import render_markdown, render_text, summary_dict
 
     (tmp_path / "lib.arch").write_text(
         "block head(classes, drop = 0.2, stride = 1):\n"
@@ -664,6 +664,7 @@ def test_a_library_default_that_sets_a_rate_is_named_in_the_summary(tmp_path: Pa
     assert (noted.code, noted.line) == ("I002", 3)
     assert "`head` leaves `drop` at its library default 0.2 (lib.arch line 1)" in noted.message
     assert "line 3: `head` leaves `drop`" in render_text(checked)
+    assert "- line 3: `head` leaves `drop`" in render_markdown(checked)
     assert [d["line"] for d in summary_dict(checked)["library_defaults"]] == [3]  # type: ignore[index]
     # `stride` sets no rate; `drop` passed by the call is the caller's choice.
     for given in ("head(10, 0.5)", "head(10, drop 0.5)"):
