@@ -91,3 +91,14 @@ def test_a_repeat_count_that_is_no_number_says_so(line: str) -> None:
     # A parameter named `x` is still a value, and `x3` a count.
     ok = "block b(c, x = 2):\n    CONV x 3x3 pad 1\n" + INPUT + "b(4) x3\nFC 2\n"
     assert parse_spec(ok).diagnostics == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "suggested"),
+    [("optimiser sgd", "optimizer"), ("epoch 3", "epochs"), ("wieght decay 0.1", "weight decay")],
+)
+def test_a_misspelt_training_setting_gets_the_nearest(setting: str, suggested: str) -> None:
+    text = INPUT + "CONV 4 3x3\nGAP\nFC 2\ntrain:\n    " + setting + "\n"
+    code, message, line, _ = only_error(text)
+    assert (code, line) == ("E112", 6)
+    assert message == f"unknown training setting: did you mean `{suggested}`?"

@@ -18,6 +18,7 @@ from archc.diagnostics import Diagnostic, error
 from archc.elaborate.problems import Problem
 from archc.recipe_ir import Optimizer, Recipe, Schedule
 from archc.spans import Span
+from archc.suggest import did_you_mean
 
 # Setting phrases, longest first where one is the start of another.
 _KEYS = (
@@ -147,7 +148,13 @@ def _setting(setting: S.Setting, r: _Reading) -> None:
     lower = [w.id.lower() if isinstance(w, S.Name) else None for w in words]
     key = next((k for k in _KEYS if tuple(lower[: len(k)]) == k), None)
     if key is None:
-        raise Problem("E112", "unknown training setting", words[0].span, _HELP)
+        near = ""
+        if lower[0] is not None:  # `epoch 90`, `optimiser sgd`: the nearest setting
+            phrases = [" ".join(k) for k in _KEYS]
+            near = did_you_mean(" ".join(w for w in lower[:2] if w), phrases) or did_you_mean(
+                lower[0], phrases
+            )
+        raise Problem("E112", f"unknown training setting{near}", words[0].span, _HELP)
     name = _ALIASES.get(" ".join(key), " ".join(key))
     if name in r.spans:
         raise Problem("E222", f"`{name}` is set twice", setting.span, "keep one of the two lines")
