@@ -214,7 +214,7 @@ def _library_default_lines(checked: Checked) -> list[str]:
     """I002: the library defaults the spec leaves as they are where they set a training rate."""
     if not checked.library_defaults:
         return []
-    lines = ["", "library defaults left as they are (pass them in the call to change them)"]
+    lines = ["", "library defaults left as they are (check them for this network: I002)"]
     return lines + [f"  line {d.span.line}: {d.message}" for d in checked.library_defaults]
 
 
@@ -250,7 +250,7 @@ def render_markdown(checked: Checked, depth: int | None = None) -> str:
     if checked.claims:
         out += ["", _claims_line(checked)]
     if checked.library_defaults:
-        out += ["", "**Library defaults left as they are** (pass them in the call to change them)"]
+        out += ["", "**Library defaults left as they are** (check them for this network: I002)"]
         out += [""] + [f"- line {d.span.line}: {d.message}" for d in checked.library_defaults]
     recipe = checked.graph.recipe if checked.graph else None
     if recipe is not None and checked.graph is not None:

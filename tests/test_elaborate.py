@@ -683,3 +683,20 @@ def test_efficientnet_b0_summary_names_mbconv_total() -> None:
     assert [d.message.split(" (")[0] for d in checked.library_defaults] == [
         "`mbconv` leaves `total` at its library default 16"
     ]
+
+
+def test_a_rate_default_left_inside_a_library_is_named_at_the_specs_call(tmp_path: Path) -> None:
+    # ConvNeXt's `cnstage` calls `cnblock` without `total` and `p`: the spec cannot set them.
+    (tmp_path / "lib.arch").write_text(
+        "block inner(rate = 0.3):\n    dropout rate\n\nblock outer(c):\n    CONV c 1x1\n    relu\n    inner()\n"
+    )
+    main = tmp_path / "net.arch"
+    text = 'import "lib.arch"\ninput [8x8x3]\nrelu\nouter(4) x2\nGAP\nFC 2\n'
+    main.write_text(text)
+    checked = check_source(text, str(main))
+    assert checked.diagnostics == []
+    (noted,) = checked.library_defaults  # once, although called twice
+    assert (noted.line, noted.span.file) == (4, str(main))
+    assert noted.message.startswith(
+        "`inner`, called by `outer`, leaves `rate` at its library default"
+    )

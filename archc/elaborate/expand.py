@@ -609,7 +609,7 @@ class Expander:
             for _ in range(c.repeat):
                 entry = self.entry(cur, c.block)
                 env = bind(info.definition, c, ctx, entry)
-                self.note_rate_defaults(info.definition, c, env)
+                self.note_rate_defaults(info.definition, c, env, ctx.frames)
                 inst = self.instance_name(st, c, scope, index, total)
                 index += 1
                 inner = Ctx(
@@ -639,13 +639,18 @@ class Expander:
                 last.claims = [claim(c) for c in st.claims]
         return cur
 
-    def note_rate_defaults(self, block: S.BlockDef, call: S.Call, env: dict[str, Fraction]) -> None:
-        """I002, once per block and parameter: a call into another file's block leaves a
-        parameter at the library's default, and that parameter sets a dropout or stochastic
-        depth rate, which no shape or claim checks (`mbconv`'s `total = 16`, the network's
-        block count, made EfficientNet-B1's rates up to 0.275 instead of 0.191)."""
-        if block.span.file == call.span.file:
-            return
+    def note_rate_defaults(
+        self, block: S.BlockDef, call: S.Call, env: dict[str, Fraction], frames: tuple[Frame, ...]
+    ) -> None:
+        """I002, once per block and parameter: a call of a library's block (from the spec, or
+        from a library block the spec calls) leaves a parameter at the library's default, and
+        that parameter sets a dropout or stochastic depth rate, which no shape or claim checks
+        (`mbconv`'s `total = 16`, the network's block count, made EfficientNet-B1's rates up to
+        0.275 instead of 0.191). Reported at the spec's own call."""
+        outer = frames[0].call if frames else call.span
+        if block.span.file == outer.file:
+            return  # the spec's own block: its author wrote the default
+        through = f", called by `{frames[-1].block}`," if frames else ""
         given = {p.name for p in block.params[: len(call.args)]} | {k.name for k in call.kwargs}
         rated = rate_names(block.body)
         for p in block.params:
@@ -659,11 +664,14 @@ class Expander:
                 Diagnostic(
                     severity="info",
                     code="I002",
-                    message=f"`{block.name}` leaves `{p.name}` at its library default "
+                    message=f"`{block.name}`{through} leaves `{p.name}` at its library default "
                     f"{shown} ({Path(block.span.file).name} line {p.span.line}), which sets a "
                     "dropout or stochastic depth rate",
-                    span=call.span,
-                    help=f"pass `{p.name}` in the call if this network needs another value",
+                    span=outer,
+                    help=f"pass `{p.name}` in the call if this network needs another value"
+                    if not frames
+                    else f"`{frames[-1].block}` does not pass `{p.name}`: if this network needs "
+                    "another value, call the blocks it calls yourself",
                 )
             )
 
