@@ -652,6 +652,8 @@ class Expander:
             return  # the spec's own block: its author wrote the default
         through = f", called by `{frames[-1].block}`," if frames else ""
         given = {p.name for p in block.params[: len(call.args)]} | {k.name for k in call.kwargs}
+        if all(p.name in given or p.default is None for p in block.params):
+            return
         rated = rate_names(block.body)
         for p in block.params:
             key = (block.name, p.name)
