@@ -688,7 +688,8 @@ def test_efficientnet_b0_summary_names_mbconv_total() -> None:
 def test_a_rate_default_left_inside_a_library_is_named_at_the_specs_call(tmp_path: Path) -> None:
     # ConvNeXt's `cnstage` calls `cnblock` without `total` and `p`: the spec cannot set them.
     (tmp_path / "lib.arch").write_text(
-        "block inner(rate = 0.3):\n    dropout rate\n\nblock outer(c):\n    CONV c 1x1\n    relu\n    inner()\n"
+        "block inner(rate = 0.3):\n    dropout rate\n\n"
+        "block outer(c):\n    CONV c 1x1\n    relu\n    inner()\n"
     )
     main = tmp_path / "net.arch"
     text = 'import "lib.arch"\ninput [8x8x3]\nrelu\nouter(4) x2\nGAP\nFC 2\n'
