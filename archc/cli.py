@@ -54,8 +54,17 @@ def _check(path: str, batch: int = 1, dtype: str = "fp32") -> Checked:
 
         # One byte past the limit, so that check_source reports a spec too large (E004).
         data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
-        text = data.decode("utf-8", errors="replace")
-        return check_source(text, "<stdin>", batch=batch, dtype=dtype)  # type: ignore[arg-type]
+        if len(data) > MAX_SPEC_BYTES:
+            text = data.decode("utf-8", errors="replace")
+            return check_source(text, "<stdin>", batch=batch, dtype=dtype)  # type: ignore[arg-type]
+        # Decoded as strictly as a file: NUL or invalid UTF-8 is E002, not a replaced character.
+        from archc.check import Checked
+        from archc.frontend import decode_spec
+
+        decoded, problem = decode_spec(data, "<stdin>")
+        if problem is not None or decoded is None:
+            return Checked(file="<stdin>", graph=None, diagnostics=[problem] if problem else [])
+        return check_source(decoded, "<stdin>", batch=batch, dtype=dtype)  # type: ignore[arg-type]
     return check_file(_locate(path), batch=batch, dtype=dtype)  # type: ignore[arg-type]
 
 
@@ -317,7 +326,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ImportError:
         print("archc export: needs onnx: pip install 'archc[onnx]'", file=sys.stderr)
         return 2
-    from archc.export import export_onnx, report
+    from archc.export import ExportError, export_onnx, report
+    from archc.files import writes_stdout
 
     source = _locate(args.file)
     target = Path(args.output) if args.output else Path(Path(source).stem + ".onnx")
@@ -326,12 +336,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ArchcError as exc:
         _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
         return _exit_code(exc.diagnostics) or 1
+    except ExportError as exc:
+        print(f"archc export: {visible(str(exc))}", file=sys.stderr)
+        return 2
     except OSError as exc:
         where = visible(str(exc.filename or target))
         print(f"archc export: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     text, agreed = report(result)
-    print(text)
+    # With the file on stdout (-o -, -o /dev/stdout), the report goes to stderr.
+    print(text, file=sys.stderr if writes_stdout(target) else sys.stdout)
     return 0 if agreed else 1
 
 
@@ -383,6 +397,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
             step("generating")
             message = write_source(checked, _locate(args.file), args.output, args.fused)
+        from archc.files import writes_stdout
+
+        if writes_stdout(args.output):
+            print(message, file=sys.stderr)  # stdout holds the source
+            return 0
     except OSError as exc:
         from archc.diagnostics import visible
 

@@ -43,7 +43,7 @@ def _start(file: str) -> Span:
     return Span(file=file, line=1, column=1, end_line=1, end_column=1)
 
 
-def _decode(data: bytes, file: str) -> tuple[str | None, Diagnostic | None]:
+def decode_spec(data: bytes, file: str) -> tuple[str | None, Diagnostic | None]:
     """UTF-8 text with an optional BOM; NUL bytes or invalid UTF-8 mean a binary file (E002)."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -127,7 +127,7 @@ class _Reader:
             data = read_spec_bytes(path)
         except SpecFileError as problem:
             return None, [_file_error(problem, file)], None
-        text, problem = _decode(data, file)
+        text, problem = decode_spec(data, file)
         if problem is not None or text is None:
             return None, [problem] if problem else [], None
         spec, diags = parse(text, file)
@@ -176,7 +176,7 @@ def read_spec(path: str | Path) -> FrontendResult:
         data = read_spec_bytes(path)
     except SpecFileError as problem:
         return FrontendResult(None, [_file_error(problem, file)], {})
-    text, problem = _decode(data, file)
+    text, problem = decode_spec(data, file)
     if problem is not None or text is None:
         return FrontendResult(None, [problem] if problem else [], {})
     reader.sources[file] = text

@@ -13,7 +13,7 @@ from functools import reduce
 from operator import or_
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from archc.nodes import (
     MAX_SIZE,
@@ -165,11 +165,24 @@ class Graph(BaseModel):
             name=name, file=file, init=init, nodes=nodes, output=output, totals=totals
         )
 
+    _index: dict[str, int] | None = PrivateAttr(default=None)
+    """Node name -> position, built on the first lookup: a scan per lookup made compiling
+    50,000 block instances quadratic (issue 24). Checked on each use, so a graph whose nodes
+    were replaced after it was built is indexed again rather than answered wrongly."""
+
     def node(self, name: str) -> Node:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(name)
+        nodes = self.nodes
+        index, fresh = self._index, False
+        while True:
+            if index is None:
+                index, fresh = {n.name: i for i, n in enumerate(nodes)}, True
+                self._index = index
+            i = index.get(name)
+            if i is not None and i < len(nodes) and nodes[i].name == name:
+                return nodes[i]
+            if fresh:
+                raise KeyError(name)
+            index = None
 
     def to_json(self, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)
