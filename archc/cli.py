@@ -140,9 +140,25 @@ def _spec_files(paths: Sequence[str]) -> list[str | Diagnostic] | None:
         if not found and not problems:
             print(f"archc lint: no .arch files under {visible(path)}", file=sys.stderr)
             return None
-        files += sorted(found)
+        files += [_linked(f, path) or f for f in sorted(found)]
         files += [unlistable(e) for e in problems]
     return files
+
+
+def _linked(file: str, tree: str) -> Diagnostic | None:
+    """E005 for a symbolic link met under ``tree`` that leads out of it or to a file that is
+    not a ``.arch`` spec: such a file is never opened, so none of its text is printed."""
+    from archc.diagnostics import error
+    from archc.files import link_problem
+    from archc.spans import Span
+
+    if not os.path.islink(file):
+        return None
+    why = link_problem(file, [Path(tree)])
+    if why is None:
+        return None
+    span = Span(file=file, line=1, column=1, end_line=1, end_column=1)
+    return error("E005", f"`{file}` is not read: {why}", span)
 
 
 def cmd_lint(args: argparse.Namespace) -> int:

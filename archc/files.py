@@ -158,6 +158,25 @@ def write_output(target: Path, text: str | bytes, inputs: Sequence[str]) -> None
     _write_replacing(target, data)
 
 
+def check_target(target: Path, inputs: Sequence[str]) -> None:
+    """Raise what :func:`write_output` would for ``target`` before anything is written (an
+    input, a directory, a block device, a socket), so that a slow export fails first."""
+    if os.fspath(target) == STDOUT:
+        return
+    try:
+        info = os.stat(target)
+    except OSError:
+        return
+    _refuse_inputs(target, inputs)
+    mode = info.st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+        raise IsADirectoryError(
+            errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL,
+            f"it is {describe_kind(mode)}, which archc does not replace",
+            str(target),
+        )
+
+
 def writes_stdout(target: str | os.PathLike[str] | None) -> bool:
     """Whether writing ``target`` writes to this process's standard output (``-``,
     ``/dev/stdout``, or the file stdout is redirected to)."""

@@ -7,6 +7,7 @@ so that diagnostics can show their source lines.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from archc import ir
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, Note, error, has_errors, sort_key
 from archc.elaborate import elaborate
-from archc.files import MAX_SPEC_BYTES, SpecFileError, read_spec_bytes, too_large
+from archc.files import MAX_SPEC_BYTES, SpecFileError, link_problem, read_spec_bytes, too_large
 from archc.parser import parse
 from archc.spans import Span
 
@@ -172,6 +173,11 @@ def read_spec(path: str | Path) -> FrontendResult:
     text, E004 larger than archc.files.MAX_SPEC_BYTES)."""
     reader = _Reader()
     file = str(path)
+    linked = link_problem(path) if os.path.islink(path) else None
+    if linked is not None:
+        # A link named *.arch to some other file (a cloned repository's
+        # `net.arch -> ~/.git-credentials`, met by a shell glob): never opened, never quoted.
+        return FrontendResult(None, [error("E005", f"`{file}`: {linked}", _start(file))], {})
     try:
         data = read_spec_bytes(path)
     except SpecFileError as problem:

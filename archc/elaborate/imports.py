@@ -147,6 +147,7 @@ class BlockTable:
 
     def refuse(self, st: S.Import, why: str, code: str) -> None:
         self.diags.append(error(code, f"cannot import `{st.path}`: {why}", st.span, IMPORT_HELP))
+        self.import_failed = True  # calls of its blocks are this error's consequence
 
     def import_file(self, st: S.Import, base: Path) -> None:
         if len(self.import_stack) > MAX_IMPORT_DEPTH:
