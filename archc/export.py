@@ -224,7 +224,7 @@ def _name_nodes(proto: onnx.ModelProto, graph: ir.Graph) -> int:
 
 
 def _check(
-    result: Exported, model: torch.nn.Module, shape: tuple[int, ...], data: bytes
+    result: Exported, model: torch.nn.Module, shape: tuple[int, ...], data: bytes | None = None
 ) -> Exported:
     try:
         import onnxruntime
@@ -234,7 +234,8 @@ def _check(
 
     x = torch.randn(CHECK_BATCH, *shape, generator=torch.Generator().manual_seed(1))
     # The bytes written, not the file: the output may be stdout or a pipe.
-    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    model_file = data if data is not None else str(result.path)
+    session = onnxruntime.InferenceSession(model_file, providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {"input": x.numpy()})
     with torch.no_grad():
         want = model(x)
