@@ -619,7 +619,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     graph.add_argument("--costs", action="store_true", help="add params and MACs to each node")
     graph.add_argument(
-        "-o", "--output", metavar="OUT", default=None, help="write here (default: stdout)"
+        "-o",
+        "--output",
+        metavar="OUT",
+        default=None,
+        help="write here (default: stdout; - is stdout too). A FIFO or a device is written to, "
+        "never replaced; the spec and the files it imports are never overwritten",
     )
     color(graph)
     graph.set_defaults(run=cmd_graph)
@@ -652,14 +657,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("file", metavar="FILE", help="a spec file (.arch) or a shipped spec's name")
     export.add_argument(
-        "-o", "--output", metavar="OUT", default=None, help="default: FILE's stem + .onnx"
+        "-o",
+        "--output",
+        metavar="OUT",
+        default=None,
+        help="default: FILE's stem + .onnx; - (or /dev/stdout) writes the file to stdout and "
+        "the report to stderr. Never the spec or a file it imports",
     )
     export.add_argument(
         "--opset",
         type=_positive_int,
         default=None,
         metavar="N",
-        help="ONNX opset (default: torch's)",
+        help="ONNX opset (default: torch's, 18); one that torch's exporter cannot convert the "
+        "model to (below 17 for most models) is refused, and nothing is written",
     )
     color(export)
     export.set_defaults(run=cmd_export)
@@ -686,7 +697,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT",
         default=None,
         help="the file to write, or an existing directory to write FILE's stem + .py in "
-        "(default: FILE's stem + .py in the current directory)",
+        "(default: FILE's stem + .py in the current directory); - writes to stdout. Never the "
+        "spec or a file it imports; a FIFO or a device is written to, never replaced",
     )
     comp.add_argument(
         "--fused",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -64,19 +63,19 @@ def files(where: Path) -> dict[str, Path]:
 
 
 def measure(argv: list[str]) -> dict[str, object]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    tail = (done.stdout.strip().splitlines() or [""])[-1][:120]
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, text=True)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak memory
+        child.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        tail = (out.read().strip().splitlines() or [""])[-1][:120]
     return {
         "argv": [Path(a).name if os.sep in a else a for a in argv[1:]],
         "seconds": round(seconds, 2),
-        # ru_maxrss of all children so far: a lower bound on this one's when it is not the
-        # largest yet, so the cases run from the smallest expected peak up.
-        "peak_mb": round(max(peak, before) / 1024, 1),
-        "exit": done.returncode,
+        "peak_mb": round(usage.ru_maxrss / 1024, 1),
+        "exit": child.returncode,
         "last_line": tail,
     }
 
