@@ -13,7 +13,7 @@ from functools import reduce
 from operator import or_
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from archc.nodes import (
     MAX_SIZE,
@@ -165,24 +165,23 @@ class Graph(BaseModel):
             name=name, file=file, init=init, nodes=nodes, output=output, totals=totals
         )
 
-    _index: dict[str, int] | None = PrivateAttr(default=None)
-    """Node name -> position, built on the first lookup: a scan per lookup made compiling
-    50,000 block instances quadratic (issue 24). Checked on each use, so a graph whose nodes
-    were replaced after it was built is indexed again rather than answered wrongly."""
-
     def node(self, name: str) -> Node:
+        """The node named ``name`` (``KeyError`` if none). Looked up in an index of the nodes
+        built on the first call: a scan per lookup made compiling 50,000 block instances
+        quadratic (issue 24). The index lives in the instance's ``__dict__``, which equality
+        ignores (a private attribute would make a graph that was looked into differ from its
+        JSON round trip), tied to the list of nodes it indexes, and every hit is checked, so a
+        graph whose nodes were replaced or changed is indexed again, never answered wrongly."""
         nodes = self.nodes
-        index, fresh = self._index, False
-        while True:
-            if index is None:
-                index, fresh = {n.name: i for i, n in enumerate(nodes)}, True
-                self._index = index
-            i = index.get(name)
+        cached = self.__dict__.get("_node_index")
+        for attempt in range(2):
+            if attempt or cached is None or cached[0] is not nodes:
+                cached = (nodes, {n.name: i for i, n in enumerate(nodes)})
+                self.__dict__["_node_index"] = cached
+            i = cached[1].get(name)
             if i is not None and i < len(nodes) and nodes[i].name == name:
                 return nodes[i]
-            if fresh:
-                raise KeyError(name)
-            index = None
+        raise KeyError(name)
 
     def to_json(self, indent: int | None = 2) -> str:
         return self.model_dump_json(indent=indent)

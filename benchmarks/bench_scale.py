@@ -4,8 +4,9 @@ Each case runs the real ``archc`` command (or ``archc.load``) in a fresh process
 its wall time and peak resident memory (``ru_maxrss`` of the child):
 
 - ``lint`` of 10 MB files: 2 million lines of ``relu``, 600,000 lines of ``CONV 4 3x3 pad 1``
-  (both refused at the statement limit, E216), and 99,990 lines of that conv (parsed, then
-  stopped at the node limit by the elaborator);
+  (both refused at the statement limit, E216), and 19,990 lines of that conv and 19,990 lines
+  each different (just under the statement limit: parsed and checked in full), and 960 lines
+  of 150 additions each (just under the token limit);
 - ``compile`` and ``archc.load`` of a spec of 50,000 block instances (about 600 bytes);
 - ``graph`` (Mermaid) of a network of about 100,000 nodes.
 
@@ -50,7 +51,17 @@ def files(where: Path) -> dict[str, Path]:
     made = {
         "relu_2m_lines.arch": "input [8x8x3]\n" + "relu\n" * 2_000_000,
         "conv_600k_lines.arch": "input [8x8x3]\n" + "CONV 4 3x3 pad 1\n" * 600_000,
-        "conv_99990_lines.arch": "input [8x8x3]\n" + "CONV 4 3x3 pad 1\n" * 99_990,
+        "conv_19990_lines.arch": "input [8x8x3]\n" + "CONV 4 3x3 pad 1\n" * 19_990,
+        # Long lines just under the token limit: 960 convs of 150 additions each.
+        "heavy_960_lines.arch": "input [8x8x3]\nconv: bn\n"
+        + "".join(
+            f"c{i}: CONV {'+'.join(['1'] * 150)}+{i % 7} 3x3 pad 1, no relu\n" for i in range(960)
+        ),
+        # Every line different (no line parsed once for many), each a conv and its BN.
+        "distinct_19990_lines.arch": "input [8x8x3]\nconv: bn\n"
+        + "".join(
+            f"c{i}: CONV {i % 997 + 1} 3x3 pad 1, no relu  # layer {i}\n" for i in range(19_990)
+        ),
         "instances_50k.arch": INSTANCES,
         "nodes_100k.arch": NODES_100K,
     }
@@ -100,7 +111,9 @@ def main() -> None:
             ],
             "load_50k_instances": [sys.executable, "-c", LOAD, str(p["instances_50k.arch"])],
             "graph_100k_nodes": [*archc, "graph", str(p["nodes_100k.arch"]), "-o", f"{tmp}/g.mmd"],
-            "lint_conv_99990_lines": [*archc, "lint", str(p["conv_99990_lines.arch"])],
+            "lint_conv_19990_lines": [*archc, "lint", str(p["conv_19990_lines.arch"])],
+            "lint_distinct_19990_lines": [*archc, "lint", str(p["distinct_19990_lines.arch"])],
+            "lint_heavy_960_lines": [*archc, "lint", str(p["heavy_960_lines.arch"])],
         }
         results = {}
         for name, argv in cases.items():

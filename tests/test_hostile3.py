@@ -171,10 +171,29 @@ def test_a_file_past_the_statement_limit_is_refused_before_any_line_is_parsed(mo
     assert check_source("input [8x8x3]\n" + "relu\n" * 998).ok  # at the limit: parsed
 
 
-def test_the_statement_limit_is_the_node_limit() -> None:
+def test_long_lines_count_against_a_token_limit_before_parsing(monkeypatch):
+    monkeypatch.setattr(parser, "MAX_TOKENS", 3000)
+    calls = []
+    real = parser._parse_line
+    monkeypatch.setattr(parser, "_parse_line", lambda *a: calls.append(1) or real(*a))
+    line = "CONV " + "+".join(["1"] * 150) + " 3x3  # comments are not counted: " + "x " * 999
+    result = parse_spec("input [8x8x3]\n" + (line + "\n") * 20)
+    # `input [8x8x3]` is 4 tokens, each conv line 301 (CONV, 150 ones, 149 pluses, 3x3): the
+    # tenth conv line, line 11, brings 4 + 3,010 past 3,000.
+    assert [(d.code, d.span.line) for d in result.diagnostics] == [("E216", 11)]
+    assert "3,000 words, numbers and signs" in result.diagnostics[0].message
+    assert calls == []
+
+
+def test_the_statement_limit_bounds_a_10mb_file_and_allows_the_node_limit() -> None:
     from archc.elaborate.expand import MAX_NODES
 
-    assert parser.MAX_STATEMENTS == MAX_NODES
+    assert parser.MAX_STATEMENTS <= 20_000 < MAX_NODES
+    text = "input [8x8x3]\n" + "relu\n" * parser.MAX_STATEMENTS
+    assert [d.code for d in parse_spec(text + "relu\n").diagnostics] == ["E216"]
+    # Blocks still make networks up to the node limit from a short file.
+    many = "input [8x8x4]\nblock b():\n    relu\nblock c():\n    x: b() x1000\ns: c() x50\n"
+    assert check_source(many + "FC 2\n").ok
 
 
 # --- 9: a note quotes a window of its line, not the whole line ----------------------------------
