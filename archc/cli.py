@@ -46,19 +46,27 @@ STDIN = "-"
 """The file argument that reads the spec from standard input (shown as ``<stdin>``)."""
 
 
-def _stdin_text() -> str:
+def _stdin_spec() -> tuple[str | None, Diagnostic | None]:
+    """The spec on stdin, decoded as strictly as a file: NUL or invalid UTF-8 is E002, not a
+    replaced character. Past the size limit, the text as read (one byte over), so that
+    check_source reports a spec too large (E004)."""
     from archc.files import MAX_SPEC_BYTES
+    from archc.frontend import decode_spec
 
-    # One byte past the limit, so that check_source reports a spec too large (E004).
     data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
-    return data.decode("utf-8", errors="replace")
+    if len(data) > MAX_SPEC_BYTES:
+        return data.decode("utf-8", errors="replace"), None
+    return decode_spec(data, "<stdin>")
 
 
 def _check(path: str, batch: int = 1, dtype: str = "fp32") -> Checked:
     from archc.check import Checked, check_file, check_source
 
     if path == STDIN:
-        return check_source(_stdin_text(), "<stdin>", batch=batch, dtype=dtype)  # type: ignore[arg-type]
+        text, problem = _stdin_spec()
+        if problem is not None or text is None:
+            return Checked(file="<stdin>", graph=None, diagnostics=[problem] if problem else [])
+        return check_source(text, "<stdin>", batch=batch, dtype=dtype)  # type: ignore[arg-type]
     missing = _no_such(path)
     if missing is not None:
         return Checked(file=path, graph=None, diagnostics=[missing])
@@ -92,7 +100,10 @@ def _spec_argument(command: str, path: str, output: str | None, color: str) -> s
                 file=sys.stderr,
             )
             return None
-        text = _stdin_text()
+        text, problem = _stdin_spec()
+        if problem is not None or text is None:
+            _print_diagnostics([problem] if problem else [], {}, color, sys.stderr)
+            return None
         return text if "\n" in text else text + "\n"  # never read as a spec's name
     missing = _no_such(path)
     if missing is not None:
@@ -184,9 +195,25 @@ def _spec_files(paths: Sequence[str]) -> list[str | Diagnostic] | None:
         if not found and not problems:
             print(f"archc lint: no .arch files under {visible(path)}", file=sys.stderr)
             return None
-        files += sorted(found)
+        files += [_linked(f, path) or f for f in sorted(found)]
         files += [unlistable(e) for e in problems]
     return files
+
+
+def _linked(file: str, tree: str) -> Diagnostic | None:
+    """E005 for a symbolic link met under ``tree`` that leads out of it or to a file that is
+    not a ``.arch`` spec: such a file is never opened, so none of its text is printed."""
+    from archc.diagnostics import error
+    from archc.files import link_problem
+    from archc.spans import Span
+
+    if not os.path.islink(file):
+        return None
+    why = link_problem(file, [Path(tree)])
+    if why is None:
+        return None
+    span = Span(file=file, line=1, column=1, end_line=1, end_column=1)
+    return error("E005", f"`{file}` is not read: {why}", span)
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
@@ -371,7 +398,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if _lacks("export", "onnx"):
         return 2
-    from archc.export import export_onnx, report
+    from archc.export import ExportError, export_onnx, report
+    from archc.files import writes_stdout
 
     source = _spec_argument("export", args.file, args.output, args.color)
     if source is None:
@@ -383,12 +411,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ArchcError as exc:
         _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
         return _exit_code(exc.diagnostics) or 1
+    except ExportError as exc:
+        print(f"archc export: {visible(str(exc))}", file=sys.stderr)
+        return 2
     except OSError as exc:
         where = visible(str(exc.filename or target))
         print(f"archc export: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     text, agreed = report(result)
-    print(text)
+    # With the file on stdout (-o -, -o /dev/stdout), the report goes to stderr.
+    print(text, file=sys.stderr if writes_stdout(target) else sys.stdout)
     return 0 if agreed else 1
 
 
@@ -397,7 +429,11 @@ def cmd_ir(args: argparse.Namespace) -> int:
     from archc.frontend import parse_spec, read_spec
 
     if args.file == STDIN:
-        front = parse_spec(_stdin_text(), "<stdin>")
+        text, problem = _stdin_spec()
+        if problem is not None or text is None:
+            _print_diagnostics([problem] if problem else [], {}, args.color, sys.stderr)
+            return 2
+        front = parse_spec(text, "<stdin>")
     else:
         missing = _no_such(args.file)
         if missing is not None:
@@ -454,6 +490,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
             step("generating")
             message = write_source(checked, source, args.output, args.fused)
+        from archc.files import writes_stdout
+
+        if writes_stdout(args.output):
+            print(message, file=sys.stderr)  # stdout holds the source
+            return 0
     except OSError as exc:
         from archc.diagnostics import visible
 
@@ -664,7 +705,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     graph.add_argument("--costs", action="store_true", help="add params and MACs to each node")
     graph.add_argument(
-        "-o", "--output", metavar="OUT", default=None, help="write here (default: stdout)"
+        "-o",
+        "--output",
+        metavar="OUT",
+        default=None,
+        help="write here (default: stdout; - is stdout too). A FIFO or a device is written to, "
+        "never replaced; the spec and the files it imports are never overwritten",
     )
     color(graph)
     graph.set_defaults(run=cmd_graph)
@@ -701,14 +747,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="a spec file (.arch), a shipped spec's name, or - for stdin (then -o is needed)",
     )
     export.add_argument(
-        "-o", "--output", metavar="OUT", default=None, help="default: FILE's stem + .onnx"
+        "-o",
+        "--output",
+        metavar="OUT",
+        default=None,
+        help="default: FILE's stem + .onnx; - (or /dev/stdout) writes the file to stdout and "
+        "the report to stderr. Never the spec or a file it imports",
     )
     export.add_argument(
         "--opset",
         type=_positive_int,
         default=None,
         metavar="N",
-        help="ONNX opset (default: torch's)",
+        help="ONNX opset (default: torch's, 18); one that torch's exporter cannot convert the "
+        "model to (below 17 for most models) is refused, and nothing is written",
     )
     color(export)
     export.set_defaults(run=cmd_export)
@@ -740,7 +792,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT",
         default=None,
         help="the file to write, or an existing directory to write FILE's stem + .py in "
-        "(default: FILE's stem + .py in the current directory)",
+        "(default: FILE's stem + .py in the current directory); - writes to stdout. Never the "
+        "spec or a file it imports; a FIFO or a device is written to, never replaced",
     )
     comp.add_argument(
         "--fused",

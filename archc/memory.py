@@ -35,14 +35,45 @@ def module_bytes(module: nn.Module) -> tuple[int, str]:
 
 
 def device_memory(device: Any = None) -> int:
-    """The memory of ``device``: a CUDA device's own, else the machine's physical memory."""
+    """The memory of ``device``: a CUDA device's own, else what this process may use (see
+    :func:`process_memory`)."""
     dev = torch.device(device) if device is not None else torch.get_default_device()
     if dev.type == "cuda" and torch.cuda.is_available():
         return torch.cuda.get_device_properties(dev).total_memory
+    return process_memory()
+
+
+# Where a cgroup's memory limit is read: v2's memory.max, then v1's limit_in_bytes.
+_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def process_memory() -> int:
+    """The memory this process may use: the least of the machine's physical memory, its
+    address-space limit (``ulimit -v``, RLIMIT_AS) and its cgroup's memory limit (a
+    container's). Physical memory alone let a process under ``ulimit -v`` or in a container
+    start an allocation that the limit then killed."""
+    limits = []
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
-        return 1 << 40  # no sysconf (Windows): a terabyte still stops the absurd
+        limits.append(1 << 40)  # no sysconf (Windows): a terabyte still stops the absurd
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft not in (resource.RLIM_INFINITY, -1) and soft > 0:
+            limits.append(soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    for path in _CGROUP_LIMITS:
+        try:
+            with open(path, encoding="ascii") as f:
+                text = f.read(64).strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text.isdigit() and 0 < int(text) < 1 << 62:  # v1 writes ~2^63 for "no limit"
+            limits.append(int(text))
+    return min(limits)
 
 
 def too_large(

@@ -130,6 +130,9 @@ def read_recipe(sections: list[S.Train], graph: ir.Graph, diags: list[Diagnostic
             diags.append(error(p.code, p.message, p.span, p.help))
     if any(d.severity == "error" for d in diags):
         return None
+    if "augment" not in reading.values and len(graph.nodes[0].shape) != 3:
+        # Crops and flips are for images: a vector input is not augmented unless asked.
+        reading.values["augment"] = "none"
     recipe = Recipe(
         **reading.values,
         optimizer=Optimizer(**reading.optimizer),
