@@ -71,3 +71,60 @@ def too_large(
         f"the device ({'this machine' if device is None else device}); "
         "pass max_bytes= to archc.load to change it",
     )
+
+
+def _cgroup_room() -> int | None:
+    """Bytes the process's cgroup may still allocate (v2, else v1); None without a limit."""
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        try:
+            with open(limit_file) as f:
+                limit = f.read().strip()
+            with open(usage_file) as f:
+                used = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 1 << 60:
+            return max(int(limit) - used, 0)
+        return None
+    return None
+
+
+def _address_space_room() -> int | None:
+    """Bytes of address space left under RLIMIT_AS; None without a limit."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, ValueError, OSError):
+        return None
+    if soft == resource.RLIM_INFINITY:
+        return None
+    used = 0
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    used = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(soft - used, 0)
+
+
+def process_memory() -> tuple[int, str]:
+    """The bytes this process may still allocate on the CPU and what sets that: the machine's
+    memory, the address-space limit (``ulimit -v``, RLIMIT_AS) or the cgroup's (a container's
+    memory limit), whichever is least."""
+    choices = [(device_memory("cpu"), "the machine's memory")]
+    room = _address_space_room()
+    if room is not None:
+        choices.append((room, "the address-space limit (RLIMIT_AS, ulimit -v)"))
+    room = _cgroup_room()
+    if room is not None:
+        choices.append((room, "the cgroup's memory limit"))
+    return min(choices)
