@@ -493,7 +493,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _non_negative_int(text: str) -> int:
     if text.strip() == "0":
         return 0
-    return _positive_int(text)
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 to {MAX_BATCH:,}, got {text[:20]!r}"
+        ) from None
 
 
 def _seed(text: str) -> int:

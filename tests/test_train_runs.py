@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from shapes_data import make_tiny
 
 from archc.cli import main
-from archc.training import loop, rundir
+from archc.training import loop
 
 TINY = """input [8x8x3]
 conv: bn, relu
