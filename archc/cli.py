@@ -318,14 +318,24 @@ def cmd_export(args: argparse.Namespace) -> int:
         print("archc export: needs onnx: pip install 'archc[onnx]'", file=sys.stderr)
         return 2
     from archc.export import export_onnx, report
+    from archc.parameters import SettingError
+    from archc.training.checkpoint import CheckpointError
 
     source = _locate(args.file)
     target = Path(args.output) if args.output else Path(Path(source).stem + ".onnx")
+    sets = _settings(args.set, "export")
+    if sets is None:
+        return 2
+    weights = Path(args.weights) if args.weights else None
+    inputs = [source] + ([str(weights)] if weights is not None else [])
     try:
-        result = export_onnx(source, target, [source], opset=args.opset)
+        result = export_onnx(source, target, inputs, opset=args.opset, weights=weights, sets=sets)
     except ArchcError as exc:
         _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
         return _exit_code(exc.diagnostics) or 1
+    except (CheckpointError, SettingError) as exc:
+        print(f"archc export: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         where = visible(str(exc.filename or target))
         print(f"archc export: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
@@ -721,6 +731,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="ONNX opset (default: torch's)",
     )
+    export.add_argument(
+        "--weights",
+        metavar="CKPT",
+        help="export these trained weights: last.pt or best.pt of archc train (their averaged "
+        "weights when the recipe keeps them) or a state_dict; onnxruntime is checked against "
+        "the module holding them",
+    )
+    set_option(export)
     color(export)
     export.set_defaults(run=cmd_export)
 
