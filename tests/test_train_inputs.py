@@ -65,6 +65,10 @@ DAMAGE = {
         "not an archc training checkpoint (it holds a list)",
     ),
     "no optimizer": (lambda p: _resave(p.parent, _drop("optimizer")), "it has no `optimizer`"),
+    "metrics not rows": (
+        lambda p: _resave(p.parent, _with("metrics", ["x"])),
+        "its metrics are not epoch rows",
+    ),
     "epoch a string": (lambda p: _resave(p.parent, _with("epoch", "1")), "`epoch` is a str"),
     "model a list": (lambda p: _resave(p.parent, _with("model", [1])), "`model` is a list"),
     "wrong shape": (lambda p: _resave(p.parent, _first_weight), "its model state does not fit"),
@@ -112,11 +116,16 @@ def test_a_full_disk_while_appending_metrics_leaves_no_torn_line(
         real(fd, data[:10])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(rundir.os, "write", full)
-    assert train(spec(tmp_path), tiny, run, "--resume") == 1
+    with monkeypatch.context() as m:
+        m.setattr(rundir.os, "write", full)
+        assert train(spec(tmp_path), tiny, run, "--resume") == 1
     assert "No space left on device" in one_line(capsys.readouterr().err)
     assert (run / "metrics.jsonl").read_bytes() == before
-    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1
+    # The checkpoint was written first and holds the rows: the resumed run writes them again.
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 2
+    assert train(spec(tmp_path), tiny, run, "--resume") == 0
+    assert "is finished: epoch 2 of 2" in capsys.readouterr().err
+    assert [r["epoch"] for r in rows(run)] == [1, 2]
 
 
 def test_torch_s_zip_writer_failing_keeps_the_previous_checkpoint(tmp_path, monkeypatch) -> None:

@@ -30,6 +30,7 @@ REQUIRED: dict[str, type | tuple[type, ...]] = {
     "network": str,
     "recipe": str,
     "best": (float, int, type(None)),
+    "metrics": list,
 }
 """What a training checkpoint holds (``ema`` too when the recipe averages the weights)."""
 
@@ -75,6 +76,8 @@ def load(path: Path) -> dict[str, Any]:
             raise CheckpointError(f"`{path}` is damaged: `{key}` is a {type(value).__name__}")
     if state["epoch"] < 1:
         raise CheckpointError(f"`{path}` is damaged: epoch {state['epoch']}")
+    if not all(isinstance(r, dict) and type(r.get("epoch")) is int for r in state["metrics"]):
+        raise CheckpointError(f"`{path}` is damaged: its metrics are not epoch rows")
     if not all(isinstance(v, torch.Tensor) for v in state["model"].values()):
         raise CheckpointError(f"`{path}` is damaged: its model weights are not all tensors")
     return state

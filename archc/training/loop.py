@@ -74,15 +74,18 @@ def _epochs(run: Run) -> list[dict[str, Any]]:
 def _write(run: Run, row: dict[str, Any], epoch: int) -> None:
     out = run.options.out
     first = row.pop("_first_skipped", "")
-    rundir.append(out / "metrics.jsonl", row)
     value = row[run.best_metric]
     better = run.best is None or (value > run.best if run.best_max else value < run.best)
     if better:
         run.best = value
+    run.rows.append(row)
     state = state_of(run, epoch)
+    # The checkpoint first: a kill between the two leaves a run that resumes (its rows are in
+    # the checkpoint too), never metrics ahead of the checkpoint and nothing to resume from.
     checkpoint.save(state, out / "last.pt")
     if better:
         checkpoint.save(state, out / "best.pt")
+    rundir.append(out / "metrics.jsonl", row)
     print(_line(row, run.recipe.epochs, better and epoch > 1, run.best_metric), file=sys.stderr)
     if row["skipped_images"]:
         print(

@@ -30,9 +30,9 @@ def prepare(out: Path, resume: bool, overwrite: bool) -> None:
     holds = [name for name in RUN_FILES if (out / name).exists()]
     if resume:
         if not (out / "last.pt").exists():
+            start = "--overwrite" if holds else "no --resume"
             raise RunError(
-                f"--resume: `{out}` holds no checkpoint (last.pt): "
-                "train without --resume to start the run"
+                f"--resume: `{out}` holds no checkpoint (last.pt): start the run with {start}"
             )
         return
     if holds and not overwrite:
@@ -67,27 +67,13 @@ def append(path: Path, row: dict[str, Any]) -> None:
         os.close(fd)
 
 
-def rows(path: Path) -> list[dict[str, Any]]:
-    """The whole lines of ``path`` that are epoch rows; a torn or foreign line is left out."""
-    if not path.exists():
-        return []
-    found = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and type(row.get("epoch")) is int:
-            found.append(row)
-    return found
-
-
-def keep_until(path: Path, last_epoch: int) -> None:
-    """Rewrite ``path`` with the rows of epochs up to ``last_epoch`` (the checkpoint's): the
-    epochs after it are trained again, and torn lines go."""
-    if not path.exists():
-        return
-    kept = [row for row in rows(path) if row["epoch"] <= last_epoch]
+def rewrite(path: Path, rows: list[dict[str, Any]]) -> None:
+    """``path`` as exactly ``rows`` (a resumed run's, from its checkpoint): the epochs after the
+    checkpoint are trained again, and a line torn by a full disk goes."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise RunError(f"cannot write `{path}`: {e.strerror or e}") from None

@@ -112,6 +112,8 @@ class Run:
     start: int = 1
     best: float | None = None
     has_bn: bool = False
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    """The metrics of every epoch so far (kept in each checkpoint)."""
 
     @property
     def monitor(self) -> str | None:
@@ -352,8 +354,9 @@ def _restore(run: Run, state: dict[str, Any], path: Path) -> None:
         raise checkpoint.CheckpointError(f"`{path}` is damaged: its random state") from None
     run.start = state["epoch"] + 1
     run.best = state["best"]
+    run.rows = [r for r in state["metrics"] if r["epoch"] <= state["epoch"]]
     if run.world.main:
-        rundir.keep_until(run.options.out / "metrics.jsonl", state["epoch"])
+        rundir.rewrite(run.options.out / "metrics.jsonl", run.rows)
 
 
 def state_of(run: Run, epoch: int) -> dict[str, Any]:
@@ -376,6 +379,7 @@ def state_of(run: Run, epoch: int) -> dict[str, Any]:
         "network": json.dumps(network),
         "recipe": json.dumps(identity.recipe_values(run.recipe)),
         "best": run.best,
+        "metrics": run.rows,
         "archc": __version__,
     }
     if run.ema is not None:
