@@ -247,7 +247,12 @@ def test_torchrun_on_two_processes_matches_one(shapes: Path, tmp_path: Path) -> 
     rank1 = torch.load(two / "rank1.pt", weights_only=True)
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), name  # DDP keeps the ranks identical
-    assert sorted(p.name for p in two.glob("*.pt")) == ["best.pt", "last.pt", "rank0.pt", "rank1.pt"]
+    assert sorted(p.name for p in two.glob("*.pt")) == [
+        "best.pt",
+        "last.pt",
+        "rank0.pt",
+        "rank1.pt",
+    ]
     single = torch.load(one / "last.pt", weights_only=True)["model"]
     # The same global batches, no BN, no dropout: the runs differ only by the order in which
     # float32 sums are taken (each rank's batch mean, then the all-reduce average), a few ulps

@@ -191,3 +191,21 @@ def test_export_weights_carries_the_trained_weights(trained, tmp_path, capsys) -
     bad.write_bytes(b"junk")
     assert main(["export", spec_path, "--weights", str(bad), "-o", str(tmp_path / "b.onnx")]) == 1
     assert "is damaged or not a checkpoint" in capsys.readouterr().err
+
+
+def test_augment_none_resizes_and_takes_the_centre_crop() -> None:
+    from PIL import Image
+
+    from archc.training.data import image_transform
+
+    # 8 wide, 16 tall: rows 4-11 white between black bands. The centre 8x8 crop is all white;
+    # squashing the image to 8x8 would keep the black bands.
+    image = Image.new("RGB", (8, 16), (0, 0, 0))
+    image.paste((255, 255, 255), (0, 4, 8, 12))
+    transform = image_transform("none", (8, 8), 3, train=True)
+    names = [type(t).__name__ for t in transform.transforms]
+    assert names == ["Resize", "CenterCrop", "ToTensor", "Normalize"]  # no flip, no random crop
+    out = transform(image)
+    assert out.shape == (3, 8, 8)
+    assert torch.equal(out, out[:, :1, :1].expand(3, 8, 8))  # one colour: white everywhere
+    assert out[0, 0, 0] == pytest.approx((1 - 0.485) / 0.229)

@@ -142,6 +142,13 @@ def samples(part: Path, classes: list[str]) -> list[tuple[str, int]]:
     return listed
 
 
+def _few(names: list[str]) -> str:
+    if not names:
+        return "none"
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return str(names[:5]) + more
+
+
 def check_input(input_shape: tuple[int, ...]) -> tuple[int, int, int]:
     """The network's (channels, height, width); raises :class:`DataError` for an input that
     images cannot fill."""
@@ -178,7 +185,7 @@ def folders(
             only_b = sorted(set(names[other]) - set(names[first]))
             raise DataError(
                 f"the class folders of {first}/ and {other}/ differ: "
-                f"only in {first}/: {only_a or 'none'}; only in {other}/: {only_b or 'none'}"
+                f"only in {first}/: {_few(only_a)}; only in {other}/: {_few(only_b)}"
             )
     found = len(names[first])
     if found != classes:
