@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
     from archc.check import Checked
@@ -784,6 +784,12 @@ def build_parser() -> argparse.ArgumentParser:
     color(comp)
     comp.set_defaults(run=cmd_compile)
 
+    _training_parsers(sub, color, set_option)
+    return parser
+
+
+def _training_parsers(sub: argparse._SubParsersAction, color: Any, set_option: Any) -> None:
+    """``archc train`` and ``archc eval``."""
     tr = sub.add_parser(
         "train",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -864,7 +870,6 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--format", choices=("text", "json"), default="text", help="(text)")
     color(ev)
     ev.set_defaults(run=cmd_eval)
-    return parser
 
 
 def _positive_int(text: str) -> int:
