@@ -187,6 +187,12 @@ def test_a_last_batch_of_one_image_through_bn_on_1x1_maps_trains(tiny, tmp_path)
     assert [r["epoch"] for r in rows(tmp_path / "run")] == [1, 2]
 
 
+def test_a_batch_of_one_through_batch_norm_is_refused(tiny, tmp_path, capsys) -> None:
+    assert train(spec(tmp_path), tiny, tmp_path / "run", "--batch-size", "1") == 1
+    line = one_line(capsys.readouterr().err)
+    assert "a batch of 1 image per process cannot train batch norm" in line
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

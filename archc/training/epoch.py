@@ -44,8 +44,12 @@ def train_epoch(run: Any, epoch: int) -> dict[str, Any]:
     for step, batch in enumerate(progress(run.train_loader, world.main, f"epoch {epoch}"), 1):
         skipped += len(batch.skipped)
         first = first or (batch.skipped[0] if batch.skipped else "")
-        # A batch that unreadable images left empty, or with one image through batch norm.
-        if batch.x is None or (len(batch.x) < 2 and run.has_bn and world.size == 1):
+        # A batch that unreadable images left empty, or with one image through batch norm;
+        # under torchrun every process skips it when one must (DDP steps together).
+        skip = batch.x is None or (len(batch.x) < 2 and run.has_bn)
+        if world.size > 1:
+            skip = world.total(float(skip))[0] > 0
+        if skip:
             continue
         x, y = _to(batch.x, world.device), batch.y.to(world.device, non_blocking=True)
         with run.autocast:

@@ -390,6 +390,11 @@ def state_of(run: Run, epoch: int) -> dict[str, Any]:
 def _loaders(run: Run, sets: dict[str, data.Images]) -> None:
     o, world, recipe = run.options, run.world, run.recipe
     per_process = recipe.batch_size // world.size
+    if per_process < 2 and run.has_bn:
+        raise TrainingError(
+            f"a batch of {per_process} image per process cannot train batch norm (one value "
+            f"per channel): pass --batch-size {2 * world.size} or more"
+        )
     train = sets["train"]
     run.sampler = DistributedSampler(train, world.size, world.rank, shuffle=True, seed=o.seed)
     # A last batch of one image cannot train through batch norm (one value per channel).
