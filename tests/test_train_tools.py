@@ -168,6 +168,7 @@ def test_progress_lines_off_a_terminal(tiny, tmp_path, capsys) -> None:
     assert "epoch 2/2: validating" in err
 
 
+@pytest.mark.slow
 def test_export_weights_carries_the_trained_weights(trained, tmp_path, capsys) -> None:
     pytest.importorskip("onnxruntime")
     import onnxruntime
@@ -187,10 +188,20 @@ def test_export_weights_carries_the_trained_weights(trained, tmp_path, capsys) -
     fresh = archc.load(spec_path).eval()  # another initialisation: other logits
     with torch.no_grad():
         assert not torch.allclose(fresh(x), want, rtol=1e-2)
+
+
+def test_export_refuses_weights_that_are_not_the_network_s(trained, tmp_path, capsys) -> None:
+    pytest.importorskip("onnx")
+    spec_path, run = trained
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"junk")
-    assert main(["export", spec_path, "--weights", str(bad), "-o", str(tmp_path / "b.onnx")]) == 1
+    out = tmp_path / "b.onnx"
+    assert main(["export", spec_path, "--weights", str(bad), "-o", str(out)]) == 1
     assert "is damaged or not a checkpoint" in capsys.readouterr().err
+    other = spec(tmp_path, TINY.replace("FC 2", "FC 3"))
+    assert main(["export", other, "--weights", str(run / "best.pt"), "-o", str(out)]) == 1
+    assert "`fc1.weight` is 2x4 there and 3x4 here" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_augment_none_resizes_and_takes_the_centre_crop() -> None:
