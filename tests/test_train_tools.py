@@ -220,3 +220,27 @@ def test_augment_none_resizes_and_takes_the_centre_crop() -> None:
     assert out.shape == (3, 8, 8)
     assert torch.equal(out, out[:, :1, :1].expand(3, 8, 8))  # one colour: white everywhere
     assert out[0, 0, 0] == pytest.approx((1 - 0.485) / 0.229)
+
+
+def test_init_torchvision_reads_torchvision_s_weights_from_torch_s_cache(tmp_path, monkeypatch):
+    torchvision = pytest.importorskip("torchvision")
+    from archc.backends.torch_module import build_module
+    from archc.training.weights import start_from
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.manual_seed(5)
+    theirs = torchvision.models.resnet18().state_dict()  # stands in for the downloaded file
+    torch.save(theirs, cache / "resnet18-f37072fd.pth")
+    checked = apply(check_spec("torchvision/resnet18"), parse(["classes=2"]))
+    model = build_module(checked)
+    said = start_from(model, "torchvision", checked)
+    assert said == (
+        "started from torchvision's resnet18 weights; "
+        "`fc` re-initialised (2 classes, the weights have 1000)"
+    )
+    ours = model.state_dict()
+    assert torch.equal(ours["layer3.1.conv2.weight"], theirs["layer3.1.conv2.weight"])
+    assert torch.equal(ours["bn1.running_var"], theirs["bn1.running_var"])
+    assert ours["fc.weight"].shape == (2, 512)
