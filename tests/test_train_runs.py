@@ -76,6 +76,10 @@ def test_a_run_is_continued_or_replaced_only_when_asked(tiny, tmp_path, capsys) 
     line = one_line(capsys.readouterr().err)
     assert "holds a run (last.pt, best.pt, metrics.jsonl)" in line and "--resume" in line
     assert ((run / "metrics.jsonl").read_bytes(), (run / "last.pt").read_bytes()) == before
+    # --overwrite replaces the run only once the new one has been checked: bad data keeps it.
+    assert train(spec(tmp_path), tmp_path / "nodata", run, "--overwrite") == 1
+    assert "no data directory" in one_line(capsys.readouterr().err)
+    assert ((run / "metrics.jsonl").read_bytes(), (run / "last.pt").read_bytes()) == before
     assert train(spec(tmp_path), tiny, run, "--overwrite", "--epochs", "1") == 0
     assert [r["epoch"] for r in rows(run)] == [1]
 

@@ -22,9 +22,9 @@ class RunError(Exception):
     """The run directory cannot be used as asked."""
 
 
-def prepare(out: Path, resume: bool, overwrite: bool) -> None:
-    """Check ``out`` for a new run (``resume`` False) or a resumed one; ``overwrite`` deletes
-    the run files of an old run (nothing else in the directory)."""
+def check(out: Path, resume: bool, overwrite: bool) -> list[str]:
+    """Check ``out`` for a new run (``resume`` False) or a resumed one, changing nothing; the
+    run files that :func:`start` deletes (``overwrite``)."""
     if out.exists() and not out.is_dir():
         raise RunError(f"--out `{out}` is a file, not a run directory: name a directory")
     holds = [name for name in RUN_FILES if (out / name).exists()]
@@ -34,15 +34,21 @@ def prepare(out: Path, resume: bool, overwrite: bool) -> None:
             raise RunError(
                 f"--resume: `{out}` holds no checkpoint (last.pt): start the run with {start}"
             )
-        return
+        return []
     if holds and not overwrite:
         raise RunError(
             f"`{out}` holds a run ({', '.join(holds)}): continue it with --resume, "
             "replace it with --overwrite, or name another --out"
         )
+    return holds
+
+
+def start(out: Path, replaced: list[str]) -> None:
+    """Make ``out`` and delete the ``replaced`` run files of an old run (nothing else): done
+    once everything else has been checked, so a refused run replaces nothing."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for name in holds:
+        for name in replaced:
             (out / name).unlink()
     except OSError as e:
         raise RunError(f"cannot use `{out}` as the run directory: {e.strerror or e}") from None

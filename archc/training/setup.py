@@ -235,10 +235,7 @@ def prepare(spec: Any, o: Options) -> Run:
             "each takes batch / world size; pass --batch-size a multiple of it"
         )
     _check_memory(checked, recipe, world)
-    if world.main:
-        rundir.prepare(o.out, o.resume, o.overwrite)
-    if world.size > 1:
-        dist.barrier()
+    replaced = rundir.check(o.out, o.resume, o.overwrite)
     state = _resumed(checked, recipe, o, world) if o.resume else None
     if checked.graph is not None and checked.graph.recipe is None and world.main and not o.resume:
         rows = describe(recipe, checked.graph.init)[:6]
@@ -255,6 +252,10 @@ def prepare(spec: Any, o: Options) -> Run:
     elif o.init is not None:
         world.say(weights.start_from(run.model, o.init, checked))
     _loaders(run, sets)
+    if world.size > 1:
+        dist.barrier()  # every process has checked the run directory before rank 0 changes it
+    if world.main:
+        rundir.start(o.out, replaced)
     return run
 
 
