@@ -302,3 +302,23 @@ def test_the_size_check_uses_the_process_s_address_space_limit(tiny, tmp_path) -
     line = one_line(done.stderr)
     assert f"({activations:,} bytes) of activations" in line, line
     assert "that the address-space limit (RLIMIT_AS, ulimit -v) leaves" in line
+
+
+def test_the_listing_is_torchvision_s_imagefolder_s(tiny, tmp_path) -> None:
+    from torchvision import datasets
+
+    from archc.recipe_ir import Recipe
+    from archc.training import data
+
+    root = tmp_path / "data"
+    shutil.copytree(tiny, root)
+    (root / "train" / "c1" / "deeper" / "b").mkdir(parents=True)
+    for name in ("Z.PNG", "a.jpg", "notes.txt"):
+        (root / "train" / "c1" / "deeper" / name).write_bytes(b"x")
+    (root / "train" / "c1" / "deeper" / "b" / "0.png").write_bytes(b"x")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "1.png").write_bytes(b"x")
+    (root / "train" / "c0" / "linked").symlink_to(tmp_path / "outside")  # followed, as there
+    sets = data.folders(root, Recipe(augment="none"), (3, 8, 8), 2, ("train", "val"))
+    for part in ("train", "val"):
+        assert sets[part].samples == datasets.ImageFolder(str(root / part)).samples

@@ -125,7 +125,7 @@ def list_images(folder: Path, seen: dict[tuple[int, int], str]) -> list[str]:
             elif e.name.lower().endswith(EXTENSIONS):
                 files.append(e.name)
         found.append((here, sorted(files)))
-    return [os.path.join(d, f) for d, names in sorted(found) for f in names]
+    return [d + os.sep + f for d, names in sorted(found) for f in names]
 
 
 def samples(part: Path, classes: list[str]) -> list[tuple[str, int]]:
