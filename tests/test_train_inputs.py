@@ -143,6 +143,17 @@ def test_torch_s_zip_writer_failing_keeps_the_previous_checkpoint(tmp_path, monk
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
 
 
+def test_ctrl_c_while_writing_a_checkpoint_leaves_no_temporary_file(tmp_path, monkeypatch):
+    def interrupted(obj: object, f: io.BufferedWriter) -> None:
+        f.write(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save({"epoch": 2}, tmp_path / "last.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unreadable_images_are_skipped_when_decoded_and_counted_per_epoch(
     tiny, tmp_path, capsys
 ) -> None:

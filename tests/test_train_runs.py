@@ -88,7 +88,7 @@ def test_ctrl_c_then_resume_trains_each_epoch_once(tiny, tmp_path, capsys, monke
     run = tmp_path / "run"
     interrupted_run(spec(tmp_path), tiny, run, monkeypatch)
     err = capsys.readouterr().err
-    assert "stopped in epoch 2 of 2 (epochs 1-1 are kept); resume with --resume" in err
+    assert "stopped in epoch 2 of 2 (last.pt holds epoch 1; resume with --resume)" in err
     assert [r["epoch"] for r in rows(run)] == [1]
     assert train(spec(tmp_path), tiny, run, "--resume") == 0
     assert f"resuming {run} at epoch 2 of 2" in capsys.readouterr().err

@@ -48,6 +48,9 @@ def save(state: dict[str, Any], path: Path) -> None:
         kept = "the previous checkpoint is unchanged" if path.exists() else "none was written"
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).split("\n")[0]
         raise CheckpointError(f"cannot write the checkpoint `{path}`: {reason}; {kept}") from e
+    except BaseException:  # Ctrl-C while writing: no temporary file left behind either
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read(path: Path) -> Any:

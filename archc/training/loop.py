@@ -50,11 +50,13 @@ def _epochs(run: Run) -> list[dict[str, Any]]:
             row |= validate(run, epoch)
         except KeyboardInterrupt:
             if run.world.main:
-                kept = f"epochs 1-{epoch - 1} are kept" if epoch > 1 else "no epoch was finished"
+                then = (
+                    f"last.pt holds epoch {epoch - 1}; resume with --resume"
+                    if epoch > 1
+                    else "before the first checkpoint; run the command again to start over"
+                )
                 print(
-                    f"archc train: stopped in epoch {epoch} of {epochs} ({kept}); "
-                    "resume with --resume",
-                    file=sys.stderr,
+                    f"archc train: stopped in epoch {epoch} of {epochs} ({then})", file=sys.stderr
                 )
             raise
         if run.monitor is None:
@@ -65,15 +67,15 @@ def _epochs(run: Run) -> list[dict[str, Any]]:
         row.pop("images")
         row["seconds"] = round(time.perf_counter() - began, 3)
         row["world_size"] = run.world.size
+        first = row.pop("_first_skipped")
         done.append(row)
         if run.world.main:
-            _write(run, row, epoch)
+            _write(run, row, epoch, first)
     return done
 
 
-def _write(run: Run, row: dict[str, Any], epoch: int) -> None:
+def _write(run: Run, row: dict[str, Any], epoch: int, first: str) -> None:
     out = run.options.out
-    first = row.pop("_first_skipped", "")
     value = row[run.best_metric]
     better = run.best is None or (value > run.best if run.best_max else value < run.best)
     if better:
