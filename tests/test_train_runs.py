@@ -93,7 +93,8 @@ def test_ctrl_c_then_resume_trains_each_epoch_once(tiny, tmp_path, capsys, monke
     assert train(spec(tmp_path), tiny, run, "--resume") == 0
     assert f"resuming {run} at epoch 2 of 2" in capsys.readouterr().err
     assert [r["epoch"] for r in rows(run)] == [1, 2]
-    assert train(spec(tmp_path), tiny, run, "--resume") == 0
+    # A finished run needs no data to say so.
+    assert train(spec(tmp_path), tmp_path / "gone", run, "--resume") == 0
     assert f"`{run}` is finished: epoch 2 of 2; nothing to train" in capsys.readouterr().err
     assert [r["epoch"] for r in rows(run)] == [1, 2]
 

@@ -245,13 +245,15 @@ def prepare(spec: Any, o: Options) -> Run:
             + " (a train: section changes them)"
         )
     shape = checked.shapes[checked.graph.nodes[0].name]  # type: ignore[union-attr]
-    sets = data.folders(o.data, recipe, shape, classes, ("train", "val"))
+    finished = state is not None and state["epoch"] >= recipe.epochs
+    sets = None if finished else data.folders(o.data, recipe, shape, classes, ("train", "val"))
     run = _build(checked, recipe, o, world, classes)
     if state is not None:
         _restore(run, state, o.out / "last.pt")
     elif o.init is not None:
         world.say(weights.start_from(run.model, o.init, checked))
-    _loaders(run, sets)
+    if sets is not None:
+        _loaders(run, sets)
     if world.size > 1:
         dist.barrier()  # every process has checked the run directory before rank 0 changes it
     if world.main:
