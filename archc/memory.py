@@ -73,23 +73,21 @@ def too_large(
     )
 
 
-def _cgroup_room() -> int | None:
-    """Bytes the process's cgroup may still allocate (v2, else v1); None without a limit."""
+def cgroup_room(root: str = "/sys/fs/cgroup") -> int | None:
+    """Bytes the process's cgroup may still allocate (v2's memory.max, else v1's
+    memory.limit_in_bytes, less what it uses); None without a limit."""
     for limit_file, usage_file in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        (
-            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
-        ),
+        ("memory.max", "memory.current"),
+        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"),
     ):
         try:
-            with open(limit_file) as f:
+            with open(os.path.join(root, limit_file)) as f:
                 limit = f.read().strip()
-            with open(usage_file) as f:
+            with open(os.path.join(root, usage_file)) as f:
                 used = int(f.read().strip())
         except (OSError, ValueError):
             continue
-        if limit.isdigit() and int(limit) < 1 << 60:
+        if limit.isdigit() and int(limit) < 1 << 60:  # v1 says "no limit" with a huge number
             return max(int(limit) - used, 0)
         return None
     return None
@@ -124,7 +122,7 @@ def process_memory() -> tuple[int, str]:
     room = _address_space_room()
     if room is not None:
         choices.append((room, "the address-space limit (RLIMIT_AS, ulimit -v)"))
-    room = _cgroup_room()
+    room = cgroup_room()
     if room is not None:
         choices.append((room, "the cgroup's memory limit"))
     return min(choices)

@@ -333,3 +333,20 @@ def test_the_listing_is_torchvision_s_imagefolder_s(tiny, tmp_path) -> None:
     sets = data.folders(root, Recipe(augment="none"), (3, 8, 8), 2, ("train", "val"))
     for part in ("train", "val"):
         assert sets[part].samples == datasets.ImageFolder(str(root / part)).samples
+
+
+def test_the_cgroup_s_memory_limit_is_read(tmp_path) -> None:
+    from archc.memory import cgroup_room
+
+    (tmp_path / "memory.max").write_text("1073741824\n")
+    (tmp_path / "memory.current").write_text("73741824\n")
+    assert cgroup_room(str(tmp_path)) == 1_000_000_000
+    (tmp_path / "memory.max").write_text("max\n")
+    assert cgroup_room(str(tmp_path)) is None
+    v1 = tmp_path / "v1"
+    (v1 / "memory").mkdir(parents=True)
+    (v1 / "memory" / "memory.limit_in_bytes").write_text("2000000000\n")
+    (v1 / "memory" / "memory.usage_in_bytes").write_text("500000000\n")
+    assert cgroup_room(str(v1)) == 1_500_000_000
+    (v1 / "memory" / "memory.limit_in_bytes").write_text(str(2**63 - 4096))  # v1's "no limit"
+    assert cgroup_room(str(v1)) is None
