@@ -403,6 +403,28 @@ def cmd_compile(args: argparse.Namespace) -> int:
         _print_diagnostics(exc.diagnostics, exc.sources or checked.sources, args.color, sys.stderr)
         return 1
     print(message)
+    if args.weights is not None:
+        return _compile_weights(checked, args)
+    return 0
+
+
+def _compile_weights(checked: Checked, args: argparse.Namespace) -> int:
+    """``archc compile --weights``: the weights beside the source just written."""
+    from archc.diagnostics import visible
+    from archc.files import output_path
+    from archc.training.checkpoint import CheckpointError
+    from archc.training.weights import write_beside
+
+    source = output_path(args.output, Path(_locate(args.file)).stem)
+    try:
+        print(write_beside(checked, source, Path(args.weights), [_locate(args.file)]))
+    except CheckpointError as exc:
+        print(f"archc compile: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        target = visible(str(exc.filename or source.with_suffix(".pt")))
+        print(f"archc compile: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -780,6 +802,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="compile even when claims fail (a declared shape, a memory: or params: number); "
         "other errors still stop it",
+    )
+    comp.add_argument(
+        "--weights",
+        metavar="CKPT",
+        help="also write trained weights beside the source (OUT's stem + .pt, a plain "
+        "state_dict checked against the module): last.pt or best.pt of archc train, or a "
+        "state_dict",
     )
     color(comp)
     comp.set_defaults(run=cmd_compile)

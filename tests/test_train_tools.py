@@ -244,3 +244,26 @@ def test_init_torchvision_reads_torchvision_s_weights_from_torch_s_cache(tmp_pat
     assert torch.equal(ours["layer3.1.conv2.weight"], theirs["layer3.1.conv2.weight"])
     assert torch.equal(ours["bn1.running_var"], theirs["bn1.running_var"])
     assert ours["fc.weight"].shape == (2, 512)
+
+
+def test_compile_weights_writes_them_beside_the_source(trained, tmp_path, capsys) -> None:
+    import importlib.util
+
+    spec_path, run = trained
+    out = tmp_path / "net.py"
+    assert main(["compile", spec_path, "-o", str(out), "--weights", str(run / "best.pt")]) == 0
+    said = capsys.readouterr().out
+    assert f"wrote {tmp_path / 'net.pt'}: the weights of {run / 'best.pt'}" in said
+    loaded = importlib.util.spec_from_file_location("net", out)
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    name = said.split("model = ")[1].split("(")[0]
+    model = getattr(module, name)().eval()
+    model.load_state_dict(torch.load(tmp_path / "net.pt", weights_only=True))
+    trained_weights = torch.load(run / "best.pt", weights_only=True)["model"]
+    assert all(torch.equal(v, trained_weights[k]) for k, v in model.state_dict().items())
+    other = spec(tmp_path, TINY.replace("FC 2", "FC 3"))
+    code = main(["compile", other, "-o", str(tmp_path / "o.py"), "--weights", str(run / "best.pt")])
+    assert code == 1
+    assert "`fc1.weight` is 2x4 there and 3x4 here" in capsys.readouterr().err
+    assert not (tmp_path / "o.pt").exists()

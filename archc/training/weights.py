@@ -109,3 +109,26 @@ def load_into(model: nn.Module, path: Path) -> None:
                 "here (trained with another --set?)"
             )
     model.load_state_dict(given)
+
+
+def write_beside(checked: Checked, source: Path, path: Path, inputs: list[str]) -> str:
+    """``archc compile --weights``: the weights of ``path``, checked against the module, as a
+    plain state_dict beside the generated ``source`` (``net.py`` -> ``net.pt``); the line that
+    says how to load them."""
+    import io
+
+    from archc.backends.source import class_name
+    from archc.backends.torch_module import build_module
+    from archc.files import write_output
+
+    model = build_module(checked)
+    load_into(model, path)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    target = source.with_suffix(".pt")
+    write_output(target, buffer.getvalue(), [*inputs, str(path), str(source)])
+    name = class_name(checked.graph.name) if checked.graph is not None else "Net"
+    return (
+        f"wrote {target}: the weights of {path}; load them with model = {name}(); "
+        f"model.load_state_dict(torch.load({str(target)!r}, weights_only=True))"
+    )
