@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archc import ir
-from archc.check import check_spec
 from archc.diagnostics import ArchcError
 
 if TYPE_CHECKING:
@@ -52,12 +51,22 @@ class ExportError(Exception):
 
 
 def export_onnx(
-    spec: str | os.PathLike[str], output: Path, inputs: list[str], *, opset: int | None = None
+    spec: str | os.PathLike[str],
+    output: Path,
+    inputs: list[str],
+    *,
+    opset: int | None = None,
+    weights: Path | None = None,
+    sets: dict[str, str] | None = None,
 ) -> Exported:
     """Write the ONNX file of ``spec`` to ``output`` and check it with onnxruntime if present.
-    ``inputs`` are never replaced, nor any file the spec imports. Raises :class:`ArchcError`
-    for a spec with errors, :class:`ExportError` for an opset the exporter does not write or
-    example batches that would not fit in memory, and ``ImportError`` without onnx."""
+    ``inputs`` are never replaced, nor any file the spec imports. ``weights``: a checkpoint of
+    ``archc train`` (its averaged weights when it has them) or a state_dict, loaded strictly by
+    name; ``sets``: ``--set`` values (archc.parameters). Raises :class:`ArchcError` for a spec
+    with errors, :class:`ExportError` for an opset the exporter does not write or example
+    batches that would not fit in memory, ``ImportError`` without onnx,
+    archc.training.checkpoint.CheckpointError for weights that do not fit and
+    archc.parameters.SettingError."""
     import onnx  # noqa: F401  (fail before the slow part when the extra is missing)
 
     from archc.files import check_target, write_output
@@ -66,7 +75,9 @@ def export_onnx(
     names = ("checking", "building", "exporting", "checking with onnxruntime")
     with stages("archc export", names) as step:
         step("checking the spec")
-        checked = check_spec(spec)
+        from archc.parameters import check_with
+
+        checked = check_with(spec, sets or {})
         if checked.graph is None or not checked.ok:
             raise ArchcError(checked.diagnostics, checked.sources)
         _check_memory(checked)
@@ -74,9 +85,13 @@ def export_onnx(
         step("importing torch, building the module")
         import torch
 
-        import archc
+        from archc.backends.torch_module import build_module
 
-        model = archc.load(spec).eval()
+        model = build_module(checked).eval()
+        if weights is not None:
+            from archc.training.weights import load_into
+
+            load_into(model, weights)
         shape = checked.shapes[checked.graph.nodes[0].name]
         example = torch.randn(TRACE_BATCH, *shape, generator=torch.Generator().manual_seed(0))
         step("exporting (torch.export, onnxscript)")
