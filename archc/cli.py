@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
     from archc.check import Checked
@@ -46,19 +46,27 @@ STDIN = "-"
 """The file argument that reads the spec from standard input (shown as ``<stdin>``)."""
 
 
-def _stdin_text() -> str:
+def _stdin_spec() -> tuple[str | None, Diagnostic | None]:
+    """The spec on stdin, decoded as strictly as a file: NUL or invalid UTF-8 is E002, not a
+    replaced character. Past the size limit, the text as read (one byte over), so that
+    check_source reports a spec too large (E004)."""
     from archc.files import MAX_SPEC_BYTES
+    from archc.frontend import decode_spec
 
-    # One byte past the limit, so that check_source reports a spec too large (E004).
     data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
-    return data.decode("utf-8", errors="replace")
+    if len(data) > MAX_SPEC_BYTES:
+        return data.decode("utf-8", errors="replace"), None
+    return decode_spec(data, "<stdin>")
 
 
 def _check(path: str, batch: int = 1, dtype: str = "fp32") -> Checked:
     from archc.check import Checked, check_file, check_source
 
     if path == STDIN:
-        return check_source(_stdin_text(), "<stdin>", batch=batch, dtype=dtype)  # type: ignore[arg-type]
+        text, problem = _stdin_spec()
+        if problem is not None or text is None:
+            return Checked(file="<stdin>", graph=None, diagnostics=[problem] if problem else [])
+        return check_source(text, "<stdin>", batch=batch, dtype=dtype)  # type: ignore[arg-type]
     missing = _no_such(path)
     if missing is not None:
         return Checked(file=path, graph=None, diagnostics=[missing])
@@ -92,7 +100,10 @@ def _spec_argument(command: str, path: str, output: str | None, color: str) -> s
                 file=sys.stderr,
             )
             return None
-        text = _stdin_text()
+        text, problem = _stdin_spec()
+        if problem is not None or text is None:
+            _print_diagnostics([problem] if problem else [], {}, color, sys.stderr)
+            return None
         return text if "\n" in text else text + "\n"  # never read as a spec's name
     missing = _no_such(path)
     if missing is not None:
@@ -184,9 +195,25 @@ def _spec_files(paths: Sequence[str]) -> list[str | Diagnostic] | None:
         if not found and not problems:
             print(f"archc lint: no .arch files under {visible(path)}", file=sys.stderr)
             return None
-        files += sorted(found)
+        files += [_linked(f, path) or f for f in sorted(found)]
         files += [unlistable(e) for e in problems]
     return files
+
+
+def _linked(file: str, tree: str) -> Diagnostic | None:
+    """E005 for a symbolic link met under ``tree`` that leads out of it or to a file that is
+    not a ``.arch`` spec: such a file is never opened, so none of its text is printed."""
+    from archc.diagnostics import error
+    from archc.files import link_problem
+    from archc.spans import Span
+
+    if not os.path.islink(file):
+        return None
+    why = link_problem(file, [Path(tree)])
+    if why is None:
+        return None
+    span = Span(file=file, line=1, column=1, end_line=1, end_column=1)
+    return error("E005", f"`{file}` is not read: {why}", span)
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
@@ -371,24 +398,38 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if _lacks("export", "onnx"):
         return 2
-    from archc.export import export_onnx, report
+    from archc.export import ExportError, export_onnx, report
+    from archc.files import writes_stdout
+    from archc.parameters import SettingError
+    from archc.training.checkpoint import CheckpointError
 
     source = _spec_argument("export", args.file, args.output, args.color)
     if source is None:
         return 2
     target = Path(args.output) if args.output else Path(Path(source).stem + ".onnx")
-    inputs = [] if args.file == STDIN else [source]
+    sets = _settings(args.set, "export")
+    if sets is None:
+        return 2
+    weights = Path(args.weights) if args.weights else None
+    inputs = ([] if args.file == STDIN else [source]) + ([str(weights)] if weights else [])
     try:
-        result = export_onnx(source, target, inputs, opset=args.opset)
+        result = export_onnx(source, target, inputs, opset=args.opset, weights=weights, sets=sets)
     except ArchcError as exc:
         _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
         return _exit_code(exc.diagnostics) or 1
+    except ExportError as exc:
+        print(f"archc export: {visible(str(exc))}", file=sys.stderr)
+        return 2
+    except (CheckpointError, SettingError) as exc:
+        print(f"archc export: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         where = visible(str(exc.filename or target))
         print(f"archc export: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     text, agreed = report(result)
-    print(text)
+    # With the file on stdout (-o -, -o /dev/stdout), the report goes to stderr.
+    print(text, file=sys.stderr if writes_stdout(target) else sys.stdout)
     return 0 if agreed else 1
 
 
@@ -397,7 +438,11 @@ def cmd_ir(args: argparse.Namespace) -> int:
     from archc.frontend import parse_spec, read_spec
 
     if args.file == STDIN:
-        front = parse_spec(_stdin_text(), "<stdin>")
+        text, problem = _stdin_spec()
+        if problem is not None or text is None:
+            _print_diagnostics([problem] if problem else [], {}, args.color, sys.stderr)
+            return 2
+        front = parse_spec(text, "<stdin>")
     else:
         missing = _no_such(args.file)
         if missing is not None:
@@ -454,6 +499,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
             step("generating")
             message = write_source(checked, source, args.output, args.fused)
+        from archc.files import writes_stdout
+
+        if writes_stdout(args.output):
+            print(message, file=sys.stderr)  # stdout holds the source
+            return 0
     except OSError as exc:
         from archc.diagnostics import visible
 
@@ -464,7 +514,50 @@ def cmd_compile(args: argparse.Namespace) -> int:
         _print_diagnostics(exc.diagnostics, exc.sources or checked.sources, args.color, sys.stderr)
         return 1
     print(message)
+    if args.weights is not None:
+        return _compile_weights(checked, args)
     return 0
+
+
+def _compile_weights(checked: Checked, args: argparse.Namespace) -> int:
+    """``archc compile --weights``: the weights beside the source just written."""
+    from archc.diagnostics import visible
+    from archc.files import output_path
+    from archc.training.checkpoint import CheckpointError
+    from archc.training.weights import write_beside
+
+    source = output_path(args.output, Path(_locate(args.file)).stem)
+    try:
+        print(write_beside(checked, source, Path(args.weights), [_locate(args.file)]))
+    except CheckpointError as exc:
+        print(f"archc compile: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        target = visible(str(exc.filename or source.with_suffix(".pt")))
+        print(f"archc compile: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _training_errors() -> tuple[type[Exception], ...]:
+    """The exceptions of archc.training that are a refusal said in one line."""
+    from archc.parameters import SettingError
+    from archc.training.checkpoint import CheckpointError
+    from archc.training.data import DataError
+    from archc.training.rundir import RunError
+    from archc.training.setup import TrainingError
+
+    return (DataError, CheckpointError, TrainingError, RunError, SettingError)
+
+
+def _settings(items: list[str] | None, command: str) -> dict[str, str] | None:
+    from archc.parameters import SettingError, parse
+
+    try:
+        return parse(items or [])
+    except SettingError as e:
+        print(f"archc {command}: {e}", file=sys.stderr)
+        return None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -472,10 +565,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if _lacks("train", "train"):
         return 2
     from archc.diagnostics import ArchcError
-    from archc.training.checkpoint import CheckpointError
-    from archc.training.data import DataError
-    from archc.training.loop import Options, TrainingError, train
+    from archc.training.loop import Options, train
 
+    sets = _settings(args.set, "train")
+    if sets is None:
+        return 2
     source = _spec_argument("train", args.file, None, args.color)
     if source is None:
         return 2
@@ -486,18 +580,82 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         resume=args.resume,
+        overwrite=args.overwrite,
         workers=args.workers,
         seed=args.seed,
+        init=args.init,
+        sets=sets,
+        log_every=args.log_every,
     )
     try:
         train(source, options)
     except ArchcError as exc:
         _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
         return 1
-    except (DataError, CheckpointError, TrainingError) as exc:
+    except _training_errors() as exc:
         print(f"archc train: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # the data or the run directory went away under the run
+        where = f" `{exc.filename}`" if exc.filename else ""
+        print(f"archc train: cannot read or write{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from archc.diagnostics import ArchcError
+    from archc.training.evaluate import evaluate
+
+    sets = _settings(args.set, "eval")
+    if sets is None:
+        return 2
+    try:
+        numbers = evaluate(
+            _locate(args.file),
+            Path(args.weights),
+            Path(args.data),
+            split=args.split,
+            sets=sets,
+            batch_size=args.batch_size,
+            workers=args.workers,
+        )
+    except ArchcError as exc:
+        _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
+        return 1
+    except _training_errors() as exc:
+        print(f"archc eval: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(numbers))
+        return 0
+    skipped = f", {numbers['skipped']} unreadable skipped" if numbers["skipped"] else ""
+    print(
+        f"{numbers['split']}: {numbers['images']} images{skipped}, loss {numbers['val_loss']:.4f}, "
+        f"top-1 {numbers['val_acc1']:.2f}%, top-5 {numbers['val_acc5']:.2f}%"
+    )
+    return 0
+
+
+def _non_negative_int(text: str) -> int:
+    if text.strip() == "0":
+        return 0
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 to {MAX_BATCH:,}, got {text[:20]!r}"
+        ) from None
+
+
+def _seed(text: str) -> int:
+    if not text.strip().isdigit() or len(text.strip()) > 19 or int(text) >= 2**63:
+        shown = text if len(text) <= 24 else text[:23] + "…"
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 to 2**63 - 1, got {shown!r}"
+        )
+    return int(text)
 
 
 def _positive_float(text: str) -> float:
@@ -539,6 +697,15 @@ def build_parser() -> argparse.ArgumentParser:
             default="auto",
             help="colour diagnostics: auto = only on a terminal, and not when NO_COLOR is set "
             "(default: auto)",
+        )
+
+    def set_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--set",
+            action="append",
+            metavar="NAME=VALUE",
+            help="resize the network: classes=N (the class-score layer's outputs), input=N, "
+            "HxW or HxWxC (repeatable)",
         )
 
     lint = sub.add_parser(
@@ -664,7 +831,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     graph.add_argument("--costs", action="store_true", help="add params and MACs to each node")
     graph.add_argument(
-        "-o", "--output", metavar="OUT", default=None, help="write here (default: stdout)"
+        "-o",
+        "--output",
+        metavar="OUT",
+        default=None,
+        help="write here (default: stdout; - is stdout too). A FIFO or a device is written to, "
+        "never replaced; the spec and the files it imports are never overwritten",
     )
     color(graph)
     graph.set_defaults(run=cmd_graph)
@@ -701,15 +873,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="a spec file (.arch), a shipped spec's name, or - for stdin (then -o is needed)",
     )
     export.add_argument(
-        "-o", "--output", metavar="OUT", default=None, help="default: FILE's stem + .onnx"
+        "-o",
+        "--output",
+        metavar="OUT",
+        default=None,
+        help="default: FILE's stem + .onnx; - (or /dev/stdout) writes the file to stdout and "
+        "the report to stderr. Never the spec or a file it imports",
     )
     export.add_argument(
         "--opset",
         type=_positive_int,
         default=None,
         metavar="N",
-        help="ONNX opset (default: torch's)",
+        help="ONNX opset (default: torch's, 18); one that torch's exporter cannot convert the "
+        "model to (below 17 for most models) is refused, and nothing is written",
     )
+    export.add_argument(
+        "--weights",
+        metavar="CKPT",
+        help="export these trained weights: last.pt or best.pt of archc train (their averaged "
+        "weights when the recipe keeps them) or a state_dict; onnxruntime is checked against "
+        "the module holding them",
+    )
+    set_option(export)
     color(export)
     export.set_defaults(run=cmd_export)
 
@@ -740,7 +926,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT",
         default=None,
         help="the file to write, or an existing directory to write FILE's stem + .py in "
-        "(default: FILE's stem + .py in the current directory)",
+        "(default: FILE's stem + .py in the current directory); - writes to stdout. Never the "
+        "spec or a file it imports; a FIFO or a device is written to, never replaced",
     )
     comp.add_argument(
         "--fused",
@@ -757,16 +944,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="compile even when claims fail (a declared shape, a memory: or params: number); "
         "other errors still stop it",
     )
+    comp.add_argument(
+        "--weights",
+        metavar="CKPT",
+        help="also write trained weights beside the source (OUT's stem + .pt, a plain "
+        "state_dict checked against the module): last.pt or best.pt of archc train, or a "
+        "state_dict",
+    )
     color(comp)
     comp.set_defaults(run=cmd_compile)
 
+    _training_parsers(sub, color, set_option)
+    return parser
+
+
+def _training_parsers(sub: argparse._SubParsersAction, color: Any, set_option: Any) -> None:
+    """``archc train`` and ``archc eval``."""
     tr = sub.add_parser(
         "train",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="train the network on an ImageFolder tree with the spec's recipe",
-        description="Train a spec's network with its `train:` recipe on DIR/train and DIR/val "
-        "(one folder per class). Writes RUNDIR/metrics.jsonl and RUNDIR/last.pt each epoch. "
-        "Under `torchrun --nproc-per-node N` it runs DistributedDataParallel. Imports torch "
-        "and torchvision.",
+        description=(
+            "Train a spec's network with its `train:` recipe (or printed defaults) on\n"
+            "DIR/train and DIR/val (one folder per class). Writes RUNDIR/metrics.jsonl,\n"
+            "RUNDIR/last.pt each epoch and RUNDIR/best.pt when the recipe's metric improves.\n"
+            "A RUNDIR that holds a run is continued with --resume or replaced with\n"
+            "--overwrite, never replaced otherwise. Under `torchrun --nproc-per-node N` it runs\n"
+            "DistributedDataParallel. Imports torch and torchvision.\n\n"
+            "exit codes: 0 trained (or the run was already finished), 1 refused (the message\n"
+            "says why), 2 usage errors, 130 stopped by Ctrl-C (resume with --resume)"
+        ),
     )
     tr.add_argument(
         "file",
@@ -780,16 +987,63 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=_positive_int, help="override the recipe's (global) batch size"
     )
     tr.add_argument("--lr", type=_positive_float, help="override the recipe's learning rate")
+    again = tr.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in RUNDIR from last.pt (same network and recipe only)",
+    )
+    again.add_argument(
+        "--overwrite", action="store_true", help="replace the run in RUNDIR (its metrics and .pt)"
+    )
+    again.add_argument(
+        "--init",
+        metavar="CKPT",
+        help="start from these weights: an archc checkpoint, a state_dict, or `torchvision` "
+        "(a shipped torchvision spec, weights in torch's cache); the class-score layer is "
+        "re-initialised when the class count differs",
+    )
+    set_option(tr)
     tr.add_argument(
-        "--resume", action="store_true", help="continue from RUNDIR/last.pt (same spec only)"
+        "--workers", type=_non_negative_int, default=2, metavar="N",
+        help="data-loading processes (2)",
+    )  # fmt: skip
+    tr.add_argument(
+        "--seed", type=_seed, default=0, help="the seed of weights and shuffling, 0 to 2**63-1 (0)"
     )
     tr.add_argument(
-        "--workers", type=int, default=2, metavar="N", help="data-loading processes (2)"
+        "--log-every",
+        type=_non_negative_int,
+        default=50,
+        metavar="N",
+        help="off a terminal, a progress line every N steps (50; 0: none)",
     )
-    tr.add_argument("--seed", type=int, default=0, help="the seed of weights and shuffling (0)")
     color(tr)
     tr.set_defaults(run=cmd_train)
-    return parser
+
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate trained weights: loss, top-1, top-5 on a split",
+        description="Measure trained weights on DIR/SPLIT (val by default) as archc train "
+        "validates: the recipe's validation transform and loss; prints loss, top-1 and top-5. "
+        "Imports torch and torchvision.",
+    )
+    ev.add_argument("file", metavar="SPEC", help="a spec file (.arch) or a shipped spec's name")
+    ev.add_argument(
+        "--weights", metavar="CKPT", required=True,
+        help="last.pt, best.pt or a state_dict (a checkpoint's averaged weights when it has them)",
+    )  # fmt: skip
+    ev.add_argument("--data", metavar="DIR", required=True, help="the ImageFolder tree")
+    ev.add_argument("--split", default="val", help="the folder of DIR to measure (val)")
+    set_option(ev)
+    ev.add_argument("--batch-size", type=_positive_int, help="default: the recipe's")
+    ev.add_argument(
+        "--workers", type=_non_negative_int, default=2, metavar="N",
+        help="data-loading processes (2)",
+    )  # fmt: skip
+    ev.add_argument("--format", choices=("text", "json"), default="text", help="(text)")
+    color(ev)
+    ev.set_defaults(run=cmd_eval)
 
 
 def _depth(text: str) -> int | str:

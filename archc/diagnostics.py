@@ -28,7 +28,7 @@ Severity = Literal["error", "warning", "info"]
 
 CODES = frozenset(
     """
-    E001 E002 E003 E004 E005 E101 E102 E103 E104 E105 E106 E107 E108 E109 E110 E111 E112 E113
+    E001 E002 E003 E004 E005 W006 E101 E102 E103 E104 E105 E106 E107 E108 E109 E110 E111 E112 E113
     E114 E201 E202 E203 E204 E205 E206 E207 E208 E209 E210 E211 E213 E214 E215 E216 E217 E218
     E221 E222 E223 W219 W220 W221 W224 W301 E302 E303 E304 E305 E306 E307 E308 E309 E310 E311 E312
     E401 E402 E403 E404 E405 E406 E407 E408 E409 E501 E502 I001
@@ -156,9 +156,15 @@ class ArchcError(Exception):
 
 # --- rendering -------------------------------------------------------------------------------
 
-MAX_PER_FILE = 200
-"""Diagnostics shown per file; the rest are counted in one ``I001`` line. A generated or
-mangled spec can produce thousands, and no one reads past the first screens of them."""
+MAX_SHOWN = 200
+"""Diagnostics shown per run (every file of an ``archc lint`` together); the rest are counted
+in one ``I001`` line. A generated or mangled spec can produce thousands, and no one reads past
+the first screens of them. (Per file, 20 files of 200 printed 4,000.)"""
+MAX_PER_FILE = MAX_SHOWN  # the old name
+
+MAX_QUOTED = 160
+"""Characters of a source line a snippet quotes: a window around the span, ``…`` marking what
+is cut. A line carrying a 9 MB comment, quoted by each of 200 notes, printed 1.8 GB."""
 
 # Characters a terminal would act on rather than show (ESC starts colour and cursor sequences,
 # BEL rings, the bidi controls reorder the line so that the text shown is not the text read),
@@ -207,6 +213,7 @@ def _snippet(span: Span, lines: _Lines) -> list[str]:
     start = min(max(span.column - 1, 0), len(raw))
     end = span.end_column - 1 if span.end_line == span.line else len(raw)
     end = min(max(end, start + 1), max(len(raw), start + 1))
+    raw, start, end = _window(raw, start, end)
     src = visible(raw)
     left, right = len(visible(raw[:start])), len(visible(raw[:end]))
     width = len(str(span.line))
@@ -216,6 +223,19 @@ def _snippet(span: Span, lines: _Lines) -> list[str]:
         f"{span.line} | {src}",
         f"{pad} | {' ' * left}{'^' * max(right - left, 1)}",
     ]
+
+
+def _window(raw: str, start: int, end: int) -> tuple[str, int, int]:
+    """At most MAX_QUOTED characters of ``raw`` around ``start``, and the span's place in them."""
+    if len(raw) <= MAX_QUOTED:
+        return raw, start, end
+    lo = max(0, min(start - MAX_QUOTED // 4, len(raw) - MAX_QUOTED))
+    hi = lo + MAX_QUOTED
+    head, tail = ("…" if lo else ""), ("…" if hi < len(raw) else "")
+    shift = len(head) - lo
+    start = start + shift
+    end = max(min(end, hi) + shift, start + 1)
+    return head + raw[lo:hi] + tail, start, end
 
 
 def _render(d: Diagnostic, lines: _Lines, color: bool) -> str:
@@ -244,26 +264,14 @@ def render_one(d: Diagnostic, sources: Mapping[str, str], color: bool = False) -
     return _render(d, _Lines(sources), color)
 
 
-def capped(diagnostics: Iterable[Diagnostic], limit: int = MAX_PER_FILE) -> list[Diagnostic]:
-    """The first ``limit`` diagnostics of each file, then one ``I001`` saying how many more
-    there are (by severity), placed where the first of them would have been."""
-    shown: list[Diagnostic] = []
-    seen: dict[str, int] = {}
-    hidden: dict[str, list[Diagnostic]] = {}
-    for d in diagnostics:
-        n = seen[d.span.file] = seen.get(d.span.file, 0) + 1
-        if n <= limit:
-            shown.append(d)
-            continue
-        if d.span.file not in hidden:
-            hidden[d.span.file] = []
-            shown.append(d)  # a placeholder, replaced below
-        hidden[d.span.file].append(d)
-    for i, d in enumerate(shown):
-        rest = hidden.get(d.span.file)
-        if rest and rest[0] is d:
-            shown[i] = _more(rest, limit)
-    return shown
+def capped(diagnostics: Iterable[Diagnostic], limit: int = MAX_SHOWN) -> list[Diagnostic]:
+    """The first ``limit`` diagnostics of the run (all files together), then one ``I001``
+    saying how many more there are (by severity), placed where the first of them would have
+    been."""
+    shown = list(diagnostics)
+    if len(shown) <= limit:
+        return shown
+    return [*shown[:limit], _more(shown[limit:], limit)]
 
 
 def _more(rest: list[Diagnostic], limit: int) -> Diagnostic:
@@ -272,8 +280,8 @@ def _more(rest: list[Diagnostic], limit: int) -> Diagnostic:
     return Diagnostic(
         severity="info",
         code="I001",
-        message=f"{len(rest):,} more diagnostics in this file are not shown "
-        f"({', '.join(parts)}): archc shows the first {limit} of each file",
+        message=f"{len(rest):,} more diagnostics are not shown "
+        f"({', '.join(parts)}): archc shows the first {limit} of a run",
         span=rest[0].span.model_copy(update={"end_line": rest[0].span.line}),
         help="fix these and run archc again to see the rest",
     )
@@ -283,13 +291,13 @@ def render_text(
     diagnostics: Iterable[Diagnostic],
     sources: Mapping[str, str],
     color: bool = False,
-    limit: int = MAX_PER_FILE,
+    limit: int = MAX_SHOWN,
 ) -> str:
     lines = _Lines(sources)
     return "\n\n".join(_render(d, lines, color) for d in capped(diagnostics, limit))
 
 
-def render_json(diagnostics: Iterable[Diagnostic], limit: int = MAX_PER_FILE) -> str:
+def render_json(diagnostics: Iterable[Diagnostic], limit: int = MAX_SHOWN) -> str:
     return json.dumps([d.as_dict() for d in capped(diagnostics, limit)], indent=2)
 
 
@@ -300,7 +308,7 @@ def _github_escape(text: str, prop: bool = False) -> str:
     return visible(text)
 
 
-def render_github(diagnostics: Iterable[Diagnostic], limit: int = MAX_PER_FILE) -> str:
+def render_github(diagnostics: Iterable[Diagnostic], limit: int = MAX_SHOWN) -> str:
     kind = {"error": "error", "warning": "warning", "info": "notice"}
     lines = []
     for d in capped(diagnostics, limit):

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archc import ir
-from archc.check import check_spec
 from archc.diagnostics import ArchcError
 
 if TYPE_CHECKING:
@@ -47,40 +46,117 @@ class Exported:
     scale: float = 1.0
 
 
+class ExportError(Exception):
+    """An export archc refuses or cannot make, in one line (``archc export: ...``)."""
+
+
 def export_onnx(
-    spec: str | os.PathLike[str], output: Path, inputs: list[str], *, opset: int | None = None
+    spec: str | os.PathLike[str],
+    output: Path,
+    inputs: list[str],
+    *,
+    opset: int | None = None,
+    weights: Path | None = None,
+    sets: dict[str, str] | None = None,
 ) -> Exported:
     """Write the ONNX file of ``spec`` to ``output`` and check it with onnxruntime if present.
-    Raises :class:`ArchcError` for a spec with errors and ``ImportError`` without onnx."""
+    ``inputs`` are never replaced, nor any file the spec imports. ``weights``: a checkpoint of
+    ``archc train`` (its averaged weights when it has them) or a state_dict, loaded strictly by
+    name; ``sets``: ``--set`` values (archc.parameters). Raises :class:`ArchcError` for a spec
+    with errors, :class:`ExportError` for an opset the exporter does not write or example
+    batches that would not fit in memory, ``ImportError`` without onnx,
+    archc.training.checkpoint.CheckpointError for weights that do not fit and
+    archc.parameters.SettingError."""
     import onnx  # noqa: F401  (fail before the slow part when the extra is missing)
 
-    from archc.files import write_output
+    from archc.files import check_target, write_output
     from archc.progress import stages
 
     names = ("checking", "building", "exporting", "checking with onnxruntime")
     with stages("archc export", names) as step:
         step("checking the spec")
-        checked = check_spec(spec)
+        from archc.parameters import check_with
+
+        checked = check_with(spec, sets or {})
         if checked.graph is None or not checked.ok:
             raise ArchcError(checked.diagnostics, checked.sources)
+        _check_memory(checked)
+        check_target(output, [*inputs, *checked.sources])
         step("importing torch, building the module")
         import torch
 
-        import archc
+        from archc.backends.torch_module import build_module
 
-        model = archc.load(spec).eval()
+        model = build_module(checked).eval()
+        if weights is not None:
+            from archc.training.weights import load_into
+
+            load_into(model, weights)
         shape = checked.shapes[checked.graph.nodes[0].name]
         example = torch.randn(TRACE_BATCH, *shape, generator=torch.Generator().manual_seed(0))
         step("exporting (torch.export, onnxscript)")
         proto, exporter = _export(model, example, opset)
+        _check_written_opset(proto, opset)
         named = _name_nodes(proto, checked.graph) if exporter == "dynamo" else 0
-        write_output(output, proto.SerializeToString(), inputs)
+        data = proto.SerializeToString()
+        write_output(output, data, [*inputs, *checked.sources])
         result = Exported(output, exporter, len(proto.graph.node), named)
         step("running onnxruntime")
-        return _check(result, model, shape)
+        return _check(result, model, shape, data)
+
+
+def _check_written_opset(proto: onnx.ModelProto, opset: int | None) -> None:
+    if opset is None:
+        return
+    """torch's exporter keeps opset 18 where it cannot convert down to the one asked for
+    (13, 7), saying so only in a log line: the file is refused rather than written at
+    another opset than the user named."""
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != opset:
+        raise ExportError(
+            f"--opset {opset} is not supported: torch's exporter could not convert the model "
+            f"to it and made opset {written}; nothing was written (omit --opset for torch's "
+            "default, or choose 17 or newer)"
+        )
+
+
+def _check_memory(checked: Any) -> None:
+    """Refuse, before allocating, example batches that would not fit in the memory this
+    process may use (archc.memory.process_memory: RLIMIT_AS and the cgroup's limit count).
+    Counted: the weights, and at the check batch every activation twice (torch's forward
+    and onnxruntime's), in float32."""
+    from archc.files import fmt_size
+    from archc.memory import process_memory
+
+    totals = checked.accounting.totals
+    weights = (totals.params + totals.buffers) * 4
+    needed = weights + 2 * CHECK_BATCH * totals.activations * 4
+    limit = process_memory()
+    if needed > limit:
+        raise ExportError(
+            f"exporting needs about {fmt_size(needed)} (weights, and a batch of {CHECK_BATCH} "
+            f"through torch and onnxruntime), more than the {fmt_size(limit)} this process may "
+            "use (physical memory, ulimit -v, the container's limit); reduce the input size"
+        )
 
 
 def _export(model: torch.nn.Module, x: torch.Tensor, opset: int | None) -> tuple[Any, str]:
+    import logging
+
+    # A failed down-conversion to --opset is logged by onnxscript and torch with a traceback;
+    # archc checks the opset written and says so in one line (_check_written_opset).
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "torch.onnx")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        return _run_exporter(model, x, opset)
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _run_exporter(model: torch.nn.Module, x: torch.Tensor, opset: int | None) -> tuple[Any, str]:
     import torch
 
     names: dict[str, Any] = {"input_names": ["input"], "output_names": ["output"]}
@@ -162,7 +238,9 @@ def _name_nodes(proto: onnx.ModelProto, graph: ir.Graph) -> int:
     return named
 
 
-def _check(result: Exported, model: torch.nn.Module, shape: tuple[int, ...]) -> Exported:
+def _check(
+    result: Exported, model: torch.nn.Module, shape: tuple[int, ...], data: bytes | None = None
+) -> Exported:
     try:
         import onnxruntime
     except ImportError:
@@ -170,7 +248,9 @@ def _check(result: Exported, model: torch.nn.Module, shape: tuple[int, ...]) -> 
     import torch
 
     x = torch.randn(CHECK_BATCH, *shape, generator=torch.Generator().manual_seed(1))
-    session = onnxruntime.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    # The bytes written, not the file: the output may be stdout or a pipe.
+    model_file = data if data is not None else str(result.path)
+    session = onnxruntime.InferenceSession(model_file, providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {"input": x.numpy()})
     with torch.no_grad():
         want = model(x)

@@ -87,6 +87,22 @@ def too_large(name: str, size: int, limit: int) -> str:
     return f"`{name}` is {fmt_size(size)}; a spec may have at most {fmt_size(limit)}"
 
 
+def link_problem(path: str | os.PathLike[str], trees: Sequence[Path] = ()) -> str | None:
+    """Why a spec reached through a symbolic link must not be read (None when it may be, and
+    for a path with no link in it): the file it leads to is not a ``.arch`` file (a cloned
+    repository's ``blocks.arch -> ~/.git-credentials``), or it lies outside every one of
+    ``trees`` (when given). Such a file is never opened, so none of its text is quoted."""
+    real = os.path.realpath(path)
+    if real == os.path.normpath(os.path.abspath(path)):
+        return None
+    if not real.endswith(".arch"):
+        return "it is a symbolic link to a file that is not a `.arch` spec file"
+    if trees and not any(Path(real).is_relative_to(os.path.realpath(t)) for t in trees):
+        where = " or ".join(f"`{t}`" for t in trees)
+        return f"it is a symbolic link that leads out of {where}"
+    return None
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -107,30 +123,123 @@ def output_path(out: str | Path | None, stem: str) -> Path:
     return Path(text)
 
 
-def write_output(target: Path, text: str | bytes, inputs: Sequence[str]) -> None:
-    """Write ``text`` (or bytes: a PNG) to ``target`` atomically, refusing to replace any of
-    ``inputs`` (the spec first, then the files it imports).
+STDOUT = "-"
+"""The output name that writes to standard output (``-o -``)."""
 
-    Raises ``OSError`` (``FileExistsError`` for an input) naming the target. A symlink target is
-    followed: the file it points to is replaced and the link kept.
+
+def write_output(target: Path, text: str | bytes, inputs: Sequence[str]) -> None:
+    """Write ``text`` (or bytes: a PNG) to ``target``, refusing to replace any of ``inputs``
+    (the spec first, then the files it imports).
+
+    A regular file (or a new one) is written atomically: to a temporary file beside it, renamed
+    over it. Anything else is never replaced: ``-`` and the process's own standard output
+    (``/dev/stdout``, ``/dev/fd/1``) are written to stdout, a FIFO or a character device
+    (``/dev/null``) is opened and written to as it is, and a directory, a block device or a
+    socket is refused. Raises ``OSError`` (``FileExistsError`` for an input) naming the target.
+    A symlink target is followed: the file it points to is replaced and the link kept.
     """
-    if target.exists():
-        for i, source in enumerate(inputs):
-            if _same_file(target, Path(source)):
-                what = "the spec being compiled" if i == 0 else "a file the spec imports"
-                raise FileExistsError(
-                    errno.EEXIST, f"it is {what}; choose another output with -o", str(target)
-                )
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    if os.fspath(target) == STDOUT:
+        _write_stdout(data)
+        return
+    try:
+        info = os.stat(target)
+    except OSError:
+        info = None
+    if info is not None:
+        _refuse_inputs(target, inputs)
+        if _is_stdout(info):
+            _write_stdout(data)
+            return
+        kind = describe_kind(info.st_mode)
+        if kind is not None:
+            _write_in_place(target, data, info.st_mode, kind)
+            return
+    _write_replacing(target, data)
+
+
+def check_target(target: Path, inputs: Sequence[str]) -> None:
+    """Raise what :func:`write_output` would for ``target`` before anything is written (an
+    input, a directory, a block device, a socket), so that a slow export fails first."""
+    if os.fspath(target) == STDOUT:
+        return
+    try:
+        info = os.stat(target)
+    except OSError:
+        return
+    _refuse_inputs(target, inputs)
+    mode = info.st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+        raise IsADirectoryError(
+            errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL,
+            f"it is {describe_kind(mode)}, which archc does not replace",
+            str(target),
+        )
+
+
+def writes_stdout(target: str | os.PathLike[str] | None) -> bool:
+    """Whether writing ``target`` writes to this process's standard output (``-``,
+    ``/dev/stdout``, or the file stdout is redirected to)."""
+    if target is None:
+        return False
+    if os.fspath(target) == STDOUT:
+        return True
+    try:
+        return _is_stdout(os.stat(target))
+    except OSError:
+        return False
+
+
+def _refuse_inputs(target: Path, inputs: Sequence[str]) -> None:
+    for i, source in enumerate(inputs):
+        if _same_file(target, Path(source)):
+            what = "the spec being compiled" if i == 0 else "a file the spec imports"
+            raise FileExistsError(
+                errno.EEXIST, f"it is {what}; choose another output with -o", str(target)
+            )
+
+
+def _is_stdout(info: os.stat_result) -> bool:
+    try:
+        out = os.fstat(1)
+    except OSError:
+        return False
+    return (out.st_dev, out.st_ino) == (info.st_dev, info.st_ino)
+
+
+def _write_stdout(data: bytes) -> None:
+    import sys
+
+    stream = sys.stdout
+    stream.flush()
+    stream = getattr(stream, "stream", stream)  # archc.cli's wrapper of the real stream
+    out = getattr(stream, "buffer", None)
+    if out is None:
+        raise OSError(errno.EBADF, "standard output takes no bytes", STDOUT)
+    out.write(data)
+    out.flush()
+
+
+def _write_in_place(target: Path, data: bytes, mode: int, kind: str) -> None:
+    """A FIFO or character device is written to, never replaced by a regular file."""
+    if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+        raise IsADirectoryError(
+            errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL,
+            f"it is {kind}, which archc does not replace",
+            str(target),
+        )
+    fd = os.open(target, os.O_WRONLY | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _write_replacing(target: Path, data: bytes) -> None:
     real = Path(os.path.realpath(target))
     real.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
     try:
-        if isinstance(text, bytes):
-            with os.fdopen(fd, "wb") as b:
-                b.write(text)
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
+        with os.fdopen(fd, "wb") as b:
+            b.write(data)
         # mkstemp makes the file private (0600); an output gets the usual umask-based mode.
         umask = os.umask(0)
         os.umask(umask)

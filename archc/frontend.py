@@ -7,6 +7,7 @@ so that diagnostics can show their source lines.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from archc import ir
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, Note, error, has_errors, sort_key
 from archc.elaborate import elaborate
-from archc.files import MAX_SPEC_BYTES, SpecFileError, read_spec_bytes, too_large
+from archc.files import MAX_SPEC_BYTES, SpecFileError, link_problem, read_spec_bytes, too_large
 from archc.parser import parse
 from archc.spans import Span
 
@@ -46,7 +47,7 @@ def _start(file: str) -> Span:
     return Span(file=file, line=1, column=1, end_line=1, end_column=1)
 
 
-def _decode(data: bytes, file: str) -> tuple[str | None, Diagnostic | None]:
+def decode_spec(data: bytes, file: str) -> tuple[str | None, Diagnostic | None]:
     """UTF-8 text with an optional BOM; NUL bytes or invalid UTF-8 mean a binary file (E002)."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -130,7 +131,7 @@ class _Reader:
             data = read_spec_bytes(path)
         except SpecFileError as problem:
             return None, [_file_error(problem, file)], None
-        text, problem = _decode(data, file)
+        text, problem = decode_spec(data, file)
         if problem is not None or text is None:
             return None, [problem] if problem else [], None
         spec, diags = parse(text, file)
@@ -185,11 +186,16 @@ def read_spec(path: str | Path) -> FrontendResult:
     text, E004 larger than archc.files.MAX_SPEC_BYTES)."""
     reader = _Reader()
     file = str(path)
+    linked = link_problem(path) if os.path.islink(path) else None
+    if linked is not None:
+        # A link named *.arch to some other file (a cloned repository's
+        # `net.arch -> ~/.git-credentials`, met by a shell glob): never opened, never quoted.
+        return FrontendResult(None, [error("E005", f"`{file}`: {linked}", _start(file))], {})
     try:
         data = read_spec_bytes(path)
     except SpecFileError as problem:
         return FrontendResult(None, [_file_error(problem, file)], {})
-    text, problem = _decode(data, file)
+    text, problem = decode_spec(data, file)
     if problem is not None or text is None:
         return FrontendResult(None, [problem] if problem else [], {})
     reader.sources[file] = text

@@ -166,9 +166,21 @@ class Graph(BaseModel):
         )
 
     def node(self, name: str) -> Node:
-        for n in self.nodes:
-            if n.name == name:
-                return n
+        """The node named ``name`` (``KeyError`` if none). Looked up in an index of the nodes
+        built on the first call: a scan per lookup made compiling 50,000 block instances
+        quadratic (issue 24). The index lives in the instance's ``__dict__``, which equality
+        ignores (a private attribute would make a graph that was looked into differ from its
+        JSON round trip), tied to the list of nodes it indexes, and every hit is checked, so a
+        graph whose nodes were replaced or changed is indexed again, never answered wrongly."""
+        nodes = self.nodes
+        cached = self.__dict__.get("_node_index")
+        for attempt in range(2):
+            if attempt or cached is None or cached[0] is not nodes:
+                cached = (nodes, {n.name: i for i, n in enumerate(nodes)})
+                self.__dict__["_node_index"] = cached
+            i = cached[1].get(name)
+            if i is not None and i < len(nodes) and nodes[i].name == name:
+                return nodes[i]
         raise KeyError(name)
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -25,7 +25,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from archc import syntax as S
-from archc.diagnostics import Diagnostic, Note, error
+from archc.diagnostics import Diagnostic, Note, error, warning
 from archc.ops import LONGEST_WORD, OPS, WORDS, Op, by_word
 from archc.spans import Span
 from archc.suggest import closest, did_you_mean
@@ -55,6 +55,21 @@ _MAX_DIGITS = 40  # longer numbers are typos, and Python refuses to parse very l
 MAX_NESTING = 32  # parentheses in a line, or bodies in a file
 MAX_OPERATORS = 200  # arithmetic operators in a line
 MAX_SYNTAX_ERRORS = 20  # lines rejected before the parser gives up on a file
+MAX_STATEMENTS = 20_000
+"""Statement lines a file may have. Checked before any line is parsed (E216), so that a 10 MB
+file of 2 million `relu` lines is refused in a second instead of parsed in full for the
+elaborator to stop at the node limit. Parsing, classifying, elaborating and checking costs
+about a millisecond and 10 KB a line of distinct text on the 2-core development VM: 20,000
+lines keep any file under the size limit within 30 s and 1 GB (issue 24), and are 200 times
+the longest shipped spec; a network is still up to archc.elaborate.expand.MAX_NODES nodes,
+made by calling blocks (`xN`)."""
+MAX_TOKENS = 300_000
+"""Words, numbers and signs a file's statements may hold (comments not counted), checked with
+the statement lines: a line of 150 additions costs as much as dozens of plain ones, and 20,000
+of them would take minutes and gigabytes. The largest shipped spec has about 500."""
+_TREES_KEPT = 4096
+_TREE_LINE = 200  # longer lines are not kept: a generated spec repeats short ones
+_TOKEN = re.compile(r"[A-Za-z0-9_.]+|[^\sA-Za-z0-9_.]")
 
 
 class SyntaxProblem(Exception):
@@ -1665,7 +1680,11 @@ def _parse_lines(
     levels: list[tuple[int, list[_Line]]] = []  # open bodies: (indentation, their lines)
     opener: _Line | None = None  # the last line read, which may open a body
     opener_raw = ""
-    for n, raw in enumerate(text.split("\n"), 1):
+    raws = text.split("\n")
+    too_many = _too_many_statements(raws, file)
+    if too_many is not None:
+        return [], [too_many]
+    for n, raw in enumerate(raws, 1):
         stripped = raw.lstrip(_BLANK)
         if not stripped or stripped.startswith("#"):
             if stripped and expected is not None:
@@ -1733,6 +1752,31 @@ def _parse_lines(
     return top, rejected
 
 
+def _too_many_statements(raws: list[str], file: str) -> Diagnostic | None:
+    """E216 at the statement line past MAX_STATEMENTS, found before any line is parsed: the
+    parse of a file that cannot be built stops there, in time and memory linear in the file."""
+    statements = tokens = 0
+    for n, raw in enumerate(raws, 1):
+        stripped = raw.lstrip(_BLANK)
+        if stripped and not stripped.startswith("#"):
+            statements += 1
+            tokens += len(_TOKEN.findall(stripped.split("#", 1)[0]))
+            if statements > MAX_STATEMENTS or tokens > MAX_TOKENS:
+                what = (
+                    f"{MAX_STATEMENTS:,} statement lines"
+                    if statements > MAX_STATEMENTS
+                    else f"{MAX_TOKENS:,} words, numbers and signs in its statements"
+                )
+                return error(
+                    "E216",
+                    f"the spec has more than {what}",
+                    _point(file, n, 1, max(1, min(len(raw), 80))),
+                    "is this the right file? a larger network is written with blocks and "
+                    "repetition (`layer: block() x100`), up to 100,000 nodes",
+                )
+    return None
+
+
 # `TOTAL memory: 24M * 4 bytes ~= 96MB / image (only forward! ~*2 for bwd)`: the slide's own
 # words after the number are no grammar archc could give, so the line is read here instead.
 _TOTAL = re.compile(r"([ \t]*)TOTAL[ \t]+((memory|params)[ \t]*:[ \t]*)(.*?)[ \t]*$", re.I)
@@ -1771,7 +1815,7 @@ def _parse_line(
         rejected.append(problem)
         return None
     try:
-        return _Parts(file, n).transform(parser.parse(raw, start="start"))
+        return _Parts(file, n).transform(_tree(parser, raw))
     except UnexpectedInput as e:
         rejected.append(_syntax_diagnostic(e, file, n, raw))
     except VisitError as e:
@@ -1779,6 +1823,22 @@ def _parse_line(
             raise
         rejected.append(e.orig_exc.diagnostic)
     return None
+
+
+_TREES: dict[str, Any] = {}
+
+
+def _tree(parser: Lark, raw: str) -> Any:
+    """Lark's tree of a line, kept for lines met again (a generated spec repeats its lines;
+    the tree holds no line number, which _Parts adds). Transforming a tree leaves it as it is."""
+    tree = _TREES.get(raw)
+    if tree is None:
+        tree = parser.parse(raw, start="start")
+        if len(raw) <= _TREE_LINE:
+            if len(_TREES) >= _TREES_KEPT:
+                _TREES.clear()
+            _TREES[raw] = tree
+    return tree
 
 
 def _parse_row(
@@ -1837,6 +1897,34 @@ def parse(text: str, file: str = "<string>") -> tuple[S.Spec | None, list[Diagno
     lines, rejected = _parse_lines(text, file, expected)
     classifier = _Classifier(file)
     body = classifier.block(lines)
+    hidden = bidi_warnings(text, file)
     if rejected:
-        return None, rejected + classifier.diags
-    return S.Spec(file, body, tuple(expected)), classifier.diags
+        return None, rejected + classifier.diags + hidden
+    return S.Spec(file, body, tuple(expected)), classifier.diags + hidden
+
+
+# Unicode's bidirectional controls: in a comment they make an editor show a line in another
+# order than the one archc reads ("Trojan Source", CVE-2021-42574).
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+MAX_BIDI_WARNINGS = 20
+
+
+def bidi_warnings(text: str, file: str) -> list[Diagnostic]:
+    """W006 at each line (the first MAX_BIDI_WARNINGS) holding a bidirectional control."""
+    found: list[Diagnostic] = []
+    pos, line = 0, 1
+    while len(found) < MAX_BIDI_WARNINGS and (m := _BIDI.search(text, pos)) is not None:
+        line += text.count("\n", pos, m.start())
+        column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+        end = text.find("\n", m.start())
+        pos = len(text) if end < 0 else end  # one warning a line: on from the line's end
+        found.append(
+            warning(
+                "W006",
+                f"a bidirectional control character (U+{ord(m.group()):04X}) makes this line "
+                "show in another order than archc reads it",
+                _point(file, line, column),
+                "remove it: a spec has no use for it, and editors hide it",
+            )
+        )
+    return found

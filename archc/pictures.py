@@ -68,13 +68,15 @@ def picture(checked: Checked, depth: int | None = None, costs: bool = False) -> 
             lines.append(f"{params:,} params, {fmt_count(macs)} MACs")
         fused = len(group) == 1 and accounts[group[0]].group is not None
         boxes.append(Box(name, tuple(lines), fused))
-    edges: list[tuple[str, str]] = []
+    # A dict keeps the edges in order and finds a repeat in constant time (a list made a
+    # picture of 100k nodes quadratic).
+    edges: dict[tuple[str, str], None] = {}
     for node in checked.graph.nodes:
         for src in node.inputs:
             edge = (key(src), key(node.name))
-            if edge[0] != edge[1] and edge not in edges:
-                edges.append(edge)
-    return Picture(boxes, edges, checked.graph.name)
+            if edge[0] != edge[1]:
+                edges[edge] = None
+    return Picture(boxes, list(edges), checked.graph.name)
 
 
 OVERVIEW_BOXES = 50
@@ -115,8 +117,32 @@ def _clusters(names: list[str]) -> dict[str, list[str]]:
 
 
 def ident(name: str) -> str:
-    """A node or cluster id both Mermaid and DOT accept unquoted."""
+    """A node or cluster id both Mermaid and DOT accept unquoted (not unique: see `_Ids`)."""
     return "n_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+class _Ids:
+    """Unique ids: `ident` of a name, with ``_2``, ``_3``... where two names would share one
+    (``"a-b"`` and ``a_b``, ``layer1.conv1`` and ``layer1_conv1``), so that two layers never
+    become one node and a picture never shows a cycle the network lacks."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def assign(self, names: list[str], suffix: str = "") -> dict[str, str]:
+        ids: dict[str, str] = {}
+        for name in names:
+            base = ident(name) + suffix
+            candidate, k = base, 2
+            while candidate in self.used:
+                candidate, k = f"{base}_{k}", k + 1
+            self.used.add(candidate)
+            ids[name] = candidate
+        return ids
+
+
+def _cluster_names(tree: dict[str, list[str]], boxes: dict[str, Box]) -> list[str]:
+    return [c for c in tree if c and c not in boxes]
 
 
 # --- Mermaid ------------------------------------------------------------------------------------
@@ -131,22 +157,25 @@ def mermaid(pic: Picture) -> str:
     boxes = {b.name: b for b in pic.boxes}
     tree = _clusters([b.name for b in pic.boxes])
     out = ["flowchart TD"]
+    ids = _Ids()
+    box_id = ids.assign(list(boxes))
+    cluster_id = ids.assign(_cluster_names(tree, boxes), "_c")
 
     def emit(cluster: str, indent: str) -> None:
         for item in tree[cluster]:
             if item in tree and item not in boxes:
-                out.append(f'{indent}subgraph {ident(item)}_c["{_mermaid_text(item)}"]')
+                out.append(f'{indent}subgraph {cluster_id[item]}["{_mermaid_text(item)}"]')
                 emit(item, indent + "  ")
                 out.append(f"{indent}end")
             else:
                 label = "<br/>".join(_mermaid_text(t) for t in boxes[item].lines)
-                out.append(f'{indent}{ident(item)}["{label}"]')
+                out.append(f'{indent}{box_id[item]}["{label}"]')
                 if item in tree:  # a box that is also a prefix of others (rare): its contents
                     emit(item, indent)
 
     emit("", "  ")
-    out += [f"  {ident(a)} --> {ident(b)}" for a, b in pic.edges]
-    fused = [ident(b.name) for b in pic.boxes if b.fused]
+    out += [f"  {box_id[a]} --> {box_id[b]}" for a, b in pic.edges]
+    fused = [box_id[b.name] for b in pic.boxes if b.fused]
     if fused:
         out.append(f"  classDef fused fill:{FUSED_FILL},stroke:{FUSED_STROKE}")
         out.append(f"  class {','.join(fused)} fused")
@@ -161,6 +190,8 @@ def dot_graph(pic: Picture) -> pydot.Dot:
 
     boxes = {b.name: b for b in pic.boxes}
     tree = _clusters([b.name for b in pic.boxes])
+    box_id = _Ids().assign(list(boxes))
+    cluster_id = _Ids().assign(_cluster_names(tree, boxes))  # pydot adds `cluster_`
     graph = pydot.Dot(ident(pic.title), graph_type="digraph", rankdir="TB", label=pic.title)
     graph.set_node_defaults(shape="box", style="rounded,filled", fillcolor="white", fontsize="10")
 
@@ -178,19 +209,19 @@ def dot_graph(pic: Picture) -> pydot.Dot:
             items = _clusters_last_first(items, {i for i in items if i in tree and i not in boxes})
         for item in items:
             if item in tree and item not in boxes:
-                sub = pydot.Cluster(ident(item), label=item, style="rounded", color="gray")
+                sub = pydot.Cluster(cluster_id[item], label=item, style="rounded", color="gray")
                 fill(sub, item)
                 parent.add_subgraph(sub)
                 continue
             b = boxes[item]
             attrs = {"fillcolor": FUSED_FILL, "color": FUSED_STROKE} if b.fused else {}
-            parent.add_node(pydot.Node(ident(item), label=_dot_label(b.lines), **attrs))
+            parent.add_node(pydot.Node(box_id[item], label=_dot_label(b.lines), **attrs))
             if item in tree:
                 fill(parent, item)
 
     fill(graph, "")
     for a, b in pic.edges:
-        graph.add_edge(pydot.Edge(ident(a), ident(b)))
+        graph.add_edge(pydot.Edge(box_id[a], box_id[b]))
     return graph
 
 

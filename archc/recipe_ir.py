@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Monitor = Literal["val_acc1", "val_loss", "val_error"]
 
@@ -66,6 +66,12 @@ class Recipe(BaseModel):
     precision: Literal["bf16", "fp16", "fp32"] = "bf16"
     """Autocast dtype on CUDA; the CPU trains in fp32."""
     sync_bn: bool = False
+    ema: float = Field(0.0, exclude_if=lambda v: not v)
+    """The decay of an exponential moving average of the weights (0: none); validation,
+    checkpoints' ``ema`` and everything that reads a checkpoint use the average. Left out of
+    the IR's JSON when off."""
+    clip_grad_norm: float = Field(0.0, exclude_if=lambda v: not v)
+    """Gradients are scaled down to this total L2 norm before each step (0: not clipped)."""
     loss: Literal["cross_entropy", "nll"] = "cross_entropy"
     """nll for a network that ends in softmax: it trains on log-probabilities (its final
     softmax becomes a log-softmax), never softmax followed by cross-entropy."""
@@ -74,7 +80,7 @@ class Recipe(BaseModel):
 
 
 _AUGMENT = {
-    "none": "none (resize and centre crop only)",
+    "none": "none (resize and centre crop only, no flips)",
     "standard": "standard (random-resized crop + horizontal flip)",
     "lecture": "lecture (AlexNet's random crops of the resized image + horizontal flip)",
 }
@@ -107,7 +113,7 @@ def describe(recipe: Recipe, init: str) -> list[tuple[str, str]]:
     )
     if recipe.label_smoothing:
         loss += f", label smoothing {recipe.label_smoothing:g}"
-    return [
+    rows = [
         ("optimizer", optimizer),
         ("learning rate", f"{recipe.lr:g}, {schedule}"),
         ("weight decay", decay),
@@ -120,3 +126,8 @@ def describe(recipe: Recipe, init: str) -> list[tuple[str, str]]:
         ),
         ("init", init + (", SyncBatchNorm under torchrun" if recipe.sync_bn else "")),
     ]
+    if recipe.ema:
+        rows.append(("weight average", f"EMA, decay {recipe.ema:g}"))
+    if recipe.clip_grad_norm:
+        rows.append(("gradient clipping", f"total norm {recipe.clip_grad_norm:g}"))
+    return rows

@@ -43,3 +43,23 @@ def make_shapes(root: Path, train: int = 60, val: int = 20, seed: int = 0) -> Pa
             for i in range(count):
                 _draw(kind, rng).save(folder / f"{i}.png")
     return root
+
+
+def make_tiny(root: Path, classes: int = 2, train: int = 6, val: int = 3, size: int = 8) -> Path:
+    """A very small ImageFolder for tests of what surrounds training (resume, refusals): class
+    ``c0`` dark and ``c1`` bright ``size``x``size`` PNGs, with noise."""
+    rng = random.Random(1)
+    for part, count in (("train", train), ("val", val)):
+        for c in range(classes):
+            folder = root / part / f"c{c}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                base = 40 + 160 * c // max(classes - 1, 1)
+                pixels = [
+                    tuple(min(255, max(0, base + rng.randrange(-30, 30))) for _ in range(3))
+                    for _ in range(size * size)
+                ]
+                image = Image.new("RGB", (size, size))
+                image.putdata(pixels)
+                image.save(folder / f"{i}.png")
+    return root

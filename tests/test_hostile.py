@@ -281,7 +281,7 @@ def test_a_fifo_and_an_unlistable_directory_inside_a_linted_directory_are_report
     assert out.endswith("3 files checked: 2 errors, 0 warnings\n")
 
 
-def test_diagnostics_are_capped_per_file_and_the_totals_count_them_all(
+def test_diagnostics_are_capped_per_run_and_the_totals_count_them_all(
     capsys, tmp_path: Path
 ) -> None:
     path = tmp_path / "many.arch"
@@ -290,10 +290,17 @@ def test_diagnostics_are_capped_per_file_and_the_totals_count_them_all(
     assert code == 1
     assert out.count("error[E209]") == 200
     assert (
-        f"{path}:202:6: info[I001]: 800 more diagnostics in this file are not shown "
-        "(800 errors): archc shows the first 200 of each file"
+        f"{path}:202:6: info[I001]: 800 more diagnostics are not shown "
+        "(800 errors): archc shows the first 200 of a run"
     ) in out
     assert out.endswith("1 file checked: 1000 errors, 0 warnings\n")
+    # Issue 24: the cap is per run, not per file (20 files of 200 printed 4,000).
+    other = tmp_path / "more.arch"
+    other.write_text("input [8x8x3]\n" + "CONV 0 3x3\n" * 150)
+    code, out, _ = run(capsys, "lint", str(path), str(other))
+    assert out.count("error[E209]") == 200 and out.count("info[I001]") == 1
+    assert "950 more diagnostics are not shown" in out
+    assert out.endswith("2 files checked: 1150 errors, 0 warnings\n")
     code, out, _ = run(capsys, "lint", "--format", "json", str(path))
     shown = json.loads(out)
     assert len(shown) == 201 and shown[-1]["code"] == "I001"

@@ -54,7 +54,8 @@ def test_stdin_without_o_is_a_usage_error(monkeypatch, capsys, tmp_path, command
 def test_train_reads_stdin(monkeypatch, capsys, tmp_path):
     pytest.importorskip("torchvision")
     missing = tmp_path / "no-data"
-    code, _, err = run_stdin(monkeypatch, capsys, SMALL, "train", "-", "--data", str(missing))
+    classifier = SMALL + "GLOBAL AVG POOL\nFC 2\n"  # training needs class scores
+    code, _, err = run_stdin(monkeypatch, capsys, classifier, "train", "-", "--data", str(missing))
     # The spec was read: what stops it is the data, not `-`.
     assert code == 1
     assert err.startswith("archc train: ") and "no-data" in err

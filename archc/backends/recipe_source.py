@@ -50,9 +50,13 @@ def recipe_lines(graph: ir.Graph) -> list[str]:
         f'        "augment": {_str(r.augment)},',
         f'        "precision": {_str(r.precision)},',
         f'        "sync_bn": {r.sync_bn},',
-        "    }",
     ]
-    return lines
+    # Only when set, so that the source of a recipe without them stays as it was.
+    if r.ema:
+        lines.append(f'        "ema": {r.ema!r},')
+    if r.clip_grad_norm:
+        lines.append(f'        "clip_grad_norm": {r.clip_grad_norm!r},')
+    return [*lines, "    }"]
 
 
 def _str(text: str) -> str:

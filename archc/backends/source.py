@@ -36,7 +36,9 @@ from archc.ops.helpers import SOURCES as HELPERS
 LINE = 100
 BASE = "Part"
 """The generated base class of every part with a forward of its own."""
-_IMPORTED = {"torch", "nn", "Tensor", "self", "x", "out", BASE, "fused", "model", *HELPERS}
+# Module-level names of the generated file (``recipe``: the train: section's function).
+_IMPORTED = {"torch", "nn", "Tensor", "self", "x", "out", BASE, "fused", "model", "recipe"}
+_IMPORTED |= set(HELPERS)
 _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | _IMPORTED
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 

@@ -104,6 +104,18 @@ def _elaborate(
         return None
     if any(d.severity == "error" for d in diags) or output is None:
         return None
+    if len(expander.drafts) <= 1:  # the input alone: every block called expands to nothing
+        if parse_errors or blocks.import_failed:
+            return None  # a block line that did not parse is the cause, already reported
+        diags.append(
+            error(
+                "E003",
+                "the spec has no layers: the blocks it calls expand to nothing",
+                layers[0].span,
+                "give the block at least one layer, e.g. `CONV 64 3x3`",
+            )
+        )
+        return None
     drop_last_fc_followers(expander.drafts)
     diags += unactivated(expander.drafts)
     totals = [claim(st.claim) for st in spec.body if isinstance(st, S.TotalClaim)]

@@ -8,6 +8,7 @@ block defined twice (E214).
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,12 @@ from pathlib import Path
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, error
 from archc.elaborate.defaults import Convention, Defaults, apply_defaults, lecture_convention
-from archc.files import describe_kind
+from archc.files import describe_kind, link_problem
 from archc.library import SPECS_DIR
 
+MAX_IMPORT_DEPTH = 32
+"""Imports nested deeper than this are refused (E205): no library needs it, and a chain of
+hundreds would overflow the recursion that registers them."""
 IMPORT_HELP = (
     "imports name block libraries: `.arch` spec files, found relative to the importing file "
     "or in the shipped spec library"
@@ -47,6 +51,9 @@ class BlockTable:
         self.import_stack: list[Path] = []
         self.import_failed = False
         """An import did not parse: calls to unknown blocks are then its consequence."""
+        self.root = Path.cwd()
+        """The directory of the spec being elaborated: an import through a symbolic link
+        may not lead out of it (or out of the shipped specs)."""
 
     def get(self, name: str) -> BlockInfo | None:
         return self.blocks.get(name)
@@ -63,6 +70,7 @@ class BlockTable:
             self.loaded.add(path)
             self.import_stack.append(path)
             base = path.parent
+        self.root = base
         self.register(spec, convention, base)
 
     def register(self, spec: S.Spec, convention: Convention, base: Path) -> None:
@@ -94,9 +102,18 @@ class BlockTable:
         for candidate in (base / st.path, SPECS_DIR / st.path):
             try:
                 kind = describe_kind(candidate.stat().st_mode)
-            except (OSError, ValueError):
+            except OSError as e:
+                if e.errno == errno.ELOOP:  # a link that leads back to itself
+                    self.refuse(st, f"`{candidate}` is a loop of symbolic links", "E001")
+                    return None
                 continue  # not there: try the next place
+            except ValueError:
+                continue
             if kind is None and spec_file:
+                problem = link_problem(candidate, [self.root, SPECS_DIR])
+                if problem is not None:
+                    self.refuse(st, problem, "E005")
+                    return None
                 return candidate.resolve()
             what = f"`{candidate}` is {kind}, not a spec file" if kind else None
             self.diags.append(
@@ -128,7 +145,22 @@ class BlockTable:
         )
         return None
 
+    def refuse(self, st: S.Import, why: str, code: str) -> None:
+        self.diags.append(error(code, f"cannot import `{st.path}`: {why}", st.span, IMPORT_HELP))
+        self.import_failed = True  # calls of its blocks are this error's consequence
+
     def import_file(self, st: S.Import, base: Path) -> None:
+        if len(self.import_stack) > MAX_IMPORT_DEPTH:
+            self.diags.append(
+                error(
+                    "E205",
+                    f"imports are nested more than {MAX_IMPORT_DEPTH} deep",
+                    st.span,
+                    "import the block libraries from one file rather than through a chain",
+                )
+            )
+            self.import_failed = True
+            return
         found = self.find(st, base)
         if found is None:
             return

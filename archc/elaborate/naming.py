@@ -30,7 +30,7 @@ RESERVED_NAMES = frozenset(
     register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module
     register_parameter register_state_dict_post_hook register_state_dict_pre_hook
     requires_grad_ set_extra_state set_submodule share_memory state_dict to to_empty train
-    training type xpu zero_grad
+    training type xpu zero_grad self
     """.split()
 )
 
@@ -72,6 +72,8 @@ class Names:
                 why = (
                     "names starting with `_` are kept for torch's own attributes"
                     if part.startswith("_")
+                    else "it names the module itself in the generated code"
+                    if part == "self"
                     else "it would shadow an attribute of the compiled torch module"
                 )
                 raise Problem(

@@ -22,7 +22,9 @@ from archc.suggest import did_you_mean
 
 # Setting phrases, longest first where one is the start of another.
 _KEYS = (
+    ("clip", "grad", "norm"),
     ("learning", "rate"),
+    ("gradient", "clipping"),
     ("weight", "decay"),
     ("batch", "size"),
     ("label", "smoothing"),
@@ -37,12 +39,19 @@ _KEYS = (
     ("augment",),
     ("precision",),
     ("dropout",),
+    ("ema",),
 )
-_ALIASES = {"learning rate": "lr", "batch size": "batch", "mixed precision": "precision"}
+_ALIASES = {
+    "clip grad norm": "gradient clipping",
+    "learning rate": "lr",
+    "batch size": "batch",
+    "mixed precision": "precision",
+}
 _MONITORS = {"accuracy": "val_acc1", "loss": "val_loss", "error": "val_error"}
 _HELP = (
     "a setting is one of: optimizer, lr, weight decay, batch size, epochs, schedule, warmup, "
-    "label smoothing, augment, precision, sync bn, dropout (docs/language.md)"
+    "label smoothing, augment, precision, sync bn, ema, gradient clipping, dropout "
+    "(docs/language.md)"
 )
 
 
@@ -131,6 +140,9 @@ def read_recipe(sections: list[S.Train], graph: ir.Graph, diags: list[Diagnostic
             diags.append(error(p.code, p.message, p.span, p.help))
     if any(d.severity == "error" for d in diags):
         return None
+    if "augment" not in reading.values and len(graph.nodes[0].shape) != 3:
+        # Crops and flips are for images: a vector input is not augmented unless asked.
+        reading.values["augment"] = "none"
     recipe = Recipe(
         **reading.values,
         optimizer=Optimizer(**reading.optimizer),
@@ -194,6 +206,14 @@ def _setting(setting: S.Setting, r: _Reading) -> None:
         r.values["precision"] = "fp32" if choice == "off" else choice
     elif name == "sync bn":
         r.values["sync_bn"] = True
+    elif name == "ema":
+        r.values["ema"] = w.number("the EMA decay", 0, 1, closed=False)
+        if r.values["ema"] == 0:
+            raise Problem("E222", "the EMA decay must be above 0", w.last_span())
+    elif name == "gradient clipping":
+        r.values["clip_grad_norm"] = w.number("the gradient norm", 0, None)
+        if r.values["clip_grad_norm"] == 0:
+            raise Problem("E222", "the gradient norm must be above 0", w.last_span())
     else:  # dropout: a statement about the network, checked against it
         if w.peek() == "none":
             w.i += 1

@@ -84,7 +84,7 @@ def build(recipe: Recipe, graph: ir.Graph, model: nn.Module) -> dict[str, Any]:
     """What the generated source's ``recipe(model)`` returns, with the same keys."""
     model = for_training(model, graph)
     opt = optimizer(recipe, model)
-    return {
+    built = {
         "model": model,
         "optimizer": opt,
         "scheduler": scheduler(recipe, opt),
@@ -96,3 +96,8 @@ def build(recipe: Recipe, graph: ir.Graph, model: nn.Module) -> dict[str, Any]:
         "precision": recipe.precision,
         "sync_bn": recipe.sync_bn,
     }
+    if recipe.ema:
+        built["ema"] = recipe.ema
+    if recipe.clip_grad_norm:
+        built["clip_grad_norm"] = recipe.clip_grad_norm
+    return built

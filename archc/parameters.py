@@ -1,0 +1,109 @@
+"""Settings a command line gives a checked network: ``--set classes=10 --set input=32``.
+
+A shipped network is written for its own input size and class count (ResNet-18: 224x224, 1000
+classes); training it on other data needs both changed. ``classes`` sets the output count of the
+layer that makes the class scores (the last FC, or a 1x1 conv classifier), ``input`` the input's
+height and width (``32``, ``32x48``) or its whole shape (``32x32x1``, HxWxC as the spec writes
+it). The network is checked again with the new values, so an input too small for the network is
+the spec's own diagnostic. Declared shapes and claims are the spec's statements about its own
+sizes and are not checked on a network resized this way. No torch here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from archc import ir
+from archc.check import Checked, check_graph, check_spec
+
+NAMES = ("classes", "input")
+_SIZE = re.compile(r"^\d{1,6}(x\d{1,6}){0,2}$")
+
+
+class SettingError(ValueError):
+    """A ``--set`` the network cannot take; the message says why."""
+
+
+def parse(items: list[str]) -> dict[str, str]:
+    """``["classes=10", "input=32"]`` -> ``{"classes": "10", "input": "32"}``."""
+    settings: dict[str, str] = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if not eq or not value.strip():
+            raise SettingError(f"--set {item!r}: write NAME=VALUE, e.g. classes=10")
+        if name not in NAMES:
+            raise SettingError(f"--set: `{name}` is not a setting: {' or '.join(NAMES)}")
+        settings[name] = value.strip().lower()
+    return settings
+
+
+def _sizes(name: str, value: str) -> list[int]:
+    if not _SIZE.match(value) or any(int(v) < 1 for v in value.split("x")):
+        raise SettingError(f"--set {name}={value}: write a whole number above 0 (or HxW, HxWxC)")
+    return [int(v) for v in value.split("x")]
+
+
+def _input_shape(old: tuple[int, ...], value: str) -> tuple[int, ...]:
+    sizes = _sizes("input", value)
+    if len(old) == 1:
+        if len(sizes) != 1:
+            raise SettingError(f"--set input={value}: this network's input is a vector of size N")
+        return (sizes[0],)
+    if len(sizes) == 1:
+        return (old[0], sizes[0], sizes[0])
+    if len(sizes) == 2:
+        return (old[0], sizes[0], sizes[1])
+    return (sizes[2], sizes[0], sizes[1])
+
+
+def _classifier(graph: ir.Graph) -> ir.Node:
+    """The layer whose outputs are the class scores: the output, or the last layer before it
+    with an output count (through softmax, flatten, dropout and pooling, which keep it)."""
+    by_name = {n.name: n for n in graph.nodes}
+    node = by_name[graph.output]
+    while True:
+        if hasattr(node, "out_features") or hasattr(node, "out_channels"):
+            return node
+        if len(node.inputs) != 1:
+            raise SettingError(
+                f"--set classes: `{node.name}` ({node.op}) joins several inputs, and archc "
+                "cannot tell which layer makes the class scores"
+            )
+        node = by_name[node.inputs[0]]
+
+
+def classifier_name(graph: ir.Graph) -> str:
+    """The name of the layer that makes the class scores (``fc``); empty when there is none
+    to tell."""
+    try:
+        return _classifier(graph).name
+    except SettingError:
+        return ""
+
+
+def apply(checked: Checked, settings: dict[str, str]) -> Checked:
+    """``checked`` with the settings applied and checked again."""
+    graph = checked.graph
+    if not settings or graph is None:
+        return checked
+    nodes = [n.model_copy(update={"declared": None, "claims": []}) for n in graph.nodes]
+    if "input" in settings:
+        nodes[0] = nodes[0].model_copy(
+            update={"shape": _input_shape(tuple(graph.nodes[0].shape), settings["input"])}
+        )
+    if "classes" in settings:
+        (count,) = _sizes("classes", settings["classes"])[:1]
+        target = _classifier(graph)
+        field = "out_features" if hasattr(target, "out_features") else "out_channels"
+        i = next(i for i, n in enumerate(nodes) if n.name == target.name)
+        nodes[i] = nodes[i].model_copy(update={field: count})
+    changed = graph.model_copy(update={"nodes": nodes, "totals": []})
+    return check_graph(changed, file=checked.file, sources=checked.sources)
+
+
+def check_with(spec: str | os.PathLike[str], settings: dict[str, str]) -> Checked:
+    """:func:`archc.check.check_spec`, then the settings (only on a spec without errors)."""
+    checked = check_spec(spec)
+    return apply(checked, settings) if checked.ok else checked
