@@ -66,9 +66,12 @@ def export_onnx(
         step("importing torch, building the module")
         import torch
 
-        import archc
+        from archc.backends.torch_module import build_module
 
-        model = archc.load(spec).eval()
+        try:
+            model = build_module(checked).eval()
+        except ArchcError as e:  # E502: too large for this machine
+            raise ArchcError(e.diagnostics, checked.sources) from None
         shape = checked.shapes[checked.graph.nodes[0].name]
         example = torch.randn(TRACE_BATCH, *shape, generator=torch.Generator().manual_seed(0))
         step("exporting (torch.export, onnxscript)")
