@@ -19,6 +19,7 @@ optional pass-through) get classes of their own.
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -243,3 +244,129 @@ def merge(parts: list[Part]) -> tuple[Part, dict[str, list[bool]]] | None:
         for key in keys:
             optional.setdefault(key, []).append(key in mine)
     return parts[widest], {k: v for k, v in optional.items() if not all(v)}
+
+
+# --- what a class takes -------------------------------------------------------------------
+
+
+CHANNELS = {
+    "in_channels",
+    "out_channels",
+    "num_features",
+    "in_features",
+    "out_features",
+    "num_channels",
+    "normalized_shape",
+    "size",
+}
+"""Constructor arguments that count channels: a parameter that fills one is ``in_channels``
+when it is the channels entering the block, else ``channels``."""
+
+
+@dataclass
+class Param:
+    """A constructor parameter of a generated class and its value in each instance."""
+
+    name: str
+    values: list[Any]
+    default: Any = None
+    has_default: bool = False
+    module: bool = False
+    """A layer passed in (its structure differs between instances), not a value."""
+
+
+@dataclass
+class ClassInfo:
+    """A generated class: its instances, the one whose forward it prints, and how it builds
+    each child (a template, or None for a child passed in)."""
+
+    name: str
+    parts: list[Part]
+    model: Part
+    optional: dict[str, list[bool]]
+    params: list[Param] = field(default_factory=list)
+    flags: dict[str, str] = field(default_factory=dict)
+    """Optional step -> the parameter that says whether it runs."""
+    children: dict[str, Template | None] = field(default_factory=dict)
+    """Each child's template; None for a child passed in (see ``passed``)."""
+    passed: dict[str, str] = field(default_factory=dict)
+    """Child passed in -> its parameter."""
+    done: bool = False
+
+
+def value_params(info: ClassInfo, entry: list[int], taken: set[str]) -> list[Param]:
+    """A parameter for each value that differs between the instances, unless it is another
+    parameter, or one times or divided by a whole number."""
+    params: list[Param] = []
+    for key, template in info.children.items():
+        present = info.optional.get(key, [True] * len(info.parts))
+        for slot in slots(template):
+            if slot.constant:
+                continue
+            values = _spread(slot.values, present)
+            slot.expr = _expression(values, params)
+            if slot.expr is not None:
+                continue
+            role = slot.role
+            if role in CHANNELS:
+                role = "in_channels" if values == entry else "channels"
+            param = Param(local(role, taken), values)
+            if slot.role not in CHANNELS:
+                known = [v for v in values if v is not None]
+                param.default = max(known, key=known.count)
+                param.has_default = True
+                param.values = [param.default if v is None else v for v in values]
+            params.append(param)
+            slot.expr = param.name
+    return params
+
+
+def same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def _spread(values: list[Any], present: list[bool]) -> list[Any]:
+    """Values of the instances that have a layer, spread over all instances (None where an
+    instance lacks it), so that parameters line up with the class's instances."""
+    it = iter(values)
+    return [next(it) if has else None for has in present]
+
+
+def _expression(values: list[Any], params: list[Param]) -> str | None:
+    """``values`` as a parameter already made, or one times or divided by a whole number."""
+
+    def agree(p: Param, f: Any) -> bool:
+        pairs = zip(values, p.values)
+        return all(v is None or (q is not None and same_value(v, f(q))) for v, q in pairs)
+
+    ints = all(v is None or type(v) is int for v in values)
+    for p in params:
+        if agree(p, lambda q: q):
+            return p.name
+    for p in params:
+        if not ints or not all(q is None or type(q) is int for q in p.values):
+            continue
+        for k in range(2, 65):
+            if agree(p, lambda q, k=k: k * q):
+                return f"{k} * {p.name}"
+            if all(q is None or q % k == 0 for q in p.values) and agree(p, lambda q, k=k: q // k):
+                return f"{p.name} // {k}"
+    return None
+
+
+def local(name: str, taken: set[str]) -> str:
+    """A parameter name from ``name``, clear of keywords, builtins and ``taken``."""
+    base = local_name(name)
+    result, n = base, 1
+    while result in taken:
+        n += 1
+        result = f"{base}_{n}"
+    taken.add(result)
+    return result
+
+
+def local_name(name: str) -> str:
+    base = re.sub(r"\W", "_", name)
+    return base if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", base) else "layer_" + base

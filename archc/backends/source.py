@@ -28,17 +28,21 @@ from typing import Any
 
 from archc import ir
 from archc.backends.classes import (
+    ClassInfo,
     New,
+    Param,
     Seq,
     Slot,
     Template,
     Tree,
     Val,
     leaf_tree,
+    local,
     merge,
-    slots,
+    same_value,
     step_key,
     unify,
+    value_params,
     value_tree,
 )
 from archc.backends.plan import Leaf, Part, Step, camel, plan
@@ -136,60 +140,6 @@ def _kw(name: str, value: str | Call, sep: str = "=") -> str | Call:
 # --- the writer -----------------------------------------------------------------------------
 
 
-CHANNELS = {
-    "in_channels",
-    "out_channels",
-    "num_features",
-    "in_features",
-    "out_features",
-    "num_channels",
-    "normalized_shape",
-    "size",
-}
-"""Constructor arguments that count channels: a parameter that fills one is ``in_channels``
-when it is the channels entering the block, else ``channels``."""
-
-
-@dataclass
-class Param:
-    """A constructor parameter of a generated class and its value in each instance."""
-
-    name: str
-    values: list[Any]
-    default: Any = None
-    has_default: bool = False
-    module: bool = False
-    """A layer passed in (its structure differs between instances), not a value."""
-
-    def declaration(self) -> str:
-        known = [v for v in self.values if v is not None]
-        kind = "nn.Module" if self.module else type(known[0]).__name__
-        if self.module and self.has_default:
-            kind = "nn.Module | None"
-        if not self.has_default:
-            return f"{self.name}: {kind}"
-        return f"{self.name}: {kind} = {_literal(self.default)}"
-
-
-@dataclass
-class ClassInfo:
-    """A generated class: its instances, the one whose forward it prints, and how it builds
-    each child (a template, or None for a child passed in)."""
-
-    name: str
-    parts: list[Part]
-    model: Part
-    optional: dict[str, list[bool]]
-    params: list[Param] = field(default_factory=list)
-    flags: dict[str, str] = field(default_factory=dict)
-    """Optional step -> the parameter that says whether it runs."""
-    children: dict[str, Template | None] = field(default_factory=dict)
-    """Each child's template; None for a child passed in (see ``passed``)."""
-    passed: dict[str, str] = field(default_factory=dict)
-    """Child passed in -> its parameter."""
-    done: bool = False
-
-
 class _Writer:
     def __init__(
         self, graph: ir.Graph, shapes: dict[str, ir.Shape], root: Part, texts: dict[str, str]
@@ -280,7 +230,7 @@ class _Writer:
         passed: list[Param] = []
         for key, present in info.optional.items():
             if key not in info.model.children:
-                flag = _local("residual" if _is_add(info.model, key) else f"use_{key}", taken)
+                flag = local("residual" if _is_add(info.model, key) else f"use_{key}", taken)
                 info.flags[key] = flag
                 flags.append(Param(flag, present, False, True))
         for key in info.model.children:
@@ -294,48 +244,22 @@ class _Writer:
                     for p, has in zip(info.parts, present)
                 ]
                 optional = not all(present)
-                info.passed[key] = _local(key, taken)
+                info.passed[key] = local(key, taken)
                 passed.append(Param(info.passed[key], values, None, optional, module=True))
             elif key in info.optional:
-                flag = _local(key, taken)
+                flag = local(key, taken)
                 info.flags[key] = flag
                 flags.append(Param(flag, present, False, True))
         entry = [self.shapes[p.entry][0] for p in info.parts]
-        values = self.value_params(info, entry, taken)
+        values = value_params(info, entry, taken)
         # Python's order: the parameters without a default first.
         order = [*values, *passed, *flags]
         info.params = [p for p in order if not p.has_default] + [p for p in order if p.has_default]
         self.definitions.append(self.class_lines(info))
 
-    def value_params(self, info: ClassInfo, entry: list[int], taken: set[str]) -> list[Param]:
-        """A parameter for each value that differs between the instances, unless it is another
-        parameter, or one times or divided by a whole number."""
-        params: list[Param] = []
-        for key, template in info.children.items():
-            present = info.optional.get(key, [True] * len(info.parts))
-            for slot in slots(template):
-                if slot.constant:
-                    continue
-                values = _spread(slot.values, present)
-                slot.expr = _expression(values, params)
-                if slot.expr is not None:
-                    continue
-                role = slot.role
-                if role in CHANNELS:
-                    role = "in_channels" if values == entry else "channels"
-                param = Param(_local(role, taken), values)
-                if slot.role not in CHANNELS:
-                    known = [v for v in values if v is not None]
-                    param.default = max(known, key=known.count)
-                    param.has_default = True
-                    param.values = [param.default if v is None else v for v in values]
-                params.append(param)
-                slot.expr = param.name
-        return params
-
     def class_lines(self, info: ClassInfo) -> list[str]:
         ind = " " * 8
-        signature = Call("def __init__", ["self", *(p.declaration() for p in info.params)])
+        signature = Call("def __init__", ["self", *(_declaration(p) for p in info.params)])
         lines = [f"class {info.name}(nn.Module):", *self.docstring(info), ""]
         lines += _lines(signature, "    ", suffix=" -> None:")
         lines.append(f"{ind}super().__init__()")
@@ -515,6 +439,17 @@ def _origin(file: str) -> list[str]:
     return ["# Generated by archc from", f"# {ascii(shown)};", "# edit the spec, not this file."]
 
 
+def _declaration(p: Param) -> str:
+    """A parameter as its constructor declares it: ``stride: int = 1``."""
+    known = [v for v in p.values if v is not None]
+    kind = "nn.Module" if p.module else type(known[0]).__name__
+    if p.module and p.has_default:
+        kind = "nn.Module | None"
+    if not p.has_default:
+        return f"{p.name}: {kind}"
+    return f"{p.name}: {kind} = {_literal(p.default)}"
+
+
 def _literal(value: Any) -> str:
     if isinstance(value, str):
         return _quote(value)
@@ -532,7 +467,7 @@ def _is_default(arg: Template, defaults: dict[str, Any], name: str) -> bool:
         return False
     value = _constant(arg)
     default = defaults[name]
-    return value is not _VARIES and _same_value(value, default)
+    return value is not _VARIES and same_value(value, default)
 
 
 _VARIES = object()
@@ -545,57 +480,6 @@ def _constant(t: Template) -> Any:
         items = [_constant(i) for i in t.items]
         return _VARIES if any(i is _VARIES for i in items) else t.kind(items)
     return _VARIES
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
-        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b
-
-
-def _spread(values: list[Any], present: list[bool]) -> list[Any]:
-    """Values of the instances that have a layer, spread over all instances (None where an
-    instance lacks it), so that parameters line up with the class's instances."""
-    it = iter(values)
-    return [next(it) if has else None for has in present]
-
-
-def _expression(values: list[Any], params: list[Param]) -> str | None:
-    """``values`` as a parameter already made, or one times or divided by a whole number."""
-
-    def agree(p: Param, f: Any) -> bool:
-        pairs = zip(values, p.values)
-        return all(v is None or (q is not None and _same_value(v, f(q))) for v, q in pairs)
-
-    ints = all(v is None or type(v) is int for v in values)
-    for p in params:
-        if agree(p, lambda q: q):
-            return p.name
-    for p in params:
-        if not ints or not all(q is None or type(q) is int for q in p.values):
-            continue
-        for k in range(2, 65):
-            if agree(p, lambda q, k=k: k * q):
-                return f"{k} * {p.name}"
-            if all(q is None or q % k == 0 for q in p.values) and agree(p, lambda q, k=k: q // k):
-                return f"{p.name} // {k}"
-    return None
-
-
-def _local(name: str, taken: set[str]) -> str:
-    """A parameter name from ``name``, clear of keywords, builtins and ``taken``."""
-    base = _local_name(name)
-    result, n = base, 1
-    while result in taken:
-        n += 1
-        result = f"{base}_{n}"
-    taken.add(result)
-    return result
-
-
-def _local_name(name: str) -> str:
-    base = re.sub(r"\W", "_", name)
-    return base if _IDENT.fullmatch(base) else "layer_" + base
 
 
 def _is_add(part: Part, key: str) -> bool:
