@@ -22,6 +22,7 @@ import inspect
 import re
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import combinations
 from typing import Any
 
 from archc.backends.plan import Leaf, Part, Step
@@ -71,12 +72,30 @@ class Slot:
     expr: str | None = None
 
     @property
+    def value(self) -> Any:
+        """The value of the first instance that has it."""
+        return next((v for v in self.values if v is not None), None)
+
+    @property
     def constant(self) -> bool:
-        first = self.values[0]
-        return all(type(v) is type(first) and v == first for v in self.values)
+        """The same in every instance that has it (None: an instance without the layer)."""
+        first = self.value
+        return all(v is None or (type(v) is type(first) and v == first) for v in self.values)
 
 
-Template = Slot | Seq | New
+@dataclass
+class Maybe:
+    """An item of an ``nn.Sequential`` that only some instances have (MobileNetV2's expansion
+    conv, absent where the expansion ratio is 1), written under the flag ``flag``."""
+
+    item: Template
+    present: list[bool]
+    index: int
+    """Its place in the longest ``nn.Sequential`` (which names its flag: ``has_conv_0``)."""
+    flag: str = ""
+
+
+Template = Slot | Seq | New | Maybe
 """A tree whose values are slots: the trees of every instance laid over each other."""
 
 
@@ -150,6 +169,10 @@ def unify(trees: list[Tree], role: str = "") -> Template | None:
 def _unify_calls(trees: list[Tree]) -> New | None:
     first = trees[0]
     assert isinstance(first, New)
+    if first.head == "nn.Sequential" and all(
+        isinstance(t, New) and t.head == first.head for t in trees
+    ):
+        return _unify_sequentials(trees)  # type: ignore[arg-type]
     if not all(
         isinstance(t, New) and t.head == first.head and t.positional == first.positional
         for t in trees
@@ -183,12 +206,86 @@ def _unify_calls(trees: list[Tree]) -> New | None:
     return New(first.head, args, names, first.positional, first.defaults, first.node, first.order)  # type: ignore[arg-type]
 
 
+def _unify_sequentials(trees: list[New]) -> New | None:
+    """The template of ``nn.Sequential`` calls whose items are those of the longest one, some
+    left out (each instance's items matched to the longest's in order, by constructor)."""
+    widest = max(trees, key=lambda t: len(t.args))
+    n = len(widest.args)
+    placed: list[list[int]] = []
+    for t in trees:
+        # Where each item goes: the placement that matches the most items by their layer
+        # (constructor and kernel, channels aside), e.g. MobileNetV2's depthwise conv with the
+        # longest's depthwise conv, not with its expansion conv.
+        best: tuple[int, list[int]] | None = None
+        for kept in combinations(range(n), len(t.args)):
+            pairs = [(t.args[j], widest.args[i]) for j, i in enumerate(kept)]
+            if any(_head(a) != _head(b) for a, b in pairs):
+                continue
+            score = sum(_alike(_layer(a), _layer(b)) for a, b in pairs)
+            if best is None or score > best[0]:
+                best = (score, list(kept))
+        if best is None:
+            return None
+        placed.append(best[1])
+    items: list[Template] = []
+    for i in range(n):
+        present = [i in kept for kept in placed]
+        column = [t.args[kept.index(i)] for t, kept in zip(trees, placed) if i in kept]
+        item = unify(column)
+        if item is None:
+            return None
+        if not all(present):
+            if maybes(item):
+                return None  # one level of optional items is enough for the shipped specs
+            for slot in slots(item):
+                values = iter(slot.values)
+                slot.values = [next(values) if has else None for has in present]
+            item = Maybe(item, present, i)
+        items.append(item)
+    names = [f"arg{i}" for i in range(n)]
+    return New("nn.Sequential", items, names, n)
+
+
+def _head(tree: Tree) -> object:
+    return tree.head if isinstance(tree, New) else type(tree)
+
+
+def _alike(a: object, b: object) -> int:
+    """How many of two layers' descriptions (:func:`_layer`) agree, part by part."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return sum(_alike(a[k], b[k]) for k in a.keys() & b.keys())
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+        return sum(_alike(x, y) for x, y in zip(a, b))
+    return int(a == b)
+
+
+def _layer(tree: Tree, role: str = "") -> object:
+    """What a layer is, its channel counts aside (which differ from instance to instance)."""
+    if isinstance(tree, Val):
+        return "*" if role in CHANNELS or role == "groups" else (type(tree.value), tree.value)
+    if isinstance(tree, Seq):
+        return tuple(_layer(i, role) for i in tree.items)
+    return (tree.head, {n: _layer(a, n) for n, a in zip(tree.names, tree.args)})
+
+
+def maybes(template: Template | None) -> list[Maybe]:
+    """The optional items of a template, outermost first."""
+    if isinstance(template, Maybe):
+        return [template, *maybes(template.item)]
+    if isinstance(template, New | Seq):
+        items = template.items if isinstance(template, Seq) else template.args
+        return [m for item in items for m in maybes(item)]
+    return []
+
+
 def slots(template: Template | None) -> list[Slot]:
     """The slots of a template, in the order its source writes them."""
     if template is None:
         return []
     if isinstance(template, Slot):
         return [template]
+    if isinstance(template, Maybe):
+        return slots(template.item)
     items = template.items if isinstance(template, Seq) else template.args
     return [s for item in items for s in slots(item)]  # type: ignore[arg-type]
 
@@ -258,6 +355,7 @@ CHANNELS = {
     "num_channels",
     "normalized_shape",
     "size",
+    "channels",
 }
 """Constructor arguments that count channels: a parameter that fills one is ``in_channels``
 when it is the channels entering the block, else ``channels``."""
@@ -308,12 +406,17 @@ def value_params(info: ClassInfo, entry: list[int], taken: set[str]) -> list[Par
             if slot.expr is not None:
                 continue
             role = slot.role
+            known = [(v, e) for v, e in zip(values, entry) if v is not None]
             if role in CHANNELS:
-                role = "in_channels" if values == entry else "channels"
+                role = "in_channels" if all(v == e for v, e in known) else "channels"
             param = Param(local(role, taken), values)
-            if slot.role not in CHANNELS:
-                known = [v for v in values if v is not None]
-                param.default = max(known, key=known.count)
+            if role == "in_channels":  # an instance without the layer: its channels all the same
+                param.values = entry
+            elif slot.role in CHANNELS:
+                param.values = [known[0][0] if v is None else v for v in values]
+            else:
+                known_values = [v for v, _ in known]
+                param.default = max(known_values, key=known_values.count)
                 param.has_default = True
                 param.values = [param.default if v is None else v for v in values]
             params.append(param)

@@ -29,6 +29,7 @@ from typing import Any
 from archc import ir
 from archc.backends.classes import (
     ClassInfo,
+    Maybe,
     New,
     Param,
     Seq,
@@ -38,6 +39,7 @@ from archc.backends.classes import (
     Val,
     leaf_tree,
     local,
+    maybes,
     merge,
     same_value,
     step_key,
@@ -91,7 +93,7 @@ class Call:
     make it a dict display (``**{"block1-0": …}``, children whose names are not identifiers)."""
 
     head: str
-    args: list[str | Call | Repeat] = field(default_factory=list)
+    args: list[str | Call | Repeat | When] = field(default_factory=list)
     brackets: str = "()"
 
 
@@ -103,15 +105,28 @@ class Repeat:
     n: int
 
 
-def _flat(e: str | Call | Repeat) -> str:
+@dataclass
+class When:
+    """``*([item] if flag else [])``: a layer of an ``nn.Sequential`` that only some of a
+    class's instances have."""
+
+    item: str | Call
+    flag: str
+
+
+def _flat(e: str | Call | Repeat | When) -> str:
     if isinstance(e, str):
         return e
     if isinstance(e, Repeat):
         return f"*[{_flat(e.item)} for _ in range({e.n})]"
+    if isinstance(e, When):
+        return f"*([{_flat(e.item)}] if {e.flag} else [])"
     return f"{e.head}{e.brackets[0]}{', '.join(_flat(a) for a in e.args)}{e.brackets[1]}"
 
 
-def _lines(e: str | Call | Repeat, indent: str, prefix: str = "", suffix: str = "") -> list[str]:
+def _lines(
+    e: str | Call | Repeat | When, indent: str, prefix: str = "", suffix: str = ""
+) -> list[str]:
     """``prefix + e + suffix`` at ``indent``, split like ruff: on one line if it fits, else the
     arguments on one indented line, else one argument per line with a trailing comma."""
     one = f"{indent}{prefix}{_flat(e)}{suffix}"
@@ -119,7 +134,14 @@ def _lines(e: str | Call | Repeat, indent: str, prefix: str = "", suffix: str = 
         inner = indent + "    "
         loop = f"{inner}for _ in range({e.n})"
         return [f"{indent}{prefix}*[", *_lines(e.item, inner), loop, f"{indent}]{suffix}"]
-    if len(one) <= LINE or isinstance(e, str | Repeat) or not e.args:
+    if isinstance(e, When) and len(one) > LINE:
+        inner, deeper = indent + "    ", indent + "        "
+        item = [f"{inner}[", *_lines(e.item, deeper), f"{inner}]"]
+        if len(f"{inner}[{_flat(e.item)}]") <= LINE:
+            item = [f"{inner}[{_flat(e.item)}]"]
+        condition = [f"{inner}if {e.flag}", f"{inner}else []"]
+        return [f"{indent}{prefix}*(", *item, *condition, f"{indent}){suffix}"]
+    if len(one) <= LINE or isinstance(e, str | Repeat | When) or not e.args:
         return [one]
     inner = indent + "    "
     hugged = f"{inner}{', '.join(_flat(a) for a in e.args)}"
@@ -250,6 +272,17 @@ class _Writer:
                 flag = local(key, taken)
                 info.flags[key] = flag
                 flags.append(Param(flag, present, False, True))
+        for key, template in info.children.items():
+            present = info.optional.get(key, [True] * len(info.parts))
+            for maybe in maybes(template):
+                has = iter(maybe.present)
+                full = [bool(p and next(has)) for p in present]
+                same = [p for p in flags if p.values == full]
+                if same:
+                    maybe.flag = same[0].name
+                    continue
+                maybe.flag = local(f"has_{key}_{maybe.index}", taken)
+                flags.append(Param(maybe.flag, full, False, True))
         entry = [self.shapes[p.entry][0] for p in info.parts]
         values = value_params(info, entry, taken)
         # Python's order: the parameters without a default first.
@@ -299,7 +332,9 @@ class _Writer:
     def render(self, t: Template) -> str | Call:
         """Source of a template: slots as their expressions, defaults left out."""
         if isinstance(t, Slot):
-            return t.expr if t.expr is not None else _literal(t.values[0])
+            return t.expr if t.expr is not None else _literal(t.value)
+        if isinstance(t, Maybe):
+            return When(self.render(t.item), t.flag)
         if isinstance(t, Seq):
             items = [_flat(self.render(i)) for i in t.items]
             if t.kind is list:
@@ -475,7 +510,7 @@ _VARIES = object()
 
 def _constant(t: Template) -> Any:
     if isinstance(t, Slot):
-        return t.values[0] if t.constant and t.expr is None else _VARIES
+        return t.value if t.constant and t.expr is None else _VARIES
     if isinstance(t, Seq):
         items = [_constant(i) for i in t.items]
         return _VARIES if any(i is _VARIES for i in items) else t.kind(items)
