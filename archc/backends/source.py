@@ -362,10 +362,13 @@ class _Writer:
                 lines += self.step(step, var, ind)
                 continue
             out, first = var[step.out], var[step.args[0]]
-            if out != first:
+            reads = {var[a] for a in step.args}
+            if out != first and out not in reads:  # identity = x; if ...: identity = ...
                 lines.append(f"{ind}{out} = {first}")
             lines.append(f"{ind}if {condition}:")
             lines += self.step(step, var, ind + "    ")
+            if out != first and out in reads:
+                lines += [f"{ind}else:", f"{ind}    {out} = {first}"]
         lines.append(f"{ind}return {var[part.exit]}")
         return lines
 
