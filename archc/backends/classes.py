@@ -399,9 +399,14 @@ def value_params(info: ClassInfo, entry: list[int], taken: set[str]) -> list[Par
     for key, template in info.children.items():
         present = info.optional.get(key, [True] * len(info.parts))
         for slot in slots(template):
-            if slot.constant:
-                continue
             values = _spread(slot.values, present)
+            if slot.constant:
+                # A layer only some instances have takes a parameter of the same name that
+                # agrees (the downsample's stride is the block's), though its value never varies.
+                if None in values:
+                    named = [p for p in params if p.name.split("_")[0] == slot.role]
+                    slot.expr = _expression(values, named)
+                continue
             slot.expr = _expression(values, params)
             if slot.expr is not None:
                 continue
