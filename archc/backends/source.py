@@ -55,6 +55,9 @@ from archc.ops import op_of
 from archc.ops.helpers import SOURCES as HELPERS
 
 LINE = 100
+MAX_FLAGS = 3
+"""The most steps a class may run by flag (a downsample, a residual add, an SE): instances
+that differ by more get classes of their own (DenseNet's dense blocks of 6, 12, 24, 16 layers)."""
 _IMPORTED = {"torch", "nn", "Tensor", "self", "x", "out", "fused", "model", "_", *HELPERS}
 _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | _IMPORTED
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -196,7 +199,8 @@ class _Writer:
             clusters: list[list[Part]] = []
             for part in parts:  # greedily: each joins the first class it merges into
                 for cluster in clusters:
-                    if merge([*cluster, part]) is not None:
+                    merged = merge([*cluster, part])
+                    if merged is not None and len(merged[1]) <= MAX_FLAGS:
                         cluster.append(part)
                         break
                 else:
