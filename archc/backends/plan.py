@@ -10,8 +10,9 @@ the network itself, a class of its own with a straight-line ``forward`` in the s
 torchvision's models. The source backend prints the plan; ``archc.load`` runs that source, so
 the two cannot drift.
 
-Parts with the same forward and the same children's names share a class, named after the block
-they instantiate (``Bottleneck``) or, outside blocks, after the part (``Features``).
+Which parts share a class, and what its constructor takes, the source backend decides
+(:mod:`archc.backends.classes`): one class per block, or, outside blocks, per forward, named
+after the part (``Features``).
 """
 
 from __future__ import annotations

@@ -4,17 +4,20 @@ The file imports only torch. It prints the module plan (:mod:`archc.backends.pla
 ``torch.nn`` layers as siblings under the spec's names, ``nn.Sequential`` for every part that is
 a chain, and for the network and every other part a class with a straight-line ``forward`` in
 the style of torchvision's models — no caches, no mode-dependent branches, so FX, TorchScript,
-torch.export, torchinfo, feature extractors and checkpoints see an ordinary model.
+torch.export, torchinfo, feature extractors and checkpoints see an ordinary model. Each spec
+block is one class whose constructor builds its layers from what differs between its instances
+(:mod:`archc.backends.classes`); equal blocks in a row are one comprehension; the network takes
+``num_classes``; the spec's comments are docstrings.
 :func:`archc.load` runs this very source (:mod:`archc.backends.torch_module`), so the two
 cannot differ. Run as a script, the file builds the model and prints its summary line.
 
 Nothing from the spec reaches the code unescaped. Node names are validated by the IR as dotted
 paths of ASCII identifiers and digits; a name becomes attribute syntax only when it is a plain
 identifier (not a keyword, no leading underscore that Python would mangle), otherwise it is a
-string literal (``getattr(self, "0")``, ``self.add_module("class", ...)``, ``**{"0": ...}``).
-Local variables are derived from names and kept clear of keywords, builtins and the imports;
+string literal (``getattr(self, "0")``, ``self.add_module("class", ...)``). Local variables and
+constructor parameters are archc's names, kept clear of keywords, builtins and the imports;
 class names are sanitised identifiers; the source path appears only as an ``ascii()`` literal
-inside a comment.
+inside a comment, the spec's comments only in escaped, ASCII-only docstrings.
 """
 
 from __future__ import annotations
