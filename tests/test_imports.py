@@ -160,3 +160,17 @@ def test_an_import_is_read_with_its_stage(source: str, module: str, expected: st
 def test_a_type_checking_import_is_left_out() -> None:
     source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from archc.cli import x\n"
     assert archc_imports(ast.parse(source), "archc.ops") == []
+
+
+def test_elaboration_and_the_shape_pass_report_e306_alike() -> None:
+    """One shape-check helper (archc.ops.base.ShapeContext): the E306 that elaboration reports
+    when a block asks for ``in.c`` past the error is the shape pass's, word for word."""
+    from archc.check import check_source
+
+    head = "network N\ninput [8x8x3]\n"
+    early = head + "block b():\n    CONV in.c 3x3 pad 1\nFC 10\nMAX POOL 2x2\nx: b()\n"
+    late = head + "FC 10\nMAX POOL 2x2\n"
+    message = "a max pool needs a feature map [HxWxC], but its input is the vector [10]"
+    for text in (early, late):
+        found = [(d.code, d.message) for d in check_source(text).diagnostics]
+        assert found == [("E306", message)]
