@@ -192,9 +192,20 @@ class _Planner:
             common -= 1
         if not part.path or common == 0:
             return None, common
+        block = frames[0][common - 1].block
+        if common > outer and _instances(nodes, len(part.path), block):
+            return None, outer  # a stage of a repeated call's named instances (denselayer1, ...)
         if common > outer or part.path[-1].isdigit():
-            return frames[0][common - 1].block, common
+            return block, common
         return None, common
+
+
+def _instances(nodes: list[ir.Node], depth: int, block: str) -> bool:
+    """Whether ``nodes`` are several instances of ``block`` named as a repeated call names them
+    (``denselayer1``, ``denselayer2``, ...), rather than one instance."""
+    keys = {n.name.split(".")[depth] for n in nodes if n.name.count(".") > depth}
+    named = re.compile(rf"{re.escape(block)}\d+")
+    return len(keys) > 1 and all(named.fullmatch(k) for k in keys)
 
 
 def _call_functions(part: Part) -> None:
