@@ -87,7 +87,10 @@ def export_onnx(
 
         from archc.backends.torch_module import build_module
 
-        model = build_module(checked).eval()
+        try:
+            model = build_module(checked).eval()
+        except ArchcError as e:  # E502: too large for this machine
+            raise ArchcError(e.diagnostics, checked.sources) from None
         if weights is not None:
             from archc.training.weights import load_into
 

@@ -10,8 +10,9 @@ the network itself, a class of its own with a straight-line ``forward`` in the s
 torchvision's models. The source backend prints the plan; ``archc.load`` runs that source, so
 the two cannot drift.
 
-Parts with the same forward and the same children's names share a class, named after the block
-they instantiate (``Bottleneck``) or, outside blocks, after the part (``Features``).
+Which parts share a class, and what its constructor takes, the source backend decides
+(:mod:`archc.backends.classes`): one class per block, or, outside blocks, per forward, named
+after the part (``Features``).
 """
 
 from __future__ import annotations
@@ -199,9 +200,20 @@ class _Planner:
             common -= 1
         if not part.path or common == 0:
             return None, common
+        block = frames[0][common - 1].block
+        if common > outer and _instances(nodes, len(part.path), block):
+            return None, outer  # a stage of a repeated call's named instances (denselayer1, ...)
         if common > outer or part.path[-1].isdigit():
-            return frames[0][common - 1].block, common
+            return block, common
         return None, common
+
+
+def _instances(nodes: list[ir.Node], depth: int, block: str) -> bool:
+    """Whether ``nodes`` are several instances of ``block`` named as a repeated call names them
+    (``denselayer1``, ``denselayer2``, ...), rather than one instance."""
+    keys = {n.name.split(".")[depth] for n in nodes if n.name.count(".") > depth}
+    named = re.compile(rf"{re.escape(block)}\d+")
+    return len(keys) > 1 and all(named.fullmatch(k) for k in keys)
 
 
 def _call_functions(part: Part) -> None:

@@ -9,7 +9,7 @@ Elaboration is a few small passes with typed state, in this order:
 3. :mod:`~archc.elaborate.activations` removes the last FC's default followers and warns at
    layers left without a non-linearity (W219);
 4. :mod:`~archc.elaborate.graph` validates the drafts as the IR graph, and
-   :mod:`archc.passes.stochastic` warns at a stochastic depth off any residual branch (W221);
+   :mod:`~archc.elaborate.stochastic` warns at a stochastic depth off any residual branch (W221);
 5. :mod:`~archc.elaborate.recipe` reads the ``train:`` section against that graph.
 
 **One IR level, made explicit.** The elaborated graph is the spec's meaning as written: a
@@ -37,8 +37,8 @@ from archc.elaborate.imports import BlockTable, Loader
 from archc.elaborate.naming import RESERVED_NAMES, Scope, reserved
 from archc.elaborate.problems import Abort
 from archc.elaborate.recipe import read_recipe
+from archc.elaborate.stochastic import stray_stochastic_depth
 from archc.elaborate.values import claim
-from archc.passes.stochastic import stray_stochastic_depth
 from archc.spans import Span
 
 __all__ = ["RESERVED_NAMES", "Loader", "elaborate", "reserved"]

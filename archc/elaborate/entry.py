@@ -18,8 +18,6 @@ one only reports why a shape a spec asked for is unknown, with the pass's own di
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import ValidationError
 
 from archc import ir
@@ -27,10 +25,9 @@ from archc.diagnostics import Diagnostic, block_notes, error
 from archc.elaborate.graph import REMOVED, Draft
 from archc.elaborate.problems import Problem, Quiet
 from archc.nodes import NodeBase
-from archc.ops import OPS, op_of
+from archc.ops import OPS
 from archc.ops.base import ShapeContext
 from archc.ops.layout import CHANNELS_FIRST, Layout, channels_first_shape, flow
-from archc.passes.shapes import axis_out, extent
 from archc.spans import Span
 
 
@@ -104,20 +101,3 @@ class EmittedShapes(ShapeContext):
     def err(self, code: str, node: NodeBase, message: str, help: str | None = None) -> None:
         span = node.span or Span(file="<spec>", line=1, column=1, end_line=1, end_column=1)
         self.why.append(error(code, message, span, help, notes=block_notes(node.origin)))
-
-    def need_map(self, node: NodeBase, x: ir.Shape) -> bool:
-        if len(x) == 3:
-            return True
-        what = op_of(node).article  # the kind's words, as the docs print them
-        self.err("E306", node, f"{what} needs a feature map [HxWxC], not a vector")
-        return False
-
-    def window(self, node: Any, x: ir.Shape) -> ir.Pair | None:
-        ceil = getattr(node, "ceil_mode", False)
-        out: list[int] = []
-        for size, k, s, p in zip(x[1:], extent(node), node.stride, node.padding):
-            if k > size + 2 * p:
-                self.err("E303", node, f"a window of {k} does not fit in the padded input")
-                return None
-            out.append(axis_out(size, k, s, p, ceil))
-        return out[0], out[1]

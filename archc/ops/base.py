@@ -28,8 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from archc.nodes import NodeBase, Pair, Shape
+from archc.nodes import NodeBase, Pair, Shape, fmt_shape
 from archc.numbers import fmt_int
+from archc.ops.geometry import axis_out, extent
 from archc.ops.layout import Layout
 
 if TYPE_CHECKING:
@@ -107,11 +108,41 @@ class ShapeContext:
 
     def need_map(self, node: NodeBase, x: Shape) -> bool:
         """True when ``x`` is a feature map; otherwise reports E306."""
-        raise NotImplementedError
+        if len(x) == 3:
+            return True
+        from archc.ops import op_of  # the registry, which imports this module
+
+        self.err(
+            "E306",
+            node,
+            f"{op_of(node).article} needs a feature map [HxWxC], but its input is the vector "
+            f"{fmt_shape(x)}",
+        )
+        return False
 
     def window(self, node: Any, x: Shape) -> Pair | None:
-        """The output height and width of a sliding window (conv, pool), with its checks."""
-        raise NotImplementedError
+        """The output height and width of a sliding window (conv, pool); reports E303 when the
+        window does not fit, and hands the result to :meth:`tiled`."""
+        ceil = getattr(node, "ceil_mode", False)
+        out: list[int] = []
+        span = extent(node)
+        for size, k, s, p in zip(x[1:], span, node.stride, node.padding):
+            if k > size + 2 * p:
+                self.err(
+                    "E303",
+                    node,
+                    f"a {span[0]}x{span[1]} window does not fit in the padded "
+                    f"input of {size + 2 * p}",
+                    f"the input is {size} with padding {p} on each side",
+                )
+                return None
+            out.append(axis_out(size, k, s, p, ceil))
+        self.tiled(node, x, (out[0], out[1]))
+        return out[0], out[1]
+
+    def tiled(self, node: Any, x: Shape, out: Pair) -> None:
+        """Called with every window that fits: the shape pass warns here when the stride leaves
+        input rows unread (W301); elaboration's early shapes do not."""
 
 
 PaperForm = tuple["re.Pattern[str]", "Callable[[re.Match[str], Span], dict[str, S.Arg]]"]

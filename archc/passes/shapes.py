@@ -25,7 +25,6 @@ the input (see archc.elaborate) — into an identity (the node disappears) or a 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -34,6 +33,7 @@ from archc.diagnostics import Diagnostic, block_notes, error, merge_repeats, war
 from archc.nodes import fmt_shape
 from archc.ops import op_of
 from archc.ops.base import ShapeContext
+from archc.ops.geometry import axis_out, extent, window_out
 from archc.ops.layout import CHANNELS_FIRST, Layout, flow, layout_name, permute_to
 from archc.spans import Span
 
@@ -57,25 +57,6 @@ def shapes_agree(declared: ir.Shape, inferred: ir.Shape) -> bool:
         return (s[0],) if len(s) == 3 and s[1:] == (1, 1) else s
 
     return flat(declared) == flat(inferred)
-
-
-def extent(node: ir.Conv | ir.MaxPool | ir.AvgPool) -> ir.Pair:
-    """The input rows and columns a window spans: its kernel, spread by a conv's dilation."""
-    d = getattr(node, "dilation", (1, 1))
-    return (d[0] * (node.kernel[0] - 1) + 1, d[1] * (node.kernel[1] - 1) + 1)
-
-
-def window_out(size: int, k: int, s: int, p: int) -> Fraction:
-    return Fraction(size + 2 * p - k, s) + 1
-
-
-def axis_out(size: int, k: int, s: int, p: int, ceil: bool) -> int:
-    exact = window_out(size, k, s, p)
-    out = math.ceil(exact) if ceil else math.floor(exact)
-    # PyTorch (and Caffe) drop a last ceil-mode window that would start inside the padding only.
-    if ceil and (out - 1) * s >= size + p:
-        out -= 1
-    return out
 
 
 def unread_rows(size: int, k: int, s: int, p: int) -> int:
@@ -291,34 +272,14 @@ class _Inference(ShapeContext):
             return node.shape
         return op_of(node).shape(node, ins, self)
 
-    def need_map(self, node: ir.NodeBase, x: ir.Shape) -> bool:
-        if len(x) == 3:
-            return True
-        self.err(
-            "E306",
-            node,
-            f"{op_of(node).article} needs a feature map [HxWxC], but its input is the vector "
-            f"{fmt_shape(x)}",
-        )
-        return False
-
-    def window(self, node: ir.Conv | ir.MaxPool | ir.AvgPool, x: ir.Shape) -> ir.Pair | None:
+    def tiled(self, node: ir.Conv | ir.MaxPool | ir.AvgPool, x: ir.Shape, out: ir.Pair) -> None:
+        """W301 when the stride leaves input rows or columns unread (floor mode only)."""
         ceil = getattr(node, "ceil_mode", False)
-        out: list[int] = []
-        lost: list[int] = []
         span = extent(node)
-        for size, k, s, p in zip(x[1:], span, node.stride, node.padding):
-            if k > size + 2 * p:
-                self.err(
-                    "E303",
-                    node,
-                    f"a {span[0]}x{span[1]} window does not fit in the padded "
-                    f"input of {size + 2 * p}",
-                    f"the input is {size} with padding {p} on each side",
-                )
-                return None
-            out.append(axis_out(size, k, s, p, ceil))
-            lost.append(0 if ceil else unread_rows(size, k, s, p))
+        lost = [
+            0 if ceil else unread_rows(size, k, s, p)
+            for size, k, s, p in zip(x[1:], span, node.stride, node.padding)
+        ]
         if any(lost) and node.name not in self.untiled:
             self.untiled.add(node.name)
             axis = 0 if lost[0] else 1
@@ -333,7 +294,6 @@ class _Inference(ShapeContext):
                     notes=block_notes(node.origin),
                 )
             )
-        return out[0], out[1]
 
     # --- shortcuts ---------------------------------------------------------------------------
 
