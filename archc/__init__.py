@@ -27,7 +27,7 @@ __all__ = [
     "transfer_weights",
     "__version__",
 ]
-__version__ = "0.1.0"
+from archc.version import __version__  # noqa: E402
 
 Spec = str | os.PathLike[str]
 

@@ -32,12 +32,16 @@ MODULES = {
         "archc.recipe_ir",
         "archc.progress",
         "archc.kernels",
+        "archc.version",
+        "archc.suggest",
+        "archc.extras",
     ],
     "ops": ["archc.ops"],
     "syntax/ir": ["archc.ir", "archc.parser", "archc.table"],
     "elaborate": ["archc.elaborate", "archc.frontend"],
     # check.py runs the passes over the front end's graph: the checked graph every backend reads.
-    "passes": ["archc.passes", "archc.check"],
+    # parameters: --set values applied to a spec, which it then checks.
+    "passes": ["archc.passes", "archc.check", "archc.parameters"],
     "backends": [
         "archc.backends",
         "archc.report",
@@ -51,6 +55,8 @@ MODULES = {
         "archc.completion",
         "archc.editor",
         "archc.lsp",
+        "archc.lsp_convert",
+        "archc.jsonrpc",
         "archc.__main__",
         "archc",
     ],
@@ -62,7 +68,9 @@ def stage_of(module: str) -> str:
     best, stage = "", None
     for name, prefixes in MODULES.items():
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > len(best):
+            # The package itself names only archc/__init__.py: a new module must be placed.
+            inside = prefix != "archc" and module.startswith(prefix + ".")
+            if (module == prefix or inside) and len(prefix) > len(best):
                 best, stage = prefix, name
     if stage is None:
         raise KeyError(f"{module} is in no stage: add it to MODULES")

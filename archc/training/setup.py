@@ -365,7 +365,7 @@ def _restore(run: Run, state: dict[str, Any], path: Path) -> None:
 def state_of(run: Run, epoch: int) -> dict[str, Any]:
     import random
 
-    from archc import __version__
+    from archc.version import __version__
 
     assert run.checked.graph is not None
     network = identity.network(run.checked.graph, run.checked.shapes)
