@@ -99,6 +99,11 @@ class Evaluator:
         """The error for a required argument that is not written (E213)."""
         raise NotImplementedError
 
+    def require(self, layer: S.Layer, keys: str | tuple[str, ...], what: str, help: str) -> None:
+        """E213 (:meth:`missing`: ``what``, ``help``) unless each of ``keys`` is written."""
+        if any(key not in layer.options for key in ((keys,) if isinstance(keys, str) else keys)):
+            raise self.missing(what, layer.span, help)
+
 
 class ShapeContext:
     """What ``Op.shape`` may ask of shape inference (archc.passes.shapes)."""
@@ -297,18 +302,26 @@ class Op:
         return fmt_int(weights)
 
 
-class Stateless(Op, abstract=True):
+class NoCosts(Op, abstract=True):
+    """The family of ops without weights, biases, buffers or MACs."""
+
+    def costs(self, node: Any, x: Shape, out: Shape) -> Costs:
+        return NO_COSTS
+
+
+class NoWindow(Op, abstract=True):
+    """The family of ops that read each position alone: no window for the receptive field."""
+
+    def window(self, node: Any, x: Shape, height: int) -> None:
+        return None
+
+
+class Stateless(NoCosts, NoWindow, abstract=True):
     """The family of ops with no arguments, no parameters and no window: activations, joins,
     flatten, softmax, identity."""
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
         return {}
-
-    def costs(self, node: Any, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: Any, x: Shape, height: int) -> None:
-        return None
 
 
 # --- helpers the entries share ----------------------------------------------------------------

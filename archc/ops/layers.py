@@ -12,7 +12,17 @@ from archc import syntax as S
 from archc.nodes import NodeBase, Shape, positive
 from archc.numbers import fmt_int
 from archc.ops import helpers
-from archc.ops.base import NO_COSTS, Costs, Ctor, Evaluator, Op, ShapeContext, Stateless, same_shape
+from archc.ops.base import (
+    Costs,
+    Ctor,
+    Evaluator,
+    NoCosts,
+    NoWindow,
+    Op,
+    ShapeContext,
+    Stateless,
+    same_shape,
+)
 from archc.ops.layout import (
     CHANNELS_FIRST,
     CHANNELS_LAST,
@@ -136,7 +146,7 @@ class LinearOp(Op):
         return f"{weights // node.out_features}·{node.out_features} = {fmt_int(weights)}"
 
 
-class DropoutOp(Op):
+class DropoutOp(NoCosts, NoWindow):
     model = Dropout
     transparent = True
     title = "dropout"
@@ -156,12 +166,6 @@ class DropoutOp(Op):
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
         return {key: ev.float_arg(a) for key, a in layer.options.items()}
-
-    def costs(self, node: Dropout, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: Dropout, x: Shape, height: int) -> None:
-        return None
 
     def ctor(self, node: Dropout, x: Shape, out: Shape) -> Ctor:
         return Ctor("Dropout", (), {"p": node.p})
@@ -285,7 +289,7 @@ class StochasticDepth(NodeBase):
         return p
 
 
-class ChannelShuffleOp(Op):
+class ChannelShuffleOp(NoCosts, NoWindow):
     model = ChannelShuffle
     title = "channel shuffle"
     article = "a channel shuffle"
@@ -303,12 +307,12 @@ class ChannelShuffleOp(Op):
     docs_args = "`G` groups (the channels must split into G equal groups: E309)"
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        if "groups" not in layer.options:
-            raise ev.missing(
-                "a channel shuffle needs its number of groups",
-                layer.span,
-                "write e.g. `channel shuffle 2`",
-            )
+        ev.require(
+            layer,
+            "groups",
+            "a channel shuffle needs its number of groups",
+            "write e.g. `channel shuffle 2`",
+        )
         return {"groups": ev.int_arg(layer.options["groups"], "number of groups")}
 
     def shape(self, node: ChannelShuffle, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
@@ -325,12 +329,6 @@ class ChannelShuffleOp(Op):
             return None
         return x
 
-    def costs(self, node: ChannelShuffle, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: ChannelShuffle, x: Shape, height: int) -> None:
-        return None
-
     def ctor(self, node: ChannelShuffle, x: Shape, out: Shape) -> Ctor:
         return Ctor("ChannelShuffle", (node.groups,))
 
@@ -338,7 +336,7 @@ class ChannelShuffleOp(Op):
         return f"channel shuffle {node.groups}"
 
 
-class LayerScaleOp(Op):
+class LayerScaleOp(NoWindow):
     model = LayerScale
     title = "layer scale"
     article = "a layer scale"
@@ -368,9 +366,6 @@ class LayerScaleOp(Op):
     def costs(self, node: LayerScale, x: Shape, out: Shape) -> Costs:
         return Costs(x[0], 0, 0, 0)
 
-    def window(self, node: LayerScale, x: Shape, height: int) -> None:
-        return None
-
     def ctor(self, node: LayerScale, x: Shape, out: Shape) -> Ctor:
         return Ctor("Parameter", ((x[0], 1, 1), node.init), parameter=True)
 
@@ -378,7 +373,7 @@ class LayerScaleOp(Op):
         return f"layer scale {node.init:g}"
 
 
-class StochasticDepthOp(Op):
+class StochasticDepthOp(NoCosts, NoWindow):
     model = StochasticDepth
     title = "stochastic depth"
     article = "a stochastic depth"
@@ -399,21 +394,15 @@ class StochasticDepthOp(Op):
     )
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        if "p" not in layer.options:
-            raise ev.missing(
-                "stochastic depth needs its probability",
-                layer.span,
-                "write e.g. `stochastic depth 0.1`",
-            )
+        ev.require(
+            layer,
+            "p",
+            "stochastic depth needs its probability",
+            "write e.g. `stochastic depth 0.1`",
+        )
         return {"p": ev.float_arg(layer.options["p"])}
 
     shape = staticmethod(same_shape)  # type: ignore[assignment]
-
-    def costs(self, node: StochasticDepth, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: StochasticDepth, x: Shape, height: int) -> None:
-        return None
 
     def ctor(self, node: StochasticDepth, x: Shape, out: Shape) -> Ctor:
         return Ctor("StochasticDepth", (node.p,), helper=helpers.STOCHASTIC_DEPTH)
@@ -438,7 +427,7 @@ class Split(NodeBase):
         return self
 
 
-class SplitOp(Op):
+class SplitOp(NoCosts, NoWindow):
     model = Split
     title = "channel split"
     article = "a channel split"
@@ -463,12 +452,12 @@ class SplitOp(Op):
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
         o = layer.options
-        if "parts" not in o:
-            raise ev.missing(
-                "a channel split needs its number of parts",
-                layer.span,
-                "write e.g. `split 2`",
-            )
+        ev.require(
+            layer,
+            "parts",
+            "a channel split needs its number of parts",
+            "write e.g. `split 2`",
+        )
         if "part" in o:
             out = {"parts": ev.int_arg(o["parts"], "number of parts")}
             out["part"] = ev.int_arg(o["part"], "part")
@@ -488,12 +477,6 @@ class SplitOp(Op):
             )
             return None
         return (x[0] // node.parts, *x[1:])
-
-    def costs(self, node: Split, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: Split, x: Shape, height: int) -> None:
-        return None
 
     def ctor(self, node: Split, x: Shape, out: Shape) -> Ctor:
         return Ctor("ChannelSplit", (node.parts, node.part - 1), helper=helpers.CHANNEL_SPLIT)
@@ -520,7 +503,7 @@ class Permute(NodeBase):
         return dims
 
 
-class PermuteOp(Op):
+class PermuteOp(NoCosts, NoWindow):
     model = Permute
     title = "permute"
     article = "a permute"
@@ -541,12 +524,12 @@ class PermuteOp(Op):
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
         o = layer.options
-        if any(slot not in o for slot in self.slots):
-            raise ev.missing(
-                "a permute needs the order of all 4 axes",
-                layer.span,
-                "write e.g. `permute 0 2 3 1`",
-            )
+        ev.require(
+            layer,
+            self.slots,
+            "a permute needs the order of all 4 axes",
+            "write e.g. `permute 0 2 3 1`",
+        )
         return {"dims": tuple(ev.int_arg(o[slot], "axis", low=0) for slot in self.slots)}
 
     def shape(self, node: Permute, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
@@ -557,12 +540,6 @@ class PermuteOp(Op):
 
     def relayout(self, node: Permute, x: Layout) -> Layout:
         return permuted(x, node.dims)
-
-    def costs(self, node: Permute, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: Permute, x: Shape, height: int) -> None:
-        return None
 
     def ctor(self, node: Permute, x: Shape, out: Shape) -> Ctor:
         return Ctor("Permute", (list(node.dims),), helper=helpers.PERMUTE)

@@ -8,11 +8,9 @@ from pydantic import field_validator, model_validator
 from archc import syntax as S
 from archc.nodes import NodeBase, Pair, Shape, positive_pair
 from archc.ops.base import (
-    NO_COSTS,
-    Costs,
     Ctor,
     Evaluator,
-    Op,
+    NoCosts,
     ShapeContext,
     int_pair,
     pair_text,
@@ -64,7 +62,7 @@ class AdaptiveAvgPool(NodeBase):
         return positive_pair(v, "output size")
 
 
-class _WindowPool(Op, abstract=True):
+class _WindowPool(NoCosts, abstract=True):
     """Max and average pooling share their notation, shape and cost."""
 
     slots = ("kernel",)
@@ -94,9 +92,6 @@ class _WindowPool(Op, abstract=True):
             return None
         hw = ctx.window(node, x)
         return None if hw is None else (x[0], *hw)
-
-    def costs(self, node: Any, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
 
     def window(self, node: Any, x: Shape, height: int) -> tuple[int, int]:
         return node.kernel[0], node.stride[0]
@@ -147,7 +142,7 @@ class AvgPoolOp(_WindowPool):
         return Ctor("AvgPool2d", (), kwargs)
 
 
-class GlobalAvgPoolOp(Op):
+class GlobalAvgPoolOp(NoCosts):
     model = GlobalAvgPool
     title = "global avg pool"
     article = "a global avg pool"
@@ -168,9 +163,6 @@ class GlobalAvgPoolOp(Op):
         x = ins[0]
         return (x[0], 1, 1) if ctx.need_map(node, x) else None
 
-    def costs(self, node: GlobalAvgPool, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
     def window(self, node: GlobalAvgPool, x: Shape, height: int) -> tuple[int, int]:
         return height, 1
 
@@ -181,7 +173,7 @@ class GlobalAvgPoolOp(Op):
         return "global avg pool"
 
 
-class AdaptiveAvgPoolOp(Op):
+class AdaptiveAvgPoolOp(NoCosts):
     model = AdaptiveAvgPool
     title = "adaptive avg pool"
     article = "an adaptive avg pool"
@@ -199,20 +191,17 @@ class AdaptiveAvgPoolOp(Op):
     docs_args = "output size `HxW` (or `N`)"
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        if "size" not in layer.options:
-            raise ev.missing(
-                "an adaptive avg pool needs its output size",
-                layer.span,
-                "write e.g. `ADAPTIVE AVG POOL 7x7`",
-            )
+        ev.require(
+            layer,
+            "size",
+            "an adaptive avg pool needs its output size",
+            "write e.g. `ADAPTIVE AVG POOL 7x7`",
+        )
         return {"output_size": ev.pair_arg(layer.options["size"], "output size")}
 
     def shape(self, node: AdaptiveAvgPool, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
         x = ins[0]
         return (x[0], *node.output_size) if ctx.need_map(node, x) else None
-
-    def costs(self, node: AdaptiveAvgPool, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
 
     def window(self, node: AdaptiveAvgPool, x: Shape, height: int) -> tuple[int, int]:
         out = node.output_size[0]
