@@ -8,7 +8,8 @@ An op says everything archc knows of its kind, for every stage:
   fields; ``prefix`` starts generated names; ``followed`` says whether defaults lines and the
   lecture convention put BN/activations after it; ``activation`` marks a non-linearity;
 - **shape** and **cost** (the passes): ``shape``, ``layout`` (channels first or last: what the
-  op needs of a feature map, see archc.ops.layout), ``costs``, ``window`` (receptive field),
+  op needs of a feature map, see archc.ops.layout), ``shape_arithmetic`` (how the shape
+  follows, E302's help), ``costs``, ``window`` (receptive field),
   ``in_place`` (adds no activation memory), ``keeps_positions``; ``kernel_activation`` names
   the epilogue the fused kernel runs for it, if any;
 - **modules**: ``ctor`` describes the ``torch.nn`` module, which the generated source (and so
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from archc.nodes import NodeBase, Pair, Shape, fmt_shape
 from archc.numbers import fmt_int
-from archc.ops.geometry import axis_out, extent
+from archc.ops.geometry import axis_out, extent, rounded
 from archc.ops.layout import Layout
 
 if TYPE_CHECKING:
@@ -282,6 +283,15 @@ class Op:
         """The module, or None for an op that is a function of its inputs (concat, add)."""
         raise NotImplementedError
 
+    def shape_arithmetic(self, node: Any, ins: list[Shape], out: Shape) -> str | None:
+        """How ``out`` follows from the inputs' shapes, written for a person: the help of a
+        declared shape that differs from the inferred one (E302). An op whose shape rule is
+        ``same_shape`` says so; the window, pooling and FC families show their arithmetic;
+        None where there is nothing to add."""
+        if self.shape is same_shape:
+            return f"{self.article} keeps its input's shape, {fmt_shape(ins[0])}"
+        return None
+
     def describe(self, node: Any) -> str:
         """The node in archc's own notation (``conv 64 7x7 s2 p3``); the parser reads it."""
         raise NotImplementedError
@@ -314,6 +324,19 @@ class NoWindow(Op, abstract=True):
 
     def window(self, node: Any, x: Shape, height: int) -> None:
         return None
+
+
+class SlidingWindow(Op, abstract=True):
+    """The family of ops that slide a window over the map (conv, max and average pools): the
+    output's height and width follow from the window arithmetic."""
+
+    def shape_arithmetic(self, node: Any, ins: list[Shape], out: Shape) -> str | None:
+        ceil = getattr(node, "ceil_mode", False)
+        rows, cols = (
+            rounded(size, k, s, p, ceil)
+            for size, k, s, p in zip(ins[0][1:], extent(node), node.stride, node.padding)
+        )
+        return rows if rows == cols else f"rows: {rows}; columns: {cols}"
 
 
 class Stateless(NoCosts, NoWindow, abstract=True):

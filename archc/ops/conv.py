@@ -13,8 +13,8 @@ from archc.ops.base import (
     Costs,
     Ctor,
     Evaluator,
-    Op,
     ShapeContext,
+    SlidingWindow,
     int_pair,
     pair_text,
     window_text,
@@ -63,7 +63,7 @@ def _paper_conv(m: re.Match[str], span: Span) -> dict[str, S.Arg]:
     }
 
 
-class ConvOp(Op):
+class ConvOp(SlidingWindow):
     model = Conv
     title = "conv"
     article = "a conv"

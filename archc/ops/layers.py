@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from archc import syntax as S
-from archc.nodes import NodeBase, Shape, positive
+from archc.nodes import NodeBase, Shape, fmt_shape, positive
 from archc.numbers import fmt_int
 from archc.ops import helpers
 from archc.ops.base import (
@@ -117,6 +117,13 @@ class LinearOp(Op):
             return (*ins[0][:-1], node.out_features)
         return (node.out_features,)
 
+    def shape_arithmetic(self, node: Linear, ins: list[Shape], out: Shape) -> str:
+        where = "at every position of " if node.channels_last else "from "
+        return (
+            f"an FC layer of {node.out_features} outputs {where}{fmt_shape(ins[0])}: "
+            f"{fmt_shape(out)}"
+        )
+
     def layout(self, node: Linear) -> Layout:
         return CHANNELS_LAST if node.channels_last else CHANNELS_FIRST
 
@@ -192,6 +199,11 @@ class FlattenOp(Stateless):
 
     def shape(self, node: Flatten, ins: list[Shape], ctx: ShapeContext) -> Shape:
         return (math.prod(ins[0]),)
+
+    def shape_arithmetic(self, node: Flatten, ins: list[Shape], out: Shape) -> str:
+        x = ins[0]
+        sizes = "·".join(str(n) for n in ((*x[1:], x[0]) if len(x) == 3 else x))  # as HxWxC
+        return f"a flatten of {fmt_shape(ins[0])} gives {sizes} = {out[0]:,} values"
 
     def ctor(self, node: Flatten, x: Shape, out: Shape) -> Ctor:
         return Ctor("Flatten")

@@ -12,6 +12,7 @@ from archc.ops.base import (
     Evaluator,
     NoCosts,
     ShapeContext,
+    SlidingWindow,
     int_pair,
     pair_text,
     window_text,
@@ -62,7 +63,7 @@ class AdaptiveAvgPool(NodeBase):
         return positive_pair(v, "output size")
 
 
-class _WindowPool(NoCosts, abstract=True):
+class _WindowPool(NoCosts, SlidingWindow, abstract=True):
     """Max and average pooling share their notation, shape and cost."""
 
     slots = ("kernel",)
@@ -166,6 +167,10 @@ class GlobalAvgPoolOp(NoCosts):
     def window(self, node: GlobalAvgPool, x: Shape, height: int) -> tuple[int, int]:
         return height, 1
 
+    def shape_arithmetic(self, node: GlobalAvgPool, ins: list[Shape], out: Shape) -> str:
+        x = ins[0]
+        return f"a global avg pool averages each of the {x[0]} channels' {x[1]}x{x[2]} to 1x1"
+
     def ctor(self, node: GlobalAvgPool, x: Shape, out: Shape) -> Ctor:
         return Ctor("AdaptiveAvgPool2d", ((1, 1),))
 
@@ -206,6 +211,14 @@ class AdaptiveAvgPoolOp(NoCosts):
     def window(self, node: AdaptiveAvgPool, x: Shape, height: int) -> tuple[int, int]:
         out = node.output_size[0]
         return -(-height // out), max(height // out, 1)
+
+    def shape_arithmetic(self, node: AdaptiveAvgPool, ins: list[Shape], out: Shape) -> str:
+        x = ins[0]
+        return (
+            f"an adaptive avg pool gives the output size written, "
+            f"{pair_text(node.output_size)}, whatever its input's {x[1]}x{x[2]}; the "
+            f"{x[0]} channels stay"
+        )
 
     def ctor(self, node: AdaptiveAvgPool, x: Shape, out: Shape) -> Ctor:
         return Ctor("AdaptiveAvgPool2d", (tuple(node.output_size),))
