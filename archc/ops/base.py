@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from archc.nodes import NodeBase, Pair, Shape, fmt_shape
@@ -274,9 +275,11 @@ class Op:
         """Weights, biases, buffers and MACs, given the first input's and the output's shape."""
         raise NotImplementedError
 
-    def window(self, node: Any, x: Shape, height: int) -> tuple[int, int] | None:
+    def window(self, node: Any, x: Shape, height: int) -> tuple[int, int | Fraction] | None:
         """(kernel, stride) along the height for the receptive field, None when the op does
-        not look at neighbouring positions."""
+        not look at neighbouring positions. An upsampling op's stride is a fraction: 1/2 for
+        a 2x upsample (pixel shuffle 2), whose neighbouring outputs are half an input pixel
+        apart, so the receptive field and jump after it are exact fractions."""
         raise NotImplementedError
 
     def ctor(self, node: Any, x: Shape, out: Shape) -> Ctor | None:
