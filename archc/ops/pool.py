@@ -143,17 +143,23 @@ class AvgPoolOp(_WindowPool):
         return Ctor("AvgPool2d", (), kwargs)
 
 
-class GlobalAvgPoolOp(NoCosts):
-    model = GlobalAvgPool
-    title = "global avg pool"
-    article = "a global avg pool"
-    words = ("GLOBAL AVG POOL", "GLOBAL AVGPOOL", "GLOBAL AVERAGE POOL", "GAP")
+class _Averaging(NoCosts, abstract=True):
+    """The family of the pools that average the whole map, or parts of it, to a size: global
+    and adaptive average pooling."""
+
     prefix = "avgpool"
     followed = False
     activation = False
     in_place = False
     layout = staticmethod(channels_first)  # type: ignore[assignment]
     keeps_positions = False
+
+
+class GlobalAvgPoolOp(_Averaging):
+    model = GlobalAvgPool
+    title = "global avg pool"
+    article = "a global avg pool"
+    words = ("GLOBAL AVG POOL", "GLOBAL AVGPOOL", "GLOBAL AVERAGE POOL", "GAP")
     help = "a global avg pool takes no arguments"
     docs_args = "—"
 
@@ -178,7 +184,7 @@ class GlobalAvgPoolOp(NoCosts):
         return "global avg pool"
 
 
-class AdaptiveAvgPoolOp(NoCosts):
+class AdaptiveAvgPoolOp(_Averaging):
     model = AdaptiveAvgPool
     title = "adaptive avg pool"
     article = "an adaptive avg pool"
@@ -186,12 +192,6 @@ class AdaptiveAvgPoolOp(NoCosts):
     slots = ("size",)
     pair_slot = "size"
     keywords = {"size": "size"}
-    prefix = "avgpool"
-    followed = False
-    activation = False
-    in_place = False
-    layout = staticmethod(channels_first)  # type: ignore[assignment]
-    keeps_positions = False
     help = "an adaptive avg pool takes its output size: HxW"
     docs_args = "output size `HxW` (or `N`)"
 
