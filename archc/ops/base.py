@@ -374,6 +374,12 @@ def int_pair(p: Pair) -> int | Pair:
     return p[0] if p[0] == p[1] else tuple(p)  # type: ignore[return-value]
 
 
+def float_fields(op: Op, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+    """``fields`` of an op whose every option is a number taken as written (dropout, BN):
+    ``fields = float_fields`` in its class."""
+    return {key: ev.float_arg(a) for key, a in layer.options.items()}
+
+
 def same_shape(node: Any, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
     return ins[0]
 

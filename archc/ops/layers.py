@@ -21,6 +21,7 @@ from archc.ops.base import (
     Op,
     ShapeContext,
     Stateless,
+    float_fields,
     same_shape,
 )
 from archc.ops.layout import (
@@ -171,8 +172,7 @@ class DropoutOp(NoCosts, NoWindow):
     docs_args = "`P` or `p P` (default 0.5)"
     shape = staticmethod(same_shape)  # type: ignore[assignment]
 
-    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        return {key: ev.float_arg(a) for key, a in layer.options.items()}
+    fields = float_fields
 
     def ctor(self, node: Dropout, x: Shape, out: Shape) -> Ctor:
         return Ctor("Dropout", (), {"p": node.p})

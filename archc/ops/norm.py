@@ -14,6 +14,7 @@ from archc.ops.base import (
     NoCosts,
     NoWindow,
     ShapeContext,
+    float_fields,
     map_shape,
 )
 from archc.ops.layout import CHANNELS_FIRST, CHANNELS_LAST, Layout, channels_first
@@ -106,8 +107,7 @@ class BatchNormOp(NoWindow):
     docs_args = "`eps E`, `momentum M`"
     shape = staticmethod(map_shape)  # type: ignore[assignment]
 
-    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        return {key: ev.float_arg(a) for key, a in layer.options.items()}
+    fields = float_fields
 
     def costs(self, node: BatchNorm, x: Shape, out: Shape) -> Costs:
         # gamma and beta are parameters; running mean and variance are buffers.
