@@ -2,9 +2,9 @@
 subparser) and its handler (``handle(args)``, which returns the exit code).
 
 `COMMANDS` is the one list that `archc.cli.build_parser` registers, in the order ``archc
---help`` lists them. A command module imports only argparse and `archc.commands.common` at its
-top; the rest of archc is imported inside its handler, so that ``archc --help`` is instant and
-lint/summary/ir/graph/lsp never import torch.
+--help`` lists them. A command module imports only the standard library and
+`archc.commands.common` at its top; the rest of archc is imported inside its handler, so that
+``archc --help`` is instant and lint/summary/ir/graph/lsp never import torch.
 """
 
 from __future__ import annotations
