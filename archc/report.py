@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from fractions import Fraction
 
 from archc import ir
 from archc.check import Checked
@@ -282,8 +283,8 @@ def summary_dict(checked: Checked) -> dict[str, object]:
                 "biases": la.biases,
                 "buffers": la.buffers,
                 "macs": la.macs,
-                "receptive_field": la.rf_size,
-                "jump": la.rf_jump,
+                "receptive_field": _exact(la.rf_size),
+                "jump": _exact(la.rf_jump),
                 "group": la.group,
                 "line": la.span.line if la.span else None,
             }
@@ -327,6 +328,11 @@ def summary_dict(checked: Checked) -> dict[str, object]:
 
 def _library_default(d: Diagnostic) -> dict[str, object]:
     return {"line": d.span.line, "message": d.message}
+
+
+def _exact(value: int | Fraction) -> int | str:
+    """A receptive-field number for JSON: an int, or a fraction as text (``"1/2"``)."""
+    return value if isinstance(value, int) else str(value)
 
 
 def render_json(checked: Checked) -> str:

@@ -168,3 +168,31 @@ def test_check_graph_skips_accounting_when_shapes_fail():
     checked = check_graph(graph)
     assert [d.code for d in checked.diagnostics] == ["E303"]
     assert checked.accounting is None and not checked.ok
+
+
+def test_a_fractional_stride_gives_an_exact_fractional_jump(monkeypatch) -> None:
+    # No upsampling kind ships yet: identity stands in for a 2x upsample (pixel shuffle 2),
+    # whose window is (1, 1/2): neighbouring outputs half an input pixel apart.
+    import json
+    from fractions import Fraction
+
+    from archc import report
+    from archc.check import check_source
+    from archc.ops import OPS
+
+    half = Fraction(1, 2)
+    monkeypatch.setattr(type(OPS["identity"]), "window", lambda self, node, x, h: (1, half))
+    spec = "input [8x8x4]\nCONV 4 3x3 pad 1 no relu\nidentity\nCONV 4 3x3 pad 1 no relu\n"
+    checked = check_source(spec, "t.arch")
+    assert checked.ok and checked.accounting is not None
+    # conv: rf 1 + 2·1 = 3, jump 1; upsample: rf 3, jump 1·1/2; conv: rf 3 + 2·(1/2) = 4.
+    conv2 = checked.accounting.layer("conv2")
+    assert (conv2.rf_size, conv2.rf_jump) == (4, Fraction(1, 2))
+    assert type(conv2.rf_size) is int
+    layers = json.loads(report.render_json(checked))["layers"]
+    assert [(la["receptive_field"], la["jump"]) for la in layers[1:]] == [
+        (3, 1),
+        (3, "1/2"),
+        (4, "1/2"),
+    ]
+    assert " 1/2 " in report.render_text(checked, None)

@@ -23,7 +23,7 @@ def rule(name: str) -> re.Pattern[str]:
 
 
 def test_every_layer_kind_the_registry_knows_is_highlighted():
-    # Regenerated from the registry by editors/update_grammar.py.
+    # Regenerated from the registry by tools/regenerate.py.
     assert GRAMMAR["repository"]["kind"]["match"] == kind_pattern()
     kind = rule("kind")
     for word in WORDS:

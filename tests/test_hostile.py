@@ -476,10 +476,11 @@ def test_ctrl_c_exits_130_without_a_traceback(tmp_path: Path) -> None:
         # raises no KeyboardInterrupt at all.
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from archc import cli\n"
+        "from archc.commands import lint\n"
         "def slow(args):\n"
         "    os.kill(os.getpid(), signal.SIGINT)\n"
         "    time.sleep(30)\n"
-        "cli.cmd_lint = slow\n"
+        "lint.handle = slow\n"
         "sys.exit(cli.main(['lint', 'x.arch']))\n"
     )
     proc = subprocess.run(

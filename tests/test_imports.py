@@ -52,6 +52,7 @@ MODULES = {
     ],
     "cli": [
         "archc.cli",
+        "archc.commands",
         "archc.completion",
         "archc.editor",
         "archc.lsp",

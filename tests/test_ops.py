@@ -241,7 +241,7 @@ def test_silu_counts_as_activation_memory_relu_does_not() -> None:
 
 
 def test_the_docs_tables_are_the_registrys() -> None:
-    # Regenerated from the registry by docs/update_tables.py.
+    # Regenerated from the registry by tools/regenerate.py.
     doc = (Path(__file__).resolve().parent.parent / "docs/language.md").read_text()
     assert kind_table() in doc
     assert name_table() in doc

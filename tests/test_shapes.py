@@ -5,6 +5,7 @@ Expected shapes are the conv arithmetic out = floor((H + 2P - K) / S) + 1 worked
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -294,3 +295,31 @@ def test_unread_rows_match_the_windows_read(size, k, s, p):
     trailing = size - 1 - max(read) if read else size
     # Trailing rows never read, less the gap a window smaller than its stride leaves anyway.
     assert unread_rows(size, k, s, p) == max(0, trailing - max(0, s - k))
+
+
+# --- E302's help: how the inferred shape follows, from each kind's own shape rule --------------
+
+E302_HELP = [
+    # Before each kind answered for itself, only conv and the max/avg pools had a help here.
+    (
+        "ADAPTIVE AVG POOL 2x2 -> [3x3x4]\n",
+        "an adaptive avg pool gives the output size written, 2x2, whatever its input's 8x8; the "
+        "4 channels stay",
+    ),
+    ("GAP -> [2x2x4]\n", "a global avg pool averages each of the 4 channels' 8x8 to 1x1"),
+    ("FC 5 -> [6]\n", "an FC layer of 5 outputs from [8x8x4]: [5]"),
+    ("flatten -> [255]\n", "a flatten of [8x8x4] gives 8·8·4 = 256 values"),
+    ("relu -> [8x8x5]\n", "a ReLU keeps its input's shape, [8x8x4]"),
+    ("gelu -> [8x8x5]\n", "a GELU keeps its input's shape, [8x8x4]"),
+    # (8 - 3 + 0)/2 + 1 = 3.5, floored: unchanged from before.
+    ("MAX POOL 3x3 stride 2 -> [4x4x4]\n", "(8 − 3 + 2·0)/2 + 1 = 3.5 → 3"),
+]
+
+
+@pytest.mark.parametrize("line,help", E302_HELP, ids=[c[0].split()[0] for c in E302_HELP])
+def test_a_wrong_declared_shape_says_how_the_shape_follows(line: str, help: str) -> None:
+    from archc.check import check_source
+
+    checked = check_source("input [8x8x4]\n" + line, "t.arch")
+    [d] = [d for d in checked.diagnostics if d.code == "E302"]
+    assert d.help == help

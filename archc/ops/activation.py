@@ -103,9 +103,18 @@ class GELU(NodeBase):
 
 
 class _Plain(_Activation, abstract=True):
-    """An activation that is one ``torch.nn`` module without arguments."""
+    """An activation that is one ``torch.nn`` module without arguments: its ``article`` (``a``
+    + title) and ``help`` (it takes no arguments) follow from its title unless it sets them."""
 
     module: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        if "title" in vars(cls):
+            if "article" not in vars(cls):
+                cls.article = f"a {cls.title}"
+            if "help" not in vars(cls):
+                cls.help = f"{cls.title} takes no arguments"
+        super().__init_subclass__(**kwargs)
 
     def ctor(self, node: Any, x: Shape, out: Shape) -> Ctor:
         return Ctor(self.module)
@@ -118,12 +127,10 @@ class ReLU6Op(_Plain):
     model = ReLU6
     module = "ReLU6"
     title = "ReLU6"
-    article = "a ReLU6"
     words = ("RELU6",)
     prefix = "relu"
     kernel_activation = "relu6"
     in_place = True  # its backward reads its output's range, as ReLU's does
-    help = "ReLU6 takes no arguments"
 
 
 class LeakyReLUOp(_Activation):
@@ -154,54 +161,44 @@ class HardswishOp(_Plain):
     model = Hardswish
     module = "Hardswish"
     title = "hardswish"
-    article = "a hardswish"
     words = ("HARDSWISH", "HARD SWISH")
     prefix = "hardswish"
     kernel_activation = "hardswish"
     in_place = False  # its backward reads its input
-    help = "hardswish takes no arguments"
 
 
 class HardsigmoidOp(_Plain):
     model = Hardsigmoid
     module = "Hardsigmoid"
     title = "hardsigmoid"
-    article = "a hardsigmoid"
     words = ("HARDSIGMOID", "HARD SIGMOID")
     prefix = "hardsigmoid"
     kernel_activation = "hardsigmoid"
     in_place = False
-    help = "hardsigmoid takes no arguments"
 
 
 class SigmoidOp(_Plain):
     model = Sigmoid
     module = "Sigmoid"
     title = "sigmoid"
-    article = "a sigmoid"
     words = ("SIGMOID",)
     prefix = "sigmoid"
     in_place = False
-    help = "sigmoid takes no arguments"
 
 
 class TanhOp(_Plain):
     model = Tanh
     module = "Tanh"
     title = "tanh"
-    article = "a tanh"
     words = ("TANH",)
     prefix = "tanh"
     in_place = False
-    help = "tanh takes no arguments"
 
 
 class GELUOp(_Plain):
     model = GELU
     module = "GELU"
     title = "GELU"
-    article = "a GELU"
     words = ("GELU",)
     prefix = "gelu"
     in_place = False
-    help = "GELU takes no arguments"

@@ -8,7 +8,8 @@ An op says everything archc knows of its kind, for every stage:
   fields; ``prefix`` starts generated names; ``followed`` says whether defaults lines and the
   lecture convention put BN/activations after it; ``activation`` marks a non-linearity;
 - **shape** and **cost** (the passes): ``shape``, ``layout`` (channels first or last: what the
-  op needs of a feature map, see archc.ops.layout), ``costs``, ``window`` (receptive field),
+  op needs of a feature map, see archc.ops.layout), ``shape_arithmetic`` (how the shape
+  follows, E302's help), ``costs``, ``window`` (receptive field),
   ``in_place`` (adds no activation memory), ``keeps_positions``; ``kernel_activation`` names
   the epilogue the fused kernel runs for it, if any;
 - **modules**: ``ctor`` describes the ``torch.nn`` module, which the generated source (and so
@@ -26,11 +27,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from archc.nodes import NodeBase, Pair, Shape, fmt_shape
 from archc.numbers import fmt_int
-from archc.ops.geometry import axis_out, extent
+from archc.ops.geometry import axis_out, extent, rounded
 from archc.ops.layout import Layout
 
 if TYPE_CHECKING:
@@ -98,6 +100,11 @@ class Evaluator:
     def missing(self, what: str, span: Span, help: str) -> Exception:
         """The error for a required argument that is not written (E213)."""
         raise NotImplementedError
+
+    def require(self, layer: S.Layer, keys: str | tuple[str, ...], what: str, help: str) -> None:
+        """E213 (:meth:`missing`: ``what``, ``help``) unless each of ``keys`` is written."""
+        if any(key not in layer.options for key in ((keys,) if isinstance(keys, str) else keys)):
+            raise self.missing(what, layer.span, help)
 
 
 class ShapeContext:
@@ -268,14 +275,25 @@ class Op:
         """Weights, biases, buffers and MACs, given the first input's and the output's shape."""
         raise NotImplementedError
 
-    def window(self, node: Any, x: Shape, height: int) -> tuple[int, int] | None:
+    def window(self, node: Any, x: Shape, height: int) -> tuple[int, int | Fraction] | None:
         """(kernel, stride) along the height for the receptive field, None when the op does
-        not look at neighbouring positions."""
+        not look at neighbouring positions. An upsampling op's stride is a fraction: 1/2 for
+        a 2x upsample (pixel shuffle 2), whose neighbouring outputs are half an input pixel
+        apart, so the receptive field and jump after it are exact fractions."""
         raise NotImplementedError
 
     def ctor(self, node: Any, x: Shape, out: Shape) -> Ctor | None:
         """The module, or None for an op that is a function of its inputs (concat, add)."""
         raise NotImplementedError
+
+    def shape_arithmetic(self, node: Any, ins: list[Shape], out: Shape) -> str | None:
+        """How ``out`` follows from the inputs' shapes, written for a person: the help of a
+        declared shape that differs from the inferred one (E302). An op whose shape rule is
+        ``same_shape`` says so; the window, pooling and FC families show their arithmetic;
+        None where there is nothing to add."""
+        if self.shape is same_shape:
+            return f"{self.article} keeps its input's shape, {fmt_shape(ins[0])}"
+        return None
 
     def describe(self, node: Any) -> str:
         """The node in archc's own notation (``conv 64 7x7 s2 p3``); the parser reads it."""
@@ -297,18 +315,39 @@ class Op:
         return fmt_int(weights)
 
 
-class Stateless(Op, abstract=True):
+class NoCosts(Op, abstract=True):
+    """The family of ops without weights, biases, buffers or MACs."""
+
+    def costs(self, node: Any, x: Shape, out: Shape) -> Costs:
+        return NO_COSTS
+
+
+class NoWindow(Op, abstract=True):
+    """The family of ops that read each position alone: no window for the receptive field."""
+
+    def window(self, node: Any, x: Shape, height: int) -> None:
+        return None
+
+
+class SlidingWindow(Op, abstract=True):
+    """The family of ops that slide a window over the map (conv, max and average pools): the
+    output's height and width follow from the window arithmetic."""
+
+    def shape_arithmetic(self, node: Any, ins: list[Shape], out: Shape) -> str | None:
+        ceil = getattr(node, "ceil_mode", False)
+        rows, cols = (
+            rounded(size, k, s, p, ceil)
+            for size, k, s, p in zip(ins[0][1:], extent(node), node.stride, node.padding)
+        )
+        return rows if rows == cols else f"rows: {rows}; columns: {cols}"
+
+
+class Stateless(NoCosts, NoWindow, abstract=True):
     """The family of ops with no arguments, no parameters and no window: activations, joins,
     flatten, softmax, identity."""
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
         return {}
-
-    def costs(self, node: Any, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: Any, x: Shape, height: int) -> None:
-        return None
 
 
 # --- helpers the entries share ----------------------------------------------------------------
@@ -333,6 +372,12 @@ def window_text(node: Any, stride_1: bool = False) -> str:
 def int_pair(p: Pair) -> int | Pair:
     """A pair as torch's constructors take it, collapsed to one int when both agree."""
     return p[0] if p[0] == p[1] else tuple(p)  # type: ignore[return-value]
+
+
+def float_fields(op: Op, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+    """``fields`` of an op whose every option is a number taken as written (dropout, BN):
+    ``fields = float_fields`` in its class."""
+    return {key: ev.float_arg(a) for key, a in layer.options.items()}
 
 
 def same_shape(node: Any, ins: list[Shape], ctx: ShapeContext) -> Shape | None:

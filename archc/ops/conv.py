@@ -13,8 +13,8 @@ from archc.ops.base import (
     Costs,
     Ctor,
     Evaluator,
-    Op,
     ShapeContext,
+    SlidingWindow,
     int_pair,
     pair_text,
     window_text,
@@ -63,7 +63,7 @@ def _paper_conv(m: re.Match[str], span: Span) -> dict[str, S.Arg]:
     }
 
 
-class ConvOp(Op):
+class ConvOp(SlidingWindow):
     model = Conv
     title = "conv"
     article = "a conv"
@@ -110,8 +110,7 @@ class ConvOp(Op):
                 "write the number of filters (`CONV 64 3x3`) or a declared shape "
                 "(`-> [224x224x64]`)",
             )
-        if "kernel" not in o:
-            raise ev.missing("this conv has no kernel size", layer.span, "write it as KxK: `3x3`")
+        ev.require(layer, "kernel", "this conv has no kernel size", "write it as KxK: `3x3`")
         kernel = ev.pair_arg(o["kernel"], "kernel size")
         stride = ev.pair_arg(o["stride"], "stride") if "stride" in o else (1, 1)
         dilation = ev.pair_arg(o["dilation"], "dilation") if "dilation" in o else (1, 1)

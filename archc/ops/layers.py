@@ -9,10 +9,21 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from archc import syntax as S
-from archc.nodes import NodeBase, Shape, positive
+from archc.nodes import NodeBase, Shape, fmt_shape, positive
 from archc.numbers import fmt_int
 from archc.ops import helpers
-from archc.ops.base import NO_COSTS, Costs, Ctor, Evaluator, Op, ShapeContext, Stateless, same_shape
+from archc.ops.base import (
+    Costs,
+    Ctor,
+    Evaluator,
+    NoCosts,
+    NoWindow,
+    Op,
+    ShapeContext,
+    Stateless,
+    float_fields,
+    same_shape,
+)
 from archc.ops.layout import (
     CHANNELS_FIRST,
     CHANNELS_LAST,
@@ -107,6 +118,13 @@ class LinearOp(Op):
             return (*ins[0][:-1], node.out_features)
         return (node.out_features,)
 
+    def shape_arithmetic(self, node: Linear, ins: list[Shape], out: Shape) -> str:
+        where = "at every position of " if node.channels_last else "from "
+        return (
+            f"an FC layer of {node.out_features} outputs {where}{fmt_shape(ins[0])}: "
+            f"{fmt_shape(out)}"
+        )
+
     def layout(self, node: Linear) -> Layout:
         return CHANNELS_LAST if node.channels_last else CHANNELS_FIRST
 
@@ -136,7 +154,7 @@ class LinearOp(Op):
         return f"{weights // node.out_features}·{node.out_features} = {fmt_int(weights)}"
 
 
-class DropoutOp(Op):
+class DropoutOp(NoCosts, NoWindow):
     model = Dropout
     transparent = True
     title = "dropout"
@@ -154,14 +172,7 @@ class DropoutOp(Op):
     docs_args = "`P` or `p P` (default 0.5)"
     shape = staticmethod(same_shape)  # type: ignore[assignment]
 
-    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        return {key: ev.float_arg(a) for key, a in layer.options.items()}
-
-    def costs(self, node: Dropout, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: Dropout, x: Shape, height: int) -> None:
-        return None
+    fields = float_fields
 
     def ctor(self, node: Dropout, x: Shape, out: Shape) -> Ctor:
         return Ctor("Dropout", (), {"p": node.p})
@@ -188,6 +199,11 @@ class FlattenOp(Stateless):
 
     def shape(self, node: Flatten, ins: list[Shape], ctx: ShapeContext) -> Shape:
         return (math.prod(ins[0]),)
+
+    def shape_arithmetic(self, node: Flatten, ins: list[Shape], out: Shape) -> str:
+        x = ins[0]
+        sizes = "·".join(str(n) for n in ((*x[1:], x[0]) if len(x) == 3 else x))  # as HxWxC
+        return f"a flatten of {fmt_shape(ins[0])} gives {sizes} = {out[0]:,} values"
 
     def ctor(self, node: Flatten, x: Shape, out: Shape) -> Ctor:
         return Ctor("Flatten")
@@ -285,7 +301,7 @@ class StochasticDepth(NodeBase):
         return p
 
 
-class ChannelShuffleOp(Op):
+class ChannelShuffleOp(NoCosts, NoWindow):
     model = ChannelShuffle
     title = "channel shuffle"
     article = "a channel shuffle"
@@ -303,12 +319,12 @@ class ChannelShuffleOp(Op):
     docs_args = "`G` groups (the channels must split into G equal groups: E309)"
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        if "groups" not in layer.options:
-            raise ev.missing(
-                "a channel shuffle needs its number of groups",
-                layer.span,
-                "write e.g. `channel shuffle 2`",
-            )
+        ev.require(
+            layer,
+            "groups",
+            "a channel shuffle needs its number of groups",
+            "write e.g. `channel shuffle 2`",
+        )
         return {"groups": ev.int_arg(layer.options["groups"], "number of groups")}
 
     def shape(self, node: ChannelShuffle, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
@@ -325,12 +341,6 @@ class ChannelShuffleOp(Op):
             return None
         return x
 
-    def costs(self, node: ChannelShuffle, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: ChannelShuffle, x: Shape, height: int) -> None:
-        return None
-
     def ctor(self, node: ChannelShuffle, x: Shape, out: Shape) -> Ctor:
         return Ctor("ChannelShuffle", (node.groups,))
 
@@ -338,7 +348,7 @@ class ChannelShuffleOp(Op):
         return f"channel shuffle {node.groups}"
 
 
-class LayerScaleOp(Op):
+class LayerScaleOp(NoWindow):
     model = LayerScale
     title = "layer scale"
     article = "a layer scale"
@@ -368,9 +378,6 @@ class LayerScaleOp(Op):
     def costs(self, node: LayerScale, x: Shape, out: Shape) -> Costs:
         return Costs(x[0], 0, 0, 0)
 
-    def window(self, node: LayerScale, x: Shape, height: int) -> None:
-        return None
-
     def ctor(self, node: LayerScale, x: Shape, out: Shape) -> Ctor:
         return Ctor("Parameter", ((x[0], 1, 1), node.init), parameter=True)
 
@@ -378,7 +385,7 @@ class LayerScaleOp(Op):
         return f"layer scale {node.init:g}"
 
 
-class StochasticDepthOp(Op):
+class StochasticDepthOp(NoCosts, NoWindow):
     model = StochasticDepth
     title = "stochastic depth"
     article = "a stochastic depth"
@@ -399,21 +406,15 @@ class StochasticDepthOp(Op):
     )
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        if "p" not in layer.options:
-            raise ev.missing(
-                "stochastic depth needs its probability",
-                layer.span,
-                "write e.g. `stochastic depth 0.1`",
-            )
+        ev.require(
+            layer,
+            "p",
+            "stochastic depth needs its probability",
+            "write e.g. `stochastic depth 0.1`",
+        )
         return {"p": ev.float_arg(layer.options["p"])}
 
     shape = staticmethod(same_shape)  # type: ignore[assignment]
-
-    def costs(self, node: StochasticDepth, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: StochasticDepth, x: Shape, height: int) -> None:
-        return None
 
     def ctor(self, node: StochasticDepth, x: Shape, out: Shape) -> Ctor:
         return Ctor("StochasticDepth", (node.p,), helper=helpers.STOCHASTIC_DEPTH)
@@ -438,7 +439,7 @@ class Split(NodeBase):
         return self
 
 
-class SplitOp(Op):
+class SplitOp(NoCosts, NoWindow):
     model = Split
     title = "channel split"
     article = "a channel split"
@@ -463,12 +464,12 @@ class SplitOp(Op):
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
         o = layer.options
-        if "parts" not in o:
-            raise ev.missing(
-                "a channel split needs its number of parts",
-                layer.span,
-                "write e.g. `split 2`",
-            )
+        ev.require(
+            layer,
+            "parts",
+            "a channel split needs its number of parts",
+            "write e.g. `split 2`",
+        )
         if "part" in o:
             out = {"parts": ev.int_arg(o["parts"], "number of parts")}
             out["part"] = ev.int_arg(o["part"], "part")
@@ -488,12 +489,6 @@ class SplitOp(Op):
             )
             return None
         return (x[0] // node.parts, *x[1:])
-
-    def costs(self, node: Split, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: Split, x: Shape, height: int) -> None:
-        return None
 
     def ctor(self, node: Split, x: Shape, out: Shape) -> Ctor:
         return Ctor("ChannelSplit", (node.parts, node.part - 1), helper=helpers.CHANNEL_SPLIT)
@@ -520,7 +515,7 @@ class Permute(NodeBase):
         return dims
 
 
-class PermuteOp(Op):
+class PermuteOp(NoCosts, NoWindow):
     model = Permute
     title = "permute"
     article = "a permute"
@@ -541,12 +536,12 @@ class PermuteOp(Op):
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
         o = layer.options
-        if any(slot not in o for slot in self.slots):
-            raise ev.missing(
-                "a permute needs the order of all 4 axes",
-                layer.span,
-                "write e.g. `permute 0 2 3 1`",
-            )
+        ev.require(
+            layer,
+            self.slots,
+            "a permute needs the order of all 4 axes",
+            "write e.g. `permute 0 2 3 1`",
+        )
         return {"dims": tuple(ev.int_arg(o[slot], "axis", low=0) for slot in self.slots)}
 
     def shape(self, node: Permute, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
@@ -557,12 +552,6 @@ class PermuteOp(Op):
 
     def relayout(self, node: Permute, x: Layout) -> Layout:
         return permuted(x, node.dims)
-
-    def costs(self, node: Permute, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: Permute, x: Shape, height: int) -> None:
-        return None
 
     def ctor(self, node: Permute, x: Shape, out: Shape) -> Ctor:
         return Ctor("Permute", (list(node.dims),), helper=helpers.PERMUTE)

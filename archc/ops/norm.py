@@ -7,7 +7,16 @@ from pydantic import Field, model_validator
 from archc import syntax as S
 from archc.nodes import NodeBase, Shape, positive
 from archc.ops import helpers
-from archc.ops.base import NO_COSTS, Costs, Ctor, Evaluator, Op, ShapeContext, map_shape
+from archc.ops.base import (
+    Costs,
+    Ctor,
+    Evaluator,
+    NoCosts,
+    NoWindow,
+    ShapeContext,
+    float_fields,
+    map_shape,
+)
 from archc.ops.layout import CHANNELS_FIRST, CHANNELS_LAST, Layout, channels_first
 
 
@@ -42,7 +51,7 @@ class BatchNorm(NodeBase):
         return self
 
 
-class LRNOp(Op):
+class LRNOp(NoCosts, NoWindow):
     model = LRN
     title = "LRN"
     article = "an LRN"
@@ -72,12 +81,6 @@ class LRNOp(Op):
                 out[key] = ev.float_arg(o[key])
         return out
 
-    def costs(self, node: LRN, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
-    def window(self, node: LRN, x: Shape, height: int) -> None:
-        return None
-
     def ctor(self, node: LRN, x: Shape, out: Shape) -> Ctor:
         return Ctor(
             "LocalResponseNorm", (node.size,), {"alpha": node.alpha, "beta": node.beta, "k": node.k}
@@ -87,7 +90,7 @@ class LRNOp(Op):
         return f"LRN size {node.size}"
 
 
-class BatchNormOp(Op):
+class BatchNormOp(NoWindow):
     model = BatchNorm
     transparent = True
     title = "batch norm"
@@ -104,15 +107,11 @@ class BatchNormOp(Op):
     docs_args = "`eps E`, `momentum M`"
     shape = staticmethod(map_shape)  # type: ignore[assignment]
 
-    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        return {key: ev.float_arg(a) for key, a in layer.options.items()}
+    fields = float_fields
 
     def costs(self, node: BatchNorm, x: Shape, out: Shape) -> Costs:
         # gamma and beta are parameters; running mean and variance are buffers.
         return Costs(x[0], x[0], 2 * x[0], 0)
-
-    def window(self, node: BatchNorm, x: Shape, height: int) -> None:
-        return None
 
     def ctor(self, node: BatchNorm, x: Shape, out: Shape) -> Ctor:
         return Ctor("BatchNorm2d", (out[0],), {"eps": node.eps, "momentum": node.momentum})
@@ -138,7 +137,7 @@ class LayerNorm(NodeBase):
         return self
 
 
-class LayerNormOp(Op):
+class LayerNormOp(NoWindow):
     model = LayerNorm
     title = "layer norm"
     article = "a layer norm"
@@ -172,9 +171,6 @@ class LayerNormOp(Op):
     def costs(self, node: LayerNorm, x: Shape, out: Shape) -> Costs:
         c = x[-1] if node.channels_last else x[0]
         return Costs(c, c, 0, 0)  # a weight and a bias per channel
-
-    def window(self, node: LayerNorm, x: Shape, height: int) -> None:
-        return None
 
     def ctor(self, node: LayerNorm, x: Shape, out: Shape) -> Ctor:
         if node.channels_last:

@@ -8,12 +8,11 @@ from pydantic import field_validator, model_validator
 from archc import syntax as S
 from archc.nodes import NodeBase, Pair, Shape, positive_pair
 from archc.ops.base import (
-    NO_COSTS,
-    Costs,
     Ctor,
     Evaluator,
-    Op,
+    NoCosts,
     ShapeContext,
+    SlidingWindow,
     int_pair,
     pair_text,
     window_text,
@@ -64,7 +63,7 @@ class AdaptiveAvgPool(NodeBase):
         return positive_pair(v, "output size")
 
 
-class _WindowPool(Op, abstract=True):
+class _WindowPool(NoCosts, SlidingWindow, abstract=True):
     """Max and average pooling share their notation, shape and cost."""
 
     slots = ("kernel",)
@@ -94,9 +93,6 @@ class _WindowPool(Op, abstract=True):
             return None
         hw = ctx.window(node, x)
         return None if hw is None else (x[0], *hw)
-
-    def costs(self, node: Any, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
 
     def window(self, node: Any, x: Shape, height: int) -> tuple[int, int]:
         return node.kernel[0], node.stride[0]
@@ -147,17 +143,23 @@ class AvgPoolOp(_WindowPool):
         return Ctor("AvgPool2d", (), kwargs)
 
 
-class GlobalAvgPoolOp(Op):
-    model = GlobalAvgPool
-    title = "global avg pool"
-    article = "a global avg pool"
-    words = ("GLOBAL AVG POOL", "GLOBAL AVGPOOL", "GLOBAL AVERAGE POOL", "GAP")
+class _Averaging(NoCosts, abstract=True):
+    """The family of the pools that average the whole map, or parts of it, to a size: global
+    and adaptive average pooling."""
+
     prefix = "avgpool"
     followed = False
     activation = False
     in_place = False
     layout = staticmethod(channels_first)  # type: ignore[assignment]
     keeps_positions = False
+
+
+class GlobalAvgPoolOp(_Averaging):
+    model = GlobalAvgPool
+    title = "global avg pool"
+    article = "a global avg pool"
+    words = ("GLOBAL AVG POOL", "GLOBAL AVGPOOL", "GLOBAL AVERAGE POOL", "GAP")
     help = "a global avg pool takes no arguments"
     docs_args = "—"
 
@@ -168,11 +170,12 @@ class GlobalAvgPoolOp(Op):
         x = ins[0]
         return (x[0], 1, 1) if ctx.need_map(node, x) else None
 
-    def costs(self, node: GlobalAvgPool, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
     def window(self, node: GlobalAvgPool, x: Shape, height: int) -> tuple[int, int]:
         return height, 1
+
+    def shape_arithmetic(self, node: GlobalAvgPool, ins: list[Shape], out: Shape) -> str:
+        x = ins[0]
+        return f"a global avg pool averages each of the {x[0]} channels' {x[1]}x{x[2]} to 1x1"
 
     def ctor(self, node: GlobalAvgPool, x: Shape, out: Shape) -> Ctor:
         return Ctor("AdaptiveAvgPool2d", ((1, 1),))
@@ -181,7 +184,7 @@ class GlobalAvgPoolOp(Op):
         return "global avg pool"
 
 
-class AdaptiveAvgPoolOp(Op):
+class AdaptiveAvgPoolOp(_Averaging):
     model = AdaptiveAvgPool
     title = "adaptive avg pool"
     article = "an adaptive avg pool"
@@ -189,34 +192,33 @@ class AdaptiveAvgPoolOp(Op):
     slots = ("size",)
     pair_slot = "size"
     keywords = {"size": "size"}
-    prefix = "avgpool"
-    followed = False
-    activation = False
-    in_place = False
-    layout = staticmethod(channels_first)  # type: ignore[assignment]
-    keeps_positions = False
     help = "an adaptive avg pool takes its output size: HxW"
     docs_args = "output size `HxW` (or `N`)"
 
     def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
-        if "size" not in layer.options:
-            raise ev.missing(
-                "an adaptive avg pool needs its output size",
-                layer.span,
-                "write e.g. `ADAPTIVE AVG POOL 7x7`",
-            )
+        ev.require(
+            layer,
+            "size",
+            "an adaptive avg pool needs its output size",
+            "write e.g. `ADAPTIVE AVG POOL 7x7`",
+        )
         return {"output_size": ev.pair_arg(layer.options["size"], "output size")}
 
     def shape(self, node: AdaptiveAvgPool, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
         x = ins[0]
         return (x[0], *node.output_size) if ctx.need_map(node, x) else None
 
-    def costs(self, node: AdaptiveAvgPool, x: Shape, out: Shape) -> Costs:
-        return NO_COSTS
-
     def window(self, node: AdaptiveAvgPool, x: Shape, height: int) -> tuple[int, int]:
         out = node.output_size[0]
         return -(-height // out), max(height // out, 1)
+
+    def shape_arithmetic(self, node: AdaptiveAvgPool, ins: list[Shape], out: Shape) -> str:
+        x = ins[0]
+        return (
+            f"an adaptive avg pool gives the output size written, "
+            f"{pair_text(node.output_size)}, whatever its input's {x[1]}x{x[2]}; the "
+            f"{x[0]} channels stay"
+        )
 
     def ctor(self, node: AdaptiveAvgPool, x: Shape, out: Shape) -> Ctor:
         return Ctor("AdaptiveAvgPool2d", (tuple(node.output_size),))

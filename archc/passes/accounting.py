@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
 
 from archc import ir
@@ -44,10 +45,11 @@ class LayerAccount:
     biases: int
     buffers: int
     macs: int
-    rf_size: int
-    """Receptive field along the height, in input pixels."""
-    rf_jump: int
-    """Distance in input pixels between neighbouring outputs along the height."""
+    rf_size: int | Fraction
+    """Receptive field along the height, in input pixels (a fraction after an upsampling op)."""
+    rf_jump: int | Fraction
+    """Distance in input pixels between neighbouring outputs along the height: a fraction
+    after an upsampling op (1/2 after a 2x upsample), a whole number otherwise."""
     group: str | None
     """Name of the fused group (its conv) this node runs in, if any."""
     span: Span | None = None
@@ -110,6 +112,11 @@ class Accounting:
         raise KeyError(name)
 
 
+def whole(value: Fraction) -> int | Fraction:
+    """A whole number as an int (every receptive field without an upsampling op)."""
+    return value.numerator if value.denominator == 1 else value
+
+
 def account(
     graph: ir.Graph,
     shapes: dict[str, ir.Shape],
@@ -122,7 +129,7 @@ def account(
         raise ValueError(f"batch must be at least 1, got {batch}")
     group_of = {member: g.name for g in fusion for member in g.members}
     # (receptive field, jump, height of the map the values came from) per node.
-    field: dict[str, tuple[int, int, int]] = {}
+    field: dict[str, tuple[Fraction, Fraction, int]] = {}
     layers: list[LayerAccount] = []
     for node in graph.nodes:
         out = shapes[node.name]
@@ -132,7 +139,7 @@ def account(
             jump = max(field[i][1] for i in node.inputs)
             height = field[node.inputs[0]][2]
         else:
-            rf, jump, height = 1, 1, out[1] if len(out) == 3 else 1
+            rf, jump, height = Fraction(1), Fraction(1), out[1] if len(out) == 3 else 1
         op = op_of(node) if not isinstance(node, ir.Input) else None
         window = op.window(node, x, height) if op else None
         if window is not None:
@@ -156,8 +163,8 @@ def account(
                 biases=costs.biases,
                 buffers=costs.buffers,
                 macs=costs.macs,
-                rf_size=rf,
-                rf_jump=jump,
+                rf_size=whole(rf),
+                rf_jump=whole(jump),
                 group=group_of.get(node.name),
                 span=node.span,
             )

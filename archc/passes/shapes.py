@@ -26,14 +26,19 @@ the input (see archc.elaborate) — into an identity (the node disappears) or a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from archc import ir
 from archc.diagnostics import Diagnostic, block_notes, error, merge_repeats, warning
 from archc.nodes import fmt_shape
 from archc.ops import op_of
 from archc.ops.base import ShapeContext
-from archc.ops.geometry import axis_out, extent, window_out
+from archc.ops.geometry import (  # noqa: F401 (exact_number: tests ask this module)
+    axis_out,
+    exact_number,
+    extent,
+    window_arithmetic,
+    window_out,
+)
 from archc.ops.layout import CHANNELS_FIRST, Layout, flow, layout_name, permute_to
 from archc.spans import Span
 
@@ -66,38 +71,6 @@ def unread_rows(size: int, k: int, s: int, p: int) -> int:
     at stride 2) skips ``s - k`` rows after every window by design, the last one included.
     """
     return max(0, (size + 2 * p - k) % s - p - max(0, s - k))
-
-
-def exact_number(value: Fraction) -> str:
-    """A fraction as written exactly: ``54``, ``54.25``, ``1.99999988079071044921875``, or
-    ``161/3`` when no decimal ends. A float would round ``1.999999`` up to a misleading ``2``."""
-    if value.denominator == 1:
-        return str(value.numerator)
-    d = value.denominator
-    twos, fives = 0, 0
-    while d % 2 == 0:
-        d, twos = d // 2, twos + 1
-    while d % 5 == 0:
-        d, fives = d // 5, fives + 1
-    if d != 1:
-        return f"{value.numerator}/{value.denominator}"
-    places = max(twos, fives)
-    scaled = abs(value.numerator) * 10**places // value.denominator
-    whole, frac = divmod(scaled, 10**places)
-    sign = "-" if value < 0 else ""
-    return f"{sign}{whole}.{frac:0{places}d}".rstrip("0")
-
-
-def window_arithmetic(size: int, k: int, s: int, p: int) -> str:
-    return f"({size} − {k} + 2·{p})/{s} + 1 = {exact_number(window_out(size, k, s, p))}"
-
-
-def _rounded(size: int, k: int, s: int, p: int, ceil: bool) -> str:
-    """The window arithmetic and, when it is not whole, where it rounds: ``… = 54.25 → 54``."""
-    text = window_arithmetic(size, k, s, p)
-    if window_out(size, k, s, p).denominator != 1:
-        text += f" → {axis_out(size, k, s, p, ceil)}" + (" (ceil mode)" if ceil else "")
-    return text
 
 
 def _describe_unread(rows: int, cols: int) -> str:
@@ -223,7 +196,7 @@ class _Inference(ShapeContext):
                         f"declared shape {fmt_shape(node.declared.shape)} does not match "
                         f"the inferred {fmt_shape(shape)}",
                         node.declared.span,
-                        self.explain(node, inputs),
+                        self.explain(node, inputs, shape),
                         notes=block_notes(node.origin),
                     )
                 )
@@ -236,16 +209,9 @@ class _Inference(ShapeContext):
             layouts=self.layouts,
         )
 
-    def explain(self, node: ir.Node, inputs: list[str]) -> str | None:
-        if isinstance(node, ir.Conv | ir.MaxPool | ir.AvgPool):
-            ceil = getattr(node, "ceil_mode", False)
-            _, h, w = self.shapes[inputs[0]]
-            rows, cols = (
-                _rounded(size, k, s, p, ceil)
-                for size, k, s, p in zip((h, w), extent(node), node.stride, node.padding)
-            )
-            return rows if rows == cols else f"rows: {rows}; columns: {cols}"
-        return None
+    def explain(self, node: ir.Node, inputs: list[str], shape: ir.Shape) -> str | None:
+        """How the inferred shape follows (the op's ``shape_arithmetic``), E302's help."""
+        return op_of(node).shape_arithmetic(node, [self.shapes[i] for i in inputs], shape)
 
     # --- per-op rules ------------------------------------------------------------------------
 

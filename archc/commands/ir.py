@@ -1,0 +1,58 @@
+"""``archc ir``, its arguments and its handler: print the validated IR graph as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from archc.commands.common import (
+    STDIN,
+    add_color,
+    exit_code,
+    locate,
+    no_such,
+    print_diagnostics,
+    refuse_library,
+    stdin_spec,
+)
+
+
+def arguments(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    ir = sub.add_parser(
+        "ir",
+        help="print the validated IR graph as JSON",
+        description="Print the IR graph the front end builds (blocks expanded, defaults applied) "
+        "as JSON. Exit 1 with diagnostics on stderr if the spec has errors.",
+    )
+    ir.add_argument(
+        "file", metavar="FILE", help="a spec file (.arch), a shipped spec's name, or - for stdin"
+    )
+    add_color(ir)
+    return ir
+
+
+def handle(args: argparse.Namespace) -> int:
+    from archc.diagnostics import has_errors
+    from archc.frontend import parse_spec, read_spec
+
+    if args.file == STDIN:
+        text, problem = stdin_spec()
+        if problem is not None or text is None:
+            print_diagnostics([problem] if problem else [], {}, args.color, sys.stderr)
+            return 2
+        front = parse_spec(text, "<stdin>")
+    else:
+        missing = no_such(args.file)
+        if missing is not None:
+            print_diagnostics([missing], {}, args.color, sys.stderr)
+            return 2
+        front = read_spec(locate(args.file))
+    if front.library:
+        print_diagnostics(front.diagnostics, front.sources, args.color, sys.stderr)
+        return refuse_library(args.file, front.blocks, "print")
+    if front.graph is None or has_errors(front.diagnostics):
+        print_diagnostics(front.diagnostics, front.sources, args.color, sys.stderr)
+        return exit_code(front.diagnostics) or 1
+    print_diagnostics(front.diagnostics, front.sources, args.color, sys.stderr)
+    print(front.graph.to_json())
+    return 0
