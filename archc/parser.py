@@ -24,6 +24,7 @@ from typing import Any
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
+from archc import constructs
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, Note, error, warning
 from archc.ops import LONGEST_WORD, OPS, WORDS, Op, by_word
@@ -680,68 +681,7 @@ class _Classifier:
                     self.check_ident((words + ["downsample"])[1], self.label_span(line))
                     self.shortcut_mode(items)  # E106: the line is left out
             return None
-        words = list(line.header)
-        lower = [w.lower() for w in words]
-        if line.colon and lower in (["block"], ["sequential", "block"]):
-            # `block NAME(params):`, `sequential block NAME(params):`
-            call = items[0]
-            self.block_name(call.name, call.span)
-            params = self.params(call)
-            body = self.body(line, "block")
-            return S.BlockDef(call.name, params, body, line.span, numbered=len(lower) == 2)
-        if lower == ["if"]:
-            condition = self.condition(items[1:], items[0].span)
-            return S.If(condition, self.body(line, "if"), line.span)
-        if lower[0] == "block":
-            self.check_ident(words[1], self.label_span(line))
-            self.block_name(words[1], self.label_span(line))
-            return S.BlockDef(words[1], (), self.body(line, "block"), line.span)
-        if lower[:2] == ["sequential", "block"] and len(words) == 3:
-            self.check_ident(words[2], self.label_span(line))
-            self.block_name(words[2], self.label_span(line))
-            body = self.body(line, "block")
-            return S.BlockDef(words[2], (), body, line.span, numbered=True)
-        if lower[0] == "if":
-            # `if se:`: its one word is the condition.
-            condition = S.Name(words[1], self.label_span(line))
-            return S.If(condition, self.body(line, "if"), line.span)
-        if lower == ["sequential", "branch"]:
-            return S.Branch(self.body(line, "branch"), line.span, numbered=True)
-        if lower == ["sequential"]:
-            # Unnamed: the next position of the sequential body it stands in (MNASNet's stacks).
-            return S.Stage(None, self.body(line, "sequential"), line.span, numbered=True)
-        if lower == ["inline", "branch"]:
-            return S.Branch(self.body(line, "branch"), line.span, inline=True)
-        if lower[0] == "sequential" and lower[1] in ("gate", "residual", "shortcut", "inline"):
-            self.err(
-                "E106",
-                f"`sequential {words[1]}:` is not a section archc has",
-                self.label_span(line),
-                f"`{words[1]}` sections are written without `sequential`; a stage named "
-                f"`{words[1]}` is `stage {words[1]}:`",
-            )
-        if lower[0] in ("stage", "sequential"):
-            self.check_ident(words[1], self.label_span(line))
-            numbered = lower[0] == "sequential"
-            return S.Stage(words[1], self.body(line, lower[0]), line.span, numbered)
-        if lower == ["residual"]:
-            return S.Residual(self.body(line, "residual"), line.span)
-        if lower == ["gate"]:
-            return S.Gate(self.body(line, "gate"), line.span)
-        if lower == ["train"]:
-            return S.Train(self.settings(line), line.span)
-        if lower == ["branch"]:
-            return S.Branch(self.body(line, "branch"), line.span)
-        assert lower[0] == "shortcut", lower  # the grammar's header terminals make no other
-        # `shortcut proj:` names it (RegNet's `proj`); by default it is torchvision's ResNet
-        # `downsample`.
-        name = words[1] if len(words) == 2 else "downsample"
-        self.check_ident(name, self.label_span(line))
-        if not items:
-            return S.Shortcut(None, self.body(line, "shortcut"), line.span, name)
-        self.no_body(line)
-        mode = self.shortcut_mode(items)
-        return S.Shortcut(mode, (), line.span, name)  # type: ignore[arg-type]
+        return constructs.header(self, line, list(line.header))
 
     def block_name(self, name: str, span: Span) -> None:
         """A block cannot take the name of a layer kind or an arithmetic function: a call of it

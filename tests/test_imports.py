@@ -37,7 +37,8 @@ MODULES = {
         "archc.extras",
     ],
     "ops": ["archc.ops"],
-    "syntax/ir": ["archc.ir", "archc.parser", "archc.table"],
+    # constructs: the statement registry, which the parser reads headers with.
+    "syntax/ir": ["archc.ir", "archc.parser", "archc.table", "archc.constructs"],
     "elaborate": ["archc.elaborate", "archc.frontend"],
     # check.py runs the passes over the front end's graph: the checked graph every backend reads.
     # parameters: --set values applied to a spec, which it then checks.
