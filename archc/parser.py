@@ -116,34 +116,22 @@ def _parse_lines(
             if opener is not None:
                 opener.body = body
             levels.append((indent, body))
-        elif indent < levels[-1][0]:
-            popped = False
-            while len(levels) > 1 and indent < levels[-1][0]:
-                levels.pop()
-                popped = True
-            if indent < levels[-1][0]:
-                levels[0] = (indent, top)  # a table that started indented
-            elif popped and indent > levels[-1][0]:
-                rejected.append(
-                    error(
-                        "E103",
-                        "this line's indentation matches no enclosing level",
-                        _point(file, n, 1, width),
-                        "indent it exactly like the lines above it that belong to the same body",
-                    )
+        elif indent < levels[-1][0] and not _dedent(levels, top, indent):
+            rejected.append(
+                error(
+                    "E103",
+                    "this line's indentation matches no enclosing level",
+                    _point(file, n, 1, width),
+                    "indent it exactly like the lines above it that belong to the same body",
                 )
-                opener, opener_raw = None, ""
-                continue
+            )
+            opener, opener_raw = None, ""
+            continue
         if expected is not None:
             expected += _expected(raw, n)
         here = levels[-1][1]
         if _COLUMNS.match(raw):
-            from archc.table import read_columns
-
-            columns, problems = read_columns(raw, n, file)
-            rejected += problems
-            begun = _point(file, n, width + 1 if stripped != raw else 1, len("columns:"))
-            tables[id(here)] = (columns, begun) if not problems else None
+            tables[id(here)] = _columns(raw, n, file, width + 1 if stripped != raw else 1, rejected)
             opener, opener_raw = None, ""
             continue
         if id(here) in tables:
@@ -155,6 +143,31 @@ def _parse_lines(
         opener, opener_raw = line, raw
     _set_body_spans(top)
     return top, rejected
+
+
+def _dedent(levels: list[tuple[int, list[_Line]]], top: list[_Line], indent: int) -> bool:
+    """Close the bodies a line at ``indent`` leaves; False when it returns to no enclosing
+    level (E103). A line left of the top level moves the top level (a table that started
+    indented)."""
+    popped = False
+    while len(levels) > 1 and indent < levels[-1][0]:
+        levels.pop()
+        popped = True
+    if indent < levels[-1][0]:
+        levels[0] = (indent, top)
+        return True
+    return not (popped and indent > levels[-1][0])
+
+
+def _columns(raw: str, n: int, file: str, column: int, rejected: list[Diagnostic]) -> Any:
+    """A ``columns:`` line's columns and where it begins (None when it has problems, which
+    are added to ``rejected``): the lines of its body are the rows of a paper's table."""
+    from archc.table import read_columns
+
+    columns, problems = read_columns(raw, n, file)
+    rejected += problems
+    begun = _point(file, n, column, len("columns:"))
+    return (columns, begun) if not problems else None
 
 
 def _too_many_statements(raws: list[str], file: str) -> Diagnostic | None:

@@ -6,6 +6,7 @@ table's and the paper's notations all come here.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -366,136 +367,166 @@ class Binding:
         return S.Call(head.name, tuple(args), tuple(kwargs), repeat, span)
 
 
+@dataclass
+class _Bound:
+    """A layer line's arguments as bound so far (:meth:`Arguments.arguments`): the items and
+    the place reached in them, the options (``opts``), flags, `xN` and positional values."""
+
+    kind: str
+    op: Op
+    opts: _Kind
+    items: list[Any]
+    i: int = 0
+    flags: set[str] = field(default_factory=set)
+    flag_spans: dict[str, Span] = field(default_factory=dict)
+    repeat: int = 1
+    positional: list[S.Arg] = field(default_factory=list)
+
+    def next(self) -> Any | None:
+        return self.items[self.i] if self.i < len(self.items) else None
+
+    def flag(self, word: str, span: Span) -> None:
+        if word in self.flags:
+            shown = word.replace("_", " ")
+            raise SyntaxProblem("E106", f"`{shown}` is given twice", span, _help_args(self.kind))
+        self.flags.add(word)
+        self.flag_spans[word] = span
+
+
 class Arguments:
     """A layer's arguments bound to its op's slots, keywords and flags."""
 
     def arguments(self, kind: str, items: list[Any], k: _Kind) -> tuple[_Kind, set[str], int]:
         """Bind the items after a kind word to the op's arguments, as its registry entry
         describes them: keywords with a value, flags, `no X`, positional slots, `xN`."""
-        op = OPS[kind]
-        opts = k
-        flags: set[str] = set()
-        flag_spans: dict[str, Span] = {}
-        repeat = 1
-        positional: list[S.Arg] = []
-
-        def flag(word: str, span: Span) -> None:
-            if word in flags:
-                shown = word.replace("_", " ")
-                raise SyntaxProblem("E106", f"`{shown}` is given twice", span, _help_args(kind))
-            flags.add(word)
-            flag_spans[word] = span
-
-        i = 0
-        while i < len(items):
-            it = items[i]
-            i += 1
+        b = _Bound(kind, OPS[kind], k, items)
+        while b.i < len(items):
+            it = items[b.i]
+            b.i += 1
             if isinstance(it, S.Name):
-                w = it.id.lower()
-                if w in FILLER and w not in op.keywords:
-                    continue
-                if w == "no":
-                    nxt = items[i] if i < len(items) else None
-                    if isinstance(nxt, S.Name) and nxt.id.lower() in NO_FLAGS:
-                        what = nxt.id.lower()
-                        if what == "bias" and "bias" not in op.model.model_fields:
-                            raise SyntaxProblem(
-                                "E106",
-                                f"`no bias` is read on a conv or an FC, not on {_kind_word(kind)}",
-                                self.join(it.span, nxt.span),
-                                "a BN or a layer norm always keeps its shift (β)",
-                            )
-                        if what != "bias" and not op.followed:
-                            raise SyntaxProblem(
-                                "E106",
-                                f"`no {what}` has nothing to turn off on {_kind_word(kind)}: only "
-                                "a conv or an FC is followed by default layers",
-                                self.join(it.span, nxt.span),
-                                "`no relu` and `no bn` stand on the conv or FC line itself: "
-                                "`CONV 64 3x3 no relu`",
-                            )
-                        flag("no_" + what, self.join(it.span, nxt.span))
-                        i += 1
-                        continue
-                    near = closest(nxt.id, NO_FLAGS) if isinstance(nxt, S.Name) else None
-                    raise SyntaxProblem(
-                        "E106",
-                        "`no` must be followed by `bias`, `bn` or `relu`"
-                        + (f": did you mean `no {near}`?" if near else ""),
-                        it.span,
-                    )
-                if w in op.flags:
-                    flag(w, it.span)
-                    continue
-                nxt = items[i] if i < len(items) else None
-                if (
-                    w == "channels"
-                    and "channels_last" in op.flags
-                    and isinstance(nxt, S.Name)
-                    and nxt.id.lower() == "last"
-                ):
-                    flag("channels_last", self.join(it.span, nxt.span))  # two words
-                    i += 1
-                    continue
-                if w in op.keywords:
-                    if i >= len(items) or not (_is_expr(items[i]) or isinstance(items[i], _Size)):
-                        raise SyntaxProblem("E106", f"`{it.id}` needs a value after it", it.span)
-                    self.set_option(opts, op.keywords[w], items[i], kind)
-                    i += 1
-                    continue
-                short = self.short_option(op, it)
-                if short is not None:
-                    self.set_option(opts, *short, kind)
-                    continue
-                positional.append(S.Arg(it, it.span))
-            elif isinstance(it, _KwArg):
-                w = it.name.lower()
-                if w not in op.keywords:
-                    raise SyntaxProblem(
-                        "E106",
-                        f"{_kind_word(kind)} has no argument `{it.name}`",
-                        it.span,
-                        _help_args(kind),
-                    )
-                self.set_option(opts, op.keywords[w], it.value, kind)
-            elif _is_expr(it):
-                positional.append(S.Arg(it, it.span))
-            elif isinstance(it, _Size):
-                if len(it.dims) != 2:
-                    raise SyntaxProblem(
-                        "E106", "a window size is written KxK", it.span, _help_args(kind)
-                    )
-                positional.append(S.Arg(S.Pair((it.dims[0], it.dims[1]), it.span), it.span))
-            elif isinstance(it, _Strided) and "stride" in op.keywords.values():
-                # `3x3/2`: the window, then its stride.
-                items[i:i] = [it.size, S.Name("stride", it.stride.span), it.stride]
-            elif isinstance(it, _Repeat):
-                if i != len(items):
-                    raise SyntaxProblem("E106", "a repetition `xN` ends the item", it.span)
-                repeat = it.count
-            elif isinstance(it, _Group):
-                expr = _group_expr(it)
-                if expr is not None:
-                    positional.append(S.Arg(expr, it.span))
-                # anything else in parentheses is a remark
+                self.word_argument(b, it)
             else:
-                raise SyntaxProblem(
-                    "E106",
-                    f"{_describe(it)} does not belong in {_kind_word(kind)} line",
-                    it.span,
-                    _help_args(kind),
-                )
-        self.positional(kind, opts, positional)
-        for word, key in op.exclusive.items():
-            if word in flags and key in opts.options:
-                spans = sorted([flag_spans[word], opts.options[key].span], key=_position)
+                self.item_argument(b, it)
+        self.positional(kind, b.opts, b.positional)
+        for word, key in b.op.exclusive.items():
+            if word in b.flags and key in b.opts.options:
+                spans = sorted([b.flag_spans[word], b.opts.options[key].span], key=_position)
                 raise SyntaxProblem(
                     "E106",
                     f"`{word}` and `{key}` both set the {key}: write one of them",
                     spans[1],
                     _help_args(kind),
                 )
-        return opts, flags, repeat
+        return b.opts, b.flags, b.repeat
+
+    def word_argument(self, b: _Bound, it: S.Name) -> None:
+        """A word among a layer's arguments: filler, `no X`, a flag, a keyword and its value,
+        a short option (`s2`), or a positional value (a block parameter's name)."""
+        op, kind = b.op, b.kind
+        w = it.id.lower()
+        if w in FILLER and w not in op.keywords:
+            return
+        if w == "no":
+            self.no_flag(b, it)
+            return
+        if w in op.flags:
+            b.flag(w, it.span)
+            return
+        nxt = b.next()
+        if (
+            w == "channels"
+            and "channels_last" in op.flags
+            and isinstance(nxt, S.Name)
+            and nxt.id.lower() == "last"
+        ):
+            b.flag("channels_last", self.join(it.span, nxt.span))  # two words
+            b.i += 1
+            return
+        if w in op.keywords:
+            if nxt is None or not (_is_expr(nxt) or isinstance(nxt, _Size)):
+                raise SyntaxProblem("E106", f"`{it.id}` needs a value after it", it.span)
+            self.set_option(b.opts, op.keywords[w], nxt, kind)
+            b.i += 1
+            return
+        short = self.short_option(op, it)
+        if short is not None:
+            self.set_option(b.opts, *short, kind)
+            return
+        b.positional.append(S.Arg(it, it.span))
+
+    def no_flag(self, b: _Bound, it: S.Name) -> None:
+        """`no bias`, `no bn`, `no relu`: on a kind that has what it turns off."""
+        kind, nxt = b.kind, b.next()
+        if isinstance(nxt, S.Name) and nxt.id.lower() in NO_FLAGS:
+            what = nxt.id.lower()
+            if what == "bias" and "bias" not in b.op.model.model_fields:
+                raise SyntaxProblem(
+                    "E106",
+                    f"`no bias` is read on a conv or an FC, not on {_kind_word(kind)}",
+                    self.join(it.span, nxt.span),
+                    "a BN or a layer norm always keeps its shift (β)",
+                )
+            if what != "bias" and not b.op.followed:
+                raise SyntaxProblem(
+                    "E106",
+                    f"`no {what}` has nothing to turn off on {_kind_word(kind)}: only "
+                    "a conv or an FC is followed by default layers",
+                    self.join(it.span, nxt.span),
+                    "`no relu` and `no bn` stand on the conv or FC line itself: "
+                    "`CONV 64 3x3 no relu`",
+                )
+            b.flag("no_" + what, self.join(it.span, nxt.span))
+            b.i += 1
+            return
+        near = closest(nxt.id, NO_FLAGS) if isinstance(nxt, S.Name) else None
+        raise SyntaxProblem(
+            "E106",
+            "`no` must be followed by `bias`, `bn` or `relu`"
+            + (f": did you mean `no {near}`?" if near else ""),
+            it.span,
+        )
+
+    def item_argument(self, b: _Bound, it: Any) -> None:
+        """Any other item among a layer's arguments: `key=value`, a value, a size, `3x3/2`,
+        `xN`, a parenthesised value or remark."""
+        op, kind = b.op, b.kind
+        if isinstance(it, _KwArg):
+            w = it.name.lower()
+            if w not in op.keywords:
+                raise SyntaxProblem(
+                    "E106",
+                    f"{_kind_word(kind)} has no argument `{it.name}`",
+                    it.span,
+                    _help_args(kind),
+                )
+            self.set_option(b.opts, op.keywords[w], it.value, kind)
+        elif _is_expr(it):
+            b.positional.append(S.Arg(it, it.span))
+        elif isinstance(it, _Size):
+            if len(it.dims) != 2:
+                raise SyntaxProblem(
+                    "E106", "a window size is written KxK", it.span, _help_args(kind)
+                )
+            b.positional.append(S.Arg(S.Pair((it.dims[0], it.dims[1]), it.span), it.span))
+        elif isinstance(it, _Strided) and "stride" in op.keywords.values():
+            # `3x3/2`: the window, then its stride.
+            b.items[b.i : b.i] = [it.size, S.Name("stride", it.stride.span), it.stride]
+        elif isinstance(it, _Repeat):
+            if b.i != len(b.items):
+                raise SyntaxProblem("E106", "a repetition `xN` ends the item", it.span)
+            b.repeat = it.count
+        elif isinstance(it, _Group):
+            expr = _group_expr(it)
+            if expr is not None:
+                b.positional.append(S.Arg(expr, it.span))
+            # anything else in parentheses is a remark
+        else:
+            raise SyntaxProblem(
+                "E106",
+                f"{_describe(it)} does not belong in {_kind_word(kind)} line",
+                it.span,
+                _help_args(kind),
+            )
 
     @staticmethod
     def short_option(op: Op, word: S.Name) -> tuple[str, Any] | None:
