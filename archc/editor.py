@@ -15,7 +15,7 @@ from pathlib import Path
 
 from archc import syntax as S
 from archc.check import Checked, check_source
-from archc.constructs import construct_of
+from archc.constructs import HEADERS, Construct, construct_of
 from archc.elaborate.values import expr_text
 from archc.nodes import fmt_shape
 from archc.numbers import fmt_count
@@ -29,8 +29,7 @@ cost more than the answer is worth)."""
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-STATEMENT_WORDS = ("network", "input", "import", "block", "stage", "sequential", "init")
-SECTION_WORDS = ("residual:", "shortcut:", "branch:", "sequential branch:", "inline branch:")
+STATEMENT_WORDS = ("network", "input", "import", "init")
 COMMON_FLAGS = ("no bias", "no relu", "no bn")
 SHORTCUT_MODES = ("auto", "identity", "projection")
 
@@ -304,18 +303,35 @@ def registry_completions() -> list[Completion]:
 
     items: list[Completion] = []
     keywords: dict[str, str] = {}
+    documented: dict[str, str] = {}
     for op in OPS.values():
         items += [Completion(w, "layer", op.title, op.help) for w in op.words]
         for word in (*op.keywords, *sorted(op.flags)):
             keywords.setdefault(word, f"{op.title} option")
     for word in COMMON_FLAGS:
         keywords.setdefault(word, "leaves out the bias or a default follower")
-    for word in (*STATEMENT_WORDS, *SECTION_WORDS):
+    for word in STATEMENT_WORDS:
         keywords.setdefault(word, "statement")
+    for word, construct in header_words():
+        keywords.setdefault(word, construct.title)
+        documented.setdefault(word, f"In the graph and the generated source: {construct.part}.")
     for word in SHORTCUT_MODES:
         keywords.setdefault(word, "shortcut mode")
-    items += [Completion(w, "keyword", d) for w, d in keywords.items()]
+    items += [Completion(w, "keyword", d, documented.get(w, "")) for w, d in keywords.items()]
     return items
+
+
+def header_words() -> list[tuple[str, Construct]]:
+    """What a header line starts with, from the construct registry (``residual:``, ``block``,
+    ``sequential branch:``), each with its construct; a shortcut's modes are keywords of
+    their own."""
+    words = {
+        re.split(r" [A-Z]", form)[0]: construct  # `block NAME(PARAMS):` -> `block`
+        for construct in HEADERS
+        for form in construct.headers
+        if ": " not in form  # `shortcut: auto`
+    }
+    return list(words.items())
 
 
 def _walk(body: Iterable[S.Stmt]) -> Iterable[S.Stmt]:

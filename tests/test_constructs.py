@@ -128,3 +128,22 @@ def test_the_outline_shows_every_section_construct():
         ("gate", "section", ""),
         ("x", "call", "b [8x8x16]"),
     ]
+
+
+def test_the_editor_completes_every_header_word_with_its_construct():
+    from archc.editor import registry_completions
+
+    keywords = {c.label: c for c in registry_completions() if c.kind == "keyword"}
+    for word, title in [
+        ("residual:", "a residual path"),
+        ("gate:", "a gate (squeeze-and-excitation)"),
+        ("inline branch:", "a branch"),
+        ("if", "a conditional section"),
+        ("train:", "the training recipe"),
+        ("sequential:", "a stage"),
+        ("shortcut:", "a residual's shortcut"),
+    ]:
+        assert keywords[word].detail == title, word
+    # What the graph and the source show of it: a branch is a part of its own, a gate is not.
+    assert "branchN" in keywords["branch:"].documentation
+    assert "enclosing part" in keywords["gate:"].documentation
