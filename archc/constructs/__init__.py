@@ -4,6 +4,11 @@
 The parser reads a header line by asking each construct in turn (:func:`header`); the walker
 elaborates a statement with :func:`construct_of`'s ``elaborate``; the editor outlines it with
 its ``outline``. A statement class with no construct fails here, at import.
+
+Adding a construct: its syntax class in archc.syntax (and in the ``Stmt`` union), its header
+in grammar.lark's ``HEADER`` terminal when it opens a body, and one :class:`Construct` subclass
+in this package defining every facet of archc.constructs.base.REQUIRED; the import-time check
+names any facet left out, and tests/test_constructs.py lists every header form.
 """
 
 from __future__ import annotations
