@@ -1,9 +1,12 @@
 """The statement walker: layers, block calls with repetition, stages, residuals, branches.
 
-It walks a body's statements in order, keeping the name of the current output node, and emits
-drafts (archc.elaborate.graph). A block call expands the block's body in a fresh naming scope
-(``layer1.0.``) with its parameters bound; every node made that way records its origin chain,
-and every error inside a block body carries a note per call site.
+It walks a body's statements in order, keeping the name of the current output node (and the
+residual or branches still open: :class:`Body`), and emits drafts (archc.elaborate.graph). What
+each statement does is its construct's ``elaborate`` (archc.constructs), which asks the walker
+for layers, shortcuts, nested bodies and errors. A block call (archc.elaborate.calls) expands
+the block's body in a fresh naming scope (``layer1.0.``) with its parameters bound; every node
+made that way records its origin chain, and every error inside a block body carries a note per
+call site.
 
 An error abandons its statement only. Failed statements and block instances count toward the
 node limit like the nodes they would have made, so that a failing block called x1000 three

@@ -186,7 +186,7 @@ class Statements:
             return self.labelled(line, label_words)
         return self.layers(line, None, line.items)
 
-    # headers: block, stage, residual, shortcut, branch -------------------------------------
+    # headers: each read by its construct (archc.constructs) ---------------------------------
 
     def header(self, line: _Line) -> S.Stmt | None:
         """The statement of a header line, which the grammar's header terminals recognised
