@@ -15,6 +15,7 @@ from pathlib import Path
 
 from archc import syntax as S
 from archc.check import Checked, check_source
+from archc.constructs import HEADERS, Construct, construct_of
 from archc.elaborate.values import expr_text
 from archc.nodes import fmt_shape
 from archc.numbers import fmt_count
@@ -28,8 +29,7 @@ cost more than the answer is worth)."""
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-STATEMENT_WORDS = ("network", "input", "import", "block", "stage", "sequential", "init")
-SECTION_WORDS = ("residual:", "shortcut:", "branch:", "sequential branch:", "inline branch:")
+STATEMENT_WORDS = ("network", "input", "import", "init")
 COMMON_FLAGS = ("no bias", "no relu", "no bn")
 SHORTCUT_MODES = ("auto", "identity", "projection")
 
@@ -251,37 +251,24 @@ class SpecView:
         return out
 
     def _symbol(self, st: S.Stmt) -> Symbol | None:
-        extent = _extent(st)
-        if isinstance(st, S.InputStmt):
-            return Symbol("input", "input", _dims(st.dims), extent, st.span)
-        if isinstance(st, S.BlockDef):
-            params = ", ".join(_param(p) for p in st.params)
-            children = self._symbols(st.body)
-            return Symbol(st.name, "block", f"({params})", extent, st.span, children)
-        if isinstance(st, S.Stage):
-            name = st.name or "sequential"
-            return Symbol(name, "stage", "", extent, st.span, self._symbols(st.body))
-        if isinstance(st, S.Residual | S.Shortcut | S.Gate | S.Branch | S.If):
-            word = type(st).__name__.lower()
-            mode = st.mode if isinstance(st, S.Shortcut) and st.mode else ""
-            return Symbol(word, "section", mode, extent, st.span, self._symbols(st.body))
-        if isinstance(st, S.CallLine):
-            calls = ", ".join(c.block + (f" x{c.repeat}" if c.repeat > 1 else "") for c in st.calls)
-            made = [la for _, la in self.by_call.get(st.span.line, [])]
-            shape = fmt_shape(made[-1].output_shape) if made else ""
-            return Symbol(st.name or calls, "call", f"{calls} {shape}".strip(), extent, st.span)
-        if isinstance(st, S.Layer):
-            # `add, relu` is two statements on one line: each its own layers (by column), and
-            # in a block body the first instance's, as the hover shows.
-            on_line = self.by_line.get(st.span.line, [])
-            made = [
-                la for la in on_line if la.span is not None and la.span.column == st.span.column
-            ]
-            first = _first_instance(made or on_line)
-            name = st.name or (first[0].name.rsplit(".", 1)[-1] if first else st.kind.lower())
-            shape = fmt_shape(first[-1].output_shape) if first else ""
-            return Symbol(name, "layer", f"{st.kind.lower()} {shape}".strip(), extent, st.span)
-        return None
+        shown = construct_of(st).outline(self, st)
+        if shown is None:
+            return None
+        children = self._symbols(shown.body)
+        return Symbol(shown.name, shown.kind, shown.detail, _extent(st), st.span, children)
+
+    def made_by_layer(self, st: S.Layer) -> list[LayerAccount]:
+        """The layers a layer line made, in a block body the first instance's, as the hover
+        shows. `add, relu` is two statements on one line: each its own layers (by column)."""
+        on_line = self.by_line.get(st.span.line, [])
+        made = [la for la in on_line if la.span is not None and la.span.column == st.span.column]
+        return _first_instance(made or on_line)
+
+    def made_by_call(self, st: S.CallLine) -> list[LayerAccount]:
+        return [la for _, la in self.by_call.get(st.span.line, [])]
+
+    def params_text(self, params: Sequence[S.Param]) -> str:
+        return ", ".join(_param(p) for p in params)
 
 
 def _first_error_line(checked: Checked, file: str) -> int:
@@ -316,18 +303,35 @@ def registry_completions() -> list[Completion]:
 
     items: list[Completion] = []
     keywords: dict[str, str] = {}
+    documented: dict[str, str] = {}
     for op in OPS.values():
         items += [Completion(w, "layer", op.title, op.help) for w in op.words]
         for word in (*op.keywords, *sorted(op.flags)):
             keywords.setdefault(word, f"{op.title} option")
     for word in COMMON_FLAGS:
         keywords.setdefault(word, "leaves out the bias or a default follower")
-    for word in (*STATEMENT_WORDS, *SECTION_WORDS):
+    for word in STATEMENT_WORDS:
         keywords.setdefault(word, "statement")
+    for word, construct in header_words():
+        keywords.setdefault(word, construct.title)
+        documented.setdefault(word, f"In the graph and the generated source: {construct.part}.")
     for word in SHORTCUT_MODES:
         keywords.setdefault(word, "shortcut mode")
-    items += [Completion(w, "keyword", d) for w, d in keywords.items()]
+    items += [Completion(w, "keyword", d, documented.get(w, "")) for w, d in keywords.items()]
     return items
+
+
+def header_words() -> list[tuple[str, Construct]]:
+    """What a header line starts with, from the construct registry (``residual:``, ``block``,
+    ``sequential branch:``), each with its construct; a shortcut's modes are keywords of
+    their own."""
+    words = {
+        re.split(r" [A-Z]", form)[0]: construct  # `block NAME(PARAMS):` -> `block`
+        for construct in HEADERS
+        for form in construct.headers
+        if ": " not in form  # `shortcut: auto`
+    }
+    return list(words.items())
 
 
 def _walk(body: Iterable[S.Stmt]) -> Iterable[S.Stmt]:
@@ -350,10 +354,6 @@ def _extent(st: S.Stmt) -> Span:
 
 def _param(p: S.Param) -> str:
     return p.name if p.default is None else f"{p.name} = {expr_text(p.default, spaced=True)}"
-
-
-def _dims(dims: tuple[int, ...]) -> str:
-    return "[" + "x".join(str(d) for d in dims) + "]"
 
 
 def _costs(layers: Sequence[LayerAccount]) -> list[str]:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from archc import ir
 from archc import syntax as S
+from archc.constructs import construct_of
 from archc.diagnostics import Diagnostic, error, merge_repeats
 from archc.elaborate.activations import drop_last_fc_followers, unactivated
 from archc.elaborate.defaults import lecture_convention
@@ -42,8 +43,6 @@ from archc.elaborate.values import claim
 from archc.spans import Span
 
 __all__ = ["RESERVED_NAMES", "Loader", "elaborate", "reserved"]
-
-_LAYERS = S.Layer | S.CallLine | S.Stage | S.Residual | S.Gate | S.Branch | S.Shortcut | S.If
 
 
 def elaborate(
@@ -71,7 +70,7 @@ def _elaborate(
         elif isinstance(st, S.InitStmt):
             init = st.scheme
     inputs = [st for st in spec.body if isinstance(st, S.InputStmt)]
-    layers = [st for st in spec.body if isinstance(st, _LAYERS)]
+    layers = [st for st in spec.body if construct_of(st).builds]
     start = Span(file=file, line=1, column=1, end_line=1, end_column=1)
     if not layers:
         # A file of block definitions only is a library (specs/blocks/): nothing to build.

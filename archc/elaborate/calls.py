@@ -1,0 +1,267 @@
+"""Block calls: a line of calls (``layer2: bottleneck(128, stride 2), bottleneck(128) x3``)
+expands each call's block body in a fresh naming scope with the block's parameters bound.
+
+:class:`BlockCalls` is the statement walker's part (archc.elaborate.expand.Expander) that does it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields as dc_fields
+from dataclasses import is_dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from archc import syntax as S
+from archc.diagnostics import Diagnostic
+from archc.elaborate.context import MAX_DEPTH, MAX_REPEAT, Ctx
+from archc.elaborate.entry import EmittedShapes
+from archc.elaborate.graph import Draft
+from archc.elaborate.imports import BlockTable
+from archc.elaborate.naming import Names, Scope, free
+from archc.elaborate.problems import Problem, Quiet
+from archc.elaborate.values import EntryShape, Values, claim, declared_shape
+from archc.ops import WORDS
+from archc.spans import Frame, Span
+from archc.suggest import did_you_mean
+
+
+class BlockCalls:
+    """The walker's block calls; the walker (archc.elaborate.expand.Expander) holds the state."""
+
+    blocks: BlockTable
+    diags: list[Diagnostic]
+    drafts: list[Draft]
+    names: Names
+    emitted: EmittedShapes
+    noted_defaults: set[tuple[str, str]]
+    failed: int
+
+    if TYPE_CHECKING:  # the walker's, which a call's block body is walked with
+
+        def body(
+            self,
+            stmts: tuple[S.Stmt, ...],
+            ctx: Ctx,
+            scope: Scope,
+            cur: str | None,
+            top: bool = False,
+        ) -> str | None: ...
+
+        def count(self, span: Span) -> None: ...
+
+    def call_line(self, st: S.CallLine, ctx: Ctx, scope: Scope, cur: str) -> str:
+        total = sum(c.repeat for c in st.calls)
+        for c in st.calls:
+            if not 1 <= c.repeat <= MAX_REPEAT:
+                raise Problem(
+                    "E209" if c.repeat < 1 else "E216",
+                    f"repetition x{c.repeat} is out of range (1 to {MAX_REPEAT})",
+                    c.span,
+                )
+        index = 0
+        first_new = len(self.drafts)
+        for c in st.calls:
+            info = self.blocks.get(c.block)
+            if info is None and self.blocks.import_failed:
+                raise Quiet
+            if info is None:
+                if c.block.lower() in _SECTIONS and not c.args and not c.kwargs:
+                    raise Problem(
+                        "E202",
+                        f"`{c.block}` needs a `:` after it",
+                        c.span,
+                        f"write `{c.block.lower()}:` and indent the section's layers under it",
+                    )
+                near = did_you_mean(c.block, [*self.blocks.blocks, *kind_words()])
+                raise Problem(
+                    "E202",
+                    f"`{c.block}` is neither a layer kind nor a defined block{near}",
+                    c.span,
+                    f"defined blocks: {self.blocks.known()}; layer kinds are CONV, POOL, FC, "
+                    "NORM, BN, RELU, DROPOUT, SOFTMAX, …",
+                )
+            if c.block in ctx.stack:
+                chain = " → ".join([*ctx.stack[ctx.stack.index(c.block) :], c.block])
+                raise Problem(
+                    "E203",
+                    f"block `{c.block}` calls itself: {chain}",
+                    c.span,
+                    "a block cannot expand into itself; remove the recursive call",
+                )
+            if len(ctx.stack) >= MAX_DEPTH:
+                raise Problem("E203", "blocks are nested too deeply", c.span)
+            for _ in range(c.repeat):
+                entry = self.entry(cur, c.block)
+                env = bind(info.definition, c, ctx, entry)
+                self.note_rate_defaults(info.definition, c, env, ctx.frames)
+                inst = self.instance_name(st, c, scope, index, total)
+                index += 1
+                inner = Ctx(
+                    env=env,
+                    defaults=dict(info.defaults),
+                    convention=info.convention,
+                    frames=(*ctx.frames, Frame(block=c.block, call=c.span)),
+                    stack=(*ctx.stack, c.block),
+                    block=c.block,
+                    entry=entry,
+                )
+                before = len(self.drafts)
+                child = scope.child(inst, info.definition.numbered)
+                out = self.body(info.definition.body, inner, child, cur)
+                if len(self.drafts) == before:
+                    # An instance that made nothing (its body failed, or holds only
+                    # defaults) still costs a step of the expansion.
+                    self.failed += 1
+                    self.count(c.span)
+                if out is not None:
+                    cur = out
+        if len(self.drafts) > first_new:
+            last = self.drafts[-1]
+            if st.declared is not None:
+                last.declared = declared_shape(st.declared)
+            if st.claims:
+                last.claims = [claim(c) for c in st.claims]
+        return cur
+
+    def note_rate_defaults(
+        self, block: S.BlockDef, call: S.Call, env: dict[str, Fraction], frames: tuple[Frame, ...]
+    ) -> None:
+        """I002, once per block and parameter: a call of a library's block (from the spec, or
+        from a library block the spec calls) leaves a parameter at the library's default, and
+        that parameter sets a dropout or stochastic depth rate, which no shape or claim checks
+        (`mbconv`'s `total = 16`, the network's block count, made EfficientNet-B1's rates up to
+        0.275 instead of 0.191). Reported at the spec's own call."""
+        outer = frames[0].call if frames else call.span
+        if block.span.file == outer.file:
+            return  # the spec's own block: its author wrote the default
+        through = f", called by `{frames[-1].block}`," if frames else ""
+        given = {p.name for p in block.params[: len(call.args)]} | {k.name for k in call.kwargs}
+        if all(p.name in given or p.default is None for p in block.params):
+            return
+        rated = rate_names(block.body)
+        for p in block.params:
+            key = (block.name, p.name)
+            if p.name in given or p.name not in rated or key in self.noted_defaults:
+                continue
+            self.noted_defaults.add(key)
+            value = env[p.name]
+            shown = str(value) if value.denominator == 1 else str(float(value))
+            self.diags.append(
+                Diagnostic(
+                    severity="info",
+                    code="I002",
+                    message=f"`{block.name}`{through} leaves `{p.name}` at its library default "
+                    f"{shown} ({Path(block.span.file).name} line {p.span.line}), which sets a "
+                    "dropout or stochastic depth rate",
+                    span=outer,
+                    help=f"pass `{p.name}` in the call if this network needs another value"
+                    if not frames
+                    else f"`{frames[-1].block}` does not pass `{p.name}`: if this network needs "
+                    "another value, call the blocks it calls yourself",
+                )
+            )
+
+    def entry(self, cur: str, block: str) -> EntryShape:
+        """``in.c`` and its kin for a call whose input is the node ``cur``."""
+        return lambda span: self.emitted.of(cur, span, block)
+
+    def instance_name(self, st: S.CallLine, c: S.Call, scope: Scope, index: int, total: int) -> str:
+        """``layer1`` for a labelled single call, ``layer1.0``, ``layer1.1``, … for several,
+        ``bottleneck1``, ``bottleneck2``, … for unlabelled ones."""
+        if st.name is not None:
+            inst = st.name if total == 1 else f"{st.name}.{index}"
+            if total > 1 and index == 0:
+                self.names.claim(scope, st.name, st.name_span or st.span)
+            if total == 1:
+                self.names.claim(scope, inst, st.name_span or st.span)
+            else:
+                self.names.taken.add(scope.prefix + inst)
+            return inst
+        scope.counts[c.block] = scope.counts.get(c.block, 0) + 1
+        inst = str(scope.emitted) if scope.positional else free(scope, c.block)
+        self.names.claim(scope, inst, c.span)
+        scope.emitted += 1
+        return inst
+
+
+def bind(block: S.BlockDef, call: S.Call, ctx: Ctx, entry: EntryShape) -> dict[str, Fraction]:
+    """The block's parameters bound to a call's arguments (E206 for a mismatch); defaults may
+    read the call's input (``out = in.c``)."""
+    params = block.params
+    if len(call.args) > len(params):
+        extra = call.args[len(params)]
+        raise Problem(
+            "E206",
+            f"block `{block.name}` takes {len(params)} argument"
+            f"{'s' if len(params) != 1 else ''}, but {len(call.args)} were given",
+            extra.span,
+            f"its parameters are ({', '.join(p.name for p in params)})",
+        )
+    env: dict[str, Fraction] = {}
+    given: dict[str, Fraction] = {}
+    outer = ctx.values
+    for p, a in zip(params, call.args):
+        given[p.name] = outer.evaluate(a)
+    names = [p.name for p in params]
+    for kw in call.kwargs:
+        if kw.name not in names:
+            raise Problem(
+                "E206",
+                f"block `{block.name}` has no parameter `{kw.name}`",
+                kw.span,
+                f"its parameters are ({', '.join(names)})",
+            )
+        if kw.name in given:
+            raise Problem("E206", f"parameter `{kw.name}` is given twice", kw.span, None)
+        given[kw.name] = outer.evaluate(kw.value)
+    inner = Values(env, block.name, entry)
+    for p in params:
+        if p.name in given:
+            env[p.name] = given[p.name]
+        elif p.default is not None:
+            try:
+                env[p.name] = inner.evaluate(p.default)
+            except Problem as problem:
+                problem.span = call.span
+                raise
+        else:
+            raise Problem(
+                "E206",
+                f"block `{block.name}` needs a value for `{p.name}`",
+                call.span,
+                f"its parameters are ({', '.join(names)})",
+            )
+    return env
+
+
+_RATES = ("dropout", "stochastic_depth")
+_SECTIONS = ("residual", "shortcut", "branch", "gate", "stage")
+"""Section words that open an indented body: without their `:` they read as a block call."""
+
+
+def kind_words() -> list[str]:
+    """The registry's layer kind words, as a spec may write them (lower case)."""
+    return [w.lower() for w in WORDS]
+
+
+def rate_names(body: tuple[S.Stmt, ...]) -> set[str]:
+    """The names the options of a body's dropout and stochastic depth layers read (nested
+    bodies too)."""
+    found: set[str] = set()
+    for st in body:
+        if isinstance(st, S.Layer) and st.kind in _RATES:
+            found |= names_in(tuple(st.options.values()))
+        found |= rate_names(getattr(st, "body", ()))
+    return found
+
+
+def names_in(value: object) -> set[str]:
+    """Every ``Name`` in a piece of syntax (an argument, an expression, a tuple of them)."""
+    if isinstance(value, S.Name):
+        return {value.id}
+    if isinstance(value, tuple):
+        return set().union(*(names_in(v) for v in value))
+    if is_dataclass(value):
+        return set().union(*(names_in(getattr(value, f.name)) for f in dc_fields(value)))
+    return set()

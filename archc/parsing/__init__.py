@@ -1,0 +1,1 @@
+"""The parser's parts (archc.parser runs them): lines, statements and layer binding."""

@@ -1,0 +1,745 @@
+"""What a line is made of: the Lark grammar and its parser, the raw items of a line
+(:class:`_Line`: declared shape, label, items, ``->`` shape, claims, remark), the Transformer
+(:class:`_Parts`) that turns tokens into expressions and items, and the helpers that read
+lines before any statement is made of them (indentation, ``# expect`` comments, syntax errors,
+total lines, table rows, bidirectional-text warnings).
+
+archc.parser runs them over a file; archc.parsing.statements and archc.parsing.binding read the
+lines' words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from archc import syntax as S
+from archc.diagnostics import Diagnostic, Note, error, warning
+from archc.ops import OPS, WORDS
+from archc.spans import Span
+
+# The functions arithmetic may call, with their least and most argument counts (None: any).
+FUNCTIONS: dict[str, tuple[int, int | None]] = {
+    "max": (2, None),
+    "min": (2, None),
+    "round": (1, 1),
+    "make_divisible": (2, 2),
+}
+FUNCTION_HELP = "write e.g. `max(a, b)`, `round(in.c * 1.5)`, `make_divisible(in.c * 6, 8)`"
+_MAX_DIGITS = 40  # longer numbers are typos, and Python refuses to parse very long ones
+# Beyond these no real spec goes, and the recursive tree walks would overflow the stack.
+MAX_NESTING = 32  # parentheses in a line, or bodies in a file
+MAX_OPERATORS = 200  # arithmetic operators in a line
+MAX_SYNTAX_ERRORS = 20  # lines rejected before the parser gives up on a file
+_TREES_KEPT = 4096
+_TREE_LINE = 200  # longer lines are not kept: a generated spec repeats short ones
+_TOKEN = re.compile(r"[A-Za-z0-9_.]+|[^\sA-Za-z0-9_.]")
+
+
+class SyntaxProblem(Exception):
+    """A syntax error found while building items; becomes one diagnostic."""
+
+    def __init__(self, code: str, message: str, span: Span, help: str | None = None):
+        super().__init__(message)
+        self.diagnostic = error(code, message, span, help)
+
+
+def _cache_file(grammar: str) -> Path | None:
+    """Where the analysed grammar is cached: ``$XDG_CACHE_HOME/archc`` (``~/.cache/archc``), one
+    file per grammar, Lark and Python version, so versions side by side never overwrite each
+    other. None when no such directory can be made (the parser is then built every time)."""
+    import hashlib
+    import sys
+
+    import lark
+
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        directory = Path(base) / "archc"
+        directory.mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError):  # RuntimeError: no home directory
+        return None
+    key = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}"
+    return directory / f"grammar-{hashlib.sha256(key.encode()).hexdigest()[:16]}.lark-cache"
+
+
+def _paper_pattern() -> str:
+    """The registry's hyphenated words and paper forms as one regex, for the PAPER terminal."""
+    forms = [re.escape(w).replace("\\-", "-") for w in WORDS if "-" in w]
+    for op in OPS.values():
+        # The forms' groups become non-capturing: Lark's terminals may not capture.
+        forms += [re.sub(r"\((?!\?)", "(?:", p.pattern) for p, _ in op.paper_forms]
+    # Case-insensitive in the words only (see HEADER in grammar.lark).
+    return f"(?i:{'|'.join(forms)})(?![A-Za-z0-9_])".replace("\\d", "[0-9]")
+
+
+@cache
+def lark_parser() -> Lark:
+    """The Lark parser, built once per process on first use.
+
+    Building the LALR tables costs ~0.3 s; loading them from the cache file ~15 ms. Lark checks
+    the file against a digest of the grammar and options and rebuilds (and rewrites) it when it
+    is stale, truncated (say, half-written by a parallel process) or unreadable, and does not
+    mind an unwritable one; any other failure of the cache means a fresh build, never an error.
+    """
+    grammar = (Path(__file__).parent.parent / "grammar.lark").read_text(encoding="utf-8")
+    grammar = grammar.replace("@PAPER@", _paper_pattern())
+    options: dict[str, Any] = {
+        "parser": "lalr",
+        "lexer": "contextual",
+        "propagate_positions": True,
+        "maybe_placeholders": True,
+        "start": ["start", "row"],
+    }
+    target = _cache_file(grammar)
+    if target is not None:
+        with contextlib.suppress(Exception):  # a broken cache must never break parsing
+            return Lark(grammar, cache=str(target), **options)
+    return Lark(grammar, **options)
+
+
+# --- tokens and items --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Size:
+    dims: tuple[int, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class _Group:
+    items: tuple[Any, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class _RawCall:
+    name: str
+    items: tuple[Any, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class _KwArg:
+    name: str
+    value: S.Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class _Str:
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class _Repeat:
+    count: int
+    span: Span
+
+
+@dataclass(frozen=True)
+class _Strided:
+    """``3x3/2``: a window and its stride."""
+
+    size: _Size
+    stride: S.Num
+    span: Span
+
+
+@dataclass(frozen=True)
+class _Comma:
+    span: Span
+
+
+@dataclass(frozen=True)
+class _CNum:
+    """A number as printed in a claim: ``3.2M``, ``1,728``."""
+
+    text: str
+    span: Span
+
+
+@dataclass
+class _Line:
+    span: Span
+    pre_shape: S.DeclaredShape | None
+    label: Token | None
+    items: list[Any]
+    table_shape: S.DeclaredShape | None
+    arrow: S.DeclaredShape | None
+    claims: list[S.ClaimSyntax]
+    remark: Token | None
+    colon: bool
+    body: list[_Line] | None = None  # the indented lines below it, when it opens a body
+    body_span: Span | None = None
+    total: S.TotalClaim | None = None
+    row: tuple[Any, list[Token], Span] | None = None
+    """A table row: its columns, its cells and the span of the ``columns:`` line above it."""
+    header: tuple[str, ...] | None = None
+    """A header line's keyword phrase as the grammar's header terminals read it, name included
+    (``("stage", "features")``, ``("shortcut",)``, ``("block",)`` before ``b(w):``)."""
+
+
+def _int(text: str, span: Span) -> int:
+    if len(text) > _MAX_DIGITS:
+        raise SyntaxProblem("E107", f"the number {text[:12]}… is far too long", span)
+    return int(text)
+
+
+def _fraction(text: str, span: Span) -> Fraction:
+    exponent = re.search(r"[eE]([-+]?\d+)$", text)
+    if len(text) > _MAX_DIGITS or (exponent and abs(int(exponent[1])) > _MAX_DIGITS):
+        raise SyntaxProblem(
+            "E107", f"the number {text[:12]} has too many digits or too large an exponent", span
+        )
+    return Fraction(text)
+
+
+class _Parts(Transformer):
+    """Tokens and item rules -> syntax values; lines -> :class:`_Line` records."""
+
+    def __init__(self, file: str, line: int):
+        super().__init__()
+        self.file = file
+        self.number = line  # each line is parsed alone: Lark's line 1 is this line of the file
+
+    def span(self, x: Token | Any) -> Span:
+        if getattr(x, "empty", False):
+            n = self.number
+            return Span(file=self.file, line=n, column=1, end_line=n, end_column=1)
+        return Span(
+            file=self.file,
+            line=self.number,
+            column=x.column,
+            end_line=self.number,
+            end_column=x.end_column,
+        )
+
+    def join(self, a: Span, b: Span) -> Span:
+        return Span(
+            file=self.file,
+            line=a.line,
+            column=a.column,
+            end_line=b.end_line,
+            end_column=b.end_column,
+        )
+
+    # tokens
+    def NUMBER(self, tok: Token) -> S.Num:
+        span = self.span(tok)
+        return S.Num(_fraction(str(tok), span), str(tok), span)
+
+    def WORD(self, tok: Token) -> S.Name:
+        return S.Name(str(tok), self.span(tok))
+
+    PAPER = WORD
+
+    def INSHAPE(self, tok: Token) -> S.InShape:
+        return S.InShape(str(tok)[-1], self.span(tok))  # type: ignore[arg-type]
+
+    def SIZE(self, tok: Token) -> _Size:
+        span = self.span(tok)
+        return _Size(tuple(_int(d, span) for d in re.split(r"[ \t]*[xX×][ \t]*", str(tok))), span)
+
+    def CNUM(self, tok: Token) -> _CNum:
+        return _CNum(str(tok), self.span(tok))
+
+    def STRING(self, tok: Token) -> _Str:
+        return _Str(str(tok)[1:-1], self.span(tok))
+
+    def REPEAT(self, tok: Token) -> _Repeat:
+        span = self.span(tok)
+        return _Repeat(_int(str(tok)[1:], span), span)
+
+    def COMMA(self, tok: Token) -> _Comma:
+        return _Comma(self.span(tok))
+
+    # expressions
+    def binop(self, children: list[Any]) -> S.BinOp:
+        left, op, right = children
+        left, right = self.operand(left), self.operand(right)
+        sym = {"·": "*"}.get(str(op), str(op))
+        return S.BinOp(sym, left, right, self.join(left.span, right.span))  # type: ignore[arg-type]
+
+    def operand(self, x: Any) -> S.Expr:
+        if isinstance(x, _RawCall):
+            raise SyntaxProblem(
+                "E102",
+                f"`{x.name}(…)` is not a function: arithmetic calls only "
+                + ", ".join(f"`{f}`" for f in FUNCTIONS),
+                x.span,
+                "a block call is an item of its own: `layer1: bottleneck(64)`",
+            )
+        if isinstance(x, _Group):
+            inner = [i for i in x.items if not isinstance(i, _Comma)]
+            if len(inner) == 1 and _is_expr(inner[0]):
+                return S.Paren(inner[0], x.span)
+            raise SyntaxProblem(
+                "E102", "expected one expression inside the parentheses", x.span, None
+            )
+        if isinstance(x, _Size):
+            # In a claim, 224x224x64 is a product.
+            expr: S.Expr = S.Num(Fraction(x.dims[0]), str(x.dims[0]), x.span)
+            for d in x.dims[1:]:
+                expr = S.BinOp("*", expr, S.Num(Fraction(d), str(d), x.span), x.span)
+            return expr
+        if isinstance(x, _CNum):
+            return _cnum_expr(x)
+        return x
+
+    @v_args(meta=True)
+    def paren(self, meta: Any, children: list[Any]) -> S.Paren:
+        return S.Paren(self.operand(children[0]), self.span(meta))
+
+    @v_args(meta=True)
+    def group(self, meta: Any, children: list[Any]) -> _Group:
+        items = children[0] if children and children[0] is not None else []
+        return _Group(tuple(items), self.span(meta))
+
+    @v_args(meta=True)
+    def call(self, meta: Any, children: list[Any]) -> _RawCall | S.Func:
+        name, group = children
+        span = self.span(meta)
+        if str(name) not in FUNCTIONS:
+            return _RawCall(str(name), group.items, span)
+        args: list[S.Expr] = []
+        for seg in _segments(list(group.items)):
+            if len(seg) != 1 or isinstance(seg[0], S.Compare):
+                raise SyntaxProblem(
+                    "E106", f"an argument of `{name}` is one value", seg[-1].span, FUNCTION_HELP
+                )
+            args.append(self.operand(seg[0]))
+        low, high = FUNCTIONS[str(name)]
+        if not low <= len(args) <= (high or len(args)):
+            wanted = f"{low} or more" if high is None else str(low)
+            raise SyntaxProblem(
+                "E106",
+                f"`{name}` takes {wanted} value{'s' if low > 1 else ''}, not {len(args)}",
+                span,
+                FUNCTION_HELP,
+            )
+        return S.Func(str(name), tuple(args), span)  # type: ignore[arg-type]
+
+    @v_args(meta=True)
+    def blockcall(self, meta: Any, children: list[Any]) -> _RawCall:
+        name, group = children
+        return _RawCall(str(name), group.items, self.span(meta))
+
+    @v_args(meta=True)
+    def compare(self, meta: Any, children: list[Any]) -> S.Compare:
+        left, op, right = children
+        return S.Compare(str(op), self.operand(left), self.operand(right), self.span(meta))  # type: ignore[arg-type]
+
+    @v_args(meta=True)
+    def kwarg(self, meta: Any, children: list[Any]) -> _KwArg:
+        name, value = children
+        return _KwArg(name.id, self.operand(value), self.span(meta))
+
+    def items(self, children: list[Any]) -> list[Any]:
+        return list(children)
+
+    @v_args(meta=True)
+    def shape(self, meta: Any, children: list[Any]) -> S.DeclaredShape:
+        (value,) = children
+        span = self.span(meta)
+        if isinstance(value, S.Num):
+            if value.value.denominator != 1:
+                raise SyntaxProblem("E107", f"a shape size must be an integer: {value.text}", span)
+            dims: tuple[int, ...] = (int(value.value),)
+        else:
+            dims = value.dims
+        if len(dims) not in (1, 3):
+            raise SyntaxProblem(
+                "E107",
+                f"a shape is written [HxWxC] or [N], not with {len(dims)} sizes",
+                span,
+                "write height x width x channels, e.g. [55x55x96]",
+            )
+        return S.DeclaredShape(dims, span)
+
+    def arrow(self, children: list[Any]) -> S.DeclaredShape:
+        return children[1]
+
+    @v_args(meta=True)
+    def strided(self, meta: Any, children: list[Any]) -> _Strided:
+        size, _, stride = children
+        return _Strided(size, stride, self.span(meta))
+
+    @v_args(meta=True)
+    def claim(self, meta: Any, children: list[Any]) -> S.ClaimSyntax:
+        key, lhs, rhs = children
+        kind = "memory" if str(key).lower().startswith("memory") else "params"
+        span = self.span(meta)
+        if rhs is None:
+            if isinstance(lhs, _CNum):
+                return S.ClaimSyntax(kind, None, _printed(lhs), span)
+            return S.ClaimSyntax(kind, self.operand(lhs), None, span)
+        if not isinstance(rhs, _CNum):
+            raise SyntaxProblem(
+                "E108",
+                "the right side of a claim must be a printed number",
+                getattr(rhs, "span", span),
+                "write the arithmetic on the left: `params: 3*3*64 = 1,728`",
+            )
+        return S.ClaimSyntax(kind, self.operand(lhs), _printed(rhs), span)
+
+    @v_args(meta=True)
+    def line(self, meta: Any, children: list[Any]) -> _Line:
+        pre, label, items, arrow, *rest = children
+        claims = [c for c in rest if isinstance(c, S.ClaimSyntax)]
+        remark, colon = rest[-2], rest[-1]
+        return _Line(
+            self.span(meta),
+            pre,
+            label,
+            items or [],
+            None,
+            arrow,
+            claims,
+            remark,
+            colon is not None,
+        )
+
+    @v_args(meta=True)
+    def table_line(self, meta: Any, children: list[Any]) -> _Line:
+        pre, label, shape, arrow, *rest = children
+        claims = [c for c in rest if isinstance(c, S.ClaimSyntax)]
+        return _Line(self.span(meta), pre, label, [], shape, arrow, claims, rest[-1], False)
+
+    def start(self, children: list[Any]) -> _Line:
+        return children[0]
+
+    # Header lines: the terminal is kept as the line's label (its span names the header in
+    # diagnostics), its words as the header.
+
+    @v_args(meta=True)
+    def header(self, meta: Any, children: list[Any]) -> _Line:
+        (tok,) = children
+        return self._header_line(meta, tok, [])
+
+    @v_args(meta=True)
+    def shortcut_header(self, meta: Any, children: list[Any]) -> _Line:
+        tok, mode = children
+        return self._header_line(meta, tok, [mode] if mode is not None else [])
+
+    def _header_line(self, meta: Any, tok: Token, items: list[Any]) -> _Line:
+        words = tuple(str(tok).rstrip().rstrip(":").split())
+        return _Line(self.span(meta), None, tok, items, None, None, [], None, False, header=words)
+
+    @v_args(meta=True)
+    def block_header(self, meta: Any, children: list[Any]) -> _Line:
+        keyword, call, _colon = children
+        words = tuple(str(keyword).split())
+        return _Line(self.span(meta), None, None, [call], None, None, [], None, True, header=words)
+
+    @v_args(meta=True)
+    def if_header(self, meta: Any, children: list[Any]) -> _Line:
+        keyword, items, _colon = children
+        span = self.span(meta)
+        items = [S.Name(str(keyword), self.span(keyword)), *items]
+        return _Line(span, None, None, items, None, None, [], None, True, header=("if",))
+
+
+def _printed(x: _CNum) -> str:
+    return re.sub(r"[ \t]+", "", x.text)
+
+
+def _cnum_expr(x: _CNum) -> S.Num:
+    text = x.text
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
+        raise SyntaxProblem(
+            "E108",
+            f"`{text}` is a printed (rounded) number; it can only stand after `=`",
+            x.span,
+            "write the exact arithmetic on the left of `=` and the printed value on the right",
+        )
+    return S.Num(_fraction(text, x.span), text, x.span)
+
+
+def _is_expr(x: Any) -> bool:
+    return isinstance(x, S.Num | S.Name | S.BinOp | S.Paren | S.InShape | S.Func)
+
+
+def _segments(items: list[Any]) -> list[list[Any]]:
+    segs: list[list[Any]] = [[]]
+    for it in items:
+        if isinstance(it, _Comma):
+            segs.append([])
+        else:
+            segs[-1].append(it)
+    return [s for s in segs if s]
+
+
+def _span_of(x: Any) -> Span:
+    return x.span
+
+
+@dataclass
+class _Kind:
+    kind: str
+    name: str | None = None
+    options: dict[str, S.Arg] = field(default_factory=dict)
+    paper: bool = False
+    pool_digits: int | None = None  # POOL2: the digits are the size unless a size is written
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, S.Name):
+        return f"`{x.id}`"
+    if isinstance(x, S.Num):
+        return f"`{x.text}`"
+    if isinstance(x, _RawCall):
+        return f"the call `{x.name}(…)`"
+    if isinstance(x, _Str):
+        return "a string"
+    if isinstance(x, S.DeclaredShape):
+        return "a shape"
+    if isinstance(x, S.Compare):
+        return f"the comparison `{x.op}`"
+    if isinstance(x, _Size | S.Pair):
+        return "a size"
+    return "an expression"
+
+
+# --- reading a file: indentation, expectations, limits, syntax errors ----------------------
+
+
+def _point(file: str, line: int, column: int, width: int = 1) -> Span:
+    return Span(file=file, line=line, column=column, end_line=line, end_column=column + width)
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of line"
+    return f"`{tok}`"
+
+
+_EXPECT_NAMES = {
+    "RPAR": "`)`",
+    "RSQB": "`]`",
+    "NUMBER": "a number",
+    "SIZE": "a size",
+    "WORD": "a word",
+    "CNUM": "a number",
+    "LPAR": "`(`",
+    "$END": "the end of the line",
+    "DASH": "`-`",
+    "PATCH": "a window and its stride",
+    "CELLNUM": "a number",
+    "COLON": "`:`",
+}
+
+
+def _syntax_diagnostic(e: UnexpectedInput, file: str, n: int, text: str) -> Diagnostic:
+    """The diagnostic of line ``n`` (``text``), which the grammar rejected."""
+    if isinstance(e, UnexpectedCharacters):
+        ch = text[e.column - 1] if 0 < e.column <= len(text) else "?"
+        help = None
+        if ch in "=":
+            help = "`=` only joins a claim to its printed value or names a block argument"
+        elif ch == "(":
+            help = "parentheses hold block arguments, arithmetic, or a remark at the end"
+        return error(
+            "E101",
+            f"unexpected character `{ch}`" if ch.isprintable() else f"unexpected character {ch!r}",
+            _point(file, n, e.column),
+            help,
+        )
+    assert isinstance(e, UnexpectedToken)
+    tok = e.token
+    if tok.type == "$END":
+        column, width = len(text) + 1, 1
+    else:
+        column, width = tok.column or 1, max(1, len(str(tok)))
+    expected = sorted({_EXPECT_NAMES.get(t, "") for t in e.expected} - {""})
+    help = f"expected {', '.join(expected)}" if expected else None
+    return error("E102", f"unexpected {_describe_token(tok)}", _point(file, n, column, width), help)
+
+
+def _too_deep(line: str, n: int, file: str) -> Diagnostic | None:
+    """Lines nested or chained beyond any real spec would overflow the recursive tree walks."""
+    code = line.split("#", 1)[0]
+    depth = operators = 0
+    for column, ch in enumerate(code, 1):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch in "+*/·":
+            operators += 1
+        if depth > MAX_NESTING or operators > MAX_OPERATORS:
+            what = "nested" if depth > MAX_NESTING else "long"
+            return error(
+                "E111",
+                f"this expression is too {what} to read",
+                _point(file, n, column),
+                f"archc reads up to {MAX_NESTING} nested parentheses and {MAX_OPERATORS} "
+                "operators in a line; split the arithmetic into block parameters",
+            )
+    return None
+
+
+_BLANK = " \t\f\u00a0"
+
+
+def _indent(raw: str) -> int:
+    return len(raw[: len(raw) - len(raw.lstrip(_BLANK))].expandtabs(8))
+
+
+def _opens_body(line: _Line | None, raw: str) -> bool:
+    """A line opens a body when it ends with `:` — its label (``residual:``) or a colon after
+    its items (``block b(w):``). A rejected line is judged by its text."""
+    if line is None:
+        return raw.split("#", 1)[0].rstrip(_BLANK).endswith(":")
+    return line.colon or (
+        line.label is not None
+        and not (line.items or line.table_shape or line.arrow or line.claims or line.remark)
+    )
+
+
+# `# expect E403` / `# expect W301`: a finding the author knows of, on this line (archc.check
+# verifies it).
+# Codes in either case (`# expect w301` is W301); a bare `# expect` is reported (archc.check).
+_EXPECT = re.compile(
+    r"#[ \t]*expect[ \t]+([EW]\d{3}(?:[ \t]*,?[ \t]*[EW]\d{3})*)(?![A-Za-z0-9_])", re.I
+)
+_EXPECT_CODE = re.compile(r"[EW]\d{3}", re.I)
+_BARE_EXPECT = re.compile(r"#[ \t]*expect[ \t]*$", re.I)
+_COLUMNS = re.compile(r"[ \t\f\u00a0]*columns[ \t]*:", re.I)
+
+
+def _expected(raw: str, n: int, alone: bool = False) -> list[S.Expectation]:
+    """The codes of the line's ``# expect`` comment, each with the column it stands at."""
+    m = _EXPECT.search(raw)
+    if m is not None:
+        return [
+            S.Expectation(n, c[0].upper(), m.start(1) + c.start() + 1, len(c[0]), alone)
+            for c in _EXPECT_CODE.finditer(m[1])
+        ]
+    bare = _BARE_EXPECT.search(raw.rstrip(_BLANK))
+    if bare is not None:
+        return [S.Expectation(n, "", bare.start() + 1, bare.end() - bare.start(), alone)]
+    return []
+
+
+# `TOTAL memory: 24M * 4 bytes ~= 96MB / image (only forward! ~*2 for bwd)`: the slide's own
+# words after the number are no grammar archc could give, so the line is read here instead.
+_TOTAL = re.compile(r"([ \t]*)TOTAL[ \t]+((memory|params)[ \t]*:[ \t]*)(.*?)[ \t]*$", re.I)
+_PRINTED = re.compile(
+    r"[~≈]?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?([ \t]*[kKmMgG]i?)?(?![A-Za-z0-9_])"
+)
+
+
+def _total_line(raw: str, n: int, file: str) -> _Line | None:
+    """A lecture's TOTAL line as a claim on the network's totals, or None for any other line.
+    The claim's value is the first printed number after the colon; without one, the whole rest
+    is the printed value, which the claims check reports as unreadable (E404)."""
+    m = _TOTAL.fullmatch(raw)
+    if m is None:
+        return None
+    rest = m.group(4)
+    number = _PRINTED.search(rest)
+    printed = re.sub(r"[ \t]+", "", number.group(0)) if number else (rest or "nothing")
+    start = m.start(2) + 1
+    end = m.start(4) + (number.end() if number else len(rest)) + 1
+    claim = S.ClaimSyntax(m.group(3).lower(), None, printed, _point(file, n, start, end - start))  # type: ignore[arg-type]
+    line_span = _point(file, n, len(m.group(1)) + 1, len(raw.rstrip()) - len(m.group(1)))
+    return _Line(
+        line_span, None, None, [], None, None, [], None, False, total=S.TotalClaim(claim, line_span)
+    )
+
+
+_TREES: dict[str, Any] = {}
+
+
+def _tree(parser: Lark, raw: str) -> Any:
+    """Lark's tree of a line, kept for lines met again (a generated spec repeats its lines;
+    the tree holds no line number, which _Parts adds). Transforming a tree leaves it as it is."""
+    tree = _TREES.get(raw)
+    if tree is None:
+        tree = parser.parse(raw, start="start")
+        if len(raw) <= _TREE_LINE:
+            if len(_TREES) >= _TREES_KEPT:
+                _TREES.clear()
+            _TREES[raw] = tree
+    return tree
+
+
+def _parse_row(
+    parser: Lark, raw: str, n: int, file: str, rejected: list[Diagnostic], table: Any
+) -> _Line | None:
+    """A row of a table; None (and nothing reported) under a columns line that was rejected.
+    ``table``: the columns and the span of the columns line."""
+    total = _total_line(raw, n, file)
+    if total is not None or table is None:
+        return total
+    columns, begun = table
+    try:
+        tree = parser.parse(raw, start="row")
+    except UnexpectedInput as e:
+        rejected.append(_in_table(_syntax_diagnostic(e, file, n, raw), begun))
+        return None
+    stripped = raw.rstrip(_BLANK)
+    start = len(raw) - len(raw.lstrip(_BLANK)) + 1
+    code = stripped.split("#", 1)[0].rstrip(_BLANK) if "#" in stripped else stripped
+    span = _point(file, n, start, max(1, len(code) - start + 1))
+    row = (columns, tree.children, begun)
+    return _Line(span, None, None, [], None, None, [], None, False, row=row)
+
+
+def _in_table(d: Diagnostic, begun: Span) -> Diagnostic:
+    """A row's diagnostic, with a note that the line is read as a row of the table begun at
+    ``begun``: a layer written after a table is a row too, and its diagnostic would not say so."""
+    note = Note(
+        message=f"this line is read as a row of the table begun on line {begun.line}, which "
+        "runs to the end of its body: to write layers after the table, put the table in a "
+        "`stage NAME:` body, or move the layers before it",
+        span=begun,
+    )
+    return d.model_copy(update={"notes": [*d.notes, note]})
+
+
+def _set_body_spans(lines: list[_Line]) -> None:
+    """A body's span is its first line's; a body whose lines were all rejected has none."""
+    for line in lines:
+        if line.body:
+            line.body_span = line.body[0].span
+            _set_body_spans(line.body)
+
+
+# Unicode's bidirectional controls: in a comment they make an editor show a line in another
+# order than the one archc reads ("Trojan Source", CVE-2021-42574).
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+MAX_BIDI_WARNINGS = 20
+
+
+def bidi_warnings(text: str, file: str) -> list[Diagnostic]:
+    """W006 at each line (the first MAX_BIDI_WARNINGS) holding a bidirectional control."""
+    found: list[Diagnostic] = []
+    pos, line = 0, 1
+    while len(found) < MAX_BIDI_WARNINGS and (m := _BIDI.search(text, pos)) is not None:
+        line += text.count("\n", pos, m.start())
+        column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+        end = text.find("\n", m.start())
+        pos = len(text) if end < 0 else end  # one warning a line: on from the line's end
+        found.append(
+            warning(
+                "W006",
+                f"a bidirectional control character (U+{ord(m.group()):04X}) makes this line "
+                "show in another order than archc reads it",
+                _point(file, line, column),
+                "remove it: a spec has no use for it, and editors hide it",
+            )
+        )
+    return found
