@@ -10,8 +10,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ARCHC = Path(__file__).resolve().parent.parent / "archc"
 MAX_CLASS = 300
 MAX_FUNCTION = 80
@@ -70,20 +68,5 @@ def test_the_measure_counts_a_function_and_a_class_by_their_lines() -> None:
     assert offenders(decorated, "m.py") == ["m.py:2 f (81 lines, over 80)"]
 
 
-BEING_SPLIT = ("archc/parser.py", "archc/elaborate/")
-"""Where the offenders left today are (parser._Classifier and .arguments, _parse_lines,
-elaborate.expand.Expander and .body): their split is under way."""
-
-
-def test_nothing_outside_the_parser_and_elaborate_is_over() -> None:
-    assert [o for o in all_offenders() if not o.startswith(BEING_SPLIT)] == []
-
-
-@pytest.mark.xfail(
-    any(o.startswith(BEING_SPLIT) for o in all_offenders()),
-    strict=True,
-    reason="parser._Classifier, elaborate.expand.Expander and its body are being split (issue 22, "
-    "point 2, the parser and elaborate half)",
-)
 def test_no_class_over_300_lines_and_no_function_over_80() -> None:
     assert all_offenders() == []
