@@ -110,3 +110,19 @@ def test_summary_shows_the_recipe(capsys: pytest.CaptureFixture[str]) -> None:
         "  init           kaiming",
     ]
     assert archc.summary("specs/resnet50.arch")["recipe"]["batch_size"] == 256
+
+
+def test_the_recipes_dropout_check_reads_the_ops_dropout_like_trait(monkeypatch) -> None:
+    """The check asks the registry which ops are dropout-like (it once asked only for
+    ``ir.Dropout``): a new kind with the trait is seen without touching the recipe code."""
+    from archc.frontend import parse_spec
+    from archc.ops import OPS
+
+    text = (
+        "input [8x8x3]\ntrain:\n    dropout 0.2\nCONV 4 3x3 pad 1\n"
+        "residual:\n    CONV 4 3x3 pad 1\n    stochastic depth 0.2\nadd\nGAP\nFC 2\n"
+    )
+    codes = [d.code for d in parse_spec(text, "t.arch").diagnostics]
+    assert codes == ["E221"]  # stochastic depth drops branches: the recipe's dropout is absent
+    monkeypatch.setattr(type(OPS["stochastic_depth"]), "dropout_like", True)
+    assert [d.code for d in parse_spec(text, "t.arch").diagnostics] == []

@@ -21,7 +21,7 @@ from archc.elaborate.imports import BlockTable
 from archc.elaborate.naming import Names, Scope, free
 from archc.elaborate.problems import Problem, Quiet
 from archc.elaborate.values import EntryShape, Values, claim, declared_shape
-from archc.ops import WORDS
+from archc.ops import OPS, WORDS
 from archc.spans import Frame, Span
 from archc.suggest import did_you_mean
 
@@ -235,7 +235,6 @@ def bind(block: S.BlockDef, call: S.Call, ctx: Ctx, entry: EntryShape) -> dict[s
     return env
 
 
-_RATES = ("dropout", "stochastic_depth")
 _SECTIONS = ("residual", "shortcut", "branch", "gate", "stage")
 """Section words that open an indented body: without their `:` they read as a block call."""
 
@@ -250,7 +249,7 @@ def rate_names(body: tuple[S.Stmt, ...]) -> set[str]:
     bodies too)."""
     found: set[str] = set()
     for st in body:
-        if isinstance(st, S.Layer) and st.kind in _RATES:
+        if isinstance(st, S.Layer) and st.kind in OPS and OPS[st.kind].rate is not None:
             found |= names_in(tuple(st.options.values()))
         found |= rate_names(getattr(st, "body", ()))
     return found

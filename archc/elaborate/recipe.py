@@ -16,6 +16,7 @@ from archc import ir
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, error
 from archc.elaborate.problems import Problem
+from archc.ops import OPS
 from archc.recipe_ir import Optimizer, Recipe, Schedule
 from archc.spans import Span
 from archc.suggest import did_you_mean
@@ -334,7 +335,7 @@ def _against_network(recipe: Recipe, r: _Reading, graph: ir.Graph) -> list[Probl
         )
     if r.dropout is not None:
         p, span = r.dropout
-        rates = sorted({n.p for n in graph.nodes if isinstance(n, ir.Dropout)})
+        rates = _dropout_rates(graph)
         if p is None and rates:
             problems.append(
                 Problem(
@@ -356,3 +357,13 @@ def _against_network(recipe: Recipe, r: _Reading, graph: ir.Graph) -> list[Probl
                 )
             )
     return problems
+
+
+def _dropout_rates(graph: ir.Graph) -> list[float]:
+    """The rates of the network's dropout-like layers (the ops' ``dropout_like`` trait)."""
+    rates = set()
+    for node in graph.nodes:
+        op = OPS.get(node.op)  # None for the structural nodes (input, shortcut)
+        if op is not None and op.dropout_like and op.rate is not None:
+            rates.add(getattr(node, op.rate))
+    return sorted(rates)

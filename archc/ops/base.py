@@ -212,6 +212,12 @@ class Op:
     """A missing non-linearity passes through it (affine in each input, or a reshape: BN, add,
     concat, dropout, flatten): a conv then BN then ReLU has its activation (W219)."""
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
+    rate: ClassVar[str | None] = None
+    """The field holding the probability with which the op drops values in training (dropout,
+    stochastic depth): a library default of it is named in the summary (I002)."""
+    dropout_like: ClassVar[bool] = False
+    """Drops single activations at random in training, so the recipe's ``dropout P`` line speaks
+    of it (E221 when they disagree). Stochastic depth drops whole branches: not dropout-like."""
 
     # accounting
     in_place: ClassVar[bool]

@@ -157,6 +157,8 @@ class LinearOp(Op):
 class DropoutOp(NoCosts, NoWindow):
     model = Dropout
     transparent = True
+    rate = "p"
+    dropout_like = True
     title = "dropout"
     article = "a dropout"
     words = ("DROPOUT",)
@@ -387,6 +389,7 @@ class LayerScaleOp(NoWindow):
 
 class StochasticDepthOp(NoCosts, NoWindow):
     model = StochasticDepth
+    rate = "p"
     title = "stochastic depth"
     article = "a stochastic depth"
     words = ("STOCHASTIC DEPTH", "DROP PATH")
