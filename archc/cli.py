@@ -605,6 +605,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
+    if _lacks("eval", "train"):  # the data loader is torchvision's, as for train
+        return 2
     from archc.diagnostics import ArchcError
     from archc.training.evaluate import evaluate
 
