@@ -1447,18 +1447,16 @@ class _Classifier:
             free = [s for s in slots if s not in k.options]
             if not free:
                 what = _describe(arg.value)
-                if not slots:
+                if not slots:  # `bn, rleu`: a misspelt kind after a comma reads as BN's
                     msg = f"{_kind_word(kind)} takes no arguments, but got {what}"
                 else:
                     msg = f"too many values for {_kind_word(kind)}: {what} is extra"
                     if _repeat_word(arg.value):  # `CONV 64 3x3 x depth`
                         raise _repeat_count(arg.span)
-                    if isinstance(arg.value, S.Name):  # `strid 2`, `depthwize`, `, rellu`
-                        words = [*op.keywords, *(f.replace("_", " ") for f in op.flags)]
-                        kinds = [w.lower() for w in WORDS]
-                        msg += did_you_mean(arg.value.id, words) or did_you_mean(
-                            arg.value.id, kinds
-                        )
+                if isinstance(arg.value, S.Name):  # `strid 2`, `depthwize`, `, rellu`
+                    words = [*op.keywords, *(f.replace("_", " ") for f in op.flags)]
+                    kinds = [w.lower() for w in WORDS]
+                    msg += did_you_mean(arg.value.id, words) or did_you_mean(arg.value.id, kinds)
                 raise SyntaxProblem("E106", msg, arg.span, _help_args(kind))
             k.options[free[0]] = arg
 
