@@ -267,3 +267,16 @@ def test_compile_weights_writes_them_beside_the_source(trained, tmp_path, capsys
     assert code == 1
     assert "`fc1.weight` is 2x4 there and 3x4 here" in capsys.readouterr().err
     assert not (tmp_path / "o.pt").exists()
+
+
+def test_compile_with_a_bad_checkpoint_writes_no_source(tmp_path, capsys) -> None:
+    """`--weights` that are not weights stop compile before the source is written: no half
+    output (a net.py without its net.pt) is left behind."""
+    bad = tmp_path / "garbage.pt"
+    bad.write_bytes(b"\x00not a checkpoint" * 40)
+    out = tmp_path / "net.py"
+    assert main(["compile", spec(tmp_path), "-o", str(out), "--weights", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"archc compile: `{bad}` is damaged or not a checkpoint")
+    assert err.count("\n") == 1
+    assert not out.exists() and not (tmp_path / "net.pt").exists()

@@ -111,22 +111,32 @@ def load_into(model: nn.Module, path: Path) -> None:
     model.load_state_dict(given)
 
 
-def write_beside(checked: Checked, source: Path, path: Path, inputs: list[str]) -> str:
-    """``archc compile --weights``: the weights of ``path``, checked against the module, as a
-    plain state_dict beside the generated ``source`` (``net.py`` -> ``net.pt``); the line that
-    says how to load them."""
+def checked_weights(checked: Checked, path: Path) -> bytes:
+    """The weights of ``path``, checked against the module, as a saved plain state_dict.
+    Raises CheckpointError before anything is written."""
     import io
 
-    from archc.backends.source import class_name
     from archc.backends.torch_module import build_module
-    from archc.files import write_output
 
     model = build_module(checked)
     load_into(model, path)
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def write_beside(
+    checked: Checked, source: Path, path: Path, inputs: list[str], data: bytes | None = None
+) -> str:
+    """``archc compile --weights``: the weights of ``path`` (``data``, when
+    :func:`checked_weights` already read them) beside the generated ``source`` (``net.py`` ->
+    ``net.pt``); the line that says how to load them."""
+    from archc.backends.source import class_name
+    from archc.files import write_output
+
+    data = checked_weights(checked, path) if data is None else data
     target = source.with_suffix(".pt")
-    write_output(target, buffer.getvalue(), [*inputs, str(path), str(source)])
+    write_output(target, data, [*inputs, str(path), str(source)])
     name = class_name(checked.graph.name) if checked.graph is not None else "Net"
     return (
         f"wrote {target}: the weights of {path}; load them with model = {name}(); "
