@@ -134,6 +134,15 @@ def _lacks(command: str, extra: str) -> bool:
     return module is not None
 
 
+def _refused(exc: Any, args: argparse.Namespace, verb: str) -> int:
+    """An ArchcError of the API: its diagnostics (exit 1, or 2 for an unreadable file), or
+    for a block library, which has none, the line that says there is no network to ``verb``."""
+    _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
+    if exc.library:
+        return _library(args.file, exc.library, verb)
+    return _exit_code(exc.diagnostics) or 1
+
+
 def _exit_code(diagnostics: Sequence[Diagnostic]) -> int:
     if any(d.code in UNREADABLE for d in diagnostics):
         return 2
@@ -415,8 +424,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         result = export_onnx(source, target, inputs, opset=args.opset, weights=weights, sets=sets)
     except ArchcError as exc:
-        _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
-        return _exit_code(exc.diagnostics) or 1
+        return _refused(exc, args, "export")
     except ExportError as exc:
         print(f"archc export: {visible(str(exc))}", file=sys.stderr)
         return 2
@@ -610,8 +618,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         train(source, options)
     except ArchcError as exc:
-        _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
-        return 1
+        return _refused(exc, args, "train")
     except _training_errors() as exc:
         print(f"archc train: {exc}", file=sys.stderr)
         return 1
@@ -644,8 +651,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             workers=args.workers,
         )
     except ArchcError as exc:
-        _print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
-        return 1
+        return _refused(exc, args, "evaluate")
     except _training_errors() as exc:
         print(f"archc eval: {exc}", file=sys.stderr)
         return 1
@@ -706,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  archc summary specs/vgg16.arch          the lecture table: memory, params, MACs\n"
             "  archc compile specs/resnet50.arch -o resnet50.py\n\n"
             "exit codes: 0 clean or warnings only, 1 errors, 2 usage errors, unreadable files,\n"
-            "            or a block library (no network) given to summary, ir or compile"
+            "            or a block library (no network) given to a command that needs one"
         ),
     )
     parser.add_argument("--version", action="version", version=f"archc {__version__}")

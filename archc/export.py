@@ -79,7 +79,8 @@ def export_onnx(
 
         checked = check_with(spec, sets or {})
         if checked.graph is None or not checked.ok:
-            raise ArchcError(checked.diagnostics, checked.sources)
+            library = checked.blocks if checked.library else ()
+            raise ArchcError(checked.diagnostics, checked.sources, library)
         _check_memory(checked)
         check_target(output, [*inputs, *checked.sources])
         step("importing torch, building the module")

@@ -280,3 +280,26 @@ def test_compile_with_a_bad_checkpoint_writes_no_source(tmp_path, capsys) -> Non
     assert err.startswith(f"archc compile: `{bad}` is damaged or not a checkpoint")
     assert err.count("\n") == 1
     assert not out.exists() and not (tmp_path / "net.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "verb"),
+    [
+        (["train", "blocks/resnet", "--data", "."], "train"),
+        (["eval", "blocks/resnet", "--weights", "w.pt", "--data", "."], "evaluate"),
+        (["export", "blocks/resnet", "-o", "x.onnx"], "export"),
+    ],
+)
+def test_a_block_library_is_refused_in_one_line(argv, verb, tmp_path, capsys) -> None:
+    """A library has no network and no diagnostics: these exited 1 saying nothing at all."""
+    argv = [a if a != "x.onnx" else str(tmp_path / a) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("blocks/resnet: a block library (4 blocks: basic, ")
+    assert err.endswith(f"nothing to {verb}; import it from a network spec\n")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_eval_of_a_missing_spec_exits_2_as_every_unreadable_file(capsys) -> None:
+    assert main(["eval", "no_such_spec.arch", "--weights", "w.pt", "--data", "."]) == 2
+    assert "error[E001]: `no_such_spec.arch`: no such file" in capsys.readouterr().err

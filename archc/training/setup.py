@@ -144,7 +144,8 @@ def checked_network(spec: Any, sets: dict[str, str]) -> tuple[Checked, int]:
     except parameters.SettingError as e:
         raise TrainingError(str(e)) from None
     if not checked.ok or checked.graph is None:
-        raise ArchcError(checked.diagnostics, checked.sources)
+        library = checked.blocks if checked.library else ()
+        raise ArchcError(checked.diagnostics, checked.sources, library)
     graph = checked.graph
     out = checked.shapes[graph.output]
     if len(out) != 1:
