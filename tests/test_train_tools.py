@@ -303,3 +303,15 @@ def test_a_block_library_is_refused_in_one_line(argv, verb, tmp_path, capsys) ->
 def test_eval_of_a_missing_spec_exits_2_as_every_unreadable_file(capsys) -> None:
     assert main(["eval", "no_such_spec.arch", "--weights", "w.pt", "--data", "."]) == 2
     assert "error[E001]: `no_such_spec.arch`: no such file" in capsys.readouterr().err
+
+
+def test_eval_refuses_a_run_of_another_input_size(tiny, trained, capsys) -> None:
+    """The run was trained at 8x8; its weights fit a 16x16 network too (conv, global pool, FC),
+    and eval measured that never-trained network in silence."""
+    spec_path, run = trained
+    capsys.readouterr()
+    args = ["eval", spec_path, "--weights", str(run / "last.pt"), "--data", str(tiny)]
+    assert main([*args, "--workers", "0", "--set", "input=16"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"archc eval: `{run / 'last.pt'}` was trained on another network (")
+    assert "3x8x8 -> 3x16x16" in err and err.count("\n") == 1
