@@ -1428,14 +1428,16 @@ class _Classifier:
     def positional(self, kind: str, k: _Kind, values: list[S.Arg]) -> None:
         op = OPS[kind]
         slots = op.slots
-        for arg in values:
+        for n, arg in enumerate(values):
             if isinstance(arg.value, S.Pair):
                 slot = op.pair_slot
                 if slot is not None and slot in k.options and not k.paper:
                     # `CONV 4 3x3 kernel 5`: the size and the keyword name the same thing.
                     later = max(arg.span, k.options[slot].span, key=_position)
+                    _misspelt_kind(values[:n])  # `CONV2: cnov 32 3x3`: cnov filled a slot
                     raise SyntaxProblem("E106", f"`{slot}` is given twice", later, _help_args(kind))
                 if slot is None or slot in k.options:
+                    _misspelt_kind(values[:n])
                     raise SyntaxProblem(
                         "E106",
                         f"unexpected size in {_kind_word(kind)} line",
@@ -1459,6 +1461,24 @@ class _Classifier:
                     msg += did_you_mean(arg.value.id, words) or did_you_mean(arg.value.id, kinds)
                 raise SyntaxProblem("E106", msg, arg.span, _help_args(kind))
             k.options[free[0]] = arg
+
+
+def _misspelt_kind(before: list[S.Arg]) -> None:
+    """Raise E105 for a word read as a value that is nearly a kind: under a label that names
+    the kind (`CONV2: cnov 32 3x3`) a misspelt kind word fills the first slot, and the size
+    after it would otherwise be reported as given twice."""
+    kinds = [w.lower() for w in WORDS]
+    for arg in before:
+        if isinstance(arg.value, S.Name) and arg.value.id.lower() not in kinds:
+            near = did_you_mean(arg.value.id.lower(), kinds)
+            if near:
+                raise SyntaxProblem(
+                    "E105",
+                    f"unknown layer kind `{arg.value.id}`{near}",
+                    arg.span,
+                    "the label already names the kind (`CONV2: 32 3x3`); or write the kind "
+                    "after it (`conv2: CONV 32 3x3`)",
+                )
 
 
 CONDITION_HELP = (

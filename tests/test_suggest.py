@@ -42,6 +42,8 @@ def test_distance_counts_edits_and_neighbour_swaps() -> None:
         ("CONV 6 5x5, rellu", "E106", "relu"),  # a kind after a comma
         ("conv: bn, rellu", "E106", "relu"),  # a follower of a defaults line
         ("CONV 6 5x5, bn, rleu", "E106", "relu"),  # after a kind that takes no arguments
+        ("CONV2: cnov 6 5x5", "E105", "conv"),  # a label naming the kind, then a typo
+        ("pool: maxpol 2x2", "E105", "maxpool"),
         ("CONV 6 5x5, relu, bnn", "E106", "bn"),
     ],
 )
