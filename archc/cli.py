@@ -1172,7 +1172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _Output(sys.stdout), _Output(sys.stderr)
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        typo = _misspelt_command(parser, list(sys.argv[1:] if argv is None else argv))
+        if typo is not None:
+            print(typo, file=sys.stderr)
+            return 2
+        args = parser.parse_args(argv)
         return int(args.run(args))
     except KeyboardInterrupt:
         # Ctrl-C is the user's choice, not a failure to explain: no traceback.
@@ -1183,6 +1188,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout, sys.stderr = streams
         if collecting:
             gc.enable()
+
+
+def _misspelt_command(parser: argparse.ArgumentParser, words: list[str]) -> str | None:
+    """`archc sumary`: the nearest command, where argparse would list all twelve."""
+    from archc.suggest import did_you_mean
+
+    if not words or words[0].startswith("-"):
+        return None
+    commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if words[0] in commands:
+        return None
+    near = did_you_mean(words[0], sorted(commands))
+    return f"archc: unknown command `{words[0]}`{near}" if near else None
 
 
 def run() -> NoReturn:
