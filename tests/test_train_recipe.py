@@ -110,3 +110,13 @@ def test_summary_shows_the_recipe(capsys: pytest.CaptureFixture[str]) -> None:
         "  init           kaiming",
     ]
     assert archc.summary("specs/resnet50.arch")["recipe"]["batch_size"] == 256
+
+
+def test_the_recipe_line_counts_one_epoch_in_the_singular() -> None:
+    from archc.recipe_ir import describe
+    from archc.training.setup import DEFAULTS
+
+    rows = dict(describe(DEFAULTS.model_copy(update={"epochs": 1}), "kaiming"))
+    assert rows["batch"] == f"{DEFAULTS.batch_size} (global), 1 epoch"
+    rows = dict(describe(DEFAULTS.model_copy(update={"epochs": 2}), "kaiming"))
+    assert rows["batch"].endswith(", 2 epochs")

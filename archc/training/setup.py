@@ -412,7 +412,7 @@ def _loaders(run: Run, sets: dict[str, data.Images]) -> None:
         steps = len(run.train_loader)
         world.say(
             f"{len(train)} train and {len(val)} val images, {run.classes} classes, "
-            f"{steps} steps of {recipe.batch_size} per epoch, "
+            f"{steps} step{'s' if steps != 1 else ''} of {recipe.batch_size} per epoch, "
             f"{recipe.epochs} epoch{'s' if recipe.epochs != 1 else ''}; "
             f"run directory {o.out}"
         )
