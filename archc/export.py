@@ -90,9 +90,10 @@ def export_onnx(
 
         model = build_module(checked).eval()
         if weights is not None:
-            from archc.training.weights import load_into
+            from archc.training.weights import load_into, same_network
 
             load_into(model, weights)
+            same_network(checked, weights, "export")
         shape = checked.shapes[checked.graph.nodes[0].name]
         example = torch.randn(TRACE_BATCH, *shape, generator=torch.Generator().manual_seed(0))
         step("exporting (torch.export, onnxscript)")

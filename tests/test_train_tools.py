@@ -315,3 +315,26 @@ def test_eval_refuses_a_run_of_another_input_size(tiny, trained, capsys) -> None
     err = capsys.readouterr().err
     assert err.startswith(f"archc eval: `{run / 'last.pt'}` was trained on another network (")
     assert "3x8x8 -> 3x16x16" in err and err.count("\n") == 1
+
+
+def test_export_refuses_a_run_of_another_input_size(trained, tmp_path, capsys) -> None:
+    """As eval: an 8x8 run's weights fit a 16x16 network and were exported as one in silence."""
+    spec_path, run = trained
+    target = tmp_path / "n.onnx"
+    args = ["export", spec_path, "-o", str(target), "--weights", str(run / "last.pt")]
+    capsys.readouterr()
+    assert main([*args, "--set", "input=16"]) == 1
+    err = capsys.readouterr().err
+    assert "was trained on another network (" in err and "3x8x8 -> 3x16x16" in err
+    assert not target.exists()
+
+
+def test_compile_refuses_a_run_of_another_input_size(trained, tmp_path, capsys) -> None:
+    spec_path, run = trained
+    big = spec(tmp_path, TINY.replace("input [8x8x3]", "input [16x16x3]"), "big.arch")
+    target = tmp_path / "n.py"
+    capsys.readouterr()
+    assert main(["compile", big, "-o", str(target), "--weights", str(run / "last.pt")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"archc compile: `{run / 'last.pt'}` was trained on another network (")
+    assert not target.exists() and not (tmp_path / "n.pt").exists()

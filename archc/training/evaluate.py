@@ -4,21 +4,16 @@ run's last checkpoint is the last epoch's ``val_acc1``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
-from archc.training import checkpoint as checkpoint_file
-from archc.training import data, identity, weights
+from archc.training import data, weights
 from archc.training import recipe as parts
 from archc.training.epoch import measure
 from archc.training.setup import DEFAULTS, World, checked_network
-
-if TYPE_CHECKING:
-    from archc.check import Checked
 
 
 def evaluate(
@@ -46,7 +41,7 @@ def evaluate(
     world = World(0, 1, torch.device("cuda" if cuda else "cpu"))
     model = parts.for_training(build_module(checked), graph)
     weights.load_into(model, checkpoint)  # names and shapes first: the tensor that differs
-    _same_network(checked, checkpoint)
+    weights.same_network(checked, checkpoint, "evaluate")
     model.to(world.device)
     loader = DataLoader(
         images, batch_size or recipe.batch_size, num_workers=workers, collate_fn=data.collate
@@ -60,24 +55,3 @@ def evaluate(
     )
     numbers = measure(model, loader, parts.loss(recipe), autocast, world, classes)
     return {"split": split, "weights": str(checkpoint), "classes": classes, **numbers}
-
-
-def _same_network(checked: Checked, path: Path) -> None:
-    """An archc checkpoint records the network it trained; one whose weights merely fit another
-    (the run's ``--set input=16`` left out: a global pool takes any size) is refused, as
-    ``--resume`` refuses it, instead of measuring a network that was never trained."""
-    state = checkpoint_file.read(path)
-    if not (isinstance(state, dict) and isinstance(state.get("network"), str)):
-        return  # a plain state_dict says nothing about its network
-    assert checked.graph is not None
-    network = identity.network(checked.graph, checked.shapes)
-    if state.get("graph_hash") == identity.digest(network):
-        return
-    try:
-        differs = identity.network_difference(json.loads(state["network"]), network)
-    except (ValueError, KeyError, TypeError):
-        differs = "its network record is damaged"
-    raise checkpoint_file.CheckpointError(
-        f"`{path}` was trained on another network ({differs}): evaluate it with the spec and "
-        "--set it was trained with"
-    )

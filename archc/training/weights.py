@@ -9,13 +9,14 @@ shape, when the class count differs (fine-tuning), which keeps its fresh initial
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from archc.check import Checked
-from archc.training import checkpoint
+from archc.training import checkpoint, identity
 
 
 def _names(keys: list[str]) -> str:
@@ -120,6 +121,7 @@ def checked_weights(checked: Checked, path: Path) -> bytes:
 
     model = build_module(checked)
     load_into(model, path)
+    same_network(checked, path, "compile")
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     return buffer.getvalue()
@@ -141,4 +143,25 @@ def write_beside(
     return (
         f"wrote {target}: the weights of {path}; load them with model = {name}(); "
         f"model.load_state_dict(torch.load({str(target)!r}, weights_only=True))"
+    )
+
+
+def same_network(checked: Checked, path: Path, verb: str) -> None:
+    """An archc checkpoint records the network it trained; one whose weights merely fit another
+    (the run's ``--set input=16`` left out: a global pool takes any size) is refused, as
+    ``--resume`` refuses it, instead of measuring a network that was never trained."""
+    state = checkpoint.read(path)
+    if not (isinstance(state, dict) and isinstance(state.get("network"), str)):
+        return  # a plain state_dict says nothing about its network
+    assert checked.graph is not None
+    network = identity.network(checked.graph, checked.shapes)
+    if state.get("graph_hash") == identity.digest(network):
+        return
+    try:
+        differs = identity.network_difference(json.loads(state["network"]), network)
+    except (ValueError, KeyError, TypeError):
+        differs = "its network record is damaged"
+    raise checkpoint.CheckpointError(
+        f"`{path}` was trained on another network ({differs}): {verb} it with the spec and "
+        "--set it was trained with"
     )
