@@ -712,7 +712,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  archc summary specs/vgg16.arch          the lecture table: memory, params, MACs\n"
             "  archc compile specs/resnet50.arch -o resnet50.py\n\n"
             "exit codes: 0 clean or warnings only, 1 errors, 2 usage errors, unreadable files,\n"
-            "            or a block library (no network) given to a command that needs one"
+            "            or a block library (no network) given to a command that needs one,\n"
+            "            130 stopped by Ctrl-C"
         ),
     )
     parser.add_argument("--version", action="version", version=f"archc {__version__}")

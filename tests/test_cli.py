@@ -358,3 +358,11 @@ def test_a_misspelt_command_gets_the_nearest(capsys) -> None:
         main(["frobnicate"])
     assert done.value.code == 2
     assert "invalid choice: 'frobnicate' (choose from 'lint'" in capsys.readouterr().err
+
+
+def test_the_help_names_every_exit_code(capsys) -> None:
+    """130 (Ctrl-C, test_hostile's test_ctrl_c_exits_130_without_a_traceback) was left out."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "exit codes: 0 clean" in out and "130 stopped by Ctrl-C" in out
