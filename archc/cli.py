@@ -5,8 +5,8 @@ eval) is one module of archc.commands holding its arguments and its handler; `bu
 registers those named in `archc.commands.COMMANDS`. Imports happen inside the handlers, so that
 ``archc --help`` is instant and lint/summary/ir never import torch (docs/usage.md has the
 timings). Exit codes: 0 clean or warnings only, 1 errors in a spec, 2 usage errors,
-unreadable files, an output compile cannot write, and a block library given to
-summary/ir/compile (lint checks it: 0).
+unreadable files, an output compile cannot write, and a block library given to a command
+that needs a network (lint checks it: 0); 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  archc summary specs/vgg16.arch          the lecture table: memory, params, MACs\n"
             "  archc compile specs/resnet50.arch -o resnet50.py\n\n"
             "exit codes: 0 clean or warnings only, 1 errors, 2 usage errors, unreadable files,\n"
-            "            or a block library (no network) given to summary, ir or compile"
+            "            or a block library (no network) given to a command that needs one,\n"
+            "            130 stopped by Ctrl-C"
         ),
     )
     parser.add_argument("--version", action="version", version=f"archc {__version__}")
@@ -64,7 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = Output(sys.stdout), Output(sys.stderr)
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        typo = _misspelt_command(parser, list(sys.argv[1:] if argv is None else argv))
+        if typo is not None:
+            print(typo, file=sys.stderr)
+            return 2
+        args = parser.parse_args(argv)
         return int(args.run(args))
     except KeyboardInterrupt:
         # Ctrl-C is the user's choice, not a failure to explain: no traceback.
@@ -75,6 +81,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout, sys.stderr = streams
         if collecting:
             gc.enable()
+
+
+def _misspelt_command(parser: argparse.ArgumentParser, words: list[str]) -> str | None:
+    """`archc sumary`: the nearest command, where argparse would list all twelve."""
+    from archc.suggest import did_you_mean
+
+    if not words or words[0].startswith("-"):
+        return None
+    commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if words[0] in commands:
+        return None
+    near = did_you_mean(words[0], sorted(commands))
+    return f"archc: unknown command `{words[0]}`{near}" if near else None
 
 
 def run() -> NoReturn:

@@ -148,9 +148,15 @@ class SpecWarning(UserWarning):
 class ArchcError(Exception):
     """Raised by the Python API when a spec has errors; carries every diagnostic."""
 
-    def __init__(self, diagnostics: list[Diagnostic], sources: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        diagnostics: list[Diagnostic],
+        sources: Mapping[str, str] | None = None,
+        library: Sequence[str] = (),
+    ):
         self.diagnostics = diagnostics
         self.sources = dict(sources or {})
+        self.library = tuple(library)  # the blocks, when the spec is a library (no network)
         super().__init__(render_text(diagnostics, self.sources, color=False))
 
 

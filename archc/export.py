@@ -79,7 +79,8 @@ def export_onnx(
 
         checked = check_with(spec, sets or {})
         if checked.graph is None or not checked.ok:
-            raise ArchcError(checked.diagnostics, checked.sources)
+            library = checked.blocks if checked.library else ()
+            raise ArchcError(checked.diagnostics, checked.sources, library)
         _check_memory(checked)
         check_target(output, [*inputs, *checked.sources])
         step("importing torch, building the module")
@@ -92,9 +93,10 @@ def export_onnx(
         except ArchcError as e:  # E502: too large for this machine
             raise ArchcError(e.diagnostics, checked.sources) from None
         if weights is not None:
-            from archc.training.weights import load_into
+            from archc.training.weights import load_into, same_network
 
             load_into(model, weights)
+            same_network(checked, weights, "export")
         shape = checked.shapes[checked.graph.nodes[0].name]
         example = torch.randn(TRACE_BATCH, *shape, generator=torch.Generator().manual_seed(0))
         step("exporting (torch.export, onnxscript)")

@@ -87,6 +87,10 @@ _AUGMENT = {
 _METRIC = {"val_acc1": "val accuracy", "val_loss": "val loss", "val_error": "val error"}
 
 
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
 def describe(recipe: Recipe, init: str) -> list[tuple[str, str]]:
     """The recipe as (setting, value) rows, as ``archc summary`` prints them."""
     opt = recipe.optimizer
@@ -117,7 +121,7 @@ def describe(recipe: Recipe, init: str) -> list[tuple[str, str]]:
         ("optimizer", optimizer),
         ("learning rate", f"{recipe.lr:g}, {schedule}"),
         ("weight decay", decay),
-        ("batch", f"{recipe.batch_size} (global), {recipe.epochs} epochs"),
+        ("batch", f"{recipe.batch_size} (global), {recipe.epochs} epoch{_s(recipe.epochs)}"),
         ("loss", loss),
         ("augmentation", _AUGMENT[recipe.augment]),
         (

@@ -349,3 +349,20 @@ def test_the_console_script_and_python_dash_m_are_the_program():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["archc"] == "archc.cli:run"
     assert "run()" in (ROOT / "archc" / "__main__.py").read_text()
+
+
+def test_a_misspelt_command_gets_the_nearest(capsys) -> None:
+    assert main(["sumary", "specs/vgg16.arch"]) == 2
+    assert capsys.readouterr().err == "archc: unknown command `sumary`: did you mean `summary`?\n"
+    with pytest.raises(SystemExit) as done:  # nothing near: argparse's list of the commands
+        main(["frobnicate"])
+    assert done.value.code == 2
+    assert "invalid choice: 'frobnicate' (choose from 'lint'" in capsys.readouterr().err
+
+
+def test_the_help_names_every_exit_code(capsys) -> None:
+    """130 (Ctrl-C, test_hostile's test_ctrl_c_exits_130_without_a_traceback) was left out."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "exit codes: 0 clean" in out and "130 stopped by Ctrl-C" in out

@@ -28,6 +28,7 @@ def _without_torch(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         (["compile", "vgg16", "-o", "out.py"], "torch"),
         (["export", "vgg16", "-o", "out.onnx"], "onnx"),
         (["train", "vgg16", "--data", "."], "train"),
+        (["eval", "vgg16", "--weights", "w.pt", "--data", "."], "train"),
     ],
 )
 def test_a_command_that_needs_torch_says_which_extra_in_one_line(tmp_path, argv, extra):

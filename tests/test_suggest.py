@@ -41,6 +41,10 @@ def test_distance_counts_edits_and_neighbour_swaps() -> None:
         ("CONV 6 5x5 no reul", "E106", "no relu"),
         ("CONV 6 5x5, rellu", "E106", "relu"),  # a kind after a comma
         ("conv: bn, rellu", "E106", "relu"),  # a follower of a defaults line
+        ("CONV 6 5x5, bn, rleu", "E106", "relu"),  # after a kind that takes no arguments
+        ("CONV2: cnov 6 5x5", "E105", "conv"),  # a label naming the kind, then a typo
+        ("pool: maxpol 2x2", "E105", "maxpool"),
+        ("CONV 6 5x5, relu, bnn", "E106", "bn"),
     ],
 )
 def test_a_misspelt_word_gets_the_nearest_known_one(line: str, code: str, suggested: str) -> None:

@@ -350,3 +350,25 @@ def test_the_cgroup_s_memory_limit_is_read(tmp_path) -> None:
     assert cgroup_room(str(v1)) == 1_500_000_000
     (v1 / "memory" / "memory.limit_in_bytes").write_text(str(2**63 - 4096))  # v1's "no limit"
     assert cgroup_room(str(v1)) is None
+
+
+def test_a_checkpoint_torch_refuses_or_a_directory_says_why_in_its_own_words(tmp_path) -> None:
+    """Not torch's advice to retry with weights_only=False (archc never does), and a directory
+    is not called missing."""
+    import argparse
+
+    from archc.training.checkpoint import CheckpointError, read
+
+    torch.save({"a": argparse.Namespace()}, tmp_path / "obj.pt")
+    (tmp_path / "text.pt").write_bytes(b"PK not a zip\n")
+    with pytest.raises(CheckpointError) as got:
+        read(tmp_path / "obj.pt")
+    assert "torch's weights-only loader: Unsupported global" in str(got.value)
+    with pytest.raises(CheckpointError) as got:
+        read(tmp_path / "text.pt")
+    assert "is damaged or not a checkpoint (torch's weights-only loader: Unsupported" in str(
+        got.value
+    )
+    assert "weights_only" not in str(got.value) and "\n" not in str(got.value)
+    with pytest.raises(CheckpointError, match=r"is a directory, not a checkpoint$"):
+        read(tmp_path)

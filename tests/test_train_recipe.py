@@ -126,3 +126,13 @@ def test_the_recipes_dropout_check_reads_the_ops_dropout_like_trait(monkeypatch)
     assert codes == ["E221"]  # stochastic depth drops branches: the recipe's dropout is absent
     monkeypatch.setattr(type(OPS["stochastic_depth"]), "dropout_like", True)
     assert [d.code for d in parse_spec(text, "t.arch").diagnostics] == []
+
+
+def test_the_recipe_line_counts_one_epoch_in_the_singular() -> None:
+    from archc.recipe_ir import describe
+    from archc.training.setup import DEFAULTS
+
+    rows = dict(describe(DEFAULTS.model_copy(update={"epochs": 1}), "kaiming"))
+    assert rows["batch"] == f"{DEFAULTS.batch_size} (global), 1 epoch"
+    rows = dict(describe(DEFAULTS.model_copy(update={"epochs": 2}), "kaiming"))
+    assert rows["batch"].endswith(", 2 epochs")

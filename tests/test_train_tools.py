@@ -267,3 +267,74 @@ def test_compile_weights_writes_them_beside_the_source(trained, tmp_path, capsys
     assert code == 1
     assert "`fc1.weight` is 2x4 there and 3x4 here" in capsys.readouterr().err
     assert not (tmp_path / "o.pt").exists()
+
+
+def test_compile_with_a_bad_checkpoint_writes_no_source(tmp_path, capsys) -> None:
+    """`--weights` that are not weights stop compile before the source is written: no half
+    output (a net.py without its net.pt) is left behind."""
+    bad = tmp_path / "garbage.pt"
+    bad.write_bytes(b"\x00not a checkpoint" * 40)
+    out = tmp_path / "net.py"
+    assert main(["compile", spec(tmp_path), "-o", str(out), "--weights", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"archc compile: `{bad}` is damaged or not a checkpoint")
+    assert err.count("\n") == 1
+    assert not out.exists() and not (tmp_path / "net.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "verb"),
+    [
+        (["train", "blocks/resnet", "--data", "."], "train"),
+        (["eval", "blocks/resnet", "--weights", "w.pt", "--data", "."], "evaluate"),
+        (["export", "blocks/resnet", "-o", "x.onnx"], "export"),
+    ],
+)
+def test_a_block_library_is_refused_in_one_line(argv, verb, tmp_path, capsys) -> None:
+    """A library has no network and no diagnostics: these exited 1 saying nothing at all."""
+    argv = [a if a != "x.onnx" else str(tmp_path / a) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("blocks/resnet: a block library (4 blocks: basic, ")
+    assert err.endswith(f"nothing to {verb}; import it from a network spec\n")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_eval_of_a_missing_spec_exits_2_as_every_unreadable_file(capsys) -> None:
+    assert main(["eval", "no_such_spec.arch", "--weights", "w.pt", "--data", "."]) == 2
+    assert "error[E001]: `no_such_spec.arch`: no such file" in capsys.readouterr().err
+
+
+def test_eval_refuses_a_run_of_another_input_size(tiny, trained, capsys) -> None:
+    """The run was trained at 8x8; its weights fit a 16x16 network too (conv, global pool, FC),
+    and eval measured that never-trained network in silence."""
+    spec_path, run = trained
+    capsys.readouterr()
+    args = ["eval", spec_path, "--weights", str(run / "last.pt"), "--data", str(tiny)]
+    assert main([*args, "--workers", "0", "--set", "input=16"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"archc eval: `{run / 'last.pt'}` was trained on another network (")
+    assert "3x8x8 -> 3x16x16" in err and err.count("\n") == 1
+
+
+def test_export_refuses_a_run_of_another_input_size(trained, tmp_path, capsys) -> None:
+    """As eval: an 8x8 run's weights fit a 16x16 network and were exported as one in silence."""
+    spec_path, run = trained
+    target = tmp_path / "n.onnx"
+    args = ["export", spec_path, "-o", str(target), "--weights", str(run / "last.pt")]
+    capsys.readouterr()
+    assert main([*args, "--set", "input=16"]) == 1
+    err = capsys.readouterr().err
+    assert "was trained on another network (" in err and "3x8x8 -> 3x16x16" in err
+    assert not target.exists()
+
+
+def test_compile_refuses_a_run_of_another_input_size(trained, tmp_path, capsys) -> None:
+    spec_path, run = trained
+    big = spec(tmp_path, TINY.replace("input [8x8x3]", "input [16x16x3]"), "big.arch")
+    target = tmp_path / "n.py"
+    capsys.readouterr()
+    assert main(["compile", big, "-o", str(target), "--weights", str(run / "last.pt")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"archc compile: `{run / 'last.pt'}` was trained on another network (")
+    assert not target.exists() and not (tmp_path / "n.pt").exists()

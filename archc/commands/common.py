@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from archc.check import Checked
@@ -159,6 +159,15 @@ def refuse_library(path: str, blocks: Sequence[str], nothing_to: str) -> int:
         file=sys.stderr,
     )
     return 2
+
+
+def refused(exc: Any, args: argparse.Namespace, verb: str) -> int:
+    """An ArchcError of the API: its diagnostics (exit 1, or 2 for an unreadable file), or
+    for a block library, which has none, the line that says there is no network to ``verb``."""
+    print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
+    if exc.library:
+        return refuse_library(args.file, exc.library, verb)
+    return exit_code(exc.diagnostics) or 1
 
 
 def training_errors() -> tuple[type[Exception], ...]:

@@ -90,6 +90,9 @@ def handle(args: argparse.Namespace) -> int:
         return exit_code(checked.diagnostics) or 1
     # Warnings, and the failed claims that --allow-claims lets through, are still shown.
     print_diagnostics(checked.diagnostics, checked.sources, args.color, sys.stderr)
+    weights = _read_weights(checked, args)  # a bad checkpoint: no source written either
+    if weights == 1:
+        return 1
     try:
         # Seconds on a terminal, most of them torch's import: say which part is running.
         with stages("archc compile", ("importing torch", "generating")) as step:
@@ -116,12 +119,29 @@ def handle(args: argparse.Namespace) -> int:
         print_diagnostics(exc.diagnostics, exc.sources or checked.sources, args.color, sys.stderr)
         return 1
     print(message)
-    if args.weights is not None:
-        return _compile_weights(checked, args)
+    if isinstance(weights, bytes):
+        return _compile_weights(checked, args, weights)
     return 0
 
 
-def _compile_weights(checked: Checked, args: argparse.Namespace) -> int:
+def _read_weights(checked: Checked, args: argparse.Namespace) -> bytes | int | None:
+    """``--weights``' checked state_dict, None without --weights, 1 after the one line that
+    says why the checkpoint does not fit."""
+    if args.weights is None:
+        return None
+    import torch  # noqa: F401
+
+    from archc.training.checkpoint import CheckpointError
+    from archc.training.weights import checked_weights
+
+    try:
+        return checked_weights(checked, Path(args.weights))
+    except CheckpointError as exc:
+        print(f"archc compile: {exc}", file=sys.stderr)
+        return 1
+
+
+def _compile_weights(checked: Checked, args: argparse.Namespace, data: bytes) -> int:
     """``archc compile --weights``: the weights beside the source just written."""
     from archc.diagnostics import visible
     from archc.files import output_path
@@ -130,7 +150,7 @@ def _compile_weights(checked: Checked, args: argparse.Namespace) -> int:
 
     source = output_path(args.output, Path(locate(args.file)).stem)
     try:
-        print(write_beside(checked, source, Path(args.weights), [locate(args.file)]))
+        print(write_beside(checked, source, Path(args.weights), [locate(args.file)], data))
     except CheckpointError as exc:
         print(f"archc compile: {exc}", file=sys.stderr)
         return 1

@@ -10,10 +10,11 @@ from pathlib import Path
 from archc.commands.common import (
     add_color,
     add_set_option,
+    lacks,
     locate,
     non_negative_int,
     positive_int,
-    print_diagnostics,
+    refused,
     settings,
     training_errors,
 )
@@ -48,6 +49,8 @@ def arguments(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def handle(args: argparse.Namespace) -> int:
     import json
 
+    if lacks("eval", "train"):  # the data loader is torchvision's, as for train
+        return 2
     from archc.diagnostics import ArchcError
     from archc.training.evaluate import evaluate
 
@@ -65,8 +68,7 @@ def handle(args: argparse.Namespace) -> int:
             workers=args.workers,
         )
     except ArchcError as exc:
-        print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
-        return 1
+        return refused(exc, args, "evaluate")
     except training_errors() as exc:
         print(f"archc eval: {exc}", file=sys.stderr)
         return 1

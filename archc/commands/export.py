@@ -11,10 +11,9 @@ from archc.commands.common import (
     STDIN,
     add_color,
     add_set_option,
-    exit_code,
     lacks,
     positive_int,
-    print_diagnostics,
+    refused,
     settings,
     spec_argument,
 )
@@ -86,8 +85,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         result = export_onnx(source, target, inputs, opset=args.opset, weights=weights, sets=sets)
     except ArchcError as exc:
-        print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
-        return exit_code(exc.diagnostics) or 1
+        return refused(exc, args, "export")
     except ExportError as exc:
         print(f"archc export: {visible(str(exc))}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ from archc.commands.common import (
     non_negative_int,
     positive_float,
     positive_int,
-    print_diagnostics,
+    refused,
     seed,
     settings,
     spec_argument,
@@ -115,8 +115,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         train(source, options)
     except ArchcError as exc:
-        print_diagnostics(exc.diagnostics, exc.sources, args.color, sys.stderr)
-        return 1
+        return refused(exc, args, "train")
     except training_errors() as exc:
         print(f"archc train: {exc}", file=sys.stderr)
         return 1

@@ -556,14 +556,16 @@ class Arguments:
     def positional(self, kind: str, k: _Kind, values: list[S.Arg]) -> None:
         op = OPS[kind]
         slots = op.slots
-        for arg in values:
+        for n, arg in enumerate(values):
             if isinstance(arg.value, S.Pair):
                 slot = op.pair_slot
                 if slot is not None and slot in k.options and not k.paper:
                     # `CONV 4 3x3 kernel 5`: the size and the keyword name the same thing.
                     later = max(arg.span, k.options[slot].span, key=_position)
+                    _misspelt_kind(values[:n])  # `CONV2: cnov 32 3x3`: cnov filled a slot
                     raise SyntaxProblem("E106", f"`{slot}` is given twice", later, _help_args(kind))
                 if slot is None or slot in k.options:
+                    _misspelt_kind(values[:n])
                     raise SyntaxProblem(
                         "E106",
                         f"unexpected size in {_kind_word(kind)} line",
@@ -574,18 +576,39 @@ class Arguments:
                 continue
             free = [s for s in slots if s not in k.options]
             if not free:
-                what = _describe(arg.value)
-                if not slots:
-                    msg = f"{_kind_word(kind)} takes no arguments, but got {what}"
-                else:
-                    msg = f"too many values for {_kind_word(kind)}: {what} is extra"
-                    if _repeat_word(arg.value):  # `CONV 64 3x3 x depth`
-                        raise _repeat_count(arg.span)
-                    if isinstance(arg.value, S.Name):  # `strid 2`, `depthwize`, `, rellu`
-                        words = [*op.keywords, *(f.replace("_", " ") for f in op.flags)]
-                        kinds = [w.lower() for w in WORDS]
-                        msg += did_you_mean(arg.value.id, words) or did_you_mean(
-                            arg.value.id, kinds
-                        )
-                raise SyntaxProblem("E106", msg, arg.span, _help_args(kind))
+                raise _extra_value(kind, op, arg)
             k.options[free[0]] = arg
+
+
+def _extra_value(kind: str, op: Op, arg: S.Arg) -> SyntaxProblem:
+    """E106 for a value past a kind's slots, with the keyword, flag or kind it nearly is."""
+    what = _describe(arg.value)
+    if not op.slots:  # `bn, rleu`: a misspelt kind after a comma reads as BN's
+        msg = f"{_kind_word(kind)} takes no arguments, but got {what}"
+    else:
+        msg = f"too many values for {_kind_word(kind)}: {what} is extra"
+        if _repeat_word(arg.value):  # `CONV 64 3x3 x depth`
+            return _repeat_count(arg.span)
+    if isinstance(arg.value, S.Name):  # `strid 2`, `depthwize`, `, rellu`
+        words = [*op.keywords, *(f.replace("_", " ") for f in op.flags)]
+        kinds = [w.lower() for w in WORDS]
+        msg += did_you_mean(arg.value.id, words) or did_you_mean(arg.value.id, kinds)
+    return SyntaxProblem("E106", msg, arg.span, _help_args(kind))
+
+
+def _misspelt_kind(before: list[S.Arg]) -> None:
+    """Raise E105 for a word read as a value that is nearly a kind: under a label that names
+    the kind (`CONV2: cnov 32 3x3`) a misspelt kind word fills the first slot, and the size
+    after it would otherwise be reported as given twice."""
+    kinds = [w.lower() for w in WORDS]
+    for arg in before:
+        if isinstance(arg.value, S.Name) and arg.value.id.lower() not in kinds:
+            near = did_you_mean(arg.value.id.lower(), kinds)
+            if near:
+                raise SyntaxProblem(
+                    "E105",
+                    f"unknown layer kind `{arg.value.id}`{near}",
+                    arg.span,
+                    "the label already names the kind (`CONV2: 32 3x3`); or write the kind "
+                    "after it (`conv2: CONV 32 3x3`)",
+                )

@@ -10,6 +10,7 @@ a traceback from torch.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,17 @@ def save(state: dict[str, Any], path: Path) -> None:
 
 def read(path: Path) -> Any:
     """Whatever ``path`` holds, loaded with ``weights_only`` (tensors and plain containers)."""
+    if path.is_dir():
+        raise CheckpointError(f"`{path}` is a directory, not a checkpoint")
     if not path.is_file():
         raise CheckpointError(f"there is no checkpoint `{path}`")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, garbage, a pickle weights_only refuses: all unreadable
         first = str(e).strip().split("\n")[0][:160] or type(e).__name__
+        why = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\. |\n|$)", str(e))
+        if first.startswith("Weights only load failed") and why:  # the reason, not the advice
+            first = f"torch's weights-only loader: {why[1].strip()[:120]}"
         raise CheckpointError(f"`{path}` is damaged or not a checkpoint ({first})") from None
 
 

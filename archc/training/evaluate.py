@@ -40,7 +40,8 @@ def evaluate(
     cuda = torch.cuda.is_available()
     world = World(0, 1, torch.device("cuda" if cuda else "cpu"))
     model = parts.for_training(build_module(checked), graph)
-    weights.load_into(model, checkpoint)
+    weights.load_into(model, checkpoint)  # names and shapes first: the tensor that differs
+    weights.same_network(checked, checkpoint, "evaluate")
     model.to(world.device)
     loader = DataLoader(
         images, batch_size or recipe.batch_size, num_workers=workers, collate_fn=data.collate

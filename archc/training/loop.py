@@ -91,7 +91,8 @@ def _write(run: Run, row: dict[str, Any], epoch: int, first: str) -> None:
     print(_line(row, run.recipe.epochs, better and epoch > 1, run.best_metric), file=sys.stderr)
     if row["skipped_images"]:
         print(
-            f"archc train: epoch {epoch}: skipped {row['skipped_images']} unreadable images"
+            f"archc train: epoch {epoch}: skipped {row['skipped_images']} unreadable "
+            f"image{'s' if row['skipped_images'] != 1 else ''}"
             + (f" (one is {first})" if first else ""),
             file=sys.stderr,
         )

@@ -144,7 +144,8 @@ def checked_network(spec: Any, sets: dict[str, str]) -> tuple[Checked, int]:
     except parameters.SettingError as e:
         raise TrainingError(str(e)) from None
     if not checked.ok or checked.graph is None:
-        raise ArchcError(checked.diagnostics, checked.sources)
+        library = checked.blocks if checked.library else ()
+        raise ArchcError(checked.diagnostics, checked.sources, library)
     graph = checked.graph
     out = checked.shapes[graph.output]
     if len(out) != 1:
@@ -411,7 +412,7 @@ def _loaders(run: Run, sets: dict[str, data.Images]) -> None:
         steps = len(run.train_loader)
         world.say(
             f"{len(train)} train and {len(val)} val images, {run.classes} classes, "
-            f"{steps} steps of {recipe.batch_size} per epoch, "
+            f"{steps} step{'s' if steps != 1 else ''} of {recipe.batch_size} per epoch, "
             f"{recipe.epochs} epoch{'s' if recipe.epochs != 1 else ''}; "
             f"run directory {o.out}"
         )

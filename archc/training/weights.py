@@ -9,13 +9,14 @@ shape, when the class count differs (fine-tuning), which keeps its fresh initial
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from archc.check import Checked
-from archc.training import checkpoint
+from archc.training import checkpoint, identity
 
 
 def _names(keys: list[str]) -> str:
@@ -111,24 +112,56 @@ def load_into(model: nn.Module, path: Path) -> None:
     model.load_state_dict(given)
 
 
-def write_beside(checked: Checked, source: Path, path: Path, inputs: list[str]) -> str:
-    """``archc compile --weights``: the weights of ``path``, checked against the module, as a
-    plain state_dict beside the generated ``source`` (``net.py`` -> ``net.pt``); the line that
-    says how to load them."""
+def checked_weights(checked: Checked, path: Path) -> bytes:
+    """The weights of ``path``, checked against the module, as a saved plain state_dict.
+    Raises CheckpointError before anything is written."""
     import io
 
-    from archc.backends.source import class_name
     from archc.backends.torch_module import build_module
-    from archc.files import write_output
 
     model = build_module(checked)
     load_into(model, path)
+    same_network(checked, path, "compile")
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def write_beside(
+    checked: Checked, source: Path, path: Path, inputs: list[str], data: bytes | None = None
+) -> str:
+    """``archc compile --weights``: the weights of ``path`` (``data``, when
+    :func:`checked_weights` already read them) beside the generated ``source`` (``net.py`` ->
+    ``net.pt``); the line that says how to load them."""
+    from archc.backends.source import class_name
+    from archc.files import write_output
+
+    data = checked_weights(checked, path) if data is None else data
     target = source.with_suffix(".pt")
-    write_output(target, buffer.getvalue(), [*inputs, str(path), str(source)])
+    write_output(target, data, [*inputs, str(path), str(source)])
     name = class_name(checked.graph.name) if checked.graph is not None else "Net"
     return (
         f"wrote {target}: the weights of {path}; load them with model = {name}(); "
         f"model.load_state_dict(torch.load({str(target)!r}, weights_only=True))"
+    )
+
+
+def same_network(checked: Checked, path: Path, verb: str) -> None:
+    """An archc checkpoint records the network it trained; one whose weights merely fit another
+    (the run's ``--set input=16`` left out: a global pool takes any size) is refused, as
+    ``--resume`` refuses it, instead of measuring a network that was never trained."""
+    state = checkpoint.read(path)
+    if not (isinstance(state, dict) and isinstance(state.get("network"), str)):
+        return  # a plain state_dict says nothing about its network
+    assert checked.graph is not None
+    network = identity.network(checked.graph, checked.shapes)
+    if state.get("graph_hash") == identity.digest(network):
+        return
+    try:
+        differs = identity.network_difference(json.loads(state["network"]), network)
+    except (ValueError, KeyError, TypeError):
+        differs = "its network record is damaged"
+    raise checkpoint.CheckpointError(
+        f"`{path}` was trained on another network ({differs}): {verb} it with the spec and "
+        "--set it was trained with"
     )
