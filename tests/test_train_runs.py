@@ -124,7 +124,8 @@ def test_a_recipe_change_on_resume_is_refused_not_half_applied(
     assert [r["epoch"] for r in rows(run)] == [1]
 
 
-BLOCKS = "block unit(c):\n    CONV: c 3x3 pad 1\n"
+# The library sets its own defaults: an imported block takes those of the file it is defined in.
+BLOCKS = "conv: relu\nblock unit(c):\n    CONV: c 3x3 pad 1\n"
 NET = 'import "blocks.arch"\ninput [8x8x3]\nconv: bn, relu\ntrain:\n    batch size 4\n' \
       "    epochs 2\n    augment none\nb: unit(4)\nGAP\nFC 2\n"  # fmt: skip
 
