@@ -250,6 +250,24 @@ def test_the_module_plan_does_not_scan_the_graph_per_part():
     assert passes(200) == passes(50) <= 3
 
 
+def test_block_classes_are_formed_without_merging_every_instance_with_every_other(monkeypatch):
+    from archc.backends import source
+
+    calls = []
+    real = source.merge
+    monkeypatch.setattr(source, "merge", lambda parts: calls.append(len(parts)) or real(parts))
+
+    def merged_parts(n: int) -> int:
+        calls.clear()
+        source.generate_source(check_source(_instances(n)))
+        return sum(calls)
+
+    # Instances of one forward join their class by that forward: the parts merged do not grow
+    # with their number (the old grouping merged each new instance with all before it: n*n/2).
+    small, large = merged_parts(50), merged_parts(200)
+    assert large - small == 200 - 50  # one last merge per class, over its members
+
+
 class _Name(str):
     """A node name that counts comparisons with other names."""
 

@@ -311,6 +311,12 @@ def _outline(part: Part) -> list[tuple[str, tuple[Any, ...], list[str]]]:
     return steps
 
 
+def outline_key(part: Part) -> tuple[Any, ...]:
+    """A hashable form of the part's forward (:func:`_outline`): parts with equal keys merge
+    alike, so a class's candidates are tested against one part of each distinct forward."""
+    return tuple((key, what, tuple(reads)) for key, what, reads in _outline(part))
+
+
 def merge(parts: list[Part]) -> tuple[Part, dict[str, list[bool]]] | None:
     """The part whose forward all of ``parts`` share, and for each step that only some of them
     have, which have it; None unless every other forward is that one without some steps, each
