@@ -95,3 +95,9 @@ def fmt_shape(shape: Shape) -> str:
         c, h, w = shape
         return f"[{h}x{w}x{c}]"
     return "[" + "x".join(str(s) for s in shape) + "]"
+
+
+def missing_facets(cls: type, required: tuple[str, ...]) -> list[str]:
+    """The facets of a registry (ops, constructs) that ``cls`` and its bases below the
+    registry's root define nowhere: a registered class must define them all."""
+    return [f for f in required if not any(f in vars(k) for k in cls.__mro__[:-2])]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from archc import syntax as S
+from archc.nodes import missing_facets
 from archc.spans import Span
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class Construct:
         super().__init_subclass__(**kwargs)
         if abstract:
             return
-        missing = [f for f in REQUIRED if not any(f in vars(k) for k in cls.__mro__[:-2])]
+        missing = missing_facets(cls, REQUIRED)
         if missing:
             raise TypeError(f"construct {cls.__name__} does not define {', '.join(missing)}")
         if any(c.node is cls.node for c in REGISTERED):

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from archc.nodes import NodeBase, Pair, Shape, fmt_shape
+from archc.nodes import NodeBase, Pair, Shape, fmt_shape, missing_facets
 from archc.numbers import fmt_int
 from archc.ops.geometry import axis_out, extent, rounded
 from archc.ops.layout import Layout
@@ -248,7 +248,7 @@ class Op:
         super().__init_subclass__(**kwargs)
         if abstract:
             return
-        missing = [f for f in REQUIRED if not any(f in vars(k) for k in cls.__mro__[:-2])]
+        missing = missing_facets(cls, REQUIRED)
         if missing:
             raise TypeError(f"op {cls.__name__} does not define {', '.join(missing)}")
         cls.kind = cls.model.model_fields["op"].default

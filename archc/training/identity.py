@@ -82,3 +82,17 @@ def recipe_difference(run: dict[str, Any], spec: dict[str, Any]) -> list[str]:
         elif a != b:
             changes.append(f"{key} {_shown(a)} -> {_shown(b)}")
     return changes
+
+
+def checkpoint_difference(
+    state: dict[str, Any], graph: ir.Graph, shapes: dict[str, Any]
+) -> str | None:
+    """None when the checkpoint ``state`` records the network of ``graph``, else what differs
+    (layer names or shapes), or that its record is damaged."""
+    spec = network(graph, shapes)
+    if state.get("graph_hash") == digest(spec):
+        return None
+    try:
+        return network_difference(json.loads(state["network"]), spec)
+    except (ValueError, KeyError, TypeError):
+        return "its network record is damaged"

@@ -267,12 +267,8 @@ def _resumed(checked: Checked, recipe: Recipe, o: Options, world: World) -> dict
     assert checked.graph is not None
     path = o.out / "last.pt"
     state = checkpoint.load(path)
-    network = identity.network(checked.graph, checked.shapes)
-    if state["graph_hash"] != identity.digest(network):
-        try:
-            differs = identity.network_difference(json.loads(state["network"]), network)
-        except (ValueError, KeyError, TypeError):
-            differs = "its network record is damaged"
+    differs = identity.checkpoint_difference(state, checked.graph, checked.shapes)
+    if differs is not None:
         raise checkpoint.CheckpointError(
             f"--resume: `{o.out}` was trained on another network ({differs}): resume with "
             "the network it was trained on, or train into a new --out"

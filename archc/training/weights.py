@@ -9,7 +9,6 @@ shape, when the class count differs (fine-tuning), which keeps its fresh initial
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -154,13 +153,9 @@ def same_network(checked: Checked, path: Path, verb: str) -> None:
     if not (isinstance(state, dict) and isinstance(state.get("network"), str)):
         return  # a plain state_dict says nothing about its network
     assert checked.graph is not None
-    network = identity.network(checked.graph, checked.shapes)
-    if state.get("graph_hash") == identity.digest(network):
+    differs = identity.checkpoint_difference(state, checked.graph, checked.shapes)
+    if differs is None:
         return
-    try:
-        differs = identity.network_difference(json.loads(state["network"]), network)
-    except (ValueError, KeyError, TypeError):
-        differs = "its network record is damaged"
     raise checkpoint.CheckpointError(
         f"`{path}` was trained on another network ({differs}): {verb} it with the spec and "
         "--set it was trained with"
