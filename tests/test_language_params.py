@@ -279,3 +279,61 @@ def test_an_import_sets_a_librarys_params(tmp_path: Path) -> None:
 def test_check_spec_passes_params() -> None:
     checked = check_spec(FAMILY, {"variant": "a"})
     assert checked.graph is not None and checked.graph.name == "resneta"
+
+
+# --- the docs' examples (docs/language.md, Families) ------------------------------------------
+
+
+def doc_example(marker: str) -> str:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text()
+    import re
+
+    (text,) = [t for t in re.findall(r"```arch\n(.*?)```", doc, re.S) if marker in t]
+    return text
+
+
+def test_the_family_example_of_the_docs() -> None:
+    text = doc_example("network resnet{variant}")
+    result = parse_spec(text, "example.arch")
+    assert result.diagnostics == [] and result.graph.name == "resnet26"
+    blocks = sorted({".".join(n.name.split(".")[:2]) for n in result.graph.nodes if "." in n.name})
+    assert [b for b in blocks if b.startswith("layer2")] == ["layer2.0", "layer2.1", "layer2.2"]
+    (conv,) = [n for n in result.graph.nodes if n.name == "layer4.2.conv2"]
+    assert conv.out_channels == 512
+    small = parse_spec(text, "example.arch", {"variant": "18"})
+    assert small.graph.name == "resnet18"
+    names = {".".join(n.name.split(".")[:2]) for n in small.graph.nodes}
+    assert sorted(b for b in names if b.startswith("layer3")) == ["layer3.0", "layer3.1"]
+    assert result.family.names() == {"18": "resnet18", "26": "resnet26", "34": "resnet34"}
+
+
+def test_the_import_settings_example_of_the_docs() -> None:
+    text = doc_example("(bn_eps = 0.001)")
+    nodes = parse_spec(text, "example.arch").graph.nodes
+    assert [(n.name, n.eps) for n in nodes if n.op == "batchnorm"] == [
+        ("stem.1", 0.001),
+        ("head.1", 0.001),
+    ]
+    plain = parse_spec(text.replace(" (bn_eps = 0.001)", ""), "example.arch").graph.nodes
+    assert [n.eps for n in plain if n.op == "batchnorm"] == [1e-5, 1e-5]
+
+
+def test_the_repetition_example_of_the_docs() -> None:
+    result = parse_spec(doc_example('"unit{i}": unit(8 + 4 * i) x depth'), "example.arch")
+    assert convs(result) == [("unit0.conv1", 8), ("unit1.conv1", 12), ("unit2.conv1", 16)]
+    assert not any(n.name.startswith("extra") for n in result.graph.nodes)
+
+
+def test_shipped_libraries_take_bn_params(tmp_path: Path) -> None:
+    spec = tmp_path / "net.arch"
+    spec.write_text(
+        'import "blocks/mobilenet_v3.arch" (bn_eps = 0.002, bn_momentum = 0.1)\n'
+        "input [32x32x3]\nstem: conv_bn_act(16, kernel 3, stride 2)\n"
+    )
+    (bn,) = [n for n in read_spec(spec).graph.nodes if n.op == "batchnorm"]
+    assert (bn.eps, bn.momentum) == (0.002, 0.1)
+    spec.write_text(
+        'import "blocks/inception.arch" (bn_eps = 0.01)\ninput [32x32x3]\nbasic_conv(8, 3)\n'
+    )
+    (bn,) = [n for n in read_spec(spec).graph.nodes if n.op == "batchnorm"]
+    assert bn.eps == 0.01
