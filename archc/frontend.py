@@ -8,8 +8,10 @@ so that diagnostics can show their source lines.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from archc import ir
 from archc import syntax as S
@@ -41,6 +43,8 @@ class FrontendResult:
     library_defaults: list[Diagnostic] = field(default_factory=list)
     """I002 notes: library defaults the spec leaves as they are where they set a training rate
     (shown by the summary, not as diagnostics)."""
+    family: Any = None
+    """(api stub until `params` lands) the family info: template, params, variants."""
 
 
 def _start(file: str) -> Span:
@@ -167,7 +171,9 @@ def read_syntax(path: Path) -> S.Spec | None:
     return _Reader().read(path)[0]
 
 
-def parse_spec(text: str, file: str = "<string>") -> FrontendResult:
+def parse_spec(
+    text: str, file: str = "<string>", params: Mapping[str, object] | None = None
+) -> FrontendResult:
     """Parse and elaborate spec text. ``file`` names it in diagnostics and in ``Graph.file``."""
     reader = _Reader()
     if text.startswith("\ufeff"):
@@ -181,7 +187,7 @@ def parse_spec(text: str, file: str = "<string>") -> FrontendResult:
     return _finish(spec, diags, reader)
 
 
-def read_spec(path: str | Path) -> FrontendResult:
+def read_spec(path: str | Path, params: Mapping[str, object] | None = None) -> FrontendResult:
     """Read, parse and elaborate a spec file (E001 unreadable or not a regular file, E002 not
     text, E004 larger than archc.files.MAX_SPEC_BYTES)."""
     reader = _Reader()
