@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archc.library import SPECS_DIR, NoSuchSpec, find_spec
+from archc import library
+from archc.library import NoSuchSpec, find_spec
 
 VARIANT = "variant"
 """The parameter a family's variant rows are chosen by."""
@@ -117,7 +118,7 @@ def member(name: str) -> Member | None:
         return None
     relative = Path(name[: -len(".arch")] if name.endswith(".arch") else name)
     local = relative.parent if str(relative.parent) else Path(".")
-    shipped_dir = None if relative.is_absolute() or ".." in relative.parts else SPECS_DIR
+    shipped_dir = None if relative.is_absolute() or ".." in relative.parts else library.SPECS_DIR
     for directory in (local, (shipped_dir / relative.parent) if shipped_dir else None):
         if directory is None or not directory.is_dir():
             continue
