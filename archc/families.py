@@ -153,3 +153,16 @@ def resolve(
         )
     chosen[VARIANT] = found.variant
     return found.family, chosen
+
+
+def spec_names() -> list[str]:
+    """Every name a command takes for a shipped spec: each file's (``blocks/resnet``,
+    ``torchvision/efficientnet``) and each family member's (``torchvision/efficientnet_b3``),
+    sorted. Parses the family specs' lines (not elaborated)."""
+    names = library.shipped_names()
+    members = []
+    for name in names:
+        found = family(library.SPECS_DIR / f"{name}.arch")
+        folder = name.rpartition("/")[0]
+        members += [f"{folder}/{m}" if folder else m for m in found.names] if found else []
+    return sorted(set(names) | set(members))
