@@ -233,10 +233,10 @@ def _unacknowledgeable(x: S.Expectation) -> tuple[str, str] | None:
 
 def check_spec(
     spec: str | os.PathLike[str],
+    params: Mapping[str, object] | None = None,
     *,
     batch: int = 1,
     dtype: Dtype = "fp32",
-    params: Mapping[str, object] | None = None,
 ) -> Checked:
     """Check a spec given as a path, the name of a shipped spec (``torchvision/resnet50``), of
     a family member (``torchvision/efficientnet_b3``: the family's spec with ``variant``

@@ -140,11 +140,16 @@ def resolve(
     another ``variant``."""
     chosen = dict(params or {})
     try:
-        return find_spec(spec), chosen
+        path = find_spec(spec)
     except NoSuchSpec as missing:
         found = member(os.fspath(spec))
         if found is None:
             raise missing from None
+    else:
+        # A path object is taken as given: one that names no file may still be a member's.
+        found = None if path is None or os.path.lexists(path) else member(os.fspath(spec))
+        if found is None:
+            return path, chosen
     given = chosen.get(VARIANT)
     if given is not None and str(given).strip().strip("\"'") != found.variant:
         raise ParamConflict(

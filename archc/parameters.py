@@ -40,7 +40,7 @@ def parse(items: list[str]) -> dict[str, str]:
     for item in items:
         name, eq, value = item.partition("=")
         name = name.strip()
-        if not eq or not value.strip():
+        if not eq or not name or not value.strip():
             raise SettingError(f"--set {item!r}: write NAME=VALUE, e.g. classes=10 or variant=b3")
         if not _PARAM.fullmatch(name):
             raise SettingError(
