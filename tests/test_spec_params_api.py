@@ -167,6 +167,10 @@ def test_ir_prints_the_variants_graph(family: Path, capsys) -> None:
     assert graph["name"] == "tiny_b"
     code, _, err = run(["ir", str(family), "--set", "classes=3"], capsys)
     assert code == 2 and "archc ir: --set classes/input" in err
+    code, out, err = run(["ir", str(family.parent / "tiny_b")], capsys)
+    assert code == 0 and json.loads(out)["name"] == "tiny_b", err
+    code, out, err = run(["ir", str(family.parent / "tiny_b"), "--set", "variant=a"], capsys)
+    assert code == 2 and "is variant b of `tiny`" in err, err
 
 
 @pytest.mark.parametrize(
@@ -228,9 +232,10 @@ def test_specs_lists_a_family_with_its_variants_and_builders(
     }
     assert (tiny["params"], plain["params"]) == (314, 224)
     assert "family" not in plain
-    # the builder names load from the shipped library too
+    # the builder names load from the shipped library too, and completion offers them
     path, params = families.resolve("nets/tiny_b")
     assert (path, params) == (tmp_path / "nets" / "tiny.arch", {"variant": "b"})
+    assert families.spec_names() == ["nets/tiny", "nets/tiny_a", "nets/tiny_b", "plain"]
 
 
 # --- a trained run keeps its params ---------------------------------------------------------------
