@@ -56,8 +56,7 @@ _FAMILIES: dict[tuple[str, int, int], Family | None] = {}
 def family(path: Path) -> Family | None:
     """The family that the spec at ``path`` defines, or None for a plain spec (or one that does
     not parse). Its lines are parsed once per process, and again when the file changes."""
-    from archc.elaborate.params import family_of
-    from archc.frontend import read_syntax
+    from archc.frontend import read_family
 
     try:
         stat = path.stat()
@@ -65,8 +64,7 @@ def family(path: Path) -> Family | None:
         return None
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     if key not in _FAMILIES:
-        spec = read_syntax(path)
-        _FAMILIES[key] = of(path, family_of(spec) if spec is not None else None)
+        _FAMILIES[key] = of(path, read_family(path))
     return _FAMILIES[key]
 
 
