@@ -120,6 +120,15 @@ def test_a_builder_name_resolves_to_its_family_and_variant(family: Path) -> None
     assert families.family(family).names == ("tiny_a", "tiny_b")
 
 
+def test_a_family_that_does_not_parse_is_named_for_its_members(tmp_path: Path, capsys) -> None:
+    (tmp_path / "tiny.arch").write_text(FAMILY.replace("GAP", "GAP ]]"))
+    code, _, err = run(["summary", str(tmp_path / "tiny_b")], capsys)
+    assert code == 2 and "E001" in err and "no such file or shipped spec" in err, err
+    assert f"`{tmp_path / 'tiny.arch'}` may define it, but does not parse" in err, err
+    with pytest.raises(families.NoSuchSpec, match="may define it, but does not parse"):
+        families.resolve(str(tmp_path / "tiny_b"))
+
+
 def test_a_builder_name_given_another_variant_is_refused(family: Path, capsys) -> None:
     with pytest.raises(families.ParamConflict, match="variant b of `tiny`"):
         families.resolve(str(family.parent / "tiny_b"), {"variant": "a"})
