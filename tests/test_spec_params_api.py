@@ -80,6 +80,11 @@ def test_load_builds_the_variant_asked_for(family: Path) -> None:
     assert sum(p.numel() for p in model.parameters()) == params_of(16)
     model = archc.load(family.parent / "tiny_b")
     assert sum(p.numel() for p in model.parameters()) == params_of(16)
+    model = archc.recipe(family, variant="b", scores=4)["model"]
+    assert sum(p.numel() for p in model.parameters()) == params_of(16, 4)
+    with pytest.raises(archc.ArchcError) as e:
+        archc.load(family.parent / "tiny_b", variant="a")
+    assert [d.code for d in e.value.diagnostics] == ["E001"]
 
 
 def test_lint_reports_a_param_the_spec_does_not_have(family: Path) -> None:
