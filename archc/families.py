@@ -113,7 +113,7 @@ def _directories(name: str) -> tuple[str, list[Path]]:
     """A member name's own name and the directories to look for its family in: the directory
     it names (when it exists), then the shipped library's of that name."""
     relative = Path(name[: -len(".arch")] if name.endswith(".arch") else name)
-    if "\n" in name or len(name) > 255 or not relative.name:
+    if not library.is_name(name) or not relative.name:
         return "", []
     local = relative.parent if str(relative.parent) else Path(".")
     found = [local] if local.is_dir() else []
