@@ -239,6 +239,7 @@ def test_specs_lists_a_family_with_its_variants_and_builders(
     tiny, plain = json.loads(out)
     assert tiny["family"] == {
         "template": "tiny_{variant}",
+        "default": "a",
         "variants": [
             {"variant": "a", "name": "nets/tiny_a"},
             {"variant": "b", "name": "nets/tiny_b"},
