@@ -55,6 +55,8 @@ class BlockTable:
         self.loaded: dict[Path, tuple[tuple[str, Constant], ...]] = {}
         """Each file read, with the settings it was read with: a library is one copy of its
         blocks per setting."""
+        self.specs: dict[Path, S.Spec] = {}
+        """The syntax of each library read, for a second import's settings."""
         self.constants: dict[str, Constant] = {}
         """The root spec's constants (its ``param``s, as the caller set them, and variants)."""
         self.import_stack: list[Path] = []
@@ -194,6 +196,25 @@ class BlockTable:
             return None
         return settings
 
+    def again(self, st: S.Import, found: Path, settings: dict[str, Constant]) -> None:
+        """A file imported a second time: one copy of its blocks serves both imports when
+        they give its constants the same values (E225 otherwise)."""
+        spec = self.specs.get(found)
+        if spec is None:
+            return
+        values = file_constants(spec, settings, [], st.span)
+        if tuple(sorted(values.items())) != self.loaded[found]:
+            self.diags.append(
+                error(
+                    "E225",
+                    f"`{st.path}` is imported again with other settings",
+                    st.span,
+                    "a network takes one copy of a library's blocks: import it once, with "
+                    "the settings every block needs",
+                )
+            )
+            self.import_failed = True
+
     def import_file(self, st: S.Import, base: Path, constants: dict[str, Constant]) -> None:
         if len(self.import_stack) > MAX_IMPORT_DEPTH:
             self.diags.append(
@@ -218,21 +239,10 @@ class BlockTable:
         settings = self.settings(st, constants)
         if settings is None:
             return
-        key = tuple(sorted(settings.items()))
         if found in self.loaded:
-            if self.loaded[found] != key:
-                self.diags.append(
-                    error(
-                        "E225",
-                        f"`{st.path}` is imported again with other settings",
-                        st.span,
-                        "a network takes one copy of a library's blocks: import it once, with "
-                        "the settings every block needs",
-                    )
-                )
-                self.import_failed = True
+            self.again(st, found, settings)
             return
-        self.loaded[found] = key
+        self.loaded[found] = ()
         spec, diags, text = self.loader(found)
         # A problem with the imported file as a whole (unreadable, not text, too large) is
         # reported at the line that imports it: the file has no line to point at.
@@ -252,6 +262,8 @@ class BlockTable:
         try:
             through = f'`import "{st.path}"`'
             lib = file_constants(spec, settings, self.diags, st.span, through, st.span)
+            self.loaded[found] = tuple(sorted(lib.items()))
+            self.specs[found] = spec
             self.register(spec, lecture_convention(spec.body), found.parent, lib)
         finally:
             self.import_stack.pop()
