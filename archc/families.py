@@ -86,7 +86,8 @@ def of(path: Path, info: Any) -> Family | None:
 def effective(info: Any, given: Mapping[str, object]) -> dict[str, str]:
     """Every param of a family with the value it was read with (``given``, else its default),
     as the spec would write it: a run's record of the params it trained with."""
-    from archc.elaborate.params import convert, show
+    from archc.elaborate.functions import show
+    from archc.elaborate.params import convert
     from archc.spans import Span
 
     if info is None:

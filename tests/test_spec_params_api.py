@@ -90,26 +90,26 @@ def test_load_builds_the_variant_asked_for(family: Path) -> None:
 def test_lint_reports_a_param_the_spec_does_not_have(family: Path) -> None:
     assert archc.lint(family, variant="b") == []
     (d,) = archc.lint(family, varient="b")
-    assert d.code == "E225" and "varient" in d.message, d.message
+    assert d.code == "E229" and "varient" in d.message, d.message
     assert "variant" in d.message + (d.help or ""), d
 
 
 def test_a_variant_that_is_no_row_lists_the_keys(family: Path) -> None:
     (d,) = archc.lint(family, variant="c")
     text = d.message + (d.help or "")
-    assert d.code == "E225", text
+    assert d.code == "E229", text
     assert "a, b" in text, text
 
 
 def test_a_string_for_a_number_param_is_an_error(family: Path) -> None:
     (d,) = archc.lint(family, scores="ten")
-    assert d.code == "E225" and "scores" in d.message, d.message
+    assert d.code == "E229" and "scores" in d.message, d.message
 
 
 def test_summary_of_a_spec_with_errors_raises(family: Path) -> None:
     with pytest.raises(archc.ArchcError) as e:
         archc.summary(family, variant="zz")
-    assert [d.code for d in e.value.diagnostics] == ["E225"]
+    assert [d.code for d in e.value.diagnostics] == ["E229"]
 
 
 # --- the builder names of a family ---------------------------------------------------------------
@@ -169,7 +169,7 @@ def test_every_light_command_takes_set(family: Path, capsys, command: str) -> No
     code, out, err = run([command, str(family), "--set", "variant=b"], capsys)
     assert code == 0, err
     code, out, err = run([command, str(family), "--set", "varient=b"], capsys)
-    assert code == 1 and "E225" in out + err, out + err
+    assert code == 1 and "E229" in out + err, out + err
 
 
 def test_ir_prints_the_variants_graph(family: Path, capsys) -> None:

@@ -60,7 +60,7 @@ def handle(args: argparse.Namespace) -> int:
 
 def _entry(name: str, checked: Checked) -> dict[str, Any]:
     """One spec as ``--format json`` lists it."""
-    from archc.elaborate.params import text_of
+    from archc.elaborate.values import name_text
     from archc.families import of
     from archc.library import SPECS_DIR
 
@@ -83,7 +83,7 @@ def _entry(name: str, checked: Checked) -> dict[str, Any]:
         default = checked.family.params.get("variant")
         entry["family"] = {
             "template": family.template,
-            "default": text_of(default) if default is not None else None,
+            "default": name_text(default) if default is not None else None,
             "variants": [
                 {"variant": key, "name": _builder(folder, family.names, k)}
                 for k, key in enumerate(family.variants)
