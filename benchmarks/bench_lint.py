@@ -34,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPECS = [
-    ROOT / "specs" / "torchvision" / "resnet152.arch",
+    "torchvision/resnet152",  # the family spec specs/torchvision/resnet.arch, variant 152
     ROOT / "specs" / "resnet152.arch",
 ]
 

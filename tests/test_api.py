@@ -124,7 +124,10 @@ def test_specs_lists_every_shipped_spec_with_its_costs(capsys):
     code, out, _ = run(capsys, ["specs"])
     assert code == 0
     lines = {line.split()[0]: line for line in out.splitlines() if line and "  " in line}
-    assert "torchvision/resnet50" in lines and "blocks/resnet" in lines
+    assert "torchvision/resnet" in lines and "blocks/resnet" in lines
+    # A family spec's line names its default member; its builders follow, each a spec name.
+    assert lines["torchvision/resnet"].split(None, 1)[1].startswith("resnet50: 25.6M params")
+    assert "builders: torchvision/resnet18, torchvision/resnet34, torchvision/resnet50," in out
     assert lines["vgg16"].split(None, 1)[1] == "VGG16: 138.4M params, 15.5G MACs per image"
     assert "block library: basic, bottleneck_v1, bottleneck_v1_5" in lines["blocks/resnet"]
 

@@ -20,10 +20,10 @@ import torchvision
 from torch import nn
 from torchvision.ops import StochasticDepth as TorchvisionStochasticDepth
 from torchvision.ops.misc import Permute as TorchvisionPermute
-from torchvision_models import NOT_ON_META, input_size
+from torchvision_models import NOT_ON_META, input_size, shipped_names
 
 from archc import ir
-from archc.check import Checked, check_file, check_source
+from archc.check import Checked, check_file, check_source, check_spec
 from archc.frontend import read_spec
 from archc.ops.activation import GELU, Hardsigmoid, Hardswish, ReLU6, Sigmoid, SiLU
 from archc.ops.layers import LayerScale, Permute, StochasticDepth
@@ -41,7 +41,9 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "vgg16": {},
     "vgg19": {},
     "vgg11_bn": {},
+    "vgg13_bn": {},
     "vgg16_bn": {},
+    "vgg19_bn": {},
     "googlenet": {"aux_logits": False, "transform_input": False, "init_weights": False},
     "resnet18": {},
     "resnet34": {},
@@ -49,13 +51,20 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "resnet101": {},
     "resnet152": {},
     "resnext50_32x4d": {},
+    "resnext101_32x8d": {},
+    "resnext101_64x4d": {},
     "wide_resnet50_2": {},
+    "wide_resnet101_2": {},
     "mobilenet_v2": {},
     "densenet121": {},
+    "densenet161": {},
+    "densenet169": {},
+    "densenet201": {},
     "mobilenet_v3_large": {},
     "mobilenet_v3_small": {},
     "mnasnet1_0": {},
     "squeezenet1_0": {},
+    "squeezenet1_1": {},
     "inception_v3": {"aux_logits": False, "transform_input": False, "init_weights": False},
     "shufflenet_v2_x1_0": {},
     "convnext_tiny": {},
@@ -66,7 +75,9 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
 
 @cache
 def checked(spec: str) -> Checked:
-    return check_file(SPECS / spec)
+    """A shipped spec by its file (``vgg16.arch``) or its name (``torchvision/resnet50``, which
+    may be a family spec's builder)."""
+    return check_file(SPECS / spec) if spec.endswith(".arch") else check_spec(spec)
 
 
 @cache
@@ -183,22 +194,28 @@ def test_ir_round_trips_through_json(spec: str) -> None:
     assert ir.Graph.from_json(resolved.to_json()) == resolved
 
 
-def test_squeezenet_expects_the_one_warning_its_network_has() -> None:
+@pytest.mark.parametrize(
+    "variant, quotient",
+    [("1_0", "(224 − 7 + 2·0)/2 + 1 = 109.5"), ("1_1", "(224 − 3 + 2·0)/2 + 1 = 111.5")],
+)
+def test_squeezenet_expects_the_one_warning_its_network_has(variant: str, quotient: str) -> None:
     # torchvision's squeezenet1_0 strides its unpadded 7x7 conv by 2 over 224 rows:
-    # (224 - 7)/2 + 1 = 109.5, so its last row and column are never read (W301).
-    path = SPECS / "torchvision" / "squeezenet1_0.arch"
+    # (224 - 7)/2 + 1 = 109.5, squeezenet1_1 its 3x3 conv: (224 - 3)/2 + 1 = 111.5; so their
+    # last row and column are never read (W301).
+    path = SPECS / "torchvision" / "squeezenet.arch"
     text = path.read_text(encoding="utf-8")
     assert text.count("# expect") == 1
-    assert [d.code for d in check_source(text, str(path)).expected] == ["W301"]
-    c = check_source(text.replace("# expect W301", "#"), str(path))
-    assert [(d.code, d.span.line) for d in c.diagnostics] == [("W301", 20)]
-    assert "(224 − 7 + 2·0)/2 + 1 = 109.5" in c.diagnostics[0].message
+    line = text[: text.index("# expect")].count("\n") + 1
+    params = {"variant": variant}
+    assert [d.code for d in check_source(text, str(path), params=params).expected] == ["W301"]
+    c = check_source(text.replace("# expect W301", "#"), str(path), params=params)
+    assert [(d.code, d.span.line) for d in c.diagnostics] == [("W301", line)]
+    assert quotient in c.diagnostics[0].message
 
 
 def test_every_torchvision_counterpart_is_shipped() -> None:
-    assert sorted(s for s in SHIPPED if s.startswith("torchvision/")) == sorted(
-        f"torchvision/{name}.arch" for name in TORCHVISION_KWARGS
-    )
+    # A spec file's name, or a family spec's builder name (torchvision/resnet.arch: resnet18, ...)
+    assert shipped_names() == sorted(TORCHVISION_KWARGS)
 
 
 # --- the lecture's AlexNet ------------------------------------------------------------------
@@ -269,7 +286,7 @@ def test_vgg16_has_138_million_parameters() -> None:
 
 @pytest.mark.parametrize("name", ["vgg11", "vgg13", "vgg16", "vgg19"])
 def test_vgg_paper_and_torchvision_share_weights(name: str) -> None:
-    paper, tv = checked(f"{name}.arch"), checked(f"torchvision/{name}.arch")
+    paper, tv = checked(f"{name}.arch"), checked(f"torchvision/{name}")
     assert param_shapes(paper) == param_shapes(tv)
     assert param_count(paper) == sum(p.numel() for p in torchvision_model(name).parameters())
 
@@ -350,12 +367,12 @@ def test_resnet50_v1_has_torchvision_parameter_count() -> None:
 
 @pytest.mark.parametrize("layers", RESNET_PAPER)
 def test_resnet_paper_and_torchvision_share_weights(layers: int) -> None:
-    paper, tv = checked(f"resnet{layers}.arch"), checked(f"torchvision/resnet{layers}.arch")
+    paper, tv = checked(f"resnet{layers}.arch"), checked(f"torchvision/resnet{layers}")
     assert param_shapes(paper) == param_shapes(tv)
 
 
 def test_bottleneck_v1_5_moves_the_stride_to_the_3x3() -> None:
-    v1, v15 = checked("resnet50.arch"), checked("torchvision/resnet50.arch")
+    v1, v15 = checked("resnet50.arch"), checked("torchvision/resnet50")
     assert v1.graph is not None and v15.graph is not None
     v1_strided = [n.kernel for n in nodes(v1, "conv") if n.stride == (2, 2)]
     v15_strided = [n.kernel for n in nodes(v15, "conv") if n.stride == (2, 2)]
@@ -498,7 +515,7 @@ def torchvision_forward(name: str) -> list[tuple[object, ...]]:
 
 @pytest.mark.parametrize("name", TORCHVISION_KWARGS)
 def test_torchvision_counterpart_runs_the_same_modules(name: str) -> None:
-    c = checked(f"torchvision/{name}.arch")
+    c = checked(f"torchvision/{name}")
     assert c.graph is not None
     assert c.graph.init == "torchvision"
     modules = c.graph.nodes
@@ -516,11 +533,12 @@ def test_torchvision_counterpart_runs_the_same_modules(name: str) -> None:
         # BasicConv2d calls F.relu, which no hook sees: one per conv.
         assert sum(d == ("relu",) for d in ours) == sum(d[0] == "conv" for d in theirs)
         ours = [d for d in ours if d != ("relu",)]
-    if name in ("mobilenet_v2", "densenet121", "mnasnet1_0", "shufflenet_v2_x1_0"):
+    densenet = name.startswith("densenet")
+    if densenet or name in ("mobilenet_v2", "mnasnet1_0", "shufflenet_v2_x1_0"):
         # Their forwards pool with F.adaptive_avg_pool2d (MNASNet's and ShuffleNet's with
         # x.mean([2, 3])), which no hook sees.
         ours.remove(("adaptive_avgpool", (1, 1)))
-    if name == "densenet121":
+    if densenet:
         # ... and DenseNet's ends with F.relu.
         del ours[len(ours) - 1 - ours[::-1].index(("relu",))]
     if name == "efficientnet_b0":
@@ -535,7 +553,7 @@ def test_torchvision_counterpart_runs_the_same_modules(name: str) -> None:
 
 @pytest.mark.parametrize("name", TORCHVISION_KWARGS)
 def test_torchvision_counterpart_has_the_same_parameters(name: str) -> None:
-    c = checked(f"torchvision/{name}.arch")
+    c = checked(f"torchvision/{name}")
     model = torchvision_model(name)
     assert param_shapes(c) == [tuple(p.shape) for p in model.parameters()]
     assert param_count(c) == sum(p.numel() for p in model.parameters())
@@ -543,7 +561,7 @@ def test_torchvision_counterpart_has_the_same_parameters(name: str) -> None:
 
 @pytest.mark.parametrize("layers", RESNET_PAPER)
 def test_torchvision_resnet_names_are_torchvision_keys(layers: int) -> None:
-    c = checked(f"torchvision/resnet{layers}.arch")
+    c = checked(f"torchvision/resnet{layers}")
     assert c.graph is not None
     ours = {n.name for n in c.graph.nodes}
     theirs = {

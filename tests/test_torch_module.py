@@ -708,13 +708,10 @@ def test_load_raises_the_diagnostics_of_a_broken_spec(tmp_path):
 @pytest.mark.slow
 @under_triton
 def test_fused_resnet50_under_the_kernels_equals_the_plain_model(monkeypatch):
-    from pathlib import Path
-
     torch.manual_seed(0)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    spec = Path(__file__).resolve().parents[1] / "specs" / "torchvision" / "resnet50.arch"
-    model = archc.load(spec, device=device).eval()
+    model = archc.load("torchvision/resnet50", device=device).eval()
     randomize_bn(model)
     fused = archc.fuse(model)
     assert fused.fusion_groups == 53  # every conv: 1 + 16 blocks x 3 + 4 projections

@@ -1,16 +1,17 @@
 """`init torchvision` against torchvision's own initialisation, tensor by tensor.
 
-For every counterpart in specs/torchvision/ (its file stem is torchvision's model name), the
-model torchvision builds and the module ``archc.load`` builds are seeded differently and then
-compared key by key: a tensor torchvision fills with a constant (BN and LayerNorm 1/0, zeroed
-biases, running statistics, ConvNeXt's layer scale) must be that constant exactly; a random one
-must be random, and -- where it has enough elements for the sample to say something -- have the
-same mean and variance within ``Z`` standard errors of the difference of two independent samples
-(computed here from the sample sizes and fourth moments), the same distribution by a two-sample
+For every counterpart in specs/torchvision/ (tests/torchvision_models.py's MODELS: a spec's file
+name or a family spec's builder name, each torchvision's model name), the model torchvision
+builds and the module ``archc.load`` builds are seeded differently and then compared key by key:
+a tensor torchvision fills with a constant (BN and LayerNorm 1/0, zeroed biases, running
+statistics, ConvNeXt's layer scale) must be that constant exactly; a random one must be random,
+and -- where it has enough elements for the sample to say something -- have the same mean and
+variance within ``Z`` standard errors of the difference of two independent samples (computed
+here from the sample sizes and fourth moments), the same distribution by a two-sample
 Kolmogorov-Smirnov test, and, where torchvision's sample is bounded (uniform), lie within that
 bound. A random bias must lie within PyTorch's default bound, 1/sqrt(fan_in), as torchvision's
-random biases (PyTorch's default) do. Nothing here comes from archc's init code: the reference is
-the torchvision model itself.
+random biases (PyTorch's default) do. Nothing here comes from archc's init code: the reference
+is the torchvision model itself.
 
 ``archc.load`` builds on the meta device and materialises with ``to_empty``, whose memory is
 whatever it was; here ``to_empty`` fills it with NaN (and integers with -7) first, so a tensor
@@ -27,13 +28,13 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from torchvision_models import build
+from torchvision_models import MODELS, build
 
 import archc
 from archc import ir
 
 SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
-NAMES = sorted(p.stem for p in SPECS.glob("*.arch"))
+NAMES = sorted(MODELS)
 # Small models that build in well under a second each: the fast part of the set.
 FAST = ("mobilenet_v3_small", "squeezenet1_0", "shufflenet_v2_x1_0", "mnasnet1_0")
 
@@ -154,7 +155,7 @@ def check_init(name: str) -> None:
     torch.manual_seed(0)
     theirs = build(name).state_dict()
     torch.manual_seed(1)  # another stream: the two samples are independent
-    ours = archc.load(SPECS / f"{name}.arch").state_dict()
+    ours = archc.load(f"torchvision/{name}").state_dict()
     problems = _problems(name, theirs, ours)
     assert not problems, f"{name}: " + "\n".join(problems)
 

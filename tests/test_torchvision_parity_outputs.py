@@ -1,19 +1,18 @@
-"""Every spec in specs/torchvision/ is its torchvision model: the same parameter count, the same
+"""Every name specs/torchvision/ answers to (a spec's, or a family spec's builder) is its
+torchvision model: the same parameter count, the same
 state_dict keys (torchvision's weights load strictly), the same outputs (fp32, CPU, eval, batch 1
 at 224, inception_v3 at 299) and the same gradients after a training step (train mode, batch 2 at
 64, or the smallest input the network takes where that is more: 75 for inception_v3)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-from torchvision_models import MODELS, build, input_size, min_size
+from torchvision_models import MODELS, SPECS, build, input_size, min_size, shipped_names
 
 import archc
+from archc import families
 
-SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
 PARAMETERS = {
     "alexnet": 61_100_840,
     "vgg11": 132_863_336,
@@ -49,14 +48,18 @@ def torchvision_model(name: str) -> torch.nn.Module:
 
 
 def test_every_spec_in_the_directory_is_checked_here():
-    assert sorted(p.stem for p in SPECS.glob("*.arch")) == sorted(MODELS)
+    """Every plain spec, and builders of every family spec (the members that were specs of
+    their own before it; tests/test_families.py checks every builder)."""
+    assert set(MODELS) <= set(shipped_names())
+    for path in SPECS.glob("*.arch"):
+        found = families.family(path)
+        assert set(found.names if found is not None else [path.stem]) & set(MODELS), path.name
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_spec_matches_torchvision(name):
-    spec = SPECS / f"{name}.arch"
-    assert spec.is_file(), f"missing spec {spec}"
+    spec = f"torchvision/{name}"
     torch.manual_seed(0)
     theirs = torchvision_model(name).eval()
     # Every tensor of ours is overwritten by the transfer: skip initialising it.
@@ -100,7 +103,7 @@ def test_efficientnet_b0_drops_the_same_samples_as_torchvision():
     agree. Batch 8 and seed 3 make some blocks drop a sample; the test says so."""
     torch.manual_seed(0)
     theirs = torchvision_model("efficientnet_b0")
-    ours = archc.load(SPECS / "efficientnet_b0.arch", device="meta").to_empty(device="cpu")
+    ours = archc.load("torchvision/efficientnet_b0", device="meta").to_empty(device="cpu")
     ours.load_state_dict(theirs.state_dict(), strict=True)
     x = torch.randn(8, 3, 32, 32)
     y = torch.arange(8)

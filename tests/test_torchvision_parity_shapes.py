@@ -1,29 +1,28 @@
 """The torchvision specs against torchvision itself: parameter count, layer shapes, MACs.
 
-For every specs/torchvision/*.arch: archc's parameter total equals torchvision's
-``sum(p.numel())``; the output shapes of the conv, pool and linear layers, in order, equal what
-forward hooks on torchvision's model record at 224x224 (299x299 for inception_v3); and archc's
-MAC total is within 1% of a count made here from those hooks (conv: output elements x
-in_channels/groups x kh x kw; linear: output elements x in, which is in x out for a vector and
-counts every position of ConvNeXt's channels-last linears). A missing spec file fails the test.
+For every name specs/torchvision/ answers to (a spec's, or each builder of a family spec):
+archc's parameter total equals torchvision's ``sum(p.numel())``; the output shapes of the conv,
+pool and linear layers, in order, equal what forward hooks on torchvision's model record at
+224x224 (299x299 for inception_v3); and archc's MAC total is within 1% of a count made here from
+those hooks (conv: output elements x in_channels/groups x kh x kw; linear: output elements x in,
+which is in x out for a vector and counts every position of ConvNeXt's channels-last linears).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
-from torchvision_models import MODELS, NOT_ON_META, build, input_size
+from torchvision_models import NOT_ON_META, build, input_size, shipped_names
 
-from archc.check import check_file
+from archc.check import check_spec
 
-SPECS = Path(__file__).resolve().parent.parent / "specs" / "torchvision"
 HOOKED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear)
 # Models whose forward pools with a function before the classifier (F.adaptive_avg_pool2d;
 # MNASNet's and ShuffleNet's x.mean([2, 3])), not a module.
-FUNCTIONAL_POOL = {"mobilenet_v2", "densenet121", "mnasnet1_0", "shufflenet_v2_x1_0"}
+FUNCTIONAL_POOL = {"mobilenet_v2", "mnasnet1_0", "shufflenet_v2_x1_0"} | {
+    f"densenet{n}" for n in (121, 161, 169, 201)
+}
 # Models whose blocks pool with F.avg_pool2d / F.max_pool2d: the names those blocks start with.
 FUNCTIONAL_BLOCK_POOLS = {"inception_v3": "Mixed_"}
 ARCHC_OPS = {"conv", "maxpool", "avgpool", "adaptive_avgpool", "global_avgpool", "linear"}
@@ -60,12 +59,10 @@ def hooked_forward(model: nn.Module, size: int) -> tuple[list[tuple[int, ...]], 
     return shapes, macs
 
 
-@pytest.fixture(scope="module", params=MODELS)
+@pytest.fixture(scope="module", params=shipped_names())
 def pair(request):
     name = request.param
-    path = SPECS / f"{name}.arch"
-    assert path.is_file(), f"missing spec {path}"
-    checked = check_file(path)
+    checked = check_spec(f"torchvision/{name}")
     assert checked.ok, [f"{d.span}: {d.code} {d.message}" for d in checked.diagnostics]
     assert checked.accounting is not None
     model = torchvision_model(name)

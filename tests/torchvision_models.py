@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torchvision
 from torch import nn
 
+from archc import families
+
+SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
+
+# The networks the parity tests build in full (outputs, gradients, init, TorchScript, ...): every
+# plain spec, and for a family spec the builders that had specs of their own before it.
+# tests/test_families.py checks every builder of every family; test_torchvision_parity_shapes
+# and test_specs every name the directory answers to (shipped_names()), on the meta device.
 MODELS = [
     "alexnet",
     "vgg11",
@@ -33,6 +43,19 @@ MODELS = [
     "efficientnet_b0",
     "regnet_y_400mf",
 ]
+
+
+def shipped_names() -> list[str]:
+    """Every torchvision name specs/torchvision/ answers to (``archc.load("torchvision/NAME")``):
+    a plain spec's file name, and each builder name of a family spec (resnet.arch: resnet18,
+    ...)."""
+    names = []
+    for path in SPECS.glob("*.arch"):
+        found = families.family(path)
+        names += list(found.names) if found is not None else [path.stem]
+    return sorted(names)
+
+
 # Constructors that compute with tensor values (RegNet's widths: torch.arange(...).tolist()),
 # which the meta device cannot: build them on the CPU, then move them to meta.
 NOT_ON_META = {"regnet_y_400mf"}
