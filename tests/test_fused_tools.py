@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from test_torch_module import LEAKY, assert_close, randomize_bn
 from torch import nn
 from torch._inductor.utils import run_and_get_code
+from torchvision_models import MODELS
 
 import archc
 from archc.backends import fuse_onnx
@@ -32,14 +33,15 @@ from archc.export import export_onnx
 from archc.ops import OPS
 
 SPECS_DIR = Path(__file__).parent.parent / "specs" / "torchvision"
-SPECS = sorted(SPECS_DIR.glob("*.arch"))
+# The shipped counterparts by name (torchvision/resnet18: a family spec's builder, or a file).
+SPECS = sorted(MODELS)
 QUICK = ("resnet18", "mobilenet_v2")
 TOLERANCE = 1e-4
 
 
 def test_every_shipped_torchvision_counterpart_is_checked():
     assert len(SPECS) == 26
-    assert set(QUICK) <= {spec.stem for spec in SPECS}
+    assert set(QUICK) <= set(SPECS)
 
 
 def he_init(model: nn.Module) -> None:
@@ -72,16 +74,16 @@ def make_pair(source: str | Path, shape: tuple[int, int, int]) -> Pair:
 @pytest.fixture(
     scope="module",
     params=[
-        pytest.param(spec, id=spec.stem, marks=() if spec.stem in QUICK else pytest.mark.slow)
-        for spec in SPECS
+        pytest.param(name, id=name, marks=() if name in QUICK else pytest.mark.slow)
+        for name in SPECS
     ],
 )
 def pair(request) -> Pair:
     """One torchvision counterpart, plain and fused (built once for the three tools)."""
-    spec: Path = request.param
+    name: str = request.param
     # Each pools adaptively; Inception v3's stem needs 75 pixels.
-    size = 80 if spec.stem == "inception_v3" else 64
-    return make_pair(spec, (3, size, size))
+    size = 80 if name == "inception_v3" else 64
+    return make_pair(f"torchvision/{name}", (3, size, size))
 
 
 # --- torch.compile ---------------------------------------------------------------------------
@@ -134,8 +136,8 @@ def count_unfused_convs(module: nn.Module) -> int:
 
 def test_the_fused_resnet18_exports_the_ops_of_archc_exports_file(tmp_path: Path):
     # archc export's way: the spec's input size, a dynamic batch.
-    spec = SPECS_DIR / "resnet18.arch"
-    written = export_onnx(spec, tmp_path / "plain.onnx", [str(spec)])
+    spec = "torchvision/resnet18"
+    written = export_onnx(spec, tmp_path / "plain.onnx", [str(SPECS_DIR / "resnet.arch")])
     pair = make_pair(spec, (3, 224, 224))
     fused = export(pair.fused, pair.x, dynamic_shapes=({0: torch.export.Dim("batch")},))
     assert op_types(fused) == op_types(onnx.load(written.path))

@@ -144,8 +144,11 @@ def test_a_builder_name_given_another_variant_is_refused(family: Path, capsys) -
 
 
 def test_today_s_shipped_names_still_resolve_to_their_files() -> None:
+    path, params = families.resolve("torchvision/alexnet")
+    assert path is not None and path.name == "alexnet.arch" and params == {}
+    # A name whose file a family spec replaced: the family, with the variant that builds it.
     path, params = families.resolve("torchvision/resnet50")
-    assert path is not None and path.name == "resnet50.arch" and params == {}
+    assert path is not None and path.name == "resnet.arch" and params == {"variant": "50"}
     path, params = families.resolve("vgg16")
     assert path is not None and path.name == "vgg16.arch"
     with pytest.raises(families.NoSuchSpec, match="no such file or shipped spec"):
