@@ -41,8 +41,11 @@ def _mismatch(own: dict[str, torch.Tensor], given: dict[str, torch.Tensor], sour
 
 def _torchvision(checked: Checked) -> tuple[dict[str, torch.Tensor], str]:
     """torchvision's default weights for a shipped ``torchvision/NAME`` spec, from torch's
-    cache (archc downloads nothing)."""
+    cache (archc downloads nothing). A family spec's network is named by its builder
+    (torchvision/resnet.arch with variant 18: resnet18)."""
     name = Path(checked.file).stem
+    if checked.family is not None and checked.graph is not None:
+        name = checked.graph.name
     if Path(checked.file).parent.name != "torchvision":
         raise checkpoint.CheckpointError(
             "--init torchvision: only a shipped torchvision/NAME spec has torchvision's weights"
