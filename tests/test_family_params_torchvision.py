@@ -1,16 +1,22 @@
 """The spec params of torchvision's families beyond `variant` are torchvision's keyword arguments:
 mobilenet_v2's `width_mult` and the `dropout` of alexnet, vgg, squeezenet and mobilenet_v2. With
 a param set, the network is torchvision's builder called with that argument: the same parameter
-count under the same keys (strict load), the same dropout probabilities, the same outputs."""
+count under the same keys (strict load), the same dropout probabilities, the same outputs. With
+the defaults, the rewritten specs (alexnet, mobilenet_v2) are the networks they were."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 import torch
 import torchvision
+from test_replaced_specs import comparable
 from torch import nn
 
 import archc
+from archc.frontend import read_spec
 
 
 def _dropouts(model: nn.Module) -> list[float]:
@@ -57,3 +63,20 @@ def test_dropout_is_torchvisions_dropout_argument(name: str, default: float) -> 
     assert set(_dropouts(plain)) == {default}
     ours = archc.load(f"torchvision/{name}", dropout=0.3, device="meta")
     assert _dropouts(ours) == _dropouts(theirs) and set(_dropouts(ours)) == {0.3}
+
+
+# alexnet.arch and mobilenet_v2.arch were rewritten with params (and mobilenet_v2's table 2 as a
+# `table` with a `for`); tests/golden/rewritten/ holds their golden IR from before (minus spans,
+# origins and file names). With the params' defaults they are the same network, node for node.
+REWRITTEN = sorted((Path(__file__).parent / "golden" / "rewritten").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", REWRITTEN, ids=[p.stem for p in REWRITTEN])
+def test_rewritten_spec_with_default_params_has_its_old_ir(path: Path) -> None:
+    old = json.loads(path.read_text())
+    assert old["family"] == old["spec"] == f"specs/torchvision/{path.stem}.arch"
+    result = read_spec(Path(__file__).parents[1] / old["spec"])
+    assert result.graph is not None
+    now = comparable(json.loads(result.graph.to_json()))
+    assert [n["name"] for n in now["nodes"]] == [n["name"] for n in comparable(old["ir"])["nodes"]]
+    assert now == comparable(old["ir"])
