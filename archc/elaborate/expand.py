@@ -24,6 +24,7 @@ from archc.diagnostics import Diagnostic, block_notes, error, warning
 from archc.elaborate.calls import BlockCalls
 from archc.elaborate.context import MAX_DEPTH, MAX_NODES, MAX_REPEAT, Ctx
 from archc.elaborate.defaults import apply_defaults, followers
+from archc.elaborate.definitions import Definitions, carried
 from archc.elaborate.entry import EmittedShapes
 from archc.elaborate.graph import Draft
 from archc.elaborate.imports import BlockTable
@@ -67,9 +68,10 @@ class Body:
     branches: OpenBranches | None = None
 
 
-class Expander(BlockCalls):
+class Expander(BlockCalls, Definitions):
     def __init__(self, blocks: BlockTable, diags: list[Diagnostic]) -> None:
         self.blocks = blocks
+        self.constants = blocks.constants
         self.diags = diags
         self.drafts: list[Draft] = []
         self.names = Names()
@@ -106,8 +108,12 @@ class Expander(BlockCalls):
         scope: Scope,
         cur: str | None,
         top: bool = False,
+        carry: Body | None = None,
     ) -> str | None:
-        body = Body(ctx, scope, cur, cur, top, list(stmts))
+        """Walk ``stmts``; ``carry``: the body of a ``for`` whose pass this is, whose open
+        sections the pass continues and leaves open."""
+        body = Body(ctx, scope, cur, carry.entry if carry else cur, top, list(stmts))
+        body.residual, body.branches = carried(carry)
         while body.pending:
             st = body.pending.pop(0)
             construct = construct_of(st)
@@ -125,6 +131,9 @@ class Expander(BlockCalls):
                 self.count(p.span)
             except Quiet:
                 construct.failed(st, body)
+        if carry is not None:
+            carry.residual, carry.branches = body.residual, body.branches
+            return body.cur
         if body.residual is not None:
             self.report(unjoined_residual(body.residual.span), body.ctx)
         if body.branches is not None:
