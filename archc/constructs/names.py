@@ -58,16 +58,17 @@ class Table(Construct):
                     seg[0].span,
                     "write e.g. `table stages(expand, kernel, stride, out, n):`",
                 )
-                return None
-            if seg[0].id in columns:
+            elif seg[0].id in columns:
                 p.err("E106", f"column `{seg[0].id}` appears twice", seg[0].span)
-                return None
-            columns.append(seg[0].id)
+            else:
+                columns.append(seg[0].id)
+        rows = []
         if line.body is None:
             p.body(line, "table")  # E104
-            return None
-        rows = []
-        for row in line.body:
+        for row in line.body or ():
+            if row.values is None:  # a `TOTAL` line, read as a claim before anything else
+                p.err("E106", "a table row is values separated by commas", row.span)
+                continue
             key, key_span, values = row.values
             if key is not None:
                 p.err(
