@@ -270,9 +270,9 @@ def test_generated_source_is_ruff_formatted_and_clean(tmp_path):
     for i, graph in enumerate([tiny_resnet_graph(), inception_graph(), lecture_graph()]):
         (tmp_path / f"m{i}.py").write_text(generate_source(_GraphChecked(graph)))
     specs = ("torchvision/googlenet.arch", "torchvision/resnet152.arch", "alexnet.arch")
-    # regnet_y_400mf: children named "block1-0", passed as **{...}
+    # regnet (regnet_y_400mf, its default variant): children named "block1-0", passed as **{...}
     # mobilenet_v2: optional items of an nn.Sequential, `*([...] if has_conv_0 else [])`
-    for spec in (*specs, "torchvision/regnet_y_400mf.arch", "torchvision/mobilenet_v2.arch"):
+    for spec in (*specs, "torchvision/regnet.arch", "torchvision/mobilenet_v2.arch"):
         checked = check_file(SPECS / spec)
         (tmp_path / spec.replace("/", "_").replace(".arch", ".py")).write_text(
             generate_source(checked, fused=True)

@@ -1,11 +1,12 @@
 """The torchvision specs against torchvision itself: parameter count, layer shapes, MACs.
 
-For every specs/torchvision/*.arch: archc's parameter total equals torchvision's
+For every model of tests/torchvision_models.py (its specs/torchvision/ file, or the family spec
+that holds its name): archc's parameter total equals torchvision's
 ``sum(p.numel())``; the output shapes of the conv, pool and linear layers, in order, equal what
 forward hooks on torchvision's model record at 224x224 (299x299 for inception_v3); and archc's
 MAC total is within 1% of a count made here from those hooks (conv: output elements x
 in_channels/groups x kh x kw; linear: output elements x in, which is in x out for a vector and
-counts every position of ConvNeXt's channels-last linears). A missing spec file fails the test.
+counts every position of ConvNeXt's channels-last linears). A name no spec builds fails the test.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 from torchvision_models import MODELS, NOT_ON_META, build, input_size
 
-from archc.check import check_file
+from archc.check import check_spec
 
 SPECS = Path(__file__).resolve().parent.parent / "specs" / "torchvision"
 HOOKED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear)
@@ -63,9 +64,7 @@ def hooked_forward(model: nn.Module, size: int) -> tuple[list[tuple[int, ...]], 
 @pytest.fixture(scope="module", params=MODELS)
 def pair(request):
     name = request.param
-    path = SPECS / f"{name}.arch"
-    assert path.is_file(), f"missing spec {path}"
-    checked = check_file(path)
+    checked = check_spec(f"torchvision/{name}")  # its file, or the family that holds the name
     assert checked.ok, [f"{d.span}: {d.code} {d.message}" for d in checked.diagnostics]
     assert checked.accounting is not None
     model = torchvision_model(name)

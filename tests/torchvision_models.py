@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torchvision
 from torch import nn
+
+from archc.families import family
+
+SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
 
 MODELS = [
     "alexnet",
@@ -40,6 +46,18 @@ NOT_ON_META = {"regnet_y_400mf"}
 # The side of the square input a model is checked at where it is not 224: the size its
 # torchvision weights were trained at.
 INPUT_SIZE = {"inception_v3": 299}
+
+
+def plain_specs() -> list[str]:
+    """The names of the specs in specs/torchvision/ that are no family (vgg11.arch: vgg11)."""
+    return sorted(p.stem for p in SPECS.glob("*.arch") if family(p) is None)
+
+
+def shipped_names() -> list[str]:
+    """Every name specs/torchvision/ builds: each plain spec's, and each family's builder names
+    (regnet.arch: regnet_y_400mf, ..., regnet_x_32gf), which ``torchvision/<name>`` resolves to."""
+    members = [n for p in SPECS.glob("*.arch") if (f := family(p)) is not None for n in f.names]
+    return sorted([*plain_specs(), *members])
 
 
 def input_size(name: str) -> int:
