@@ -725,9 +725,32 @@ def _syntax_diagnostic(e: UnexpectedInput, file: str, n: int, text: str) -> Diag
         column, width = len(text) + 1, 1
     else:
         column, width = tok.column or 1, max(1, len(str(tok)))
+    assignment = _assignment_in_condition(text, column, file, n)
+    if assignment is not None:
+        return assignment
     expected = sorted({_EXPECT_NAMES.get(t, "") for t in e.expected} - {""})
     help = f"expected {', '.join(expected)}" if expected else None
     return error("E102", f"unexpected {_describe_token(tok)}", _point(file, n, column, width), help)
+
+
+_CONDITION_LINE = re.compile(r"[ \t\f\u00a0]*(?i:if)(?![A-Za-z0-9_])")
+_NAME_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*$")
+
+
+def _assignment_in_condition(text: str, column: int, file: str, n: int) -> Diagnostic | None:
+    """`if a == 1 and b = 2:`: an assignment where a test belongs, said as such (E106)."""
+    at = column - 1
+    if not (0 <= at < len(text) and text[at] == "=" and text[at + 1 : at + 2] != "="):
+        return None
+    name = _NAME_BEFORE.search(text[:at])
+    if _CONDITION_LINE.match(text) is None or name is None:
+        return None
+    return error(
+        "E106",
+        "`=` does not belong in a condition",
+        _point(file, n, name.start(1) + 1, column + 1 - name.start(1)),
+        f"compare with `==`: `{name[1]} == …`",
+    )
 
 
 def _too_deep(line: str, n: int, file: str) -> Diagnostic | None:
