@@ -328,3 +328,17 @@ def test_shapes_and_lists_keep_their_places() -> None:
     assert widths(g) == [4]
     g = graph("input [8x8x3]\nblock b(ws):\n    CONV ws[1] 1x1\nx: b([2, 6])\n")
     assert widths(g) == [6]
+
+
+def test_strings_lists_and_tuples_pass_to_blocks() -> None:
+    g = graph(
+        "input [8x8x3]\n"
+        "block b(kind, ws, pair = (1, 2)):\n"
+        '    if kind == "basic":\n'
+        "        CONV ws[0] 3x3 pad 1\n"
+        '    if kind != "basic" and len(ws) > 1:\n'
+        "        CONV ws[1] * pair[1] 1x1\n"
+        'x: b("basic", [4])\n'
+        "y: b('bottleneck', [4, 8], pair (3, 5))\n"
+    )
+    assert widths(g) == [4, 40]

@@ -634,6 +634,23 @@ def _is_expr(x: Any) -> bool:
     return isinstance(x, _EXPRS)
 
 
+def _as_value(x: Any) -> S.Expr | None:
+    """An item as a value of a call's argument: an expression, a string, a tuple or a
+    parenthesised value; None for anything else."""
+    if _is_expr(x):
+        return x
+    if isinstance(x, _Str):
+        return S.Str(x.value, x.span)
+    if isinstance(x, _Group):
+        parts = _segments(list(x.items))
+        values = [_as_value(p[0]) if len(p) == 1 else None for p in parts]
+        if any(v is None for v in values):
+            return None
+        one = len(values) == 1 and not isinstance(x.items[-1], _Comma)
+        return S.Paren(values[0], x.span) if one else S.TupleExpr(tuple(values), x.span)  # type: ignore[arg-type]
+    return None
+
+
 def _segments(items: list[Any]) -> list[list[Any]]:
     segs: list[list[Any]] = [[]]
     for it in items:
