@@ -38,7 +38,6 @@ from archc.elaborate.problems import (
     unused_shortcut,
 )
 from archc.elaborate.values import (
-    CONSTANTS,
     check_size,
     claim,
     declared_shape,
@@ -273,7 +272,7 @@ class Expander(BlockCalls, Definitions):
             kind = f.kind
             if kind == "bn":
                 kind = "batchnorm"
-                fields = {k: CONSTANTS.float_arg(a) for k, a in f.options.items()}
+                fields = {k: ctx.values.float_arg(a) for k, a in f.options.items()}
             elif f.options:  # an activation's arguments: `leaky relu 0.1`
                 fields = OPS[kind].fields(S.Layer(kind, None, f.span, f.options), ctx.values)
             d = self.emit(kind, None, [cur], st.span, ctx, scope, fields)
@@ -310,7 +309,7 @@ class Expander(BlockCalls, Definitions):
             eps = 1e-5
             for f in ctx.defaults.get("conv", ()):
                 if f.kind == "bn" and "eps" in f.options:
-                    eps = CONSTANTS.float_arg(f.options["eps"])
+                    eps = ctx.values.float_arg(f.options["eps"])
             self.names.claim(scope, st.name, st.span)
             self.count(st.span)
             scope.emitted += 1
