@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from archc import syntax as S
 from archc.diagnostics import Diagnostic
 from archc.elaborate.context import MAX_DEPTH, MAX_REPEAT, Ctx
-from archc.elaborate.definitions import FileConstants
+from archc.elaborate.definitions import FileConstants, activation_kind
 from archc.elaborate.entry import EmittedShapes
 from archc.elaborate.functions import Value, show
 from archc.elaborate.graph import Draft
@@ -55,6 +55,8 @@ class BlockCalls:
 
         def count(self, span: Span) -> None: ...
 
+        def layer(self, st: S.Layer, ctx: Ctx, scope: Scope, inputs: list[str]) -> str: ...
+
     def call_line(self, st: S.CallLine, ctx: Ctx, scope: Scope, cur: str) -> str:
         total = sum(c.repeat for c in st.calls)
         for c in st.calls:
@@ -68,6 +70,9 @@ class BlockCalls:
         first_new = len(self.drafts)
         for c in st.calls:
             info = self.blocks.get(c.block)
+            if info is None and c.block == S.ACT:
+                cur = self.activation_call(st, c, ctx, scope, cur)
+                continue
             if info is None and self.blocks.import_failed:
                 raise Quiet
             if info is None:
@@ -133,6 +138,21 @@ class BlockCalls:
             if st.claims:
                 last.claims = [claim(c) for c in st.claims]
         return cur
+
+    def activation_call(self, st: S.CallLine, c: S.Call, ctx: Ctx, scope: Scope, cur: str) -> str:
+        """``act(EXPR)`` on a line of its own: the activation the string names, a layer."""
+        if len(c.args) != 1 or c.kwargs:
+            raise Problem(
+                "E206",
+                "`act` takes one value: the name of an activation",
+                c.span,
+                'write e.g. `act(activation)` or `act("silu")`',
+            )
+        kind = activation_kind(c.args[0], ctx.values)
+        alone = len(st.calls) == 1 and c.repeat == 1
+        name, name_span = (st.name, st.name_span) if alone else (None, None)
+        layer = S.Layer(kind, name, c.span, repeat=c.repeat, name_span=name_span)
+        return self.layer(layer, ctx, scope, [cur])
 
     def note_rate_defaults(
         self, block: S.BlockDef, call: S.Call, env: dict[str, Value], frames: tuple[Frame, ...]

@@ -24,7 +24,7 @@ from archc.diagnostics import Diagnostic, block_notes, error, warning
 from archc.elaborate.calls import BlockCalls
 from archc.elaborate.context import MAX_DEPTH, MAX_NODES, MAX_REPEAT, Ctx
 from archc.elaborate.defaults import apply_defaults, followers
-from archc.elaborate.definitions import Definitions, carried
+from archc.elaborate.definitions import Definitions, activation_kind, carried
 from archc.elaborate.entry import EmittedShapes
 from archc.elaborate.graph import Draft
 from archc.elaborate.imports import BlockTable
@@ -270,6 +270,11 @@ class Expander(BlockCalls, Definitions):
         for f in followers(st, ctx.defaults, ctx.convention):
             fields: dict[str, Any] = {}
             kind = f.kind
+            if kind == S.ACT:
+                kind, f = (
+                    activation_kind(f.options["name"].value, ctx.values),
+                    replace(f, options={}),
+                )
             if kind == "bn":
                 kind = "batchnorm"
                 fields = {k: ctx.values.float_arg(a) for k, a in f.options.items()}

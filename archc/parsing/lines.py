@@ -46,6 +46,7 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "distinct": (1, 1),
     "count": (2, 2),
 }
+ACT = S.ACT
 FUNCTION_HELP = "write e.g. `max(a, b)`, `round(in.c * 1.5)`, `make_divisible(in.c * 6, 8)`"
 _MAX_DIGITS = 40  # longer numbers are typos, and Python refuses to parse very long ones
 # Beyond these no real spec goes, and the recursive tree walks would overflow the stack.
@@ -632,6 +633,20 @@ _EXPRS = (
 
 def _is_expr(x: Any) -> bool:
     return isinstance(x, _EXPRS)
+
+
+def chosen_activation(call: _RawCall) -> S.Expr:
+    """The one value of an ``act(EXPR)`` call (E106 for anything else)."""
+    parts = _segments(list(call.items))
+    value = _as_value(parts[0][0]) if len(parts) == 1 and len(parts[0]) == 1 else None
+    if value is None:
+        raise SyntaxProblem(
+            "E106",
+            "`act` takes one value: the name of an activation",
+            call.span,
+            'write e.g. `act(activation)` or `act("silu")`',
+        )
+    return value
 
 
 def _as_value(x: Any) -> S.Expr | None:

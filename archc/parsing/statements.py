@@ -17,6 +17,7 @@ from archc.diagnostics import Diagnostic, error
 from archc.ops import OPS, WORDS, by_word
 from archc.parsing.lines import (
     _MAX_DIGITS,
+    ACT,
     FUNCTIONS,
     SyntaxProblem,
     _Comma,
@@ -32,6 +33,7 @@ from archc.parsing.lines import (
     _Size,
     _span_of,
     _Str,
+    chosen_activation,
 )
 from archc.spans import Span
 from archc.suggest import did_you_mean
@@ -276,6 +278,8 @@ class StatementParts:
         what = (
             "an arithmetic function"
             if name in FUNCTIONS
+            else "the activation chooser `act(NAME)`"
+            if name == ACT
             else f"the word of a layer kind ({OPS[op.kind].article})"
             if (op := by_word(name)) is not None
             else None
@@ -457,6 +461,9 @@ class StatementParts:
         head = seg[0]
         if len(seg) == 1 and isinstance(head, S.Name) and head.id.lower() == "none":
             return S.Follower("none", {}, head.span)
+        if len(seg) == 1 and isinstance(head, _RawCall) and head.name == ACT:
+            # `act(activation)`: the activation a string names, chosen when elaborated.
+            return S.Follower(ACT, {"name": S.Arg(chosen_activation(head), head.span)}, head.span)
         words = 0
         while words < len(seg) and isinstance(seg[words], S.Name):
             words += 1
