@@ -388,3 +388,17 @@ def test_act_errors() -> None:
     assert errors('input [8x8x3]\nCONV 4 3x3\nact("conv")\n')[0][0] == "E226"
     assert errors('input [8x8x3]\nCONV 4 3x3\nact("relu", 2)\n')[0][:2] == ("E206", 3)
     assert errors("input [8x8x3]\nblock act(w):\n    relu\nCONV 4 3x3\n")[0][:2] == ("E218", 2)
+
+
+# --- limits ------------------------------------------------------------------------------------
+
+
+def test_nested_comprehensions_and_loops_are_bounded() -> None:
+    nested = "[[a for a in range(100000)] for b in range(100000)]"
+    assert problem(nested) == ("E209", "this expression takes more than 200,000 steps to compute")
+    loops = errors(
+        "input [8x8x3]\nfor a in range(100000):\n    for b in range(100000):\n"
+        "        let x = 1\nCONV 4 3x3\n"
+    )
+    assert loops == [("E216", 3, 5, "the `for` loops of this spec make more than 100,000 passes")]
+    assert value("sum([a for a in range(100000)])") == 4_999_950_000  # within the bounds

@@ -11,7 +11,7 @@ from archc import syntax as S
 from archc.diagnostics import Diagnostic, error
 from archc.elaborate.context import Ctx
 from archc.elaborate.functions import ListValue, Value, shown
-from archc.elaborate.problems import Problem, Quiet
+from archc.elaborate.problems import Abort, Problem, Quiet
 from archc.elaborate.scope import bind_targets, define, twice
 from archc.elaborate.values import Values
 from archc.ops import WORDS, by_word
@@ -55,8 +55,17 @@ def definition_value(st: S.Let | S.Table, values: Values) -> Value:
     return ListValue(tuple(values.value(v) for v in row) for row, _ in st.rows)
 
 
+MAX_PASSES = 100_000
+"""The passes all ``for`` loops of a spec may make together, as many as a network may have nodes:
+loops with nothing to build inside loops would otherwise run 10^10 times."""
+
+
 class Definitions:
     """``let``, ``table`` and ``for`` in a body being walked."""
+
+    passes: int
+    """The ``for`` passes made so far."""
+    diags: list[Diagnostic]
 
     constants: dict[str, FileConstants]
     """Each file's constants, by file name (archc.elaborate.imports fills it)."""
@@ -99,6 +108,17 @@ class Definitions:
                 "e.g. `for k in range(3):`, `for j, row in enumerate(stages):`",
             )
         ctx = body.ctx
+        self.passes += len(items)
+        if self.passes > MAX_PASSES:
+            self.diags.append(
+                error(
+                    "E216",
+                    f"the `for` loops of this spec make more than {MAX_PASSES:,} passes",
+                    st.span,
+                    "no network needs so many: check the loops' ranges",
+                )
+            )
+            raise Abort  # like the node limit: the expansion stops here
         for item in items:
             spans: dict[str, Span] = {}
             names = bind_targets(st.targets, item, ctx.env, spans, st.iterable.span, ctx.defined)
