@@ -428,3 +428,9 @@ def test_syntax_errors_of_the_new_forms(
         assert d.help == help
     else:
         assert d.help  # every one says what to write
+
+
+def test_a_let_in_an_if_body_defines_its_name_below_the_if() -> None:
+    g = graph("input [8x8x3]\nlet a = 2\nif a > 1:\n    let b = a * 8\nCONV b 3x3\n")
+    assert widths(g) == [16]
+    assert errors("input [8x8x3]\nif 0:\n    let b = 8\nCONV b 3x3\n")[0][:3] == ("E207", 4, 6)

@@ -30,6 +30,9 @@ class FileConstants:
 
     env: dict[str, Value] = field(default_factory=dict)
     defined: dict[str, Span] = field(default_factory=dict)
+    read: set[Span] = field(default_factory=set)
+    """The definitions evaluated here (their name spans): the top level's own lines, not those
+    an ``if`` splices in, which the walker evaluates."""
 
 
 def file_constants(body: tuple[S.Stmt, ...], diags: list[Diagnostic]) -> FileConstants:
@@ -39,6 +42,7 @@ def file_constants(body: tuple[S.Stmt, ...], diags: list[Diagnostic]) -> FileCon
     for st in body:
         if not isinstance(st, S.Let | S.Table):
             continue
+        found.read.add(st.name_span)
         try:
             if st.name in found.env:
                 raise twice(st.name, st.name_span, found.defined[st.name])
@@ -83,10 +87,10 @@ class Definitions:
         ) -> str | None: ...
 
     def let(self, st: S.Let | S.Table, body: Body) -> None:
-        if body.top:
+        known = self.constants.get(st.span.file)
+        if body.top and known is not None and st.name_span in known.read:
             # Evaluated when the file was read (file_constants): its errors are reported.
-            known = self.constants.get(st.span.file)
-            if known is None or known.defined.get(st.name) != st.name_span:
+            if known.defined.get(st.name) != st.name_span:
                 raise Quiet
             body.ctx = define(body.ctx, st.name, known.env[st.name], st.name_span)
             return
