@@ -416,6 +416,13 @@ def test_nested_comprehensions_and_loops_are_bounded() -> None:
         ("let y = 0 - -x", "E102", 13, "unexpected `-`", None),
         ("let y = range()", "E106", 9, "`range` takes 1 to 3 values, not 0", None),
         ("let y = xs[1:2:3]", "E102", 15, "unexpected `:`", "expected `]`"),
+        (
+            "let y = rnage(3)",
+            "E102",
+            9,
+            "`rnage(…)` is not a function: did you mean `range`?",
+            None,
+        ),
     ],
 )
 def test_syntax_errors_of_the_new_forms(
