@@ -56,6 +56,8 @@ about a millisecond and 10 KB a line of distinct text on the 2-core development 
 lines keep any file under the size limit within 30 s and 1 GB (issue 24), and are 200 times
 the longest shipped spec; a network is still up to archc.elaborate.expand.MAX_NODES nodes,
 made by calling blocks (`xN`)."""
+VALUE_TABLES = {("table",)}
+"""The header lines whose bodies are rows of values (the ``valuerow`` of grammar.lark)."""
 MAX_TOKENS = 300_000
 """Words, numbers and signs a file's statements may hold (comments not counted), checked with
 the statement lines: a line of 150 additions costs as much as dozens of plain ones, and 20,000
@@ -81,6 +83,7 @@ def _parse_lines(
     parser = lark_parser()
     rejected: list[Diagnostic] = []
     tables: dict[int, Any] = {}  # id of a body's list of lines -> the columns of its table
+    value_bodies: set[int] = set()  # ids of the bodies of `table NAME(cols):` lines
     top: list[_Line] = []
     levels: list[tuple[int, list[_Line]]] = []  # open bodies: (indentation, their lines)
     opener: _Line | None = None  # the last line read, which may open a body
@@ -115,6 +118,7 @@ def _parse_lines(
             body: list[_Line] = []
             if opener is not None:
                 opener.body = body
+                value_bodies |= {id(body)} if opener.header in VALUE_TABLES else set()
             levels.append((indent, body))
         elif indent < levels[-1][0] and not _dedent(levels, top, indent):
             rejected.append(
@@ -136,6 +140,8 @@ def _parse_lines(
             continue
         if id(here) in tables:
             line = _parse_row(parser, raw, n, file, rejected, tables[id(here)])
+        elif id(here) in value_bodies:
+            line = _parse_line(parser, raw, n, file, rejected, start="valuerow")
         else:
             line = _parse_line(parser, raw, n, file, rejected)
         if line is not None:
@@ -196,7 +202,7 @@ def _too_many_statements(raws: list[str], file: str) -> Diagnostic | None:
 
 
 def _parse_line(
-    parser: Lark, raw: str, n: int, file: str, rejected: list[Diagnostic]
+    parser: Lark, raw: str, n: int, file: str, rejected: list[Diagnostic], start: str = "start"
 ) -> _Line | None:
     total = _total_line(raw, n, file)
     if total is not None:
@@ -206,7 +212,7 @@ def _parse_line(
         rejected.append(problem)
         return None
     try:
-        return _Parts(file, n).transform(_tree(parser, raw))
+        return _Parts(file, n).transform(_tree(parser, raw, start))
     except UnexpectedInput as e:
         rejected.append(_syntax_diagnostic(e, file, n, raw))
     except VisitError as e:

@@ -6,6 +6,7 @@ expands each call's block body in a fresh naming scope with the block's paramete
 
 from __future__ import annotations
 
+from collections import ChainMap
 from dataclasses import fields as dc_fields
 from dataclasses import is_dataclass
 from fractions import Fraction
@@ -15,11 +16,14 @@ from typing import TYPE_CHECKING
 from archc import syntax as S
 from archc.diagnostics import Diagnostic
 from archc.elaborate.context import MAX_DEPTH, MAX_REPEAT, Ctx
+from archc.elaborate.definitions import FileConstants, activation_kind
 from archc.elaborate.entry import EmittedShapes
+from archc.elaborate.functions import Value, show
 from archc.elaborate.graph import Draft
 from archc.elaborate.imports import BlockTable
 from archc.elaborate.naming import Names, Scope, free
 from archc.elaborate.problems import Problem, Quiet
+from archc.elaborate.scope import twice
 from archc.elaborate.values import EntryShape, Values, claim, declared_shape
 from archc.ops import OPS, WORDS
 from archc.spans import Frame, Span
@@ -36,6 +40,7 @@ class BlockCalls:
     emitted: EmittedShapes
     noted_defaults: set[tuple[str, str]]
     failed: int
+    constants: dict[str, FileConstants]
 
     if TYPE_CHECKING:  # the walker's, which a call's block body is walked with
 
@@ -50,6 +55,8 @@ class BlockCalls:
 
         def count(self, span: Span) -> None: ...
 
+        def layer(self, st: S.Layer, ctx: Ctx, scope: Scope, inputs: list[str]) -> str: ...
+
     def call_line(self, st: S.CallLine, ctx: Ctx, scope: Scope, cur: str) -> str:
         total = sum(c.repeat for c in st.calls)
         for c in st.calls:
@@ -63,24 +70,11 @@ class BlockCalls:
         first_new = len(self.drafts)
         for c in st.calls:
             info = self.blocks.get(c.block)
-            if info is None and self.blocks.import_failed:
-                raise Quiet
+            if info is None and c.block == S.ACT:
+                cur = self.activation_call(st, c, ctx, scope, cur)
+                continue
             if info is None:
-                if c.block.lower() in _SECTIONS and not c.args and not c.kwargs:
-                    raise Problem(
-                        "E202",
-                        f"`{c.block}` needs a `:` after it",
-                        c.span,
-                        f"write `{c.block.lower()}:` and indent the section's layers under it",
-                    )
-                near = did_you_mean(c.block, [*self.blocks.blocks, *kind_words()])
-                raise Problem(
-                    "E202",
-                    f"`{c.block}` is neither a layer kind nor a defined block{near}",
-                    c.span,
-                    f"defined blocks: {self.blocks.known()}; layer kinds are CONV, POOL, FC, "
-                    "NORM, BN, RELU, DROPOUT, SOFTMAX, …",
-                )
+                raise self.unknown_block(c)
             if c.block in ctx.stack:
                 chain = " → ".join([*ctx.stack[ctx.stack.index(c.block) :], c.block])
                 raise Problem(
@@ -93,12 +87,17 @@ class BlockCalls:
                 raise Problem("E203", "blocks are nested too deeply", c.span)
             for _ in range(c.repeat):
                 entry = self.entry(cur, c.block)
-                env = bind(info.definition, c, ctx, entry)
+                consts = self.constants.get(info.definition.span.file)
+                env = bind(info.definition, c, ctx, entry, consts or FileConstants())
                 self.note_rate_defaults(info.definition, c, env, ctx.frames)
                 inst = self.instance_name(st, c, scope, index, total)
                 index += 1
                 inner = Ctx(
-                    env=env,
+                    env={**(consts.env if consts else {}), **env},
+                    defined={
+                        **(consts.defined if consts else {}),
+                        **{p.name: p.span for p in info.definition.params},
+                    },
                     defaults=dict(info.defaults),
                     convention=info.convention,
                     frames=(*ctx.frames, Frame(block=c.block, call=c.span)),
@@ -124,8 +123,43 @@ class BlockCalls:
                 last.claims = [claim(c) for c in st.claims]
         return cur
 
+    def unknown_block(self, c: S.Call) -> Exception:
+        """The error of a call whose block is not defined (E202)."""
+        if self.blocks.import_failed:
+            return Quiet()  # an import that failed is the cause, already reported
+        if c.block.lower() in _SECTIONS and not c.args and not c.kwargs:
+            return Problem(
+                "E202",
+                f"`{c.block}` needs a `:` after it",
+                c.span,
+                f"write `{c.block.lower()}:` and indent the section's layers under it",
+            )
+        near = did_you_mean(c.block, [*self.blocks.blocks, *kind_words()])
+        return Problem(
+            "E202",
+            f"`{c.block}` is neither a layer kind nor a defined block{near}",
+            c.span,
+            f"defined blocks: {self.blocks.known()}; layer kinds are CONV, POOL, FC, "
+            "NORM, BN, RELU, DROPOUT, SOFTMAX, …",
+        )
+
+    def activation_call(self, st: S.CallLine, c: S.Call, ctx: Ctx, scope: Scope, cur: str) -> str:
+        """``act(EXPR)`` on a line of its own: the activation the string names, a layer."""
+        if len(c.args) != 1 or c.kwargs:
+            raise Problem(
+                "E206",
+                "`act` takes one value: the name of an activation",
+                c.span,
+                'write e.g. `act(activation)` or `act("silu")`',
+            )
+        kind = activation_kind(c.args[0], ctx.values)
+        alone = len(st.calls) == 1 and c.repeat == 1
+        name, name_span = (st.name, st.name_span) if alone else (None, None)
+        layer = S.Layer(kind, name, c.span, repeat=c.repeat, name_span=name_span)
+        return self.layer(layer, ctx, scope, [cur])
+
     def note_rate_defaults(
-        self, block: S.BlockDef, call: S.Call, env: dict[str, Fraction], frames: tuple[Frame, ...]
+        self, block: S.BlockDef, call: S.Call, env: dict[str, Value], frames: tuple[Frame, ...]
     ) -> None:
         """I002, once per block and parameter: a call of a library's block (from the spec, or
         from a library block the spec calls) leaves a parameter at the library's default, and
@@ -146,7 +180,8 @@ class BlockCalls:
                 continue
             self.noted_defaults.add(key)
             value = env[p.name]
-            shown = str(value) if value.denominator == 1 else str(float(value))
+            exact = isinstance(value, Fraction) and value.denominator != 1
+            shown = show(float(value) if exact else value)
             self.diags.append(
                 Diagnostic(
                     severity="info",
@@ -185,10 +220,20 @@ class BlockCalls:
         return inst
 
 
-def bind(block: S.BlockDef, call: S.Call, ctx: Ctx, entry: EntryShape) -> dict[str, Fraction]:
+def bind(
+    block: S.BlockDef,
+    call: S.Call,
+    ctx: Ctx,
+    entry: EntryShape,
+    constants: FileConstants,
+) -> dict[str, Value]:
     """The block's parameters bound to a call's arguments (E206 for a mismatch); defaults may
-    read the call's input (``out = in.c``)."""
+    read the call's input (``out = in.c``) and the constants of the block's file, which a
+    parameter may not shadow (E228)."""
     params = block.params
+    for p in params:
+        if p.name in constants.env:
+            raise twice(p.name, p.span, constants.defined.get(p.name))
     if len(call.args) > len(params):
         extra = call.args[len(params)]
         raise Problem(
@@ -198,11 +243,11 @@ def bind(block: S.BlockDef, call: S.Call, ctx: Ctx, entry: EntryShape) -> dict[s
             extra.span,
             f"its parameters are ({', '.join(p.name for p in params)})",
         )
-    env: dict[str, Fraction] = {}
-    given: dict[str, Fraction] = {}
+    env: dict[str, Value] = {}
+    given: dict[str, Value] = {}
     outer = ctx.values
     for p, a in zip(params, call.args):
-        given[p.name] = outer.evaluate(a)
+        given[p.name] = outer.value(a)
     names = [p.name for p in params]
     for kw in call.kwargs:
         if kw.name not in names:
@@ -214,14 +259,14 @@ def bind(block: S.BlockDef, call: S.Call, ctx: Ctx, entry: EntryShape) -> dict[s
             )
         if kw.name in given:
             raise Problem("E206", f"parameter `{kw.name}` is given twice", kw.span, None)
-        given[kw.name] = outer.evaluate(kw.value)
-    inner = Values(env, block.name, entry)
+        given[kw.name] = outer.value(kw.value)
+    inner = Values(ChainMap(env, constants.env), block.name, entry)
     for p in params:
         if p.name in given:
             env[p.name] = given[p.name]
         elif p.default is not None:
             try:
-                env[p.name] = inner.evaluate(p.default)
+                env[p.name] = inner.value(p.default)
             except Problem as problem:
                 problem.span = call.span
                 raise

@@ -24,6 +24,7 @@ from archc.diagnostics import Diagnostic, block_notes, error, warning
 from archc.elaborate.calls import BlockCalls
 from archc.elaborate.context import MAX_DEPTH, MAX_NODES, MAX_REPEAT, Ctx
 from archc.elaborate.defaults import apply_defaults, followers
+from archc.elaborate.definitions import Definitions, activation_kind, carried
 from archc.elaborate.entry import EmittedShapes
 from archc.elaborate.graph import Draft
 from archc.elaborate.imports import BlockTable
@@ -37,7 +38,6 @@ from archc.elaborate.problems import (
     unused_shortcut,
 )
 from archc.elaborate.values import (
-    CONSTANTS,
     check_size,
     claim,
     declared_shape,
@@ -67,9 +67,11 @@ class Body:
     branches: OpenBranches | None = None
 
 
-class Expander(BlockCalls):
+class Expander(BlockCalls, Definitions):
     def __init__(self, blocks: BlockTable, diags: list[Diagnostic]) -> None:
         self.blocks = blocks
+        self.constants = blocks.constants
+        self.passes = 0
         self.diags = diags
         self.drafts: list[Draft] = []
         self.names = Names()
@@ -106,8 +108,12 @@ class Expander(BlockCalls):
         scope: Scope,
         cur: str | None,
         top: bool = False,
+        carry: Body | None = None,
     ) -> str | None:
-        body = Body(ctx, scope, cur, cur, top, list(stmts))
+        """Walk ``stmts``; ``carry``: the body of a ``for`` whose pass this is, whose open
+        sections the pass continues and leaves open."""
+        body = Body(ctx, scope, cur, carry.entry if carry else cur, top, list(stmts))
+        body.residual, body.branches = carried(carry)
         while body.pending:
             st = body.pending.pop(0)
             construct = construct_of(st)
@@ -125,6 +131,9 @@ class Expander(BlockCalls):
                 self.count(p.span)
             except Quiet:
                 construct.failed(st, body)
+        if carry is not None:
+            carry.residual, carry.branches = body.residual, body.branches
+            return body.cur
         if body.residual is not None:
             self.report(unjoined_residual(body.residual.span), body.ctx)
         if body.branches is not None:
@@ -262,9 +271,14 @@ class Expander(BlockCalls):
         for f in followers(st, ctx.defaults, ctx.convention):
             fields: dict[str, Any] = {}
             kind = f.kind
+            if kind == S.ACT:
+                kind, f = (
+                    activation_kind(f.options["name"].value, ctx.values),
+                    replace(f, options={}),
+                )
             if kind == "bn":
                 kind = "batchnorm"
-                fields = {k: CONSTANTS.float_arg(a) for k, a in f.options.items()}
+                fields = {k: ctx.values.float_arg(a) for k, a in f.options.items()}
             elif f.options:  # an activation's arguments: `leaky relu 0.1`
                 fields = OPS[kind].fields(S.Layer(kind, None, f.span, f.options), ctx.values)
             d = self.emit(kind, None, [cur], st.span, ctx, scope, fields)
@@ -301,7 +315,7 @@ class Expander(BlockCalls):
             eps = 1e-5
             for f in ctx.defaults.get("conv", ()):
                 if f.kind == "bn" and "eps" in f.options:
-                    eps = CONSTANTS.float_arg(f.options["eps"])
+                    eps = ctx.values.float_arg(f.options["eps"])
             self.names.claim(scope, st.name, st.span)
             self.count(st.span)
             scope.emitted += 1

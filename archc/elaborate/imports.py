@@ -16,6 +16,7 @@ from pathlib import Path
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, error
 from archc.elaborate.defaults import Convention, Defaults, apply_defaults, lecture_convention
+from archc.elaborate.definitions import FileConstants, file_constants
 from archc.files import describe_kind, link_problem
 from archc.library import SPECS_DIR
 
@@ -51,6 +52,8 @@ class BlockTable:
         self.import_stack: list[Path] = []
         self.import_failed = False
         """An import did not parse: calls to unknown blocks are then its consequence."""
+        self.constants: dict[str, FileConstants] = {}
+        """Each file's top-level constants (``let``, ``table``), by file name."""
         self.root = Path.cwd()
         """The directory of the spec being elaborated: an import through a symbolic link
         may not lead out of it (or out of the shipped specs)."""
@@ -74,6 +77,7 @@ class BlockTable:
         self.register(spec, convention, base)
 
     def register(self, spec: S.Spec, convention: Convention, base: Path) -> None:
+        self.constants[spec.file] = file_constants(spec.body, self.diags)
         defaults: Defaults = {}
         for st in spec.body:
             if isinstance(st, S.Defaults):
