@@ -337,3 +337,28 @@ def test_shipped_libraries_take_bn_params(tmp_path: Path) -> None:
     )
     (bn,) = [n for n in read_spec(spec).graph.nodes if n.op == "batchnorm"]
     assert bn.eps == 0.01
+
+
+def test_act_chooses_an_activation_by_a_value() -> None:
+    text = doc_example("conv: bn, act(activation)")
+    ops = [n.op for n in parse_spec(text, "example.arch").graph.nodes]
+    assert ops == [
+        "input",
+        "conv",
+        "batchnorm",
+        "silu",
+        "conv",
+        "batchnorm",
+        "silu",
+        "global_avgpool",
+        "linear",
+    ]
+    relu = parse_spec(text, "example.arch", {"activation": "relu"}).graph.nodes
+    assert [n.name for n in relu if n.op == "relu"] == ["relu1", "relu2"]
+    layer = "param a = 'hard swish'\ninput [8x8x3]\nCONV 4 3x3\nact(a)\n"
+    assert [n.op for n in parse_spec(layer).graph.nodes][-1] == "hardswish"
+    bad = parse_spec(text, "example.arch", {"activation": "rellu"}).diagnostics
+    assert bad[0].code == "E226"
+    assert bad[0].message == (
+        '`act(…)` takes the word of an activation, not "rellu": did you mean `relu`?'
+    )

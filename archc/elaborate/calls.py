@@ -25,7 +25,7 @@ from archc.elaborate.naming import Names, Scope, free
 from archc.elaborate.problems import Problem, Quiet
 from archc.elaborate.scope import twice
 from archc.elaborate.values import EntryShape, Values, claim, declared_shape, expr_text, fill
-from archc.ops import OPS, WORDS
+from archc.ops import OPS, WORDS, by_word
 from archc.spans import Frame, Span
 from archc.suggest import did_you_mean
 
@@ -55,6 +55,8 @@ class BlockCalls:
 
         def count(self, span: Span) -> None: ...
 
+        def layer(self, st: S.Layer, ctx: Ctx, scope: Scope, inputs: list[str]) -> str: ...
+
     def call_line(self, st: S.CallLine, ctx: Ctx, scope: Scope, cur: str) -> str:
         counts = [repeat_count(c.repeat, ctx, c.span) for c in st.calls]
         total = sum(counts)
@@ -62,6 +64,9 @@ class BlockCalls:
         first_new = len(self.drafts)
         for c, count in zip(st.calls, counts):
             info = self.blocks.get(c.block)
+            if info is None and c.block == "act":
+                cur = self.act_call(st, c, ctx, scope, cur)
+                continue
             if info is None and self.blocks.import_failed:
                 raise Quiet
             if info is None:
@@ -129,6 +134,21 @@ class BlockCalls:
             if st.claims:
                 last.claims = [claim(c) for c in st.claims]
         return cur
+
+    def act_call(self, st: S.CallLine, c: S.Call, ctx: Ctx, scope: Scope, cur: str) -> str:
+        """``act(EXPR)``: the activation whose word the value is (``act(activation)`` with
+        ``param activation = "silu"``), as if its word were written."""
+        if len(c.args) != 1 or c.kwargs:
+            raise Problem(
+                "E206",
+                "`act(…)` takes one value: the word of an activation",
+                c.span,
+                'write e.g. `act(activation)` with `param activation = "relu"`',
+            )
+        kind = activation_kind(c.args[0], ctx.values)
+        name = st.name if len(st.calls) == 1 and st.template is None else None
+        layer = S.Layer(kind, name, c.span, repeat=c.repeat, name_span=st.name_span)
+        return self.layer(layer, ctx, scope, [cur])
 
     def note_rate_defaults(
         self, block: S.BlockDef, call: S.Call, env: dict[str, Value], frames: tuple[Frame, ...]
@@ -198,6 +218,23 @@ class BlockCalls:
         self.names.claim(scope, inst, c.span)
         scope.emitted += 1
         return inst
+
+
+def activation_kind(e: S.Expr, values: Values) -> str:
+    """The kind of the activation whose word ``e``'s value is (``"relu"``, ``"hard swish"``):
+    E226 for a value that names none."""
+    v = values.value(e)
+    op = by_word(v) if isinstance(v, str) else None
+    if op is None or not op.activation:
+        words = sorted({w.lower() for w, o in WORDS.items() if o.activation})
+        near = did_you_mean(v, words) if isinstance(v, str) else ""
+        raise Problem(
+            "E226",
+            f"`act(…)` takes the word of an activation, not {show(v)}{near}",
+            e.span,
+            f"activations: {', '.join(words)}",
+        )
+    return op.kind
 
 
 def repeated(repeat: int | S.Expr) -> bool:

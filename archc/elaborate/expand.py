@@ -21,7 +21,14 @@ from typing import Any
 from archc import syntax as S
 from archc.constructs import OpenBranches, OpenResidual, construct_of
 from archc.diagnostics import Diagnostic, block_notes, error, warning
-from archc.elaborate.calls import BlockCalls, repeat_count, repeated, uses_index, with_index
+from archc.elaborate.calls import (
+    BlockCalls,
+    activation_kind,
+    repeat_count,
+    repeated,
+    uses_index,
+    with_index,
+)
 from archc.elaborate.context import MAX_DEPTH, MAX_NODES, MAX_REPEAT, Ctx
 from archc.elaborate.defaults import apply_defaults, followers
 from archc.elaborate.definitions import Definitions, carried
@@ -287,7 +294,9 @@ class Expander(BlockCalls, Definitions):
         for f in followers(st, ctx.defaults, ctx.convention):
             fields: dict[str, Any] = {}
             kind = f.kind
-            if kind == "bn":
+            if kind == "act":  # `act(activation)`: the word a constant holds
+                kind = activation_kind(f.options["which"].value, ctx.values)  # type: ignore[arg-type]
+            elif kind == "bn":
                 kind = "batchnorm"
                 fields = {k: ctx.values.float_arg(a) for k, a in f.options.items()}
             elif f.options:  # an activation's arguments: `leaky relu 0.1`
