@@ -397,3 +397,18 @@ def test_read_family_reads_the_syntax_only(tmp_path: Path) -> None:
 def test_param_lines_that_are_not_params() -> None:
     assert errors("param w\ninput [8x8x3]\nCONV 4 3x3\n")[0][:2] == ("E106", 1)
     assert errors("param w = \ninput [8x8x3]\nCONV 4 3x3\n")[0][0] in ("E102", "E106")
+
+
+def test_builder_names_fill_the_template_with_each_variants_constants() -> None:
+    text = (
+        'network resnet{depth}\nparam variant = "small"\nvariants(depth):\n'
+        "    small: 18\n    large: 50\ninput [8x8x3]\nCONV 4 3x3\n"
+    )
+    result = parse_spec(text)
+    assert result.graph.name == "resnet18"
+    assert result.family.names() == {"small": "resnet18", "large": "resnet50"}
+    vgg = (
+        'network {variant}\nparam variant = "vgg11"\nvariants(bn):\n    vgg11: 0\n    vgg11_bn: 1\n'
+    )
+    family = parse_spec(vgg + "input [8x8x3]\nCONV 4 3x3\n").family
+    assert family.names() == {"vgg11": "vgg11", "vgg11_bn": "vgg11_bn"}
