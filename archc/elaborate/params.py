@@ -72,8 +72,8 @@ def family_of(spec: S.Spec) -> Family | None:
         constants = ParamReader(spec, []).run({"variant": key}, None, "the family")
         try:
             builders[key] = fill(template, Values(constants, None), identifier=True)
-        except Problem:
-            continue
+        except Problem:  # the spec's own error for this variant; a name all the same
+            builders[key] = template.text.replace("{variant}", key)
     return Family(templates[0].name if templates else None, defaults, keys, builders)
 
 
