@@ -412,3 +412,10 @@ def test_builder_names_fill_the_template_with_each_variants_constants() -> None:
     )
     family = parse_spec(vgg + "input [8x8x3]\nCONV 4 3x3\n").family
     assert family.names() == {"vgg11": "vgg11", "vgg11_bn": "vgg11_bn"}
+
+
+def test_template_errors_point_into_the_template() -> None:
+    text = 'param s = 1\ninput [8x8x3]\nstage "block{s + t}":\n    CONV 4 3x3\n'
+    assert errors(text) == [("E207", 3, 18, "unknown name `t`: did you mean `s`?")]
+    text = 'param s = 1\ninput [8x8x3]\n"c{s * 2 + q}": CONV 4 3x3\n'
+    assert errors(text)[0][:3] == ("E207", 3, 12)
