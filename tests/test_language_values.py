@@ -416,6 +416,13 @@ def test_nested_comprehensions_and_loops_are_bounded() -> None:
         ("let y = 0 - -x", "E102", 13, "unexpected `-`", None),
         ("let y = range()", "E106", 9, "`range` takes 1 to 3 values, not 0", None),
         ("let y = xs[1:2:3]", "E102", 15, "unexpected `:`", "expected `]`"),
+        (
+            "let y = rnage(3)",
+            "E102",
+            9,
+            "`rnage(…)` is not a function: did you mean `range`?",
+            None,
+        ),
     ],
 )
 def test_syntax_errors_of_the_new_forms(
@@ -434,3 +441,26 @@ def test_a_let_in_an_if_body_defines_its_name_below_the_if() -> None:
     g = graph("input [8x8x3]\nlet a = 2\nif a > 1:\n    let b = a * 8\nCONV b 3x3\n")
     assert widths(g) == [16]
     assert errors("input [8x8x3]\nif 0:\n    let b = 8\nCONV b 3x3\n")[0][:3] == ("E207", 4, 6)
+
+
+def test_the_grammar_has_no_lalr_conflicts(caplog: pytest.LogCaptureFixture) -> None:
+    """Lark resolves a shift/reduce conflict silently as a shift; built with ``debug`` it logs
+    each one. The expressions' precedence and the three readings of `[` must need none."""
+    import logging
+    from pathlib import Path
+
+    import lark
+
+    from archc.parsing.lines import _paper_pattern
+
+    grammar = (Path(__file__).parent.parent / "archc" / "grammar.lark").read_text()
+    with caplog.at_level(logging.DEBUG, logger="lark"):
+        lark.Lark(
+            grammar.replace("@PAPER@", _paper_pattern()),
+            parser="lalr",
+            lexer="contextual",
+            maybe_placeholders=True,
+            start=["start", "row", "valuerow"],
+            debug=True,
+        )
+    assert [r.getMessage() for r in caplog.records if "onflict" in r.getMessage()] == []

@@ -26,6 +26,7 @@ from archc import syntax as S
 from archc.diagnostics import Diagnostic, Note, error, warning
 from archc.ops import OPS, WORDS
 from archc.spans import Span
+from archc.suggest import did_you_mean
 
 # The functions arithmetic may call, with their least and most argument counts (None: any).
 FUNCTIONS: dict[str, tuple[int, int | None]] = {
@@ -410,10 +411,15 @@ class _Parts(_ValueParts, Transformer):
         if isinstance(x, _Str):
             return S.Str(x.value, x.span)
         if isinstance(x, _RawCall):
+            near = did_you_mean(x.name, list(FUNCTIONS))
             raise SyntaxProblem(
                 "E102",
-                f"`{x.name}(…)` is not a function: arithmetic calls only "
-                + ", ".join(f"`{f}`" for f in FUNCTIONS),
+                f"`{x.name}(…)` is not a function{near}"
+                + (
+                    ""
+                    if near
+                    else ": arithmetic calls only " + ", ".join(f"`{f}`" for f in FUNCTIONS)
+                ),
                 x.span,
                 "a block call is an item of its own: `layer1: bottleneck(64)`",
             )
