@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import ChainMap
 from dataclasses import fields as dc_fields
-from dataclasses import is_dataclass
+from dataclasses import is_dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +24,7 @@ from archc.elaborate.imports import BlockTable
 from archc.elaborate.naming import Names, Scope, free
 from archc.elaborate.problems import Problem, Quiet
 from archc.elaborate.scope import twice
-from archc.elaborate.values import EntryShape, Values, claim, declared_shape
+from archc.elaborate.values import EntryShape, Values, claim, declared_shape, expr_text, fill
 from archc.ops import OPS, WORDS
 from archc.spans import Frame, Span
 from archc.suggest import did_you_mean
@@ -58,17 +58,11 @@ class BlockCalls:
         def layer(self, st: S.Layer, ctx: Ctx, scope: Scope, inputs: list[str]) -> str: ...
 
     def call_line(self, st: S.CallLine, ctx: Ctx, scope: Scope, cur: str) -> str:
-        total = sum(c.repeat for c in st.calls)
-        for c in st.calls:
-            if not 1 <= c.repeat <= MAX_REPEAT:
-                raise Problem(
-                    "E209" if c.repeat < 1 else "E216",
-                    f"repetition x{c.repeat} is out of range (1 to {MAX_REPEAT})",
-                    c.span,
-                )
+        counts = [repeat_count(c.repeat, ctx, c.span) for c in st.calls]
+        total = sum(counts)
         index = 0
         first_new = len(self.drafts)
-        for c in st.calls:
+        for c, count in zip(st.calls, counts):
             info = self.blocks.get(c.block)
             if info is None and c.block == S.ACT:
                 cur = self.activation_call(st, c, ctx, scope, cur)
@@ -85,12 +79,14 @@ class BlockCalls:
                 )
             if len(ctx.stack) >= MAX_DEPTH:
                 raise Problem("E203", "blocks are nested too deeply", c.span)
-            for _ in range(c.repeat):
+            indexed = repeated(c.repeat) and uses_index(c, st.template)
+            for k in range(count):
                 entry = self.entry(cur, c.block)
                 consts = self.constants.get(info.definition.span.file)
-                env = bind(info.definition, c, ctx, entry, consts or FileConstants())
+                outer = with_index(ctx, k, c.span) if indexed else ctx
+                env = bind(info.definition, c, outer, entry, consts or FileConstants())
                 self.note_rate_defaults(info.definition, c, env, ctx.frames)
-                inst = self.instance_name(st, c, scope, index, total)
+                inst = self.instance_name(st, c, scope, index, total, outer)
                 index += 1
                 inner = Ctx(
                     env={**(consts.env if consts else {}), **env},
@@ -201,9 +197,17 @@ class BlockCalls:
         """``in.c`` and its kin for a call whose input is the node ``cur``."""
         return lambda span: self.emitted.of(cur, span, block)
 
-    def instance_name(self, st: S.CallLine, c: S.Call, scope: Scope, index: int, total: int) -> str:
+    def instance_name(
+        self, st: S.CallLine, c: S.Call, scope: Scope, index: int, total: int, ctx: Ctx
+    ) -> str:
         """``layer1`` for a labelled single call, ``layer1.0``, ``layer1.1``, … for several,
-        ``bottleneck1``, ``bottleneck2``, … for unlabelled ones."""
+        ``bottleneck1``, ``bottleneck2``, … for unlabelled ones; a template's name
+        (``"block4-{i}"``) for each instance of a templated line."""
+        if st.template is not None:
+            inst = fill(st.template, ctx.values)
+            self.names.claim(scope, inst, st.name_span or st.span)
+            scope.emitted += 1
+            return inst
         if st.name is not None:
             inst = st.name if total == 1 else f"{st.name}.{index}"
             if total > 1 and index == 0:
@@ -218,6 +222,61 @@ class BlockCalls:
         self.names.claim(scope, inst, c.span)
         scope.emitted += 1
         return inst
+
+
+def repeated(repeat: int | S.Expr) -> bool:
+    """Whether an item is repeated, so that ``i`` is its repetition index."""
+    return not isinstance(repeat, int) or repeat > 1
+
+
+def uses_index(item: object, template: S.Template | None = None) -> bool:
+    """Whether an item (its arguments) or its name template reads ``i``."""
+    return "i" in names_in(item) or (template is not None and "i" in names_in(template.parts))
+
+
+def with_index(ctx: Ctx, k: int, span: Span) -> Ctx:
+    """``ctx`` with ``i`` the repetition index ``k``; E228 where ``i`` is a name already."""
+    if "i" in ctx.env:
+        earlier = ctx.defined.get("i")
+        at = f" (line {earlier.line})" if earlier is not None else ""
+        raise Problem(
+            "E228",
+            f"`i` is the repetition index of this item, and also a name visible here{at}",
+            span,
+            "rename the other `i` (a block parameter, a `param`, a `let`)",
+        )
+    return replace(ctx, env={**ctx.env, "i": Fraction(k)})
+
+
+def repeat_count(repeat: int | S.Expr, ctx: Ctx, span: Span) -> int:
+    """An item's repetition count: ``xN`` as written (1 to MAX_REPEAT), or ``x EXPR``
+    computed (0 to MAX_REPEAT: 0 emits nothing)."""
+    if isinstance(repeat, int):
+        if not 1 <= repeat <= MAX_REPEAT:
+            raise Problem(
+                "E209" if repeat < 1 else "E216",
+                f"repetition x{repeat} is out of range (1 to {MAX_REPEAT})",
+                span,
+            )
+        return repeat
+    value = ctx.values.evaluate(repeat)
+    shown = expr_text(repeat, spaced=True)
+    if isinstance(value, float) and value.is_integer():
+        value = Fraction(int(value))
+    if isinstance(value, float) or value.denominator != 1:
+        raise Problem(
+            "E208",
+            f"repetition count `{shown}` = {value} is not a whole number",
+            repeat.span,
+            "use `//` for floor division, or `round(...)`",
+        )
+    if not 0 <= value <= MAX_REPEAT:
+        raise Problem(
+            "E209" if value < 0 else "E216",
+            f"repetition count `{shown}` = {value} is out of range (0 to {MAX_REPEAT})",
+            repeat.span,
+        )
+    return int(value)
 
 
 def bind(

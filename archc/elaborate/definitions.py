@@ -35,10 +35,13 @@ class FileConstants:
     an ``if`` splices in, which the walker evaluates."""
 
 
-def file_constants(body: tuple[S.Stmt, ...], diags: list[Diagnostic]) -> FileConstants:
+def file_constants(
+    body: tuple[S.Stmt, ...], diags: list[Diagnostic], seed: FileConstants | None = None
+) -> FileConstants:
     """The constants of a file's top level, each evaluated with the ones above it; an error is
-    reported here, once, and leaves the name undefined."""
-    found = FileConstants()
+    reported here, once, and leaves the name undefined. ``seed``: the file's ``param``s and
+    variants columns (archc.elaborate.params), which come first."""
+    found = FileConstants(dict(seed.env), dict(seed.defined)) if seed else FileConstants()
     for st in body:
         if not isinstance(st, S.Let | S.Table):
             continue

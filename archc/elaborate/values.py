@@ -8,6 +8,7 @@ grows integers until Python refuses to print them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 
@@ -25,6 +26,7 @@ from archc.elaborate.functions import (
     compare,
     index,
     number,
+    show,
     shown,
     sliced,
     truthy,
@@ -48,6 +50,8 @@ def expr_text(e: S.Expr, spaced: bool = False) -> str:
     sep, comma = (" ", ", ") if spaced else ("", ",")
     if isinstance(e, S.Num):
         return e.text
+    if isinstance(e, S.Str):
+        return f'"{e.value}"'
     if isinstance(e, S.Name):
         return e.id
     if isinstance(e, S.Paren):
@@ -145,6 +149,10 @@ class Values(Evaluator):
         self.budget = budget if budget is not None else [MAX_STEPS]
         """The comprehension passes this evaluation may still make (shared by the nested
         evaluations of one expression)."""
+
+    def constant(self, e: S.Expr) -> Value:
+        """Any value (a ``param``'s default, a variants cell, a template's hole): :meth:`value`."""
+        return self.value(e)
 
     def evaluate(self, e: S.Expr) -> Number:
         """A number: E226 for any other value."""
@@ -368,6 +376,39 @@ class Values(Evaluator):
 
     def missing(self, what: str, span: Span, help: str) -> Exception:
         return Problem("E213", what, span, help)
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def name_text(v: Value) -> str:
+    """A value in a name: a string as itself, a whole number without ``.0``."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, Fraction) and v.denominator == 1:
+        return str(v.numerator)
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return show(v)
+
+
+def fill(template: S.Template, values: Values, identifier: bool = False) -> str:
+    """A name template filled: each ``{EXPR}`` by its value (a whole number without ``.0``,
+    a string as itself). The name must be a name (E110): letters, digits, `_` and, unless it
+    must be an ``identifier``, `-`."""
+    name = "".join(
+        part if isinstance(part, str) else name_text(values.value(part)) for part in template.parts
+    )
+    if not _NAME.fullmatch(name) or (identifier and "-" in name):
+        raise Problem(
+            "E110",
+            f"the template `{template.text}` makes `{name}`, which is not a valid name",
+            template.span,
+            "a name holds letters, digits and `_`"
+            + ("" if identifier else " (and `-` in a quoted one)")
+            + ", and starts with a letter",
+        )
+    return name
 
 
 CONSTANTS = Values({}, None)
