@@ -67,24 +67,8 @@ class BlockCalls:
             if info is None and c.block == S.ACT:
                 cur = self.activation_call(st, c, ctx, scope, cur)
                 continue
-            if info is None and self.blocks.import_failed:
-                raise Quiet
             if info is None:
-                if c.block.lower() in _SECTIONS and not c.args and not c.kwargs:
-                    raise Problem(
-                        "E202",
-                        f"`{c.block}` needs a `:` after it",
-                        c.span,
-                        f"write `{c.block.lower()}:` and indent the section's layers under it",
-                    )
-                near = did_you_mean(c.block, [*self.blocks.blocks, *kind_words()])
-                raise Problem(
-                    "E202",
-                    f"`{c.block}` is neither a layer kind nor a defined block{near}",
-                    c.span,
-                    f"defined blocks: {self.blocks.known()}; layer kinds are CONV, POOL, FC, "
-                    "NORM, BN, RELU, DROPOUT, SOFTMAX, …",
-                )
+                raise self.unknown_block(c)
             if c.block in ctx.stack:
                 chain = " → ".join([*ctx.stack[ctx.stack.index(c.block) :], c.block])
                 raise Problem(
@@ -134,6 +118,26 @@ class BlockCalls:
             if st.claims:
                 last.claims = [claim(c) for c in st.claims]
         return cur
+
+    def unknown_block(self, c: S.Call) -> Exception:
+        """The error of a call whose block is not defined (E202)."""
+        if self.blocks.import_failed:
+            return Quiet()  # an import that failed is the cause, already reported
+        if c.block.lower() in _SECTIONS and not c.args and not c.kwargs:
+            return Problem(
+                "E202",
+                f"`{c.block}` needs a `:` after it",
+                c.span,
+                f"write `{c.block.lower()}:` and indent the section's layers under it",
+            )
+        near = did_you_mean(c.block, [*self.blocks.blocks, *kind_words()])
+        return Problem(
+            "E202",
+            f"`{c.block}` is neither a layer kind nor a defined block{near}",
+            c.span,
+            f"defined blocks: {self.blocks.known()}; layer kinds are CONV, POOL, FC, "
+            "NORM, BN, RELU, DROPOUT, SOFTMAX, …",
+        )
 
     def activation_call(self, st: S.CallLine, c: S.Call, ctx: Ctx, scope: Scope, cur: str) -> str:
         """``act(EXPR)`` on a line of its own: the activation the string names, a layer."""
