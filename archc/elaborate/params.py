@@ -130,6 +130,8 @@ class ParamReader:
         self.diags = diags
         self.env: dict[str, Constant] = {}
         self.defined: dict[str, Span] = {}
+        self.set_by = "the caller"
+        self.settings: Settings = {}
 
     def start(self) -> Span:
         return Span(file=self.spec.file, line=1, column=1, end_line=1, end_column=1)
@@ -151,7 +153,7 @@ class ParamReader:
         settings_at: Span | None = None,
     ) -> dict[str, Constant]:
         """The constants, with ``settings`` applied; settings the file has no parameter of
-        are E225 at ``unknown_at`` (the network line, an import's line)."""
+        are E229 at ``unknown_at`` (the network line, an import's line)."""
         params = {st.name: st for st in self.spec.body if isinstance(st, S.SpecParam)}
         unknown = [n for n in settings if n not in params]
         if unknown:
