@@ -25,6 +25,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -357,7 +358,56 @@ class _Writer:
         ind = " " * 8
         var = _variables(part)
         lines = ["    def forward(self, x: Tensor) -> Tensor:"]
+        lines += self.steps(part, conditions, var)
+        lines.append(f"{ind}return {var[part.exit]}")
+        return lines
+
+    def network_forward(self) -> list[str]:
+        """The network's ``forward``: with auxiliary classifiers (``aux``), each runs in
+        training mode only, and in training mode the network returns its output and then
+        theirs, as torchvision's GoogLeNet and Inception3 do (the tuple made by ``_outputs``,
+        which TorchScript leaves out: a scripted network runs in eval mode)."""
+        graph, root = self.graph, self.root
+        if not graph.aux:
+            return self.forward(root, {})
+        ind = " " * 8
+        aux = {s.out: s.child for s in root.steps if s.out in graph.aux and s.child}
+        var = _variables(root, [graph.output, *graph.aux], aux)
+        conditions = {aux[name]: "self.training" for name in aux}
+        lines = ["    def forward(self, x: Tensor) -> Tensor:"]
+        lines += self.steps(root, conditions, var, declared=set(aux))
+        outs = [var[graph.output], *(var[a] for a in graph.aux)]
+        lines += [f"{ind}if self.training:", f"{ind}    return self._outputs({', '.join(outs)})"]
+        lines.append(f"{ind}return {outs[0]}")
+        params = ["self", f"{outs[0]}: Tensor", *(f"{v}: Tensor | None" for v in outs[1:])]
+        signature = Call("def _outputs", params)
+        return [
+            *lines,
+            "",
+            "    @torch.jit.unused",
+            *_lines(signature, "    ", suffix=" -> Tensor:"),
+            f'{ind}"""In training mode: the output, then the auxiliary classifiers\'."""',
+            f"{ind}return ({', '.join(outs)})  # type: ignore[return-value]",
+        ]
+
+    def steps(
+        self,
+        part: Part,
+        conditions: dict[str, str],
+        var: dict[str, str],
+        declared: set[str] | frozenset[str] = frozenset(),
+    ) -> list[str]:
+        """The lines of ``part``'s steps; a step in ``conditions`` runs only when its condition
+        holds, else its first input passes on, or, for a step in ``declared`` (an auxiliary
+        classifier), its value is None."""
+        ind = " " * 8
+        lines: list[str] = []
         for step in part.steps:
+            if step.out in declared:
+                lines.append(f"{ind}{var[step.out]}: Tensor | None = None")
+                lines.append(f"{ind}if {conditions[step_key(part, step)]}:")
+                lines += self.step(step, var, ind + "    ")
+                continue
             condition = conditions.get(step_key(part, step))
             if condition is None:
                 lines += self.step(step, var, ind)
@@ -370,7 +420,6 @@ class _Writer:
             lines += self.step(step, var, ind + "    ")
             if out != first and out in reads:
                 lines += [f"{ind}else:", f"{ind}    {out} = {first}"]
-        lines.append(f"{ind}return {var[part.exit]}")
         return lines
 
     def step(self, step: Step, var: dict[str, str], ind: str) -> list[str]:
@@ -411,7 +460,7 @@ class _Writer:
     def source(self, parameters: int, fused: bool) -> str:
         graph = self.graph
         init = self.network_init()
-        forward = self.forward(self.root, {})
+        forward = self.network_forward()
         recipe = recipe_lines(graph)
         cls = self.network
         inp = fmt_shape(self.shapes[graph.nodes[0].name])
@@ -696,14 +745,17 @@ def _augmented(step: Step) -> bool:
     return step.node is not None and step.inplace and op_of(step.node).augmented is not None
 
 
-def _variables(part: Part) -> dict[str, str]:
+def _variables(
+    part: Part, returned: Sequence[str] = (), names: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """A variable for every value of ``part``'s forward: ``x`` or ``out`` for a value that only
-    the next step reads (whichever holds a value no later step needs), else a name; an
-    augmented assignment's value keeps its first argument's variable."""
+    the next step reads (whichever holds a value no later step needs), else a name (``names``'
+    for a value named there); an augmented assignment's value keeps its first argument's
+    variable. The values ``returned`` are read after the last step (a network's outputs)."""
     steps = part.steps
     last: dict[str, int] = {part.entry: -1}
     readers: dict[str, list[int]] = {}
-    for i, step in enumerate(steps):
+    for i, step in enumerate([*steps, Step("", list(returned))]):
         for a in step.args:
             readers.setdefault(a, []).append(i)
             last[a] = i
@@ -718,7 +770,7 @@ def _variables(part: Part) -> dict[str, str]:
             continue
         read = readers.get(step.out, [])
         slot = None
-        if set(read) <= {i + 1}:
+        if set(read) <= {i + 1} and step.out not in (names or {}):
             for s in ("x", "out"):
                 held = holds[s]
                 if held is None or last.get(held, -1) <= i:
@@ -728,7 +780,7 @@ def _variables(part: Part) -> dict[str, str]:
             holds[slot] = step.out
             var[step.out] = slot
             continue
-        base = re.sub(r"\W", "_", step.out.rsplit(".", 1)[-1])
+        base = re.sub(r"\W", "_", (names or {}).get(step.out) or step.out.rsplit(".", 1)[-1])
         base = base if _IDENT.fullmatch(base) and not base[0].isdigit() else "v_" + base
         name, n = base, 1
         while name in taken:
