@@ -17,7 +17,7 @@ from archc.parser import parse
 
 def test_every_statement_class_has_one_construct():
     assert set(CONSTRUCTS) == set(get_args(S.Stmt))
-    assert len(REGISTERED) == len(get_args(S.Stmt)) == 16
+    assert len(REGISTERED) == len(get_args(S.Stmt)) == 17
 
 
 def test_a_construct_without_a_facet_fails_when_defined():
@@ -59,6 +59,7 @@ HEADER_LINES = {
     "branch:": ("block b(w):\n    branch:\n        relu\n", S.Branch),
     "sequential branch:": ("block b(w):\n    sequential branch:\n        relu\n", S.Branch),
     "inline branch:": ("block b(w):\n    inline branch:\n        relu\n", S.Branch),
+    "aux NAME:": ("input [8x8x3]\naux a:\n    relu\n", S.Aux),
 }
 
 

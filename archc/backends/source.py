@@ -358,56 +358,7 @@ class _Writer:
         ind = " " * 8
         var = _variables(part)
         lines = ["    def forward(self, x: Tensor) -> Tensor:"]
-        lines += self.steps(part, conditions, var)
-        lines.append(f"{ind}return {var[part.exit]}")
-        return lines
-
-    def network_forward(self) -> list[str]:
-        """The network's ``forward``: with auxiliary classifiers (``aux``), each runs in
-        training mode only, and in training mode the network returns its output and then
-        theirs, as torchvision's GoogLeNet and Inception3 do (the tuple made by ``_outputs``,
-        which TorchScript leaves out: a scripted network runs in eval mode)."""
-        graph, root = self.graph, self.root
-        if not graph.aux:
-            return self.forward(root, {})
-        ind = " " * 8
-        aux = {s.out: s.child for s in root.steps if s.out in graph.aux and s.child}
-        var = _variables(root, [graph.output, *graph.aux], aux)
-        conditions = {aux[name]: "self.training" for name in aux}
-        lines = ["    def forward(self, x: Tensor) -> Tensor:"]
-        lines += self.steps(root, conditions, var, declared=set(aux))
-        outs = [var[graph.output], *(var[a] for a in graph.aux)]
-        lines += [f"{ind}if self.training:", f"{ind}    return self._outputs({', '.join(outs)})"]
-        lines.append(f"{ind}return {outs[0]}")
-        params = ["self", f"{outs[0]}: Tensor", *(f"{v}: Tensor | None" for v in outs[1:])]
-        signature = Call("def _outputs", params)
-        return [
-            *lines,
-            "",
-            "    @torch.jit.unused",
-            *_lines(signature, "    ", suffix=" -> Tensor:"),
-            f'{ind}"""In training mode: the output, then the auxiliary classifiers\'."""',
-            f"{ind}return ({', '.join(outs)})  # type: ignore[return-value]",
-        ]
-
-    def steps(
-        self,
-        part: Part,
-        conditions: dict[str, str],
-        var: dict[str, str],
-        declared: set[str] | frozenset[str] = frozenset(),
-    ) -> list[str]:
-        """The lines of ``part``'s steps; a step in ``conditions`` runs only when its condition
-        holds, else its first input passes on, or, for a step in ``declared`` (an auxiliary
-        classifier), its value is None."""
-        ind = " " * 8
-        lines: list[str] = []
         for step in part.steps:
-            if step.out in declared:
-                lines.append(f"{ind}{var[step.out]}: Tensor | None = None")
-                lines.append(f"{ind}if {conditions[step_key(part, step)]}:")
-                lines += self.step(step, var, ind + "    ")
-                continue
             condition = conditions.get(step_key(part, step))
             if condition is None:
                 lines += self.step(step, var, ind)
@@ -420,7 +371,12 @@ class _Writer:
             lines += self.step(step, var, ind + "    ")
             if out != first and out in reads:
                 lines += [f"{ind}else:", f"{ind}    {out} = {first}"]
+        lines.append(f"{ind}return {var[part.exit]}")
         return lines
+
+    def network_forward(self) -> list[str]:
+        """The network's ``forward`` (:func:`_aux_forward` with auxiliary classifiers)."""
+        return _aux_forward(self) if self.graph.aux else self.forward(self.root, {})
 
     def step(self, step: Step, var: dict[str, str], ind: str) -> list[str]:
         out = var[step.out]
@@ -503,6 +459,38 @@ class _Writer:
                 "",
             ]
         )
+
+
+def _aux_forward(w: _Writer) -> list[str]:
+    """The ``forward`` of a network with auxiliary classifiers (``aux``): each runs in
+    training mode only, and in training mode the network returns its output and then theirs,
+    as torchvision's GoogLeNet and Inception3 do (the tuple made by ``_outputs``, which
+    TorchScript leaves out: a scripted network runs in eval mode)."""
+    graph, root = w.graph, w.root
+    ind = " " * 8
+    aux = {s.out: s.child for s in root.steps if s.out in graph.aux and s.child}
+    var = _variables(root, [graph.output, *graph.aux], aux)
+    lines = ["    def forward(self, x: Tensor) -> Tensor:"]
+    for step in root.steps:
+        if step.out in aux:
+            lines.append(f"{ind}{var[step.out]}: Tensor | None = None")
+            lines.append(f"{ind}if self.training:")
+            lines += w.step(step, var, ind + "    ")
+        else:
+            lines += w.step(step, var, ind)
+    outs = [var[graph.output], *(var[a] for a in graph.aux)]
+    lines += [f"{ind}if self.training:", f"{ind}    return self._outputs({', '.join(outs)})"]
+    lines.append(f"{ind}return {outs[0]}")
+    params = ["self", f"{outs[0]}: Tensor", *(f"{v}: Tensor | None" for v in outs[1:])]
+    signature = Call("def _outputs", params)
+    return [
+        *lines,
+        "",
+        "    @torch.jit.unused",
+        *_lines(signature, "    ", suffix=" -> Tensor:"),
+        f'{ind}"""In training mode: the output, then the auxiliary classifiers\'."""',
+        f"{ind}return ({', '.join(outs)})  # type: ignore[return-value]",
+    ]
 
 
 def _origin(file: str) -> list[str]:
