@@ -427,3 +427,28 @@ def test_googlenet_aux_0_matches_torchvision_without_aux_in_training_mode() -> N
         actual = ours(x)
     assert isinstance(actual, torch.Tensor)  # no aux classifiers: a plain tensor in training
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_the_compiled_recipe_has_the_same_aux_loss(tmp_path: Path) -> None:
+    import importlib.util
+
+    from archc.backends.source import generate_source
+    from archc.training.recipe import build
+
+    text = TINY.replace("fc: relu\n", "fc: relu\ntrain:\n    epochs 2\n", 1)
+    checked = check_source(text, "tiny.arch")
+    assert checked.ok and checked.graph is not None and checked.graph.recipe is not None
+    path = tmp_path / "tiny_recipe.py"
+    path.write_text(generate_source(checked))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    compiled = module.recipe(module.tiny())["loss"]
+    built = build(checked.graph.recipe, checked.graph, tiny_module())["loss"]
+    assert repr(compiled) == repr(built)
+    g = torch.Generator().manual_seed(1)
+    outs = tuple(torch.randn(3, 10, generator=g) for _ in range(3))
+    y = torch.tensor([0, 5, 9])
+    torch.testing.assert_close(compiled(outs, y), built(outs, y))
+    torch.testing.assert_close(compiled(outs[0], y), built(outs[0], y))

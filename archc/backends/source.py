@@ -65,6 +65,7 @@ MAX_FLAGS = 3
 that differ by more get classes of their own (DenseNet's dense blocks of 6, 12, 24, 16 layers)."""
 # Module-level names of the generated file (``recipe``: the train: section's function).
 _IMPORTED = {"torch", "nn", "Tensor", "self", "x", "out", "fused", "model", "recipe", "_"}
+_IMPORTED |= {"WithAux"}  # the recipe's loss of a network with aux classifiers
 _IMPORTED |= set(HELPERS)
 _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | _IMPORTED
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
