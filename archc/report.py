@@ -84,8 +84,8 @@ def _rows(checked: Checked, acc: Accounting, depth: int | None = None) -> list[t
 
 def aux_sections(graph: ir.Graph) -> list[str]:
     """The names of the network's auxiliary classifiers (``aux NAME:``), in the order of their
-    outputs in training mode."""
-    return [name.split(".", 1)[0] for name in graph.aux]
+    outputs in training mode (none for a graph-like object without ``aux``)."""
+    return [name.split(".", 1)[0] for name in getattr(graph, "aux", ())]
 
 
 def _aux_of(name: str, sections: list[str]) -> str | None:
