@@ -396,6 +396,17 @@ def strip(value: object) -> object:
 
 
 @pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
+def test_aux_0_has_the_ir_the_spec_had_before_the_aux_classifiers(name: str) -> None:
+    """tests/golden/aux_off/<name>.json: the spec's golden IR as captured at a34a36d, before it
+    had aux classifiers (spans, origins and file names left out)."""
+    old = json.loads((ROOT / "tests" / "golden" / "aux_off" / f"{name}.json").read_text())
+    assert old["spec"] == f"specs/torchvision/{name}.arch" and old["params"] == {"aux": 0}
+    now = read_spec(ROOT / old["spec"], params=old["params"]).graph
+    assert now is not None
+    assert strip(json.loads(now.to_json())) == old["ir"]
+
+
+@pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
 def test_aux_0_is_the_network_without_its_aux_classifiers(name: str) -> None:
     """`param aux = 0` gives the spec's meaning before the aux classifiers: the IR with aux on,
     less the aux sections' nodes and the aux list, and torchvision's aux_logits=False."""
