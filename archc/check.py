@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from archc import ir
 from archc import syntax as S
@@ -57,6 +58,11 @@ class Checked:
     expected: list[Diagnostic] = field(default_factory=list)
     """Findings the spec acknowledges with ``# expect CODE`` on their line (a paper's own wrong
     numbers): made and verified, but not among ``diagnostics``."""
+    family: Any = None
+    """The family the spec defines (``FrontendResult.family``): its name template, params and
+    variant keys; None for a plain spec."""
+    params: dict[str, object] = field(default_factory=dict)
+    """The spec params it was read with (``--set variant=b3``, a member's name's variant)."""
 
     @property
     def ok(self) -> bool:
@@ -114,7 +120,7 @@ def check_source(
     # Imported here: the passes on a hand-built graph need neither lark nor the grammar.
     from archc.frontend import parse_spec
 
-    front = parse_spec(text, file, params)
+    front = parse_spec(text, file, params=params)
     result = check_graph(
         front.graph,
         file=file,
@@ -123,8 +129,14 @@ def check_source(
         batch=batch,
         dtype=dtype,
     )
+    return _front(result, front, params)
+
+
+def _front(result: Checked, front: Any, params: Mapping[str, object] | None) -> Checked:
+    """``result`` with what the front end says of the file besides the graph."""
     result.library, result.blocks, result.spec = front.library, front.blocks, front.spec
     result.library_defaults = front.library_defaults
+    result.family, result.params = front.family, dict(params or {})
     return _acknowledge(result)
 
 
@@ -226,13 +238,15 @@ def check_spec(
     batch: int = 1,
     dtype: Dtype = "fp32",
 ) -> Checked:
-    """Check a spec given as a path, the name of a shipped spec (``torchvision/resnet50``) or
-    spec text. A name that is none of these is an E001, not a one-word spec. ``params`` sets
-    the spec's ``param``s (archc.frontend.parse_spec)."""
-    from archc.library import NoSuchSpec, find_spec
+    """Check a spec given as a path, the name of a shipped spec (``torchvision/resnet50``), of
+    a family member (``torchvision/efficientnet_b3``: the family's spec with ``variant``
+    set) or spec text, with the spec ``params`` given. A name that is none of these is an
+    E001, not a one-word spec."""
+    from archc.families import resolve
+    from archc.library import NoSuchSpec
 
     try:
-        path = find_spec(spec)
+        path, params = resolve(spec, params)
     except NoSuchSpec as e:
         span = Span(file=str(spec), line=1, column=1, end_line=1, end_column=1)
         return Checked(file=str(spec), graph=None, diagnostics=[error("E001", str(e), span)])
@@ -250,7 +264,7 @@ def check_file(
 ) -> Checked:
     from archc.frontend import read_spec
 
-    front = read_spec(path, params)
+    front = read_spec(path, params=params)
     result = check_graph(
         front.graph,
         file=str(path),
@@ -259,6 +273,4 @@ def check_file(
         batch=batch,
         dtype=dtype,
     )
-    result.library, result.blocks, result.spec = front.library, front.blocks, front.spec
-    result.library_defaults = front.library_defaults
-    return _acknowledge(result)
+    return _front(result, front, params)

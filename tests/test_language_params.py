@@ -89,7 +89,7 @@ def test_the_family_info_is_read_from_the_files_own_lines() -> None:
 def test_an_unknown_setting_lists_the_params_with_did_you_mean() -> None:
     result = parse_spec(FAMILY, "net.arch", {"widht": 8})
     (d,) = result.diagnostics
-    assert (d.code, d.span.line) == ("E225", 1)  # the network line
+    assert (d.code, d.span.line) == ("E229", 1)  # the network line
     assert d.message == (
         "the caller sets `widht`, which is no parameter of `net.arch`: did you mean `width`?"
     )
@@ -99,7 +99,7 @@ def test_an_unknown_setting_lists_the_params_with_did_you_mean() -> None:
 
 def test_a_variant_that_is_no_key_lists_the_keys() -> None:
     (d,) = parse_spec(FAMILY, "net.arch", {"variant": "c"}).diagnostics
-    assert (d.code, d.span.line) == ("E225", 2)  # the param line
+    assert (d.code, d.span.line) == ("E229", 2)  # the param line
     assert d.message == (
         "variant `c` (the caller sets it) is no row of the `variants` table: did you mean `a`?"
     )
@@ -116,7 +116,7 @@ def test_a_variant_that_is_no_key_lists_the_keys() -> None:
 )
 def test_a_setting_of_the_wrong_kind_is_an_error(params, message) -> None:
     (d,) = parse_spec(FAMILY, "net.arch", params).diagnostics
-    assert (d.code, d.message) == ("E225", message)
+    assert (d.code, d.message) == ("E229", message)
 
 
 def test_an_int_for_a_string_param_is_its_text() -> None:
@@ -145,14 +145,14 @@ def test_param_stands_at_the_top_level_only() -> None:
 
 def test_a_param_defined_twice_and_a_shadowing_block_parameter() -> None:
     text = "param w = 4\nparam w = 8\ninput [8x8x3]\nCONV w 3x3\n"
-    assert errors(text) == [("E226", 2, 7, "`w` is defined twice")]
+    assert errors(text) == [("E228", 2, 7, "`w` is already defined on line 1")]
     text = "param w = 4\nblock b(w):\n    CONV w 3x3\ninput [8x8x3]\nb(2)\n"
-    assert errors(text)[0][:3] == ("E226", 2, 9)
+    assert errors(text)[0][:3] == ("E228", 2, 9)
 
 
 def test_variants_need_param_variant() -> None:
     text = "variants(w):\n    a: 4\ninput [8x8x3]\nCONV w 3x3\n"
-    assert errors(text)[0][:3] == ("E225", 1, 1)
+    assert errors(text)[0][:3] == ("E229", 1, 1)
 
 
 def test_a_variants_row_needs_one_value_per_column() -> None:
@@ -180,7 +180,7 @@ def test_strings_compare_in_conditions() -> None:
     assert convs(parse_spec(text)) == [("conv1", 4)]
     assert convs(parse_spec(text, params={"variant": "other"})) == [("conv1", 8)]
     bad = 'param v = "a"\ninput [8x8x3]\nCONV v 3x3\n'
-    assert errors(bad)[0][:3] == ("E208", 3, 6)
+    assert errors(bad)[0][:3] == ("E226", 3, 6)  # a string where a number belongs
 
 
 # --- repetition -------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ def test_a_bad_computed_count(count: str, code: str, message: str) -> None:
 
 def test_i_may_not_shadow_a_visible_name() -> None:
     text = "param i = 3\nblock b(c):\n    CONV c 3x3\ninput [8x8x3]\nb(4 + i) x2\n"
-    assert errors(text)[0][:2] == ("E226", 5)
+    assert errors(text)[0][:2] == ("E228", 5)
     # A repeated item that does not read `i` is no shadow.
     assert errors("param i = 3\nblock b(c):\n    CONV c 3x3\ninput [8x8x3]\nb(i) x1\n") == []
 
@@ -271,7 +271,7 @@ def test_an_import_sets_a_librarys_params(tmp_path: Path) -> None:
     assert [n.eps for n in read_spec(spec).graph.nodes if n.op == "batchnorm"] == [1e-5]
     spec.write_text('import "lib.arch" (bn_epz = 0.001)\ninput [8x8x3]\nb()\n')
     (d,) = [d for d in read_spec(spec).diagnostics if d.severity == "error"]
-    assert (d.code, d.span.line) == ("E225", 1)
+    assert (d.code, d.span.line) == ("E229", 1)
     assert d.message.startswith('`import "lib.arch"` sets `bn_epz`, which is no parameter')
     assert "did you mean `bn_eps`?" in d.message
 

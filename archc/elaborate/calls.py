@@ -6,7 +6,7 @@ expands each call's block body in a fresh naming scope with the block's paramete
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import ChainMap
 from dataclasses import fields as dc_fields
 from dataclasses import is_dataclass, replace
 from fractions import Fraction
@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING
 from archc import syntax as S
 from archc.diagnostics import Diagnostic
 from archc.elaborate.context import MAX_DEPTH, MAX_REPEAT, Ctx
+from archc.elaborate.definitions import FileConstants
 from archc.elaborate.entry import EmittedShapes
+from archc.elaborate.functions import Value, show
 from archc.elaborate.graph import Draft
 from archc.elaborate.imports import BlockTable
 from archc.elaborate.naming import Names, Scope, free
 from archc.elaborate.problems import Problem, Quiet
+from archc.elaborate.scope import twice
 from archc.elaborate.values import EntryShape, Values, claim, declared_shape, expr_text, fill
 from archc.ops import OPS, WORDS
 from archc.spans import Frame, Span
@@ -37,6 +40,7 @@ class BlockCalls:
     emitted: EmittedShapes
     noted_defaults: set[tuple[str, str]]
     failed: int
+    constants: dict[str, FileConstants]
 
     if TYPE_CHECKING:  # the walker's, which a call's block body is walked with
 
@@ -89,13 +93,18 @@ class BlockCalls:
             indexed = repeated(c.repeat) and uses_index(c, st.template)
             for k in range(count):
                 entry = self.entry(cur, c.block)
+                consts = self.constants.get(info.definition.span.file)
                 outer = with_index(ctx, k, c.span) if indexed else ctx
-                env = bind(info.definition, c, outer, entry, info.constants)
+                env = bind(info.definition, c, outer, entry, consts or FileConstants())
                 self.note_rate_defaults(info.definition, c, env, ctx.frames)
                 inst = self.instance_name(st, c, scope, index, total, outer)
                 index += 1
                 inner = Ctx(
-                    env=env,
+                    env={**(consts.env if consts else {}), **env},
+                    defined={
+                        **(consts.defined if consts else {}),
+                        **{p.name: p.span for p in info.definition.params},
+                    },
                     defaults=dict(info.defaults),
                     convention=info.convention,
                     frames=(*ctx.frames, Frame(block=c.block, call=c.span)),
@@ -122,7 +131,7 @@ class BlockCalls:
         return cur
 
     def note_rate_defaults(
-        self, block: S.BlockDef, call: S.Call, env: dict[str, Fraction], frames: tuple[Frame, ...]
+        self, block: S.BlockDef, call: S.Call, env: dict[str, Value], frames: tuple[Frame, ...]
     ) -> None:
         """I002, once per block and parameter: a call of a library's block (from the spec, or
         from a library block the spec calls) leaves a parameter at the library's default, and
@@ -143,7 +152,8 @@ class BlockCalls:
                 continue
             self.noted_defaults.add(key)
             value = env[p.name]
-            shown = str(value) if value.denominator == 1 else str(float(value))
+            exact = isinstance(value, Fraction) and value.denominator != 1
+            shown = show(float(value) if exact else value)
             self.diags.append(
                 Diagnostic(
                     severity="info",
@@ -201,13 +211,15 @@ def uses_index(item: object, template: S.Template | None = None) -> bool:
 
 
 def with_index(ctx: Ctx, k: int, span: Span) -> Ctx:
-    """``ctx`` with ``i`` the repetition index ``k``; E226 where ``i`` is a name already."""
+    """``ctx`` with ``i`` the repetition index ``k``; E228 where ``i`` is a name already."""
     if "i" in ctx.env:
+        earlier = ctx.defined.get("i")
+        at = f" (line {earlier.line})" if earlier is not None else ""
         raise Problem(
-            "E226",
-            "`i` is the repetition index of this item, and also a name visible here",
+            "E228",
+            f"`i` is the repetition index of this item, and also a name visible here{at}",
             span,
-            "rename the other `i` (a block parameter, a `param`)",
+            "rename the other `i` (a block parameter, a `param`, a `let`)",
         )
     return replace(ctx, env={**ctx.env, "i": Fraction(k)})
 
@@ -225,7 +237,9 @@ def repeat_count(repeat: int | S.Expr, ctx: Ctx, span: Span) -> int:
         return repeat
     value = ctx.values.evaluate(repeat)
     shown = expr_text(repeat, spaced=True)
-    if value.denominator != 1:
+    if isinstance(value, float) and value.is_integer():
+        value = Fraction(int(value))
+    if isinstance(value, float) or value.denominator != 1:
         raise Problem(
             "E208",
             f"repetition count `{shown}` = {value} is not a whole number",
@@ -246,12 +260,15 @@ def bind(
     call: S.Call,
     ctx: Ctx,
     entry: EntryShape,
-    constants: Mapping[str, Fraction | str] | None = None,
-) -> dict[str, Fraction]:
+    constants: FileConstants,
+) -> dict[str, Value]:
     """The block's parameters bound to a call's arguments (E206 for a mismatch); defaults may
-    read the call's input (``out = in.c``) and the constants of the block's file, which the
-    returned environment holds too."""
+    read the call's input (``out = in.c``) and the constants of the block's file, which a
+    parameter may not shadow (E228)."""
     params = block.params
+    for p in params:
+        if p.name in constants.env:
+            raise twice(p.name, p.span, constants.defined.get(p.name))
     if len(call.args) > len(params):
         extra = call.args[len(params)]
         raise Problem(
@@ -261,11 +278,11 @@ def bind(
             extra.span,
             f"its parameters are ({', '.join(p.name for p in params)})",
         )
-    env: dict[str, Fraction] = dict(constants or {})  # type: ignore[arg-type]
-    given: dict[str, Fraction] = {}
+    env: dict[str, Value] = {}
+    given: dict[str, Value] = {}
     outer = ctx.values
     for p, a in zip(params, call.args):
-        given[p.name] = outer.constant(a)  # type: ignore[assignment]
+        given[p.name] = outer.value(a)
     names = [p.name for p in params]
     for kw in call.kwargs:
         if kw.name not in names:
@@ -277,14 +294,14 @@ def bind(
             )
         if kw.name in given:
             raise Problem("E206", f"parameter `{kw.name}` is given twice", kw.span, None)
-        given[kw.name] = outer.constant(kw.value)  # type: ignore[assignment]
-    inner = Values(env, block.name, entry)
+        given[kw.name] = outer.value(kw.value)
+    inner = Values(ChainMap(env, constants.env), block.name, entry)
     for p in params:
         if p.name in given:
             env[p.name] = given[p.name]
         elif p.default is not None:
             try:
-                env[p.name] = inner.evaluate(p.default)
+                env[p.name] = inner.value(p.default)
             except Problem as problem:
                 problem.span = call.span
                 raise

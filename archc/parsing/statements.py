@@ -276,6 +276,8 @@ class StatementParts:
     """The parts of statement lines: block names and parameters, shortcut modes, ``if``
     conditions, ``train:`` settings, defaults lines and their followers."""
 
+    segments = staticmethod(_segments)
+
     def block_name(self, name: str, span: Span) -> None:
         """A block cannot take the name of a layer kind or an arithmetic function: a call of it
         would build the kind (`gelu` is a GELU) or compute the function."""
