@@ -21,10 +21,16 @@ from typing import Any
 from archc import syntax as S
 from archc.constructs import OpenBranches, OpenResidual, construct_of
 from archc.diagnostics import Diagnostic, block_notes, error, warning
-from archc.elaborate.calls import BlockCalls, repeat_count, repeated, uses_index, with_index
+from archc.elaborate.calls import (
+    BlockCalls,
+    repeat_count,
+    repeated,
+    uses_index,
+    with_index,
+)
 from archc.elaborate.context import MAX_DEPTH, MAX_NODES, MAX_REPEAT, Ctx
 from archc.elaborate.defaults import apply_defaults, followers
-from archc.elaborate.definitions import Definitions, carried
+from archc.elaborate.definitions import Definitions, activation_kind, carried
 from archc.elaborate.entry import EmittedShapes
 from archc.elaborate.graph import Draft
 from archc.elaborate.imports import BlockTable
@@ -73,6 +79,7 @@ class Expander(BlockCalls, Definitions):
     def __init__(self, blocks: BlockTable, diags: list[Diagnostic]) -> None:
         self.blocks = blocks
         self.constants = blocks.constants
+        self.passes = 0
         self.diags = diags
         self.drafts: list[Draft] = []
         self.names = Names()
@@ -289,6 +296,11 @@ class Expander(BlockCalls, Definitions):
         for f in followers(st, ctx.defaults, ctx.convention):
             fields: dict[str, Any] = {}
             kind = f.kind
+            if kind == S.ACT:
+                kind, f = (
+                    activation_kind(f.options["name"].value, ctx.values),
+                    replace(f, options={}),
+                )
             if kind == "bn":
                 kind = "batchnorm"
                 fields = {k: ctx.values.float_arg(a) for k, a in f.options.items()}
