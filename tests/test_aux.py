@@ -463,3 +463,23 @@ def test_the_compiled_recipe_has_the_same_aux_loss(tmp_path: Path) -> None:
     y = torch.tensor([0, 5, 9])
     torch.testing.assert_close(compiled(outs, y), built(outs, y))
     torch.testing.assert_close(compiled(outs[0], y), built(outs[0], y))
+
+
+def test_an_aux_section_written_last_leaves_the_main_output_and_its_scores_alone() -> None:
+    """The main path's last FC is its class scores even when an aux classifier's FC is written
+    after it: the lecture convention's ReLU skips both."""
+    text = "input [8x8x3]\nCONV 4 3x3 pad 1\nGAP\nflatten\nfc: FC 5\naux side:\n    FC 5\n"
+    graph = parse_spec(text, "end.arch").graph
+    assert graph is not None
+    assert graph.output == "fc" and graph.aux == ["side.fc1"]
+    assert [n.name for n in graph.nodes][-3:] == ["flatten1", "fc", "side.fc1"]
+    assert graph.node("side.fc1").inputs == ["fc"]
+    checked = check_source(text, "end.arch")
+    torch.manual_seed(0)
+    model = build_module(checked)
+    x = torch.randn(2, 3, 8, 8)
+    model.train()
+    main, side = model(x)
+    torch.testing.assert_close(side, model.side(main))
+    model.eval()
+    torch.testing.assert_close(model(x), main)

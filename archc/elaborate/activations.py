@@ -28,7 +28,9 @@ SILENCE = "write `relu` after it, or `no relu` to silence this"
 def drop_last_fc_followers(drafts: list[Draft], aux: Sequence[str] = ()) -> None:
     """`fc: relu` and the lecture convention skip the last FC (its outputs are scores), and
     the last FC of each auxiliary classifier (``aux``: their names)."""
-    lasts = [next((d for d in reversed(drafts) if d.kind == "linear"), None)]
+    prefixes = tuple(name + "." for name in aux)
+    main = (d for d in reversed(drafts) if d.kind == "linear" and not d.name.startswith(prefixes))
+    lasts = [next(main, None)]
     for name in aux:
         fcs = (d for d in reversed(drafts) if d.kind == "linear" and d.name.startswith(name + "."))
         lasts.append(next(fcs, None))
