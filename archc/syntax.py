@@ -490,6 +490,17 @@ class Branch:
 
 
 @dataclass(frozen=True)
+class Aux:
+    """``aux NAME:`` + a body: an auxiliary classifier, a side path from the current output
+    whose layers are the network's (GoogLeNet's ``aux1``, Inception-v3's ``AuxLogits``); the
+    module returns its output beside the main one in training mode only."""
+
+    name: str
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class If:
     """``if CONDITION:`` + a body, elaborated only when the condition holds."""
 
@@ -562,6 +573,7 @@ Stmt = (
     | Gate
     | Shortcut
     | Branch
+    | Aux
     | If
     | Train
     | SpecParam

@@ -71,10 +71,9 @@ def min_size(name: str) -> int:
 
 
 def build(name: str) -> nn.Module:
-    """torchvision's model, randomly initialised (nothing is downloaded); GoogLeNet and
-    Inception-v3 without their auxiliary classifiers (and input transform), as the specs have
-    none."""
-    kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
-    if name == "inception_v3":
-        kwargs = {"aux_logits": False, "transform_input": False, "init_weights": True}
+    """torchvision's model, randomly initialised (nothing is downloaded), with its default
+    arguments: GoogLeNet and Inception-v3 with their auxiliary classifiers and without the
+    input transform, as ``get_model(name, weights=None)`` builds them and the specs have them
+    (``init_weights=True`` is their default too, named only to silence its FutureWarning)."""
+    kwargs = {"init_weights": True} if name in ("googlenet", "inception_v3") else {}
     return getattr(torchvision.models, name)(weights=None, **kwargs)

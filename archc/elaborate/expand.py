@@ -92,6 +92,8 @@ class Expander(BlockCalls, Definitions):
         self.emitted = EmittedShapes(self.drafts, diags)
         self.noted_defaults: set[tuple[str, str]] = set()
         """(block, parameter) pairs I002 has named."""
+        self.aux_outputs: list[str] = []
+        """The outputs of the ``aux`` classifiers, in the order they are written."""
 
     # --- diagnostics ---------------------------------------------------------------------------
 
