@@ -21,6 +21,7 @@ from archc.parsing.lines import (
     _Kind,
     _KwArg,
     _Line,
+    _Range,
     _RawCall,
     _Repeat,
     _segments,
@@ -127,7 +128,7 @@ class Binding:
             kind = None
         if kind is not None:
             return self.layers(line, kind, line.items)
-        if len(words) == 1 and self.check_ident(words[0], span):
+        if len(words) == 1 and (self.numeric(words[0], span) or self.check_ident(words[0], span)):
             if not line.items and line.table_shape is None:
                 self.err(
                     "E106",
@@ -151,6 +152,21 @@ class Binding:
                 else "a label is a layer kind (`CONV1`, `MAX POOL2`, `FC6`) or a single name",
             )
         return []
+
+    def numeric(self, word: str, span: Span) -> bool:
+        """``0:``, ``12:``: a numeric label, which names a layer or a call as an
+        ``nn.Sequential`` numbers its children (torchvision's ``features.0``); E110 for
+        leading zeros, which no position has."""
+        if not word.isdigit():
+            return False
+        if word != str(int(word)):
+            raise SyntaxProblem(
+                "E110",
+                f"`{word}` is not a valid name: a numeric label has no leading zeros",
+                span,
+                f"write `{int(word)}:`",
+            )
+        return True
 
     def quoted(self, line: _Line, name: str, span: Span) -> list[S.Stmt]:
         """``"block1-0": …``: a name that may hold `-` (a module attribute torch accepts,
@@ -511,6 +527,10 @@ class Arguments:
         elif isinstance(it, _Strided) and "stride" in op.keywords.values():
             # `3x3/2`: the window, then its stride.
             b.items[b.i : b.i] = [it.size, S.Name("stride", it.stride.span), it.stride]
+        elif isinstance(it, _Range) and "range" in op.slots:
+            # `slice channels 0:16`: the range's two ends.
+            self.set_option(b.opts, "start", it.start, kind)
+            self.set_option(b.opts, "stop", it.stop, kind)
         elif isinstance(it, _Repeat):
             if b.i != len(b.items):
                 raise SyntaxProblem("E106", "a repetition `xN` ends the item", it.span)

@@ -158,6 +158,15 @@ class _Strided:
 
 
 @dataclass(frozen=True)
+class _Range:
+    """``0:16``: a range of channels (``slice channels A:B``)."""
+
+    start: S.Expr
+    stop: S.Expr
+    span: Span
+
+
+@dataclass(frozen=True)
 class _Comma:
     span: Span
 
@@ -372,6 +381,11 @@ class _Parts(Transformer):
         return children[1]
 
     @v_args(meta=True)
+    def range(self, meta: Any, children: list[Any]) -> _Range:
+        start, _, stop = children
+        return _Range(self.operand(start), self.operand(stop), self.span(meta))
+
+    @v_args(meta=True)
     def strided(self, meta: Any, children: list[Any]) -> _Strided:
         size, _, stride = children
         return _Strided(size, stride, self.span(meta))
@@ -505,6 +519,8 @@ def _describe(x: Any) -> str:
         return "a string"
     if isinstance(x, S.DeclaredShape):
         return "a shape"
+    if isinstance(x, _Range):
+        return "a range `A:B`"
     if isinstance(x, S.Compare):
         return f"the comparison `{x.op}`"
     if isinstance(x, _Size | S.Pair):
@@ -538,6 +554,7 @@ _EXPECT_NAMES = {
     "PATCH": "a window and its stride",
     "CELLNUM": "a number",
     "COLON": "`:`",
+    "RANGECOLON": "`:`",
 }
 
 

@@ -161,6 +161,18 @@ class Statements:
                 "write a second `if` with the opposite condition (`if stride != 1:`)",
             )
             return []
+        if (
+            line.label
+            and not line.items
+            and [w.lower() for w in _label_words(line.label)] == ["stage"]
+        ):
+            raise SyntaxProblem(
+                "E104",
+                "a stage needs a name: `stage NAME:`",
+                self.label_span(line),
+                "its name prefixes its layers' names (`stage features:` makes `features.conv1`); "
+                "an unnamed `sequential:` stands only in a sequential body",
+            )
         if line.body is not None:
             self.no_body(line)
             return []
