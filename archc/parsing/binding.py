@@ -254,6 +254,8 @@ class Binding:
                     declared=declared if last else None,
                     claims=claims if last else (),
                     name_span=nspan if i == 0 else None,
+                    refs=tuple(opts.refs),
+                    ref_mode=opts.ref_mode,  # type: ignore[arg-type]
                 )
             )
         if name is None and kind is not None and kind.name is not None:
@@ -448,6 +450,9 @@ class Arguments:
         if w in op.flags:
             b.flag(w, it.span)
             return
+        if w in ("with", "of") and op.references:
+            self.references(b, it)
+            return
         nxt = b.next()
         if (
             w == "channels"
@@ -469,6 +474,37 @@ class Arguments:
             self.set_option(b.opts, *short, kind)
             return
         b.positional.append(S.Arg(it, it.span))
+
+    def references(self, b: _Bound, it: S.Name) -> None:
+        """``with a, b`` / ``of a, b`` after a concat or an add: the names of earlier outputs
+        it joins, to the end of the layer (a numeric name, ``0``, too)."""
+        if b.opts.ref_mode is not None:
+            raise SyntaxProblem(
+                "E106",
+                f"`{it.id}` after `{b.opts.ref_mode}`: write the names once, after one of them",
+                it.span,
+                _help_args(b.kind),
+            )
+        b.opts.ref_mode = it.id.lower()
+        while (nxt := b.next()) is not None:
+            if isinstance(nxt, S.Num) and nxt.text.isdigit():
+                nxt = S.Name(nxt.text, nxt.span)
+            elif not isinstance(nxt, S.Name) or nxt.id.lower() in FILLER:
+                raise SyntaxProblem(
+                    "E106",
+                    f"{_describe(nxt)} is no name of an earlier output",
+                    nxt.span,
+                    f"write the names after `{it.id}`: `{b.opts.kind} {it.id} stem, layer1`",
+                )
+            b.opts.refs.append(nxt)
+            b.i += 1
+        if not b.opts.refs:
+            raise SyntaxProblem(
+                "E106",
+                f"`{it.id}` needs the names of earlier outputs after it",
+                it.span,
+                f"write e.g. `{b.opts.kind} {it.id} stem, layer1`",
+            )
 
     def no_flag(self, b: _Bound, it: S.Name) -> None:
         """`no bias`, `no bn`, `no relu`: on a kind that has what it turns off."""

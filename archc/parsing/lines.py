@@ -506,6 +506,8 @@ class _Kind:
     options: dict[str, S.Arg] = field(default_factory=dict)
     paper: bool = False
     pool_digits: int | None = None  # POOL2: the digits are the size unless a size is written
+    refs: list[S.Name] = field(default_factory=list)  # `concat with a, b`
+    ref_mode: str | None = None
 
 
 def _describe(x: Any) -> str:
