@@ -6,11 +6,15 @@ counts are worked out by hand."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 import archc
+from archc import ir
 from archc.check import check_source
 from archc.cli import main
 from archc.frontend import parse_spec
@@ -381,3 +385,30 @@ def test_an_unnamed_stage_says_a_stage_needs_a_name() -> None:
     (d,) = parse_spec("input [8x8x4]\nstage:\n    CONV 4 1x1\n").diagnostics
     assert (d.code, d.line, d.column) == ("E104", 2, 1)
     assert d.message == "a stage needs a name: `stage NAME:`"
+
+
+# --- the doc's examples say what they make -----------------------------------------------------
+
+
+def example(first_line: str) -> ir.Graph:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text("utf-8")
+    (text,) = [t for t in re.findall(r"```arch\n(.*?)```", doc, re.S) if first_line in t]
+    graph = parse_spec(text).graph
+    assert graph is not None
+    return graph
+
+
+def test_the_docs_join_examples_make_the_nodes_they_name() -> None:
+    adds = [(n.name, n.inputs) for n in example("block repvgg(").nodes if n.op == "add"]
+    assert adds == [
+        ("stage1.0.add1", ["stage1.0.branch1.bn1", "stage1.0.branch2.bn1", "stage1.0.branch3.bn1"]),
+        ("stage1.1.add1", ["stage1.1.branch1.bn1", "stage1.1.branch2.bn1"]),
+    ]
+    joins = {n.name: n.inputs for n in example("root: concat with").nodes if n.op != "conv"}
+    assert joins["root"] == ["tree2.relu1", "tree1.relu1", "stem"]
+    assert joins["0"] == ["tree2.relu1", "stem"]
+    assert joins["add1"] == ["0", "proj"]
+    rex = example("block rexblock(")
+    assert [n.name for n in rex.nodes][-3:] == ["block1.downsample.0", "block1.add1", "first"]
+    numbered = [n.name for n in example("0: CONV 16 3x3").nodes]
+    assert numbered == ["input", "features.0", "features.1", "features.2"]
