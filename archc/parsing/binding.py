@@ -478,17 +478,17 @@ class Arguments:
     def references(self, b: _Bound, it: S.Name) -> None:
         """``with a, b`` / ``of a, b`` after a concat or an add: the names of earlier outputs
         it joins, to the end of the layer (a numeric name, ``0``, too)."""
-        if b.opts.ref_mode is not None:
-            raise SyntaxProblem(
-                "E106",
-                f"`{it.id}` after `{b.opts.ref_mode}`: write the names once, after one of them",
-                it.span,
-                _help_args(b.kind),
-            )
         b.opts.ref_mode = it.id.lower()
         while (nxt := b.next()) is not None:
             if isinstance(nxt, S.Num) and nxt.text.isdigit():
                 nxt = S.Name(nxt.text, nxt.span)
+            elif isinstance(nxt, S.Name) and nxt.id.lower() in ("with", "of"):
+                raise SyntaxProblem(
+                    "E106",
+                    f"`{nxt.id}` after `{it.id}`: write the names once, after one of them",
+                    nxt.span,
+                    _help_args(b.kind),
+                )
             elif not isinstance(nxt, S.Name) or nxt.id.lower() in FILLER:
                 raise SyntaxProblem(
                     "E106",
