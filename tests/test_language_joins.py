@@ -201,6 +201,23 @@ def test_referenced_outputs_compute_what_torch_computes() -> None:
         assert torch.allclose(model(x), expected, atol=1e-5)
 
 
+def test_stages_instances_and_numbers_are_referred_to_by_name() -> None:
+    text = (
+        "input [8x8x4]\nblock unit:\n    CONV 4 1x1 no relu\n"
+        "stage s1:\n    CONV 4 1x1 no relu\n    relu\n"
+        "unit\n"  # an unlabelled instance: `unit1`
+        "sequential seq:\n    unit\n    unit\n    concat of 0, 1\n"
+        "concat with s1, unit1\n"
+    )
+    checked = check_source(text)
+    assert checked.ok, checked.diagnostics
+    assert checked.graph is not None
+    nodes = {n.name: n for n in checked.graph.nodes}
+    assert nodes["seq.2"].inputs == ["seq.0.conv1", "seq.1.conv1"]
+    assert nodes["concat1"].inputs == ["seq.2", "s1.relu1", "unit1.conv1"]
+    assert checked.shapes["concat1"] == (16, 8, 8)
+
+
 @pytest.mark.parametrize(
     ("tail", "column", "message"),
     [
@@ -351,6 +368,21 @@ def test_a_rexnet_block_exports_to_onnx_that_onnxruntime_runs(tmp_path) -> None:
     spec.write_text(REXNET.replace("input [8x8x16]", "input [8x8x16]\nCONV 16 1x1 no relu"))
     result = export_onnx(spec, tmp_path / "rex.onnx", [])
     assert result.difference is not None and result.difference <= 1e-5
+
+
+def test_an_n_way_add_exports_as_one_add_per_further_input(tmp_path) -> None:
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    pytest.importorskip("onnxruntime")
+    from archc.export import export_onnx
+
+    spec = tmp_path / "repvgg.arch"
+    spec.write_text(REPVGG)
+    result = export_onnx(spec, tmp_path / "repvgg.onnx", [])
+    assert result.difference is not None and result.difference <= 1e-5
+    names = [n.name for n in onnx.load(str(tmp_path / "repvgg.onnx")).graph.node]
+    # Three branches: two Adds, both named after the spec's add.
+    assert [n for n in names if n.startswith("stage1.add1")] == ["stage1.add1", "stage1.add1/Add_1"]
 
 
 # --- numeric labels, unnamed stages ------------------------------------------------------------
