@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,12 +104,17 @@ def check_graph(
 
 
 def check_source(
-    text: str, file: str = "<string>", *, batch: int = 1, dtype: Dtype = "fp32"
+    text: str,
+    file: str = "<string>",
+    *,
+    batch: int = 1,
+    dtype: Dtype = "fp32",
+    params: Mapping[str, object] | None = None,
 ) -> Checked:
     # Imported here: the passes on a hand-built graph need neither lark nor the grammar.
     from archc.frontend import parse_spec
 
-    front = parse_spec(text, file)
+    front = parse_spec(text, file, params)
     result = check_graph(
         front.graph,
         file=file,
@@ -213,9 +219,16 @@ def _unacknowledgeable(x: S.Expectation) -> tuple[str, str] | None:
     return None
 
 
-def check_spec(spec: str | os.PathLike[str], *, batch: int = 1, dtype: Dtype = "fp32") -> Checked:
+def check_spec(
+    spec: str | os.PathLike[str],
+    params: Mapping[str, object] | None = None,
+    *,
+    batch: int = 1,
+    dtype: Dtype = "fp32",
+) -> Checked:
     """Check a spec given as a path, the name of a shipped spec (``torchvision/resnet50``) or
-    spec text. A name that is none of these is an E001, not a one-word spec."""
+    spec text. A name that is none of these is an E001, not a one-word spec. ``params`` sets
+    the spec's ``param``s (archc.frontend.parse_spec)."""
     from archc.library import NoSuchSpec, find_spec
 
     try:
@@ -224,14 +237,20 @@ def check_spec(spec: str | os.PathLike[str], *, batch: int = 1, dtype: Dtype = "
         span = Span(file=str(spec), line=1, column=1, end_line=1, end_column=1)
         return Checked(file=str(spec), graph=None, diagnostics=[error("E001", str(e), span)])
     if path is None:
-        return check_source(str(spec), batch=batch, dtype=dtype)
-    return check_file(path, batch=batch, dtype=dtype)
+        return check_source(str(spec), batch=batch, dtype=dtype, params=params)
+    return check_file(path, batch=batch, dtype=dtype, params=params)
 
 
-def check_file(path: str | Path, *, batch: int = 1, dtype: Dtype = "fp32") -> Checked:
+def check_file(
+    path: str | Path,
+    *,
+    batch: int = 1,
+    dtype: Dtype = "fp32",
+    params: Mapping[str, object] | None = None,
+) -> Checked:
     from archc.frontend import read_spec
 
-    front = read_spec(path)
+    front = read_spec(path, params)
     result = check_graph(
         front.graph,
         file=str(path),

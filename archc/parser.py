@@ -27,6 +27,7 @@ from archc.parsing.lines import (
     _TOKEN,
     MAX_NESTING,
     MAX_SYNTAX_ERRORS,
+    VARIANTS_HEADER,
     SyntaxProblem,
     _expected,
     _indent,
@@ -37,15 +38,18 @@ from archc.parsing.lines import (
     _point,
     _set_body_spans,
     _syntax_diagnostic,
+    _template_line,
     _too_deep,
     _total_line,
     _tree,
+    _variant_row,
     bidi_warnings,
     lark_parser,
 )
 from archc.parsing.lines import (
     MAX_BIDI_WARNINGS as MAX_BIDI_WARNINGS,  # the bound of W006, which tests read here
 )
+from archc.parsing.params import SpecParams
 from archc.parsing.statements import StatementParts, Statements
 
 MAX_STATEMENTS = 20_000
@@ -56,13 +60,15 @@ about a millisecond and 10 KB a line of distinct text on the 2-core development 
 lines keep any file under the size limit within 30 s and 1 GB (issue 24), and are 200 times
 the longest shipped spec; a network is still up to archc.elaborate.expand.MAX_NODES nodes,
 made by calling blocks (`xN`)."""
+VALUE_TABLES = {("table",)}
+"""The header lines whose bodies are rows of values (the ``valuerow`` of grammar.lark)."""
 MAX_TOKENS = 300_000
 """Words, numbers and signs a file's statements may hold (comments not counted), checked with
 the statement lines: a line of 150 additions costs as much as dozens of plain ones, and 20,000
 of them would take minutes and gigabytes. The largest shipped spec has about 500."""
 
 
-class _Classifier(Statements, StatementParts, Binding, Arguments):
+class _Classifier(Statements, StatementParts, SpecParams, Binding, Arguments):
     """Reads the words of a file's lines: which statement each line makes (archc.parsing.
     statements) and, for a layer line, which layer kind and arguments (archc.parsing.binding)."""
 
@@ -81,6 +87,8 @@ def _parse_lines(
     parser = lark_parser()
     rejected: list[Diagnostic] = []
     tables: dict[int, Any] = {}  # id of a body's list of lines -> the columns of its table
+    variant_bodies: set[int] = set()  # ids of the bodies of `variants(...)` headers
+    value_bodies: set[int] = set()  # ids of the bodies of `table NAME(cols):` lines
     top: list[_Line] = []
     levels: list[tuple[int, list[_Line]]] = []  # open bodies: (indentation, their lines)
     opener: _Line | None = None  # the last line read, which may open a body
@@ -113,8 +121,7 @@ def _parse_lines(
                 )
                 return [], rejected  # what was read is not the file's structure
             body: list[_Line] = []
-            if opener is not None:
-                opener.body = body
+            _mark_body(body, opener, opener_raw, value_bodies, variant_bodies)
             levels.append((indent, body))
         elif indent < levels[-1][0] and not _dedent(levels, top, indent):
             rejected.append(
@@ -136,13 +143,44 @@ def _parse_lines(
             continue
         if id(here) in tables:
             line = _parse_row(parser, raw, n, file, rejected, tables[id(here)])
+        elif id(here) in value_bodies:
+            line = _parse_line(parser, raw, n, file, rejected, start="valuerow")
         else:
-            line = _parse_line(parser, raw, n, file, rejected)
+            line = _parse_any(parser, raw, n, file, rejected, id(here) in variant_bodies)
         if line is not None:
             here.append(line)
         opener, opener_raw = line, raw
     _set_body_spans(top)
     return top, rejected
+
+
+def _mark_body(
+    body: list[_Line],
+    opener: _Line | None,
+    raw: str,
+    value_bodies: set[int],
+    variant_bodies: set[int],
+) -> None:
+    """A body opened by ``opener``: its lines are rows of values under `table NAME(...):`, or
+    of a `variants(...)` table."""
+    if opener is not None:
+        opener.body = body
+        value_bodies |= {id(body)} if opener.header in VALUE_TABLES else set()
+    if VARIANTS_HEADER.match(raw):
+        variant_bodies.add(id(body))
+
+
+def _parse_any(
+    parser: Lark, raw: str, n: int, file: str, rejected: list[Diagnostic], variant_row: bool
+) -> _Line | None:
+    """A line, or a row of a ``variants`` table (``variant_row``)."""
+    if not variant_row:
+        return _parse_line(parser, raw, n, file, rejected)
+    try:
+        return _variant_row(raw, n, file)
+    except SyntaxProblem as p:
+        rejected.append(p.diagnostic)
+        return None
 
 
 def _dedent(levels: list[tuple[int, list[_Line]]], top: list[_Line], indent: int) -> bool:
@@ -196,17 +234,24 @@ def _too_many_statements(raws: list[str], file: str) -> Diagnostic | None:
 
 
 def _parse_line(
-    parser: Lark, raw: str, n: int, file: str, rejected: list[Diagnostic]
+    parser: Lark, raw: str, n: int, file: str, rejected: list[Diagnostic], start: str = "start"
 ) -> _Line | None:
     total = _total_line(raw, n, file)
     if total is not None:
         return total
+    try:
+        template = _template_line(raw, n, file)
+    except SyntaxProblem as p:
+        rejected.append(p.diagnostic)
+        return None
+    if template is not None:
+        return template
     problem = _too_deep(raw, n, file)
     if problem is not None:
         rejected.append(problem)
         return None
     try:
-        return _Parts(file, n).transform(_tree(parser, raw))
+        return _Parts(file, n).transform(_tree(parser, raw, start))
     except UnexpectedInput as e:
         rejected.append(_syntax_diagnostic(e, file, n, raw))
     except VisitError as e:

@@ -35,9 +35,9 @@ class Name:
 
 @dataclass(frozen=True)
 class BinOp:
-    """``left op right``: one of ``+ - * / //``, with the precedence the parser gave it."""
+    """``left op right``: one of ``+ - * / // % **``, with the precedence the parser gave it."""
 
-    op: Literal["+", "-", "*", "/", "//"]
+    op: Literal["+", "-", "*", "/", "//", "%", "**"]
     left: Expr
     right: Expr
     span: Span
@@ -61,19 +61,105 @@ class InShape:
 
 @dataclass(frozen=True)
 class Func:
-    """``max(a, b)``, ``min(a, b)``, ``round(x)``, ``make_divisible(v, d)``."""
+    """``max(a, b)``, ``round(x)``, ``make_divisible(v, d)``, ``len(xs)``, … (the functions of
+    archc.parsing.lines.FUNCTIONS)."""
 
-    name: Literal["max", "min", "round", "make_divisible"]
+    name: str
     args: tuple[Expr, ...]
     span: Span
 
 
-Expr = Num | Name | BinOp | Paren | InShape | Func
+@dataclass(frozen=True)
+class Str:
+    """A string value: ``"b3"`` or ``'b3'`` (``value`` without the quotes)."""
+
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Not:
+    """``not x``: 1 when ``x`` is false (0, an empty string or list), else 0."""
+
+    operand: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class IfElse:
+    """``then if condition else other``, Python's conditional expression."""
+
+    then: Expr
+    condition: Expr
+    other: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Index:
+    """``value[index]`` (a negative index counts from the end)."""
+
+    value: Expr
+    index: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Slice:
+    """``value[start:stop]``, either bound optional."""
+
+    value: Expr
+    start: Expr | None
+    stop: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class ListExpr:
+    """``[a, b, c]``."""
+
+    items: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class TupleExpr:
+    """``(a, b)`` or ``(a,)``."""
+
+    items: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What a ``for`` binds: names and nested tuples of names (``j, (t, k, s)``)."""
+
+    items: tuple[Name | Targets, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class CompFor:
+    """One ``for TARGETS in ITERABLE if COND …`` clause of a list comprehension."""
+
+    targets: Targets
+    iterable: Expr
+    conditions: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Comprehension:
+    """``[element for TARGETS in ITERABLE if COND]``."""
+
+    element: Expr
+    clauses: tuple[CompFor, ...]
+    span: Span
 
 
 @dataclass(frozen=True)
 class Compare:
-    """``expand != 1``: a comparison, which only a condition may hold."""
+    """``expand != 1``: a comparison, 1 when it holds, else 0."""
 
     op: Literal["==", "!=", "<", "<=", ">", ">="]
     left: Expr
@@ -83,16 +169,35 @@ class Compare:
 
 @dataclass(frozen=True)
 class Logic:
-    """``a and b``, ``a or b`` between conditions."""
+    """``a and b``, ``a or b``: 1 or 0."""
 
     op: Literal["and", "or"]
-    left: Condition
-    right: Condition
+    left: Expr
+    right: Expr
     span: Span
 
 
-Condition = Expr | Compare | Logic
-"""What ``if`` tests: a comparison, ``and``/``or`` of them, or a value (true when not 0)."""
+Expr = (
+    Num
+    | Name
+    | BinOp
+    | Paren
+    | InShape
+    | Func
+    | Str
+    | Not
+    | IfElse
+    | Index
+    | Slice
+    | ListExpr
+    | TupleExpr
+    | Comprehension
+    | Compare
+    | Logic
+)
+
+Condition = Expr
+"""What ``if`` tests: any value, true when not 0 (nor an empty string or list)."""
 
 
 @dataclass(frozen=True)
@@ -148,10 +253,53 @@ class TotalClaim:
 
 
 @dataclass(frozen=True)
+class Template:
+    """A name with ``{EXPR}`` holes: ``"block4-{i}"``, ``resnet{variant}``. ``parts`` alternate
+    text and expressions in order; ``text`` is the template as written (without quotes)."""
+
+    parts: tuple[str | Expr, ...]
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class Network:
-    """``network NAME``."""
+    """``network NAME``, or ``network NAME{variant}`` (``template``: filled from the spec's
+    parameters; ``name`` is then the template's text)."""
 
     name: str
+    span: Span
+    template: Template | None = None
+
+
+@dataclass(frozen=True)
+class SpecParam:
+    """``param NAME = EXPR``: a parameter of the whole file, with its default; a caller (the
+    command line's ``--set``, ``archc.load``'s keywords, an import's settings) may set it."""
+
+    name: str
+    default: Expr
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    """One row of a ``variants(...)`` table: ``KEY: v1, v2, …``."""
+
+    key: str
+    values: tuple[Expr, ...]
+    span: Span
+    key_span: Span
+
+
+@dataclass(frozen=True)
+class Variants:
+    """``variants(COL, …):`` and its rows: the row whose key is the value of ``param variant``
+    makes each column a constant of the file."""
+
+    columns: tuple[str, ...]
+    rows: tuple[VariantRow, ...]
     span: Span
 
 
@@ -179,6 +327,8 @@ class Import:
 
     path: str
     span: Span
+    settings: tuple[KwArgSyntax, ...] = ()
+    """``import "blocks/x.arch" (bn_eps = 0.001)``: values for the library's ``param``s."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +363,8 @@ class Layer:
     options: dict[str, Arg] = field(default_factory=dict)
     flags: frozenset[str] = frozenset()
     paper: bool = False
-    repeat: int = 1
+    repeat: int | Expr = 1
+    """``xN`` (an int) or ``x EXPR`` (computed where the layer is elaborated)."""
     declared: DeclaredShape | None = None
     claims: tuple[ClaimSyntax, ...] = ()
     name_span: Span | None = None
@@ -221,6 +372,8 @@ class Layer:
     """``concat with a, b`` / ``add of a, b``: the earlier named outputs it joins."""
     ref_mode: Literal["with", "of"] | None = None
     """``with``: the current output, then the named ones; ``of``: the named ones only."""
+    template: Template | None = None
+    """A quoted label with ``{EXPR}`` holes: each repetition named by it."""
 
 
 @dataclass(frozen=True)
@@ -239,7 +392,9 @@ class Call:
     block: str
     args: tuple[Expr, ...]
     kwargs: tuple[KwArgSyntax, ...]
-    repeat: int
+    repeat: int | Expr
+    """``xN`` (an int) or ``x EXPR``; inside the call's arguments ``i`` is the repetition index
+    when the call is repeated."""
     span: Span
 
 
@@ -253,6 +408,8 @@ class CallLine:
     declared: DeclaredShape | None = None
     claims: tuple[ClaimSyntax, ...] = ()
     name_span: Span | None = None
+    template: Template | None = None
+    """A quoted label with ``{EXPR}`` holes (``"block4-{i}"``): each instance named by it."""
 
 
 @dataclass(frozen=True)
@@ -287,6 +444,8 @@ class Stage:
     body: tuple[Stmt, ...]
     span: Span
     numbered: bool = False
+    template: Template | None = None
+    """``stage "block{s + 1}":``: the name filled where the stage is elaborated."""
 
 
 @dataclass(frozen=True)
@@ -339,6 +498,38 @@ class If:
 
 
 @dataclass(frozen=True)
+class Let:
+    """``let NAME = EXPR``: a constant of the scope, from the next line on."""
+
+    name: str
+    value: Expr
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class Table:
+    """``table NAME(col, …):`` + one row of values per line: the constant list of the rows'
+    tuples."""
+
+    name: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[tuple[Expr, ...], Span], ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class For:
+    """``for TARGETS in EXPR:`` + a body, elaborated once per element, as if written out."""
+
+    targets: Targets
+    iterable: Expr
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class Setting:
     """One line of a ``train:`` section as written: its words and numbers in order
     (``weight decay 5e-4 except bn``). archc.elaborate.recipe reads them."""
@@ -372,6 +563,11 @@ Stmt = (
     | Branch
     | If
     | Train
+    | SpecParam
+    | Variants
+    | Let
+    | Table
+    | For
 )
 
 

@@ -444,3 +444,18 @@ def test_the_docs_join_examples_make_the_nodes_they_name() -> None:
     assert [n.name for n in rex.nodes][-3:] == ["block1.downsample.0", "block1.add1", "first"]
     numbered = [n.name for n in example("0: CONV 16 3x3").nodes]
     assert numbered == ["input", "features.0", "features.1", "features.2"]
+
+
+def test_a_slice_range_and_list_slicing_read_their_colons_apart() -> None:
+    # `A:B` of `slice channels` and `xs[a:b]` of an expression: LALR reads a `:` after a value
+    # either way; both must come out right on one line.
+    text = (
+        "input [8x8x6]\nlet xs = [1, 4, 9]\n"
+        "slice channels xs[0:2][0]:xs[-2:][0]\n"
+        "pad channels len(xs[1:])\n"
+    )
+    checked = check_source(text)
+    assert checked.ok, checked.diagnostics
+    assert checked.graph is not None
+    assert [(n.start, n.stop) for n in checked.graph.nodes if n.op == "slice"] == [(1, 4)]
+    assert checked.shapes[checked.graph.output] == (3 + 2, 8, 8)

@@ -34,6 +34,26 @@ class Import(FileWide):
     title = "an import of block definitions"
 
 
+class SpecParam(FileWide):
+    node = S.SpecParam
+    title = "a parameter of the spec"
+    where = "a `param` line stands at the top level of a file"
+
+    def elaborate(self, walk: Expander, st: S.SpecParam, body: Body) -> None:
+        super().elaborate(walk, st, body)
+        walk.define_constants(body, [(st.name, st.name_span)])
+
+
+class Variants(FileWide):
+    node = S.Variants
+    title = "the variants of a network family"
+    where = "a `variants(...)` table stands at the top level of a file"
+
+    def elaborate(self, walk: Expander, st: S.Variants, body: Body) -> None:
+        super().elaborate(walk, st, body)
+        walk.define_constants(body, [(c, st.span) for c in st.columns])
+
+
 class Train(FileWide):
     node = S.Train
     title = "the training recipe"
@@ -87,10 +107,16 @@ class CallLine(Line):
         walk.names.output(body.scope, st.name, body.cur)
 
     def outline(self, view: SpecView, st: S.CallLine) -> Outline | None:
-        calls = ", ".join(c.block + (f" x{c.repeat}" if c.repeat > 1 else "") for c in st.calls)
+        calls = ", ".join(c.block + _times(c.repeat) for c in st.calls)
         made = view.made_by_call(st)
         shape = fmt_shape(made[-1].output_shape) if made else ""
         return Outline(st.name or calls, "call", f"{calls} {shape}".strip())
+
+
+def _times(repeat: int | S.Expr) -> str:
+    if isinstance(repeat, int):
+        return f" x{repeat}" if repeat > 1 else ""
+    return f" x {repeat.id}" if isinstance(repeat, S.Name) else " x …"
 
 
 class Layer(Line):

@@ -6,8 +6,9 @@ expands each call's block body in a fresh naming scope with the block's paramete
 
 from __future__ import annotations
 
+from collections import ChainMap
 from dataclasses import fields as dc_fields
-from dataclasses import is_dataclass
+from dataclasses import is_dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,13 +16,16 @@ from typing import TYPE_CHECKING
 from archc import syntax as S
 from archc.diagnostics import Diagnostic
 from archc.elaborate.context import MAX_DEPTH, MAX_REPEAT, Ctx
+from archc.elaborate.definitions import FileConstants
 from archc.elaborate.entry import EmittedShapes
+from archc.elaborate.functions import Value, show
 from archc.elaborate.graph import Draft
 from archc.elaborate.imports import BlockTable
 from archc.elaborate.naming import Names, Scope, free
 from archc.elaborate.problems import Problem, Quiet
-from archc.elaborate.values import EntryShape, Values, claim, declared_shape
-from archc.ops import OPS, WORDS
+from archc.elaborate.scope import twice
+from archc.elaborate.values import EntryShape, Values, claim, declared_shape, expr_text, fill
+from archc.ops import OPS, WORDS, by_word
 from archc.spans import Frame, Span
 from archc.suggest import did_you_mean
 
@@ -36,6 +40,7 @@ class BlockCalls:
     emitted: EmittedShapes
     noted_defaults: set[tuple[str, str]]
     failed: int
+    constants: dict[str, FileConstants]
 
     if TYPE_CHECKING:  # the walker's, which a call's block body is walked with
 
@@ -50,19 +55,18 @@ class BlockCalls:
 
         def count(self, span: Span) -> None: ...
 
+        def layer(self, st: S.Layer, ctx: Ctx, scope: Scope, inputs: list[str]) -> str: ...
+
     def call_line(self, st: S.CallLine, ctx: Ctx, scope: Scope, cur: str) -> str:
-        total = sum(c.repeat for c in st.calls)
-        for c in st.calls:
-            if not 1 <= c.repeat <= MAX_REPEAT:
-                raise Problem(
-                    "E209" if c.repeat < 1 else "E216",
-                    f"repetition x{c.repeat} is out of range (1 to {MAX_REPEAT})",
-                    c.span,
-                )
+        counts = [repeat_count(c.repeat, ctx, c.span) for c in st.calls]
+        total = sum(counts)
         index = 0
         first_new = len(self.drafts)
-        for c in st.calls:
+        for c, count in zip(st.calls, counts):
             info = self.blocks.get(c.block)
+            if info is None and c.block == "act":
+                cur = self.act_call(st, c, ctx, scope, cur)
+                continue
             if info is None and self.blocks.import_failed:
                 raise Quiet
             if info is None:
@@ -91,14 +95,21 @@ class BlockCalls:
                 )
             if len(ctx.stack) >= MAX_DEPTH:
                 raise Problem("E203", "blocks are nested too deeply", c.span)
-            for _ in range(c.repeat):
+            indexed = repeated(c.repeat) and uses_index(c, st.template)
+            for k in range(count):
                 entry = self.entry(cur, c.block)
-                env = bind(info.definition, c, ctx, entry)
+                consts = self.constants.get(info.definition.span.file)
+                outer = with_index(ctx, k, c.span) if indexed else ctx
+                env = bind(info.definition, c, outer, entry, consts or FileConstants())
                 self.note_rate_defaults(info.definition, c, env, ctx.frames)
-                inst = self.instance_name(st, c, scope, index, total)
+                inst = self.instance_name(st, c, scope, index, total, outer)
                 index += 1
                 inner = Ctx(
-                    env=env,
+                    env={**(consts.env if consts else {}), **env},
+                    defined={
+                        **(consts.defined if consts else {}),
+                        **{p.name: p.span for p in info.definition.params},
+                    },
                     defaults=dict(info.defaults),
                     convention=info.convention,
                     frames=(*ctx.frames, Frame(block=c.block, call=c.span)),
@@ -125,8 +136,23 @@ class BlockCalls:
                 last.claims = [claim(c) for c in st.claims]
         return cur
 
+    def act_call(self, st: S.CallLine, c: S.Call, ctx: Ctx, scope: Scope, cur: str) -> str:
+        """``act(EXPR)``: the activation whose word the value is (``act(activation)`` with
+        ``param activation = "silu"``), as if its word were written."""
+        if len(c.args) != 1 or c.kwargs:
+            raise Problem(
+                "E206",
+                "`act(…)` takes one value: the word of an activation",
+                c.span,
+                'write e.g. `act(activation)` with `param activation = "relu"`',
+            )
+        kind = activation_kind(c.args[0], ctx.values)
+        name = st.name if len(st.calls) == 1 and st.template is None else None
+        layer = S.Layer(kind, name, c.span, repeat=c.repeat, name_span=st.name_span)
+        return self.layer(layer, ctx, scope, [cur])
+
     def note_rate_defaults(
-        self, block: S.BlockDef, call: S.Call, env: dict[str, Fraction], frames: tuple[Frame, ...]
+        self, block: S.BlockDef, call: S.Call, env: dict[str, Value], frames: tuple[Frame, ...]
     ) -> None:
         """I002, once per block and parameter: a call of a library's block (from the spec, or
         from a library block the spec calls) leaves a parameter at the library's default, and
@@ -147,7 +173,8 @@ class BlockCalls:
                 continue
             self.noted_defaults.add(key)
             value = env[p.name]
-            shown = str(value) if value.denominator == 1 else str(float(value))
+            exact = isinstance(value, Fraction) and value.denominator != 1
+            shown = show(float(value) if exact else value)
             self.diags.append(
                 Diagnostic(
                     severity="info",
@@ -167,9 +194,17 @@ class BlockCalls:
         """``in.c`` and its kin for a call whose input is the node ``cur``."""
         return lambda span: self.emitted.of(cur, span, block)
 
-    def instance_name(self, st: S.CallLine, c: S.Call, scope: Scope, index: int, total: int) -> str:
+    def instance_name(
+        self, st: S.CallLine, c: S.Call, scope: Scope, index: int, total: int, ctx: Ctx
+    ) -> str:
         """``layer1`` for a labelled single call, ``layer1.0``, ``layer1.1``, … for several,
-        ``bottleneck1``, ``bottleneck2``, … for unlabelled ones."""
+        ``bottleneck1``, ``bottleneck2``, … for unlabelled ones; a template's name
+        (``"block4-{i}"``) for each instance of a templated line."""
+        if st.template is not None:
+            inst = fill(st.template, ctx.values)
+            self.names.claim(scope, inst, st.name_span or st.span)
+            scope.emitted += 1
+            return inst
         if st.name is not None:
             inst = st.name if total == 1 else f"{st.name}.{index}"
             if total > 1 and index == 0:
@@ -186,10 +221,92 @@ class BlockCalls:
         return inst
 
 
-def bind(block: S.BlockDef, call: S.Call, ctx: Ctx, entry: EntryShape) -> dict[str, Fraction]:
+def activation_kind(e: S.Expr, values: Values) -> str:
+    """The kind of the activation whose word ``e``'s value is (``"relu"``, ``"hard swish"``):
+    E226 for a value that names none."""
+    v = values.value(e)
+    op = by_word(v) if isinstance(v, str) else None
+    if op is None or not op.activation:
+        words = sorted({w.lower() for w, o in WORDS.items() if o.activation})
+        near = did_you_mean(v, words) if isinstance(v, str) else ""
+        raise Problem(
+            "E226",
+            f"`act(…)` takes the word of an activation, not {show(v)}{near}",
+            e.span,
+            f"activations: {', '.join(words)}",
+        )
+    return op.kind
+
+
+def repeated(repeat: int | S.Expr) -> bool:
+    """Whether an item is repeated, so that ``i`` is its repetition index."""
+    return not isinstance(repeat, int) or repeat > 1
+
+
+def uses_index(item: object, template: S.Template | None = None) -> bool:
+    """Whether an item (its arguments) or its name template reads ``i``."""
+    return "i" in names_in(item) or (template is not None and "i" in names_in(template.parts))
+
+
+def with_index(ctx: Ctx, k: int, span: Span) -> Ctx:
+    """``ctx`` with ``i`` the repetition index ``k``; E228 where ``i`` is a name already."""
+    if "i" in ctx.env:
+        earlier = ctx.defined.get("i")
+        at = f" (line {earlier.line})" if earlier is not None else ""
+        raise Problem(
+            "E228",
+            f"`i` is the repetition index of this item, and also a name visible here{at}",
+            span,
+            "rename the other `i` (a block parameter, a `param`, a `let`)",
+        )
+    return replace(ctx, env={**ctx.env, "i": Fraction(k)})
+
+
+def repeat_count(repeat: int | S.Expr, ctx: Ctx, span: Span) -> int:
+    """An item's repetition count: ``xN`` as written (1 to MAX_REPEAT), or ``x EXPR``
+    computed (0 to MAX_REPEAT: 0 emits nothing)."""
+    if isinstance(repeat, int):
+        if not 1 <= repeat <= MAX_REPEAT:
+            raise Problem(
+                "E209" if repeat < 1 else "E216",
+                f"repetition x{repeat} is out of range (1 to {MAX_REPEAT})",
+                span,
+            )
+        return repeat
+    value = ctx.values.evaluate(repeat)
+    shown = expr_text(repeat, spaced=True)
+    if isinstance(value, float) and value.is_integer():
+        value = Fraction(int(value))
+    if isinstance(value, float) or value.denominator != 1:
+        raise Problem(
+            "E208",
+            f"repetition count `{shown}` = {value} is not a whole number",
+            repeat.span,
+            "use `//` for floor division, or `round(...)`",
+        )
+    if not 0 <= value <= MAX_REPEAT:
+        raise Problem(
+            "E209" if value < 0 else "E216",
+            f"repetition count `{shown}` = {value} is out of range (0 to {MAX_REPEAT})",
+            repeat.span,
+        )
+    return int(value)
+
+
+def bind(
+    block: S.BlockDef,
+    call: S.Call,
+    ctx: Ctx,
+    entry: EntryShape,
+    constants: FileConstants,
+) -> dict[str, Value]:
     """The block's parameters bound to a call's arguments (E206 for a mismatch); defaults may
-    read the call's input (``out = in.c``)."""
+    read the call's input (``out = in.c``) and the constants of the block's file, which a
+    parameter may not shadow (E228)."""
     params = block.params
+    for p in params:
+        if p.name in constants.env:
+            raise twice(p.name, p.span, constants.defined.get(p.name))
     if len(call.args) > len(params):
         extra = call.args[len(params)]
         raise Problem(
@@ -199,11 +316,11 @@ def bind(block: S.BlockDef, call: S.Call, ctx: Ctx, entry: EntryShape) -> dict[s
             extra.span,
             f"its parameters are ({', '.join(p.name for p in params)})",
         )
-    env: dict[str, Fraction] = {}
-    given: dict[str, Fraction] = {}
+    env: dict[str, Value] = {}
+    given: dict[str, Value] = {}
     outer = ctx.values
     for p, a in zip(params, call.args):
-        given[p.name] = outer.evaluate(a)
+        given[p.name] = outer.value(a)
     names = [p.name for p in params]
     for kw in call.kwargs:
         if kw.name not in names:
@@ -215,14 +332,14 @@ def bind(block: S.BlockDef, call: S.Call, ctx: Ctx, entry: EntryShape) -> dict[s
             )
         if kw.name in given:
             raise Problem("E206", f"parameter `{kw.name}` is given twice", kw.span, None)
-        given[kw.name] = outer.evaluate(kw.value)
-    inner = Values(env, block.name, entry)
+        given[kw.name] = outer.value(kw.value)
+    inner = Values(ChainMap(env, constants.env), block.name, entry)
     for p in params:
         if p.name in given:
             env[p.name] = given[p.name]
         elif p.default is not None:
             try:
-                env[p.name] = inner.evaluate(p.default)
+                env[p.name] = inner.value(p.default)
             except Problem as problem:
                 problem.span = call.span
                 raise

@@ -21,9 +21,17 @@ from typing import Any
 from archc import syntax as S
 from archc.constructs import OpenBranches, OpenResidual, construct_of
 from archc.diagnostics import Diagnostic, block_notes, error, warning
-from archc.elaborate.calls import BlockCalls
+from archc.elaborate.calls import (
+    BlockCalls,
+    activation_kind,
+    repeat_count,
+    repeated,
+    uses_index,
+    with_index,
+)
 from archc.elaborate.context import MAX_DEPTH, MAX_NODES, MAX_REPEAT, Ctx
 from archc.elaborate.defaults import apply_defaults, followers
+from archc.elaborate.definitions import Definitions, carried
 from archc.elaborate.entry import EmittedShapes
 from archc.elaborate.graph import Draft
 from archc.elaborate.imports import BlockTable
@@ -36,12 +44,13 @@ from archc.elaborate.problems import (
     unjoined_residual,
     unused_shortcut,
 )
+from archc.elaborate.scope import define
 from archc.elaborate.values import (
-    CONSTANTS,
     check_size,
     claim,
     declared_shape,
     expr_text,
+    fill,
 )
 from archc.ops import OPS
 from archc.spans import Span
@@ -67,9 +76,10 @@ class Body:
     branches: OpenBranches | None = None
 
 
-class Expander(BlockCalls):
+class Expander(BlockCalls, Definitions):
     def __init__(self, blocks: BlockTable, diags: list[Diagnostic]) -> None:
         self.blocks = blocks
+        self.constants = blocks.constants
         self.diags = diags
         self.drafts: list[Draft] = []
         self.names = Names()
@@ -106,8 +116,12 @@ class Expander(BlockCalls):
         scope: Scope,
         cur: str | None,
         top: bool = False,
+        carry: Body | None = None,
     ) -> str | None:
-        body = Body(ctx, scope, cur, cur, top, list(stmts))
+        """Walk ``stmts``; ``carry``: the body of a ``for`` whose pass this is, whose open
+        sections the pass continues and leaves open."""
+        body = Body(ctx, scope, cur, carry.entry if carry else cur, top, list(stmts))
+        body.residual, body.branches = carried(carry)
         while body.pending:
             st = body.pending.pop(0)
             construct = construct_of(st)
@@ -125,6 +139,9 @@ class Expander(BlockCalls):
                 self.count(p.span)
             except Quiet:
                 construct.failed(st, body)
+        if carry is not None:
+            carry.residual, carry.branches = body.residual, body.branches
+            return body.cur
         if body.residual is not None:
             self.report(unjoined_residual(body.residual.span), body.ctx)
         if body.branches is not None:
@@ -203,19 +220,21 @@ class Expander(BlockCalls):
     # --- layers --------------------------------------------------------------------------------
 
     def layer(self, st: S.Layer, ctx: Ctx, scope: Scope, inputs: list[str]) -> str:
-        if not 1 <= st.repeat <= MAX_REPEAT:
-            raise Problem(
-                "E209" if st.repeat < 1 else "E216",
-                f"repetition x{st.repeat} is out of range (1 to {MAX_REPEAT})",
-                st.span,
-            )
-        fields = OPS[st.kind].fields(st, ctx.values)
+        count = repeat_count(st.repeat, ctx, st.span)
+        indexed = repeated(st.repeat) and uses_index(tuple(st.options.values()), st.template)
+        fields = OPS[st.kind].fields(st, ctx.values) if not indexed and count else {}
         self.doubled_follower(st, inputs)
         cur = inputs[0]
-        for i in range(st.repeat):
+        for i in range(count):
+            here = with_index(ctx, i, st.span) if indexed else ctx
+            if indexed:
+                fields = OPS[st.kind].fields(st, here.values)
+            name = st.name if i == 0 else None
+            if st.template is not None:
+                name = fill(st.template, here.values)
             draft = self.emit(
                 st.kind,
-                st.name if i == 0 else None,
+                name,
                 inputs if i == 0 else [cur],
                 st.span,
                 ctx,
@@ -224,12 +243,25 @@ class Expander(BlockCalls):
                 name_span=st.name_span,
             )
             draft.opted_out = "no_relu" in st.flags
-            if st.declared is not None and i == st.repeat - 1:
+            if st.declared is not None and i == count - 1:
                 draft.declared = declared_shape(st.declared)
-            if i == st.repeat - 1:
+            if i == count - 1:
                 draft.claims = [claim(c) for c in st.claims]
             cur = self.followers(st, draft, ctx, scope)
         return cur
+
+    def define_constants(self, body: Body, names: list[tuple[str, Span]]) -> None:
+        """A ``param`` line or a ``variants`` table reached at the top level: its names,
+        evaluated when the file was read (archc.elaborate.params), become visible below."""
+        for name, span in names:
+            known = self.constants.get(span.file)
+            if known is None or known.defined.get(name) != span or name not in known.env:
+                raise Quiet  # its error is reported (or the variant chose no row)
+            body.ctx = define(body.ctx, name, known.env[name], span)
+
+    def fill(self, template: S.Template, ctx: Ctx) -> str:
+        """A stage's name template filled in its context (archc.constructs)."""
+        return fill(template, ctx.values)
 
     def doubled_follower(self, st: S.Layer, inputs: list[str]) -> None:
         """W224 when a BN or an activation comes right after the same kind of layer that a
@@ -262,9 +294,11 @@ class Expander(BlockCalls):
         for f in followers(st, ctx.defaults, ctx.convention):
             fields: dict[str, Any] = {}
             kind = f.kind
-            if kind == "bn":
+            if kind == "act":  # `act(activation)`: the word a constant holds
+                kind = activation_kind(f.options["which"].value, ctx.values)  # type: ignore[arg-type]
+            elif kind == "bn":
                 kind = "batchnorm"
-                fields = {k: CONSTANTS.float_arg(a) for k, a in f.options.items()}
+                fields = {k: ctx.values.float_arg(a) for k, a in f.options.items()}
             elif f.options:  # an activation's arguments: `leaky relu 0.1`
                 fields = OPS[kind].fields(S.Layer(kind, None, f.span, f.options), ctx.values)
             d = self.emit(kind, None, [cur], st.span, ctx, scope, fields)
@@ -301,7 +335,7 @@ class Expander(BlockCalls):
             eps = 1e-5
             for f in ctx.defaults.get("conv", ()):
                 if f.kind == "bn" and "eps" in f.options:
-                    eps = CONSTANTS.float_arg(f.options["eps"])
+                    eps = ctx.values.float_arg(f.options["eps"])
             self.names.claim(scope, st.name, st.span)
             self.count(st.span)
             scope.emitted += 1

@@ -16,6 +16,11 @@ from pathlib import Path
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, error
 from archc.elaborate.defaults import Convention, Defaults, apply_defaults, lecture_convention
+from archc.elaborate.definitions import FileConstants, file_constants
+from archc.elaborate.functions import Value
+from archc.elaborate.params import Settings, param_constants
+from archc.elaborate.problems import Problem
+from archc.elaborate.values import Values
 from archc.files import describe_kind, link_problem
 from archc.library import SPECS_DIR
 
@@ -47,10 +52,17 @@ class BlockTable:
         self.loader = loader
         self.diags = diags
         self.blocks: dict[str, BlockInfo] = {}
-        self.loaded: set[Path] = set()
+        self.loaded: dict[Path, tuple[tuple[str, Value], ...]] = {}
+        """Each file read, with the values of its ``param``s: a network holds one copy of a
+        library's blocks, so a second import must give them the same values (E229)."""
+        self.specs: dict[Path, S.Spec] = {}
+        """The syntax of each library read, for a second import's settings."""
         self.import_stack: list[Path] = []
         self.import_failed = False
         """An import did not parse: calls to unknown blocks are then its consequence."""
+        self.constants: dict[str, FileConstants] = {}
+        """Each file's top-level constants (``param``s as set, variants columns, ``let``s,
+        tables), by file name."""
         self.root = Path.cwd()
         """The directory of the spec being elaborated: an import through a symbolic link
         may not lead out of it (or out of the shipped specs)."""
@@ -61,25 +73,34 @@ class BlockTable:
     def known(self) -> str:
         return ", ".join(f"`{b}`" for b in sorted(self.blocks)) or "none"
 
-    def register_root(self, spec: S.Spec, convention: Convention) -> None:
-        """The spec being elaborated: its own blocks, then its imports' as they come."""
+    def register_root(
+        self, spec: S.Spec, convention: Convention, settings: Settings | None = None
+    ) -> None:
+        """The spec being elaborated: its own blocks, then its imports' as they come;
+        ``settings``: the caller's values for its ``param``s."""
         if spec.file.startswith("<"):
             base = Path.cwd()
         else:
             path = Path(spec.file).resolve()
-            self.loaded.add(path)
+            self.loaded[path] = ()
             self.import_stack.append(path)
             base = path.parent
         self.root = base
-        self.register(spec, convention, base)
+        params = param_constants(spec, settings or {}, self.diags)
+        self.register(spec, convention, base, params)
 
-    def register(self, spec: S.Spec, convention: Convention, base: Path) -> None:
+    def register(
+        self, spec: S.Spec, convention: Convention, base: Path, params: FileConstants
+    ) -> None:
+        """A file's constants (``params``: its ``param``s and variants columns, then its
+        ``let``s and tables) and blocks, and its imports' as they come."""
+        self.constants[spec.file] = file_constants(spec.body, self.diags, params)
         defaults: Defaults = {}
         for st in spec.body:
             if isinstance(st, S.Defaults):
                 defaults = apply_defaults(defaults, st)
             elif isinstance(st, S.Import):
-                self.import_file(st, base)
+                self.import_file(st, base, self.constants[spec.file])
             elif isinstance(st, S.BlockDef):
                 old = self.blocks.get(st.name)
                 if old is not None:
@@ -149,7 +170,39 @@ class BlockTable:
         self.diags.append(error(code, f"cannot import `{st.path}`: {why}", st.span, IMPORT_HELP))
         self.import_failed = True  # calls of its blocks are this error's consequence
 
-    def import_file(self, st: S.Import, base: Path) -> None:
+    def settings(self, st: S.Import, constants: FileConstants) -> dict[str, Value] | None:
+        """An import's settings, evaluated in the importing file (None: an error, reported)."""
+        values = Values(constants.env, None)
+        settings: dict[str, Value] = {}
+        try:
+            for kw in st.settings:
+                settings[kw.name] = values.value(kw.value)
+        except Problem as p:
+            self.diags.append(error(p.code, p.message, p.span, p.help))
+            self.import_failed = True
+            return None
+        return settings
+
+    def again(self, st: S.Import, found: Path, settings: dict[str, Value]) -> None:
+        """A file imported a second time: one copy of its blocks serves both imports when
+        they give its constants the same values (E225 otherwise)."""
+        spec = self.specs.get(found)
+        if spec is None:
+            return
+        values = param_constants(spec, settings, [], st.span)
+        if tuple(sorted(values.env.items())) != self.loaded[found]:
+            self.diags.append(
+                error(
+                    "E229",
+                    f"`{st.path}` is imported again with other settings",
+                    st.span,
+                    "a network takes one copy of a library's blocks: import it once, with "
+                    "the settings every block needs",
+                )
+            )
+            self.import_failed = True
+
+    def import_file(self, st: S.Import, base: Path, constants: FileConstants) -> None:
         if len(self.import_stack) > MAX_IMPORT_DEPTH:
             self.diags.append(
                 error(
@@ -170,9 +223,13 @@ class BlockTable:
                 error("E205", f"recursive import: {chain}", st.span, "remove one of the imports")
             )
             return
-        if found in self.loaded:
+        settings = self.settings(st, constants)
+        if settings is None:
             return
-        self.loaded.add(found)
+        if found in self.loaded:
+            self.again(st, found, settings)
+            return
+        self.loaded[found] = ()
         spec, diags, text = self.loader(found)
         # A problem with the imported file as a whole (unreadable, not text, too large) is
         # reported at the line that imports it: the file has no line to point at.
@@ -190,6 +247,10 @@ class BlockTable:
             return
         self.import_stack.append(found)
         try:
-            self.register(spec, lecture_convention(spec.body), found.parent)
+            through = f'`import "{st.path}"`'
+            lib = param_constants(spec, settings, self.diags, st.span, through, st.span)
+            self.loaded[found] = tuple(sorted(lib.env.items()))
+            self.specs[found] = spec
+            self.register(spec, lecture_convention(spec.body), found.parent, lib)
         finally:
             self.import_stack.pop()
