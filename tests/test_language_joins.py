@@ -459,3 +459,16 @@ def test_a_slice_range_and_list_slicing_read_their_colons_apart() -> None:
     assert checked.graph is not None
     assert [(n.start, n.stop) for n in checked.graph.nodes if n.op == "slice"] == [(1, 4)]
     assert checked.shapes[checked.graph.output] == (3 + 2, 8, 8)
+
+
+def test_names_made_by_a_template_are_referred_to_by_the_name_they_make() -> None:
+    text = (
+        "input [8x8x4]\nblock unit:\n    CONV 4 1x1 no relu\n"
+        '"c{i}": CONV 4 1x1 no relu x2\n'
+        '"t{i + 1}": unit x2\n'
+        "concat of c0, c1, t2\n"
+    )
+    checked = check_source(text)
+    assert checked.ok, checked.diagnostics
+    assert checked.graph is not None
+    assert checked.graph.node(checked.graph.output).inputs == ["c0", "c1", "t2.conv1"]
