@@ -239,6 +239,11 @@ class ClaimSyntax:
     span: Span
 
 
+ACT = "act"
+"""`act(EXPR)`: the activation whose name a string value gives (`act(activation)`), a layer of
+its own or an item of a defaults line."""
+
+
 # --- statements --------------------------------------------------------------------------------
 
 

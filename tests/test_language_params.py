@@ -340,7 +340,10 @@ def test_shipped_libraries_take_bn_params(tmp_path: Path) -> None:
 
 
 def test_act_chooses_an_activation_by_a_value() -> None:
-    text = doc_example("conv: bn, act(activation)")
+    text = (
+        'param activation = "silu"\nconv: bn, act(activation)\ninput [32x32x3]\n'
+        "CONV 16 3x3 pad 1 no bias\nCONV 16 3x3 pad 1 no bias\nGAP\nFC 10\n"
+    )
     ops = [n.op for n in parse_spec(text, "example.arch").graph.nodes]
     assert ops == [
         "input",
@@ -360,5 +363,5 @@ def test_act_chooses_an_activation_by_a_value() -> None:
     bad = parse_spec(text, "example.arch", {"activation": "rellu"}).diagnostics
     assert bad[0].code == "E226"
     assert bad[0].message == (
-        '`act(…)` takes the word of an activation, not "rellu": did you mean `relu`?'
+        "`act` builds an activation: `rellu` is not one: did you mean `relu`?"
     )

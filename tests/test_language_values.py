@@ -328,3 +328,63 @@ def test_shapes_and_lists_keep_their_places() -> None:
     assert widths(g) == [4]
     g = graph("input [8x8x3]\nblock b(ws):\n    CONV ws[1] 1x1\nx: b([2, 6])\n")
     assert widths(g) == [6]
+
+
+def test_strings_lists_and_tuples_pass_to_blocks() -> None:
+    g = graph(
+        "input [8x8x3]\n"
+        "block b(kind, ws, pair = (1, 2)):\n"
+        '    if kind == "basic":\n'
+        "        CONV ws[0] 3x3 pad 1\n"
+        '    if kind != "basic" and len(ws) > 1:\n'
+        "        CONV ws[1] * pair[1] 1x1\n"
+        'x: b("basic", [4])\n'
+        "y: b('bottleneck', [4, 8], pair (3, 5))\n"
+    )
+    assert widths(g) == [4, 40]
+
+
+# --- act(NAME): an activation chosen by a string -----------------------------------------------
+
+
+def test_act_builds_the_activation_a_string_names() -> None:
+    g = graph(
+        "input [8x8x3]\n"
+        'let a = "silu"\n'
+        "conv: bn, act(a)\n"
+        "block b(kind):\n"
+        "    CONV 4 1x1\n"
+        "    act(kind)\n"
+        "CONV 4 3x3\n"
+        'x: act("hard swish")\n'
+        'y: b("relu6")\n'
+    )
+    assert [(n.name, n.op) for n in g.nodes] == [
+        ("input", "input"),
+        ("conv1", "conv"),
+        ("bn1", "batchnorm"),
+        ("silu1", "silu"),
+        ("x", "hardswish"),
+        ("y.conv1", "conv"),
+        ("y.bn1", "batchnorm"),
+        ("y.silu1", "silu"),
+        ("y.relu1", "relu6"),
+    ]
+
+
+def test_act_turns_the_lecture_convention_off() -> None:
+    g = graph('input [8x8x3]\nCONV 4 3x3\nact("tanh")\nFC 2\n')
+    assert [n.op for n in g.nodes] == ["input", "conv", "tanh", "linear"]
+
+
+def test_act_errors() -> None:
+    assert errors('input [8x8x3]\nCONV 4 3x3\nact("rleu")\n')[0] == (
+        "E226",
+        3,
+        5,
+        "`act` builds an activation: `rleu` is not one: did you mean `relu`?",
+    )
+    assert errors("input [8x8x3]\nCONV 4 3x3\nact(3)\n")[0][:3] == ("E226", 3, 5)
+    assert errors('input [8x8x3]\nCONV 4 3x3\nact("conv")\n')[0][0] == "E226"
+    assert errors('input [8x8x3]\nCONV 4 3x3\nact("relu", 2)\n')[0][:2] == ("E206", 3)
+    assert errors("input [8x8x3]\nblock act(w):\n    relu\nCONV 4 3x3\n")[0][:2] == ("E218", 2)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from archc import syntax as S
 from archc.diagnostics import Diagnostic
 from archc.elaborate.context import MAX_DEPTH, MAX_REPEAT, Ctx
-from archc.elaborate.definitions import FileConstants
+from archc.elaborate.definitions import FileConstants, activation_kind
 from archc.elaborate.entry import EmittedShapes
 from archc.elaborate.functions import Value, show
 from archc.elaborate.graph import Draft
@@ -25,7 +25,7 @@ from archc.elaborate.naming import Names, Scope, free
 from archc.elaborate.problems import Problem, Quiet
 from archc.elaborate.scope import twice
 from archc.elaborate.values import EntryShape, Values, claim, declared_shape, expr_text, fill
-from archc.ops import OPS, WORDS, by_word
+from archc.ops import OPS, WORDS
 from archc.spans import Frame, Span
 from archc.suggest import did_you_mean
 
@@ -64,8 +64,8 @@ class BlockCalls:
         first_new = len(self.drafts)
         for c, count in zip(st.calls, counts):
             info = self.blocks.get(c.block)
-            if info is None and c.block == "act":
-                cur = self.act_call(st, c, ctx, scope, cur)
+            if info is None and c.block == S.ACT:
+                cur = self.activation_call(st, c, ctx, scope, cur)
                 continue
             if info is None and self.blocks.import_failed:
                 raise Quiet
@@ -136,19 +136,19 @@ class BlockCalls:
                 last.claims = [claim(c) for c in st.claims]
         return cur
 
-    def act_call(self, st: S.CallLine, c: S.Call, ctx: Ctx, scope: Scope, cur: str) -> str:
-        """``act(EXPR)``: the activation whose word the value is (``act(activation)`` with
-        ``param activation = "silu"``), as if its word were written."""
+    def activation_call(self, st: S.CallLine, c: S.Call, ctx: Ctx, scope: Scope, cur: str) -> str:
+        """``act(EXPR)`` on a line of its own: the activation the string names, a layer."""
         if len(c.args) != 1 or c.kwargs:
             raise Problem(
                 "E206",
-                "`act(…)` takes one value: the word of an activation",
+                "`act` takes one value: the name of an activation",
                 c.span,
-                'write e.g. `act(activation)` with `param activation = "relu"`',
+                'write e.g. `act(activation)` or `act("silu")`',
             )
         kind = activation_kind(c.args[0], ctx.values)
-        name = st.name if len(st.calls) == 1 and st.template is None else None
-        layer = S.Layer(kind, name, c.span, repeat=c.repeat, name_span=st.name_span)
+        alone = len(st.calls) == 1 and c.repeat == 1
+        name, name_span = (st.name, st.name_span) if alone else (None, None)
+        layer = S.Layer(kind, name, c.span, repeat=c.repeat, name_span=name_span)
         return self.layer(layer, ctx, scope, [cur])
 
     def note_rate_defaults(
@@ -219,23 +219,6 @@ class BlockCalls:
         self.names.claim(scope, inst, c.span)
         scope.emitted += 1
         return inst
-
-
-def activation_kind(e: S.Expr, values: Values) -> str:
-    """The kind of the activation whose word ``e``'s value is (``"relu"``, ``"hard swish"``):
-    E226 for a value that names none."""
-    v = values.value(e)
-    op = by_word(v) if isinstance(v, str) else None
-    if op is None or not op.activation:
-        words = sorted({w.lower() for w, o in WORDS.items() if o.activation})
-        near = did_you_mean(v, words) if isinstance(v, str) else ""
-        raise Problem(
-            "E226",
-            f"`act(…)` takes the word of an activation, not {show(v)}{near}",
-            e.span,
-            f"activations: {', '.join(words)}",
-        )
-    return op.kind
 
 
 def repeated(repeat: int | S.Expr) -> bool:

@@ -14,7 +14,9 @@ from archc.elaborate.functions import ListValue, Value, shown
 from archc.elaborate.problems import Problem, Quiet
 from archc.elaborate.scope import bind_targets, define, twice
 from archc.elaborate.values import Values
+from archc.ops import WORDS, by_word
 from archc.spans import Span
+from archc.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from archc.constructs.base import OpenBranches, OpenResidual
@@ -109,3 +111,26 @@ class Definitions:
 
 def carried(carry: Body | None) -> tuple[OpenResidual | None, OpenBranches | None]:
     return (carry.residual, carry.branches) if carry is not None else (None, None)
+
+
+def activation_kind(e: S.Expr, values: Values) -> str:
+    """The layer kind ``act(e)`` builds: the activation whose word the string ``e`` gives
+    (``"relu"``, ``"silu"``, ``"hard swish"``), E226 for anything else."""
+    name = values.value(e)
+    words = sorted({w.lower() for w, op in WORDS.items() if op.activation})
+    if isinstance(name, str):
+        op = by_word(name)
+        if op is not None and op.activation:
+            return op.kind
+        raise Problem(
+            "E226",
+            f"`act` builds an activation: `{name}` is not one{did_you_mean(name, words)}",
+            e.span,
+            f"activations: {', '.join(words)}",
+        )
+    raise Problem(
+        "E226",
+        f"`act` needs the name of an activation (a string), not {shown(name)}",
+        e.span,
+        'write e.g. `act("relu")`, or pass the name: `param activation = "silu"`',
+    )

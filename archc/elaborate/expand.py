@@ -23,7 +23,6 @@ from archc.constructs import OpenBranches, OpenResidual, construct_of
 from archc.diagnostics import Diagnostic, block_notes, error, warning
 from archc.elaborate.calls import (
     BlockCalls,
-    activation_kind,
     repeat_count,
     repeated,
     uses_index,
@@ -31,7 +30,7 @@ from archc.elaborate.calls import (
 )
 from archc.elaborate.context import MAX_DEPTH, MAX_NODES, MAX_REPEAT, Ctx
 from archc.elaborate.defaults import apply_defaults, followers
-from archc.elaborate.definitions import Definitions, carried
+from archc.elaborate.definitions import Definitions, activation_kind, carried
 from archc.elaborate.entry import EmittedShapes
 from archc.elaborate.graph import Draft
 from archc.elaborate.imports import BlockTable
@@ -296,9 +295,12 @@ class Expander(BlockCalls, Definitions):
         for f in followers(st, ctx.defaults, ctx.convention):
             fields: dict[str, Any] = {}
             kind = f.kind
-            if kind == "act":  # `act(activation)`: the word a constant holds
-                kind = activation_kind(f.options["which"].value, ctx.values)  # type: ignore[arg-type]
-            elif kind == "bn":
+            if kind == S.ACT:
+                kind, f = (
+                    activation_kind(f.options["name"].value, ctx.values),
+                    replace(f, options={}),
+                )
+            if kind == "bn":
                 kind = "batchnorm"
                 fields = {k: ctx.values.float_arg(a) for k, a in f.options.items()}
             elif f.options:  # an activation's arguments: `leaky relu 0.1`

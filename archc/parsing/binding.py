@@ -14,6 +14,7 @@ from archc import syntax as S
 from archc.ops import LONGEST_WORD, OPS, WORDS, Op, by_word
 from archc.parsing.lines import (
     SyntaxProblem,
+    _as_value,
     _Comma,
     _describe,
     _Group,
@@ -397,20 +398,21 @@ class Binding:
         args: list[S.Expr] = []
         kwargs: list[S.KwArgSyntax] = []
         for part in _segments(list(head.items)):
+            value = _as_value(part[-1]) if len(part) in (1, 2) else None
             if len(part) == 1 and isinstance(part[0], _KwArg):
                 kwargs.append(S.KwArgSyntax(part[0].name, part[0].value, part[0].span))
-            elif len(part) == 2 and isinstance(part[0], S.Name) and _is_expr(part[1]):
+            elif len(part) == 2 and isinstance(part[0], S.Name) and value is not None:
                 kwargs.append(
-                    S.KwArgSyntax(part[0].id, part[1], self.join(part[0].span, part[1].span))
+                    S.KwArgSyntax(part[0].id, value, self.join(part[0].span, part[1].span))
                 )
-            elif len(part) == 1 and _is_expr(part[0]):
+            elif len(part) == 1 and value is not None:
                 if kwargs:
                     raise SyntaxProblem(
                         "E106",
                         "a positional argument cannot follow a keyword argument",
                         _span_of(part[0]),
                     )
-                args.append(part[0])
+                args.append(value)
             else:
                 raise SyntaxProblem(
                     "E106",

@@ -46,6 +46,7 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "distinct": (1, 1),
     "count": (2, 2),
 }
+ACT = S.ACT
 FUNCTION_HELP = "write e.g. `max(a, b)`, `round(in.c * 1.5)`, `make_divisible(in.c * 6, 8)`"
 _MAX_DIGITS = 40  # longer numbers are typos, and Python refuses to parse very long ones
 # Beyond these no real spec goes, and the recursive tree walks would overflow the stack.
@@ -759,6 +760,37 @@ def _is_expr(x: Any) -> bool:
     return isinstance(x, _EXPRS)
 
 
+def chosen_activation(call: _RawCall) -> S.Expr:
+    """The one value of an ``act(EXPR)`` call (E106 for anything else)."""
+    parts = _segments(list(call.items))
+    value = _as_value(parts[0][0]) if len(parts) == 1 and len(parts[0]) == 1 else None
+    if value is None:
+        raise SyntaxProblem(
+            "E106",
+            "`act` takes one value: the name of an activation",
+            call.span,
+            'write e.g. `act(activation)` or `act("silu")`',
+        )
+    return value
+
+
+def _as_value(x: Any) -> S.Expr | None:
+    """An item as a value of a call's argument: an expression, a string, a tuple or a
+    parenthesised value; None for anything else."""
+    if _is_expr(x):
+        return x
+    if isinstance(x, _Str):
+        return S.Str(x.value, x.span)
+    if isinstance(x, _Group):
+        parts = _segments(list(x.items))
+        values = [_as_value(p[0]) if len(p) == 1 else None for p in parts]
+        if any(v is None for v in values):
+            return None
+        one = len(values) == 1 and not isinstance(x.items[-1], _Comma)
+        return S.Paren(values[0], x.span) if one else S.TupleExpr(tuple(values), x.span)  # type: ignore[arg-type]
+    return None
+
+
 def _segments(items: list[Any]) -> list[list[Any]]:
     segs: list[list[Any]] = [[]]
     for it in items:
@@ -855,9 +887,32 @@ def _syntax_diagnostic(e: UnexpectedInput, file: str, n: int, text: str) -> Diag
         column, width = len(text) + 1, 1
     else:
         column, width = tok.column or 1, max(1, len(str(tok)))
+    assignment = _assignment_in_condition(text, column, file, n)
+    if assignment is not None:
+        return assignment
     expected = sorted({_EXPECT_NAMES.get(t, "") for t in e.expected} - {""})
     help = f"expected {', '.join(expected)}" if expected else None
     return error("E102", f"unexpected {_describe_token(tok)}", _point(file, n, column, width), help)
+
+
+_CONDITION_LINE = re.compile(r"[ \t\f\u00a0]*(?i:if)(?![A-Za-z0-9_])")
+_NAME_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*$")
+
+
+def _assignment_in_condition(text: str, column: int, file: str, n: int) -> Diagnostic | None:
+    """`if a == 1 and b = 2:`: an assignment where a test belongs, said as such (E106)."""
+    at = column - 1
+    if not (0 <= at < len(text) and text[at] == "=" and text[at + 1 : at + 2] != "="):
+        return None
+    name = _NAME_BEFORE.search(text[:at])
+    if _CONDITION_LINE.match(text) is None or name is None:
+        return None
+    return error(
+        "E106",
+        "`=` does not belong in a condition",
+        _point(file, n, name.start(1) + 1, column + 1 - name.start(1)),
+        f"compare with `==`: `{name[1]} == …`",
+    )
 
 
 def _too_deep(line: str, n: int, file: str) -> Diagnostic | None:

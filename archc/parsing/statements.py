@@ -17,6 +17,7 @@ from archc.diagnostics import Diagnostic, error
 from archc.ops import OPS, WORDS, by_word
 from archc.parsing.lines import (
     _MAX_DIGITS,
+    ACT,
     FUNCTIONS,
     SyntaxProblem,
     _Comma,
@@ -32,6 +33,7 @@ from archc.parsing.lines import (
     _Size,
     _span_of,
     _Str,
+    chosen_activation,
 )
 from archc.parsing.params import is_variants
 from archc.spans import Span
@@ -296,6 +298,8 @@ class StatementParts:
         what = (
             "an arithmetic function"
             if name in FUNCTIONS
+            else "the activation chooser `act(NAME)`"
+            if name == ACT
             else f"the word of a layer kind ({OPS[op.kind].article})"
             if (op := by_word(name)) is not None
             else None
@@ -477,12 +481,9 @@ class StatementParts:
         head = seg[0]
         if len(seg) == 1 and isinstance(head, S.Name) and head.id.lower() == "none":
             return S.Follower("none", {}, head.span)
-        if len(seg) == 1 and isinstance(head, _RawCall) and head.name == "act":
-            # `act(activation)`: the activation whose word a constant holds, found when the
-            # layer it follows is built (archc.elaborate.calls.activation_kind).
-            args = [i for i in head.items if not isinstance(i, _Comma)]
-            if len(args) == 1 and _is_expr(args[0]):
-                return S.Follower("act", {"which": S.Arg(args[0], args[0].span)}, head.span)
+        if len(seg) == 1 and isinstance(head, _RawCall) and head.name == ACT:
+            # `act(activation)`: the activation a string names, chosen when elaborated.
+            return S.Follower(ACT, {"name": S.Arg(chosen_activation(head), head.span)}, head.span)
         words = 0
         while words < len(seg) and isinstance(seg[words], S.Name):
             words += 1
