@@ -139,15 +139,8 @@ class Stage(Construct):
             )
         if lower[0] in ("stage", "sequential") and words[1].startswith('"'):
             # `stage "block{s + 1}":`: a name template, filled where the stage is elaborated.
-            at = p.label_span(line)
-            quoted = at.model_copy(
-                update={
-                    "column": at.column
-                    + len(str(line.label))
-                    - len(str(line.label).lstrip())
-                    + str(line.label).index('"')
-                }
-            )
+            at = p.label_span(line)  # the header's words; the quoted name starts at its `"`
+            quoted = at.model_copy(update={"column": at.column + str(line.label).index('"')})
             template = p.template(words[1], quoted)
             numbered = lower[0] == "sequential"
             body = p.body(line, lower[0])

@@ -11,7 +11,7 @@ from archc import syntax as S
 from archc.diagnostics import Diagnostic, error
 from archc.elaborate.context import Ctx
 from archc.elaborate.functions import ListValue, Value, shown
-from archc.elaborate.problems import Problem, Quiet
+from archc.elaborate.problems import Abort, Problem, Quiet
 from archc.elaborate.scope import bind_targets, define, twice
 from archc.elaborate.values import Values
 from archc.ops import WORDS, by_word
@@ -30,6 +30,9 @@ class FileConstants:
 
     env: dict[str, Value] = field(default_factory=dict)
     defined: dict[str, Span] = field(default_factory=dict)
+    read: set[Span] = field(default_factory=set)
+    """The definitions evaluated here (their name spans): the top level's own lines, not those
+    an ``if`` splices in, which the walker evaluates."""
 
 
 def file_constants(
@@ -42,6 +45,7 @@ def file_constants(
     for st in body:
         if not isinstance(st, S.Let | S.Table):
             continue
+        found.read.add(st.name_span)
         try:
             if st.name in found.env:
                 raise twice(st.name, st.name_span, found.defined[st.name])
@@ -58,8 +62,17 @@ def definition_value(st: S.Let | S.Table, values: Values) -> Value:
     return ListValue(tuple(values.value(v) for v in row) for row, _ in st.rows)
 
 
+MAX_PASSES = 100_000
+"""The passes all ``for`` loops of a spec may make together, as many as a network may have nodes:
+loops with nothing to build inside loops would otherwise run 10^10 times."""
+
+
 class Definitions:
     """``let``, ``table`` and ``for`` in a body being walked."""
+
+    passes: int
+    """The ``for`` passes made so far."""
+    diags: list[Diagnostic]
 
     constants: dict[str, FileConstants]
     """Each file's constants, by file name (archc.elaborate.imports fills it)."""
@@ -77,10 +90,10 @@ class Definitions:
         ) -> str | None: ...
 
     def let(self, st: S.Let | S.Table, body: Body) -> None:
-        if body.top:
+        known = self.constants.get(st.span.file)
+        if body.top and known is not None and st.name_span in known.read:
             # Evaluated when the file was read (file_constants): its errors are reported.
-            known = self.constants.get(st.span.file)
-            if known is None or known.defined.get(st.name) != st.name_span:
+            if known.defined.get(st.name) != st.name_span:
                 raise Quiet
             body.ctx = define(body.ctx, st.name, known.env[st.name], st.name_span)
             return
@@ -102,6 +115,17 @@ class Definitions:
                 "e.g. `for k in range(3):`, `for j, row in enumerate(stages):`",
             )
         ctx = body.ctx
+        self.passes += len(items)
+        if self.passes > MAX_PASSES:
+            self.diags.append(
+                error(
+                    "E216",
+                    f"the `for` loops of this spec make more than {MAX_PASSES:,} passes",
+                    st.span,
+                    "no network needs so many: check the loops' ranges",
+                )
+            )
+            raise Abort  # like the node limit: the expansion stops here
         for item in items:
             spans: dict[str, Span] = {}
             names = bind_targets(st.targets, item, ctx.env, spans, st.iterable.span, ctx.defined)

@@ -79,6 +79,7 @@ class Expander(BlockCalls, Definitions):
     def __init__(self, blocks: BlockTable, diags: list[Diagnostic]) -> None:
         self.blocks = blocks
         self.constants = blocks.constants
+        self.passes = 0
         self.diags = diags
         self.drafts: list[Draft] = []
         self.names = Names()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from archc import syntax as S
@@ -21,7 +21,7 @@ from archc.elaborate.definitions import FileConstants
 from archc.elaborate.functions import Value
 from archc.elaborate.problems import Problem
 from archc.elaborate.scope import twice
-from archc.elaborate.values import Values, name_text
+from archc.elaborate.values import Values, fill, name_text
 from archc.spans import Span
 from archc.suggest import did_you_mean
 
@@ -42,13 +42,13 @@ class Family:
     template: str | None
     params: dict[str, Constant]
     variants: tuple[str, ...]
+    builders: dict[str, str] = field(default_factory=dict)
+    """Each variant's network name: the template filled with the constants that variant
+    gives (``resnet{depth}`` too, where ``depth`` is a column)."""
 
     def names(self) -> dict[str, str]:
-        """The builder name of each variant: the template filled with the key (only for a
-        template whose one hole is ``{variant}``)."""
-        if self.template is None or not self.variants:
-            return {}
-        return {k: self.template.replace("{variant}", k) for k in self.variants}
+        """The builder name of each variant (key -> name); {} without a template."""
+        return dict(self.builders)
 
 
 def family_of(spec: S.Spec) -> Family | None:
@@ -65,7 +65,16 @@ def family_of(spec: S.Spec) -> Family | None:
         except Problem:
             continue
     keys = tuple(r.key for r in variants[0].rows) if variants else ()
-    return Family(templates[0].name if templates else None, defaults, keys)
+    template = templates[0].template if templates else None
+    builders: dict[str, str] = {}
+    for key in keys if template is not None else ():
+        assert template is not None
+        constants = ParamReader(spec, []).run({"variant": key}, None, "the family")
+        try:
+            builders[key] = fill(template, Values(constants, None), identifier=True)
+        except Problem:  # the spec's own error for this variant; a name all the same
+            builders[key] = template.text.replace("{variant}", key)
+    return Family(templates[0].name if templates else None, defaults, keys, builders)
 
 
 def convert(

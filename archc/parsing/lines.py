@@ -26,6 +26,7 @@ from archc import syntax as S
 from archc.diagnostics import Diagnostic, Note, error, warning
 from archc.ops import OPS, WORDS
 from archc.spans import Span
+from archc.suggest import did_you_mean
 
 # The functions arithmetic may call, with their least and most argument counts (None: any).
 FUNCTIONS: dict[str, tuple[int, int | None]] = {
@@ -419,10 +420,15 @@ class _Parts(_ValueParts, Transformer):
         if isinstance(x, _Str):
             return S.Str(x.value, x.span)
         if isinstance(x, _RawCall):
+            near = did_you_mean(x.name, list(FUNCTIONS))
             raise SyntaxProblem(
                 "E102",
-                f"`{x.name}(…)` is not a function: arithmetic calls only "
-                + ", ".join(f"`{f}`" for f in FUNCTIONS),
+                f"`{x.name}(…)` is not a function{near}"
+                + (
+                    ""
+                    if near
+                    else ": arithmetic calls only " + ", ".join(f"`{f}`" for f in FUNCTIONS)
+                ),
                 x.span,
                 "a block call is an item of its own: `layer1: bottleneck(64)`",
             )
@@ -478,9 +484,10 @@ class _Parts(_ValueParts, Transformer):
         low, high = FUNCTIONS[str(name)]
         if not low <= len(args) <= (high or len(args)):
             wanted = f"{low} or more" if high is None else str(low)
+            wanted = f"{low} to {high}" if high is not None and high != low else wanted
             raise SyntaxProblem(
                 "E106",
-                f"`{name}` takes {wanted} value{'s' if low > 1 else ''}, not {len(args)}",
+                f"`{name}` takes {wanted} value{'s' if wanted != '1' else ''}, not {len(args)}",
                 span,
                 FUNCTION_HELP,
             )
@@ -863,6 +870,9 @@ _EXPECT_NAMES = {
     "CELLNUM": "a number",
     "COLON": "`:`",
     "RANGECOLON": "`:`",
+    "ELSE": "`else`",
+    "IN": "`in`",
+    "LSQB": "`[`",
 }
 
 
@@ -892,7 +902,25 @@ def _syntax_diagnostic(e: UnexpectedInput, file: str, n: int, text: str) -> Diag
         return assignment
     expected = sorted({_EXPECT_NAMES.get(t, "") for t in e.expected} - {""})
     help = f"expected {', '.join(expected)}" if expected else None
+    form = _STATEMENT_FORM.match(text)
+    if str(tok) == "-" and tok.type != "$END":
+        help = "there is no minus before a name or `(`: write `0 - x`"
+    elif form is not None and not _STATEMENT_BEGUN[form[1].lower()].match(text):
+        help = _STATEMENT_FORMS[form[1].lower()]
     return error("E102", f"unexpected {_describe_token(tok)}", _point(file, n, column, width), help)
+
+
+_STATEMENT_FORM = re.compile(r"[ \t\f\u00a0]*(let|for|table)(?![A-Za-z0-9_])", re.I)
+_STATEMENT_BEGUN = {  # a line that has its form's start: the grammar's own help is better
+    "let": re.compile(r"[ \t\f\u00a0]*let[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*=", re.I),
+    "for": re.compile(r"[ \t\f\u00a0]*for[ \t][^:]*[ \t)]in[ \t(\[]", re.I),
+    "table": re.compile(r"[ \t\f\u00a0]*table[ \t]+[A-Za-z_][A-Za-z0-9_]*\(", re.I),
+}
+_STATEMENT_FORMS = {
+    "let": "write `let NAME = VALUE`",
+    "for": "write `for NAME in VALUE:` (or `for NAME, (NAME, NAME) in VALUE:`)",
+    "table": "write `table NAME(column, column, …):` and the rows indented below it",
+}
 
 
 _CONDITION_LINE = re.compile(r"[ \t\f\u00a0]*(?i:if)(?![A-Za-z0-9_])")

@@ -203,6 +203,21 @@ class Statements:
             return [self.directive(line, words[0])]
         if not line.label and words == ["param"] and len(line.items) > 1:
             return [self.param_line(line)]  # type: ignore[attr-defined]
+        first = line.items[0] if line.items else None
+        if isinstance(first, _KwArg) and first.name.lower() == "let":  # `let = 3`
+            words = ["let", ""]
+        if label_words and label_words[0].lower() == "table" and len(label_words) == 2:
+            words = ["table", ""]  # `table t:`, without its columns
+        if words and words[0] in ("let", "table") and (len(line.items) > 1 or len(words) > 1):
+            raise SyntaxProblem(
+                "E106",
+                f"a `{words[0]}` line is "
+                + ("`let NAME = VALUE`" if words[0] == "let" else "`table NAME(columns):`"),
+                line.span,
+                "write e.g. `let width = 64`"
+                if words[0] == "let"
+                else "write e.g. `table stages(out, n):` and one row of values per line below",
+            )
         if line.label:
             return self.labelled(line, label_words)
         return self.layers(line, None, line.items)
