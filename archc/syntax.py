@@ -373,6 +373,10 @@ class Layer:
     declared: DeclaredShape | None = None
     claims: tuple[ClaimSyntax, ...] = ()
     name_span: Span | None = None
+    refs: tuple[Name, ...] = ()
+    """``concat with a, b`` / ``add of a, b``: the earlier named outputs it joins."""
+    ref_mode: Literal["with", "of"] | None = None
+    """``with``: the current output, then the named ones; ``of``: the named ones only."""
     template: Template | None = None
     """A quoted label with ``{EXPR}`` holes: each repetition named by it."""
 

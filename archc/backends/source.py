@@ -385,7 +385,8 @@ class _Writer:
         if step.child is None:
             assert step.node is not None
             if _augmented(step):  # out += identity: ``out`` is the variable of ins[0]
-                return [f"{ind}{out} {op_of(step.node).augmented} {ins[1]}"]
+                # An n-way add (RepVGG's branches) adds each further input in turn.
+                return [f"{ind}{out} {op_of(step.node).augmented} {a}" for a in ins[1:]]
             expr = op_of(step.node).expression(ins)
             if isinstance(expr, str):
                 return [f"{ind}{out} = {expr}"]

@@ -158,6 +158,7 @@ class Stage(Construct):
         walk.names.claim(body.scope, name, st.span)
         inner = body.scope.child(name, st.numbered)
         body.cur = walk.body(st.body, body.ctx, inner, body.cur)
+        walk.names.output(body.scope, name, body.cur)
 
     def position(self, walk: Expander, st: S.Stage, body: Body) -> str:
         """The name of an unnamed ``sequential:``: the next position of the sequential body

@@ -111,6 +111,7 @@ class BlockCalls:
                     self.count(c.span)
                 if out is not None:
                     cur = out
+                    self.names.output(scope, inst, out)
         if len(self.drafts) > first_new:
             last = self.drafts[-1]
             if st.declared is not None:

@@ -250,6 +250,8 @@ class Expander(BlockCalls, Definitions):
             if i == count - 1:
                 draft.claims = [claim(c) for c in st.claims]
             cur = self.followers(st, draft, ctx, scope)
+            if st.template is not None:  # `"c{i}": … x2`: each named output, for references
+                self.names.output(scope, name, cur)
         return cur
 
     def define_constants(self, body: Body, names: list[tuple[str, Span]]) -> None:

@@ -169,6 +169,15 @@ class _Strided:
 
 
 @dataclass(frozen=True)
+class _Range:
+    """``0:16``: a range of channels (``slice channels A:B``)."""
+
+    start: S.Expr
+    stop: S.Expr
+    span: Span
+
+
+@dataclass(frozen=True)
 class _Comma:
     span: Span
 
@@ -525,6 +534,11 @@ class _Parts(_ValueParts, Transformer):
         return children[1]
 
     @v_args(meta=True)
+    def range(self, meta: Any, children: list[Any]) -> _Range:
+        start, _, stop = children
+        return _Range(self.operand(start), self.operand(stop), self.span(meta))
+
+    @v_args(meta=True)
     def strided(self, meta: Any, children: list[Any]) -> _Strided:
         size, _, stride = children
         return _Strided(size, stride, self.span(meta))
@@ -805,6 +819,8 @@ class _Kind:
     options: dict[str, S.Arg] = field(default_factory=dict)
     paper: bool = False
     pool_digits: int | None = None  # POOL2: the digits are the size unless a size is written
+    refs: list[S.Name] = field(default_factory=list)  # `concat with a, b`
+    ref_mode: str | None = None
 
 
 def _describe(x: Any) -> str:
@@ -818,6 +834,8 @@ def _describe(x: Any) -> str:
         return f'the string "{x.value}"'
     if isinstance(x, S.DeclaredShape):
         return "a shape"
+    if isinstance(x, _Range):
+        return "a range `A:B`"
     if isinstance(x, S.Compare):
         return f"the comparison `{x.op}`"
     if isinstance(x, _Size | S.Pair):
@@ -851,6 +869,7 @@ _EXPECT_NAMES = {
     "PATCH": "a window and its stride",
     "CELLNUM": "a number",
     "COLON": "`:`",
+    "RANGECOLON": "`:`",
     "ELSE": "`else`",
     "IN": "`in`",
     "LSQB": "`[`",

@@ -168,6 +168,7 @@ class Statements:
                 "write a second `if` with the opposite condition (`if stride != 1:`)",
             )
             return []
+        self.unnamed_stage(line)
         if line.body is not None:
             self.no_body(line)
             return []
@@ -209,6 +210,18 @@ class Statements:
         if line.label:
             return self.labelled(line, label_words)
         return self.layers(line, None, line.items)
+
+    def unnamed_stage(self, line: _Line) -> None:
+        """E104 for `stage:` alone: the grammar reads it as a label, which names nothing."""
+        words = [w.lower() for w in _label_words(line.label)] if line.label else []
+        if words == ["stage"] and not line.items:
+            raise SyntaxProblem(
+                "E104",
+                "a stage needs a name: `stage NAME:`",
+                self.label_span(line),
+                "its name prefixes its layers' names (`stage features:` makes `features.conv1`); "
+                "an unnamed `sequential:` stands only in a sequential body",
+            )
 
     # headers: each read by its construct (archc.constructs) ---------------------------------
 
