@@ -34,6 +34,8 @@ import archc
 from archc import ir
 
 SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
+# The models of tests/torchvision_models.py (every plain spec of specs/torchvision/ is one), each
+# built by its name: its file, or the family that holds it (regnet_y_400mf: regnet.arch).
 NAMES = sorted(MODELS)
 # Small models that build in well under a second each: the fast part of the set.
 FAST = ("mobilenet_v3_small", "squeezenet1_0", "shufflenet_v2_x1_0", "mnasnet1_0")

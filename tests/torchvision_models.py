@@ -7,7 +7,7 @@ from pathlib import Path
 import torchvision
 from torch import nn
 
-from archc import families
+from archc.families import family
 
 SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
 
@@ -45,17 +45,6 @@ MODELS = [
 ]
 
 
-def shipped_names() -> list[str]:
-    """Every torchvision name specs/torchvision/ answers to (``archc.load("torchvision/NAME")``):
-    a plain spec's file name, and each builder name of a family spec (resnet.arch: resnet18,
-    ...)."""
-    names = []
-    for path in SPECS.glob("*.arch"):
-        found = families.family(path)
-        names += list(found.names) if found is not None else [path.stem]
-    return sorted(names)
-
-
 # Constructors that compute with tensor values (RegNet's widths: torch.arange(...).tolist()),
 # which the meta device cannot: build them on the CPU, then move them to meta.
 NOT_ON_META = {"regnet_y_400mf"}
@@ -63,6 +52,18 @@ NOT_ON_META = {"regnet_y_400mf"}
 # The side of the square input a model is checked at where it is not 224: the size its
 # torchvision weights were trained at.
 INPUT_SIZE = {"inception_v3": 299}
+
+
+def plain_specs() -> list[str]:
+    """The names of the specs in specs/torchvision/ that are no family (vgg11.arch: vgg11)."""
+    return sorted(p.stem for p in SPECS.glob("*.arch") if family(p) is None)
+
+
+def shipped_names() -> list[str]:
+    """Every name specs/torchvision/ builds: each plain spec's, and each family's builder names
+    (regnet.arch: regnet_y_400mf, ..., regnet_x_32gf), which ``torchvision/<name>`` resolves to."""
+    members = [n for p in SPECS.glob("*.arch") if (f := family(p)) is not None for n in f.names]
+    return sorted([*plain_specs(), *members])
 
 
 def input_size(name: str) -> int:
@@ -76,10 +77,9 @@ def min_size(name: str) -> int:
 
 
 def build(name: str) -> nn.Module:
-    """torchvision's model, randomly initialised (nothing is downloaded); GoogLeNet and
-    Inception-v3 without their auxiliary classifiers (and input transform), as the specs have
-    none."""
-    kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
-    if name == "inception_v3":
-        kwargs = {"aux_logits": False, "transform_input": False, "init_weights": True}
+    """torchvision's model, randomly initialised (nothing is downloaded), with its default
+    arguments: GoogLeNet and Inception-v3 with their auxiliary classifiers and without the
+    input transform, as ``get_model(name, weights=None)`` builds them and the specs have them
+    (``init_weights=True`` is their default too, named only to silence its FutureWarning)."""
+    kwargs = {"init_weights": True} if name in ("googlenet", "inception_v3") else {}
     return getattr(torchvision.models, name)(weights=None, **kwargs)
