@@ -76,11 +76,11 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
 
 @cache
 def checked(spec: str) -> Checked:
-    """A shipped spec by its path (``torchvision/vgg11.arch``); a family member by its file
-    name, now that a family holds it (``torchvision/regnet_y_400mf.arch``: regnet.arch)."""
-    if not (SPECS / spec).is_file():
-        return check_spec(str(SPECS / spec).removesuffix(".arch"))
-    return check_file(SPECS / spec)
+    """A shipped spec by its path (``vgg16.arch``, ``torchvision/alexnet.arch``) or by its name
+    (``torchvision/resnet50``, ``torchvision/regnet_y_400mf.arch``): a family spec's builder."""
+    if (SPECS / spec).is_file():
+        return check_file(SPECS / spec)
+    return check_spec(spec.removesuffix(".arch"))
 
 
 @cache
