@@ -1,8 +1,12 @@
 """archc: a compiler for CNN architecture specs written the way lectures and papers print them.
 
 The public API. A spec is a path to a ``.arch`` file, the name of a shipped spec
-(``torchvision/resnet50``; ``archc specs`` lists them) or spec text. ``lint`` and ``summary``
-never import torch; ``load`` and ``transfer_weights`` import it on first use.
+(``torchvision/resnet50``) or of a family member (``torchvision/efficientnet_b3``: the family's
+spec with ``variant="b3"``; ``archc specs`` lists them) or spec text. Each function that takes a
+spec takes its params as keyword arguments besides its own options (``archc.load(spec,
+variant="b3")``, as ``--set variant=b3``), and ``classes``/``input`` to resize the network as
+``--set`` does. ``lint`` and ``summary`` never import torch; ``load`` and ``transfer_weights``
+import it on first use.
 """
 
 from __future__ import annotations
@@ -42,23 +46,30 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'archc' has no attribute {name!r}")
 
 
-def lint(spec: Spec) -> list[Diagnostic]:
+def _checked(spec: Spec, params: dict[str, Any], batch: int = 1, dtype: str = "fp32") -> Any:
+    """The checked spec with its params (``classes``/``input`` resize it, as ``--set``); a
+    resizing the network cannot take raises ValueError (archc.parameters.SettingError)."""
+    from archc.parameters import check_with
+
+    return check_with(spec, params, batch=batch, dtype=dtype)  # type: ignore[arg-type]
+
+
+def lint(spec: Spec, **params: Any) -> list[Diagnostic]:
     """Every diagnostic of ``spec``, as ``archc lint`` reports them (errors and warnings, sorted
-    by place); an empty list for a clean spec."""
-    from archc.check import check_spec
+    by place); an empty list for a clean spec. ``params``: the spec's params
+    (``variant="b3"``)."""
+    return list(_checked(spec, params).diagnostics)
 
-    return check_spec(spec).diagnostics
 
-
-def summary(spec: Spec, *, batch: int = 1, dtype: str = "fp32") -> dict[str, Any]:
+def summary(spec: Spec, *, batch: int = 1, dtype: str = "fp32", **params: Any) -> dict[str, Any]:
     """The summary table as data: the object ``archc summary --format json`` prints (network,
     layers, totals, fusion, claims). Failed claims do not stop it: their checks say ``"ok":
-    false``. Raises :class:`ArchcError` for any other error, and for a block library."""
-    from archc.check import check_spec
+    false``. Raises :class:`ArchcError` for any other error, and for a block library.
+    ``params``: the spec's params (``variant="b3"``) and ``classes``/``input``."""
     from archc.diagnostics import ArchcError
     from archc.report import summary_dict
 
-    checked = check_spec(spec, batch=batch, dtype=dtype)  # type: ignore[arg-type]
+    checked = _checked(spec, params, batch, dtype)
     if checked.accounting is None or not checked.only_claims_fail:
         raise ArchcError(checked.diagnostics, checked.sources)
     return summary_dict(checked)
@@ -71,8 +82,10 @@ def load(
     dtype: Any = None,
     max_bytes: int | None = None,
     allow_claims: bool = False,
+    **params: Any,
 ) -> torch.nn.Module:
-    """Build the PyTorch module of a spec.
+    """Build the PyTorch module of a spec; ``params`` are the spec's params
+    (``archc.load("torchvision/efficientnet", variant="b3")``) and ``classes``/``input``.
 
     Warnings (W301 a stride that does not tile, W219 a layer without an activation, ...) are
     issued through the :mod:`warnings` module as :class:`SpecWarning`. Raises
@@ -86,10 +99,9 @@ def load(
     require("archc.load")
     import warnings
 
-    from archc.check import check_spec
     from archc.diagnostics import ArchcError, SpecWarning, render_text
 
-    checked = check_spec(spec)
+    checked = _checked(spec, params)
     if not (checked.ok or (allow_claims and checked.only_claims_fail)):
         raise ArchcError(checked.diagnostics, checked.sources)
     for d in checked.diagnostics:
@@ -103,28 +115,28 @@ def load(
         raise ArchcError(e.diagnostics, checked.sources) from None
 
 
-def recipe(spec: Spec, model: torch.nn.Module | None = None) -> dict[str, Any]:
+def recipe(spec: Spec, model: torch.nn.Module | None = None, **params: Any) -> dict[str, Any]:
     """The spec's training recipe for a user's own loop, as the compiled file's ``recipe()``
     returns it: ``model`` (by default ``load(spec)``; a network that ends in softmax gets a
     log-softmax there), ``optimizer``, ``scheduler`` (stepped once per epoch, a plateau one with
     the metric named by ``monitor``), ``loss``, ``batch_size`` (global), ``epochs``,
     ``augment``, ``precision``, ``sync_bn``. A spec without a ``train:`` section gets the
-    defaults of docs/language.md. Raises :class:`ArchcError` when the spec has errors."""
+    defaults of docs/language.md. Raises :class:`ArchcError` when the spec has errors.
+    ``params``: the spec's params (``variant="b3"``) and ``classes``/``input``."""
     from archc.extras import require
 
     require("archc.recipe")
-    from archc.check import check_spec
     from archc.diagnostics import ArchcError
     from archc.recipe_ir import Recipe
     from archc.training.recipe import build
 
-    checked = check_spec(spec)
+    checked = _checked(spec, params)
     if not checked.ok or checked.graph is None:
         raise ArchcError(checked.diagnostics, checked.sources)
     graph = checked.graph
     loss = "nll" if graph.node(graph.output).op == "softmax" else "cross_entropy"
     chosen = graph.recipe or Recipe(loss=loss)
-    return build(chosen, graph, load(spec) if model is None else model)
+    return build(chosen, graph, load(spec, **params) if model is None else model)
 
 
 def fuse(model: torch.nn.Module, example_input: torch.Tensor | None = None) -> torch.nn.Module:

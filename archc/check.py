@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from archc import ir
 from archc import syntax as S
@@ -56,6 +58,11 @@ class Checked:
     expected: list[Diagnostic] = field(default_factory=list)
     """Findings the spec acknowledges with ``# expect CODE`` on their line (a paper's own wrong
     numbers): made and verified, but not among ``diagnostics``."""
+    family: Any = None
+    """The family the spec defines (``FrontendResult.family``): its name template, params and
+    variant keys; None for a plain spec."""
+    params: dict[str, object] = field(default_factory=dict)
+    """The spec params it was read with (``--set variant=b3``, a member's name's variant)."""
 
     @property
     def ok(self) -> bool:
@@ -103,12 +110,17 @@ def check_graph(
 
 
 def check_source(
-    text: str, file: str = "<string>", *, batch: int = 1, dtype: Dtype = "fp32"
+    text: str,
+    file: str = "<string>",
+    *,
+    batch: int = 1,
+    dtype: Dtype = "fp32",
+    params: Mapping[str, object] | None = None,
 ) -> Checked:
     # Imported here: the passes on a hand-built graph need neither lark nor the grammar.
     from archc.frontend import parse_spec
 
-    front = parse_spec(text, file)
+    front = parse_spec(text, file, params=params)
     result = check_graph(
         front.graph,
         file=file,
@@ -117,8 +129,14 @@ def check_source(
         batch=batch,
         dtype=dtype,
     )
+    return _front(result, front, params)
+
+
+def _front(result: Checked, front: Any, params: Mapping[str, object] | None) -> Checked:
+    """``result`` with what the front end says of the file besides the graph."""
     result.library, result.blocks, result.spec = front.library, front.blocks, front.spec
     result.library_defaults = front.library_defaults
+    result.family, result.params = front.family, dict(params or {})
     return _acknowledge(result)
 
 
@@ -213,25 +231,40 @@ def _unacknowledgeable(x: S.Expectation) -> tuple[str, str] | None:
     return None
 
 
-def check_spec(spec: str | os.PathLike[str], *, batch: int = 1, dtype: Dtype = "fp32") -> Checked:
-    """Check a spec given as a path, the name of a shipped spec (``torchvision/resnet50``) or
-    spec text. A name that is none of these is an E001, not a one-word spec."""
-    from archc.library import NoSuchSpec, find_spec
+def check_spec(
+    spec: str | os.PathLike[str],
+    params: Mapping[str, object] | None = None,
+    *,
+    batch: int = 1,
+    dtype: Dtype = "fp32",
+) -> Checked:
+    """Check a spec given as a path, the name of a shipped spec (``torchvision/resnet50``), of
+    a family member (``torchvision/efficientnet_b3``: the family's spec with ``variant``
+    set) or spec text, with the spec ``params`` given. A name that is none of these is an
+    E001, not a one-word spec."""
+    from archc.families import resolve
+    from archc.library import NoSuchSpec
 
     try:
-        path = find_spec(spec)
+        path, params = resolve(spec, params)
     except NoSuchSpec as e:
         span = Span(file=str(spec), line=1, column=1, end_line=1, end_column=1)
         return Checked(file=str(spec), graph=None, diagnostics=[error("E001", str(e), span)])
     if path is None:
-        return check_source(str(spec), batch=batch, dtype=dtype)
-    return check_file(path, batch=batch, dtype=dtype)
+        return check_source(str(spec), batch=batch, dtype=dtype, params=params)
+    return check_file(path, batch=batch, dtype=dtype, params=params)
 
 
-def check_file(path: str | Path, *, batch: int = 1, dtype: Dtype = "fp32") -> Checked:
+def check_file(
+    path: str | Path,
+    *,
+    batch: int = 1,
+    dtype: Dtype = "fp32",
+    params: Mapping[str, object] | None = None,
+) -> Checked:
     from archc.frontend import read_spec
 
-    front = read_spec(path)
+    front = read_spec(path, params=params)
     result = check_graph(
         front.graph,
         file=str(path),
@@ -240,6 +273,4 @@ def check_file(path: str | Path, *, batch: int = 1, dtype: Dtype = "fp32") -> Ch
         batch=batch,
         dtype=dtype,
     )
-    result.library, result.blocks, result.spec = front.library, front.blocks, front.spec
-    result.library_defaults = front.library_defaults
-    return _acknowledge(result)
+    return _front(result, front, params)

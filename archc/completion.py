@@ -24,9 +24,9 @@ def _takes_spec(parser: argparse.ArgumentParser) -> bool:
 
 
 def _shipped() -> str:
-    from archc.library import shipped_names
+    from archc.families import spec_names
 
-    return " ".join(shipped_names())
+    return " ".join(spec_names())
 
 
 def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:

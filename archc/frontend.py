@@ -8,6 +8,7 @@ so that diagnostics can show their source lines.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from archc import ir
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, Note, error, has_errors, sort_key
 from archc.elaborate import elaborate
+from archc.elaborate.params import Family, family_of
 from archc.files import MAX_SPEC_BYTES, SpecFileError, link_problem, read_spec_bytes, too_large
 from archc.parser import parse
 from archc.spans import Span
@@ -41,6 +43,10 @@ class FrontendResult:
     library_defaults: list[Diagnostic] = field(default_factory=list)
     """I002 notes: library defaults the spec leaves as they are where they set a training rate
     (shown by the summary, not as diagnostics)."""
+    family: Family | None = None
+    """What the file says of the family it writes (its name template, ``param``s with their
+    defaults, variant keys), read from its own lines; None for a file without ``param`` or
+    ``variants`` (archc.elaborate.params.Family)."""
 
 
 def _start(file: str) -> Span:
@@ -138,10 +144,15 @@ class _Reader:
         return spec, _first_error_only(diags, file), text
 
 
-def _finish(spec: S.Spec | None, diags: list[Diagnostic], reader: _Reader) -> FrontendResult:
+def _finish(
+    spec: S.Spec | None,
+    diags: list[Diagnostic],
+    reader: _Reader,
+    params: Mapping[str, object] | None = None,
+) -> FrontendResult:
     graph = None
     if spec is not None:
-        graph, more = elaborate(spec, reader.read, has_errors(diags))
+        graph, more = elaborate(spec, reader.read, has_errors(diags), params)
         diags = diags + more
     if has_errors(diags):
         graph = None
@@ -158,7 +169,15 @@ def _finish(spec: S.Spec | None, diags: list[Diagnostic], reader: _Reader) -> Fr
         blocks=blocks,
         spec=spec,
         library_defaults=noted,
+        family=family_of(spec) if spec is not None else None,
     )
+
+
+def read_family(path: str | Path) -> Family | None:
+    """The family a spec file writes (None: none, or the file cannot be read or parsed),
+    from its own lines only: nothing is elaborated, so a directory's families are read fast."""
+    spec = _Reader().read(Path(path))[0]
+    return family_of(spec) if spec is not None else None
 
 
 def read_syntax(path: Path) -> S.Spec | None:
@@ -167,8 +186,12 @@ def read_syntax(path: Path) -> S.Spec | None:
     return _Reader().read(path)[0]
 
 
-def parse_spec(text: str, file: str = "<string>") -> FrontendResult:
-    """Parse and elaborate spec text. ``file`` names it in diagnostics and in ``Graph.file``."""
+def parse_spec(
+    text: str, file: str = "<string>", params: Mapping[str, object] | None = None
+) -> FrontendResult:
+    """Parse and elaborate spec text. ``file`` names it in diagnostics and in ``Graph.file``;
+    ``params`` sets the spec's ``param``s: Python values (int, float, Fraction, str) or
+    command-line text, converted by the kind of each parameter's default."""
     reader = _Reader()
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -178,12 +201,12 @@ def parse_spec(text: str, file: str = "<string>") -> FrontendResult:
         return FrontendResult(None, [_file_error(problem, file)], {})
     reader.sources[file] = text
     spec, diags = parse(text, file)
-    return _finish(spec, diags, reader)
+    return _finish(spec, diags, reader, params)
 
 
-def read_spec(path: str | Path) -> FrontendResult:
+def read_spec(path: str | Path, params: Mapping[str, object] | None = None) -> FrontendResult:
     """Read, parse and elaborate a spec file (E001 unreadable or not a regular file, E002 not
-    text, E004 larger than archc.files.MAX_SPEC_BYTES)."""
+    text, E004 larger than archc.files.MAX_SPEC_BYTES); ``params`` as for :func:`parse_spec`."""
     reader = _Reader()
     file = str(path)
     linked = link_problem(path) if os.path.islink(path) else None
@@ -200,4 +223,4 @@ def read_spec(path: str | Path) -> FrontendResult:
         return FrontendResult(None, [problem] if problem else [], {})
     reader.sources[file] = text
     spec, diags = parse(text, file)
-    return _finish(spec, diags, reader)
+    return _finish(spec, diags, reader, params)

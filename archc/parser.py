@@ -27,6 +27,7 @@ from archc.parsing.lines import (
     _TOKEN,
     MAX_NESTING,
     MAX_SYNTAX_ERRORS,
+    VARIANTS_HEADER,
     SyntaxProblem,
     _expected,
     _indent,
@@ -37,15 +38,18 @@ from archc.parsing.lines import (
     _point,
     _set_body_spans,
     _syntax_diagnostic,
+    _template_line,
     _too_deep,
     _total_line,
     _tree,
+    _variant_row,
     bidi_warnings,
     lark_parser,
 )
 from archc.parsing.lines import (
     MAX_BIDI_WARNINGS as MAX_BIDI_WARNINGS,  # the bound of W006, which tests read here
 )
+from archc.parsing.params import SpecParams
 from archc.parsing.statements import StatementParts, Statements
 
 MAX_STATEMENTS = 20_000
@@ -62,7 +66,7 @@ the statement lines: a line of 150 additions costs as much as dozens of plain on
 of them would take minutes and gigabytes. The largest shipped spec has about 500."""
 
 
-class _Classifier(Statements, StatementParts, Binding, Arguments):
+class _Classifier(Statements, StatementParts, SpecParams, Binding, Arguments):
     """Reads the words of a file's lines: which statement each line makes (archc.parsing.
     statements) and, for a layer line, which layer kind and arguments (archc.parsing.binding)."""
 
@@ -81,6 +85,7 @@ def _parse_lines(
     parser = lark_parser()
     rejected: list[Diagnostic] = []
     tables: dict[int, Any] = {}  # id of a body's list of lines -> the columns of its table
+    variant_bodies: set[int] = set()  # ids of the bodies of `variants(...)` headers
     top: list[_Line] = []
     levels: list[tuple[int, list[_Line]]] = []  # open bodies: (indentation, their lines)
     opener: _Line | None = None  # the last line read, which may open a body
@@ -115,6 +120,8 @@ def _parse_lines(
             body: list[_Line] = []
             if opener is not None:
                 opener.body = body
+            if VARIANTS_HEADER.match(opener_raw):
+                variant_bodies.add(id(body))
             levels.append((indent, body))
         elif indent < levels[-1][0] and not _dedent(levels, top, indent):
             rejected.append(
@@ -137,12 +144,25 @@ def _parse_lines(
         if id(here) in tables:
             line = _parse_row(parser, raw, n, file, rejected, tables[id(here)])
         else:
-            line = _parse_line(parser, raw, n, file, rejected)
+            line = _parse_any(parser, raw, n, file, rejected, id(here) in variant_bodies)
         if line is not None:
             here.append(line)
         opener, opener_raw = line, raw
     _set_body_spans(top)
     return top, rejected
+
+
+def _parse_any(
+    parser: Lark, raw: str, n: int, file: str, rejected: list[Diagnostic], variant_row: bool
+) -> _Line | None:
+    """A line, or a row of a ``variants`` table (``variant_row``)."""
+    if not variant_row:
+        return _parse_line(parser, raw, n, file, rejected)
+    try:
+        return _variant_row(raw, n, file)
+    except SyntaxProblem as p:
+        rejected.append(p.diagnostic)
+        return None
 
 
 def _dedent(levels: list[tuple[int, list[_Line]]], top: list[_Line], indent: int) -> bool:
@@ -201,6 +221,13 @@ def _parse_line(
     total = _total_line(raw, n, file)
     if total is not None:
         return total
+    try:
+        template = _template_line(raw, n, file)
+    except SyntaxProblem as p:
+        rejected.append(p.diagnostic)
+        return None
+    if template is not None:
+        return template
     problem = _too_deep(raw, n, file)
     if problem is not None:
         rejected.append(problem)

@@ -68,7 +68,15 @@ class Func:
     span: Span
 
 
-Expr = Num | Name | BinOp | Paren | InShape | Func
+@dataclass(frozen=True)
+class Str:
+    """A string as written, ``"b3"`` or ``'b3'``: a spec parameter's value, a variant's key."""
+
+    value: str
+    span: Span
+
+
+Expr = Num | Name | BinOp | Paren | InShape | Func | Str
 
 
 @dataclass(frozen=True)
@@ -148,10 +156,53 @@ class TotalClaim:
 
 
 @dataclass(frozen=True)
+class Template:
+    """A name with ``{EXPR}`` holes: ``"block4-{i}"``, ``resnet{variant}``. ``parts`` alternate
+    text and expressions in order; ``text`` is the template as written (without quotes)."""
+
+    parts: tuple[str | Expr, ...]
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class Network:
-    """``network NAME``."""
+    """``network NAME``, or ``network NAME{variant}`` (``template``: filled from the spec's
+    parameters; ``name`` is then the template's text)."""
 
     name: str
+    span: Span
+    template: Template | None = None
+
+
+@dataclass(frozen=True)
+class SpecParam:
+    """``param NAME = EXPR``: a parameter of the whole file, with its default; a caller (the
+    command line's ``--set``, ``archc.load``'s keywords, an import's settings) may set it."""
+
+    name: str
+    default: Expr
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    """One row of a ``variants(...)`` table: ``KEY: v1, v2, …``."""
+
+    key: str
+    values: tuple[Expr, ...]
+    span: Span
+    key_span: Span
+
+
+@dataclass(frozen=True)
+class Variants:
+    """``variants(COL, …):`` and its rows: the row whose key is the value of ``param variant``
+    makes each column a constant of the file."""
+
+    columns: tuple[str, ...]
+    rows: tuple[VariantRow, ...]
     span: Span
 
 
@@ -179,6 +230,8 @@ class Import:
 
     path: str
     span: Span
+    settings: tuple[KwArgSyntax, ...] = ()
+    """``import "blocks/x.arch" (bn_eps = 0.001)``: values for the library's ``param``s."""
 
 
 @dataclass(frozen=True)
@@ -213,10 +266,13 @@ class Layer:
     options: dict[str, Arg] = field(default_factory=dict)
     flags: frozenset[str] = frozenset()
     paper: bool = False
-    repeat: int = 1
+    repeat: int | Expr = 1
+    """``xN`` (an int) or ``x EXPR`` (computed where the layer is elaborated)."""
     declared: DeclaredShape | None = None
     claims: tuple[ClaimSyntax, ...] = ()
     name_span: Span | None = None
+    template: Template | None = None
+    """A quoted label with ``{EXPR}`` holes: each repetition named by it."""
 
 
 @dataclass(frozen=True)
@@ -235,7 +291,9 @@ class Call:
     block: str
     args: tuple[Expr, ...]
     kwargs: tuple[KwArgSyntax, ...]
-    repeat: int
+    repeat: int | Expr
+    """``xN`` (an int) or ``x EXPR``; inside the call's arguments ``i`` is the repetition index
+    when the call is repeated."""
     span: Span
 
 
@@ -249,6 +307,8 @@ class CallLine:
     declared: DeclaredShape | None = None
     claims: tuple[ClaimSyntax, ...] = ()
     name_span: Span | None = None
+    template: Template | None = None
+    """A quoted label with ``{EXPR}`` holes (``"block4-{i}"``): each instance named by it."""
 
 
 @dataclass(frozen=True)
@@ -283,6 +343,8 @@ class Stage:
     body: tuple[Stmt, ...]
     span: Span
     numbered: bool = False
+    template: Template | None = None
+    """``stage "block{s + 1}":``: the name filled where the stage is elaborated."""
 
 
 @dataclass(frozen=True)
@@ -368,6 +430,8 @@ Stmt = (
     | Branch
     | If
     | Train
+    | SpecParam
+    | Variants
 )
 
 

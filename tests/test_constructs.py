@@ -17,7 +17,7 @@ from archc.parser import parse
 
 def test_every_statement_class_has_one_construct():
     assert set(CONSTRUCTS) == set(get_args(S.Stmt))
-    assert len(REGISTERED) == len(get_args(S.Stmt)) == 16
+    assert len(REGISTERED) == len(get_args(S.Stmt)) == 18
 
 
 def test_a_construct_without_a_facet_fails_when_defined():

@@ -40,7 +40,7 @@ MODULES = {
     # constructs: the statement registry, which the parser reads headers with; parsing: the
     # parser's parts (lines, statements, layer binding).
     "syntax/ir": ["archc.ir", "archc.parser", "archc.table", "archc.constructs", "archc.parsing"],
-    "elaborate": ["archc.elaborate", "archc.frontend"],
+    "elaborate": ["archc.elaborate", "archc.frontend", "archc.families"],
     # check.py runs the passes over the front end's graph: the checked graph every backend reads.
     # parameters: --set values applied to a spec, which it then checks.
     "passes": ["archc.passes", "archc.check", "archc.parameters"],

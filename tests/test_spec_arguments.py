@@ -13,7 +13,7 @@ import pytest
 
 from archc.cli import build_parser, main
 from archc.completion import script
-from archc.library import shipped_names
+from archc.families import spec_names
 
 SMALL = "network small\ninput [8x8x3]\nCONV: 4 3x3\n"
 
@@ -89,7 +89,7 @@ def test_an_unknown_name_is_no_such_file_or_shipped_spec(capsys, argv):
 def test_bash_completion_offers_the_shipped_names(tmp_path):
     completion = tmp_path / "archc.bash"
     completion.write_text(script("bash", build_parser()))
-    names = shipped_names()
+    names = spec_names()
     assert "torchvision/resnet50" in names
     probe = (
         f"source {completion}\n"

@@ -54,27 +54,56 @@ def stdin_spec() -> tuple[str | None, Diagnostic | None]:
     return decode_spec(data, "<stdin>")
 
 
-def check_spec(path: str, batch: int = 1, dtype: str = "fp32") -> Checked:
-    from archc.check import Checked, check_file, check_source
+def check_spec(
+    path: str, batch: int = 1, dtype: str = "fp32", sets: dict[str, str] | None = None
+) -> Checked:
+    """The checked spec of FILE with its ``--set`` values: spec params read with the spec, then
+    ``classes``/``input`` applied. Raises archc.parameters.SettingError for a resizing the
+    network cannot take."""
+    from archc.check import Checked, check_source
+    from archc.parameters import apply, check_with, split
 
     if path == STDIN:
         text, problem = stdin_spec()
         if problem is not None or text is None:
             return Checked(file="<stdin>", graph=None, diagnostics=[problem] if problem else [])
-        return check_source(text, "<stdin>", batch=batch, dtype=dtype)  # type: ignore[arg-type]
+        resize, params = split(sets or {})
+        kind = {"batch": batch, "dtype": dtype}
+        checked = check_source(text, "<stdin>", params=params, **kind)  # type: ignore[arg-type]
+        return apply(checked, resize, **kind) if checked.ok else checked  # type: ignore[arg-type]
     missing = no_such(path)
     if missing is not None:
         return Checked(file=path, graph=None, diagnostics=[missing])
-    return check_file(locate(path), batch=batch, dtype=dtype)  # type: ignore[arg-type]
+    return check_with(locate(path), sets or {}, batch=batch, dtype=dtype)  # type: ignore[arg-type]
+
+
+def checked_file(
+    args: argparse.Namespace, command: str, batch: int = 1, dtype: str = "fp32"
+) -> Checked | None:
+    """:func:`check_spec` of ``args.file`` with ``args.set``; None, after one line on stderr,
+    for a ``--set`` that is no setting or that the network cannot take (a usage error)."""
+    from archc.parameters import SettingError
+
+    sets = settings(args.set, command)
+    if sets is None:
+        return None
+    try:
+        return check_spec(args.file, batch, dtype, sets)
+    except SettingError as e:
+        print(f"archc {command}: {e}", file=sys.stderr)
+        return None
 
 
 def no_such(path: str) -> Diagnostic | None:
     """E001 for a FILE that is neither a file nor a shipped spec's name (None otherwise)."""
     from archc.diagnostics import error, visible
+    from archc.families import member
     from archc.library import shipped
     from archc.spans import Span
 
     if path == STDIN or os.path.lexists(path) or shipped(path) is not None:
+        return None
+    if member(path) is not None:
         return None
     span = Span(file=path, line=1, column=1, end_line=1, end_column=1)
     return error(
@@ -109,7 +138,8 @@ def spec_argument(command: str, path: str, output: str | None, color: str) -> st
 
 def locate(path: str) -> str:
     """``path`` when it exists, else the shipped spec of that name (``torchvision/resnet50``),
-    else ``path`` itself, whose E001 then says that it is missing."""
+    else ``path`` itself: a family member's name (``torchvision/efficientnet_b3``), which
+    archc.check.check_spec resolves, or a missing file, whose E001 says so."""
     from archc.library import shipped
 
     if os.path.lexists(path):
@@ -209,8 +239,9 @@ def add_set_option(p: argparse.ArgumentParser) -> None:
         "--set",
         action="append",
         metavar="NAME=VALUE",
-        help="resize the network: classes=N (the class-score layer's outputs), input=N, "
-        "HxW or HxWxC (repeatable)",
+        help="set a param of the spec (variant=b3: any name its `param` lines declare), or "
+        "resize the network: classes=N (the class-score layer's outputs), input=N, HxW or "
+        "HxWxC (repeatable)",
     )
 
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from archc.commands.common import (
     STDIN,
     add_color,
-    check_spec,
+    add_set_option,
+    checked_file,
     exit_code,
     lacks,
     locate,
@@ -65,6 +66,7 @@ def arguments(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "state_dict checked against the module): last.pt or best.pt of archc train, or a "
         "state_dict",
     )
+    add_set_option(comp)
     add_color(comp)
     return comp
 
@@ -80,7 +82,9 @@ def handle(args: argparse.Namespace) -> int:
             "archc compile: the spec comes from stdin, so name the output with -o", file=sys.stderr
         )
         return 2
-    checked = check_spec(args.file)
+    checked = checked_file(args, "compile")
+    if checked is None:
+        return 2
     source = "<stdin>" if args.file == STDIN else locate(args.file)
     allowed = args.allow_claims and checked.only_claims_fail
     if not (checked.ok or allowed):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from archc.commands.common import (
     add_color,
-    check_spec,
+    add_set_option,
+    checked_file,
     depth,
     exit_code,
     plural,
@@ -53,6 +54,7 @@ def arguments(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="write here (default: stdout; - is stdout too). A FIFO or a device is written to, "
         "never replaced; the spec and the files it imports are never overwritten",
     )
+    add_set_option(graph)
     add_color(graph)
     return graph
 
@@ -83,7 +85,9 @@ def handle(args: argparse.Namespace) -> int:
         return 2
     from archc.pictures import dot_graph, mermaid, overview_depth, picture
 
-    checked = check_spec(args.file)
+    checked = checked_file(args, "graph")
+    if checked is None:
+        return 2
     code = exit_code(checked.diagnostics)
     print_diagnostics(checked.diagnostics, checked.sources, args.color, sys.stderr)
     if checked.library:

@@ -10,7 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archc.commands.common import add_color, check_spec, exit_code, plural, print_diagnostics
+from archc.commands.common import (
+    add_color,
+    add_set_option,
+    check_spec,
+    exit_code,
+    plural,
+    print_diagnostics,
+    settings,
+)
 
 if TYPE_CHECKING:
     from archc.diagnostics import Diagnostic
@@ -43,15 +51,18 @@ def arguments(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="text: rustc-style with source lines; json: one list of every diagnostic of every "
         "file; github: workflow annotations (default: text)",
     )
+    add_set_option(lint)
     add_color(lint)
     return lint
 
 
 def handle(args: argparse.Namespace) -> int:
     from archc.diagnostics import render_github, render_json
+    from archc.parameters import SettingError
 
+    sets = settings(args.set, "lint")
     files = _spec_files(args.files)
-    if files is None:
+    if files is None or sets is None:
         return 2
     diagnostics: list[Diagnostic] = []
     sources: dict[str, str] = {}
@@ -60,7 +71,11 @@ def handle(args: argparse.Namespace) -> int:
         if not isinstance(path, str):
             diagnostics.append(path)
             continue
-        checked = check_spec(path)
+        try:
+            checked = check_spec(path, sets=sets)
+        except SettingError as e:
+            print(f"archc lint: {e}", file=sys.stderr)
+            return 2
         diagnostics += checked.diagnostics
         sources.update(checked.sources)
         claims += len(checked.claims)

@@ -9,7 +9,8 @@ import sys
 from archc.commands.common import (
     MAX_BATCH,
     add_color,
-    check_spec,
+    add_set_option,
+    checked_file,
     exit_code,
     positive_int,
     print_diagnostics,
@@ -62,6 +63,7 @@ def arguments(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default="fp32",
         help="element type for the byte totals (default: fp32)",
     )
+    add_set_option(summary)
     add_color(summary)
     return summary
 
@@ -69,7 +71,9 @@ def arguments(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def handle(args: argparse.Namespace) -> int:
     from archc import report
 
-    checked = check_spec(args.file, args.batch, args.dtype)
+    checked = checked_file(args, "summary", args.batch, args.dtype)
+    if checked is None:
+        return 2
     code = exit_code(checked.diagnostics)
     # Errors and warnings go to stderr, so stdout holds only the table (or the JSON object).
     print_diagnostics(checked.diagnostics, checked.sources, args.color, sys.stderr)

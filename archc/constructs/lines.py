@@ -33,6 +33,18 @@ class Import(FileWide):
     title = "an import of block definitions"
 
 
+class SpecParam(FileWide):
+    node = S.SpecParam
+    title = "a parameter of the spec"
+    where = "a `param` line stands at the top level of a file"
+
+
+class Variants(FileWide):
+    node = S.Variants
+    title = "the variants of a network family"
+    where = "a `variants(...)` table stands at the top level of a file"
+
+
 class Train(FileWide):
     node = S.Train
     title = "the training recipe"
@@ -85,10 +97,16 @@ class CallLine(Line):
         body.cur = walk.call_line(st, body.ctx, body.scope, body.cur)
 
     def outline(self, view: SpecView, st: S.CallLine) -> Outline | None:
-        calls = ", ".join(c.block + (f" x{c.repeat}" if c.repeat > 1 else "") for c in st.calls)
+        calls = ", ".join(c.block + _times(c.repeat) for c in st.calls)
         made = view.made_by_call(st)
         shape = fmt_shape(made[-1].output_shape) if made else ""
         return Outline(st.name or calls, "call", f"{calls} {shape}".strip())
+
+
+def _times(repeat: int | S.Expr) -> str:
+    if isinstance(repeat, int):
+        return f" x{repeat}" if repeat > 1 else ""
+    return f" x {repeat.id}" if isinstance(repeat, S.Name) else " x …"
 
 
 class Layer(Line):

@@ -137,6 +137,21 @@ class Stage(Construct):
                 f"`{words[1]}` sections are written without `sequential`; a stage named "
                 f"`{words[1]}` is `stage {words[1]}:`",
             )
+        if lower[0] in ("stage", "sequential") and words[1].startswith('"'):
+            # `stage "block{s + 1}":`: a name template, filled where the stage is elaborated.
+            at = p.label_span(line)
+            quoted = at.model_copy(
+                update={
+                    "column": at.column
+                    + len(str(line.label))
+                    - len(str(line.label).lstrip())
+                    + str(line.label).index('"')
+                }
+            )
+            template = p.template(words[1], quoted)
+            numbered = lower[0] == "sequential"
+            body = p.body(line, lower[0])
+            return S.Stage(template.text, body, line.span, numbered, template=template)
         if lower[0] in ("stage", "sequential"):
             p.check_ident(words[1], p.label_span(line))
             numbered = lower[0] == "sequential"
@@ -145,6 +160,8 @@ class Stage(Construct):
 
     def elaborate(self, walk: Expander, st: S.Stage, body: Body) -> None:
         name = st.name if st.name is not None else self.position(walk, st, body)
+        if st.template is not None:
+            name = walk.fill(st.template, body.ctx)
         walk.names.claim(body.scope, name, st.span)
         inner = body.scope.child(name, st.numbered)
         body.cur = walk.body(st.body, body.ctx, inner, body.cur)

@@ -36,37 +36,49 @@ from archc.elaborate.expand import Ctx, Expander
 from archc.elaborate.graph import build_graph
 from archc.elaborate.imports import BlockTable, Loader
 from archc.elaborate.naming import RESERVED_NAMES, Scope, reserved
-from archc.elaborate.problems import Abort
+from archc.elaborate.params import Settings
+from archc.elaborate.problems import Abort, Problem
 from archc.elaborate.recipe import read_recipe
 from archc.elaborate.stochastic import stray_stochastic_depth
-from archc.elaborate.values import claim
+from archc.elaborate.values import Values, claim, fill
 from archc.spans import Span
 
 __all__ = ["RESERVED_NAMES", "Loader", "elaborate", "reserved"]
 
 
 def elaborate(
-    spec: S.Spec, loader: Loader, parse_errors: bool = False
+    spec: S.Spec,
+    loader: Loader,
+    parse_errors: bool = False,
+    params: Settings | None = None,
 ) -> tuple[ir.Graph | None, list[Diagnostic]]:
     """Elaborate a parsed spec; ``loader`` reads imported files (see :data:`Loader`).
-    ``parse_errors`` says the parser already reported why the spec may have no layers."""
+    ``parse_errors`` says the parser already reported why the spec may have no layers;
+    ``params`` sets the spec's ``param``s (archc.elaborate.params)."""
     diags: list[Diagnostic] = []
-    graph = _elaborate(spec, loader, parse_errors, diags)
+    graph = _elaborate(spec, loader, parse_errors, diags, params or {})
     return graph, merge_repeats(diags)
 
 
 def _elaborate(
-    spec: S.Spec, loader: Loader, parse_errors: bool, diags: list[Diagnostic]
+    spec: S.Spec, loader: Loader, parse_errors: bool, diags: list[Diagnostic], params: Settings
 ) -> ir.Graph | None:
     file = spec.file
     convention = lecture_convention(spec.body)
     blocks = BlockTable(loader, diags)
-    blocks.register_root(spec, convention)
+    blocks.register_root(spec, convention, params)
+    if any(d.code in ("E225", "E226") for d in diags):
+        return None  # the constants the file's lines read are not what the caller meant
     name = None if file.startswith("<") else _sanitise(Path(file).stem)
     init = "kaiming"
     for st in spec.body:
         if isinstance(st, S.Network):
             name = st.name
+            if st.template is not None:
+                try:
+                    name = fill(st.template, Values(blocks.constants, None), identifier=True)
+                except Problem as p:
+                    diags.append(error(p.code, p.message, p.span, p.help))
         elif isinstance(st, S.InitStmt):
             init = st.scheme
     inputs = [st for st in spec.body if isinstance(st, S.InputStmt)]
@@ -96,7 +108,7 @@ def _elaborate(
         )
         return None
     expander = Expander(blocks, diags)
-    ctx = Ctx(env={}, defaults={}, convention=convention)
+    ctx = Ctx(env=dict(blocks.constants), defaults={}, convention=convention)
     try:
         output = expander.body(spec.body, ctx, Scope(prefix=""), None, top=True)
     except Abort:

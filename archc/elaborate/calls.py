@@ -6,8 +6,9 @@ expands each call's block body in a fresh naming scope with the block's paramete
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields as dc_fields
-from dataclasses import is_dataclass
+from dataclasses import is_dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from archc.elaborate.graph import Draft
 from archc.elaborate.imports import BlockTable
 from archc.elaborate.naming import Names, Scope, free
 from archc.elaborate.problems import Problem, Quiet
-from archc.elaborate.values import EntryShape, Values, claim, declared_shape
+from archc.elaborate.values import EntryShape, Values, claim, declared_shape, expr_text, fill
 from archc.ops import OPS, WORDS
 from archc.spans import Frame, Span
 from archc.suggest import did_you_mean
@@ -51,17 +52,11 @@ class BlockCalls:
         def count(self, span: Span) -> None: ...
 
     def call_line(self, st: S.CallLine, ctx: Ctx, scope: Scope, cur: str) -> str:
-        total = sum(c.repeat for c in st.calls)
-        for c in st.calls:
-            if not 1 <= c.repeat <= MAX_REPEAT:
-                raise Problem(
-                    "E209" if c.repeat < 1 else "E216",
-                    f"repetition x{c.repeat} is out of range (1 to {MAX_REPEAT})",
-                    c.span,
-                )
+        counts = [repeat_count(c.repeat, ctx, c.span) for c in st.calls]
+        total = sum(counts)
         index = 0
         first_new = len(self.drafts)
-        for c in st.calls:
+        for c, count in zip(st.calls, counts):
             info = self.blocks.get(c.block)
             if info is None and self.blocks.import_failed:
                 raise Quiet
@@ -91,11 +86,13 @@ class BlockCalls:
                 )
             if len(ctx.stack) >= MAX_DEPTH:
                 raise Problem("E203", "blocks are nested too deeply", c.span)
-            for _ in range(c.repeat):
+            indexed = repeated(c.repeat) and uses_index(c, st.template)
+            for k in range(count):
                 entry = self.entry(cur, c.block)
-                env = bind(info.definition, c, ctx, entry)
+                outer = with_index(ctx, k, c.span) if indexed else ctx
+                env = bind(info.definition, c, outer, entry, info.constants)
                 self.note_rate_defaults(info.definition, c, env, ctx.frames)
-                inst = self.instance_name(st, c, scope, index, total)
+                inst = self.instance_name(st, c, scope, index, total, outer)
                 index += 1
                 inner = Ctx(
                     env=env,
@@ -166,9 +163,17 @@ class BlockCalls:
         """``in.c`` and its kin for a call whose input is the node ``cur``."""
         return lambda span: self.emitted.of(cur, span, block)
 
-    def instance_name(self, st: S.CallLine, c: S.Call, scope: Scope, index: int, total: int) -> str:
+    def instance_name(
+        self, st: S.CallLine, c: S.Call, scope: Scope, index: int, total: int, ctx: Ctx
+    ) -> str:
         """``layer1`` for a labelled single call, ``layer1.0``, ``layer1.1``, … for several,
-        ``bottleneck1``, ``bottleneck2``, … for unlabelled ones."""
+        ``bottleneck1``, ``bottleneck2``, … for unlabelled ones; a template's name
+        (``"block4-{i}"``) for each instance of a templated line."""
+        if st.template is not None:
+            inst = fill(st.template, ctx.values)
+            self.names.claim(scope, inst, st.name_span or st.span)
+            scope.emitted += 1
+            return inst
         if st.name is not None:
             inst = st.name if total == 1 else f"{st.name}.{index}"
             if total > 1 and index == 0:
@@ -185,9 +190,67 @@ class BlockCalls:
         return inst
 
 
-def bind(block: S.BlockDef, call: S.Call, ctx: Ctx, entry: EntryShape) -> dict[str, Fraction]:
+def repeated(repeat: int | S.Expr) -> bool:
+    """Whether an item is repeated, so that ``i`` is its repetition index."""
+    return not isinstance(repeat, int) or repeat > 1
+
+
+def uses_index(item: object, template: S.Template | None = None) -> bool:
+    """Whether an item (its arguments) or its name template reads ``i``."""
+    return "i" in names_in(item) or (template is not None and "i" in names_in(template.parts))
+
+
+def with_index(ctx: Ctx, k: int, span: Span) -> Ctx:
+    """``ctx`` with ``i`` the repetition index ``k``; E226 where ``i`` is a name already."""
+    if "i" in ctx.env:
+        raise Problem(
+            "E226",
+            "`i` is the repetition index of this item, and also a name visible here",
+            span,
+            "rename the other `i` (a block parameter, a `param`)",
+        )
+    return replace(ctx, env={**ctx.env, "i": Fraction(k)})
+
+
+def repeat_count(repeat: int | S.Expr, ctx: Ctx, span: Span) -> int:
+    """An item's repetition count: ``xN`` as written (1 to MAX_REPEAT), or ``x EXPR``
+    computed (0 to MAX_REPEAT: 0 emits nothing)."""
+    if isinstance(repeat, int):
+        if not 1 <= repeat <= MAX_REPEAT:
+            raise Problem(
+                "E209" if repeat < 1 else "E216",
+                f"repetition x{repeat} is out of range (1 to {MAX_REPEAT})",
+                span,
+            )
+        return repeat
+    value = ctx.values.evaluate(repeat)
+    shown = expr_text(repeat, spaced=True)
+    if value.denominator != 1:
+        raise Problem(
+            "E208",
+            f"repetition count `{shown}` = {value} is not a whole number",
+            repeat.span,
+            "use `//` for floor division, or `round(...)`",
+        )
+    if not 0 <= value <= MAX_REPEAT:
+        raise Problem(
+            "E209" if value < 0 else "E216",
+            f"repetition count `{shown}` = {value} is out of range (0 to {MAX_REPEAT})",
+            repeat.span,
+        )
+    return int(value)
+
+
+def bind(
+    block: S.BlockDef,
+    call: S.Call,
+    ctx: Ctx,
+    entry: EntryShape,
+    constants: Mapping[str, Fraction | str] | None = None,
+) -> dict[str, Fraction]:
     """The block's parameters bound to a call's arguments (E206 for a mismatch); defaults may
-    read the call's input (``out = in.c``)."""
+    read the call's input (``out = in.c``) and the constants of the block's file, which the
+    returned environment holds too."""
     params = block.params
     if len(call.args) > len(params):
         extra = call.args[len(params)]
@@ -198,11 +261,11 @@ def bind(block: S.BlockDef, call: S.Call, ctx: Ctx, entry: EntryShape) -> dict[s
             extra.span,
             f"its parameters are ({', '.join(p.name for p in params)})",
         )
-    env: dict[str, Fraction] = {}
+    env: dict[str, Fraction] = dict(constants or {})  # type: ignore[arg-type]
     given: dict[str, Fraction] = {}
     outer = ctx.values
     for p, a in zip(params, call.args):
-        given[p.name] = outer.evaluate(a)
+        given[p.name] = outer.constant(a)  # type: ignore[assignment]
     names = [p.name for p in params]
     for kw in call.kwargs:
         if kw.name not in names:
@@ -214,7 +277,7 @@ def bind(block: S.BlockDef, call: S.Call, ctx: Ctx, entry: EntryShape) -> dict[s
             )
         if kw.name in given:
             raise Problem("E206", f"parameter `{kw.name}` is given twice", kw.span, None)
-        given[kw.name] = outer.evaluate(kw.value)
+        given[kw.name] = outer.constant(kw.value)  # type: ignore[assignment]
     inner = Values(env, block.name, entry)
     for p in params:
         if p.name in given:

@@ -21,7 +21,7 @@ from typing import Any
 from archc import syntax as S
 from archc.constructs import OpenBranches, OpenResidual, construct_of
 from archc.diagnostics import Diagnostic, block_notes, error, warning
-from archc.elaborate.calls import BlockCalls
+from archc.elaborate.calls import BlockCalls, repeat_count, repeated, uses_index, with_index
 from archc.elaborate.context import MAX_DEPTH, MAX_NODES, MAX_REPEAT, Ctx
 from archc.elaborate.defaults import apply_defaults, followers
 from archc.elaborate.entry import EmittedShapes
@@ -37,11 +37,11 @@ from archc.elaborate.problems import (
     unused_shortcut,
 )
 from archc.elaborate.values import (
-    CONSTANTS,
     check_size,
     claim,
     declared_shape,
     expr_text,
+    fill,
 )
 from archc.ops import OPS
 from archc.spans import Span
@@ -203,19 +203,21 @@ class Expander(BlockCalls):
     # --- layers --------------------------------------------------------------------------------
 
     def layer(self, st: S.Layer, ctx: Ctx, scope: Scope, inputs: list[str]) -> str:
-        if not 1 <= st.repeat <= MAX_REPEAT:
-            raise Problem(
-                "E209" if st.repeat < 1 else "E216",
-                f"repetition x{st.repeat} is out of range (1 to {MAX_REPEAT})",
-                st.span,
-            )
-        fields = OPS[st.kind].fields(st, ctx.values)
+        count = repeat_count(st.repeat, ctx, st.span)
+        indexed = repeated(st.repeat) and uses_index(tuple(st.options.values()), st.template)
+        fields = OPS[st.kind].fields(st, ctx.values) if not indexed and count else {}
         self.doubled_follower(st, inputs)
         cur = inputs[0]
-        for i in range(st.repeat):
+        for i in range(count):
+            here = with_index(ctx, i, st.span) if indexed else ctx
+            if indexed:
+                fields = OPS[st.kind].fields(st, here.values)
+            name = st.name if i == 0 else None
+            if st.template is not None:
+                name = fill(st.template, here.values)
             draft = self.emit(
                 st.kind,
-                st.name if i == 0 else None,
+                name,
                 inputs if i == 0 else [cur],
                 st.span,
                 ctx,
@@ -224,12 +226,16 @@ class Expander(BlockCalls):
                 name_span=st.name_span,
             )
             draft.opted_out = "no_relu" in st.flags
-            if st.declared is not None and i == st.repeat - 1:
+            if st.declared is not None and i == count - 1:
                 draft.declared = declared_shape(st.declared)
-            if i == st.repeat - 1:
+            if i == count - 1:
                 draft.claims = [claim(c) for c in st.claims]
             cur = self.followers(st, draft, ctx, scope)
         return cur
+
+    def fill(self, template: S.Template, ctx: Ctx) -> str:
+        """A stage's name template filled in its context (archc.constructs)."""
+        return fill(template, ctx.values)
 
     def doubled_follower(self, st: S.Layer, inputs: list[str]) -> None:
         """W224 when a BN or an activation comes right after the same kind of layer that a
@@ -264,7 +270,7 @@ class Expander(BlockCalls):
             kind = f.kind
             if kind == "bn":
                 kind = "batchnorm"
-                fields = {k: CONSTANTS.float_arg(a) for k, a in f.options.items()}
+                fields = {k: ctx.values.float_arg(a) for k, a in f.options.items()}
             elif f.options:  # an activation's arguments: `leaky relu 0.1`
                 fields = OPS[kind].fields(S.Layer(kind, None, f.span, f.options), ctx.values)
             d = self.emit(kind, None, [cur], st.span, ctx, scope, fields)
@@ -301,7 +307,7 @@ class Expander(BlockCalls):
             eps = 1e-5
             for f in ctx.defaults.get("conv", ()):
                 if f.kind == "bn" and "eps" in f.options:
-                    eps = CONSTANTS.float_arg(f.options["eps"])
+                    eps = ctx.values.float_arg(f.options["eps"])
             self.names.claim(scope, st.name, st.span)
             self.count(st.span)
             scope.emitted += 1

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, error
 from archc.elaborate.defaults import Convention, Defaults, apply_defaults, lecture_convention
+from archc.elaborate.params import Constant, Settings, file_constants
+from archc.elaborate.problems import Problem
+from archc.elaborate.values import Values
 from archc.files import describe_kind, link_problem
 from archc.library import SPECS_DIR
 
@@ -38,6 +41,8 @@ class BlockInfo:
     definition: S.BlockDef
     defaults: Defaults
     convention: Convention
+    constants: dict[str, Constant] = field(default_factory=dict)
+    """The ``param``s and variants columns of the block's file, as its import set them."""
 
 
 class BlockTable:
@@ -47,7 +52,11 @@ class BlockTable:
         self.loader = loader
         self.diags = diags
         self.blocks: dict[str, BlockInfo] = {}
-        self.loaded: set[Path] = set()
+        self.loaded: dict[Path, tuple[tuple[str, Constant], ...]] = {}
+        """Each file read, with the settings it was read with: a library is one copy of its
+        blocks per setting."""
+        self.constants: dict[str, Constant] = {}
+        """The root spec's constants (its ``param``s, as the caller set them, and variants)."""
         self.import_stack: list[Path] = []
         self.import_failed = False
         """An import did not parse: calls to unknown blocks are then its consequence."""
@@ -61,26 +70,33 @@ class BlockTable:
     def known(self) -> str:
         return ", ".join(f"`{b}`" for b in sorted(self.blocks)) or "none"
 
-    def register_root(self, spec: S.Spec, convention: Convention) -> None:
-        """The spec being elaborated: its own blocks, then its imports' as they come."""
+    def register_root(
+        self, spec: S.Spec, convention: Convention, settings: Settings | None = None
+    ) -> None:
+        """The spec being elaborated: its own blocks, then its imports' as they come;
+        ``settings``: the caller's values for its ``param``s."""
         if spec.file.startswith("<"):
             base = Path.cwd()
         else:
             path = Path(spec.file).resolve()
-            self.loaded.add(path)
+            self.loaded[path] = ()
             self.import_stack.append(path)
             base = path.parent
         self.root = base
-        self.register(spec, convention, base)
+        self.constants = file_constants(spec, settings or {}, self.diags)
+        self.register(spec, convention, base, self.constants)
 
-    def register(self, spec: S.Spec, convention: Convention, base: Path) -> None:
+    def register(
+        self, spec: S.Spec, convention: Convention, base: Path, constants: dict[str, Constant]
+    ) -> None:
         defaults: Defaults = {}
         for st in spec.body:
             if isinstance(st, S.Defaults):
                 defaults = apply_defaults(defaults, st)
             elif isinstance(st, S.Import):
-                self.import_file(st, base)
+                self.import_file(st, base, constants)
             elif isinstance(st, S.BlockDef):
+                self.shadowing(st, constants)
                 old = self.blocks.get(st.name)
                 if old is not None:
                     self.diags.append(
@@ -92,7 +108,7 @@ class BlockTable:
                         )
                     )
                     continue
-                self.blocks[st.name] = BlockInfo(st, dict(defaults), convention)
+                self.blocks[st.name] = BlockInfo(st, dict(defaults), convention, constants)
 
     def find(self, st: S.Import, base: Path) -> Path | None:
         """The imported file: beside the importing file, else in the shipped specs/. A path
@@ -149,7 +165,36 @@ class BlockTable:
         self.diags.append(error(code, f"cannot import `{st.path}`: {why}", st.span, IMPORT_HELP))
         self.import_failed = True  # calls of its blocks are this error's consequence
 
-    def import_file(self, st: S.Import, base: Path) -> None:
+    def shadowing(self, st: S.BlockDef, constants: dict[str, Constant]) -> None:
+        """E226 for a block parameter named like a constant of its file: the name would mean
+        two things in the block's body."""
+        for p in st.params:
+            if p.name in constants:
+                self.diags.append(
+                    error(
+                        "E226",
+                        f"block parameter `{p.name}` has the name of a `param` or variants "
+                        "column of this file",
+                        p.span,
+                        "rename the block parameter; a block body reads the file's constants "
+                        "by their names",
+                    )
+                )
+
+    def settings(self, st: S.Import, constants: dict[str, Constant]) -> dict[str, Constant] | None:
+        """An import's settings, evaluated in the importing file (None: an error, reported)."""
+        values = Values(constants, None)
+        settings: dict[str, Constant] = {}
+        try:
+            for kw in st.settings:
+                settings[kw.name] = values.constant(kw.value)
+        except Problem as p:
+            self.diags.append(error(p.code, p.message, p.span, p.help))
+            self.import_failed = True
+            return None
+        return settings
+
+    def import_file(self, st: S.Import, base: Path, constants: dict[str, Constant]) -> None:
         if len(self.import_stack) > MAX_IMPORT_DEPTH:
             self.diags.append(
                 error(
@@ -170,9 +215,24 @@ class BlockTable:
                 error("E205", f"recursive import: {chain}", st.span, "remove one of the imports")
             )
             return
-        if found in self.loaded:
+        settings = self.settings(st, constants)
+        if settings is None:
             return
-        self.loaded.add(found)
+        key = tuple(sorted(settings.items()))
+        if found in self.loaded:
+            if self.loaded[found] != key:
+                self.diags.append(
+                    error(
+                        "E225",
+                        f"`{st.path}` is imported again with other settings",
+                        st.span,
+                        "a network takes one copy of a library's blocks: import it once, with "
+                        "the settings every block needs",
+                    )
+                )
+                self.import_failed = True
+            return
+        self.loaded[found] = key
         spec, diags, text = self.loader(found)
         # A problem with the imported file as a whole (unreadable, not text, too large) is
         # reported at the line that imports it: the file has no line to point at.
@@ -190,6 +250,8 @@ class BlockTable:
             return
         self.import_stack.append(found)
         try:
-            self.register(spec, lecture_convention(spec.body), found.parent)
+            through = f'`import "{st.path}"`'
+            lib = file_constants(spec, settings, self.diags, st.span, through, st.span)
+            self.register(spec, lecture_convention(spec.body), found.parent, lib)
         finally:
             self.import_stack.pop()

@@ -9,6 +9,7 @@ grows integers until Python refuses to print them.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 
@@ -17,6 +18,7 @@ from archc import syntax as S
 from archc.elaborate.problems import Problem
 from archc.ops.base import Evaluator
 from archc.spans import Span
+from archc.suggest import did_you_mean
 
 # Far beyond any size or hyper-parameter (sizes stop at ir.MAX_SIZE), far below where exact
 # arithmetic gets slow.
@@ -29,6 +31,8 @@ def expr_text(e: S.Expr, spaced: bool = False) -> str:
     sep, comma = (" ", ", ") if spaced else ("", ",")
     if isinstance(e, S.Num):
         return e.text
+    if isinstance(e, S.Str):
+        return f'"{e.value}"'
     if isinstance(e, S.Name):
         return e.id
     if isinstance(e, S.Paren):
@@ -93,13 +97,34 @@ class Values(Evaluator):
     the block call (``in.c``). It is also what the registry's ``Op.fields`` gets."""
 
     def __init__(
-        self, env: Mapping[str, Fraction], block: str | None, entry: EntryShape | None = None
+        self,
+        env: Mapping[str, Fraction | str],
+        block: str | None,
+        entry: EntryShape | None = None,
     ) -> None:
         self.env, self.block, self.entry = env, block, entry
+
+    def constant(self, e: S.Expr) -> Fraction | str:
+        """A value that may be a string (a ``param``'s default, a variants cell, a
+        comparison's side); anything else is a number."""
+        if isinstance(e, S.Str):
+            return e.value
+        if isinstance(e, S.Paren):
+            return self.constant(e.inner)
+        if isinstance(e, S.Name) and isinstance(self.env.get(e.id), str):
+            return self.env[e.id]
+        return self.evaluate(e)
 
     def evaluate(self, e: S.Expr) -> Fraction:
         if isinstance(e, S.Num):
             return bounded(e.value, e.span, "this is")
+        if isinstance(e, S.Str):
+            raise Problem(
+                "E208",
+                f'the string "{e.value}" is no number',
+                e.span,
+                "strings are the values of parameters and variant keys, compared with `==`",
+            )
         if isinstance(e, S.Paren):
             return self.evaluate(e.inner)
         if isinstance(e, S.InShape):
@@ -108,7 +133,15 @@ class Values(Evaluator):
             return self.function(e)
         if isinstance(e, S.Name):
             if e.id in self.env:
-                return self.env[e.id]
+                value = self.env[e.id]
+                if isinstance(value, str):
+                    raise Problem(
+                        "E208",
+                        f'`{e.id}` is the string "{value}", not a number',
+                        e.span,
+                        f'a string is compared (`if {e.id} == "{value}":`), not computed with',
+                    )
+                return value
             if self.block is not None:
                 known = ", ".join(f"`{n}`" for n in self.env) or "none"
                 raise Problem(
@@ -117,11 +150,14 @@ class Values(Evaluator):
                     e.span,
                     f"the block's parameters are: {known}",
                 )
+            known = ", ".join(f"`{n}`" for n in self.env)
             raise Problem(
                 "E207",
-                f"unexpected word `{e.id}`",
+                f"unexpected word `{e.id}`{did_you_mean(e.id, list(self.env))}",
                 e.span,
-                "outside a block, sizes are numbers; names are block parameters",
+                f"the names known here are: {known}"
+                if known
+                else "outside a block, sizes are numbers; names are block parameters and `param`s",
             )
         left = self.evaluate(e.left)
         right = self.evaluate(e.right)
@@ -183,7 +219,13 @@ class Values(Evaluator):
                 return self.truth(c.left) and self.truth(c.right)
             return self.truth(c.left) or self.truth(c.right)
         if isinstance(c, S.Compare):
-            left, right = self.evaluate(c.left), self.evaluate(c.right)
+            left, right = self.constant(c.left), self.constant(c.right)
+            if isinstance(left, str) or isinstance(right, str):
+                if c.op not in ("==", "!="):
+                    raise Problem(
+                        "E208", f"strings are compared with `==` and `!=`, not `{c.op}`", c.span
+                    )
+                return (left == right) == (c.op == "==")
             return {
                 "==": left == right,
                 "!=": left != right,
@@ -269,6 +311,35 @@ class Values(Evaluator):
 
     def missing(self, what: str, span: Span, help: str) -> Exception:
         return Problem("E213", what, span, help)
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def fill(template: S.Template, values: Values, identifier: bool = False) -> str:
+    """A name template filled: each ``{EXPR}`` by its value (a whole number without ``.0``,
+    a string as itself). The name must be a name (E110): letters, digits, `_` and, unless it
+    must be an ``identifier``, `-`."""
+    out: list[str] = []
+    for part in template.parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        v = values.constant(part)
+        out.append(
+            v if isinstance(v, str) else str(v.numerator) if v.denominator == 1 else str(float(v))
+        )
+    name = "".join(out)
+    if not _NAME.fullmatch(name) or (identifier and "-" in name):
+        raise Problem(
+            "E110",
+            f"the template `{template.text}` makes `{name}`, which is not a valid name",
+            template.span,
+            "a name holds letters, digits and `_`"
+            + ("" if identifier else " (and `-` in a quoted one)")
+            + ", and starts with a letter",
+        )
+    return name
 
 
 CONSTANTS = Values({}, None)

@@ -27,6 +27,7 @@ from archc.parsing.lines import (
     _Size,
     _span_of,
     _Strided,
+    parse_piece,
 )
 from archc.spans import Span
 from archc.suggest import closest, did_you_mean
@@ -154,7 +155,16 @@ class Binding:
 
     def quoted(self, line: _Line, name: str, span: Span) -> list[S.Stmt]:
         """``"block1-0": …``: a name that may hold `-` (a module attribute torch accepts,
-        reached with getattr), for models named so; no kind is read from it."""
+        reached with getattr), for models named so; no kind is read from it. With ``{EXPR}``
+        holes (``"block4-{i}"``) it is a template, filled for each instance."""
+        if "{" in name or "}" in name:
+            template = self.template(f'"{name}"', span)  # type: ignore[attr-defined]
+            if not line.items:
+                self.err(
+                    "E106", f'`"{name}":` names nothing', span, 'write e.g. `"block{i}": b(48) x4`'
+                )
+                return []
+            return self.layers(line, None, line.items, name=name, name_span=span, template=template)
         if not _QUOTED_NAME.fullmatch(name):
             self.err(
                 "E110",
@@ -175,14 +185,15 @@ class Binding:
         items: list[Any],
         name: str | None = None,
         name_span: Span | None = None,
+        template: S.Template | None = None,
     ) -> list[S.Stmt]:
         """The layers (or block calls) of one line: `add, relu` is two layers."""
         declared = self.declared(line)
         claims = tuple(line.claims)
-        segs = _segments(items)
+        segs = self.repeat_segments(line, items)
         if kind is None and segs and self.calls_only(segs):
             calls = tuple(self.call(seg) for seg in segs)
-            return [S.CallLine(name, calls, line.span, declared, claims, name_span)]
+            return [S.CallLine(name, calls, line.span, declared, claims, name_span, template)]
         groups: list[tuple[_Kind, list[Any], Span]] = []
         if kind is not None:
             groups.append((kind, [], line.span))
@@ -238,6 +249,7 @@ class Binding:
                     declared=declared if last else None,
                     claims=claims if last else (),
                     name_span=nspan if i == 0 else None,
+                    template=template if i == 0 else None,
                 )
             )
         if name is None and kind is not None and kind.name is not None:
@@ -316,6 +328,29 @@ class Binding:
                 k.options["stride"] = S.Arg(head.right, head.right.span)
                 return k, 1
         return None
+
+    def repeat_segments(self, line: _Line, items: list[Any]) -> list[list[Any]]:
+        """The items' segments, each ``x EXPR`` read as a repetition."""
+        segs = _segments(items)
+        if segs and _repeat_word(segs[-1][-1]) and len(segs[-1]) > 1 and line.remark is not None:
+            # `b(4) x (n - 1)` at the end of a line: the grammar reads the parentheses as a
+            # remark; they are the count.
+            remark = line.remark
+            inner = parse_piece(str(remark)[1:-1], line.span.line, self.file, remark.column + 1)
+            n, col = line.span.line, remark.column
+            at = Span(file=self.file, line=n, column=col, end_line=n, end_column=col + len(remark))
+            segs[-1] = [*segs[-1], _Group(tuple(inner), at)]
+        return [self.computed_repeat(seg) for seg in segs]
+
+    def computed_repeat(self, seg: list[Any]) -> list[Any]:
+        """``ITEM x EXPR``: the `x` and the expression that ends the item as one repetition
+        (`bottleneck(out) x depth`, `relu x (n - 1)`); ``xN`` is one token already."""
+        if len(seg) >= 3 and isinstance(seg[-2], S.Name) and seg[-2].id in ("x", "X", "×"):
+            count = _group_expr(seg[-1]) if isinstance(seg[-1], _Group) else seg[-1]
+            if count is not None and _is_expr(count):
+                span = self.join(seg[-2].span, seg[-1].span)
+                return [*seg[:-2], _Repeat(count, span)]
+        return seg
 
     def calls_only(self, segs: list[list[Any]]) -> bool:
         for seg in segs:

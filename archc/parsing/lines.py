@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, Note, error, warning
@@ -136,15 +136,12 @@ class _KwArg:
     span: Span
 
 
-@dataclass(frozen=True)
-class _Str:
-    value: str
-    span: Span
+_Str = S.Str
 
 
 @dataclass(frozen=True)
 class _Repeat:
-    count: int
+    count: int | S.Expr
     span: Span
 
 
@@ -182,6 +179,10 @@ class _Line:
     remark: Token | None
     colon: bool
     body: list[_Line] | None = None  # the indented lines below it, when it opens a body
+    stmt: S.Stmt | None = None
+    """A statement read from the line's text before the grammar (``network NAME{variant}``)."""
+    variant_row: tuple[str, Span, list[Any]] | None = None
+    """A row of a ``variants(...)`` table: its key, the key's span and its values."""
     body_span: Span | None = None
     total: S.TotalClaim | None = None
     row: tuple[Any, list[Token], Span] | None = None
@@ -209,10 +210,11 @@ def _fraction(text: str, span: Span) -> Fraction:
 class _Parts(Transformer):
     """Tokens and item rules -> syntax values; lines -> :class:`_Line` records."""
 
-    def __init__(self, file: str, line: int):
+    def __init__(self, file: str, line: int, shift: int = 0):
         super().__init__()
         self.file = file
         self.number = line  # each line is parsed alone: Lark's line 1 is this line of the file
+        self.shift = shift  # columns before the parsed text (a piece of a line: parse_piece)
 
     def span(self, x: Token | Any) -> Span:
         if getattr(x, "empty", False):
@@ -221,9 +223,9 @@ class _Parts(Transformer):
         return Span(
             file=self.file,
             line=self.number,
-            column=x.column,
+            column=x.column + self.shift,
             end_line=self.number,
-            end_column=x.end_column,
+            end_column=x.end_column + self.shift,
         )
 
     def join(self, a: Span, b: Span) -> Span:
@@ -255,8 +257,8 @@ class _Parts(Transformer):
     def CNUM(self, tok: Token) -> _CNum:
         return _CNum(str(tok), self.span(tok))
 
-    def STRING(self, tok: Token) -> _Str:
-        return _Str(str(tok)[1:-1], self.span(tok))
+    def STRING(self, tok: Token) -> S.Str:
+        return S.Str(str(tok)[1:-1], self.span(tok))
 
     def REPEAT(self, tok: Token) -> _Repeat:
         span = self.span(tok)
@@ -434,7 +436,9 @@ class _Parts(Transformer):
         return self._header_line(meta, tok, [mode] if mode is not None else [])
 
     def _header_line(self, meta: Any, tok: Token, items: list[Any]) -> _Line:
-        words = tuple(str(tok).rstrip().rstrip(":").split())
+        text = str(tok).rstrip().rstrip(":").rstrip()
+        quote = text.find('"')
+        words = tuple(text[:quote].split()) + (text[quote:],) if quote >= 0 else tuple(text.split())
         return _Line(self.span(meta), None, tok, items, None, None, [], None, False, header=words)
 
     @v_args(meta=True)
@@ -465,6 +469,113 @@ def _cnum_expr(x: _CNum) -> S.Num:
             "write the exact arithmetic on the left of `=` and the printed value on the right",
         )
     return S.Num(_fraction(text, x.span), text, x.span)
+
+
+def parse_piece(text: str, n: int, file: str, column: int) -> list[Any]:
+    """The comma-separated values of a piece of line ``n`` that starts at ``column`` (a
+    variants row after its key, a template's ``{EXPR}``, an import's settings), read as the
+    arguments of a call so that every value form of a call's arguments is allowed; spans point
+    into the line. Raises SyntaxProblem, or Lark's UnexpectedInput, for a bad piece."""
+    wrapped = f"f({text})"
+    problem = _too_deep(wrapped, n, file)
+    if problem is not None:
+        raise SyntaxProblem(problem.code, problem.message, problem.span, problem.help)
+    try:
+        tree = lark_parser().parse(wrapped, start="start")
+    except UnexpectedInput as e:
+        d = _syntax_diagnostic(e, file, n, wrapped)
+        span = d.span.model_copy(
+            update={
+                "column": d.span.column + column - 3,
+                "end_column": d.span.end_column + column - 3,
+            }
+        )
+        raise SyntaxProblem(d.code, d.message, span, d.help) from None
+    try:
+        line = _Parts(file, n, column - 3).transform(tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, SyntaxProblem):
+            raise e.orig_exc from None
+        raise
+    call = line.items[0] if len(line.items) == 1 else None
+    if not isinstance(call, _RawCall) or line.label or line.colon:
+        raise SyntaxProblem("E102", "expected values separated by commas", _point(file, n, column))
+    return list(call.items)
+
+
+_NETWORK_TEMPLATE = re.compile(
+    r"([ \t]*)(?i:network)[ \t]+"
+    r"((?:[A-Za-z0-9_]|\{[^{}\n]*\})*\{[^{}\n]*\}(?:[A-Za-z0-9_]|\{[^{}\n]*\})*)"
+    r"[ \t]*(?:#[^\n]*)?"
+)
+_VARIANT_ROW = re.compile(r"([ \t]*)([A-Za-z0-9_.]+)[ \t]*:")
+VARIANTS_HEADER = re.compile(r"[ \t]*variants[ \t]*\(")
+
+
+def read_template(text: str, n: int, file: str, column: int) -> S.Template:
+    """A name template (``block{s + 1}``, starting at ``column`` of line ``n``): its text and
+    ``{EXPR}`` holes, each one expression."""
+    parts: list[str | S.Expr] = []
+    pos = 0
+    while pos < len(text):
+        start = text.find("{", pos)
+        if start < 0:
+            parts.append(text[pos:])
+            break
+        end = text.find("}", start)
+        if end < 0 or "{" in text[start + 1 : end]:
+            raise SyntaxProblem(
+                "E106",
+                "a `{` in a name template needs its `}`",
+                _point(file, n, column + start),
+                'write e.g. `"block{i}"`',
+            )
+        if start > pos:
+            parts.append(text[pos:start])
+        items = parse_piece(text[start + 1 : end], n, file, column + start + 1)
+        if len(items) != 1 or not (_is_expr(items[0]) or isinstance(items[0], S.Str)):
+            raise SyntaxProblem(
+                "E106",
+                "a `{…}` in a name template holds one expression",
+                _point(file, n, column + start, end - start + 1),
+                'write e.g. `"block{i + 1}"`',
+            )
+        parts.append(items[0])
+        pos = end + 1
+    span = _point(file, n, column, len(text))
+    return S.Template(tuple(parts), text, span)
+
+
+def _template_line(raw: str, n: int, file: str) -> _Line | None:
+    """``network NAME{variant}``: a network name template, read before the grammar (which has
+    no braces); None for any other line."""
+    m = _NETWORK_TEMPLATE.fullmatch(raw)
+    if m is None:
+        return None
+    template = read_template(m[2], n, file, m.start(2) + 1)
+    span = _point(file, n, len(m[1]) + 1, m.end(2) - len(m[1]))
+    stmt = S.Network(m[2], span, template)
+    return _Line(span, None, None, [], None, None, [], None, False, stmt=stmt)
+
+
+def _variant_row(raw: str, n: int, file: str) -> _Line:
+    """A row of a ``variants(...)`` table: ``KEY: v1, v2, …``."""
+    m = _VARIANT_ROW.match(raw)
+    code = raw.split("#", 1)[0].rstrip(_BLANK)
+    start = len(raw) - len(raw.lstrip(_BLANK)) + 1
+    span = _point(file, n, start, max(1, len(code) - start + 1))
+    if m is None:
+        raise SyntaxProblem(
+            "E106",
+            "a row of a `variants` table is `KEY: value, value, …`",
+            span,
+            "write e.g. `b0: 1.0, 1.0, 0.2` (a key of letters, digits, `_` and `.`)",
+        )
+    key_span = _point(file, n, m.start(2) + 1, len(m[2]))
+    values = parse_piece(code[m.end() :], n, file, m.end() + 1) if code[m.end() :].strip() else []
+    return _Line(
+        span, None, None, [], None, None, [], None, False, variant_row=(m[2], key_span, values)
+    )
 
 
 def _is_expr(x: Any) -> bool:
@@ -501,8 +612,8 @@ def _describe(x: Any) -> str:
         return f"`{x.text}`"
     if isinstance(x, _RawCall):
         return f"the call `{x.name}(…)`"
-    if isinstance(x, _Str):
-        return "a string"
+    if isinstance(x, S.Str):
+        return f'the string "{x.value}"'
     if isinstance(x, S.DeclaredShape):
         return "a shape"
     if isinstance(x, S.Compare):

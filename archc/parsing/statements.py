@@ -33,6 +33,7 @@ from archc.parsing.lines import (
     _span_of,
     _Str,
 )
+from archc.parsing.params import is_variants
 from archc.spans import Span
 from archc.suggest import did_you_mean
 
@@ -134,6 +135,10 @@ class Statements:
     def line(self, line: _Line) -> list[S.Stmt]:
         if line.total is not None:
             return [line.total]
+        if line.stmt is not None:
+            return [line.stmt]
+        if is_variants(line):
+            return [self.variants_line(line)]  # type: ignore[attr-defined]
         if line.row is not None:
             from archc import table
 
@@ -182,6 +187,8 @@ class Statements:
             return [self.input(line)]
         if not line.label and words and words[0] in ("network", "init", "import"):
             return [self.directive(line, words[0])]
+        if not line.label and words == ["param"] and len(line.items) > 1:
+            return [self.param_line(line)]  # type: ignore[attr-defined]
         if line.label:
             return self.labelled(line, label_words)
         return self.layers(line, None, line.items)
@@ -257,8 +264,9 @@ class Statements:
                 _span_of(items[1]) if len(items) > 1 else line.span,
                 "write `init kaiming`, `init xavier` or `init torchvision`",
             )
-        if len(items) == 2 and isinstance(items[1], _Str):
-            return S.Import(items[1].value, line.span)
+        if len(items) in (2, 3) and isinstance(items[1], _Str):
+            settings = self.import_settings(line)  # type: ignore[attr-defined]
+            return S.Import(items[1].value, line.span, settings)
         raise SyntaxProblem(
             "E109", 'write `import "path/to/blocks.arch"`', line.span, "quote the path"
         )

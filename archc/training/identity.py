@@ -3,7 +3,9 @@
 The network is the graph after elaboration (imports, blocks and defaults expanded), each layer
 with its settings and output shape, without source positions, declared shapes or claims: a
 comment, a blank line or a reformatted spec is the same network; an imported block that changed
-is not. ``--resume`` compares the two and says what differs, in one line.
+is not. ``--resume`` compares the two and says what differs, in one line. The spec params the
+network was read with (``--set variant=b1``; every param of the file, defaults included) are
+recorded beside it and compared first, so that a family's variant is named as such.
 """
 
 from __future__ import annotations
@@ -27,6 +29,24 @@ def network(graph: ir.Graph, shapes: dict[str, Any]) -> dict[str, Any]:
         kept["shape"] = list(shapes.get(node.name, ()))
         layers.append(kept)
     return {"init": graph.init, "output": graph.output, "layers": layers}
+
+
+def params(checked: Any) -> dict[str, str]:
+    """The spec params of a checked network, each as the spec would write it
+    (``{"variant": '"b1"'}``); empty for a spec without ``param`` lines."""
+    from archc.families import effective
+
+    return effective(checked.family, checked.params)
+
+
+def params_difference(run: dict[str, str], spec: dict[str, str]) -> str | None:
+    """``variant "b1" -> "b0"`` for the params that differ, None when none does."""
+    changes = [
+        f"{k} {run.get(k, '(none)')} -> {spec.get(k, '(none)')}"
+        for k in sorted(set(run) | set(spec))
+        if run.get(k) != spec.get(k)
+    ]
+    return "; ".join(changes) if changes else None
 
 
 def recipe_values(recipe: Recipe) -> dict[str, Any]:

@@ -267,6 +267,7 @@ def _resumed(checked: Checked, recipe: Recipe, o: Options, world: World) -> dict
     assert checked.graph is not None
     path = o.out / "last.pt"
     state = checkpoint.load(path)
+    _same_params(state, checked, o)
     differs = identity.checkpoint_difference(state, checked.graph, checked.shapes)
     if differs is not None:
         raise checkpoint.CheckpointError(
@@ -289,6 +290,25 @@ def _resumed(checked: Checked, recipe: Recipe, o: Options, world: World) -> dict
     else:
         world.say(f"resuming {o.out} at epoch {epoch + 1} of {recipe.epochs}")
     return state
+
+
+def _same_params(state: dict[str, Any], checked: Checked, o: Options) -> None:
+    """Refuse a run whose spec params (``--set variant=b1``) differ from the ones given now; a
+    checkpoint written before params were recorded has no record, and its network decides."""
+    if not isinstance(state.get("params"), str):
+        return
+    try:
+        before = json.loads(state["params"])
+    except ValueError:
+        before = None
+    if not isinstance(before, dict):
+        raise checkpoint.CheckpointError(f"`{o.out}/last.pt` is damaged: its params are not JSON")
+    differs = identity.params_difference(before, identity.params(checked))
+    if differs is not None:
+        raise checkpoint.CheckpointError(
+            f"--resume: `{o.out}` was trained with other spec params ({differs}): resume with "
+            "the --set values it was trained with, or train into a new --out"
+        )
 
 
 def _has_bn(model: nn.Module) -> bool:
@@ -378,6 +398,7 @@ def state_of(run: Run, epoch: int) -> dict[str, Any]:
         "graph_hash": identity.digest(network),
         "network": json.dumps(network),
         "recipe": json.dumps(identity.recipe_values(run.recipe)),
+        "params": json.dumps(identity.params(run.checked)),
         "best": run.best,
         "metrics": run.rows,
         "archc": __version__,
