@@ -86,7 +86,8 @@ def of(path: Path, info: Any) -> Family | None:
 def effective(info: Any, given: Mapping[str, object]) -> dict[str, str]:
     """Every param of a family with the value it was read with (``given``, else its default),
     as the spec would write it: a run's record of the params it trained with."""
-    from archc.elaborate.params import convert, show
+    from archc.elaborate.functions import show
+    from archc.elaborate.params import convert
     from archc.spans import Span
 
     if info is None:
@@ -109,23 +110,47 @@ def _candidates(directory: Path, stem: str) -> list[Path]:
     return sorted((p for p in files if p.is_file()), key=lambda p: not stem.startswith(p.stem))
 
 
+def _directories(name: str) -> tuple[str, list[Path]]:
+    """A member name's own name and the directories to look for its family in: the directory
+    it names (when it exists), then the shipped library's of that name."""
+    relative = Path(name[: -len(".arch")] if name.endswith(".arch") else name)
+    if not library.is_name(name) or not relative.name:
+        return "", []
+    local = relative.parent if str(relative.parent) else Path(".")
+    found = [local] if local.is_dir() else []
+    if not relative.is_absolute() and ".." not in relative.parts:
+        shipped = library.SPECS_DIR / relative.parent
+        found += [shipped] if shipped.is_dir() else []
+    return relative.name, found
+
+
 def member(name: str) -> Member | None:
     """The family member called ``name`` (``torchvision/efficientnet_b3``, ``.arch`` optional),
-    looked up in the directory ``name`` names when it exists, else in the shipped library."""
-    if "\n" in name or len(name) > 255:
-        return None
-    relative = Path(name[: -len(".arch")] if name.endswith(".arch") else name)
-    local = relative.parent if str(relative.parent) else Path(".")
-    shipped_dir = None if relative.is_absolute() or ".." in relative.parts else library.SPECS_DIR
-    for directory in (local, (shipped_dir / relative.parent) if shipped_dir else None):
-        if directory is None or not directory.is_dir():
-            continue
-        for path in _candidates(directory, relative.name):
+    looked up in the directory ``name`` names when it exists, then in the shipped library."""
+    stem, directories = _directories(name)
+    for directory in directories:
+        for path in _candidates(directory, stem):
             found = family(path)
-            if found is not None and relative.name in found.names:
-                variant = found.variants[found.names.index(relative.name)]
-                return Member(relative.name, path, variant)
+            if found is not None and stem in found.names:
+                return Member(stem, path, found.variants[found.names.index(stem)])
     return None
+
+
+def unparsed_hint(name: str) -> str:
+    """For a name no family holds: the specs whose file name begins it (``resnet.arch`` for
+    ``resnet18``) that do not parse, and so might be its family."""
+    from archc.frontend import read_syntax
+
+    stem, directories = _directories(name)
+    broken = [
+        str(p)
+        for d in directories
+        for p in _candidates(d, stem)
+        if stem.startswith(p.stem) and read_syntax(p) is None
+    ]
+    if not broken:
+        return ""
+    return f"; `{broken[0]}` may define it, but does not parse: run `archc lint {broken[0]}`"
 
 
 def resolve(
@@ -142,7 +167,7 @@ def resolve(
     except NoSuchSpec as missing:
         found = member(os.fspath(spec))
         if found is None:
-            raise missing from None
+            raise NoSuchSpec(f"{missing}{unparsed_hint(os.fspath(spec))}") from None
     else:
         # A path object is taken as given: one that names no file may still be a member's.
         found = None if path is None or os.path.lexists(path) else member(os.fspath(spec))

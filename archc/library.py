@@ -20,6 +20,11 @@ SPECS_DIR = _PACKAGE / "specs" if (_PACKAGE / "specs").is_dir() else _PACKAGE.pa
 _NAME = re.compile(r"[\w.~/\\-]+")
 
 
+def is_name(text: str) -> bool:
+    """Whether ``text`` looks like a file or spec name (``nets/a``, ``vgg16.arch``), not text."""
+    return bool(_NAME.fullmatch(text)) and len(text) <= 255
+
+
 def shipped(name: str) -> Path | None:
     """The shipped spec called ``name`` (``torchvision/resnet50``, ``.arch`` optional), or None.
     Only names inside the library count: no absolute paths, no ``..``."""

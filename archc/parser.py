@@ -60,6 +60,8 @@ about a millisecond and 10 KB a line of distinct text on the 2-core development 
 lines keep any file under the size limit within 30 s and 1 GB (issue 24), and are 200 times
 the longest shipped spec; a network is still up to archc.elaborate.expand.MAX_NODES nodes,
 made by calling blocks (`xN`)."""
+VALUE_TABLES = {("table",)}
+"""The header lines whose bodies are rows of values (the ``valuerow`` of grammar.lark)."""
 MAX_TOKENS = 300_000
 """Words, numbers and signs a file's statements may hold (comments not counted), checked with
 the statement lines: a line of 150 additions costs as much as dozens of plain ones, and 20,000
@@ -86,6 +88,7 @@ def _parse_lines(
     rejected: list[Diagnostic] = []
     tables: dict[int, Any] = {}  # id of a body's list of lines -> the columns of its table
     variant_bodies: set[int] = set()  # ids of the bodies of `variants(...)` headers
+    value_bodies: set[int] = set()  # ids of the bodies of `table NAME(cols):` lines
     top: list[_Line] = []
     levels: list[tuple[int, list[_Line]]] = []  # open bodies: (indentation, their lines)
     opener: _Line | None = None  # the last line read, which may open a body
@@ -118,10 +121,7 @@ def _parse_lines(
                 )
                 return [], rejected  # what was read is not the file's structure
             body: list[_Line] = []
-            if opener is not None:
-                opener.body = body
-            if VARIANTS_HEADER.match(opener_raw):
-                variant_bodies.add(id(body))
+            _mark_body(body, opener, opener_raw, value_bodies, variant_bodies)
             levels.append((indent, body))
         elif indent < levels[-1][0] and not _dedent(levels, top, indent):
             rejected.append(
@@ -143,6 +143,8 @@ def _parse_lines(
             continue
         if id(here) in tables:
             line = _parse_row(parser, raw, n, file, rejected, tables[id(here)])
+        elif id(here) in value_bodies:
+            line = _parse_line(parser, raw, n, file, rejected, start="valuerow")
         else:
             line = _parse_any(parser, raw, n, file, rejected, id(here) in variant_bodies)
         if line is not None:
@@ -150,6 +152,22 @@ def _parse_lines(
         opener, opener_raw = line, raw
     _set_body_spans(top)
     return top, rejected
+
+
+def _mark_body(
+    body: list[_Line],
+    opener: _Line | None,
+    raw: str,
+    value_bodies: set[int],
+    variant_bodies: set[int],
+) -> None:
+    """A body opened by ``opener``: its lines are rows of values under `table NAME(...):`, or
+    of a `variants(...)` table."""
+    if opener is not None:
+        opener.body = body
+        value_bodies |= {id(body)} if opener.header in VALUE_TABLES else set()
+    if VARIANTS_HEADER.match(raw):
+        variant_bodies.add(id(body))
 
 
 def _parse_any(
@@ -216,7 +234,7 @@ def _too_many_statements(raws: list[str], file: str) -> Diagnostic | None:
 
 
 def _parse_line(
-    parser: Lark, raw: str, n: int, file: str, rejected: list[Diagnostic]
+    parser: Lark, raw: str, n: int, file: str, rejected: list[Diagnostic], start: str = "start"
 ) -> _Line | None:
     total = _total_line(raw, n, file)
     if total is not None:
@@ -233,7 +251,7 @@ def _parse_line(
         rejected.append(problem)
         return None
     try:
-        return _Parts(file, n).transform(_tree(parser, raw))
+        return _Parts(file, n).transform(_tree(parser, raw, start))
     except UnexpectedInput as e:
         rejected.append(_syntax_diagnostic(e, file, n, raw))
     except VisitError as e:

@@ -35,9 +35,9 @@ class Name:
 
 @dataclass(frozen=True)
 class BinOp:
-    """``left op right``: one of ``+ - * / //``, with the precedence the parser gave it."""
+    """``left op right``: one of ``+ - * / // % **``, with the precedence the parser gave it."""
 
-    op: Literal["+", "-", "*", "/", "//"]
+    op: Literal["+", "-", "*", "/", "//", "%", "**"]
     left: Expr
     right: Expr
     span: Span
@@ -61,27 +61,105 @@ class InShape:
 
 @dataclass(frozen=True)
 class Func:
-    """``max(a, b)``, ``min(a, b)``, ``round(x)``, ``make_divisible(v, d)``."""
+    """``max(a, b)``, ``round(x)``, ``make_divisible(v, d)``, ``len(xs)``, … (the functions of
+    archc.parsing.lines.FUNCTIONS)."""
 
-    name: Literal["max", "min", "round", "make_divisible"]
+    name: str
     args: tuple[Expr, ...]
     span: Span
 
 
 @dataclass(frozen=True)
 class Str:
-    """A string as written, ``"b3"`` or ``'b3'``: a spec parameter's value, a variant's key."""
+    """A string value: ``"b3"`` or ``'b3'`` (``value`` without the quotes)."""
 
     value: str
     span: Span
 
 
-Expr = Num | Name | BinOp | Paren | InShape | Func | Str
+@dataclass(frozen=True)
+class Not:
+    """``not x``: 1 when ``x`` is false (0, an empty string or list), else 0."""
+
+    operand: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class IfElse:
+    """``then if condition else other``, Python's conditional expression."""
+
+    then: Expr
+    condition: Expr
+    other: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Index:
+    """``value[index]`` (a negative index counts from the end)."""
+
+    value: Expr
+    index: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Slice:
+    """``value[start:stop]``, either bound optional."""
+
+    value: Expr
+    start: Expr | None
+    stop: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class ListExpr:
+    """``[a, b, c]``."""
+
+    items: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class TupleExpr:
+    """``(a, b)`` or ``(a,)``."""
+
+    items: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What a ``for`` binds: names and nested tuples of names (``j, (t, k, s)``)."""
+
+    items: tuple[Name | Targets, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class CompFor:
+    """One ``for TARGETS in ITERABLE if COND …`` clause of a list comprehension."""
+
+    targets: Targets
+    iterable: Expr
+    conditions: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Comprehension:
+    """``[element for TARGETS in ITERABLE if COND]``."""
+
+    element: Expr
+    clauses: tuple[CompFor, ...]
+    span: Span
 
 
 @dataclass(frozen=True)
 class Compare:
-    """``expand != 1``: a comparison, which only a condition may hold."""
+    """``expand != 1``: a comparison, 1 when it holds, else 0."""
 
     op: Literal["==", "!=", "<", "<=", ">", ">="]
     left: Expr
@@ -91,16 +169,35 @@ class Compare:
 
 @dataclass(frozen=True)
 class Logic:
-    """``a and b``, ``a or b`` between conditions."""
+    """``a and b``, ``a or b``: 1 or 0."""
 
     op: Literal["and", "or"]
-    left: Condition
-    right: Condition
+    left: Expr
+    right: Expr
     span: Span
 
 
-Condition = Expr | Compare | Logic
-"""What ``if`` tests: a comparison, ``and``/``or`` of them, or a value (true when not 0)."""
+Expr = (
+    Num
+    | Name
+    | BinOp
+    | Paren
+    | InShape
+    | Func
+    | Str
+    | Not
+    | IfElse
+    | Index
+    | Slice
+    | ListExpr
+    | TupleExpr
+    | Comprehension
+    | Compare
+    | Logic
+)
+
+Condition = Expr
+"""What ``if`` tests: any value, true when not 0 (nor an empty string or list)."""
 
 
 @dataclass(frozen=True)
@@ -397,6 +494,38 @@ class If:
 
 
 @dataclass(frozen=True)
+class Let:
+    """``let NAME = EXPR``: a constant of the scope, from the next line on."""
+
+    name: str
+    value: Expr
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class Table:
+    """``table NAME(col, …):`` + one row of values per line: the constant list of the rows'
+    tuples."""
+
+    name: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[tuple[Expr, ...], Span], ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class For:
+    """``for TARGETS in EXPR:`` + a body, elaborated once per element, as if written out."""
+
+    targets: Targets
+    iterable: Expr
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class Setting:
     """One line of a ``train:`` section as written: its words and numbers in order
     (``weight decay 5e-4 except bn``). archc.elaborate.recipe reads them."""
@@ -432,6 +561,9 @@ Stmt = (
     | Train
     | SpecParam
     | Variants
+    | Let
+    | Table
+    | For
 )
 
 

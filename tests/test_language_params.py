@@ -89,7 +89,7 @@ def test_the_family_info_is_read_from_the_files_own_lines() -> None:
 def test_an_unknown_setting_lists_the_params_with_did_you_mean() -> None:
     result = parse_spec(FAMILY, "net.arch", {"widht": 8})
     (d,) = result.diagnostics
-    assert (d.code, d.span.line) == ("E225", 1)  # the network line
+    assert (d.code, d.span.line) == ("E229", 1)  # the network line
     assert d.message == (
         "the caller sets `widht`, which is no parameter of `net.arch`: did you mean `width`?"
     )
@@ -99,7 +99,7 @@ def test_an_unknown_setting_lists_the_params_with_did_you_mean() -> None:
 
 def test_a_variant_that_is_no_key_lists_the_keys() -> None:
     (d,) = parse_spec(FAMILY, "net.arch", {"variant": "c"}).diagnostics
-    assert (d.code, d.span.line) == ("E225", 2)  # the param line
+    assert (d.code, d.span.line) == ("E229", 2)  # the param line
     assert d.message == (
         "variant `c` (the caller sets it) is no row of the `variants` table: did you mean `a`?"
     )
@@ -116,7 +116,7 @@ def test_a_variant_that_is_no_key_lists_the_keys() -> None:
 )
 def test_a_setting_of_the_wrong_kind_is_an_error(params, message) -> None:
     (d,) = parse_spec(FAMILY, "net.arch", params).diagnostics
-    assert (d.code, d.message) == ("E225", message)
+    assert (d.code, d.message) == ("E229", message)
 
 
 def test_an_int_for_a_string_param_is_its_text() -> None:
@@ -145,14 +145,14 @@ def test_param_stands_at_the_top_level_only() -> None:
 
 def test_a_param_defined_twice_and_a_shadowing_block_parameter() -> None:
     text = "param w = 4\nparam w = 8\ninput [8x8x3]\nCONV w 3x3\n"
-    assert errors(text) == [("E226", 2, 7, "`w` is defined twice")]
+    assert errors(text) == [("E228", 2, 7, "`w` is already defined on line 1")]
     text = "param w = 4\nblock b(w):\n    CONV w 3x3\ninput [8x8x3]\nb(2)\n"
-    assert errors(text)[0][:3] == ("E226", 2, 9)
+    assert errors(text)[0][:3] == ("E228", 2, 9)
 
 
 def test_variants_need_param_variant() -> None:
     text = "variants(w):\n    a: 4\ninput [8x8x3]\nCONV w 3x3\n"
-    assert errors(text)[0][:3] == ("E225", 1, 1)
+    assert errors(text)[0][:3] == ("E229", 1, 1)
 
 
 def test_a_variants_row_needs_one_value_per_column() -> None:
@@ -180,7 +180,7 @@ def test_strings_compare_in_conditions() -> None:
     assert convs(parse_spec(text)) == [("conv1", 4)]
     assert convs(parse_spec(text, params={"variant": "other"})) == [("conv1", 8)]
     bad = 'param v = "a"\ninput [8x8x3]\nCONV v 3x3\n'
-    assert errors(bad)[0][:3] == ("E208", 3, 6)
+    assert errors(bad)[0][:3] == ("E226", 3, 6)  # a string where a number belongs
 
 
 # --- repetition -------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ def test_a_bad_computed_count(count: str, code: str, message: str) -> None:
 
 def test_i_may_not_shadow_a_visible_name() -> None:
     text = "param i = 3\nblock b(c):\n    CONV c 3x3\ninput [8x8x3]\nb(4 + i) x2\n"
-    assert errors(text)[0][:2] == ("E226", 5)
+    assert errors(text)[0][:2] == ("E228", 5)
     # A repeated item that does not read `i` is no shadow.
     assert errors("param i = 3\nblock b(c):\n    CONV c 3x3\ninput [8x8x3]\nb(i) x1\n") == []
 
@@ -271,7 +271,7 @@ def test_an_import_sets_a_librarys_params(tmp_path: Path) -> None:
     assert [n.eps for n in read_spec(spec).graph.nodes if n.op == "batchnorm"] == [1e-5]
     spec.write_text('import "lib.arch" (bn_epz = 0.001)\ninput [8x8x3]\nb()\n')
     (d,) = [d for d in read_spec(spec).diagnostics if d.severity == "error"]
-    assert (d.code, d.span.line) == ("E225", 1)
+    assert (d.code, d.span.line) == ("E229", 1)
     assert d.message.startswith('`import "lib.arch"` sets `bn_epz`, which is no parameter')
     assert "did you mean `bn_eps`?" in d.message
 
@@ -279,3 +279,86 @@ def test_an_import_sets_a_librarys_params(tmp_path: Path) -> None:
 def test_check_spec_passes_params() -> None:
     checked = check_spec(FAMILY, {"variant": "a"})
     assert checked.graph is not None and checked.graph.name == "resneta"
+
+
+# --- the docs' examples (docs/language.md, Families) ------------------------------------------
+
+
+def doc_example(marker: str) -> str:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text()
+    import re
+
+    (text,) = [t for t in re.findall(r"```arch\n(.*?)```", doc, re.S) if marker in t]
+    return text
+
+
+def test_the_family_example_of_the_docs() -> None:
+    text = doc_example("network resnet{variant}")
+    result = parse_spec(text, "example.arch")
+    assert result.diagnostics == [] and result.graph.name == "resnet26"
+    blocks = sorted({".".join(n.name.split(".")[:2]) for n in result.graph.nodes if "." in n.name})
+    assert [b for b in blocks if b.startswith("layer2")] == ["layer2.0", "layer2.1", "layer2.2"]
+    (conv,) = [n for n in result.graph.nodes if n.name == "layer4.2.conv2"]
+    assert conv.out_channels == 512
+    small = parse_spec(text, "example.arch", {"variant": "18"})
+    assert small.graph.name == "resnet18"
+    names = {".".join(n.name.split(".")[:2]) for n in small.graph.nodes}
+    assert sorted(b for b in names if b.startswith("layer3")) == ["layer3.0", "layer3.1"]
+    assert result.family.names() == {"18": "resnet18", "26": "resnet26", "34": "resnet34"}
+
+
+def test_the_import_settings_example_of_the_docs() -> None:
+    text = doc_example("(bn_eps = 0.001)")
+    nodes = parse_spec(text, "example.arch").graph.nodes
+    assert [(n.name, n.eps) for n in nodes if n.op == "batchnorm"] == [
+        ("stem.1", 0.001),
+        ("head.1", 0.001),
+    ]
+    plain = parse_spec(text.replace(" (bn_eps = 0.001)", ""), "example.arch").graph.nodes
+    assert [n.eps for n in plain if n.op == "batchnorm"] == [1e-5, 1e-5]
+
+
+def test_the_repetition_example_of_the_docs() -> None:
+    result = parse_spec(doc_example('"unit{i}": unit(8 + 4 * i) x depth'), "example.arch")
+    assert convs(result) == [("unit0.conv1", 8), ("unit1.conv1", 12), ("unit2.conv1", 16)]
+    assert not any(n.name.startswith("extra") for n in result.graph.nodes)
+
+
+def test_shipped_libraries_take_bn_params(tmp_path: Path) -> None:
+    spec = tmp_path / "net.arch"
+    spec.write_text(
+        'import "blocks/mobilenet_v3.arch" (bn_eps = 0.002, bn_momentum = 0.1)\n'
+        "input [32x32x3]\nstem: conv_bn_act(16, kernel 3, stride 2)\n"
+    )
+    (bn,) = [n for n in read_spec(spec).graph.nodes if n.op == "batchnorm"]
+    assert (bn.eps, bn.momentum) == (0.002, 0.1)
+    spec.write_text(
+        'import "blocks/inception.arch" (bn_eps = 0.01)\ninput [32x32x3]\nbasic_conv(8, 3)\n'
+    )
+    (bn,) = [n for n in read_spec(spec).graph.nodes if n.op == "batchnorm"]
+    assert bn.eps == 0.01
+
+
+def test_act_chooses_an_activation_by_a_value() -> None:
+    text = doc_example("conv: bn, act(activation)")
+    ops = [n.op for n in parse_spec(text, "example.arch").graph.nodes]
+    assert ops == [
+        "input",
+        "conv",
+        "batchnorm",
+        "silu",
+        "conv",
+        "batchnorm",
+        "silu",
+        "global_avgpool",
+        "linear",
+    ]
+    relu = parse_spec(text, "example.arch", {"activation": "relu"}).graph.nodes
+    assert [n.name for n in relu if n.op == "relu"] == ["relu1", "relu2"]
+    layer = "param a = 'hard swish'\ninput [8x8x3]\nCONV 4 3x3\nact(a)\n"
+    assert [n.op for n in parse_spec(layer).graph.nodes][-1] == "hardswish"
+    bad = parse_spec(text, "example.arch", {"activation": "rellu"}).diagnostics
+    assert bad[0].code == "E226"
+    assert bad[0].message == (
+        '`act(…)` takes the word of an activation, not "rellu": did you mean `relu`?'
+    )

@@ -149,7 +149,10 @@ CASES = [
     ),
     ("block defined in an if body", INPUT + "if 1:\n    block b():\n        relu\n", "E217", 3, 5),
     ("unnamed sequential outside one", INPUT + "sequential:\n    relu\n", "E217", 2, 1),
-    ("function with too few values", INPUT + "CONV max(4) 1x1\n", "E106", 2, 6),
+    ("function with too few values", INPUT + "CONV make_divisible(4) 1x1\n", "E106", 2, 6),
+    ("a list where a number belongs", INPUT + "let w = [4, 8]\nCONV w 1x1\n", "E226", 3, 6),
+    ("index out of range", INPUT + "let w = [4, 8]\nCONV w[2] 1x1\n", "E227", 3, 8),
+    ("a name defined twice", INPUT + "let w = 4\nlet w = 8\nCONV w 1x1\n", "E228", 3, 5),
     ("block defined twice", INPUT + BLOCK + BLOCK + "x: twice(3)\n", "E214", 5, 1),
     ("dropout probability of 1.5", INPUT + "FC 10\nDROPOUT 1.5\n", "E215", 3, 1),
     ("pool padding beyond half the window", INPUT + "MAX POOL 3x3 pad 2\n", "E215", 2, 1),
@@ -373,7 +376,7 @@ def test_every_emitted_code_is_documented() -> None:
     tested = {c[2] for c in CASES} | {"E001", "E002", "E004", "E005", "E111", "E205"}
     tested |= {"W219", "W220", "W221", "W224"}  # W221: tests/test_review_fixes.py
     tested |= {"W006"}  # tests/test_hostile3.py
-    tested |= {"E225", "E226"}  # tests/test_language_params.py
+    tested |= {"E229"}  # tests/test_language_params.py
     assert front_end <= tested
 
 

@@ -80,31 +80,36 @@ def test_load_builds_the_variant_asked_for(family: Path) -> None:
     assert sum(p.numel() for p in model.parameters()) == params_of(16)
     model = archc.load(family.parent / "tiny_b")
     assert sum(p.numel() for p in model.parameters()) == params_of(16)
+    model = archc.recipe(family, variant="b", scores=4)["model"]
+    assert sum(p.numel() for p in model.parameters()) == params_of(16, 4)
+    with pytest.raises(archc.ArchcError) as e:
+        archc.load(family.parent / "tiny_b", variant="a")
+    assert [d.code for d in e.value.diagnostics] == ["E001"]
 
 
 def test_lint_reports_a_param_the_spec_does_not_have(family: Path) -> None:
     assert archc.lint(family, variant="b") == []
     (d,) = archc.lint(family, varient="b")
-    assert d.code == "E225" and "varient" in d.message, d.message
+    assert d.code == "E229" and "varient" in d.message, d.message
     assert "variant" in d.message + (d.help or ""), d
 
 
 def test_a_variant_that_is_no_row_lists_the_keys(family: Path) -> None:
     (d,) = archc.lint(family, variant="c")
     text = d.message + (d.help or "")
-    assert d.code == "E225", text
+    assert d.code == "E229", text
     assert "a, b" in text, text
 
 
 def test_a_string_for_a_number_param_is_an_error(family: Path) -> None:
     (d,) = archc.lint(family, scores="ten")
-    assert d.code == "E225" and "scores" in d.message, d.message
+    assert d.code == "E229" and "scores" in d.message, d.message
 
 
 def test_summary_of_a_spec_with_errors_raises(family: Path) -> None:
     with pytest.raises(archc.ArchcError) as e:
         archc.summary(family, variant="zz")
-    assert [d.code for d in e.value.diagnostics] == ["E225"]
+    assert [d.code for d in e.value.diagnostics] == ["E229"]
 
 
 # --- the builder names of a family ---------------------------------------------------------------
@@ -118,6 +123,15 @@ def test_a_builder_name_resolves_to_its_family_and_variant(family: Path) -> None
     path, params = families.resolve(str(family.parent / "tiny_a.arch"))
     assert (path, params) == (family, {"variant": "a"})
     assert families.family(family).names == ("tiny_a", "tiny_b")
+
+
+def test_a_family_that_does_not_parse_is_named_for_its_members(tmp_path: Path, capsys) -> None:
+    (tmp_path / "tiny.arch").write_text(FAMILY.replace("GAP", "GAP ]]"))
+    code, _, err = run(["summary", str(tmp_path / "tiny_b")], capsys)
+    assert code == 2 and "E001" in err and "no such file or shipped spec" in err, err
+    assert f"`{tmp_path / 'tiny.arch'}` may define it, but does not parse" in err, err
+    with pytest.raises(families.NoSuchSpec, match="may define it, but does not parse"):
+        families.resolve(str(tmp_path / "tiny_b"))
 
 
 def test_a_builder_name_given_another_variant_is_refused(family: Path, capsys) -> None:
@@ -155,7 +169,7 @@ def test_every_light_command_takes_set(family: Path, capsys, command: str) -> No
     code, out, err = run([command, str(family), "--set", "variant=b"], capsys)
     assert code == 0, err
     code, out, err = run([command, str(family), "--set", "varient=b"], capsys)
-    assert code == 1 and "E225" in out + err, out + err
+    assert code == 1 and "E229" in out + err, out + err
 
 
 def test_ir_prints_the_variants_graph(family: Path, capsys) -> None:
@@ -225,6 +239,7 @@ def test_specs_lists_a_family_with_its_variants_and_builders(
     tiny, plain = json.loads(out)
     assert tiny["family"] == {
         "template": "tiny_{variant}",
+        "default": "a",
         "variants": [
             {"variant": "a", "name": "nets/tiny_a"},
             {"variant": "b", "name": "nets/tiny_b"},

@@ -97,7 +97,7 @@ def checked_file(
 def no_such(path: str) -> Diagnostic | None:
     """E001 for a FILE that is neither a file nor a shipped spec's name (None otherwise)."""
     from archc.diagnostics import error, visible
-    from archc.families import member
+    from archc.families import member, unparsed_hint
     from archc.library import shipped
     from archc.spans import Span
 
@@ -108,7 +108,8 @@ def no_such(path: str) -> Diagnostic | None:
     span = Span(file=path, line=1, column=1, end_line=1, end_column=1)
     return error(
         "E001",
-        f"`{visible(path)}`: no such file or shipped spec (`archc specs` lists the shipped ones)",
+        f"`{visible(path)}`: no such file or shipped spec (`archc specs` lists the shipped ones)"
+        + visible(unparsed_hint(path)),
         span,
     )
 

@@ -60,6 +60,7 @@ def handle(args: argparse.Namespace) -> int:
 
 def _entry(name: str, checked: Checked) -> dict[str, Any]:
     """One spec as ``--format json`` lists it."""
+    from archc.elaborate.values import name_text
     from archc.families import of
     from archc.library import SPECS_DIR
 
@@ -79,8 +80,10 @@ def _entry(name: str, checked: Checked) -> dict[str, Any]:
     family = of(SPECS_DIR / f"{name}.arch", checked.family)
     if family is not None:
         folder = name.rpartition("/")[0]
+        default = checked.family.params.get("variant")
         entry["family"] = {
             "template": family.template,
+            "default": name_text(default) if default is not None else None,
             "variants": [
                 {"variant": key, "name": _builder(folder, family.names, k)}
                 for k, key in enumerate(family.variants)

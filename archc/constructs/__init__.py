@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from archc import syntax as S
-from archc.constructs import lines, sections
+from archc.constructs import lines, names, sections
 from archc.constructs.base import REGISTERED, Construct, OpenBranches, OpenResidual, Outline
 
 CONSTRUCTS: dict[type, Construct] = {cls.node: cls() for cls in REGISTERED}
@@ -55,5 +55,6 @@ __all__ = [
     "construct_of",
     "header",
     "lines",
+    "names",
     "sections",
 ]

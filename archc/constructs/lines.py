@@ -38,11 +38,19 @@ class SpecParam(FileWide):
     title = "a parameter of the spec"
     where = "a `param` line stands at the top level of a file"
 
+    def elaborate(self, walk: Expander, st: S.SpecParam, body: Body) -> None:
+        super().elaborate(walk, st, body)
+        walk.define_constants(body, [(st.name, st.name_span)])
+
 
 class Variants(FileWide):
     node = S.Variants
     title = "the variants of a network family"
     where = "a `variants(...)` table stands at the top level of a file"
+
+    def elaborate(self, walk: Expander, st: S.Variants, body: Body) -> None:
+        super().elaborate(walk, st, body)
+        walk.define_constants(body, [(c, st.span) for c in st.columns])
 
 
 class Train(FileWide):

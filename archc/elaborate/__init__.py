@@ -67,19 +67,12 @@ def _elaborate(
     convention = lecture_convention(spec.body)
     blocks = BlockTable(loader, diags)
     blocks.register_root(spec, convention, params)
-    if any(d.code in ("E225", "E226") for d in diags):
+    if any(d.code == "E229" for d in diags):
         return None  # the constants the file's lines read are not what the caller meant
-    name = None if file.startswith("<") else _sanitise(Path(file).stem)
+    name = _network_name(spec, blocks, diags)
     init = "kaiming"
     for st in spec.body:
-        if isinstance(st, S.Network):
-            name = st.name
-            if st.template is not None:
-                try:
-                    name = fill(st.template, Values(blocks.constants, None), identifier=True)
-                except Problem as p:
-                    diags.append(error(p.code, p.message, p.span, p.help))
-        elif isinstance(st, S.InitStmt):
+        if isinstance(st, S.InitStmt):
             init = st.scheme
     inputs = [st for st in spec.body if isinstance(st, S.InputStmt)]
     layers = [st for st in spec.body if construct_of(st).builds]
@@ -108,7 +101,7 @@ def _elaborate(
         )
         return None
     expander = Expander(blocks, diags)
-    ctx = Ctx(env=dict(blocks.constants), defaults={}, convention=convention)
+    ctx = Ctx(env={}, defaults={}, convention=convention)
     try:
         output = expander.body(spec.body, ctx, Scope(prefix=""), None, top=True)
     except Abort:
@@ -139,6 +132,21 @@ def _elaborate(
     if any(d.severity == "error" for d in diags):
         return None
     return graph.model_copy(update={"recipe": recipe}) if recipe else graph
+
+
+def _network_name(spec: S.Spec, blocks: BlockTable, diags: list[Diagnostic]) -> str | None:
+    """``network NAME``, a template filled from the file's constants, or the file's stem."""
+    name = None if spec.file.startswith("<") else _sanitise(Path(spec.file).stem)
+    for st in spec.body:
+        if isinstance(st, S.Network):
+            name = st.name
+            if st.template is not None:
+                known = blocks.constants.get(spec.file)
+                try:
+                    name = fill(st.template, Values(known.env if known else {}, None), True)
+                except Problem as p:
+                    diags.append(error(p.code, p.message, p.span, p.help))
+    return name
 
 
 def _sanitise(stem: str) -> str:

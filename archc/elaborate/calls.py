@@ -6,7 +6,7 @@ expands each call's block body in a fresh naming scope with the block's paramete
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import ChainMap
 from dataclasses import fields as dc_fields
 from dataclasses import is_dataclass, replace
 from fractions import Fraction
@@ -16,13 +16,16 @@ from typing import TYPE_CHECKING
 from archc import syntax as S
 from archc.diagnostics import Diagnostic
 from archc.elaborate.context import MAX_DEPTH, MAX_REPEAT, Ctx
+from archc.elaborate.definitions import FileConstants
 from archc.elaborate.entry import EmittedShapes
+from archc.elaborate.functions import Value, show
 from archc.elaborate.graph import Draft
 from archc.elaborate.imports import BlockTable
 from archc.elaborate.naming import Names, Scope, free
 from archc.elaborate.problems import Problem, Quiet
+from archc.elaborate.scope import twice
 from archc.elaborate.values import EntryShape, Values, claim, declared_shape, expr_text, fill
-from archc.ops import OPS, WORDS
+from archc.ops import OPS, WORDS, by_word
 from archc.spans import Frame, Span
 from archc.suggest import did_you_mean
 
@@ -37,6 +40,7 @@ class BlockCalls:
     emitted: EmittedShapes
     noted_defaults: set[tuple[str, str]]
     failed: int
+    constants: dict[str, FileConstants]
 
     if TYPE_CHECKING:  # the walker's, which a call's block body is walked with
 
@@ -51,6 +55,8 @@ class BlockCalls:
 
         def count(self, span: Span) -> None: ...
 
+        def layer(self, st: S.Layer, ctx: Ctx, scope: Scope, inputs: list[str]) -> str: ...
+
     def call_line(self, st: S.CallLine, ctx: Ctx, scope: Scope, cur: str) -> str:
         counts = [repeat_count(c.repeat, ctx, c.span) for c in st.calls]
         total = sum(counts)
@@ -58,6 +64,9 @@ class BlockCalls:
         first_new = len(self.drafts)
         for c, count in zip(st.calls, counts):
             info = self.blocks.get(c.block)
+            if info is None and c.block == "act":
+                cur = self.act_call(st, c, ctx, scope, cur)
+                continue
             if info is None and self.blocks.import_failed:
                 raise Quiet
             if info is None:
@@ -89,13 +98,18 @@ class BlockCalls:
             indexed = repeated(c.repeat) and uses_index(c, st.template)
             for k in range(count):
                 entry = self.entry(cur, c.block)
+                consts = self.constants.get(info.definition.span.file)
                 outer = with_index(ctx, k, c.span) if indexed else ctx
-                env = bind(info.definition, c, outer, entry, info.constants)
+                env = bind(info.definition, c, outer, entry, consts or FileConstants())
                 self.note_rate_defaults(info.definition, c, env, ctx.frames)
                 inst = self.instance_name(st, c, scope, index, total, outer)
                 index += 1
                 inner = Ctx(
-                    env=env,
+                    env={**(consts.env if consts else {}), **env},
+                    defined={
+                        **(consts.defined if consts else {}),
+                        **{p.name: p.span for p in info.definition.params},
+                    },
                     defaults=dict(info.defaults),
                     convention=info.convention,
                     frames=(*ctx.frames, Frame(block=c.block, call=c.span)),
@@ -121,8 +135,23 @@ class BlockCalls:
                 last.claims = [claim(c) for c in st.claims]
         return cur
 
+    def act_call(self, st: S.CallLine, c: S.Call, ctx: Ctx, scope: Scope, cur: str) -> str:
+        """``act(EXPR)``: the activation whose word the value is (``act(activation)`` with
+        ``param activation = "silu"``), as if its word were written."""
+        if len(c.args) != 1 or c.kwargs:
+            raise Problem(
+                "E206",
+                "`act(…)` takes one value: the word of an activation",
+                c.span,
+                'write e.g. `act(activation)` with `param activation = "relu"`',
+            )
+        kind = activation_kind(c.args[0], ctx.values)
+        name = st.name if len(st.calls) == 1 and st.template is None else None
+        layer = S.Layer(kind, name, c.span, repeat=c.repeat, name_span=st.name_span)
+        return self.layer(layer, ctx, scope, [cur])
+
     def note_rate_defaults(
-        self, block: S.BlockDef, call: S.Call, env: dict[str, Fraction], frames: tuple[Frame, ...]
+        self, block: S.BlockDef, call: S.Call, env: dict[str, Value], frames: tuple[Frame, ...]
     ) -> None:
         """I002, once per block and parameter: a call of a library's block (from the spec, or
         from a library block the spec calls) leaves a parameter at the library's default, and
@@ -143,7 +172,8 @@ class BlockCalls:
                 continue
             self.noted_defaults.add(key)
             value = env[p.name]
-            shown = str(value) if value.denominator == 1 else str(float(value))
+            exact = isinstance(value, Fraction) and value.denominator != 1
+            shown = show(float(value) if exact else value)
             self.diags.append(
                 Diagnostic(
                     severity="info",
@@ -190,6 +220,23 @@ class BlockCalls:
         return inst
 
 
+def activation_kind(e: S.Expr, values: Values) -> str:
+    """The kind of the activation whose word ``e``'s value is (``"relu"``, ``"hard swish"``):
+    E226 for a value that names none."""
+    v = values.value(e)
+    op = by_word(v) if isinstance(v, str) else None
+    if op is None or not op.activation:
+        words = sorted({w.lower() for w, o in WORDS.items() if o.activation})
+        near = did_you_mean(v, words) if isinstance(v, str) else ""
+        raise Problem(
+            "E226",
+            f"`act(…)` takes the word of an activation, not {show(v)}{near}",
+            e.span,
+            f"activations: {', '.join(words)}",
+        )
+    return op.kind
+
+
 def repeated(repeat: int | S.Expr) -> bool:
     """Whether an item is repeated, so that ``i`` is its repetition index."""
     return not isinstance(repeat, int) or repeat > 1
@@ -201,13 +248,15 @@ def uses_index(item: object, template: S.Template | None = None) -> bool:
 
 
 def with_index(ctx: Ctx, k: int, span: Span) -> Ctx:
-    """``ctx`` with ``i`` the repetition index ``k``; E226 where ``i`` is a name already."""
+    """``ctx`` with ``i`` the repetition index ``k``; E228 where ``i`` is a name already."""
     if "i" in ctx.env:
+        earlier = ctx.defined.get("i")
+        at = f" (line {earlier.line})" if earlier is not None else ""
         raise Problem(
-            "E226",
-            "`i` is the repetition index of this item, and also a name visible here",
+            "E228",
+            f"`i` is the repetition index of this item, and also a name visible here{at}",
             span,
-            "rename the other `i` (a block parameter, a `param`)",
+            "rename the other `i` (a block parameter, a `param`, a `let`)",
         )
     return replace(ctx, env={**ctx.env, "i": Fraction(k)})
 
@@ -225,7 +274,9 @@ def repeat_count(repeat: int | S.Expr, ctx: Ctx, span: Span) -> int:
         return repeat
     value = ctx.values.evaluate(repeat)
     shown = expr_text(repeat, spaced=True)
-    if value.denominator != 1:
+    if isinstance(value, float) and value.is_integer():
+        value = Fraction(int(value))
+    if isinstance(value, float) or value.denominator != 1:
         raise Problem(
             "E208",
             f"repetition count `{shown}` = {value} is not a whole number",
@@ -246,12 +297,15 @@ def bind(
     call: S.Call,
     ctx: Ctx,
     entry: EntryShape,
-    constants: Mapping[str, Fraction | str] | None = None,
-) -> dict[str, Fraction]:
+    constants: FileConstants,
+) -> dict[str, Value]:
     """The block's parameters bound to a call's arguments (E206 for a mismatch); defaults may
-    read the call's input (``out = in.c``) and the constants of the block's file, which the
-    returned environment holds too."""
+    read the call's input (``out = in.c``) and the constants of the block's file, which a
+    parameter may not shadow (E228)."""
     params = block.params
+    for p in params:
+        if p.name in constants.env:
+            raise twice(p.name, p.span, constants.defined.get(p.name))
     if len(call.args) > len(params):
         extra = call.args[len(params)]
         raise Problem(
@@ -261,11 +315,11 @@ def bind(
             extra.span,
             f"its parameters are ({', '.join(p.name for p in params)})",
         )
-    env: dict[str, Fraction] = dict(constants or {})  # type: ignore[arg-type]
-    given: dict[str, Fraction] = {}
+    env: dict[str, Value] = {}
+    given: dict[str, Value] = {}
     outer = ctx.values
     for p, a in zip(params, call.args):
-        given[p.name] = outer.constant(a)  # type: ignore[assignment]
+        given[p.name] = outer.value(a)
     names = [p.name for p in params]
     for kw in call.kwargs:
         if kw.name not in names:
@@ -277,14 +331,14 @@ def bind(
             )
         if kw.name in given:
             raise Problem("E206", f"parameter `{kw.name}` is given twice", kw.span, None)
-        given[kw.name] = outer.constant(kw.value)  # type: ignore[assignment]
-    inner = Values(env, block.name, entry)
+        given[kw.name] = outer.value(kw.value)
+    inner = Values(ChainMap(env, constants.env), block.name, entry)
     for p in params:
         if p.name in given:
             env[p.name] = given[p.name]
         elif p.default is not None:
             try:
-                env[p.name] = inner.evaluate(p.default)
+                env[p.name] = inner.value(p.default)
             except Problem as problem:
                 problem.span = call.span
                 raise

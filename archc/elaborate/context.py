@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from fractions import Fraction
+from dataclasses import dataclass, field
 
 from archc.elaborate.defaults import Convention, Defaults
+from archc.elaborate.functions import Value
 from archc.elaborate.values import EntryShape, Values
-from archc.spans import Frame
+from archc.spans import Frame, Span
 
 MAX_REPEAT = 1000
 MAX_NODES = 100_000
@@ -19,7 +19,9 @@ class Ctx:
     """What a body is elaborated in: its parameters, defaults and convention, and the chain
     of block calls that led to it."""
 
-    env: dict[str, Fraction]
+    env: dict[str, Value]
+    """The names visible here: block parameters, `let`s, tables, `for` targets, the file's
+    constants."""
     defaults: Defaults
     convention: Convention
     frames: tuple[Frame, ...] = ()
@@ -27,6 +29,8 @@ class Ctx:
     block: str | None = None
     entry: EntryShape | None = None
     """The shape of the value entering the block call (``in.c``); None outside a block."""
+    defined: dict[str, Span] = field(default_factory=dict)
+    """Where each name of ``env`` is defined, for the error of a second definition (E228)."""
 
     @property
     def values(self) -> Values:

@@ -21,9 +21,17 @@ from typing import Any
 from archc import syntax as S
 from archc.constructs import OpenBranches, OpenResidual, construct_of
 from archc.diagnostics import Diagnostic, block_notes, error, warning
-from archc.elaborate.calls import BlockCalls, repeat_count, repeated, uses_index, with_index
+from archc.elaborate.calls import (
+    BlockCalls,
+    activation_kind,
+    repeat_count,
+    repeated,
+    uses_index,
+    with_index,
+)
 from archc.elaborate.context import MAX_DEPTH, MAX_NODES, MAX_REPEAT, Ctx
 from archc.elaborate.defaults import apply_defaults, followers
+from archc.elaborate.definitions import Definitions, carried
 from archc.elaborate.entry import EmittedShapes
 from archc.elaborate.graph import Draft
 from archc.elaborate.imports import BlockTable
@@ -36,6 +44,7 @@ from archc.elaborate.problems import (
     unjoined_residual,
     unused_shortcut,
 )
+from archc.elaborate.scope import define
 from archc.elaborate.values import (
     check_size,
     claim,
@@ -67,9 +76,10 @@ class Body:
     branches: OpenBranches | None = None
 
 
-class Expander(BlockCalls):
+class Expander(BlockCalls, Definitions):
     def __init__(self, blocks: BlockTable, diags: list[Diagnostic]) -> None:
         self.blocks = blocks
+        self.constants = blocks.constants
         self.diags = diags
         self.drafts: list[Draft] = []
         self.names = Names()
@@ -106,8 +116,12 @@ class Expander(BlockCalls):
         scope: Scope,
         cur: str | None,
         top: bool = False,
+        carry: Body | None = None,
     ) -> str | None:
-        body = Body(ctx, scope, cur, cur, top, list(stmts))
+        """Walk ``stmts``; ``carry``: the body of a ``for`` whose pass this is, whose open
+        sections the pass continues and leaves open."""
+        body = Body(ctx, scope, cur, carry.entry if carry else cur, top, list(stmts))
+        body.residual, body.branches = carried(carry)
         while body.pending:
             st = body.pending.pop(0)
             construct = construct_of(st)
@@ -125,6 +139,9 @@ class Expander(BlockCalls):
                 self.count(p.span)
             except Quiet:
                 construct.failed(st, body)
+        if carry is not None:
+            carry.residual, carry.branches = body.residual, body.branches
+            return body.cur
         if body.residual is not None:
             self.report(unjoined_residual(body.residual.span), body.ctx)
         if body.branches is not None:
@@ -233,6 +250,15 @@ class Expander(BlockCalls):
             cur = self.followers(st, draft, ctx, scope)
         return cur
 
+    def define_constants(self, body: Body, names: list[tuple[str, Span]]) -> None:
+        """A ``param`` line or a ``variants`` table reached at the top level: its names,
+        evaluated when the file was read (archc.elaborate.params), become visible below."""
+        for name, span in names:
+            known = self.constants.get(span.file)
+            if known is None or known.defined.get(name) != span or name not in known.env:
+                raise Quiet  # its error is reported (or the variant chose no row)
+            body.ctx = define(body.ctx, name, known.env[name], span)
+
     def fill(self, template: S.Template, ctx: Ctx) -> str:
         """A stage's name template filled in its context (archc.constructs)."""
         return fill(template, ctx.values)
@@ -268,7 +294,9 @@ class Expander(BlockCalls):
         for f in followers(st, ctx.defaults, ctx.convention):
             fields: dict[str, Any] = {}
             kind = f.kind
-            if kind == "bn":
+            if kind == "act":  # `act(activation)`: the word a constant holds
+                kind = activation_kind(f.options["which"].value, ctx.values)  # type: ignore[arg-type]
+            elif kind == "bn":
                 kind = "batchnorm"
                 fields = {k: ctx.values.float_arg(a) for k, a in f.options.items()}
             elif f.options:  # an activation's arguments: `leaky relu 0.1`

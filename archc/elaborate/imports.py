@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, error
 from archc.elaborate.defaults import Convention, Defaults, apply_defaults, lecture_convention
-from archc.elaborate.params import Constant, Settings, file_constants
+from archc.elaborate.definitions import FileConstants, file_constants
+from archc.elaborate.functions import Value
+from archc.elaborate.params import Settings, param_constants
 from archc.elaborate.problems import Problem
 from archc.elaborate.values import Values
 from archc.files import describe_kind, link_problem
@@ -41,8 +43,6 @@ class BlockInfo:
     definition: S.BlockDef
     defaults: Defaults
     convention: Convention
-    constants: dict[str, Constant] = field(default_factory=dict)
-    """The ``param``s and variants columns of the block's file, as its import set them."""
 
 
 class BlockTable:
@@ -52,14 +52,17 @@ class BlockTable:
         self.loader = loader
         self.diags = diags
         self.blocks: dict[str, BlockInfo] = {}
-        self.loaded: dict[Path, tuple[tuple[str, Constant], ...]] = {}
-        """Each file read, with the settings it was read with: a library is one copy of its
-        blocks per setting."""
-        self.constants: dict[str, Constant] = {}
-        """The root spec's constants (its ``param``s, as the caller set them, and variants)."""
+        self.loaded: dict[Path, tuple[tuple[str, Value], ...]] = {}
+        """Each file read, with the values of its ``param``s: a network holds one copy of a
+        library's blocks, so a second import must give them the same values (E229)."""
+        self.specs: dict[Path, S.Spec] = {}
+        """The syntax of each library read, for a second import's settings."""
         self.import_stack: list[Path] = []
         self.import_failed = False
         """An import did not parse: calls to unknown blocks are then its consequence."""
+        self.constants: dict[str, FileConstants] = {}
+        """Each file's top-level constants (``param``s as set, variants columns, ``let``s,
+        tables), by file name."""
         self.root = Path.cwd()
         """The directory of the spec being elaborated: an import through a symbolic link
         may not lead out of it (or out of the shipped specs)."""
@@ -83,20 +86,22 @@ class BlockTable:
             self.import_stack.append(path)
             base = path.parent
         self.root = base
-        self.constants = file_constants(spec, settings or {}, self.diags)
-        self.register(spec, convention, base, self.constants)
+        params = param_constants(spec, settings or {}, self.diags)
+        self.register(spec, convention, base, params)
 
     def register(
-        self, spec: S.Spec, convention: Convention, base: Path, constants: dict[str, Constant]
+        self, spec: S.Spec, convention: Convention, base: Path, params: FileConstants
     ) -> None:
+        """A file's constants (``params``: its ``param``s and variants columns, then its
+        ``let``s and tables) and blocks, and its imports' as they come."""
+        self.constants[spec.file] = file_constants(spec.body, self.diags, params)
         defaults: Defaults = {}
         for st in spec.body:
             if isinstance(st, S.Defaults):
                 defaults = apply_defaults(defaults, st)
             elif isinstance(st, S.Import):
-                self.import_file(st, base, constants)
+                self.import_file(st, base, self.constants[spec.file])
             elif isinstance(st, S.BlockDef):
-                self.shadowing(st, constants)
                 old = self.blocks.get(st.name)
                 if old is not None:
                     self.diags.append(
@@ -108,7 +113,7 @@ class BlockTable:
                         )
                     )
                     continue
-                self.blocks[st.name] = BlockInfo(st, dict(defaults), convention, constants)
+                self.blocks[st.name] = BlockInfo(st, dict(defaults), convention)
 
     def find(self, st: S.Import, base: Path) -> Path | None:
         """The imported file: beside the importing file, else in the shipped specs/. A path
@@ -165,36 +170,39 @@ class BlockTable:
         self.diags.append(error(code, f"cannot import `{st.path}`: {why}", st.span, IMPORT_HELP))
         self.import_failed = True  # calls of its blocks are this error's consequence
 
-    def shadowing(self, st: S.BlockDef, constants: dict[str, Constant]) -> None:
-        """E226 for a block parameter named like a constant of its file: the name would mean
-        two things in the block's body."""
-        for p in st.params:
-            if p.name in constants:
-                self.diags.append(
-                    error(
-                        "E226",
-                        f"block parameter `{p.name}` has the name of a `param` or variants "
-                        "column of this file",
-                        p.span,
-                        "rename the block parameter; a block body reads the file's constants "
-                        "by their names",
-                    )
-                )
-
-    def settings(self, st: S.Import, constants: dict[str, Constant]) -> dict[str, Constant] | None:
+    def settings(self, st: S.Import, constants: FileConstants) -> dict[str, Value] | None:
         """An import's settings, evaluated in the importing file (None: an error, reported)."""
-        values = Values(constants, None)
-        settings: dict[str, Constant] = {}
+        values = Values(constants.env, None)
+        settings: dict[str, Value] = {}
         try:
             for kw in st.settings:
-                settings[kw.name] = values.constant(kw.value)
+                settings[kw.name] = values.value(kw.value)
         except Problem as p:
             self.diags.append(error(p.code, p.message, p.span, p.help))
             self.import_failed = True
             return None
         return settings
 
-    def import_file(self, st: S.Import, base: Path, constants: dict[str, Constant]) -> None:
+    def again(self, st: S.Import, found: Path, settings: dict[str, Value]) -> None:
+        """A file imported a second time: one copy of its blocks serves both imports when
+        they give its constants the same values (E225 otherwise)."""
+        spec = self.specs.get(found)
+        if spec is None:
+            return
+        values = param_constants(spec, settings, [], st.span)
+        if tuple(sorted(values.env.items())) != self.loaded[found]:
+            self.diags.append(
+                error(
+                    "E229",
+                    f"`{st.path}` is imported again with other settings",
+                    st.span,
+                    "a network takes one copy of a library's blocks: import it once, with "
+                    "the settings every block needs",
+                )
+            )
+            self.import_failed = True
+
+    def import_file(self, st: S.Import, base: Path, constants: FileConstants) -> None:
         if len(self.import_stack) > MAX_IMPORT_DEPTH:
             self.diags.append(
                 error(
@@ -218,21 +226,10 @@ class BlockTable:
         settings = self.settings(st, constants)
         if settings is None:
             return
-        key = tuple(sorted(settings.items()))
         if found in self.loaded:
-            if self.loaded[found] != key:
-                self.diags.append(
-                    error(
-                        "E225",
-                        f"`{st.path}` is imported again with other settings",
-                        st.span,
-                        "a network takes one copy of a library's blocks: import it once, with "
-                        "the settings every block needs",
-                    )
-                )
-                self.import_failed = True
+            self.again(st, found, settings)
             return
-        self.loaded[found] = key
+        self.loaded[found] = ()
         spec, diags, text = self.loader(found)
         # A problem with the imported file as a whole (unreadable, not text, too large) is
         # reported at the line that imports it: the file has no line to point at.
@@ -251,7 +248,9 @@ class BlockTable:
         self.import_stack.append(found)
         try:
             through = f'`import "{st.path}"`'
-            lib = file_constants(spec, settings, self.diags, st.span, through, st.span)
+            lib = param_constants(spec, settings, self.diags, st.span, through, st.span)
+            self.loaded[found] = tuple(sorted(lib.env.items()))
+            self.specs[found] = spec
             self.register(spec, lecture_convention(spec.body), found.parent, lib)
         finally:
             self.import_stack.pop()

@@ -4,7 +4,7 @@
 A caller sets parameters with Python values (``archc.load(spec, variant="b3")``: int, float,
 Fraction or str) or command-line text (``--set variant=b3``), converted by the kind of the
 parameter's default: number text for a number, a quoted string or a bare word for a string.
-A setting the file cannot take is E225, reported at the ``param`` line (or the ``network`` line,
+A setting the file cannot take is E229, reported at the ``param`` line (or the ``network`` line,
 for a name the file has no parameter of) and saying that the caller set it.
 """
 
@@ -17,13 +17,16 @@ from fractions import Fraction
 
 from archc import syntax as S
 from archc.diagnostics import Diagnostic, error
+from archc.elaborate.definitions import FileConstants
+from archc.elaborate.functions import Value
 from archc.elaborate.problems import Problem
-from archc.elaborate.values import Values
+from archc.elaborate.scope import twice
+from archc.elaborate.values import Values, name_text
 from archc.spans import Span
 from archc.suggest import did_you_mean
 
-Constant = Fraction | str
-"""The value of a parameter or a variants column (lists come with archc's list expressions)."""
+Constant = Value
+"""The value of a parameter or a variants column: a number, a string, a list or a tuple."""
 Settings = Mapping[str, object]
 """What a caller sets: parameter name -> a Python value or command-line text."""
 
@@ -46,20 +49,6 @@ class Family:
         if self.template is None or not self.variants:
             return {}
         return {k: self.template.replace("{variant}", k) for k in self.variants}
-
-
-def show(v: Constant) -> str:
-    """A value as a spec would write it: ``"b3"``, ``0.001``, ``64``."""
-    if isinstance(v, str):
-        return f'"{v}"'
-    return str(v.numerator) if v.denominator == 1 else str(float(v))
-
-
-def text_of(v: Constant) -> str:
-    """A value in a name: a string as itself, a whole number without ``.0``."""
-    if isinstance(v, str):
-        return v
-    return str(v.numerator) if v.denominator == 1 else str(float(v))
 
 
 def family_of(spec: S.Spec) -> Family | None:
@@ -93,31 +82,38 @@ def convert(
         if isinstance(raw, int) and not isinstance(raw, bool):
             return str(raw)  # `variant=50` for a key written 50
         raise Problem(
-            "E225",
+            "E229",
             f"parameter `{name}` is a string, but {where} to {raw!r}",
             at,
-            f'give it a string, e.g. `{name}="{text_of(default)}"`',
+            f'give it a string, e.g. `{name}="{name_text(default)}"`',
+        )
+    if isinstance(default, tuple):
+        raise Problem(
+            "E229",
+            f"parameter `{name}` is a list, which {through} cannot set",
+            at,
+            "set a number or string parameter the list is computed from",
         )
     if isinstance(raw, bool) or not isinstance(raw, int | float | Fraction | str):
-        raise Problem("E225", f"parameter `{name}` is a number, but {where} to {raw!r}", at)
+        raise Problem("E229", f"parameter `{name}` is a number, but {where} to {raw!r}", at)
     if isinstance(raw, str):
         text = raw.strip()
         if not _NUMBER.fullmatch(text) or len(text) > 40:
             raise Problem(
-                "E225",
+                "E229",
                 f"parameter `{name}` is a number, but {where} to `{raw}`",
                 at,
-                f"give it a number, e.g. `{name}={text_of(default)}`",
+                f"give it a number, e.g. `{name}={name_text(default)}`",
             )
         return Fraction(text)
     if isinstance(raw, float):
         if raw != raw or raw in (float("inf"), float("-inf")):
-            raise Problem("E225", f"{through} sets parameter `{name}` to {raw!r}, no number", at)
+            raise Problem("E229", f"{through} sets parameter `{name}` to {raw!r}, no number", at)
         return Fraction(repr(raw))
     return Fraction(raw)
 
 
-class FileConstants:
+class ParamReader:
     """Evaluates a file's ``param`` lines and its ``variants`` table in order."""
 
     def __init__(self, spec: S.Spec, diags: list[Diagnostic]) -> None:
@@ -132,14 +128,8 @@ class FileConstants:
     def define(self, name: str, span: Span) -> bool:
         earlier = self.defined.get(name)
         if earlier is not None:
-            self.diags.append(
-                error(
-                    "E226",
-                    f"`{name}` is defined twice",
-                    span,
-                    f"the earlier definition is at {earlier}; rename one",
-                )
-            )
+            p = twice(name, span, earlier)
+            self.diags.append(error(p.code, p.message, p.span, p.help))
             return False
         self.defined[name] = span
         return True
@@ -162,7 +152,7 @@ class FileConstants:
             at = unknown_at or (first.span if first is not None else self.start())
             self.diags.append(
                 error(
-                    "E225",
+                    "E229",
                     f"{through} sets `{unknown[0]}`, which is no parameter of "
                     f"`{self.spec.file}`{near}",
                     at,
@@ -189,14 +179,14 @@ class FileConstants:
         if "variant" not in self.env:
             if "variant" not in self.defined:
                 raise Problem(
-                    "E225",
+                    "E229",
                     "a `variants` table selects its row by `param variant`, which this file "
                     "does not declare (before the table)",
                     st.span,
                     f'write `param variant = "{st.rows[0].key}"` above the table',
                 )
             return  # the param failed: reported already
-        chosen = text_of(self.env["variant"])
+        chosen = name_text(self.env["variant"])
         row = next((r for r in st.rows if r.key == chosen), None)
         if row is None:
             keys = [r.key for r in st.rows]
@@ -206,7 +196,7 @@ class FileConstants:
             )
             setter = f" ({self.set_by} sets it)" if "variant" in self.settings else ""
             raise Problem(
-                "E225",
+                "E229",
                 f"variant `{chosen}`{setter} is no row of the `variants` table{near}",
                 param.span,
                 f"the variants are: {', '.join(keys)}",
@@ -217,18 +207,21 @@ class FileConstants:
                 self.env[column] = values.constant(value)
 
 
-def file_constants(
+def param_constants(
     spec: S.Spec,
     settings: Settings,
     diags: list[Diagnostic],
     unknown_at: Span | None = None,
     through: str = "the caller",
     settings_at: Span | None = None,
-) -> dict[str, Constant]:
-    """The constants of ``spec`` with ``settings`` applied (see :class:`FileConstants`);
+) -> FileConstants:
+    """The ``param``s and variants columns of ``spec`` with ``settings`` applied (see
+    :class:`ParamReader`);
     ``settings_at``: where a value of the wrong kind is reported (an import's line; by
     default the parameter's own line)."""
     if unknown_at is None:
         network = next((st for st in spec.body if isinstance(st, S.Network)), None)
         unknown_at = network.span if network else None
-    return FileConstants(spec, diags).run(settings, unknown_at, through, settings_at)
+    reader = ParamReader(spec, diags)
+    env = reader.run(settings, unknown_at, through, settings_at)
+    return FileConstants(env, {k: v for k, v in reader.defined.items() if k in env})

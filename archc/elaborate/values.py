@@ -8,21 +8,40 @@ grows integers until Python refuses to print them.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 
 from archc import ir
 from archc import syntax as S
+from archc.elaborate.functions import (
+    MAX_LIST,
+    ListValue,
+    Number,
+    Value,
+    arithmetic,
+    boolean,
+    bounded,
+    call,
+    compare,
+    index,
+    number,
+    show,
+    shown,
+    sliced,
+    truthy,
+    whole,
+)
+from archc.elaborate.functions import (
+    MAX_MAGNITUDE as MAX_MAGNITUDE,
+)
+from archc.elaborate.functions import (
+    make_divisible as make_divisible,
+)
 from archc.elaborate.problems import Problem
 from archc.ops.base import Evaluator
 from archc.spans import Span
 from archc.suggest import did_you_mean
-
-# Far beyond any size or hyper-parameter (sizes stop at ir.MAX_SIZE), far below where exact
-# arithmetic gets slow.
-MAX_MAGNITUDE = 10**30
 
 
 def expr_text(e: S.Expr, spaced: bool = False) -> str:
@@ -41,20 +60,45 @@ def expr_text(e: S.Expr, spaced: bool = False) -> str:
         return f"in.{e.dim}"
     if isinstance(e, S.Func):
         return f"{e.name}({comma.join(expr_text(a, spaced) for a in e.args)})"
-    return f"{expr_text(e.left, spaced)}{sep}{e.op}{sep}{expr_text(e.right, spaced)}"
+    if isinstance(e, S.BinOp | S.Compare):
+        return f"{expr_text(e.left, spaced)}{sep}{e.op}{sep}{expr_text(e.right, spaced)}"
+    return _other_text(e, spaced)
 
 
-def bounded(value: Fraction, span: Span, what: str = "this arithmetic gives") -> Fraction:
-    if abs(value) > MAX_MAGNITUDE:
-        raise Problem("E209", f"{what} an absurdly large number", span)
-    if value.denominator > MAX_MAGNITUDE:
-        raise Problem(
-            "E209",
-            f"{what} an absurdly fine fraction",
-            span,
-            "numbers are kept exact, with denominators up to 10^30",
-        )
-    return value
+def _other_text(e: S.Expr, spaced: bool) -> str:
+    comma = ", " if spaced else ","
+    if isinstance(e, S.Str):
+        return f'"{e.value}"'
+    if isinstance(e, S.Logic):
+        return f"{expr_text(e.left, spaced)} {e.op} {expr_text(e.right, spaced)}"
+    if isinstance(e, S.Not):
+        return f"not {expr_text(e.operand, spaced)}"
+    if isinstance(e, S.IfElse):
+        parts = (expr_text(x, spaced) for x in (e.then, e.condition, e.other))
+        return "{} if {} else {}".format(*parts)
+    if isinstance(e, S.Index):
+        return f"{expr_text(e.value, spaced)}[{expr_text(e.index, spaced)}]"
+    if isinstance(e, S.Slice):
+        a = expr_text(e.start, spaced) if e.start is not None else ""
+        b = expr_text(e.stop, spaced) if e.stop is not None else ""
+        return f"{expr_text(e.value, spaced)}[{a}:{b}]"
+    if isinstance(e, S.ListExpr):
+        return "[" + comma.join(expr_text(x, spaced) for x in e.items) + "]"
+    if isinstance(e, S.TupleExpr):
+        inner = comma.join(expr_text(x, spaced) for x in e.items)
+        return f"({inner}{',' if len(e.items) == 1 else ''})"
+    assert isinstance(e, S.Comprehension)
+    clauses = " ".join(
+        f"for {targets_text(c.targets)} in {expr_text(c.iterable, spaced)}"
+        + "".join(f" if {expr_text(x, spaced)}" for x in c.conditions)
+        for c in e.clauses
+    )
+    return f"[{expr_text(e.element, spaced)} {clauses}]"
+
+
+def targets_text(t: S.Targets, nested: bool = False) -> str:
+    inner = ", ".join(x.id if isinstance(x, S.Name) else targets_text(x, True) for x in t.items)
+    return f"({inner})" if nested and len(t.items) > 1 else inner
 
 
 def check_size(v: int, what: str, span: Span, low: int = 1) -> int:
@@ -83,95 +127,128 @@ statement walker computes it from the layers emitted so far (archc.elaborate.ent
 _DIMS = {"c": "channels", "h": "height", "w": "width"}
 
 
-def make_divisible(v: Fraction, d: Fraction) -> Fraction:
-    """torchvision's ``_make_divisible``: ``v`` rounded to the nearest multiple of ``d`` (half
-    up), at least ``d``, and never more than 10 % below ``v`` — in exact arithmetic, where
-    torchvision compares against the float ``0.9 * v``."""
-    rounded = max(d, math.trunc(v + d / 2) // d * d)
-    return rounded + d if rounded < Fraction(9, 10) * v else rounded
-
-
 class Values(Evaluator):
-    """Evaluation in one scope: ``env`` binds the parameters of ``block`` (None at the top
-    level, where a name is never a number) and ``entry`` gives the shape of the value entering
-    the block call (``in.c``). It is also what the registry's ``Op.fields`` gets."""
+    """Evaluation in one scope: ``env`` binds the names visible there (a block's parameters,
+    ``let``s, tables, ``for`` targets, the file's constants) in ``block`` (None outside any) and
+    ``entry`` gives the shape of the value entering the block call (``in.c``). It is also what
+    the registry's ``Op.fields`` gets."""
 
     def __init__(
-        self,
-        env: Mapping[str, Fraction | str],
-        block: str | None,
-        entry: EntryShape | None = None,
+        self, env: Mapping[str, Value], block: str | None, entry: EntryShape | None = None
     ) -> None:
         self.env, self.block, self.entry = env, block, entry
 
-    def constant(self, e: S.Expr) -> Fraction | str:
-        """A value that may be a string (a ``param``'s default, a variants cell, a
-        comparison's side); anything else is a number."""
-        if isinstance(e, S.Str):
-            return e.value
-        if isinstance(e, S.Paren):
-            return self.constant(e.inner)
-        if isinstance(e, S.Name) and isinstance(self.env.get(e.id), str):
-            return self.env[e.id]
-        return self.evaluate(e)
+    def constant(self, e: S.Expr) -> Value:
+        """Any value (a ``param``'s default, a variants cell, a template's hole): :meth:`value`."""
+        return self.value(e)
 
-    def evaluate(self, e: S.Expr) -> Fraction:
+    def evaluate(self, e: S.Expr) -> Number:
+        """A number: E226 for any other value."""
+        return number(self.value(e), e.span, f"`{expr_text(e, True)}`")
+
+    def value(self, e: S.Expr) -> Value:
         if isinstance(e, S.Num):
             return bounded(e.value, e.span, "this is")
-        if isinstance(e, S.Str):
-            raise Problem(
-                "E208",
-                f'the string "{e.value}" is no number',
-                e.span,
-                "strings are the values of parameters and variant keys, compared with `==`",
-            )
         if isinstance(e, S.Paren):
-            return self.evaluate(e.inner)
+            return self.value(e.inner)
         if isinstance(e, S.InShape):
             return Fraction(self.entry_size(e))
         if isinstance(e, S.Func):
-            return self.function(e)
+            args = [self.value(a) for a in e.args]
+            return call(e.name, args, [a.span for a in e.args], e.span)
         if isinstance(e, S.Name):
-            if e.id in self.env:
-                value = self.env[e.id]
-                if isinstance(value, str):
-                    raise Problem(
-                        "E208",
-                        f'`{e.id}` is the string "{value}", not a number',
-                        e.span,
-                        f'a string is compared (`if {e.id} == "{value}":`), not computed with',
-                    )
-                return value
-            if self.block is not None:
-                known = ", ".join(f"`{n}`" for n in self.env) or "none"
+            return self.name(e)
+        if isinstance(e, S.BinOp):
+            left, right = self.value(e.left), self.value(e.right)
+            return arithmetic(e.op, left, right, e.span, expr_text(e, True))
+        if isinstance(e, S.Compare):
+            return boolean(compare(e.op, self.value(e.left), self.value(e.right), e.span))
+        if isinstance(e, S.Logic):
+            first = truthy(self.value(e.left))
+            if first == (e.op == "or"):
+                return boolean(first)  # `or` of a truth, `and` of a falsehood: decided
+            return boolean(truthy(self.value(e.right)))
+        return self.compound(e)
+
+    def compound(self, e: S.Expr) -> Value:
+        if isinstance(e, S.Str):
+            return e.value
+        if isinstance(e, S.Not):
+            return boolean(not truthy(self.value(e.operand)))
+        if isinstance(e, S.IfElse):
+            return self.value(e.then if truthy(self.value(e.condition)) else e.other)
+        if isinstance(e, S.Index):
+            return index(self.value(e.value), self.value(e.index), e.span, e.index.span)
+        if isinstance(e, S.Slice):
+            bounds = [self.value(b) if b is not None else None for b in (e.start, e.stop)]
+            return sliced(self.value(e.value), bounds[0], bounds[1], e.span)
+        if isinstance(e, S.ListExpr):
+            return ListValue(self.value(x) for x in e.items)
+        if isinstance(e, S.TupleExpr):
+            return tuple(self.value(x) for x in e.items)
+        assert isinstance(e, S.Comprehension)
+        return self.comprehension(e)
+
+    def comprehension(self, e: S.Comprehension) -> ListValue:
+        """``[element for targets in iterable if cond …]``: each clause binds its targets in a
+        scope of its own (a name already visible is E228, never shadowed)."""
+        from archc.elaborate.scope import bind_targets
+
+        out: list[Value] = []
+
+        def run(env: Mapping[str, Value], k: int) -> None:
+            inner = Values(env, self.block, self.entry)
+            if k == len(e.clauses):
+                out.append(inner.value(e.element))
+                if len(out) > MAX_LIST:
+                    raise Problem("E209", "this comprehension makes too long a list", e.span)
+                return
+            clause = e.clauses[k]
+            items = inner.value(clause.iterable)
+            if not isinstance(items, tuple | str):
                 raise Problem(
-                    "E207",
-                    f"`{e.id}` is not a parameter of block `{self.block}`",
-                    e.span,
-                    f"the block's parameters are: {known}",
+                    "E226",
+                    f"`for` runs over a list, a tuple or a string, not {shown(items)}",
+                    clause.iterable.span,
                 )
+            for item in items:
+                names = bind_targets(clause.targets, item, env, {}, clause.iterable.span)
+                bound = {**env, **names}
+                test = Values(bound, self.block, self.entry)
+                if all(truthy(test.value(c)) for c in clause.conditions):
+                    run(bound, k + 1)
+
+        run(self.env, 0)
+        return ListValue(out)
+
+    def name(self, e: S.Name) -> Value:
+        if e.id in self.env:
+            return self.env[e.id]
+        near = did_you_mean(e.id, list(self.env))
+        if self.block is not None:
+            known = ", ".join(f"`{n}`" for n in self.env) or "none"
+            raise Problem(
+                "E207",
+                f"`{e.id}` is not a parameter of block `{self.block}` nor a name defined "
+                f"before it{near}",
+                e.span,
+                f"the names it can read are: {known}",
+            )
+        if self.env:
             known = ", ".join(f"`{n}`" for n in self.env)
             raise Problem(
                 "E207",
-                f"unexpected word `{e.id}`{did_you_mean(e.id, list(self.env))}",
+                f"unknown name `{e.id}`{near}",
                 e.span,
-                f"the names known here are: {known}"
-                if known
-                else "outside a block, sizes are numbers; names are block parameters and `param`s",
+                f"the names defined here are: {known}",
             )
-        left = self.evaluate(e.left)
-        right = self.evaluate(e.right)
-        if e.op == "+":
-            return bounded(left + right, e.span)
-        if e.op == "-":
-            return bounded(left - right, e.span)
-        if e.op == "*":
-            return bounded(left * right, e.span)
-        if right == 0:
-            raise Problem(
-                "E208", f"division by zero in `{expr_text(e)}`", e.span, "check the arithmetic"
-            )
-        return bounded(left / right if e.op == "/" else Fraction(left // right), e.span)
+        raise Problem(
+            "E207",
+            f"unexpected word `{e.id}`",
+            e.span,
+            "outside a block, sizes are numbers; names are block parameters or defined with "
+            "`let NAME = VALUE`",
+        )
 
     def entry_size(self, e: S.InShape) -> int:
         if self.entry is None:
@@ -193,59 +270,27 @@ class Values(Evaluator):
             )
         return shape["chw".index(e.dim)] if len(shape) == 3 else shape[0]
 
-    def function(self, e: S.Func) -> Fraction:
-        args = [self.evaluate(a) for a in e.args]
-        if e.name == "max":
-            return max(args)
-        if e.name == "min":
-            return min(args)
-        if e.name == "round":
-            return Fraction(round(args[0]))  # half to even, as Python's round
-        v, d = args
-        if d <= 0 or d.denominator != 1:
-            raise Problem(
-                "E208",
-                f"`make_divisible` needs a whole divisor of at least 1, not {d}",
-                e.args[1].span,
-                "write e.g. `make_divisible(in.c * 6, 8)`",
-            )
-        return bounded(make_divisible(v, d), e.span)
-
     def truth(self, c: S.Condition) -> bool:
-        """Whether an ``if`` condition holds: a comparison, ``and``/``or``, or a value that is
-        not 0."""
-        if isinstance(c, S.Logic):
-            if c.op == "and":
-                return self.truth(c.left) and self.truth(c.right)
-            return self.truth(c.left) or self.truth(c.right)
-        if isinstance(c, S.Compare):
-            left, right = self.constant(c.left), self.constant(c.right)
-            if isinstance(left, str) or isinstance(right, str):
-                if c.op not in ("==", "!="):
-                    raise Problem(
-                        "E208", f"strings are compared with `==` and `!=`, not `{c.op}`", c.span
-                    )
-                return (left == right) == (c.op == "==")
-            return {
-                "==": left == right,
-                "!=": left != right,
-                "<": left < right,
-                "<=": left <= right,
-                ">": left > right,
-                ">=": left >= right,
-            }[c.op]
-        return self.evaluate(c) != 0
+        """Whether an ``if`` condition holds: a value that is not 0 (nor empty)."""
+        return truthy(self.value(c))
 
     def int_value(self, e: S.Expr, what: str, low: int = 1) -> int:
-        v = self.evaluate(e)
-        if v.denominator != 1:
+        v = number(self.value(e), e.span, what)
+        if isinstance(v, float) and not v.is_integer():
+            raise Problem(
+                "E208",
+                f"{what} `{expr_text(e)}` = {v!r} is not an integer",
+                e.span,
+                "round it: `round(x)`, `int(x)`, `ceil(x)` or `floor(x)`",
+            )
+        if isinstance(v, Fraction) and v.denominator != 1:
             raise Problem(
                 "E208",
                 f"{what} `{expr_text(e)}` = {v} is not an integer",
                 e.span,
                 "use `//` for floor division, or change the arithmetic",
             )
-        return check_size(int(v), what, e.span, low)
+        return check_size(whole(v, e.span, what), what, e.span, low)
 
     # --- the registry's Evaluator --------------------------------------------------------------
 
@@ -316,20 +361,24 @@ class Values(Evaluator):
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
+def name_text(v: Value) -> str:
+    """A value in a name: a string as itself, a whole number without ``.0``."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, Fraction) and v.denominator == 1:
+        return str(v.numerator)
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return show(v)
+
+
 def fill(template: S.Template, values: Values, identifier: bool = False) -> str:
     """A name template filled: each ``{EXPR}`` by its value (a whole number without ``.0``,
     a string as itself). The name must be a name (E110): letters, digits, `_` and, unless it
     must be an ``identifier``, `-`."""
-    out: list[str] = []
-    for part in template.parts:
-        if isinstance(part, str):
-            out.append(part)
-            continue
-        v = values.constant(part)
-        out.append(
-            v if isinstance(v, str) else str(v.numerator) if v.denominator == 1 else str(float(v))
-        )
-    name = "".join(out)
+    name = "".join(
+        part if isinstance(part, str) else name_text(values.value(part)) for part in template.parts
+    )
     if not _NAME.fullmatch(name) or (identifier and "-" in name):
         raise Problem(
             "E110",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
@@ -29,10 +29,22 @@ from archc.spans import Span
 
 # The functions arithmetic may call, with their least and most argument counts (None: any).
 FUNCTIONS: dict[str, tuple[int, int | None]] = {
-    "max": (2, None),
-    "min": (2, None),
+    "max": (1, None),
+    "min": (1, None),
     "round": (1, 1),
     "make_divisible": (2, 2),
+    "ceil": (1, 1),
+    "floor": (1, 1),
+    "int": (1, 1),
+    "abs": (1, 1),
+    "log": (1, 2),
+    "sqrt": (1, 1),
+    "len": (1, 1),
+    "sum": (1, 1),
+    "range": (1, 3),
+    "enumerate": (1, 1),
+    "distinct": (1, 1),
+    "count": (2, 2),
 }
 FUNCTION_HELP = "write e.g. `max(a, b)`, `round(in.c * 1.5)`, `make_divisible(in.c * 6, 8)`"
 _MAX_DIGITS = 40  # longer numbers are typos, and Python refuses to parse very long ones
@@ -98,7 +110,7 @@ def lark_parser() -> Lark:
         "lexer": "contextual",
         "propagate_positions": True,
         "maybe_placeholders": True,
-        "start": ["start", "row"],
+        "start": ["start", "row", "valuerow"],
     }
     target = _cache_file(grammar)
     if target is not None:
@@ -160,6 +172,12 @@ class _Comma:
 
 
 @dataclass(frozen=True)
+class _SliceParts:
+    start: S.Expr | None
+    stop: S.Expr | None
+
+
+@dataclass(frozen=True)
 class _CNum:
     """A number as printed in a claim: ``3.2M``, ``1,728``."""
 
@@ -190,6 +208,9 @@ class _Line:
     header: tuple[str, ...] | None = None
     """A header line's keyword phrase as the grammar's header terminals read it, name included
     (``("stage", "features")``, ``("shortcut",)``, ``("block",)`` before ``b(w):``)."""
+    values: tuple[str | None, Span | None, tuple[S.Expr, ...]] | None = None
+    """A row of a value table (``table NAME(cols):``): its key (``18:``) and its span, if
+    written, and its values."""
 
 
 def _int(text: str, span: Span) -> int:
@@ -207,7 +228,117 @@ def _fraction(text: str, span: Span) -> Fraction:
     return Fraction(text)
 
 
-class _Parts(Transformer):
+class _ValueParts:
+    """The parts of the expression language beyond arithmetic (conditions, indexing, lists,
+    comprehensions) and the lines of ``let``, ``table`` and ``for``: the half of
+    :class:`_Parts` that builds values."""
+
+    file: str
+    number: int
+
+    if TYPE_CHECKING:
+
+        def span(self, x: Token | Any) -> Span: ...
+
+        def operand(self, x: Any) -> S.Expr: ...
+
+    @v_args(meta=True)
+    def logic(self, meta: Any, children: list[Any]) -> S.Logic:
+        left, op, right = children
+        return S.Logic(str(op).lower(), self.operand(left), self.operand(right), self.span(meta))  # type: ignore[arg-type]
+
+    @v_args(meta=True)
+    def negation(self, meta: Any, children: list[Any]) -> S.Not:
+        return S.Not(self.operand(children[1]), self.span(meta))
+
+    @v_args(meta=True)
+    def ifelse(self, meta: Any, children: list[Any]) -> S.IfElse:
+        then, _, cond, _, other = children
+        return S.IfElse(
+            self.operand(then), self.operand(cond), self.operand(other), self.span(meta)
+        )
+
+    @v_args(meta=True)
+    def index(self, meta: Any, children: list[Any]) -> S.Index | S.Slice:
+        value, _, sub = children
+        span = self.span(meta)
+        if isinstance(sub, _SliceParts):
+            return S.Slice(self.operand(value), sub.start, sub.stop, span)
+        return S.Index(self.operand(value), self.operand(sub), span)
+
+    def slicing(self, children: list[Any]) -> _SliceParts:
+        start, _, stop = children
+        return _SliceParts(
+            self.operand(start) if start is not None else None,
+            self.operand(stop) if stop is not None else None,
+        )
+
+    @v_args(meta=True)
+    def listexpr(self, meta: Any, children: list[Any]) -> S.ListExpr | S.Comprehension:
+        inner = children[1]
+        span = self.span(meta)
+        if isinstance(inner, tuple) and inner and inner[0] == "comprehension":
+            return S.Comprehension(inner[1], inner[2], span)
+        return S.ListExpr(tuple(inner or ()), span)
+
+    def elements(self, children: list[Any]) -> list[S.Expr]:
+        return [self.operand(c) for c in children if not isinstance(c, _Comma)]
+
+    def comprehension(self, children: list[Any]) -> tuple[str, S.Expr, tuple[S.CompFor, ...]]:
+        return ("comprehension", self.operand(children[0]), tuple(children[1:]))
+
+    @v_args(meta=True)
+    def compfor(self, meta: Any, children: list[Any]) -> S.CompFor:
+        _, targets, _, iterable, *rest = children
+        conditions = tuple(self.operand(c) for c in rest[1::2])
+        return S.CompFor(targets, self.operand(iterable), conditions, self.span(meta))
+
+    @v_args(meta=True)
+    def targets(self, meta: Any, children: list[Any]) -> S.Targets:
+        items = tuple(c for c in children if not isinstance(c, _Comma))
+        return S.Targets(items, self.span(meta))
+
+    def _keyword_line(self, meta: Any, keyword: str, items: list[Any], colon: bool) -> _Line:
+        span = self.span(meta)
+        return _Line(span, None, None, items, None, None, [], None, colon, header=(keyword,))
+
+    @v_args(meta=True)
+    def for_header(self, meta: Any, children: list[Any]) -> _Line:
+        _, targets, _, iterable, _ = children
+        items = [targets, self.operand(iterable)]
+        return self._keyword_line(meta, "for", items, True)
+
+    @v_args(meta=True)
+    def table_header(self, meta: Any, children: list[Any]) -> _Line:
+        _, call, _ = children
+        return self._keyword_line(meta, "table", [call], True)
+
+    @v_args(meta=True)
+    def let_line(self, meta: Any, children: list[Any]) -> _Line:
+        _, name, value = children
+        items = [name, self.operand(value)]
+        return self._keyword_line(meta, "let", items, False)
+
+    @v_args(meta=True)
+    def valuerow(self, meta: Any, children: list[Any]) -> _Line:
+        key, *rest = children
+        values = tuple(self.operand(c) for c in rest if not isinstance(c, _Comma))
+        key_text = key_span = None
+        if key is not None:
+            key_text = str(key).rstrip(":").rstrip()
+            key_span = Span(
+                file=self.file,
+                line=self.number,
+                column=key.column,
+                end_line=self.number,
+                end_column=key.column + len(key_text),
+            )
+        line = _Line(self.span(meta), None, None, [], None, None, [], None, False)
+        line.values = (key_text, key_span, values)
+        return line
+
+
+class _Parts(_ValueParts, Transformer):
     """Tokens and item rules -> syntax values; lines -> :class:`_Line` records."""
 
     def __init__(self, file: str, line: int, shift: int = 0):
@@ -275,6 +406,8 @@ class _Parts(Transformer):
         return S.BinOp(sym, left, right, self.join(left.span, right.span))  # type: ignore[arg-type]
 
     def operand(self, x: Any) -> S.Expr:
+        if isinstance(x, _Str):
+            return S.Str(x.value, x.span)
         if isinstance(x, _RawCall):
             raise SyntaxProblem(
                 "E102",
@@ -285,10 +418,20 @@ class _Parts(Transformer):
             )
         if isinstance(x, _Group):
             inner = [i for i in x.items if not isinstance(i, _Comma)]
-            if len(inner) == 1 and _is_expr(inner[0]):
-                return S.Paren(inner[0], x.span)
+            tuple_ = len(inner) != 1 or isinstance(x.items[-1], _Comma)
+            if inner and all(_is_expr(i) or isinstance(i, _Str | _Group) for i in inner):
+                if all(isinstance(i, _Comma) for i in x.items[1::2]) and (
+                    len(x.items) in (2 * len(inner) - 1, 2 * len(inner))
+                ):
+                    values = tuple(self.operand(i) for i in inner)
+                    return S.TupleExpr(values, x.span) if tuple_ else S.Paren(values[0], x.span)
+            if not x.items:
+                return S.TupleExpr((), x.span)
             raise SyntaxProblem(
-                "E102", "expected one expression inside the parentheses", x.span, None
+                "E102",
+                "expected one expression, or values separated by commas, inside the parentheses",
+                x.span,
+                None,
             )
         if isinstance(x, _Size):
             # In a claim, 224x224x64 is a product.
@@ -317,7 +460,7 @@ class _Parts(Transformer):
             return _RawCall(str(name), group.items, span)
         args: list[S.Expr] = []
         for seg in _segments(list(group.items)):
-            if len(seg) != 1 or isinstance(seg[0], S.Compare):
+            if len(seg) != 1 or not (_is_expr(seg[0]) or isinstance(seg[0], _Str | _Group)):
                 raise SyntaxProblem(
                     "E106", f"an argument of `{name}` is one value", seg[-1].span, FUNCTION_HELP
                 )
@@ -353,7 +496,7 @@ class _Parts(Transformer):
 
     @v_args(meta=True)
     def shape(self, meta: Any, children: list[Any]) -> S.DeclaredShape:
-        (value,) = children
+        _, value = children
         span = self.span(meta)
         if isinstance(value, S.Num):
             if value.value.denominator != 1:
@@ -578,8 +721,28 @@ def _variant_row(raw: str, n: int, file: str) -> _Line:
     )
 
 
+_EXPRS = (
+    S.Num,
+    S.Name,
+    S.BinOp,
+    S.Paren,
+    S.InShape,
+    S.Func,
+    S.Str,
+    S.Not,
+    S.IfElse,
+    S.Index,
+    S.Slice,
+    S.ListExpr,
+    S.TupleExpr,
+    S.Comprehension,
+    S.Compare,
+    S.Logic,
+)
+
+
 def _is_expr(x: Any) -> bool:
-    return isinstance(x, S.Num | S.Name | S.BinOp | S.Paren | S.InShape | S.Func)
+    return isinstance(x, _EXPRS)
 
 
 def _segments(items: list[Any]) -> list[list[Any]]:
@@ -774,16 +937,17 @@ def _total_line(raw: str, n: int, file: str) -> _Line | None:
 _TREES: dict[str, Any] = {}
 
 
-def _tree(parser: Lark, raw: str) -> Any:
+def _tree(parser: Lark, raw: str, start: str = "start") -> Any:
     """Lark's tree of a line, kept for lines met again (a generated spec repeats its lines;
     the tree holds no line number, which _Parts adds). Transforming a tree leaves it as it is."""
-    tree = _TREES.get(raw)
+    key = raw if start == "start" else f"{start}\0{raw}"
+    tree = _TREES.get(key)
     if tree is None:
-        tree = parser.parse(raw, start="start")
+        tree = parser.parse(raw, start=start)
         if len(raw) <= _TREE_LINE:
             if len(_TREES) >= _TREES_KEPT:
                 _TREES.clear()
-            _TREES[raw] = tree
+            _TREES[key] = tree
     return tree
 
 

@@ -276,6 +276,8 @@ class StatementParts:
     """The parts of statement lines: block names and parameters, shortcut modes, ``if``
     conditions, ``train:`` settings, defaults lines and their followers."""
 
+    segments = staticmethod(_segments)
+
     def block_name(self, name: str, span: Span) -> None:
         """A block cannot take the name of a layer kind or an arithmetic function: a call of it
         would build the kind (`gelu` is a GELU) or compute the function."""
@@ -463,6 +465,12 @@ class StatementParts:
         head = seg[0]
         if len(seg) == 1 and isinstance(head, S.Name) and head.id.lower() == "none":
             return S.Follower("none", {}, head.span)
+        if len(seg) == 1 and isinstance(head, _RawCall) and head.name == "act":
+            # `act(activation)`: the activation whose word a constant holds, found when the
+            # layer it follows is built (archc.elaborate.calls.activation_kind).
+            args = [i for i in head.items if not isinstance(i, _Comma)]
+            if len(args) == 1 and _is_expr(args[0]):
+                return S.Follower("act", {"which": S.Arg(args[0], args[0].span)}, head.span)
         words = 0
         while words < len(seg) and isinstance(seg[words], S.Name):
             words += 1

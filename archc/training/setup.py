@@ -61,7 +61,8 @@ class Options:
     init: str | None = None
     """A checkpoint or state_dict to start from, or ``torchvision``."""
     sets: dict[str, str] = field(default_factory=dict)
-    """``--set`` values: ``classes``, ``input`` (archc.parameters)."""
+    """``--set`` values: ``classes``, ``input``, and the spec's own params (``variant``;
+    archc.parameters)."""
     log_every: int = 50
     """Steps between progress lines off a terminal (0: none)."""
 
