@@ -1,6 +1,7 @@
 """`init torchvision` against torchvision's own initialisation, tensor by tensor.
 
-For every counterpart in specs/torchvision/ (its file stem is torchvision's model name), the
+For every counterpart in specs/torchvision/ (tests/torchvision_models.py's MODELS: a spec's file
+stem, or a builder of a family spec, its variant, is torchvision's model name), the
 model torchvision builds and the module ``archc.load`` builds are seeded differently and then
 compared key by key: a tensor torchvision fills with a constant (BN and LayerNorm 1/0, zeroed
 biases, running statistics, ConvNeXt's layer scale) must be that constant exactly; a random one
@@ -27,13 +28,13 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from torchvision_models import build
+from torchvision_models import MODELS, build, check_directory_covered
 
 import archc
-from archc import ir
+from archc import families, ir
 
 SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
-NAMES = sorted(p.stem for p in SPECS.glob("*.arch"))
+NAMES = sorted(MODELS)
 # Small models that build in well under a second each: the fast part of the set.
 FAST = ("mobilenet_v3_small", "squeezenet1_0", "shufflenet_v2_x1_0", "mnasnet1_0")
 
@@ -154,13 +155,14 @@ def check_init(name: str) -> None:
     torch.manual_seed(0)
     theirs = build(name).state_dict()
     torch.manual_seed(1)  # another stream: the two samples are independent
-    ours = archc.load(SPECS / f"{name}.arch").state_dict()
+    ours = archc.load(f"torchvision/{name}").state_dict()
     problems = _problems(name, theirs, ours)
     assert not problems, f"{name}: " + "\n".join(problems)
 
 
 def test_the_fast_set_is_in_the_set():
     assert set(FAST) <= set(NAMES)
+    check_directory_covered(NAMES)
 
 
 @pytest.mark.parametrize(
@@ -184,11 +186,16 @@ def test_every_scheme_writes_every_tensor(name, scheme, poisoned, tmp_path):
     # The spec with another init line, beside a copy of the blocks it imports.
     shutil.copytree(SPECS.parent / "blocks", tmp_path / "blocks")
     (tmp_path / "torchvision").mkdir()
-    spec = tmp_path / "torchvision" / f"{name}.arch"
-    text = (SPECS / f"{name}.arch").read_text()
+    # A builder of a family spec: the family's file, read with the builder's variant.
+    member = families.member(f"torchvision/{name}")
+    path, params = (
+        (member.family, {"variant": member.variant}) if member else (SPECS / f"{name}.arch", {})
+    )
+    spec = tmp_path / "torchvision" / path.name
+    text = path.read_text()
     assert "\ninit torchvision\n" in text
     spec.write_text(text.replace("\ninit torchvision\n", f"\ninit {scheme}\n"))
-    model = archc.load(spec)
+    model = archc.load(spec, **params)
     for key, t in model.state_dict().items():
         if t.is_floating_point():
             assert bool(t.isfinite().all()), key

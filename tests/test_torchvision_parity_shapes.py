@@ -1,25 +1,23 @@
 """The torchvision specs against torchvision itself: parameter count, layer shapes, MACs.
 
-For every specs/torchvision/*.arch: archc's parameter total equals torchvision's
+For every model of tests/torchvision_models.py (each a spec of specs/torchvision/ or a variant of
+a family spec there, loaded by its torchvision name): archc's parameter total equals torchvision's
 ``sum(p.numel())``; the output shapes of the conv, pool and linear layers, in order, equal what
 forward hooks on torchvision's model record at 224x224 (299x299 for inception_v3); and archc's
 MAC total is within 1% of a count made here from those hooks (conv: output elements x
 in_channels/groups x kh x kw; linear: output elements x in, which is in x out for a vector and
-counts every position of ConvNeXt's channels-last linears). A missing spec file fails the test.
+counts every position of ConvNeXt's channels-last linears). A name no spec ships fails the test.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 from torchvision_models import MODELS, NOT_ON_META, build, input_size
 
-from archc.check import check_file
+from archc.check import check_spec
 
-SPECS = Path(__file__).resolve().parent.parent / "specs" / "torchvision"
 HOOKED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear)
 # Models whose forward pools with a function before the classifier (F.adaptive_avg_pool2d;
 # MNASNet's and ShuffleNet's x.mean([2, 3])), not a module.
@@ -63,9 +61,8 @@ def hooked_forward(model: nn.Module, size: int) -> tuple[list[tuple[int, ...]], 
 @pytest.fixture(scope="module", params=MODELS)
 def pair(request):
     name = request.param
-    path = SPECS / f"{name}.arch"
-    assert path.is_file(), f"missing spec {path}"
-    checked = check_file(path)
+    # By its builder name: a file of specs/torchvision/, or a variant of a family spec there.
+    checked = check_spec(f"torchvision/{name}")
     assert checked.ok, [f"{d.span}: {d.code} {d.message}" for d in checked.diagnostics]
     assert checked.accounting is not None
     model = torchvision_model(name)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torchvision
 from torch import nn
+
+from archc import families
+
+SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
 
 MODELS = [
     "alexnet",
@@ -31,6 +37,7 @@ MODELS = [
     "shufflenet_v2_x1_0",
     "convnext_tiny",
     "efficientnet_b0",
+    "efficientnet_v2_s",
     "regnet_y_400mf",
 ]
 # Constructors that compute with tensor values (RegNet's widths: torch.arange(...).tolist()),
@@ -50,6 +57,25 @@ def min_size(name: str) -> int:
     """The smallest input side the model takes, as its torchvision weights' metadata states."""
     height, width = torchvision.models.get_model_weights(name).DEFAULT.meta["min_size"]
     return max(height, width)
+
+
+def plain_specs() -> list[str]:
+    """The file stems of specs/torchvision/'s specs that build one network each."""
+    return sorted(p.stem for p in SPECS.glob("*.arch") if families.family(p) is None)
+
+
+def family_specs() -> list[families.Family]:
+    """specs/torchvision/'s family specs (issue 23): one file, a builder per variant."""
+    return [f for p in sorted(SPECS.glob("*.arch")) if (f := families.family(p)) is not None]
+
+
+def check_directory_covered(names: list[str]) -> None:
+    """Every spec of specs/torchvision/ is among ``names``: a plain spec by its file stem, a
+    family by at least one of its builders; and every name is shipped, as a file or a builder."""
+    builders = {n for f in family_specs() for n in f.names}
+    assert set(plain_specs()) <= set(names)
+    assert all(set(f.names) & set(names) for f in family_specs())
+    assert set(names) <= set(plain_specs()) | builders
 
 
 def build(name: str) -> nn.Module:
