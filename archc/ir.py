@@ -11,9 +11,17 @@ prefixes of the compiled module's state_dict keys.
 import json
 from functools import reduce
 from operator import or_
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from archc.nodes import (
     MAX_SIZE,
@@ -103,9 +111,10 @@ _ARITY = {"input": (0, 0), "shortcut": (1, 1)}
 Init = Literal["kaiming", "xavier", "torchvision"]
 
 
-def well_formed(nodes: list[Node], output: str) -> None:
+def well_formed(nodes: list[Node], output: str, aux: list[str] | tuple[str, ...] = ()) -> None:
     """Raises ``ValueError`` unless ``nodes`` are in topological order, the input first and only
-    there, names unique, each op with its number of inputs, and ``output`` one of them."""
+    there, names unique, each op with its number of inputs, and ``output`` one of them, as each
+    auxiliary output is (none of them the output or the input, each once)."""
     seen: set[str] = set()
     for i, node in enumerate(nodes):
         if (i == 0) != isinstance(node, Input):
@@ -121,6 +130,11 @@ def well_formed(nodes: list[Node], output: str) -> None:
         seen.add(node.name)
     if output not in seen:
         raise ValueError(f"output {output!r} is not a node")
+    for name in aux:
+        if name not in seen or name == nodes[0].name:
+            raise ValueError(f"auxiliary output {name!r} is not a layer")
+        if name == output or list(aux).count(name) > 1:
+            raise ValueError(f"auxiliary output {name!r} is given twice")
 
 
 class Graph(BaseModel):
@@ -141,11 +155,22 @@ class Graph(BaseModel):
     """Claims on the whole network's totals (a lecture's ``TOTAL params:`` line)."""
     recipe: Recipe | None = None
     """The ``train:`` section's training recipe; None for a spec without one."""
+    aux: list[str] = Field(default_factory=list)
+    """The outputs of the auxiliary classifiers (``aux NAME:``), in the order the module
+    returns them after the main output in training mode; left out of the JSON when empty, so a
+    network without them reads and prints as before they existed."""
 
     @model_validator(mode="after")
     def _well_formed(self) -> "Graph":
-        well_formed(self.nodes, self.output)
+        well_formed(self.nodes, self.output, self.aux)
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_empty_aux(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not data.get("aux"):
+            data.pop("aux", None)
+        return data
 
     @classmethod
     def assemble(
@@ -157,12 +182,19 @@ class Graph(BaseModel):
         nodes: list[Node],
         output: str,
         totals: list[Claim],
+        aux: list[str] | None = None,
     ) -> "Graph":
         """The graph of nodes validated one by one (raises ``ValueError`` when it is not well
         formed), without validating them again as members of the union of every kind."""
-        well_formed(nodes, output)
+        well_formed(nodes, output, aux or ())
         return cls.model_construct(
-            name=name, file=file, init=init, nodes=nodes, output=output, totals=totals
+            name=name,
+            file=file,
+            init=init,
+            nodes=nodes,
+            output=output,
+            totals=totals,
+            aux=list(aux or ()),
         )
 
     def node(self, name: str) -> Node:

@@ -77,11 +77,12 @@ def _input_shape(old: tuple[int, ...], value: str) -> tuple[int, ...]:
     return (sizes[2], sizes[0], sizes[1])
 
 
-def _classifier(graph: ir.Graph) -> ir.Node:
-    """The layer whose outputs are the class scores: the output, or the last layer before it
-    with an output count (through softmax, flatten, dropout and pooling, which keep it)."""
+def _classifier(graph: ir.Graph, output: str | None = None) -> ir.Node:
+    """The layer whose outputs are the class scores: the output (or ``output``, an auxiliary
+    classifier's), or the last layer before it with an output count (through softmax,
+    flatten, dropout and pooling, which keep it)."""
     by_name = {n.name: n for n in graph.nodes}
-    node = by_name[graph.output]
+    node = by_name[output or graph.output]
     while True:
         if hasattr(node, "out_features") or hasattr(node, "out_channels"):
             return node
@@ -116,10 +117,12 @@ def apply(
         )
     if "classes" in settings:
         (count,) = _sizes("classes", settings["classes"])[:1]
-        target = _classifier(graph)
-        field = "out_features" if hasattr(target, "out_features") else "out_channels"
-        i = next(i for i, n in enumerate(nodes) if n.name == target.name)
-        nodes[i] = nodes[i].model_copy(update={field: count})
+        # The auxiliary classifiers score the same classes (torchvision's InceptionAux).
+        for output in (graph.output, *graph.aux):
+            target = _classifier(graph, output)
+            field = "out_features" if hasattr(target, "out_features") else "out_channels"
+            i = next(i for i, n in enumerate(nodes) if n.name == target.name)
+            nodes[i] = nodes[i].model_copy(update={field: count})
     changed = graph.model_copy(update={"nodes": nodes, "totals": []})
     result = check_graph(
         changed, file=checked.file, sources=checked.sources, batch=batch, dtype=dtype

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from archc.check import Checked
 from archc.nodes import fmt_shape
 from archc.numbers import fmt_count
-from archc.report import describe
+from archc.report import aux_sections, describe
 
 if TYPE_CHECKING:
     import pydot
@@ -40,6 +40,11 @@ class Picture:
     boxes: list[Box]
     edges: list[tuple[str, str]]
     title: str
+    aux: tuple[str, ...] = ()
+    """The auxiliary classifiers (``aux NAME:``): their clusters say so."""
+
+
+AUX_NOTE = " (aux: training only)"
 
 
 def picture(checked: Checked, depth: int | None = None, costs: bool = False) -> Picture:
@@ -54,13 +59,14 @@ def picture(checked: Checked, depth: int | None = None, costs: bool = False) -> 
     for node in checked.graph.nodes:
         members.setdefault(key(node.name), []).append(node.name)
     nodes = {n.name: n for n in checked.graph.nodes}
+    sections = aux_sections(checked.graph)
     boxes = []
     for name, group in members.items():
         last = accounts[group[-1]]
         if len(group) == 1 and group[0] == name:
             what = describe(nodes[name])
         else:
-            what = f"{len(group)} layers"
+            what = f"{len(group)} layers" + (AUX_NOTE if name in sections else "")
         lines = [name, what, fmt_shape(last.output_shape)]
         if costs:
             params = sum(accounts[m].params for m in group)
@@ -76,7 +82,7 @@ def picture(checked: Checked, depth: int | None = None, costs: bool = False) -> 
             edge = (key(src), key(node.name))
             if edge[0] != edge[1]:
                 edges[edge] = None
-    return Picture(boxes, list(edges), checked.graph.name)
+    return Picture(boxes, list(edges), checked.graph.name, tuple(sections))
 
 
 OVERVIEW_BOXES = 50
@@ -164,7 +170,8 @@ def mermaid(pic: Picture) -> str:
     def emit(cluster: str, indent: str) -> None:
         for item in tree[cluster]:
             if item in tree and item not in boxes:
-                out.append(f'{indent}subgraph {cluster_id[item]}["{_mermaid_text(item)}"]')
+                title = item + (AUX_NOTE if item in pic.aux else "")
+                out.append(f'{indent}subgraph {cluster_id[item]}["{_mermaid_text(title)}"]')
                 emit(item, indent + "  ")
                 out.append(f"{indent}end")
             else:
@@ -209,7 +216,10 @@ def dot_graph(pic: Picture) -> pydot.Dot:
             items = _clusters_last_first(items, {i for i in items if i in tree and i not in boxes})
         for item in items:
             if item in tree and item not in boxes:
-                sub = pydot.Cluster(cluster_id[item], label=item, style="rounded", color="gray")
+                aux = item in pic.aux
+                title = item + (AUX_NOTE if aux else "")
+                style = "rounded,dashed" if aux else "rounded"
+                sub = pydot.Cluster(cluster_id[item], label=title, style=style, color="gray")
                 fill(sub, item)
                 parent.add_subgraph(sub)
                 continue

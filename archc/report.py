@@ -66,12 +66,48 @@ def _rows(checked: Checked, acc: Accounting, depth: int | None = None) -> list[t
     assert checked.graph is not None
     nodes = {n.name: n for n in checked.graph.nodes}
     if depth is None:
-        return [_row(la, nodes[la.name], checked.layouts.get(la.name)) for la in acc.layers]
+        rows = [_row(la, nodes[la.name], checked.layouts.get(la.name)) for la in acc.layers]
+    else:
+        rows = [
+            _row(group[0], nodes[name], checked.layouts.get(name))
+            if len(group) == 1 and group[0].name == name
+            else _rolled(name, group, nodes, depth, checked.layouts.get(group[-1].name))
+            for name, group in _groups(acc.layers, depth).items()
+        ]
+    sections = aux_sections(checked.graph)
+    marked = [r[:1] + (f"{r[1]} [aux]",) + r[2:] for r in rows if _aux_of(r[0], sections)]
+    if not marked:
+        return rows
+    it = iter(marked)
+    return [next(it) if _aux_of(r[0], sections) else r for r in rows]
+
+
+def aux_sections(graph: ir.Graph) -> list[str]:
+    """The names of the network's auxiliary classifiers (``aux NAME:``), in the order of their
+    outputs in training mode (none for a graph-like object without ``aux``)."""
+    return [name.split(".", 1)[0] for name in getattr(graph, "aux", ())]
+
+
+def _aux_of(name: str, sections: list[str]) -> str | None:
+    """The auxiliary classifier the layer (or rolled-up group) ``name`` belongs to, if any."""
+    head = name.split(".", 1)[0]
+    return head if head in sections else None
+
+
+def _aux_lines(checked: Checked, acc: Accounting) -> list[str]:
+    """The totals' line on the auxiliary classifiers: what of the totals is theirs."""
+    assert checked.graph is not None
+    sections = aux_sections(checked.graph)
+    if not sections:
+        return []
+    layers = [la for la in acc.layers if _aux_of(la.name, sections)]
+    params = sum(la.params for la in layers)
+    macs = sum(la.macs for la in layers)
+    names = ", ".join(dict.fromkeys(_aux_of(la.name, sections) or "" for la in layers))
     return [
-        _row(group[0], nodes[name], checked.layouts.get(name))
-        if len(group) == 1 and group[0].name == name
-        else _rolled(name, group, nodes, depth, checked.layouts.get(group[-1].name))
-        for name, group in _groups(acc.layers, depth).items()
+        f"aux          {len(sections)} auxiliary classifier{'s' if len(sections) > 1 else ''} "
+        f"({names}; rows marked [aux]): {params:,} params ({fmt_count(params)}) and "
+        f"{fmt_count(macs)} MACs of the totals, run in training mode only"
     ]
 
 
@@ -197,7 +233,7 @@ def render_text(checked: Checked, depth: int | None = None) -> str:
     out = [_title(checked), "", line(HEADERS), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in rows[1:]]
     out += ["", "memory: values each layer adds (- = in place or a view, none added)", ""]
-    out += ["totals", *("  " + s for s in _totals_lines(acc))]
+    out += ["totals", *("  " + s for s in _totals_lines(acc) + _aux_lines(checked, acc))]
     if checked.fusion and depth is not None:
         # Rolled up, the table is short; a plan of every group would be most of it again.
         out += ["", f"fusion plan: {len(checked.fusion)} groups (listed without --depth)"]
@@ -242,7 +278,7 @@ def render_markdown(checked: Checked, depth: int | None = None) -> str:
     for row in _rows(checked, acc, depth):
         out.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
     out += ["", "**Totals**", ""]
-    out += [f"- {' '.join(s.split())}" for s in _totals_lines(acc)]
+    out += [f"- {' '.join(s.split())}" for s in _totals_lines(acc) + _aux_lines(checked, acc)]
     if checked.fusion and depth is not None:
         out += ["", f"**Fusion plan**: {len(checked.fusion)} groups (listed without --depth)"]
     elif checked.fusion:
@@ -317,13 +353,25 @@ def summary_dict(checked: Checked) -> dict[str, object]:
             for c in checked.claims
         ],
         "recipe": checked.graph.recipe.model_dump() if checked.graph.recipe else None,
-        # Only where there are some (I002): the other specs' summaries keep their keys.
+        # Only where there are some (aux classifiers, I002): other summaries keep their keys.
+        **({"aux": _aux_dict(checked.graph, acc)} if checked.graph.aux else {}),
         **(
             {"library_defaults": [_library_default(d) for d in checked.library_defaults]}
             if checked.library_defaults
             else {}
         ),
     }
+
+
+def _aux_dict(graph: ir.Graph, acc: Accounting) -> list[dict[str, object]]:
+    """Each auxiliary classifier: its name, its output and the totals' share that is its."""
+    out: list[dict[str, object]] = []
+    for name, output in zip(aux_sections(graph), graph.aux):
+        layers = [la for la in acc.layers if la.name.split(".", 1)[0] == name]
+        params = sum(la.params for la in layers)
+        macs = sum(la.macs for la in layers)
+        out.append({"name": name, "output": output, "params": params, "macs": macs})
+    return out
 
 
 def _library_default(d: Diagnostic) -> dict[str, object]:

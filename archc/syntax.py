@@ -239,6 +239,11 @@ class ClaimSyntax:
     span: Span
 
 
+ACT = "act"
+"""`act(EXPR)`: the activation whose name a string value gives (`act(activation)`), a layer of
+its own or an item of a defaults line."""
+
+
 # --- statements --------------------------------------------------------------------------------
 
 
@@ -368,6 +373,10 @@ class Layer:
     declared: DeclaredShape | None = None
     claims: tuple[ClaimSyntax, ...] = ()
     name_span: Span | None = None
+    refs: tuple[Name, ...] = ()
+    """``concat with a, b`` / ``add of a, b``: the earlier named outputs it joins."""
+    ref_mode: Literal["with", "of"] | None = None
+    """``with``: the current output, then the named ones; ``of``: the named ones only."""
     template: Template | None = None
     """A quoted label with ``{EXPR}`` holes: each repetition named by it."""
 
@@ -485,6 +494,17 @@ class Branch:
 
 
 @dataclass(frozen=True)
+class Aux:
+    """``aux NAME:`` + a body: an auxiliary classifier, a side path from the current output
+    whose layers are the network's (GoogLeNet's ``aux1``, Inception-v3's ``AuxLogits``); the
+    module returns its output beside the main one in training mode only."""
+
+    name: str
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class If:
     """``if CONDITION:`` + a body, elaborated only when the condition holds."""
 
@@ -557,6 +577,7 @@ Stmt = (
     | Gate
     | Shortcut
     | Branch
+    | Aux
     | If
     | Train
     | SpecParam

@@ -17,7 +17,7 @@ from archc.parser import parse
 
 def test_every_statement_class_has_one_construct():
     assert set(CONSTRUCTS) == set(get_args(S.Stmt))
-    assert len(REGISTERED) == len(get_args(S.Stmt)) == 21
+    assert len(REGISTERED) == len(get_args(S.Stmt)) == 22
 
 
 def test_a_construct_without_a_facet_fails_when_defined():
@@ -59,6 +59,7 @@ HEADER_LINES = {
     "branch:": ("block b(w):\n    branch:\n        relu\n", S.Branch),
     "sequential branch:": ("block b(w):\n    sequential branch:\n        relu\n", S.Branch),
     "inline branch:": ("block b(w):\n    inline branch:\n        relu\n", S.Branch),
+    "aux NAME:": ("input [8x8x3]\naux a:\n    relu\n", S.Aux),
     "let NAME = EXPR": ("block b(w):\n    let v = w * 2\n    relu\n", S.Let),
     "table NAME(COLUMNS):": ("table t(a, b):\n    1, 2\n    3, 4\n", S.Table),
     "for TARGETS in EXPR:": ("block b(w):\n    for k in range(w):\n        relu\n", S.For),

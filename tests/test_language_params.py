@@ -340,7 +340,10 @@ def test_shipped_libraries_take_bn_params(tmp_path: Path) -> None:
 
 
 def test_act_chooses_an_activation_by_a_value() -> None:
-    text = doc_example("conv: bn, act(activation)")
+    text = (
+        'param activation = "silu"\nconv: bn, act(activation)\ninput [32x32x3]\n'
+        "CONV 16 3x3 pad 1 no bias\nCONV 16 3x3 pad 1 no bias\nGAP\nFC 10\n"
+    )
     ops = [n.op for n in parse_spec(text, "example.arch").graph.nodes]
     assert ops == [
         "input",
@@ -360,5 +363,59 @@ def test_act_chooses_an_activation_by_a_value() -> None:
     bad = parse_spec(text, "example.arch", {"activation": "rellu"}).diagnostics
     assert bad[0].code == "E226"
     assert bad[0].message == (
-        '`act(…)` takes the word of an activation, not "rellu": did you mean `relu`?'
+        "`act` builds an activation: `rellu` is not one: did you mean `relu`?"
     )
+
+
+def test_a_library_imported_twice_is_one_copy_when_its_params_agree(tmp_path: Path) -> None:
+    (tmp_path / "lib.arch").write_text("param eps = 1e-5\nblock b():\n    BN eps eps\n")
+    (tmp_path / "mid.arch").write_text('import "lib.arch" (eps = 0.00001)\nblock m():\n    b()\n')
+    spec = tmp_path / "net.arch"
+    spec.write_text('import "mid.arch"\nimport "lib.arch"\ninput [8x8x3]\nm()\n')
+    result = read_spec(spec)
+    assert result.diagnostics == []
+    assert [n.eps for n in result.graph.nodes if n.op == "batchnorm"] == [1e-5]
+    spec.write_text('import "mid.arch"\nimport "lib.arch" (eps = 0.001)\ninput [8x8x3]\nm()\n')
+    (d,) = [d for d in read_spec(spec).diagnostics if d.severity == "error"]
+    assert (d.code, d.span.line) == ("E229", 2)
+    assert d.message == "`lib.arch` is imported again with other settings"
+
+
+def test_read_family_reads_the_syntax_only(tmp_path: Path) -> None:
+    from archc.frontend import read_family
+
+    spec = tmp_path / "fam.arch"
+    spec.write_text(FAMILY)
+    family = read_family(spec)
+    assert family is not None and family.names() == {"a": "resneta", "b": "resnetb"}
+    assert read_family(Path(__file__).resolve().parent.parent / "specs/alexnet.arch") is None
+    lib = read_family(Path(__file__).resolve().parent.parent / "specs/blocks/mobilenet_v3.arch")
+    assert lib is not None and lib.template is None and lib.variants == ()
+    assert lib.params == {"bn_eps": Fraction(1, 1000), "bn_momentum": Fraction(1, 100)}
+
+
+def test_param_lines_that_are_not_params() -> None:
+    assert errors("param w\ninput [8x8x3]\nCONV 4 3x3\n")[0][:2] == ("E106", 1)
+    assert errors("param w = \ninput [8x8x3]\nCONV 4 3x3\n")[0][0] in ("E102", "E106")
+
+
+def test_builder_names_fill_the_template_with_each_variants_constants() -> None:
+    text = (
+        'network resnet{depth}\nparam variant = "small"\nvariants(depth):\n'
+        "    small: 18\n    large: 50\ninput [8x8x3]\nCONV 4 3x3\n"
+    )
+    result = parse_spec(text)
+    assert result.graph.name == "resnet18"
+    assert result.family.names() == {"small": "resnet18", "large": "resnet50"}
+    vgg = (
+        'network {variant}\nparam variant = "vgg11"\nvariants(bn):\n    vgg11: 0\n    vgg11_bn: 1\n'
+    )
+    family = parse_spec(vgg + "input [8x8x3]\nCONV 4 3x3\n").family
+    assert family.names() == {"vgg11": "vgg11", "vgg11_bn": "vgg11_bn"}
+
+
+def test_template_errors_point_into_the_template() -> None:
+    text = 'param s = 1\ninput [8x8x3]\nstage "block{s + t}":\n    CONV 4 3x3\n'
+    assert errors(text) == [("E207", 3, 18, "unknown name `t`: did you mean `s`?")]
+    text = 'param s = 1\ninput [8x8x3]\n"c{s * 2 + q}": CONV 4 3x3\n'
+    assert errors(text)[0][:3] == ("E207", 3, 12)

@@ -328,3 +328,139 @@ def test_shapes_and_lists_keep_their_places() -> None:
     assert widths(g) == [4]
     g = graph("input [8x8x3]\nblock b(ws):\n    CONV ws[1] 1x1\nx: b([2, 6])\n")
     assert widths(g) == [6]
+
+
+def test_strings_lists_and_tuples_pass_to_blocks() -> None:
+    g = graph(
+        "input [8x8x3]\n"
+        "block b(kind, ws, pair = (1, 2)):\n"
+        '    if kind == "basic":\n'
+        "        CONV ws[0] 3x3 pad 1\n"
+        '    if kind != "basic" and len(ws) > 1:\n'
+        "        CONV ws[1] * pair[1] 1x1\n"
+        'x: b("basic", [4])\n'
+        "y: b('bottleneck', [4, 8], pair (3, 5))\n"
+    )
+    assert widths(g) == [4, 40]
+
+
+# --- act(NAME): an activation chosen by a string -----------------------------------------------
+
+
+def test_act_builds_the_activation_a_string_names() -> None:
+    g = graph(
+        "input [8x8x3]\n"
+        'let a = "silu"\n'
+        "conv: bn, act(a)\n"
+        "block b(kind):\n"
+        "    CONV 4 1x1\n"
+        "    act(kind)\n"
+        "CONV 4 3x3\n"
+        'x: act("hard swish")\n'
+        'y: b("relu6")\n'
+    )
+    assert [(n.name, n.op) for n in g.nodes] == [
+        ("input", "input"),
+        ("conv1", "conv"),
+        ("bn1", "batchnorm"),
+        ("silu1", "silu"),
+        ("x", "hardswish"),
+        ("y.conv1", "conv"),
+        ("y.bn1", "batchnorm"),
+        ("y.silu1", "silu"),
+        ("y.relu1", "relu6"),
+    ]
+
+
+def test_act_turns_the_lecture_convention_off() -> None:
+    g = graph('input [8x8x3]\nCONV 4 3x3\nact("tanh")\nFC 2\n')
+    assert [n.op for n in g.nodes] == ["input", "conv", "tanh", "linear"]
+
+
+def test_act_errors() -> None:
+    assert errors('input [8x8x3]\nCONV 4 3x3\nact("rleu")\n')[0] == (
+        "E226",
+        3,
+        5,
+        "`act` builds an activation: `rleu` is not one: did you mean `relu`?",
+    )
+    assert errors("input [8x8x3]\nCONV 4 3x3\nact(3)\n")[0][:3] == ("E226", 3, 5)
+    assert errors('input [8x8x3]\nCONV 4 3x3\nact("conv")\n')[0][0] == "E226"
+    assert errors('input [8x8x3]\nCONV 4 3x3\nact("relu", 2)\n')[0][:2] == ("E206", 3)
+    assert errors("input [8x8x3]\nblock act(w):\n    relu\nCONV 4 3x3\n")[0][:2] == ("E218", 2)
+
+
+# --- limits ------------------------------------------------------------------------------------
+
+
+def test_nested_comprehensions_and_loops_are_bounded() -> None:
+    nested = "[[a for a in range(100000)] for b in range(100000)]"
+    assert problem(nested) == ("E209", "this expression takes more than 200,000 steps to compute")
+    loops = errors(
+        "input [8x8x3]\nfor a in range(100000):\n    for b in range(100000):\n"
+        "        let x = 1\nCONV 4 3x3\n"
+    )
+    assert loops == [("E216", 3, 5, "the `for` loops of this spec make more than 100,000 passes")]
+    assert value("sum([a for a in range(100000)])") == 4_999_950_000  # within the bounds
+
+
+@pytest.mark.parametrize(
+    ("line", "code", "column", "message", "help"),
+    [
+        ("let = 3", "E106", 1, "a `let` line is `let NAME = VALUE`", "write e.g. `let width = 64`"),
+        ("let x 3", "E106", 1, "a `let` line is `let NAME = VALUE`", "write e.g. `let width = 64`"),
+        ("table t:", "E106", 1, "a `table` line is `table NAME(columns):`", None),
+        ("let y = 2 if 1", "E102", 15, "unexpected end of line", "expected `else`"),
+        ("for k in xs", "E102", 12, "unexpected end of line", "expected `:`"),
+        ("for k xs:", "E102", 7, "unexpected `xs:`", None),
+        ("let y = 0 - -x", "E102", 13, "unexpected `-`", None),
+        ("let y = range()", "E106", 9, "`range` takes 1 to 3 values, not 0", None),
+        ("let y = xs[1:2:3]", "E102", 15, "unexpected `:`", "expected `]`"),
+        (
+            "let y = rnage(3)",
+            "E102",
+            9,
+            "`rnage(…)` is not a function: did you mean `range`?",
+            None,
+        ),
+    ],
+)
+def test_syntax_errors_of_the_new_forms(
+    line: str, code: str, column: int, message: str, help: str | None
+) -> None:
+    result = parse_spec(f"input [8x8x3]\nlet xs = [1, 2]\n{line}\nCONV 4 3x3\n", "net.arch")
+    d = result.diagnostics[0]
+    assert (d.code, d.line, d.column, d.message) == (code, 3, column, message)
+    if help is not None:
+        assert d.help == help
+    else:
+        assert d.help  # every one says what to write
+
+
+def test_a_let_in_an_if_body_defines_its_name_below_the_if() -> None:
+    g = graph("input [8x8x3]\nlet a = 2\nif a > 1:\n    let b = a * 8\nCONV b 3x3\n")
+    assert widths(g) == [16]
+    assert errors("input [8x8x3]\nif 0:\n    let b = 8\nCONV b 3x3\n")[0][:3] == ("E207", 4, 6)
+
+
+def test_the_grammar_has_no_lalr_conflicts(caplog: pytest.LogCaptureFixture) -> None:
+    """Lark resolves a shift/reduce conflict silently as a shift; built with ``debug`` it logs
+    each one. The expressions' precedence and the three readings of `[` must need none."""
+    import logging
+    from pathlib import Path
+
+    import lark
+
+    from archc.parsing.lines import _paper_pattern
+
+    grammar = (Path(__file__).parent.parent / "archc" / "grammar.lark").read_text()
+    with caplog.at_level(logging.DEBUG, logger="lark"):
+        lark.Lark(
+            grammar.replace("@PAPER@", _paper_pattern()),
+            parser="lalr",
+            lexer="contextual",
+            maybe_placeholders=True,
+            start=["start", "row", "valuerow"],
+            debug=True,
+        )
+    assert [r.getMessage() for r in caplog.records if "onflict" in r.getMessage()] == []

@@ -125,6 +125,8 @@ KINDS: dict[str, list[tuple[str, str]]] = {
     "stochastic_depth": [("stochastic depth 0.2\n", ANY)],
     "split": [("split 2 part 1\n", FIRST)],
     "permute": [("permute 0 1 3 2\n", ANY)],
+    "slice": [("slice channels 0:2\n", FIRST)],
+    "pad": [("pad channels 2\n", FIRST)],
     "multiply": [("gate:\n    relu\n", ANY)],
     "linear": [("FC 5\n", FIRST), ("FC 5 channels last\n", LAST)],
     "dropout": [("dropout 0.3\n", ANY)],

@@ -136,6 +136,8 @@ CASES = [
     ("duplicate stage", INPUT + "stage s:\n    relu\nstage s:\n    relu\n", "E210", 4, 1),
     ("add without residual", INPUT + "CONV 64 3x3\nadd\n", "E211", 3, 1),
     ("concat without branches", INPUT + "CONV 64 3x3\nconcat\n", "E211", 3, 1),
+    ("reference to no output", INPUT + "stem: CONV 4 1x1\nconcat with stme\n", "E225", 3, 13),
+    ("unnamed stage", INPUT + "stage:\n    CONV 4 1x1\n", "E104", 2, 1),
     ("residual without add", INPUT + "residual:\n    CONV 3 3x3 pad 1\nrelu\n", "E211", 2, 1),
     ("branch without concat", INPUT + "branch:\n    relu\nbranch:\n    relu\nFC 3\n", "E211", 2, 1),
     ("conv without filters", INPUT + "CONV 3x3\n", "E213", 2, 1),

@@ -52,6 +52,8 @@ EXAMPLES: dict[str, tuple[str, tuple[int, ...], int]] = {
     ),
     "split": ("split 2 part 2\n", (2, 8, 8), 0),
     "permute": ("permute 0 2 3 1\n", (8, 8, 4), 0),
+    "slice": ("slice channels 1:3\n", (2, 8, 8), 0),
+    "pad": ("pad channels 3\n", (7, 8, 8), 0),
     "multiply": ("gate:\n    GAP\n    CONV 4 1x1 no relu\n    sigmoid\n", (4, 8, 8), 0),
     "linear": ("FC 5\n", (5,), 8 * 8 * 4 * 5 + 5),
     "dropout": ("FC 5 no relu\ndropout 0.3\n", (5,), 0),

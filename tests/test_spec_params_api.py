@@ -311,3 +311,12 @@ def test_resume_refuses_other_params(tiny_data: Path, tmp_path: Path, capsys, mo
     code, out, err = run(["train", str(tmp_path / "tiny_b"), *base[2:], "--resume"], capsys)
     assert code == 0, err
     assert "resuming" in out + err, out + err
+
+
+def test_export_takes_a_member_name_and_set(family: Path, tmp_path: Path, capsys) -> None:
+    pytest.importorskip("onnx")
+    out = tmp_path / "tiny_b.onnx"
+    code, _, err = run(["export", str(family.parent / "tiny_b"), "-o", str(out)], capsys)
+    assert code == 0 and out.is_file(), err
+    code, _, err = run(["export", str(family), "--set", "scores=zero", "-o", str(out)], capsys)
+    assert code == 1 and "E229" in err and "scores" in err, err

@@ -7,7 +7,7 @@ from pathlib import Path
 import torchvision
 from torch import nn
 
-from archc import families
+from archc.families import family
 
 SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
 
@@ -49,6 +49,18 @@ NOT_ON_META = {"regnet_y_400mf"}
 INPUT_SIZE = {"inception_v3": 299}
 
 
+def plain_specs() -> list[str]:
+    """The names of the specs in specs/torchvision/ that are no family (vgg11.arch: vgg11)."""
+    return sorted(p.stem for p in SPECS.glob("*.arch") if family(p) is None)
+
+
+def shipped_names() -> list[str]:
+    """Every name specs/torchvision/ builds: each plain spec's, and each family's builder names
+    (regnet.arch: regnet_y_400mf, ..., regnet_x_32gf), which ``torchvision/<name>`` resolves to."""
+    members = [n for p in SPECS.glob("*.arch") if (f := family(p)) is not None for n in f.names]
+    return sorted([*plain_specs(), *members])
+
+
 def input_size(name: str) -> int:
     return INPUT_SIZE.get(name, 224)
 
@@ -59,30 +71,10 @@ def min_size(name: str) -> int:
     return max(height, width)
 
 
-def plain_specs() -> list[str]:
-    """The file stems of specs/torchvision/'s specs that build one network each."""
-    return sorted(p.stem for p in SPECS.glob("*.arch") if families.family(p) is None)
-
-
-def family_specs() -> list[families.Family]:
-    """specs/torchvision/'s family specs (issue 23): one file, a builder per variant."""
-    return [f for p in sorted(SPECS.glob("*.arch")) if (f := families.family(p)) is not None]
-
-
-def check_directory_covered(names: list[str]) -> None:
-    """Every spec of specs/torchvision/ is among ``names``: a plain spec by its file stem, a
-    family by at least one of its builders; and every name is shipped, as a file or a builder."""
-    builders = {n for f in family_specs() for n in f.names}
-    assert set(plain_specs()) <= set(names)
-    assert all(set(f.names) & set(names) for f in family_specs())
-    assert set(names) <= set(plain_specs()) | builders
-
-
 def build(name: str) -> nn.Module:
-    """torchvision's model, randomly initialised (nothing is downloaded); GoogLeNet and
-    Inception-v3 without their auxiliary classifiers (and input transform), as the specs have
-    none."""
-    kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
-    if name == "inception_v3":
-        kwargs = {"aux_logits": False, "transform_input": False, "init_weights": True}
+    """torchvision's model, randomly initialised (nothing is downloaded), with its default
+    arguments: GoogLeNet and Inception-v3 with their auxiliary classifiers and without the
+    input transform, as ``get_model(name, weights=None)`` builds them and the specs have them
+    (``init_weights=True`` is their default too, named only to silence its FutureWarning)."""
+    kwargs = {"init_weights": True} if name in ("googlenet", "inception_v3") else {}
     return getattr(torchvision.models, name)(weights=None, **kwargs)

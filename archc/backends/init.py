@@ -39,8 +39,9 @@ convnext      trunc normal(0, 0.02, ±2); 0        trunc normal(0, 0.02, ±2); 0
 "He" is ``kaiming_normal_``/``kaiming_uniform_`` with gain sqrt(2) (ReLU's, and torch's default
 leaky-ReLU slope 0 gives the same); "trunc normal(m, s, ±2)" is cut at ±2 absolute, as
 ``trunc_normal_``'s defaults. Inception-v3's auxiliary classifier, whose layers torchvision
-gives std 0.01 and 0.001, is not something a spec has. A layer scale starts at its value
-(ConvNeXt: 1e-6).
+gives std 0.01 and 0.001, keeps 0.1 for its conv (the 0.01 is set on the BasicConv2d, which
+the loop never asks) and 0.001 for its FC: here the FC that is an ``aux`` classifier's output.
+A layer scale starts at its value (ConvNeXt: 1e-6).
 
 Modules are visited in graph order, so the result is a function of ``torch.manual_seed``.
 """
@@ -162,8 +163,12 @@ def _torchvision_conv(module: nn.Conv2d, scheme: Scheme, last: bool) -> None:
         _zero(module.bias)
 
 
-def _torchvision_linear(module: nn.Linear, scheme: Scheme) -> None:
+def _torchvision_linear(module: nn.Linear, scheme: Scheme, aux: bool = False) -> None:
     w = module.weight
+    if scheme == "inception_v3" and aux:  # InceptionAux's fc.stddev
+        nn.init.trunc_normal_(w, mean=0.0, std=0.001, a=-2, b=2)
+        _default_bias(module)
+        return
     if scheme in ("defaults", "resnet", "squeezenet"):
         module.reset_parameters()
     elif scheme in ("vgg", "mobilenet", "regnet"):
@@ -204,7 +209,8 @@ def initialize(model: nn.Module, graph: ir.Graph) -> None:
     scheme = torchvision_scheme(graph) if graph.init == "torchvision" else None
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     last_conv = convs[-1] if convs else None
-    for module in model.modules():
+    aux = set(graph.aux)
+    for name, module in model.named_modules():
         if isinstance(module, nn.BatchNorm2d | nn.GroupNorm):
             if isinstance(module, nn.BatchNorm2d):
                 module.reset_running_stats()
@@ -214,7 +220,7 @@ def initialize(model: nn.Module, graph: ir.Graph) -> None:
         elif isinstance(module, nn.Conv2d) and scheme is not None:
             _torchvision_conv(module, scheme, module is last_conv)
         elif isinstance(module, nn.Linear) and scheme is not None:
-            _torchvision_linear(module, scheme)
+            _torchvision_linear(module, scheme, name in aux)
         elif isinstance(module, nn.Conv2d | nn.Linear):
             _plain(module, graph.init)
         elif (

@@ -38,6 +38,8 @@ def recipe_lines(graph: ir.Graph) -> list[str]:
         if r.loss == "nll"
         else f"nn.CrossEntropyLoss(label_smoothing={r.label_smoothing!r})"
     )
+    if graph.aux:
+        loss = f"WithAux({loss})"
     lines += [
         "    return {",
         '        "model": model,',
@@ -56,7 +58,33 @@ def recipe_lines(graph: ir.Graph) -> list[str]:
         lines.append(f'        "ema": {r.ema!r},')
     if r.clip_grad_norm:
         lines.append(f'        "clip_grad_norm": {r.clip_grad_norm!r},')
-    return [*lines, "    }"]
+    return [*(WITH_AUX if graph.aux else []), *lines, "    }"]
+
+
+WITH_AUX = [
+    "class WithAux(nn.Module):",
+    '    """The loss of a network with auxiliary classifiers: in training mode it returns (main,',
+    "    aux...), and the loss is loss(main) + 0.3 x each loss(aux), the GoogLeNet paper's",
+    '    weight; in eval mode the plain loss of the main output."""',
+    "",
+    "    def __init__(self, criterion: nn.Module, weight: float = 0.3) -> None:",
+    "        super().__init__()",
+    "        self.criterion = criterion",
+    "        self.weight = weight",
+    "",
+    "    def forward(self, out: Tensor | tuple[Tensor, ...], target: Tensor) -> Tensor:",
+    "        if not isinstance(out, tuple):",
+    "            return self.criterion(out, target)",
+    "        main, *aux = out",
+    "        total = self.criterion(main, target)",
+    "        for side in aux:",
+    "            if side is not None:",
+    "                total = total + self.weight * self.criterion(side, target)",
+    "        return total",
+    "",
+    "",
+]
+"""The generated file's copy of archc.training.recipe.WithAux (the same repr and numbers)."""
 
 
 def _str(text: str) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ MAX_FLAGS = 3
 that differ by more get classes of their own (DenseNet's dense blocks of 6, 12, 24, 16 layers)."""
 # Module-level names of the generated file (``recipe``: the train: section's function).
 _IMPORTED = {"torch", "nn", "Tensor", "self", "x", "out", "fused", "model", "recipe", "_"}
+_IMPORTED |= {"WithAux"}  # the recipe's loss of a network with aux classifiers
 _IMPORTED |= set(HELPERS)
 _RESERVED = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins)) | _IMPORTED
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -373,13 +375,18 @@ class _Writer:
         lines.append(f"{ind}return {var[part.exit]}")
         return lines
 
+    def network_forward(self) -> list[str]:
+        """The network's ``forward`` (:func:`_aux_forward` with auxiliary classifiers)."""
+        return _aux_forward(self) if self.graph.aux else self.forward(self.root, {})
+
     def step(self, step: Step, var: dict[str, str], ind: str) -> list[str]:
         out = var[step.out]
         ins = [var[a] for a in step.args]
         if step.child is None:
             assert step.node is not None
             if _augmented(step):  # out += identity: ``out`` is the variable of ins[0]
-                return [f"{ind}{out} {op_of(step.node).augmented} {ins[1]}"]
+                # An n-way add (RepVGG's branches) adds each further input in turn.
+                return [f"{ind}{out} {op_of(step.node).augmented} {a}" for a in ins[1:]]
             expr = op_of(step.node).expression(ins)
             if isinstance(expr, str):
                 return [f"{ind}{out} = {expr}"]
@@ -411,7 +418,7 @@ class _Writer:
     def source(self, parameters: int, fused: bool) -> str:
         graph = self.graph
         init = self.network_init()
-        forward = self.forward(self.root, {})
+        forward = self.network_forward()
         recipe = recipe_lines(graph)
         cls = self.network
         inp = fmt_shape(self.shapes[graph.nodes[0].name])
@@ -454,6 +461,38 @@ class _Writer:
                 "",
             ]
         )
+
+
+def _aux_forward(w: _Writer) -> list[str]:
+    """The ``forward`` of a network with auxiliary classifiers (``aux``): each runs in
+    training mode only, and in training mode the network returns its output and then theirs,
+    as torchvision's GoogLeNet and Inception3 do (the tuple made by ``_outputs``, which
+    TorchScript leaves out: a scripted network runs in eval mode)."""
+    graph, root = w.graph, w.root
+    ind = " " * 8
+    aux = {s.out: s.child for s in root.steps if s.out in graph.aux and s.child}
+    var = _variables(root, [graph.output, *graph.aux], aux)
+    lines = ["    def forward(self, x: Tensor) -> Tensor:"]
+    for step in root.steps:
+        if step.out in aux:
+            lines.append(f"{ind}{var[step.out]}: Tensor | None = None")
+            lines.append(f"{ind}if self.training:")
+            lines += w.step(step, var, ind + "    ")
+        else:
+            lines += w.step(step, var, ind)
+    outs = [var[graph.output], *(var[a] for a in graph.aux)]
+    lines += [f"{ind}if self.training:", f"{ind}    return self._outputs({', '.join(outs)})"]
+    lines.append(f"{ind}return {outs[0]}")
+    params = ["self", f"{outs[0]}: Tensor", *(f"{v}: Tensor | None" for v in outs[1:])]
+    signature = Call("def _outputs", params)
+    return [
+        *lines,
+        "",
+        "    @torch.jit.unused",
+        *_lines(signature, "    ", suffix=" -> Tensor:"),
+        f'{ind}"""In training mode: the output, then the auxiliary classifiers\'."""',
+        f"{ind}return ({', '.join(outs)})  # type: ignore[return-value]",
+    ]
 
 
 def _origin(file: str) -> list[str]:
@@ -696,14 +735,17 @@ def _augmented(step: Step) -> bool:
     return step.node is not None and step.inplace and op_of(step.node).augmented is not None
 
 
-def _variables(part: Part) -> dict[str, str]:
+def _variables(
+    part: Part, returned: Sequence[str] = (), names: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """A variable for every value of ``part``'s forward: ``x`` or ``out`` for a value that only
-    the next step reads (whichever holds a value no later step needs), else a name; an
-    augmented assignment's value keeps its first argument's variable."""
+    the next step reads (whichever holds a value no later step needs), else a name (``names``'
+    for a value named there); an augmented assignment's value keeps its first argument's
+    variable. The values ``returned`` are read after the last step (a network's outputs)."""
     steps = part.steps
     last: dict[str, int] = {part.entry: -1}
     readers: dict[str, list[int]] = {}
-    for i, step in enumerate(steps):
+    for i, step in enumerate([*steps, Step("", list(returned))]):
         for a in step.args:
             readers.setdefault(a, []).append(i)
             last[a] = i
@@ -718,7 +760,7 @@ def _variables(part: Part) -> dict[str, str]:
             continue
         read = readers.get(step.out, [])
         slot = None
-        if set(read) <= {i + 1}:
+        if set(read) <= {i + 1} and step.out not in (names or {}):
             for s in ("x", "out"):
                 held = holds[s]
                 if held is None or last.get(held, -1) <= i:
@@ -728,7 +770,7 @@ def _variables(part: Part) -> dict[str, str]:
             holds[slot] = step.out
             var[step.out] = slot
             continue
-        base = re.sub(r"\W", "_", step.out.rsplit(".", 1)[-1])
+        base = re.sub(r"\W", "_", (names or {}).get(step.out) or step.out.rsplit(".", 1)[-1])
         base = base if _IDENT.fullmatch(base) and not base[0].isdigit() else "v_" + base
         name, n = base, 1
         while name in taken:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from archc import syntax as S
+from archc.constructs import references
 from archc.constructs.base import FileWide, Line, OpenBranches, Outline
 from archc.nodes import fmt_shape
 
@@ -103,6 +104,7 @@ class CallLine(Line):
 
     def elaborate(self, walk: Expander, st: S.CallLine, body: Body) -> None:
         body.cur = walk.call_line(st, body.ctx, body.scope, body.cur)
+        walk.names.output(body.scope, st.name, body.cur)
 
     def outline(self, view: SpecView, st: S.CallLine) -> Outline | None:
         calls = ", ".join(c.block + _times(c.repeat) for c in st.calls)
@@ -123,8 +125,13 @@ class Layer(Line):
     part = "a node (a box) and, for a kind with a module, an attribute of its part"
 
     def continues(self, st: S.Layer, body: Body) -> frozenset[str]:
-        joins = {"concat": "branches", "add": "residual"}.get(st.kind)
-        return frozenset({joins} if joins else ())
+        if st.ref_mode == "of":
+            return frozenset()  # it joins the named outputs only: open sections stay unjoined
+        if st.kind == "concat":
+            return frozenset({"branches"})
+        if st.kind == "add":
+            return frozenset({"residual", "branches"})  # the sum of branches too (RepVGG)
+        return frozenset()
 
     def holds(self, st: S.Layer, kind: str) -> bool:
         return st.kind == kind
@@ -136,7 +143,13 @@ class Layer(Line):
         return Outline(name, "layer", f"{st.kind.lower()} {shape}".strip())
 
     def elaborate(self, walk: Expander, st: S.Layer, body: Body) -> None:
-        if st.kind == "add":
+        self.join(walk, st, body)
+        walk.names.output(body.scope, st.name, body.cur)
+
+    def join(self, walk: Expander, st: S.Layer, body: Body) -> None:
+        if st.ref_mode is not None:
+            self.referring(walk, st, body)
+        elif st.kind == "add":
             self.add(walk, st, body)
         elif st.kind == "multiply":
             raise walk.problem(
@@ -158,7 +171,38 @@ class Layer(Line):
         else:
             body.cur = walk.layer(st, body.ctx, body.scope, [body.cur])
 
+    def referring(self, walk: Expander, st: S.Layer, body: Body) -> None:
+        """``concat with a, b`` / ``add with a``: the current output (or the branches open
+        before it, after the body's input with ``concat input``), then earlier named outputs
+        of the same scope; ``… of a, b``: the named ones only."""
+        named = [references.resolve(walk, ref, body) for ref in st.refs]
+        if st.ref_mode == "of":
+            if len(named) < 2:
+                raise walk.problem(
+                    "E211",
+                    f"`{st.kind} of` joins two or more named outputs",
+                    st.span,
+                    f"name another, or write `{st.kind} with {st.refs[0].id}` to join it with "
+                    "the current output",
+                )
+            body.cur = walk.layer(st, body.ctx, body.scope, named)
+            return
+        if body.residual is not None:
+            raise walk.problem(
+                "E211",
+                f"`{st.kind} with` cannot close a `residual:` section",
+                st.span,
+                "join the residual with a plain `add`, then `add with NAME` on a line of its own",
+            )
+        current = self.joined(walk, st, body) if body.branches is not None else [body.cur]
+        if "input" in st.flags:
+            current.insert(0, body.entry if body.entry is not None else "input")
+        body.cur = walk.layer(st, body.ctx, body.scope, [*current, *named])
+
     def add(self, walk: Expander, st: S.Layer, body: Body) -> None:
+        if body.branches is not None and body.residual is None:
+            body.cur = walk.layer(st, body.ctx, body.scope, self.joined(walk, st, body))
+            return
         residual = body.residual
         if residual is None or residual.output is None:
             raise walk.problem(
@@ -184,6 +228,11 @@ class Layer(Line):
         body.branches = OpenBranches(body.cur, st.span, [], split=(st, fields))
 
     def concat(self, walk: Expander, st: S.Layer, body: Body) -> None:
+        body.cur = walk.layer(st, body.ctx, body.scope, self.joined(walk, st, body))
+
+    def joined(self, walk: Expander, st: S.Layer, body: Body) -> list[str]:
+        """The outputs of the ``branch:`` sections a ``concat`` or an ``add`` joins (E211 when
+        they are fewer than two, or fewer than a split's parts); closes them."""
         joined, body.branches = body.branches, None
         short = (
             joined is None
@@ -206,13 +255,13 @@ class Layer(Line):
         if joined is None or len(joined.outputs) < 2:
             raise walk.problem(
                 "E211",
-                "`concat` needs two or more `branch:` sections before it",
+                f"`{st.kind}` needs two or more `branch:` sections before it",
                 st.span,
-                "a single path needs no `concat`: write its layers without `branch:`"
+                f"a single path needs no `{st.kind}`: write its layers without `branch:`"
                 if joined is not None
                 else None,
             )
-        body.cur = walk.layer(st, body.ctx, body.scope, list(joined.outputs))
+        return list(joined.outputs)
 
 
 def split_extras(walk: Expander, st: S.Layer) -> list[Exception]:

@@ -139,15 +139,8 @@ class Stage(Construct):
             )
         if lower[0] in ("stage", "sequential") and words[1].startswith('"'):
             # `stage "block{s + 1}":`: a name template, filled where the stage is elaborated.
-            at = p.label_span(line)
-            quoted = at.model_copy(
-                update={
-                    "column": at.column
-                    + len(str(line.label))
-                    - len(str(line.label).lstrip())
-                    + str(line.label).index('"')
-                }
-            )
+            at = p.label_span(line)  # the header's words; the quoted name starts at its `"`
+            quoted = at.model_copy(update={"column": at.column + str(line.label).index('"')})
             template = p.template(words[1], quoted)
             numbered = lower[0] == "sequential"
             body = p.body(line, lower[0])
@@ -165,6 +158,7 @@ class Stage(Construct):
         walk.names.claim(body.scope, name, st.span)
         inner = body.scope.child(name, st.numbered)
         body.cur = walk.body(st.body, body.ctx, inner, body.cur)
+        walk.names.output(body.scope, name, body.cur)
 
     def position(self, walk: Expander, st: S.Stage, body: Body) -> str:
         """The name of an unnamed ``sequential:``: the next position of the sequential body
@@ -335,3 +329,42 @@ class Branch(Section):
         part = {**fields, "part": branches.taken}
         draft = walk.emit("split", None, [branches.start], line.span, body.ctx, body.scope, part)
         return draft.name
+
+
+class Aux(Section):
+    node = S.Aux
+    title = "an auxiliary classifier"
+    part = (
+        "a part named by it, computed in training mode only and returned beside the main "
+        "output (GoogLeNet's `aux1`, Inception-v3's `AuxLogits`)"
+    )
+    headers = ("aux NAME:",)
+
+    def parse(self, p: Any, line: Any, words: list[str], lower: list[str]) -> S.Stmt | None:
+        if lower[0] != "aux":
+            return None
+        p.check_ident(words[1], p.label_span(line))
+        return S.Aux(words[1], p.body(line, "aux"), line.span)
+
+    def elaborate(self, walk: Expander, st: S.Aux, body: Body) -> None:
+        """The classifier's layers from the current output, in a scope of their own; the
+        output of the body they stand in stays what it was (the main path goes on)."""
+        if not body.top or body.ctx.frames:
+            raise walk.problem(
+                "E217",
+                "an `aux` classifier stands at the top level of the network",
+                st.span,
+                "its output is one of the network's outputs: move it out of the block, stage "
+                "or section",
+            )
+        walk.names.claim(body.scope, st.name, st.span)
+        start = body.cur
+        out = walk.body(st.body, body.ctx, body.scope.child(st.name), start)
+        if out is None or out == start:
+            raise walk.problem(
+                "E211", "the auxiliary classifier has no layers", st.span, "indent them under it"
+            )
+        walk.aux_outputs.append(out)
+
+    def outline(self, view: SpecView, st: S.Aux) -> Outline | None:
+        return Outline(st.name, "section", "aux", st.body)

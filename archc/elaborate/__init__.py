@@ -120,10 +120,13 @@ def _elaborate(
             )
         )
         return None
-    drop_last_fc_followers(expander.drafts)
+    # The training-mode outputs after the main one: the aux classifiers' from the last written
+    # to the first, as torchvision's GoogLeNetOutputs(logits, aux_logits2, aux_logits1).
+    aux = expander.aux_outputs[::-1]
+    drop_last_fc_followers(expander.drafts, [_aux_name(a) for a in aux])
     diags += unactivated(expander.drafts)
     totals = [claim(st.claim) for st in spec.body if isinstance(st, S.TotalClaim)]
-    graph = build_graph(expander.drafts, file, name or "network", init, output, diags, totals)
+    graph = build_graph(expander.drafts, file, name or "network", init, output, diags, totals, aux)
     if graph is None:
         return None
     diags += stray_stochastic_depth(graph)
@@ -132,6 +135,11 @@ def _elaborate(
     if any(d.severity == "error" for d in diags):
         return None
     return graph.model_copy(update={"recipe": recipe}) if recipe else graph
+
+
+def _aux_name(output: str) -> str:
+    """The name of the ``aux`` section whose output is ``output`` (its top-level part)."""
+    return output.split(".", 1)[0]
 
 
 def _network_name(spec: S.Spec, blocks: BlockTable, diags: list[Diagnostic]) -> str | None:

@@ -9,6 +9,8 @@ and, in the first case, the line that turned the convention off.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from archc.diagnostics import Diagnostic, Note, block_notes, warning
 from archc.elaborate.graph import REMOVED, Draft, renames
 from archc.ops import OPS
@@ -23,13 +25,18 @@ def _transparent(kind: str) -> bool:
 SILENCE = "write `relu` after it, or `no relu` to silence this"
 
 
-def drop_last_fc_followers(drafts: list[Draft]) -> None:
-    """`fc: relu` and the lecture convention skip the last FC (its outputs are scores)."""
-    last = next((d for d in reversed(drafts) if d.kind == "linear"), None)
-    if last is None:
-        return
+def drop_last_fc_followers(drafts: list[Draft], aux: Sequence[str] = ()) -> None:
+    """`fc: relu` and the lecture convention skip the last FC (its outputs are scores), and
+    the last FC of each auxiliary classifier (``aux``: their names)."""
+    prefixes = tuple(name + "." for name in aux)
+    main = (d for d in reversed(drafts) if d.kind == "linear" and not d.name.startswith(prefixes))
+    lasts = [next(main, None)]
+    for name in aux:
+        fcs = (d for d in reversed(drafts) if d.kind == "linear" and d.name.startswith(name + "."))
+        lasts.append(next(fcs, None))
+    names = {last.name for last in lasts if last is not None}
     for d in drafts:
-        if d.follower_of == last.name:
+        if d.follower_of in names:
             d.kind = REMOVED
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from archc import syntax as S
 from archc.diagnostics import Diagnostic
 from archc.elaborate.context import MAX_DEPTH, MAX_REPEAT, Ctx
-from archc.elaborate.definitions import FileConstants
+from archc.elaborate.definitions import FileConstants, activation_kind
 from archc.elaborate.entry import EmittedShapes
 from archc.elaborate.functions import Value, show
 from archc.elaborate.graph import Draft
@@ -25,7 +25,7 @@ from archc.elaborate.naming import Names, Scope, free
 from archc.elaborate.problems import Problem, Quiet
 from archc.elaborate.scope import twice
 from archc.elaborate.values import EntryShape, Values, claim, declared_shape, expr_text, fill
-from archc.ops import OPS, WORDS, by_word
+from archc.ops import OPS, WORDS
 from archc.spans import Frame, Span
 from archc.suggest import did_you_mean
 
@@ -64,27 +64,11 @@ class BlockCalls:
         first_new = len(self.drafts)
         for c, count in zip(st.calls, counts):
             info = self.blocks.get(c.block)
-            if info is None and c.block == "act":
-                cur = self.act_call(st, c, ctx, scope, cur)
+            if info is None and c.block == S.ACT:
+                cur = self.activation_call(st, c, ctx, scope, cur)
                 continue
-            if info is None and self.blocks.import_failed:
-                raise Quiet
             if info is None:
-                if c.block.lower() in _SECTIONS and not c.args and not c.kwargs:
-                    raise Problem(
-                        "E202",
-                        f"`{c.block}` needs a `:` after it",
-                        c.span,
-                        f"write `{c.block.lower()}:` and indent the section's layers under it",
-                    )
-                near = did_you_mean(c.block, [*self.blocks.blocks, *kind_words()])
-                raise Problem(
-                    "E202",
-                    f"`{c.block}` is neither a layer kind nor a defined block{near}",
-                    c.span,
-                    f"defined blocks: {self.blocks.known()}; layer kinds are CONV, POOL, FC, "
-                    "NORM, BN, RELU, DROPOUT, SOFTMAX, …",
-                )
+                raise self.unknown_block(c)
             if c.block in ctx.stack:
                 chain = " → ".join([*ctx.stack[ctx.stack.index(c.block) :], c.block])
                 raise Problem(
@@ -127,6 +111,7 @@ class BlockCalls:
                     self.count(c.span)
                 if out is not None:
                     cur = out
+                    self.names.output(scope, inst, out)
         if len(self.drafts) > first_new:
             last = self.drafts[-1]
             if st.declared is not None:
@@ -135,19 +120,39 @@ class BlockCalls:
                 last.claims = [claim(c) for c in st.claims]
         return cur
 
-    def act_call(self, st: S.CallLine, c: S.Call, ctx: Ctx, scope: Scope, cur: str) -> str:
-        """``act(EXPR)``: the activation whose word the value is (``act(activation)`` with
-        ``param activation = "silu"``), as if its word were written."""
+    def unknown_block(self, c: S.Call) -> Exception:
+        """The error of a call whose block is not defined (E202)."""
+        if self.blocks.import_failed:
+            return Quiet()  # an import that failed is the cause, already reported
+        if c.block.lower() in _SECTIONS and not c.args and not c.kwargs:
+            return Problem(
+                "E202",
+                f"`{c.block}` needs a `:` after it",
+                c.span,
+                f"write `{c.block.lower()}:` and indent the section's layers under it",
+            )
+        near = did_you_mean(c.block, [*self.blocks.blocks, *kind_words()])
+        return Problem(
+            "E202",
+            f"`{c.block}` is neither a layer kind nor a defined block{near}",
+            c.span,
+            f"defined blocks: {self.blocks.known()}; layer kinds are CONV, POOL, FC, "
+            "NORM, BN, RELU, DROPOUT, SOFTMAX, …",
+        )
+
+    def activation_call(self, st: S.CallLine, c: S.Call, ctx: Ctx, scope: Scope, cur: str) -> str:
+        """``act(EXPR)`` on a line of its own: the activation the string names, a layer."""
         if len(c.args) != 1 or c.kwargs:
             raise Problem(
                 "E206",
-                "`act(…)` takes one value: the word of an activation",
+                "`act` takes one value: the name of an activation",
                 c.span,
-                'write e.g. `act(activation)` with `param activation = "relu"`',
+                'write e.g. `act(activation)` or `act("silu")`',
             )
         kind = activation_kind(c.args[0], ctx.values)
-        name = st.name if len(st.calls) == 1 and st.template is None else None
-        layer = S.Layer(kind, name, c.span, repeat=c.repeat, name_span=st.name_span)
+        alone = len(st.calls) == 1 and c.repeat == 1
+        name, name_span = (st.name, st.name_span) if alone else (None, None)
+        layer = S.Layer(kind, name, c.span, repeat=c.repeat, name_span=name_span)
         return self.layer(layer, ctx, scope, [cur])
 
     def note_rate_defaults(
@@ -218,23 +223,6 @@ class BlockCalls:
         self.names.claim(scope, inst, c.span)
         scope.emitted += 1
         return inst
-
-
-def activation_kind(e: S.Expr, values: Values) -> str:
-    """The kind of the activation whose word ``e``'s value is (``"relu"``, ``"hard swish"``):
-    E226 for a value that names none."""
-    v = values.value(e)
-    op = by_word(v) if isinstance(v, str) else None
-    if op is None or not op.activation:
-        words = sorted({w.lower() for w, o in WORDS.items() if o.activation})
-        near = did_you_mean(v, words) if isinstance(v, str) else ""
-        raise Problem(
-            "E226",
-            f"`act(…)` takes the word of an activation, not {show(v)}{near}",
-            e.span,
-            f"activations: {', '.join(words)}",
-        )
-    return op.kind
 
 
 def repeated(repeat: int | S.Expr) -> bool:

@@ -42,6 +42,7 @@ def lecture_convention(body: tuple[S.Stmt, ...]) -> Convention:
     if not any(isinstance(st, S.InputStmt) for st in body):
         return Convention(on=False)
     first_activation: S.Layer | None = None
+    chosen = False
     stack = list(reversed(body))
     while stack:
         st = stack.pop()
@@ -49,9 +50,11 @@ def lecture_convention(body: tuple[S.Stmt, ...]) -> Convention:
             return Convention(on=False)
         if isinstance(st, S.Layer) and OPS[st.kind].activation and first_activation is None:
             first_activation = st
+        if isinstance(st, S.CallLine) and any(c.block == S.ACT for c in st.calls):
+            chosen = True  # `act(name)`: an activation, whichever the name chooses
         stack.extend(reversed(getattr(st, "body", ())))
     if first_activation is None:
-        return Convention(on=True)
+        return Convention(on=not chosen)
     return Convention(on=False, off_by=first_activation.span, off_by_kind=first_activation.kind)
 
 

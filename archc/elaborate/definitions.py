@@ -11,10 +11,12 @@ from archc import syntax as S
 from archc.diagnostics import Diagnostic, error
 from archc.elaborate.context import Ctx
 from archc.elaborate.functions import ListValue, Value, shown
-from archc.elaborate.problems import Problem, Quiet
+from archc.elaborate.problems import Abort, Problem, Quiet
 from archc.elaborate.scope import bind_targets, define, twice
 from archc.elaborate.values import Values
+from archc.ops import WORDS, by_word
 from archc.spans import Span
+from archc.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from archc.constructs.base import OpenBranches, OpenResidual
@@ -28,6 +30,9 @@ class FileConstants:
 
     env: dict[str, Value] = field(default_factory=dict)
     defined: dict[str, Span] = field(default_factory=dict)
+    read: set[Span] = field(default_factory=set)
+    """The definitions evaluated here (their name spans): the top level's own lines, not those
+    an ``if`` splices in, which the walker evaluates."""
 
 
 def file_constants(
@@ -40,6 +45,7 @@ def file_constants(
     for st in body:
         if not isinstance(st, S.Let | S.Table):
             continue
+        found.read.add(st.name_span)
         try:
             if st.name in found.env:
                 raise twice(st.name, st.name_span, found.defined[st.name])
@@ -56,8 +62,17 @@ def definition_value(st: S.Let | S.Table, values: Values) -> Value:
     return ListValue(tuple(values.value(v) for v in row) for row, _ in st.rows)
 
 
+MAX_PASSES = 100_000
+"""The passes all ``for`` loops of a spec may make together, as many as a network may have nodes:
+loops with nothing to build inside loops would otherwise run 10^10 times."""
+
+
 class Definitions:
     """``let``, ``table`` and ``for`` in a body being walked."""
+
+    passes: int
+    """The ``for`` passes made so far."""
+    diags: list[Diagnostic]
 
     constants: dict[str, FileConstants]
     """Each file's constants, by file name (archc.elaborate.imports fills it)."""
@@ -75,10 +90,10 @@ class Definitions:
         ) -> str | None: ...
 
     def let(self, st: S.Let | S.Table, body: Body) -> None:
-        if body.top:
+        known = self.constants.get(st.span.file)
+        if body.top and known is not None and st.name_span in known.read:
             # Evaluated when the file was read (file_constants): its errors are reported.
-            known = self.constants.get(st.span.file)
-            if known is None or known.defined.get(st.name) != st.name_span:
+            if known.defined.get(st.name) != st.name_span:
                 raise Quiet
             body.ctx = define(body.ctx, st.name, known.env[st.name], st.name_span)
             return
@@ -100,6 +115,17 @@ class Definitions:
                 "e.g. `for k in range(3):`, `for j, row in enumerate(stages):`",
             )
         ctx = body.ctx
+        self.passes += len(items)
+        if self.passes > MAX_PASSES:
+            self.diags.append(
+                error(
+                    "E216",
+                    f"the `for` loops of this spec make more than {MAX_PASSES:,} passes",
+                    st.span,
+                    "no network needs so many: check the loops' ranges",
+                )
+            )
+            raise Abort  # like the node limit: the expansion stops here
         for item in items:
             spans: dict[str, Span] = {}
             names = bind_targets(st.targets, item, ctx.env, spans, st.iterable.span, ctx.defined)
@@ -109,3 +135,26 @@ class Definitions:
 
 def carried(carry: Body | None) -> tuple[OpenResidual | None, OpenBranches | None]:
     return (carry.residual, carry.branches) if carry is not None else (None, None)
+
+
+def activation_kind(e: S.Expr, values: Values) -> str:
+    """The layer kind ``act(e)`` builds: the activation whose word the string ``e`` gives
+    (``"relu"``, ``"silu"``, ``"hard swish"``), E226 for anything else."""
+    name = values.value(e)
+    words = sorted({w.lower() for w, op in WORDS.items() if op.activation})
+    if isinstance(name, str):
+        op = by_word(name)
+        if op is not None and op.activation:
+            return op.kind
+        raise Problem(
+            "E226",
+            f"`act` builds an activation: `{name}` is not one{did_you_mean(name, words)}",
+            e.span,
+            f"activations: {', '.join(words)}",
+        )
+    raise Problem(
+        "E226",
+        f"`act` needs the name of an activation (a string), not {shown(name)}",
+        e.span,
+        'write e.g. `act("relu")`, or pass the name: `param activation = "silu"`',
+    )

@@ -23,7 +23,6 @@ from archc.constructs import OpenBranches, OpenResidual, construct_of
 from archc.diagnostics import Diagnostic, block_notes, error, warning
 from archc.elaborate.calls import (
     BlockCalls,
-    activation_kind,
     repeat_count,
     repeated,
     uses_index,
@@ -31,7 +30,7 @@ from archc.elaborate.calls import (
 )
 from archc.elaborate.context import MAX_DEPTH, MAX_NODES, MAX_REPEAT, Ctx
 from archc.elaborate.defaults import apply_defaults, followers
-from archc.elaborate.definitions import Definitions, carried
+from archc.elaborate.definitions import Definitions, activation_kind, carried
 from archc.elaborate.entry import EmittedShapes
 from archc.elaborate.graph import Draft
 from archc.elaborate.imports import BlockTable
@@ -80,6 +79,7 @@ class Expander(BlockCalls, Definitions):
     def __init__(self, blocks: BlockTable, diags: list[Diagnostic]) -> None:
         self.blocks = blocks
         self.constants = blocks.constants
+        self.passes = 0
         self.diags = diags
         self.drafts: list[Draft] = []
         self.names = Names()
@@ -92,6 +92,8 @@ class Expander(BlockCalls, Definitions):
         self.emitted = EmittedShapes(self.drafts, diags)
         self.noted_defaults: set[tuple[str, str]] = set()
         """(block, parameter) pairs I002 has named."""
+        self.aux_outputs: list[str] = []
+        """The outputs of the ``aux`` classifiers, in the order they are written."""
 
     # --- diagnostics ---------------------------------------------------------------------------
 
@@ -248,6 +250,8 @@ class Expander(BlockCalls, Definitions):
             if i == count - 1:
                 draft.claims = [claim(c) for c in st.claims]
             cur = self.followers(st, draft, ctx, scope)
+            if st.template is not None:  # `"c{i}": … x2`: each named output, for references
+                self.names.output(scope, name, cur)
         return cur
 
     def define_constants(self, body: Body, names: list[tuple[str, Span]]) -> None:
@@ -294,9 +298,12 @@ class Expander(BlockCalls, Definitions):
         for f in followers(st, ctx.defaults, ctx.convention):
             fields: dict[str, Any] = {}
             kind = f.kind
-            if kind == "act":  # `act(activation)`: the word a constant holds
-                kind = activation_kind(f.options["which"].value, ctx.values)  # type: ignore[arg-type]
-            elif kind == "bn":
+            if kind == S.ACT:
+                kind, f = (
+                    activation_kind(f.options["name"].value, ctx.values),
+                    replace(f, options={}),
+                )
+            if kind == "bn":
                 kind = "batchnorm"
                 fields = {k: ctx.values.float_arg(a) for k, a in f.options.items()}
             elif f.options:  # an activation's arguments: `leaky relu 0.1`

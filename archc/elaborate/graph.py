@@ -57,6 +57,7 @@ def build_graph(
     output: str,
     diags: list[Diagnostic],
     totals: list[ir.Claim],
+    aux: list[str] | None = None,
 ) -> ir.Graph | None:
     renamed = renames(drafts)
     nodes: list[ir.Node] = []
@@ -93,6 +94,7 @@ def build_graph(
             nodes=nodes,
             output=output,
             totals=totals,  # type: ignore[arg-type]
+            aux=[renamed.get(a, a) for a in aux or ()],
         )
     except ValueError as e:
         diags.append(error("E215", f"the network is not well formed: {e}", _start(file)))

@@ -185,7 +185,7 @@ class BlockTable:
 
     def again(self, st: S.Import, found: Path, settings: dict[str, Value]) -> None:
         """A file imported a second time: one copy of its blocks serves both imports when
-        they give its constants the same values (E225 otherwise)."""
+        they give its constants the same values (E229 otherwise)."""
         spec = self.specs.get(found)
         if spec is None:
             return

@@ -54,6 +54,9 @@ class Scope:
     counts: dict[str, int] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
     emitted: int = 0
+    outputs: dict[str, str] = field(default_factory=dict)
+    """Name -> the output node of what it names (a labelled layer, a block instance, a stage):
+    what ``concat with NAME`` / ``add of NAME`` in this scope may join."""
 
     def child(self, name: str, positional: bool = False) -> Scope:
         return Scope(prefix=f"{self.prefix}{name}.", positional=positional)
@@ -64,6 +67,18 @@ class Names:
 
     def __init__(self) -> None:
         self.taken: set[str] = set()
+        self.outputs: dict[str, list[str]] = {}
+        """Name -> the full names it has in every scope: where a reference that its own
+        scope does not know may have meant (E225)."""
+
+    def output(self, scope: Scope, name: str | None, node: str | None) -> None:
+        """Record ``node`` as the output of what ``name`` names in ``scope``."""
+        if name is None or node is None:
+            return
+        scope.outputs[name] = node
+        places = self.outputs.setdefault(name, [])
+        if scope.prefix + name not in places:
+            places.append(scope.prefix + name)
 
     def claim(self, scope: Scope, name: str, span: Span) -> None:
         full = scope.prefix + name

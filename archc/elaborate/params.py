@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from archc import syntax as S
@@ -21,7 +21,7 @@ from archc.elaborate.definitions import FileConstants
 from archc.elaborate.functions import Value
 from archc.elaborate.problems import Problem
 from archc.elaborate.scope import twice
-from archc.elaborate.values import Values, name_text
+from archc.elaborate.values import Values, fill, name_text
 from archc.spans import Span
 from archc.suggest import did_you_mean
 
@@ -42,13 +42,13 @@ class Family:
     template: str | None
     params: dict[str, Constant]
     variants: tuple[str, ...]
+    builders: dict[str, str] = field(default_factory=dict)
+    """Each variant's network name: the template filled with the constants that variant
+    gives (``resnet{depth}`` too, where ``depth`` is a column)."""
 
     def names(self) -> dict[str, str]:
-        """The builder name of each variant: the template filled with the key (only for a
-        template whose one hole is ``{variant}``)."""
-        if self.template is None or not self.variants:
-            return {}
-        return {k: self.template.replace("{variant}", k) for k in self.variants}
+        """The builder name of each variant (key -> name); {} without a template."""
+        return dict(self.builders)
 
 
 def family_of(spec: S.Spec) -> Family | None:
@@ -65,7 +65,16 @@ def family_of(spec: S.Spec) -> Family | None:
         except Problem:
             continue
     keys = tuple(r.key for r in variants[0].rows) if variants else ()
-    return Family(templates[0].name if templates else None, defaults, keys)
+    template = templates[0].template if templates else None
+    builders: dict[str, str] = {}
+    for key in keys if template is not None else ():
+        assert template is not None
+        constants = ParamReader(spec, []).run({"variant": key}, None, "the family")
+        try:
+            builders[key] = fill(template, Values(constants, None), identifier=True)
+        except Problem:  # the spec's own error for this variant; a name all the same
+            builders[key] = template.text.replace("{variant}", key)
+    return Family(templates[0].name if templates else None, defaults, keys, builders)
 
 
 def convert(
@@ -121,6 +130,8 @@ class ParamReader:
         self.diags = diags
         self.env: dict[str, Constant] = {}
         self.defined: dict[str, Span] = {}
+        self.set_by = "the caller"
+        self.settings: Settings = {}
 
     def start(self) -> Span:
         return Span(file=self.spec.file, line=1, column=1, end_line=1, end_column=1)
@@ -142,7 +153,7 @@ class ParamReader:
         settings_at: Span | None = None,
     ) -> dict[str, Constant]:
         """The constants, with ``settings`` applied; settings the file has no parameter of
-        are E225 at ``unknown_at`` (the network line, an import's line)."""
+        are E229 at ``unknown_at`` (the network line, an import's line)."""
         params = {st.name: st for st in self.spec.body if isinstance(st, S.SpecParam)}
         unknown = [n for n in settings if n not in params]
         if unknown:

@@ -127,6 +127,11 @@ statement walker computes it from the layers emitted so far (archc.elaborate.ent
 _DIMS = {"c": "channels", "h": "height", "w": "width"}
 
 
+MAX_STEPS = 200_000
+"""The comprehension passes one expression may make, nested comprehensions included: lists hold
+up to 100,000 values, but a comprehension over one inside another would take 10^10 steps."""
+
+
 class Values(Evaluator):
     """Evaluation in one scope: ``env`` binds the names visible there (a block's parameters,
     ``let``s, tables, ``for`` targets, the file's constants) in ``block`` (None outside any) and
@@ -134,9 +139,16 @@ class Values(Evaluator):
     the registry's ``Op.fields`` gets."""
 
     def __init__(
-        self, env: Mapping[str, Value], block: str | None, entry: EntryShape | None = None
+        self,
+        env: Mapping[str, Value],
+        block: str | None,
+        entry: EntryShape | None = None,
+        budget: list[int] | None = None,
     ) -> None:
         self.env, self.block, self.entry = env, block, entry
+        self.budget = budget if budget is not None else [MAX_STEPS]
+        """The comprehension passes this evaluation may still make (shared by the nested
+        evaluations of one expression)."""
 
     def constant(self, e: S.Expr) -> Value:
         """Any value (a ``param``'s default, a variants cell, a template's hole): :meth:`value`."""
@@ -197,7 +209,7 @@ class Values(Evaluator):
         out: list[Value] = []
 
         def run(env: Mapping[str, Value], k: int) -> None:
-            inner = Values(env, self.block, self.entry)
+            inner = Values(env, self.block, self.entry, self.budget)
             if k == len(e.clauses):
                 out.append(inner.value(e.element))
                 if len(out) > MAX_LIST:
@@ -214,7 +226,15 @@ class Values(Evaluator):
             for item in items:
                 names = bind_targets(clause.targets, item, env, {}, clause.iterable.span)
                 bound = {**env, **names}
-                test = Values(bound, self.block, self.entry)
+                self.budget[0] -= 1
+                if self.budget[0] < 0:
+                    raise Problem(
+                        "E209",
+                        f"this expression takes more than {MAX_STEPS:,} steps to compute",
+                        e.span,
+                        "no network's sizes need so much: check the comprehension's ranges",
+                    )
+                test = Values(bound, self.block, self.entry, self.budget)
                 if all(truthy(test.value(c)) for c in clause.conditions):
                     run(bound, k + 1)
 

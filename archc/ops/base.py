@@ -212,6 +212,8 @@ class Op:
     """A missing non-linearity passes through it (affine in each input, or a reshape: BN, add,
     concat, dropout, flatten): a conv then BN then ReLU has its activation (W219)."""
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
+    references: ClassVar[bool] = False
+    """It may join earlier named outputs: ``concat with a, b``, ``add of a, b``."""
     rate: ClassVar[str | None] = None
     """The field holding the probability with which the op drops values in training (dropout,
     stochastic depth): a library default of it is named in the summary (I002)."""

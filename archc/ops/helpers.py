@@ -43,6 +43,31 @@ class ChannelSplit(nn.Module):
         return x.chunk(self.parts, dim=1)[self.index]
 '''
 
+CHANNEL_SLICE = '''
+class ChannelSlice(nn.Module):
+    """The channels ``start`` to ``stop - 1`` of the input."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        self.start = start
+        self.stop = stop
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x[:, self.start : self.stop]
+'''
+
+CHANNEL_PAD = '''
+class ChannelPad(nn.Module):
+    """``count`` zero channels appended after the input's channels."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.pad(x, (0, 0, 0, 0, 0, self.count))
+'''
+
 PERMUTE = '''
 class Permute(nn.Module):
     """The input's axes in the order ``dims`` (torchvision.ops.misc.Permute)."""
@@ -60,5 +85,7 @@ SOURCES = {
     "StochasticDepth": STOCHASTIC_DEPTH,
     "ChannelSplit": CHANNEL_SPLIT,
     "Permute": PERMUTE,
+    "ChannelSlice": CHANNEL_SLICE,
+    "ChannelPad": CHANNEL_PAD,
 }
 """Class name -> its source; the generator keeps these names free of its own classes."""

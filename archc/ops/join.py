@@ -15,7 +15,8 @@ class Concat(NodeBase):
 
 
 class Add(NodeBase):
-    """Element-wise sum of two inputs (a residual join)."""
+    """Element-wise sum of two or more inputs: a residual join, or the ``branch:`` sections
+    before it (RepVGG's training-time block)."""
 
     op: Literal["add"] = "add"
 
@@ -46,15 +47,18 @@ class ConcatOp(_Join):
     prefix = "concat"
     flags = frozenset({"input"})
     arity = (2, None)
+    references = True
     in_place = False
     layout = staticmethod(channels_first)  # type: ignore[assignment]
     help = (
         "concat joins the `branch:` sections before it; `concat input` puts the input of the "
-        "enclosing body (a block's, a stage's) first"
+        "enclosing body (a block's, a stage's) first; `concat with NAME, …` joins earlier "
+        "named outputs after the current one, `concat of NAME, …` only those"
     )
     docs_args = (
         "— (joins branches); `concat input`: the enclosing body's input first, then the branches "
-        "or the path since it (DenseNet's layers)"
+        "or the path since it (DenseNet's layers); `with NAME, …`: the current output, then "
+        "earlier named outputs; `of NAME, …`: only those"
     )
 
     def shape(self, node: Concat, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
@@ -82,26 +86,36 @@ class AddOp(_Join):
     article = "an add"
     words = ("ADD",)
     prefix = "add"
-    arity = (2, 2)
+    arity = (2, None)
+    references = True
     in_place = True
     augmented = "+="
     layout = staticmethod(elementwise)  # type: ignore[assignment]
-    help = "add takes no arguments (it joins a `residual:` section and its shortcut)"
-    docs_args = "— (joins a residual and its shortcut)"
+    help = (
+        "add joins a `residual:` section and its shortcut, or the `branch:` sections before it; "
+        "`add with NAME, …` adds earlier named outputs to the current one, `add of NAME, …` "
+        "only those"
+    )
+    docs_args = (
+        "— (joins a residual and its shortcut, or the `branch:` sections before it: their sum); "
+        "`with NAME, …`: the current output plus earlier named outputs; `of NAME, …`: only those"
+    )
 
     def shape(self, node: Add, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
-        if ins[0] != ins[1]:
+        if any(s != ins[0] for s in ins):
+            shown = " and ".join(fmt_shape(s) for s in ins)
             ctx.err(
                 "E305",
                 node,
-                f"cannot add {fmt_shape(ins[0])} and {fmt_shape(ins[1])}: shapes differ",
-                "use `shortcut: auto` to project the shortcut to the residual's shape",
+                f"cannot add {shown}: shapes differ",
+                "use `shortcut: auto` to project the shortcut to the residual's shape; "
+                "branches and named outputs an add joins must end in one shape",
             )
             return None
         return ins[0]
 
     def expression(self, args: list[str]) -> str:
-        return f"{args[0]} + {args[1]}"
+        return " + ".join(args)
 
     def describe(self, node: Add) -> str:
         return "add"

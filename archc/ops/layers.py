@@ -500,6 +500,124 @@ class SplitOp(NoCosts, NoWindow):
         return f"split {node.parts} part {node.part}"
 
 
+class SliceChannels(NodeBase):
+    """Channels ``start`` to ``stop - 1`` of the input, ``x[:, start:stop]`` (GhostNet's
+    ``out[:, :oup]``)."""
+
+    op: Literal["slice"] = "slice"
+    start: int
+    stop: int
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "SliceChannels":
+        if self.start < 0 or self.stop <= self.start:
+            raise ValueError(
+                f"channels {self.start}:{self.stop} are no range: A:B needs 0 <= A < B"
+            )
+        positive(self.stop, "end of the channel range")
+        return self
+
+
+class PadChannels(NodeBase):
+    """``count`` zero channels appended to the input (ReXNet's shortcut, which adds its input
+    to the first channels of a wider residual: ``out[:, :c] += x``)."""
+
+    op: Literal["pad"] = "pad"
+    count: int
+
+    @field_validator("count")
+    @classmethod
+    def _size(cls, v: int) -> int:
+        return 0 if v == 0 else positive(v, "number of channels to pad")
+
+
+class SliceOp(NoCosts, NoWindow):
+    model = SliceChannels
+    title = "channel slice"
+    article = "a channel slice"
+    words = ("SLICE CHANNELS",)
+    slots = ("range",)
+    prefix = "slice"
+    followed = False
+    activation = False
+    transparent = True  # a selection of channels
+    in_place = True  # a view
+    layout = staticmethod(channels_first)  # type: ignore[assignment]
+    keeps_positions = True
+    help = "slice channels takes a range A:B, the channels A to B - 1: `slice channels 0:16`"
+    docs_args = "`A:B`: the channels A to B - 1 (`x[:, A:B]`; E313 when the input has fewer than B)"
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        o = layer.options
+        if "range" in o or "start" not in o:
+            raise ev.missing(
+                "a channel slice needs its range of channels, `A:B`",
+                o["range"].span if "range" in o else layer.span,
+                "write e.g. `slice channels 0:16` (the channels 0 to 15)",
+            )
+        start = ev.int_arg(o["start"], "start of the channel range", low=0)
+        stop = ev.int_arg(o["stop"], "end of the channel range", low=start + 1)
+        return {"start": start, "stop": stop}
+
+    def shape(self, node: SliceChannels, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        x = ins[0]
+        if not ctx.need_map(node, x):
+            return None
+        if node.stop > x[0]:
+            ctx.err(
+                "E313",
+                node,
+                f"channels {node.start}:{node.stop} do not exist in an input of {x[0]} channels",
+                f"a slice of this input ends at {x[0]} or before",
+            )
+            return None
+        return (node.stop - node.start, *x[1:])
+
+    def ctor(self, node: SliceChannels, x: Shape, out: Shape) -> Ctor:
+        return Ctor("ChannelSlice", (node.start, node.stop), helper=helpers.CHANNEL_SLICE)
+
+    def describe(self, node: SliceChannels) -> str:
+        return f"slice channels {node.start}:{node.stop}"
+
+
+class PadOp(NoCosts, NoWindow):
+    model = PadChannels
+    title = "channel pad"
+    article = "a channel pad"
+    words = ("PAD CHANNELS",)
+    slots = ("count",)
+    prefix = "pad"
+    followed = False
+    activation = False
+    transparent = True  # zeros appended
+    in_place = False  # a new, wider tensor
+    layout = staticmethod(channels_first)  # type: ignore[assignment]
+    keeps_positions = True
+    help = "pad channels takes the number of zero channels to append: `pad channels 8`"
+    docs_args = "`N`: N zero channels appended after the input's (0 passes it on)"
+
+    def fields(self, layer: S.Layer, ev: Evaluator) -> dict[str, Any]:
+        ev.require(
+            layer,
+            "count",
+            "a channel pad needs its number of channels",
+            "write e.g. `pad channels 8`",
+        )
+        return {"count": ev.int_arg(layer.options["count"], "number of channels to pad", low=0)}
+
+    def shape(self, node: PadChannels, ins: list[Shape], ctx: ShapeContext) -> Shape | None:
+        x = ins[0]
+        if not ctx.need_map(node, x):
+            return None
+        return (x[0] + node.count, *x[1:])
+
+    def ctor(self, node: PadChannels, x: Shape, out: Shape) -> Ctor:
+        return Ctor("ChannelPad", (node.count,), helper=helpers.CHANNEL_PAD)
+
+    def describe(self, node: PadChannels) -> str:
+        return f"pad channels {node.count}"
+
+
 class Permute(NodeBase):
     """The tensor's axes in the order ``dims`` (batch first), torchvision's ``Permute``:
     ``permute 0 2 3 1`` makes a (C, H, W) map channels last, (H, W, C)."""

@@ -14,6 +14,7 @@ from archc import syntax as S
 from archc.ops import LONGEST_WORD, OPS, WORDS, Op, by_word
 from archc.parsing.lines import (
     SyntaxProblem,
+    _as_value,
     _Comma,
     _describe,
     _Group,
@@ -21,6 +22,7 @@ from archc.parsing.lines import (
     _Kind,
     _KwArg,
     _Line,
+    _Range,
     _RawCall,
     _Repeat,
     _segments,
@@ -94,6 +96,22 @@ def _repeat_count(span: Span) -> SyntaxProblem:
     )
 
 
+def _numeric(word: str, span: Span) -> bool:
+    """``0:``, ``12:``: a numeric label, which names a layer or a call as an
+    ``nn.Sequential`` numbers its children (torchvision's ``features.0``); E110 for
+    leading zeros, which no position has."""
+    if not word.isdigit():
+        return False
+    if word != str(int(word)):
+        raise SyntaxProblem(
+            "E110",
+            f"`{word}` is not a valid name: a numeric label has no leading zeros",
+            span,
+            f"write `{int(word)}:`",
+        )
+    return True
+
+
 def _kind_word(kind: str) -> str:
     return OPS[kind].article
 
@@ -128,7 +146,7 @@ class Binding:
             kind = None
         if kind is not None:
             return self.layers(line, kind, line.items)
-        if len(words) == 1 and self.check_ident(words[0], span):
+        if len(words) == 1 and (_numeric(words[0], span) or self.check_ident(words[0], span)):
             if not line.items and line.table_shape is None:
                 self.err(
                     "E106",
@@ -249,6 +267,8 @@ class Binding:
                     declared=declared if last else None,
                     claims=claims if last else (),
                     name_span=nspan if i == 0 else None,
+                    refs=tuple(opts.refs),
+                    ref_mode=opts.ref_mode,  # type: ignore[arg-type]
                     template=template if i == 0 else None,
                 )
             )
@@ -378,20 +398,21 @@ class Binding:
         args: list[S.Expr] = []
         kwargs: list[S.KwArgSyntax] = []
         for part in _segments(list(head.items)):
+            value = _as_value(part[-1]) if len(part) in (1, 2) else None
             if len(part) == 1 and isinstance(part[0], _KwArg):
                 kwargs.append(S.KwArgSyntax(part[0].name, part[0].value, part[0].span))
-            elif len(part) == 2 and isinstance(part[0], S.Name) and _is_expr(part[1]):
+            elif len(part) == 2 and isinstance(part[0], S.Name) and value is not None:
                 kwargs.append(
-                    S.KwArgSyntax(part[0].id, part[1], self.join(part[0].span, part[1].span))
+                    S.KwArgSyntax(part[0].id, value, self.join(part[0].span, part[1].span))
                 )
-            elif len(part) == 1 and _is_expr(part[0]):
+            elif len(part) == 1 and value is not None:
                 if kwargs:
                     raise SyntaxProblem(
                         "E106",
                         "a positional argument cannot follow a keyword argument",
                         _span_of(part[0]),
                     )
-                args.append(part[0])
+                args.append(value)
             else:
                 raise SyntaxProblem(
                     "E106",
@@ -467,6 +488,9 @@ class Arguments:
         if w in op.flags:
             b.flag(w, it.span)
             return
+        if w in ("with", "of") and op.references:
+            self.references(b, it)
+            return
         nxt = b.next()
         if (
             w == "channels"
@@ -488,6 +512,37 @@ class Arguments:
             self.set_option(b.opts, *short, kind)
             return
         b.positional.append(S.Arg(it, it.span))
+
+    def references(self, b: _Bound, it: S.Name) -> None:
+        """``with a, b`` / ``of a, b`` after a concat or an add: the names of earlier outputs
+        it joins, to the end of the layer (a numeric name, ``0``, too)."""
+        b.opts.ref_mode = it.id.lower()
+        while (nxt := b.next()) is not None:
+            if isinstance(nxt, S.Num) and nxt.text.isdigit():
+                nxt = S.Name(nxt.text, nxt.span)
+            elif isinstance(nxt, S.Name) and nxt.id.lower() in ("with", "of"):
+                raise SyntaxProblem(
+                    "E106",
+                    f"`{nxt.id}` after `{it.id}`: write the names once, after one of them",
+                    nxt.span,
+                    _help_args(b.kind),
+                )
+            elif not isinstance(nxt, S.Name) or nxt.id.lower() in FILLER:
+                raise SyntaxProblem(
+                    "E106",
+                    f"{_describe(nxt)} is no name of an earlier output",
+                    nxt.span,
+                    f"write the names after `{it.id}`: `{b.opts.kind} {it.id} stem, layer1`",
+                )
+            b.opts.refs.append(nxt)
+            b.i += 1
+        if not b.opts.refs:
+            raise SyntaxProblem(
+                "E106",
+                f"`{it.id}` needs the names of earlier outputs after it",
+                it.span,
+                f"write e.g. `{b.opts.kind} {it.id} stem, layer1`",
+            )
 
     def no_flag(self, b: _Bound, it: S.Name) -> None:
         """`no bias`, `no bn`, `no relu`: on a kind that has what it turns off."""
@@ -546,6 +601,10 @@ class Arguments:
         elif isinstance(it, _Strided) and "stride" in op.keywords.values():
             # `3x3/2`: the window, then its stride.
             b.items[b.i : b.i] = [it.size, S.Name("stride", it.stride.span), it.stride]
+        elif isinstance(it, _Range) and "range" in op.slots:
+            # `slice channels 0:16`: the range's two ends.
+            self.set_option(b.opts, "start", it.start, kind)
+            self.set_option(b.opts, "stop", it.stop, kind)
         elif isinstance(it, _Repeat):
             if b.i != len(b.items):
                 raise SyntaxProblem("E106", "a repetition `xN` ends the item", it.span)

@@ -26,6 +26,7 @@ from archc import syntax as S
 from archc.diagnostics import Diagnostic, Note, error, warning
 from archc.ops import OPS, WORDS
 from archc.spans import Span
+from archc.suggest import did_you_mean
 
 # The functions arithmetic may call, with their least and most argument counts (None: any).
 FUNCTIONS: dict[str, tuple[int, int | None]] = {
@@ -46,6 +47,7 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "distinct": (1, 1),
     "count": (2, 2),
 }
+ACT = S.ACT
 FUNCTION_HELP = "write e.g. `max(a, b)`, `round(in.c * 1.5)`, `make_divisible(in.c * 6, 8)`"
 _MAX_DIGITS = 40  # longer numbers are typos, and Python refuses to parse very long ones
 # Beyond these no real spec goes, and the recursive tree walks would overflow the stack.
@@ -163,6 +165,15 @@ class _Strided:
 
     size: _Size
     stride: S.Num
+    span: Span
+
+
+@dataclass(frozen=True)
+class _Range:
+    """``0:16``: a range of channels (``slice channels A:B``)."""
+
+    start: S.Expr
+    stop: S.Expr
     span: Span
 
 
@@ -409,10 +420,15 @@ class _Parts(_ValueParts, Transformer):
         if isinstance(x, _Str):
             return S.Str(x.value, x.span)
         if isinstance(x, _RawCall):
+            near = did_you_mean(x.name, list(FUNCTIONS))
             raise SyntaxProblem(
                 "E102",
-                f"`{x.name}(…)` is not a function: arithmetic calls only "
-                + ", ".join(f"`{f}`" for f in FUNCTIONS),
+                f"`{x.name}(…)` is not a function{near}"
+                + (
+                    ""
+                    if near
+                    else ": arithmetic calls only " + ", ".join(f"`{f}`" for f in FUNCTIONS)
+                ),
                 x.span,
                 "a block call is an item of its own: `layer1: bottleneck(64)`",
             )
@@ -468,9 +484,10 @@ class _Parts(_ValueParts, Transformer):
         low, high = FUNCTIONS[str(name)]
         if not low <= len(args) <= (high or len(args)):
             wanted = f"{low} or more" if high is None else str(low)
+            wanted = f"{low} to {high}" if high is not None and high != low else wanted
             raise SyntaxProblem(
                 "E106",
-                f"`{name}` takes {wanted} value{'s' if low > 1 else ''}, not {len(args)}",
+                f"`{name}` takes {wanted} value{'s' if wanted != '1' else ''}, not {len(args)}",
                 span,
                 FUNCTION_HELP,
             )
@@ -515,6 +532,11 @@ class _Parts(_ValueParts, Transformer):
 
     def arrow(self, children: list[Any]) -> S.DeclaredShape:
         return children[1]
+
+    @v_args(meta=True)
+    def range(self, meta: Any, children: list[Any]) -> _Range:
+        start, _, stop = children
+        return _Range(self.operand(start), self.operand(stop), self.span(meta))
 
     @v_args(meta=True)
     def strided(self, meta: Any, children: list[Any]) -> _Strided:
@@ -745,6 +767,37 @@ def _is_expr(x: Any) -> bool:
     return isinstance(x, _EXPRS)
 
 
+def chosen_activation(call: _RawCall) -> S.Expr:
+    """The one value of an ``act(EXPR)`` call (E106 for anything else)."""
+    parts = _segments(list(call.items))
+    value = _as_value(parts[0][0]) if len(parts) == 1 and len(parts[0]) == 1 else None
+    if value is None:
+        raise SyntaxProblem(
+            "E106",
+            "`act` takes one value: the name of an activation",
+            call.span,
+            'write e.g. `act(activation)` or `act("silu")`',
+        )
+    return value
+
+
+def _as_value(x: Any) -> S.Expr | None:
+    """An item as a value of a call's argument: an expression, a string, a tuple or a
+    parenthesised value; None for anything else."""
+    if _is_expr(x):
+        return x
+    if isinstance(x, _Str):
+        return S.Str(x.value, x.span)
+    if isinstance(x, _Group):
+        parts = _segments(list(x.items))
+        values = [_as_value(p[0]) if len(p) == 1 else None for p in parts]
+        if any(v is None for v in values):
+            return None
+        one = len(values) == 1 and not isinstance(x.items[-1], _Comma)
+        return S.Paren(values[0], x.span) if one else S.TupleExpr(tuple(values), x.span)  # type: ignore[arg-type]
+    return None
+
+
 def _segments(items: list[Any]) -> list[list[Any]]:
     segs: list[list[Any]] = [[]]
     for it in items:
@@ -766,6 +819,8 @@ class _Kind:
     options: dict[str, S.Arg] = field(default_factory=dict)
     paper: bool = False
     pool_digits: int | None = None  # POOL2: the digits are the size unless a size is written
+    refs: list[S.Name] = field(default_factory=list)  # `concat with a, b`
+    ref_mode: str | None = None
 
 
 def _describe(x: Any) -> str:
@@ -779,6 +834,8 @@ def _describe(x: Any) -> str:
         return f'the string "{x.value}"'
     if isinstance(x, S.DeclaredShape):
         return "a shape"
+    if isinstance(x, _Range):
+        return "a range `A:B`"
     if isinstance(x, S.Compare):
         return f"the comparison `{x.op}`"
     if isinstance(x, _Size | S.Pair):
@@ -812,6 +869,10 @@ _EXPECT_NAMES = {
     "PATCH": "a window and its stride",
     "CELLNUM": "a number",
     "COLON": "`:`",
+    "RANGECOLON": "`:`",
+    "ELSE": "`else`",
+    "IN": "`in`",
+    "LSQB": "`[`",
 }
 
 
@@ -836,9 +897,50 @@ def _syntax_diagnostic(e: UnexpectedInput, file: str, n: int, text: str) -> Diag
         column, width = len(text) + 1, 1
     else:
         column, width = tok.column or 1, max(1, len(str(tok)))
+    assignment = _assignment_in_condition(text, column, file, n)
+    if assignment is not None:
+        return assignment
     expected = sorted({_EXPECT_NAMES.get(t, "") for t in e.expected} - {""})
     help = f"expected {', '.join(expected)}" if expected else None
+    form = _STATEMENT_FORM.match(text)
+    if str(tok) == "-" and tok.type != "$END":
+        help = "there is no minus before a name or `(`: write `0 - x`"
+    elif form is not None and not _STATEMENT_BEGUN[form[1].lower()].match(text):
+        help = _STATEMENT_FORMS[form[1].lower()]
     return error("E102", f"unexpected {_describe_token(tok)}", _point(file, n, column, width), help)
+
+
+_STATEMENT_FORM = re.compile(r"[ \t\f\u00a0]*(let|for|table)(?![A-Za-z0-9_])", re.I)
+_STATEMENT_BEGUN = {  # a line that has its form's start: the grammar's own help is better
+    "let": re.compile(r"[ \t\f\u00a0]*let[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*=", re.I),
+    "for": re.compile(r"[ \t\f\u00a0]*for[ \t][^:]*[ \t)]in[ \t(\[]", re.I),
+    "table": re.compile(r"[ \t\f\u00a0]*table[ \t]+[A-Za-z_][A-Za-z0-9_]*\(", re.I),
+}
+_STATEMENT_FORMS = {
+    "let": "write `let NAME = VALUE`",
+    "for": "write `for NAME in VALUE:` (or `for NAME, (NAME, NAME) in VALUE:`)",
+    "table": "write `table NAME(column, column, …):` and the rows indented below it",
+}
+
+
+_CONDITION_LINE = re.compile(r"[ \t\f\u00a0]*(?i:if)(?![A-Za-z0-9_])")
+_NAME_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*$")
+
+
+def _assignment_in_condition(text: str, column: int, file: str, n: int) -> Diagnostic | None:
+    """`if a == 1 and b = 2:`: an assignment where a test belongs, said as such (E106)."""
+    at = column - 1
+    if not (0 <= at < len(text) and text[at] == "=" and text[at + 1 : at + 2] != "="):
+        return None
+    name = _NAME_BEFORE.search(text[:at])
+    if _CONDITION_LINE.match(text) is None or name is None:
+        return None
+    return error(
+        "E106",
+        "`=` does not belong in a condition",
+        _point(file, n, name.start(1) + 1, column + 1 - name.start(1)),
+        f"compare with `==`: `{name[1]} == …`",
+    )
 
 
 def _too_deep(line: str, n: int, file: str) -> Diagnostic | None:

@@ -10,7 +10,6 @@ from typing import Any
 from archc import syntax as S
 from archc.parsing.lines import (
     SyntaxProblem,
-    _Comma,
     _describe,
     _Group,
     _is_expr,
@@ -90,7 +89,7 @@ class SpecParams:
             if row.variant_row is None:
                 continue
             key, key_span, items = row.variant_row
-            values = [seg for seg in _segments(items)]
+            values = _segments(items)
             for seg in values:
                 if len(seg) != 1 or not _value(seg[0]):
                     raise SyntaxProblem(
@@ -161,4 +160,4 @@ def is_variants(line: _Line) -> bool:
     )
 
 
-__all__ = ["RESERVED_PARAMS", "SpecParams", "_Comma", "is_variants"]
+__all__ = ["RESERVED_PARAMS", "SpecParams", "is_variants"]

@@ -17,6 +17,7 @@ from archc.diagnostics import Diagnostic, error
 from archc.ops import OPS, WORDS, by_word
 from archc.parsing.lines import (
     _MAX_DIGITS,
+    ACT,
     FUNCTIONS,
     SyntaxProblem,
     _Comma,
@@ -32,6 +33,7 @@ from archc.parsing.lines import (
     _Size,
     _span_of,
     _Str,
+    chosen_activation,
 )
 from archc.parsing.params import is_variants
 from archc.spans import Span
@@ -166,6 +168,7 @@ class Statements:
                 "write a second `if` with the opposite condition (`if stride != 1:`)",
             )
             return []
+        self.unnamed_stage(line)
         if line.body is not None:
             self.no_body(line)
             return []
@@ -189,9 +192,36 @@ class Statements:
             return [self.directive(line, words[0])]
         if not line.label and words == ["param"] and len(line.items) > 1:
             return [self.param_line(line)]  # type: ignore[attr-defined]
+        first = line.items[0] if line.items else None
+        if isinstance(first, _KwArg) and first.name.lower() == "let":  # `let = 3`
+            words = ["let", ""]
+        if label_words and label_words[0].lower() == "table" and len(label_words) == 2:
+            words = ["table", ""]  # `table t:`, without its columns
+        if words and words[0] in ("let", "table") and (len(line.items) > 1 or len(words) > 1):
+            raise SyntaxProblem(
+                "E106",
+                f"a `{words[0]}` line is "
+                + ("`let NAME = VALUE`" if words[0] == "let" else "`table NAME(columns):`"),
+                line.span,
+                "write e.g. `let width = 64`"
+                if words[0] == "let"
+                else "write e.g. `table stages(out, n):` and one row of values per line below",
+            )
         if line.label:
             return self.labelled(line, label_words)
         return self.layers(line, None, line.items)
+
+    def unnamed_stage(self, line: _Line) -> None:
+        """E104 for `stage:` alone: the grammar reads it as a label, which names nothing."""
+        words = [w.lower() for w in _label_words(line.label)] if line.label else []
+        if words == ["stage"] and not line.items:
+            raise SyntaxProblem(
+                "E104",
+                "a stage needs a name: `stage NAME:`",
+                self.label_span(line),
+                "its name prefixes its layers' names (`stage features:` makes `features.conv1`); "
+                "an unnamed `sequential:` stands only in a sequential body",
+            )
 
     # headers: each read by its construct (archc.constructs) ---------------------------------
 
@@ -284,6 +314,8 @@ class StatementParts:
         what = (
             "an arithmetic function"
             if name in FUNCTIONS
+            else "the activation chooser `act(NAME)`"
+            if name == ACT
             else f"the word of a layer kind ({OPS[op.kind].article})"
             if (op := by_word(name)) is not None
             else None
@@ -465,12 +497,9 @@ class StatementParts:
         head = seg[0]
         if len(seg) == 1 and isinstance(head, S.Name) and head.id.lower() == "none":
             return S.Follower("none", {}, head.span)
-        if len(seg) == 1 and isinstance(head, _RawCall) and head.name == "act":
-            # `act(activation)`: the activation whose word a constant holds, found when the
-            # layer it follows is built (archc.elaborate.calls.activation_kind).
-            args = [i for i in head.items if not isinstance(i, _Comma)]
-            if len(args) == 1 and _is_expr(args[0]):
-                return S.Follower("act", {"which": S.Arg(args[0], args[0].span)}, head.span)
+        if len(seg) == 1 and isinstance(head, _RawCall) and head.name == ACT:
+            # `act(activation)`: the activation a string names, chosen when elaborated.
+            return S.Follower(ACT, {"name": S.Arg(chosen_activation(head), head.span)}, head.span)
         words = 0
         while words < len(seg) and isinstance(seg[words], S.Name):
             words += 1

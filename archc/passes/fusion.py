@@ -63,7 +63,7 @@ def plan_fusion(graph: ir.Graph) -> list[FusionGroup]:
         if isinstance(nxt, ir.BatchNorm):
             fields["bn"] = tail = nxt.name
             nxt = only_consumer(tail)
-        if isinstance(nxt, ir.Add) and nxt.name not in taken:
+        if isinstance(nxt, ir.Add) and len(nxt.inputs) == 2 and nxt.name not in taken:
             fields["add"] = tail = nxt.name
             fields["residual"] = next(i for i in nxt.inputs if i != fields.get("bn", node.name))
             taken.add(nxt.name)

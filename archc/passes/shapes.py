@@ -201,7 +201,9 @@ class _Inference(ShapeContext):
                     )
                 )
         output = self.renamed.get(self.graph.output, self.graph.output)
-        graph = self.graph.model_copy(update={"nodes": self.nodes, "output": output})
+        aux = [self.renamed.get(a, a) for a in self.graph.aux]
+        update = {"nodes": self.nodes, "output": output, "aux": aux}
+        graph = self.graph.model_copy(update=update)
         return ShapeResult(
             graph=graph,
             shapes=self.shapes,

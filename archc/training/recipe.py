@@ -64,10 +64,41 @@ def monitor(recipe: Recipe) -> str | None:
     return recipe.schedule.monitor if recipe.schedule.kind == "plateau" else None
 
 
-def loss(recipe: Recipe) -> nn.Module:
+AUX_WEIGHT = 0.3
+"""The weight of each auxiliary classifier's loss (GoogLeNet, Szegedy et al. 2015, section 5:
+"the losses of the auxiliary classifiers were weighted by 0.3"; torchvision's references use
+the same for Inception-v3)."""
+
+
+class WithAux(nn.Module):
+    """The loss of a network with auxiliary classifiers (``aux NAME:``): in training mode the
+    network returns ``(main, aux…)`` and the loss is ``loss(main) + 0.3 × Σ loss(aux)``; in eval
+    mode it returns the main output alone, whose loss is the plain one."""
+
+    def __init__(self, criterion: nn.Module, weight: float = AUX_WEIGHT) -> None:
+        super().__init__()
+        self.criterion = criterion
+        self.weight = weight
+
+    def forward(self, out: Any, target: torch.Tensor) -> torch.Tensor:
+        if not isinstance(out, tuple | list):
+            return self.criterion(out, target)
+        main, *aux = out
+        total = self.criterion(main, target)
+        for side in aux:
+            if side is not None:
+                total = total + self.weight * self.criterion(side, target)
+        return total
+
+
+def loss(recipe: Recipe, graph: ir.Graph | None = None) -> nn.Module:
+    """The recipe's loss; for a network with auxiliary classifiers (``graph.aux``), the
+    weighted sum of :class:`WithAux`."""
     if recipe.loss == "nll":
-        return nn.NLLLoss()
-    return nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+        plain: nn.Module = nn.NLLLoss()
+    else:
+        plain = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    return WithAux(plain) if graph is not None and graph.aux else plain
 
 
 def for_training(model: nn.Module, graph: ir.Graph) -> nn.Module:
@@ -89,7 +120,7 @@ def build(recipe: Recipe, graph: ir.Graph, model: nn.Module) -> dict[str, Any]:
         "optimizer": opt,
         "scheduler": scheduler(recipe, opt),
         "monitor": monitor(recipe),
-        "loss": loss(recipe),
+        "loss": loss(recipe, graph),
         "batch_size": recipe.batch_size,
         "epochs": recipe.epochs,
         "augment": recipe.augment,

@@ -347,7 +347,7 @@ def _build(checked: Checked, recipe: Recipe, o: Options, world: World, classes: 
         ema=ema,
         optimizer=optimizer,
         scheduler=parts.scheduler(recipe, optimizer),
-        criterion=parts.loss(recipe),
+        criterion=parts.loss(recipe, checked.graph),
         classes=classes,
         has_bn=_has_bn(model),
         scaler=torch.amp.GradScaler("cuda", enabled=world.cuda and recipe.precision == "fp16"),
