@@ -688,7 +688,7 @@ def test_efficientnet_family_passes_every_rate_to_its_blocks() -> None:
 
 
 def test_a_rate_default_left_inside_a_library_is_named_at_the_specs_call(tmp_path: Path) -> None:
-    # ConvNeXt's `cnstage` calls `cnblock` without `total` and `p`: the spec cannot set them.
+    # ConvNeXt's `cnstage` once called `cnblock` without `total` and `p`: no spec could set them.
     (tmp_path / "lib.arch").write_text(
         "block inner(rate = 0.3):\n    dropout rate\n\n"
         "block outer(c):\n    CONV c 1x1\n    relu\n    inner()\n"
