@@ -676,17 +676,19 @@ def test_a_library_default_that_sets_a_rate_is_named_in_the_summary(tmp_path: Pa
     assert check_source(own).library_defaults == []
 
 
-def test_efficientnet_b0_summary_names_mbconv_total() -> None:
+def test_efficientnet_family_passes_every_rate_to_its_blocks() -> None:
+    # Issue 23: the family spec passes each variant's block count (mbconv has no default
+    # `total` any more) and ConvNeXt's stage passes `total` and `p` on: no rate is left to a
+    # library default, for any variant.
     from archc.check import check_spec
 
-    checked = check_spec("torchvision/efficientnet_b0")
-    assert [d.message.split(" (")[0] for d in checked.library_defaults] == [
-        "`mbconv` leaves `total` at its library default 16"
-    ]
+    for name in ("efficientnet_b0", "efficientnet_b1", "efficientnet_v2_s", "convnext_small"):
+        checked = check_spec(f"torchvision/{name}")
+        assert checked.ok and checked.library_defaults == [], name
 
 
 def test_a_rate_default_left_inside_a_library_is_named_at_the_specs_call(tmp_path: Path) -> None:
-    # ConvNeXt's `cnstage` calls `cnblock` without `total` and `p`: the spec cannot set them.
+    # ConvNeXt's `cnstage` once called `cnblock` without `total` and `p`: no spec could set them.
     (tmp_path / "lib.arch").write_text(
         "block inner(rate = 0.3):\n    dropout rate\n\n"
         "block outer(c):\n    CONV c 1x1\n    relu\n    inner()\n"

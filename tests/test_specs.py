@@ -70,6 +70,7 @@ TORCHVISION_KWARGS: dict[str, dict[str, object]] = {
     "shufflenet_v2_x1_0": {},
     "convnext_tiny": {},
     "efficientnet_b0": {},
+    "efficientnet_v2_s": {},
     "regnet_y_400mf": {},
 }
 
@@ -546,7 +547,7 @@ def test_torchvision_counterpart_runs_the_same_modules(name: str) -> None:
     if densenet:
         # ... and DenseNet's ends with F.relu.
         del ours[len(ours) - 1 - ours[::-1].index(("relu",))]
-    if name == "efficientnet_b0":
+    if name.startswith("efficientnet"):
         # torchvision's probabilities are float sums (0.2 * 3 / 16 = 0.037500000000000006),
         # archc's exact fractions (0.0375).
         ours = [

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -352,13 +351,12 @@ def test_torchvision_init_follows_the_family():
     assert abs(w.std().item() / 0.01 - 1) < 0.05
     # ConvNeXt: convs and linears truncated normal with std 0.02, biases 0 (torchvision's
     # ConvNeXt.__init__); ShuffleNetV2: PyTorch's defaults, uniform within 1/sqrt(fan_in).
-    specs = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
-    convnext = archc.load(specs / "convnext_tiny.arch")
+    convnext = archc.load("torchvision/convnext_tiny")
     fc1 = convnext.get_submodule("features.5.0.block.3")
     assert abs(fc1.weight.std().item() / 0.02 - 1) < 0.05
     assert torch.equal(fc1.bias, torch.zeros(1536))
     assert bool((convnext.get_parameter("features.5.0.layer_scale") == 1e-6).all())
-    shufflenet = archc.load(specs / "shufflenet_v2_x1_0.arch")
+    shufflenet = archc.load("torchvision/shufflenet_v2_x1_0")
     conv = shufflenet.get_submodule("stage3.0.branch2.0")  # 1x1, 116 -> 116
     bound = 116**-0.5
     assert conv.weight.abs().max().item() <= bound

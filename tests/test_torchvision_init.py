@@ -1,17 +1,17 @@
 """`init torchvision` against torchvision's own initialisation, tensor by tensor.
 
 For every counterpart in specs/torchvision/ (tests/torchvision_models.py's MODELS: a spec's file
-name or a family spec's builder name, each torchvision's model name), the model torchvision
-builds and the module ``archc.load`` builds are seeded differently and then compared key by key:
-a tensor torchvision fills with a constant (BN and LayerNorm 1/0, zeroed biases, running
-statistics, ConvNeXt's layer scale) must be that constant exactly; a random one must be random,
-and -- where it has enough elements for the sample to say something -- have the same mean and
-variance within ``Z`` standard errors of the difference of two independent samples (computed
-here from the sample sizes and fourth moments), the same distribution by a two-sample
+stem, or a builder of a family spec, its variant, is torchvision's model name), the
+model torchvision builds and the module ``archc.load`` builds are seeded differently and then
+compared key by key: a tensor torchvision fills with a constant (BN and LayerNorm 1/0, zeroed
+biases, running statistics, ConvNeXt's layer scale) must be that constant exactly; a random one
+must be random, and -- where it has enough elements for the sample to say something -- have the
+same mean and variance within ``Z`` standard errors of the difference of two independent samples
+(computed here from the sample sizes and fourth moments), the same distribution by a two-sample
 Kolmogorov-Smirnov test, and, where torchvision's sample is bounded (uniform), lie within that
 bound. A random bias must lie within PyTorch's default bound, 1/sqrt(fan_in), as torchvision's
-random biases (PyTorch's default) do. Nothing here comes from archc's init code: the reference
-is the torchvision model itself.
+random biases (PyTorch's default) do. Nothing here comes from archc's init code: the reference is
+the torchvision model itself.
 
 ``archc.load`` builds on the meta device and materialises with ``to_empty``, whose memory is
 whatever it was; here ``to_empty`` fills it with NaN (and integers with -7) first, so a tensor
@@ -31,7 +31,7 @@ from torch import nn
 from torchvision_models import MODELS, build
 
 import archc
-from archc import ir
+from archc import families, ir
 
 SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
 # The models of tests/torchvision_models.py (every plain spec of specs/torchvision/ is one), each
@@ -187,11 +187,16 @@ def test_every_scheme_writes_every_tensor(name, scheme, poisoned, tmp_path):
     # The spec with another init line, beside a copy of the blocks it imports.
     shutil.copytree(SPECS.parent / "blocks", tmp_path / "blocks")
     (tmp_path / "torchvision").mkdir()
-    spec = tmp_path / "torchvision" / f"{name}.arch"
-    text = (SPECS / f"{name}.arch").read_text()
+    # A builder of a family spec: the family's file, read with the builder's variant.
+    member = families.member(f"torchvision/{name}")
+    path, params = (
+        (member.family, {"variant": member.variant}) if member else (SPECS / f"{name}.arch", {})
+    )
+    spec = tmp_path / "torchvision" / path.name
+    text = path.read_text()
     assert "\ninit torchvision\n" in text
     spec.write_text(text.replace("\ninit torchvision\n", f"\ninit {scheme}\n"))
-    model = archc.load(spec)
+    model = archc.load(spec, **params)
     for key, t in model.state_dict().items():
         if t.is_floating_point():
             assert bool(t.isfinite().all()), key

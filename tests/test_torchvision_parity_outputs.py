@@ -1,4 +1,4 @@
-"""Every name specs/torchvision/ answers to (a spec's, or a family spec's builder) is its
+"""Every spec in specs/torchvision/ (of a family spec: the variants MODELS names) is its
 torchvision model: the same parameter count, the same
 state_dict keys (torchvision's weights load strictly), the same outputs (fp32, CPU, eval, batch 1
 at 224, inception_v3 at 299) and the same gradients after a training step (train mode, batch 2 at
@@ -38,6 +38,7 @@ PARAMETERS = {
     "shufflenet_v2_x1_0": 2_278_604,
     "convnext_tiny": 28_589_128,
     "efficientnet_b0": 5_288_548,
+    "efficientnet_v2_s": 21_458_488,
     "regnet_y_400mf": 4_344_144,
 }
 

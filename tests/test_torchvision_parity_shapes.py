@@ -11,8 +11,6 @@ counts every position of ConvNeXt's channels-last linears). A name no spec build
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
@@ -20,7 +18,6 @@ from torchvision_models import MODELS, NOT_ON_META, build, input_size
 
 from archc.check import check_spec
 
-SPECS = Path(__file__).resolve().parent.parent / "specs" / "torchvision"
 HOOKED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Linear)
 # Models whose forward pools with a function before the classifier (F.adaptive_avg_pool2d;
 # MNASNet's and ShuffleNet's x.mean([2, 3])), not a module.

@@ -41,6 +41,7 @@ MODELS = [
     "shufflenet_v2_x1_0",
     "convnext_tiny",
     "efficientnet_b0",
+    "efficientnet_v2_s",
     "regnet_y_400mf",
 ]
 
