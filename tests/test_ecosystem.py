@@ -16,9 +16,9 @@ from torchvision.models.feature_extraction import create_feature_extractor
 
 import archc
 from archc.backends.source import compile_file
-from archc.check import check_file
+from archc.check import check_spec
 
-SPECS = Path(__file__).resolve().parents[1] / "specs" / "torchvision"
+SPECS = "torchvision"
 # Small inputs the networks accept (each pools adaptively before its classifier).
 SIZES = {"resnet18": 64, "resnet50": 64, "alexnet": 64, "googlenet": 64, "vgg16": 32}
 QUICK = {"resnet18"}  # the rest of the matrix is slow: full-width models, TorchScript, export
@@ -26,13 +26,13 @@ QUICK = {"resnet18"}  # the rest of the matrix is slow: full-width models, Torch
 
 def from_load(name: str, tmp_path: Path) -> nn.Module:
     torch.manual_seed(0)
-    return archc.load(SPECS / f"{name}.arch").eval()
+    return archc.load(f"{SPECS}/{name}").eval()
 
 
 def from_compile(name: str, tmp_path: Path) -> nn.Module:
     """The generated file, imported as a user would, with archc.load's weights."""
     path = tmp_path / f"{name}_generated.py"
-    compile_file(SPECS / f"{name}.arch", path)
+    compile_file(f"{SPECS}/{name}", path)
     spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -114,20 +114,20 @@ def test_torch_compile_of_the_plain_module() -> None:
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) for n in SIZES])
 def test_torchinfo_counts_archcs_mult_adds(name: str) -> None:
     torchinfo = pytest.importorskip("torchinfo")
-    model = archc.load(SPECS / f"{name}.arch", device="meta").to_empty(device="cpu").eval()
+    model = archc.load(f"{SPECS}/{name}", device="meta").to_empty(device="cpu").eval()
     stats = torchinfo.summary(model, input_size=(1, 3, 224, 224), verbose=0, device="cpu")
-    macs = check_file(SPECS / f"{name}.arch").accounting.totals.macs
+    macs = check_spec(f"{SPECS}/{name}").accounting.totals.macs
     assert abs(stats.total_mult_adds - macs) <= 0.01 * macs, (stats.total_mult_adds, macs)
     assert stats.total_params == sum(p.numel() for p in model.parameters())
 
 
 def test_thop_counts_archcs_mult_adds() -> None:
     thop = pytest.importorskip("thop")
-    model = archc.load(SPECS / "resnet18.arch").eval()
+    model = archc.load(f"{SPECS}/resnet18").eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         macs, params = thop.profile(model, inputs=(torch.randn(1, 3, 224, 224),), verbose=False)
-    expected = check_file(SPECS / "resnet18.arch").accounting.totals.macs
+    expected = check_spec(f"{SPECS}/resnet18").accounting.totals.macs
     assert abs(macs - expected) <= 0.01 * expected, (macs, expected)
     assert params == sum(p.numel() for p in model.parameters())
 

@@ -65,6 +65,12 @@ def make_pair(source: str | Path, shape: tuple[int, int, int]) -> Pair:
     plain = archc.load(source).eval()
     he_init(plain)
     randomize_bn(plain)
+    # BN scales of 0.25-0.75 keep 40 residual blocks bounded: with randomize_bn's 0.5-1.5,
+    # EfficientNet-V2-S's output grows to ~3e6 and its fp32 result differs from fp64's by 0.8
+    # (plain or fused alike), so no comparison could be made; halved, both agree with fp64 to 3e-7.
+    for m in plain.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.weight.data.mul_(0.5)
     fused = archc.fuse(plain)
     x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

@@ -841,11 +841,12 @@ def write_source(checked: object, path: str | Path, out: str | Path | None, fuse
 
 
 def compile_file(path: str | Path, out: str | Path | None = None, fused: bool = False) -> str:
-    """Check the spec at ``path`` and write its source (see :func:`write_source`); raises
+    """Check the spec at ``path`` -- a file, or a shipped spec's or family member's name
+    (``torchvision/resnet18``) -- and write its source (see :func:`write_source`); raises
     :class:`ArchcError` when the spec has errors."""
-    from archc.check import check_file
+    from archc.check import check_spec
 
-    checked = check_file(path)
+    checked = check_spec(Path(path) if Path(path).exists() else str(path))
     if not checked.ok:
         raise ArchcError(checked.diagnostics, checked.sources)
     return write_source(checked, path, out, fused)
