@@ -106,6 +106,16 @@ def test_a_variant_that_is_no_key_lists_the_keys() -> None:
     assert d.help == "the variants are: a, b"
 
 
+def test_a_caller_setting_that_does_not_fit_is_one_error_not_a_cascade() -> None:
+    # The file's lets and import settings read the variant's columns; with no row chosen they
+    # are not there, and saying so again for each line that reads them would bury the cause.
+    text = FAMILY.replace("input", "let doubled = [2 * n for n in range(depth)]\ninput", 1)
+    assert parse_spec(text, "net.arch").diagnostics == []
+    for params in ({"variant": "c"}, {"width": "wide"}, {"depht": 2}):
+        (d,) = parse_spec(text, "net.arch", params).diagnostics
+        assert d.code == "E229", params
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

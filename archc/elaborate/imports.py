@@ -86,7 +86,12 @@ class BlockTable:
             self.import_stack.append(path)
             base = path.parent
         self.root = base
+        before = len(self.diags)
         params = param_constants(spec, settings or {}, self.diags)
+        if any(d.code == "E229" for d in self.diags[before:]):
+            # The caller's values do not fit: the file's lets and imports would read columns
+            # and params that are not there, and report that as errors of their own.
+            return
         self.register(spec, convention, base, params)
 
     def register(
