@@ -1,0 +1,37 @@
+"""Issue 23 tried as a new (and a hostile) user: what a first family spec of one's own runs into."""
+
+from __future__ import annotations
+
+from archc.check import check_source
+
+
+def errors(text: str) -> list[tuple[str, int, int, str, str]]:
+    result = check_source(text, "net.arch")
+    return [
+        (d.code, d.span.line, d.span.column, d.message, d.help or "")
+        for d in result.diagnostics
+        if d.severity == "error"
+    ]
+
+
+def test_act_after_add_on_one_line_says_to_give_it_a_line_of_its_own():
+    # `add, relu` is allowed, so `add, act(activation)` is the natural next step; a call cannot
+    # share a line with layers, and the message said it "does not belong in an add line" with
+    # help about joins.
+    text = (
+        'input [8x8x8]\nlet a = "silu"\nresidual:\n    CONV 8 3x3 pad 1 no relu\n'
+        "shortcut: identity\nadd, act(a)\nFC 3\n"
+    )
+    # (the residual left unjoined, E211, follows from the rejected line)
+    [(code, line, column, message, help)] = [e for e in errors(text) if e[1] == 6]
+    assert (code, line, column) == ("E106", 6, 6)
+    assert "cannot share a line with layers" in message
+    assert help == "put `act(…)` on a line of its own, below the layers it follows"
+
+
+def test_a_call_before_a_layer_on_one_line_is_not_an_unknown_kind():
+    text = 'input [8x8x8]\nlet a = "silu"\nCONV 8 1x1 no relu\nact(a), BN\nFC 3\n'
+    [(code, line, column, message, help)] = errors(text)
+    assert (code, line, column) == ("E106", 4, 1)
+    assert "cannot share a line with layers" in message
+    assert "unknown layer kind" not in message
