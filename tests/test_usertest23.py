@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from archc.check import check_source
 
 
@@ -35,3 +37,34 @@ def test_a_call_before_a_layer_on_one_line_is_not_an_unknown_kind():
     assert (code, line, column) == ("E106", 4, 1)
     assert "cannot share a line with layers" in message
     assert "unknown layer kind" not in message
+
+
+def test_a_builder_name_with_a_typo_points_at_the_nearest_builder(tmp_path, monkeypatch):
+    # `mydir/mynet_tiny` (no such variant) and `torchvision/resnet19` said only "no such file or
+    # shipped spec": nothing about the family that is right there.
+    from archc.families import resolve
+    from archc.library import NoSuchSpec
+
+    (tmp_path / "mydir").mkdir()
+    family = (
+        'network mynet_{variant}\nparam variant = "small"\nvariants(depth):\n'
+        "    small: 1\n    large: 2\ninput [8x8x3]\nFC 3 x depth\n"
+    )
+    (tmp_path / "mydir" / "mynet.arch").write_text(family)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NoSuchSpec) as typo:
+        resolve("mydir/mynet_smal")
+    assert str(typo.value).endswith(
+        "; did you mean `mydir/mynet_small`? (`mynet.arch` builds the variants small, large)"
+    )
+    with pytest.raises(NoSuchSpec) as far:
+        resolve("mydir/mynet_xyzzyq")
+    assert str(far.value).endswith("; `mynet.arch` builds `mydir/mynet_small`, `mydir/mynet_large`")
+    with pytest.raises(NoSuchSpec) as bare:
+        resolve("mydir/mynet")
+    assert str(bare.value).endswith("; did you mean `mydir/mynet.arch`?")
+    with pytest.raises(NoSuchSpec) as shipped:
+        resolve("torchvision/resnet19")
+    assert "did you mean `torchvision/resnet18`? (`resnet.arch` builds the variants 18, 34," in (
+        str(shipped.value)
+    )
