@@ -68,3 +68,21 @@ def test_a_builder_name_with_a_typo_points_at_the_nearest_builder(tmp_path, monk
     assert "did you mean `torchvision/resnet18`? (`resnet.arch` builds the variants 18, 34," in (
         str(shipped.value)
     )
+
+
+def test_a_variant_that_is_no_row_is_one_error_not_a_cascade_of_unknown_names():
+    # With `variant=tiny` the columns are undefined, and every `let` reading them said
+    # "unknown name `mult`" with help listing `variant`, `width`: noise after the real error.
+    from archc.frontend import parse_spec
+
+    text = (
+        'network mynet_{variant}\nparam variant = "small"\nparam width = 16\n'
+        "variants(depth, mult):\n    small: 1, 1\n    large: 2, 2\n"
+        "let base = round(width * mult)\ninput [8x8x3]\nCONV base 1x1 x depth\nFC 3\n"
+    )
+    result = parse_spec(text, "net.arch", {"variant": "tiny"})
+    assert [(d.code, d.span.line, d.message) for d in result.diagnostics] == [
+        ("E229", 2, "variant `tiny` (the caller sets it) is no row of the `variants` table")
+    ]
+    assert result.graph is None
+    assert [d.code for d in parse_spec(text, "net.arch", {"variant": "large"}).diagnostics] == []

@@ -86,7 +86,12 @@ class BlockTable:
             self.import_stack.append(path)
             base = path.parent
         self.root = base
+        reported = len(self.diags)
         params = param_constants(spec, settings or {}, self.diags)
+        if any(d.code == "E229" for d in self.diags[reported:]):
+            # A setting the file cannot take (`variant=tiny`): its constants are not what the
+            # caller meant, and every line reading a missing column would only say so again.
+            return
         self.register(spec, convention, base, params)
 
     def register(
