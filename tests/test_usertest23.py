@@ -86,3 +86,22 @@ def test_a_variant_that_is_no_row_is_one_error_not_a_cascade_of_unknown_names():
     ]
     assert result.graph is None
     assert [d.code for d in parse_spec(text, "net.arch", {"variant": "large"}).diagnostics] == []
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "[[k] * 100000 for k in range(100000)]",  # 10^10 values: ate memory until killed
+        "[count(xs, k) for k in xs]",  # 10^10 comparisons: no memory, hours of time
+        "[xs == xs for k in xs]",
+        "[len(xs[k:]) for k in xs]",
+    ],
+)
+def test_an_expression_that_handles_too_many_list_values_is_e209(expression):
+    from archc.frontend import parse_spec
+
+    text = f"input [8x8x3]\nlet xs = range(100000)\nlet z = {expression}\nFC 3\n"
+    result = parse_spec(text, "net.arch")
+    [(code, line, message)] = [(d.code, d.span.line, d.message) for d in result.diagnostics][:1]
+    assert (code, line) == ("E209", 3)
+    assert message == "this expression handles more than 2,000,000 list values"

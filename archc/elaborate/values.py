@@ -132,6 +132,15 @@ MAX_STEPS = 200_000
 up to 100,000 values, but a comprehension over one inside another would take 10^10 steps."""
 
 
+MAX_WORK = 2_000_000
+"""The values one expression may handle in the lists it makes, reads and compares, nested ones
+included: a list holds up to 100,000, but 100,000 passes that each make one would take 10^10."""
+
+
+def _sizes(*values: Value) -> int:
+    return sum(len(v) for v in values if isinstance(v, tuple | str))
+
+
 class Values(Evaluator):
     """Evaluation in one scope: ``env`` binds the names visible there (a block's parameters,
     ``let``s, tables, ``for`` targets, the file's constants) in ``block`` (None outside any) and
@@ -146,9 +155,20 @@ class Values(Evaluator):
         budget: list[int] | None = None,
     ) -> None:
         self.env, self.block, self.entry = env, block, entry
-        self.budget = budget if budget is not None else [MAX_STEPS]
-        """The comprehension passes this evaluation may still make (shared by the nested
-        evaluations of one expression)."""
+        self.budget = budget if budget is not None else [MAX_STEPS, MAX_WORK]
+        """The comprehension passes and the list values this evaluation may still make and
+        handle (shared by the nested evaluations of one expression)."""
+
+    def spend(self, work: int, span: Span) -> None:
+        """Count ``work`` list values handled against the budget: E209 when it is spent."""
+        self.budget[1] -= work
+        if self.budget[1] < 0:
+            raise Problem(
+                "E209",
+                f"this expression handles more than {MAX_WORK:,} list values",
+                span,
+                "no network's sizes need so much: check the lists it makes and reads",
+            )
 
     def constant(self, e: S.Expr) -> Value:
         """Any value (a ``param``'s default, a variants cell, a template's hole): :meth:`value`."""
@@ -167,14 +187,21 @@ class Values(Evaluator):
             return Fraction(self.entry_size(e))
         if isinstance(e, S.Func):
             args = [self.value(a) for a in e.args]
-            return call(e.name, args, [a.span for a in e.args], e.span)
+            self.spend(_sizes(*args), e.span)
+            result = call(e.name, args, [a.span for a in e.args], e.span)
+            self.spend(_sizes(result), e.span)
+            return result
         if isinstance(e, S.Name):
             return self.name(e)
         if isinstance(e, S.BinOp):
             left, right = self.value(e.left), self.value(e.right)
-            return arithmetic(e.op, left, right, e.span, expr_text(e, True))
+            result = arithmetic(e.op, left, right, e.span, expr_text(e, True))
+            self.spend(_sizes(result), e.span)
+            return result
         if isinstance(e, S.Compare):
-            return boolean(compare(e.op, self.value(e.left), self.value(e.right), e.span))
+            left, right = self.value(e.left), self.value(e.right)
+            self.spend(_sizes(left, right), e.span)
+            return boolean(compare(e.op, left, right, e.span))
         if isinstance(e, S.Logic):
             first = truthy(self.value(e.left))
             if first == (e.op == "or"):
@@ -193,7 +220,9 @@ class Values(Evaluator):
             return index(self.value(e.value), self.value(e.index), e.span, e.index.span)
         if isinstance(e, S.Slice):
             bounds = [self.value(b) if b is not None else None for b in (e.start, e.stop)]
-            return sliced(self.value(e.value), bounds[0], bounds[1], e.span)
+            part = sliced(self.value(e.value), bounds[0], bounds[1], e.span)
+            self.spend(_sizes(part), e.span)
+            return part
         if isinstance(e, S.ListExpr):
             return ListValue(self.value(x) for x in e.items)
         if isinstance(e, S.TupleExpr):
