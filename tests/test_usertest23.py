@@ -105,3 +105,29 @@ def test_an_expression_that_handles_too_many_list_values_is_e209(expression):
     [(code, line, message)] = [(d.code, d.span.line, d.message) for d in result.diagnostics][:1]
     assert (code, line) == ("E209", 3)
     assert message == "this expression handles more than 2,000,000 list values"
+
+
+def test_a_list_of_references_to_a_long_list_is_counted_whole():
+    # Lists share their elements: `[a for k in range(100000)]` of a 900,000-value `a` holds
+    # 9 * 10^10 values, which printing, comparing or hashing (`distinct`) would walk.
+    from archc.frontend import parse_spec
+
+    text = (
+        "input [8x8x3]\nlet a0 = [0] * 100000\nlet a = [a0, a0, a0, a0, a0, a0, a0, a0, a0]\n"
+        "let b = [a for k in range(100000)]\nFC 3\n"
+    )
+    result = parse_spec(text, "net.arch")
+    assert [(d.code, d.span.line, d.message) for d in result.diagnostics] == [
+        ("E209", 4, "this expression handles more than 2,000,000 list values")
+    ]
+
+
+def test_a_template_makes_no_name_longer_than_255_characters():
+    from archc.frontend import parse_spec
+
+    result = parse_spec("input [8x8x3]\n\"b{'a' * 100000}\": FC 3\n", "net.arch")
+    assert [(d.code, d.span.line, d.message) for d in result.diagnostics] == [
+        ("E110", 2, "the template `b{'a' * 100000}` makes a name of more than 255 characters")
+    ]
+    ok = parse_spec("input [8x8x3]\n\"b{'a' * 200}\": FC 3\n", "net.arch")
+    assert [n.name for n in ok.graph.nodes][1] == "b" + "a" * 200

@@ -137,8 +137,23 @@ MAX_WORK = 2_000_000
 included: a list holds up to 100,000, but 100,000 passes that each make one would take 10^10."""
 
 
-def _sizes(*values: Value) -> int:
-    return sum(len(v) for v in values if isinstance(v, tuple | str))
+MAX_NAME = 255
+"""The longest name a template may make (a state_dict key's part, a file name's)."""
+
+
+def weight(limit: int, *values: Value) -> int:
+    """How many values ``values`` hold, nested lists' and strings' included, counted up to just
+    past ``limit``: lists share their elements, so ``[xs for k in range(100000)]`` of a long
+    ``xs`` holds 10^10 values in a few bytes, and printing or comparing it would take that long."""
+    total, todo = 0, list(values)
+    while todo and total <= limit:
+        v = todo.pop()
+        if isinstance(v, str):
+            total += len(v)
+        elif isinstance(v, tuple):
+            total += len(v)
+            todo.extend(v)
+    return total
 
 
 class Values(Evaluator):
@@ -159,9 +174,9 @@ class Values(Evaluator):
         """The comprehension passes and the list values this evaluation may still make and
         handle (shared by the nested evaluations of one expression)."""
 
-    def spend(self, work: int, span: Span) -> None:
-        """Count ``work`` list values handled against the budget: E209 when it is spent."""
-        self.budget[1] -= work
+    def spend(self, *values: Value, span: Span) -> None:
+        """Count the values that ``values`` hold against the budget: E209 when it is spent."""
+        self.budget[1] -= weight(max(self.budget[1], 0), *values)
         if self.budget[1] < 0:
             raise Problem(
                 "E209",
@@ -187,20 +202,20 @@ class Values(Evaluator):
             return Fraction(self.entry_size(e))
         if isinstance(e, S.Func):
             args = [self.value(a) for a in e.args]
-            self.spend(_sizes(*args), e.span)
+            self.spend(*args, span=e.span)
             result = call(e.name, args, [a.span for a in e.args], e.span)
-            self.spend(_sizes(result), e.span)
+            self.spend(result, span=e.span)
             return result
         if isinstance(e, S.Name):
             return self.name(e)
         if isinstance(e, S.BinOp):
             left, right = self.value(e.left), self.value(e.right)
             result = arithmetic(e.op, left, right, e.span, expr_text(e, True))
-            self.spend(_sizes(result), e.span)
+            self.spend(result, span=e.span)
             return result
         if isinstance(e, S.Compare):
             left, right = self.value(e.left), self.value(e.right)
-            self.spend(_sizes(left, right), e.span)
+            self.spend(left, right, span=e.span)
             return boolean(compare(e.op, left, right, e.span))
         if isinstance(e, S.Logic):
             first = truthy(self.value(e.left))
@@ -221,12 +236,12 @@ class Values(Evaluator):
         if isinstance(e, S.Slice):
             bounds = [self.value(b) if b is not None else None for b in (e.start, e.stop)]
             part = sliced(self.value(e.value), bounds[0], bounds[1], e.span)
-            self.spend(_sizes(part), e.span)
+            self.spend(part, span=e.span)
             return part
-        if isinstance(e, S.ListExpr):
-            return ListValue(self.value(x) for x in e.items)
-        if isinstance(e, S.TupleExpr):
-            return tuple(self.value(x) for x in e.items)
+        if isinstance(e, S.ListExpr | S.TupleExpr):
+            items = [self.value(x) for x in e.items]
+            self.spend(*items, span=e.span)
+            return ListValue(items) if isinstance(e, S.ListExpr) else tuple(items)
         assert isinstance(e, S.Comprehension)
         return self.comprehension(e)
 
@@ -241,6 +256,7 @@ class Values(Evaluator):
             inner = Values(env, self.block, self.entry, self.budget)
             if k == len(e.clauses):
                 out.append(inner.value(e.element))
+                self.spend(out[-1], span=e.span)
                 if len(out) > MAX_LIST:
                     raise Problem("E209", "this comprehension makes too long a list", e.span)
                 return
@@ -425,9 +441,18 @@ def fill(template: S.Template, values: Values, identifier: bool = False) -> str:
     """A name template filled: each ``{EXPR}`` by its value (a whole number without ``.0``,
     a string as itself). The name must be a name (E110): letters, digits, `_` and, unless it
     must be an ``identifier``, `-`."""
-    name = "".join(
-        part if isinstance(part, str) else name_text(values.value(part)) for part in template.parts
-    )
+    texts = []
+    for part in template.parts:
+        value = part if isinstance(part, str) else values.value(part)
+        if weight(MAX_NAME, value) > MAX_NAME:
+            raise Problem(
+                "E110",
+                f"the template `{template.text}` makes a name of more than {MAX_NAME} characters",
+                template.span,
+                "a name is a word, not a list or a long string",
+            )
+        texts.append(value if isinstance(part, str) else name_text(value))
+    name = "".join(texts)
     if not _NAME.fullmatch(name) or (identifier and "-" in name):
         raise Problem(
             "E110",
