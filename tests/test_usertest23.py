@@ -131,3 +131,18 @@ def test_a_template_makes_no_name_longer_than_255_characters():
     ]
     ok = parse_spec("input [8x8x3]\n\"b{'a' * 200}\": FC 3\n", "net.arch")
     assert [n.name for n in ok.graph.nodes][1] == "b" + "a" * 200
+
+
+def test_the_expressions_of_a_loop_share_one_budget():
+    # Each pass's `a == a` (1,800,000 values) fits one expression's budget; 1,000 passes of it
+    # ran for minutes.
+    from archc.frontend import parse_spec
+
+    text = (
+        "input [8x8x3]\nlet a0 = [0] * 100000\nlet a = [a0, a0, a0, a0, a0, a0, a0, a0, a0]\n"
+        "for k in range(1000):\n    let c = a == a\nFC 3\n"
+    )
+    result = parse_spec(text, "net.arch")
+    assert {(d.code, d.span.line, d.message) for d in result.diagnostics} == {
+        ("E209", 5, "the expressions of this spec make more than 10,000,000 list values in all")
+    }

@@ -9,7 +9,9 @@ grows integers until Python refuses to print them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from fractions import Fraction
 
 from archc import ir
@@ -137,6 +139,38 @@ MAX_WORK = 2_000_000
 included: a list holds up to 100,000, but 100,000 passes that each make one would take 10^10."""
 
 
+MAX_TOTAL = (300_000, 10_000_000)
+"""The comprehension passes and list values of all of one elaboration's expressions together:
+a `for` loop may run one expression 100,000 times, each within its own budget."""
+
+_TOTAL: ContextVar[list[int] | None] = ContextVar("archc_expression_total", default=None)
+
+
+@contextmanager
+def total_budget() -> Iterator[None]:
+    """One elaboration: its expressions share :data:`MAX_TOTAL`."""
+    token = _TOTAL.set(list(MAX_TOTAL))
+    try:
+        yield
+    finally:
+        _TOTAL.reset(token)
+
+
+def _spend_total(k: int, amount: int, span: Span) -> None:
+    total = _TOTAL.get()
+    if total is None:
+        return
+    total[k] -= amount
+    if total[k] < 0:
+        what = "comprehension passes" if k == 0 else "list values"
+        raise Problem(
+            "E209",
+            f"the expressions of this spec make more than {MAX_TOTAL[k]:,} {what} in all",
+            span,
+            "no network's sizes need so much: check the loops around this expression",
+        )
+
+
 MAX_NAME = 255
 """The longest name a template may make (a state_dict key's part, a file name's)."""
 
@@ -176,7 +210,11 @@ class Values(Evaluator):
 
     def spend(self, *values: Value, span: Span) -> None:
         """Count the values that ``values`` hold against the budget: E209 when it is spent."""
-        self.budget[1] -= weight(max(self.budget[1], 0), *values)
+        total = _TOTAL.get()
+        left = min(self.budget[1], total[1]) if total is not None else self.budget[1]
+        spent = weight(max(left, 0), *values)
+        self.budget[1] -= spent
+        _spend_total(1, spent, span)
         if self.budget[1] < 0:
             raise Problem(
                 "E209",
@@ -272,6 +310,7 @@ class Values(Evaluator):
                 names = bind_targets(clause.targets, item, env, {}, clause.iterable.span)
                 bound = {**env, **names}
                 self.budget[0] -= 1
+                _spend_total(0, 1, e.span)
                 if self.budget[0] < 0:
                     raise Problem(
                         "E209",
