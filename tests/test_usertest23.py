@@ -146,3 +146,11 @@ def test_the_expressions_of_a_loop_share_one_budget():
     assert {(d.code, d.span.line, d.message) for d in result.diagnostics} == {
         ("E209", 5, "the expressions of this spec make more than 10,000,000 list values in all")
     }
+
+
+def test_fc_n_x_count_says_how_to_repeat():
+    # `x EXPR` repeats an item, but `FC 3 x 2` is the size 3x2: the help only listed FC's
+    # arguments, and the user was left wondering why `x 2` works after `CONV 8 3x3`.
+    [(code, line, column, message, help)] = errors("input [8x8x3]\nFC 3 x 2\n")
+    assert (code, line, column, message) == ("E106", 2, 4, "unexpected size in an FC line")
+    assert help.endswith("; to repeat the layer, write `x2` or `x (2)` (`10 x 2` is a size)")

@@ -664,11 +664,14 @@ class Arguments:
                     raise SyntaxProblem("E106", f"`{slot}` is given twice", later, _help_args(kind))
                 if slot is None or slot in k.options:
                     _misspelt_kind(values[:n])
+                    # `FC 10 x 2` reads as the size 10x2: a repetition with a spaced `x` needs
+                    # no number before it.
+                    again = "; to repeat the layer, write `x2` or `x (2)` (`10 x 2` is a size)"
                     raise SyntaxProblem(
                         "E106",
                         f"unexpected size in {_kind_word(kind)} line",
                         arg.span,
-                        _help_args(kind),
+                        _help_args(kind) + (again if slot is None else ""),
                     )
                 k.options[slot] = arg
                 continue
