@@ -154,3 +154,16 @@ def test_fc_n_x_count_says_how_to_repeat():
     [(code, line, column, message, help)] = errors("input [8x8x3]\nFC 3 x 2\n")
     assert (code, line, column, message) == ("E106", 2, 4, "unexpected size in an FC line")
     assert help.endswith("; to repeat the layer, write `x2` or `x (2)` (`10 x 2` is a size)")
+
+
+def test_a_line_reading_a_failed_let_says_the_let_failed():
+    # It said "unexpected word `xs`", help: names are "defined with `let NAME = VALUE`" —
+    # which is just what the user had written.
+    from archc.frontend import parse_spec
+
+    text = "input [8x8x3]\nlet xs = range(10**9)\nFC len(xs)\n"
+    result = parse_spec(text, "net.arch")
+    assert [(d.code, d.span.line, d.message) for d in result.diagnostics] == [
+        ("E209", 2, "`range` of 1,000,000,000 values"),
+        ("E207", 3, "`xs` has no value: its definition (net.arch:2) is in error"),
+    ]

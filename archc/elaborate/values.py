@@ -146,14 +146,28 @@ a `for` loop may run one expression 100,000 times, each within its own budget.""
 _TOTAL: ContextVar[list[int] | None] = ContextVar("archc_expression_total", default=None)
 
 
+_FAILED: ContextVar[dict[str, Span] | None] = ContextVar("archc_failed_names", default=None)
+"""The top-level ``let``s and tables whose value is an error, already reported: a line that
+reads one says so, not that the name is unknown."""
+
+
 @contextmanager
 def total_budget() -> Iterator[None]:
-    """One elaboration: its expressions share :data:`MAX_TOTAL`."""
-    token = _TOTAL.set(list(MAX_TOTAL))
+    """One elaboration: its expressions share :data:`MAX_TOTAL`; the names whose definitions
+    failed are collected for it (:func:`failed_definition`)."""
+    token, failed = _TOTAL.set(list(MAX_TOTAL)), _FAILED.set({})
     try:
         yield
     finally:
         _TOTAL.reset(token)
+        _FAILED.reset(failed)
+
+
+def failed_definition(name: str, span: Span) -> None:
+    """``name``'s definition at ``span`` is an error (reported there)."""
+    failed = _FAILED.get()
+    if failed is not None:
+        failed.setdefault(name, span)
 
 
 def _spend_total(k: int, amount: int, span: Span) -> None:
@@ -328,6 +342,14 @@ class Values(Evaluator):
     def name(self, e: S.Name) -> Value:
         if e.id in self.env:
             return self.env[e.id]
+        failed = (_FAILED.get() or {}).get(e.id)
+        if failed is not None:
+            raise Problem(
+                "E207",
+                f"`{e.id}` has no value: its definition ({failed.file}:{failed.line}) is in error",
+                e.span,
+                "fix the error reported at that line first",
+            )
         near = did_you_mean(e.id, list(self.env))
         if self.block is not None:
             known = ", ".join(f"`{n}`" for n in self.env) or "none"
