@@ -148,9 +148,40 @@ def unparsed_hint(name: str) -> str:
         for p in _candidates(d, stem)
         if stem.startswith(p.stem) and read_syntax(p) is None
     ]
-    if not broken:
+    if broken:
+        return f"; `{broken[0]}` may define it, but does not parse: run `archc lint {broken[0]}`"
+    return _near_name(name, stem, directories)
+
+
+def _near_name(name: str, stem: str, directories: list[Path]) -> str:
+    """``"; did you mean `mydir/mynet_small`?"`` for a name near a builder of a family in
+    ``directories`` (``torchvision/resnet19``), or ``mydir/mynet.arch`` for ``mydir/mynet``."""
+    from archc.suggest import closest
+
+    if not stem:
         return ""
-    return f"; `{broken[0]}` may define it, but does not parse: run `archc lint {broken[0]}`"
+    folder = Path(name).parent.as_posix()
+    prefix = "" if folder == "." and not name.startswith("./") else f"{folder}/"
+    own = directories[0] / f"{stem}.arch" if directories else None
+    if own is not None and own.is_file() and not name.endswith(".arch"):
+        return f"; did you mean `{prefix}{stem}.arch`?"
+    builders: dict[str, Family] = {}
+    for directory in directories:
+        for path in _candidates(directory, stem):
+            found = family(path)
+            for builder in found.names if found is not None else ():
+                builders.setdefault(builder, found)  # type: ignore[arg-type]
+    near = closest(stem, list(builders))
+    if near is None:
+        # `mynet_tiny`: too far from every builder, but `mynet.arch` is its family all the same.
+        owner = next((f for f in builders.values() if stem.startswith(f.path.stem)), None)
+        if owner is None:
+            return ""
+        names = ", ".join(f"`{prefix}{n}`" for n in owner.names)
+        return f"; `{owner.path.name}` builds {names}"
+    fam = builders[near]
+    keys = ", ".join(fam.variants)
+    return f"; did you mean `{prefix}{near}`? (`{fam.path.name}` builds the variants {keys})"
 
 
 def resolve(

@@ -40,7 +40,7 @@ from archc.elaborate.params import Settings
 from archc.elaborate.problems import Abort, Problem
 from archc.elaborate.recipe import read_recipe
 from archc.elaborate.stochastic import stray_stochastic_depth
-from archc.elaborate.values import Values, claim, fill
+from archc.elaborate.values import Values, claim, fill, total_budget
 from archc.spans import Span
 
 __all__ = ["RESERVED_NAMES", "Loader", "elaborate", "reserved"]
@@ -56,7 +56,8 @@ def elaborate(
     ``parse_errors`` says the parser already reported why the spec may have no layers;
     ``params`` sets the spec's ``param``s (archc.elaborate.params)."""
     diags: list[Diagnostic] = []
-    graph = _elaborate(spec, loader, parse_errors, diags, params or {})
+    with total_budget():
+        graph = _elaborate(spec, loader, parse_errors, diags, params or {})
     return graph, merge_repeats(diags)
 
 

@@ -13,7 +13,7 @@ from archc.elaborate.context import Ctx
 from archc.elaborate.functions import ListValue, Value, shown
 from archc.elaborate.problems import Abort, Problem, Quiet
 from archc.elaborate.scope import bind_targets, define, twice
-from archc.elaborate.values import Values
+from archc.elaborate.values import Values, failed_definition
 from archc.ops import WORDS, by_word
 from archc.spans import Span
 from archc.suggest import did_you_mean
@@ -46,13 +46,16 @@ def file_constants(
         if not isinstance(st, S.Let | S.Table):
             continue
         found.read.add(st.name_span)
+        if st.name in found.env:
+            p = twice(st.name, st.name_span, found.defined[st.name])
+            diags.append(error(p.code, p.message, p.span, p.help))
+            continue
         try:
-            if st.name in found.env:
-                raise twice(st.name, st.name_span, found.defined[st.name])
             found.env[st.name] = definition_value(st, Values(found.env, None))
             found.defined[st.name] = st.name_span
         except Problem as p:
             diags.append(error(p.code, p.message, p.span, p.help))
+            failed_definition(st.name, st.name_span)
     return found
 
 

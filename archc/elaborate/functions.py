@@ -50,6 +50,8 @@ def kind_of(v: Value) -> str:
 def show(v: Value) -> str:
     """A value as the language writes it: ``3``, ``3/2``, ``0.75`` (a float), ``"b3"``,
     ``[1, 2]``, ``(1, 2)``."""
+    if isinstance(v, _Shown):
+        return str.__str__(v)
     if isinstance(v, str):
         return f'"{v}"'
     if isinstance(v, ListValue):
@@ -62,8 +64,21 @@ def show(v: Value) -> str:
 
 
 def shown(v: Value, limit: int = 60) -> str:
-    text = show(v)
+    """``show(v)`` cut to ``limit`` characters; a long list is not printed whole first."""
+    if isinstance(v, tuple) and len(v) > limit:
+        v = type(v)(v[: limit + 1])
+    if isinstance(v, tuple) and any(isinstance(x, tuple | str) for x in v):
+        parts = [shown(x, limit) for x in v]  # each part cut: the whole is cut below
+        text = show(type(v)(_Shown(p) for p in parts))
+    else:
+        text = show(v[: limit + 2] if isinstance(v, str) else v)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Shown(str):
+    """A part already printed (by :func:`shown`): :func:`show` takes it as it is."""
+
+    __slots__ = ()
 
 
 def truthy(v: Value) -> bool:

@@ -86,11 +86,11 @@ class BlockTable:
             self.import_stack.append(path)
             base = path.parent
         self.root = base
-        before = len(self.diags)
+        reported = len(self.diags)
         params = param_constants(spec, settings or {}, self.diags)
-        if any(d.code == "E229" for d in self.diags[before:]):
-            # The caller's values do not fit: the file's lets and imports would read columns
-            # and params that are not there, and report that as errors of their own.
+        if any(d.code == "E229" for d in self.diags[reported:]):
+            # A setting the file cannot take (`variant=tiny`): its constants are not what the
+            # caller meant, and every line reading a missing column would only say so again.
             return
         self.register(spec, convention, base, params)
 

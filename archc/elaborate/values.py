@@ -9,7 +9,9 @@ grows integers until Python refuses to print them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from fractions import Fraction
 
 from archc import ir
@@ -132,6 +134,76 @@ MAX_STEPS = 200_000
 up to 100,000 values, but a comprehension over one inside another would take 10^10 steps."""
 
 
+MAX_WORK = 2_000_000
+"""The values one expression may handle in the lists it makes, reads and compares, nested ones
+included: a list holds up to 100,000, but 100,000 passes that each make one would take 10^10."""
+
+
+MAX_TOTAL = (300_000, 10_000_000)
+"""The comprehension passes and list values of all of one elaboration's expressions together:
+a `for` loop may run one expression 100,000 times, each within its own budget."""
+
+_TOTAL: ContextVar[list[int] | None] = ContextVar("archc_expression_total", default=None)
+
+
+_FAILED: ContextVar[dict[str, Span] | None] = ContextVar("archc_failed_names", default=None)
+"""The top-level ``let``s and tables whose value is an error, already reported: a line that
+reads one says so, not that the name is unknown."""
+
+
+@contextmanager
+def total_budget() -> Iterator[None]:
+    """One elaboration: its expressions share :data:`MAX_TOTAL`; the names whose definitions
+    failed are collected for it (:func:`failed_definition`)."""
+    token, failed = _TOTAL.set(list(MAX_TOTAL)), _FAILED.set({})
+    try:
+        yield
+    finally:
+        _TOTAL.reset(token)
+        _FAILED.reset(failed)
+
+
+def failed_definition(name: str, span: Span) -> None:
+    """``name``'s definition at ``span`` is an error (reported there)."""
+    failed = _FAILED.get()
+    if failed is not None:
+        failed.setdefault(name, span)
+
+
+def _spend_total(k: int, amount: int, span: Span) -> None:
+    total = _TOTAL.get()
+    if total is None:
+        return
+    total[k] -= amount
+    if total[k] < 0:
+        what = "comprehension passes" if k == 0 else "list values"
+        raise Problem(
+            "E209",
+            f"the expressions of this spec make more than {MAX_TOTAL[k]:,} {what} in all",
+            span,
+            "no network's sizes need so much: check the loops around this expression",
+        )
+
+
+MAX_NAME = 255
+"""The longest name a template may make (a state_dict key's part, a file name's)."""
+
+
+def weight(limit: int, *values: Value) -> int:
+    """How many values ``values`` hold, nested lists' and strings' included, counted up to just
+    past ``limit``: lists share their elements, so ``[xs for k in range(100000)]`` of a long
+    ``xs`` holds 10^10 values in a few bytes, and printing or comparing it would take that long."""
+    total, todo = 0, list(values)
+    while todo and total <= limit:
+        v = todo.pop()
+        if isinstance(v, str):
+            total += len(v)
+        elif isinstance(v, tuple):
+            total += len(v)
+            todo.extend(v)
+    return total
+
+
 class Values(Evaluator):
     """Evaluation in one scope: ``env`` binds the names visible there (a block's parameters,
     ``let``s, tables, ``for`` targets, the file's constants) in ``block`` (None outside any) and
@@ -146,9 +218,24 @@ class Values(Evaluator):
         budget: list[int] | None = None,
     ) -> None:
         self.env, self.block, self.entry = env, block, entry
-        self.budget = budget if budget is not None else [MAX_STEPS]
-        """The comprehension passes this evaluation may still make (shared by the nested
-        evaluations of one expression)."""
+        self.budget = budget if budget is not None else [MAX_STEPS, MAX_WORK]
+        """The comprehension passes and the list values this evaluation may still make and
+        handle (shared by the nested evaluations of one expression)."""
+
+    def spend(self, *values: Value, span: Span) -> None:
+        """Count the values that ``values`` hold against the budget: E209 when it is spent."""
+        total = _TOTAL.get()
+        left = min(self.budget[1], total[1]) if total is not None else self.budget[1]
+        spent = weight(max(left, 0), *values)
+        self.budget[1] -= spent
+        _spend_total(1, spent, span)
+        if self.budget[1] < 0:
+            raise Problem(
+                "E209",
+                f"this expression handles more than {MAX_WORK:,} list values",
+                span,
+                "no network's sizes need so much: check the lists it makes and reads",
+            )
 
     def constant(self, e: S.Expr) -> Value:
         """Any value (a ``param``'s default, a variants cell, a template's hole): :meth:`value`."""
@@ -167,14 +254,21 @@ class Values(Evaluator):
             return Fraction(self.entry_size(e))
         if isinstance(e, S.Func):
             args = [self.value(a) for a in e.args]
-            return call(e.name, args, [a.span for a in e.args], e.span)
+            self.spend(*args, span=e.span)
+            result = call(e.name, args, [a.span for a in e.args], e.span)
+            self.spend(result, span=e.span)
+            return result
         if isinstance(e, S.Name):
             return self.name(e)
         if isinstance(e, S.BinOp):
             left, right = self.value(e.left), self.value(e.right)
-            return arithmetic(e.op, left, right, e.span, expr_text(e, True))
+            result = arithmetic(e.op, left, right, e.span, expr_text(e, True))
+            self.spend(result, span=e.span)
+            return result
         if isinstance(e, S.Compare):
-            return boolean(compare(e.op, self.value(e.left), self.value(e.right), e.span))
+            left, right = self.value(e.left), self.value(e.right)
+            self.spend(left, right, span=e.span)
+            return boolean(compare(e.op, left, right, e.span))
         if isinstance(e, S.Logic):
             first = truthy(self.value(e.left))
             if first == (e.op == "or"):
@@ -193,11 +287,13 @@ class Values(Evaluator):
             return index(self.value(e.value), self.value(e.index), e.span, e.index.span)
         if isinstance(e, S.Slice):
             bounds = [self.value(b) if b is not None else None for b in (e.start, e.stop)]
-            return sliced(self.value(e.value), bounds[0], bounds[1], e.span)
-        if isinstance(e, S.ListExpr):
-            return ListValue(self.value(x) for x in e.items)
-        if isinstance(e, S.TupleExpr):
-            return tuple(self.value(x) for x in e.items)
+            part = sliced(self.value(e.value), bounds[0], bounds[1], e.span)
+            self.spend(part, span=e.span)
+            return part
+        if isinstance(e, S.ListExpr | S.TupleExpr):
+            items = [self.value(x) for x in e.items]
+            self.spend(*items, span=e.span)
+            return ListValue(items) if isinstance(e, S.ListExpr) else tuple(items)
         assert isinstance(e, S.Comprehension)
         return self.comprehension(e)
 
@@ -212,6 +308,7 @@ class Values(Evaluator):
             inner = Values(env, self.block, self.entry, self.budget)
             if k == len(e.clauses):
                 out.append(inner.value(e.element))
+                self.spend(out[-1], span=e.span)
                 if len(out) > MAX_LIST:
                     raise Problem("E209", "this comprehension makes too long a list", e.span)
                 return
@@ -227,6 +324,7 @@ class Values(Evaluator):
                 names = bind_targets(clause.targets, item, env, {}, clause.iterable.span)
                 bound = {**env, **names}
                 self.budget[0] -= 1
+                _spend_total(0, 1, e.span)
                 if self.budget[0] < 0:
                     raise Problem(
                         "E209",
@@ -244,6 +342,14 @@ class Values(Evaluator):
     def name(self, e: S.Name) -> Value:
         if e.id in self.env:
             return self.env[e.id]
+        failed = (_FAILED.get() or {}).get(e.id)
+        if failed is not None:
+            raise Problem(
+                "E207",
+                f"`{e.id}` has no value: its definition ({failed.file}:{failed.line}) is in error",
+                e.span,
+                "fix the error reported at that line first",
+            )
         near = did_you_mean(e.id, list(self.env))
         if self.block is not None:
             known = ", ".join(f"`{n}`" for n in self.env) or "none"
@@ -396,9 +502,18 @@ def fill(template: S.Template, values: Values, identifier: bool = False) -> str:
     """A name template filled: each ``{EXPR}`` by its value (a whole number without ``.0``,
     a string as itself). The name must be a name (E110): letters, digits, `_` and, unless it
     must be an ``identifier``, `-`."""
-    name = "".join(
-        part if isinstance(part, str) else name_text(values.value(part)) for part in template.parts
-    )
+    texts = []
+    for part in template.parts:
+        value = part if isinstance(part, str) else values.value(part)
+        if weight(MAX_NAME, value) > MAX_NAME:
+            raise Problem(
+                "E110",
+                f"the template `{template.text}` makes a name of more than {MAX_NAME} characters",
+                template.span,
+                "a name is a word, not a list or a long string",
+            )
+        texts.append(value if isinstance(part, str) else name_text(value))
+    name = "".join(texts)
     if not _NAME.fullmatch(name) or (identifier and "-" in name):
         raise Problem(
             "E110",

@@ -301,6 +301,8 @@ class Binding:
         """E105 for a line that starts with no kind: a label or name missing its `:`
         (`CONV1 6 5x5`, `stem CONV 64 7x7`) says so; a misspelt kind gets the nearest one."""
         head = seg[0]
+        if isinstance(head, _RawCall):
+            raise _call_among_layers(head)
         label = _kind_of_phrase([head.id], head.span) if isinstance(head, S.Name) else None
         named = isinstance(head, S.Name) and len(seg) > 1 and self.lead_kind(seg[1:]) is not None
         if len(seg) > 1 and ((label is not None and label.name is not None) or named):
@@ -614,6 +616,8 @@ class Arguments:
             if expr is not None:
                 b.positional.append(S.Arg(expr, it.span))
             # anything else in parentheses is a remark
+        elif isinstance(it, _RawCall):
+            raise _call_among_layers(it)
         else:
             raise SyntaxProblem(
                 "E106",
@@ -660,11 +664,14 @@ class Arguments:
                     raise SyntaxProblem("E106", f"`{slot}` is given twice", later, _help_args(kind))
                 if slot is None or slot in k.options:
                     _misspelt_kind(values[:n])
+                    # `FC 10 x 2` reads as the size 10x2: a repetition with a spaced `x` needs
+                    # no number before it.
+                    again = "; to repeat the layer, write `x2` or `x (2)` (`10 x 2` is a size)"
                     raise SyntaxProblem(
                         "E106",
                         f"unexpected size in {_kind_word(kind)} line",
                         arg.span,
-                        _help_args(kind),
+                        _help_args(kind) + (again if slot is None else ""),
                     )
                 k.options[slot] = arg
                 continue
@@ -706,3 +713,14 @@ def _misspelt_kind(before: list[S.Arg]) -> None:
                     "the label already names the kind (`CONV2: 32 3x3`); or write the kind "
                     "after it (`conv2: CONV 32 3x3`)",
                 )
+
+
+def _call_among_layers(call: _RawCall) -> SyntaxProblem:
+    """E106 for a call (`act(a)`, a block's) on a line with layers: `add, act(a)` reads
+    naturally after `add, relu`, but calls and layers stand on lines of their own."""
+    return SyntaxProblem(
+        "E106",
+        f"{_describe(call)} cannot share a line with layers",
+        call.span,
+        f"put `{call.name}(…)` on a line of its own, below the layers it follows",
+    )
