@@ -52,7 +52,8 @@ class Symbol:
 
     name: str
     kind: str
-    """``stage``, ``block``, ``section``, ``call``, ``layer`` or ``input``."""
+    """``stage``, ``block``, ``section``, ``call``, ``layer``, ``input`` or ``constant`` (a
+    ``param``, the ``variants`` table, a ``let`` or a ``table``)."""
     detail: str
     span: Span
     selection: Span

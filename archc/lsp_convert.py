@@ -21,7 +21,15 @@ MAX_DIAGNOSTICS = 200
 one says how many more there are."""
 
 _SEVERITY = {"error": 1, "warning": 2, "info": 3}
-_SYMBOL = {"input": 13, "block": 5, "stage": 3, "section": 23, "call": 19, "layer": 8}
+_SYMBOL = {
+    "input": 13,
+    "block": 5,
+    "stage": 3,
+    "section": 23,
+    "call": 19,
+    "layer": 8,
+    "constant": 14,
+}
 """Variable, Class, Namespace, Struct, Object, Field."""
 _COMPLETION = {"layer": 7, "keyword": 14, "block": 3}
 """Class, Keyword, Function."""

@@ -65,3 +65,32 @@ def test_the_outline_has_gate_sections():
         "conv [1x1x16]",
         "sigmoid [1x1x16]",
     ]
+
+
+FAMILY = """\
+network net{variant}
+param variant = "s"
+param width = 8
+variants(depth):
+    s: 1
+    m: 2
+let widths = [width * 2 ** k for k in range(depth)]
+table stages(out, n):
+    16, 1
+    32, 2
+input [8x8x3]
+CONV width 3x3 pad 1
+"""
+
+
+def test_the_outline_lists_a_familys_params_variants_lets_and_tables():
+    v = SpecView(FAMILY, "/tmp/family.arch")
+    assert v.checked.ok, v.checked.diagnostics
+    constants = [(s.span.line, s.name, s.detail) for s in v.symbols() if s.kind == "constant"]
+    assert constants == [
+        (2, "variant", "param"),
+        (3, "width", "param"),
+        (4, "variants", "s, m"),
+        (7, "widths", "let"),
+        (8, "stages", "table (out, n), 2 rows"),
+    ]

@@ -43,6 +43,9 @@ class SpecParam(FileWide):
         super().elaborate(walk, st, body)
         walk.define_constants(body, [(st.name, st.name_span)])
 
+    def outline(self, view: SpecView, st: S.SpecParam) -> Outline | None:
+        return Outline(st.name, "constant", "param")
+
 
 class Variants(FileWide):
     node = S.Variants
@@ -52,6 +55,9 @@ class Variants(FileWide):
     def elaborate(self, walk: Expander, st: S.Variants, body: Body) -> None:
         super().elaborate(walk, st, body)
         walk.define_constants(body, [(c, st.span) for c in st.columns])
+
+    def outline(self, view: SpecView, st: S.Variants) -> Outline | None:
+        return Outline("variants", "constant", ", ".join(row.key for row in st.rows))
 
 
 class Train(FileWide):

@@ -35,7 +35,7 @@ class Let(Construct):
         return frozenset({"branches", "residual"})
 
     def outline(self, view: SpecView, st: S.Let) -> Outline | None:
-        return None
+        return Outline(st.name, "constant", "let")
 
 
 class Table(Construct):
@@ -97,7 +97,8 @@ class Table(Construct):
         return frozenset({"branches", "residual"})
 
     def outline(self, view: SpecView, st: S.Table) -> Outline | None:
-        return None
+        rows = "1 row" if len(st.rows) == 1 else f"{len(st.rows)} rows"
+        return Outline(st.name, "constant", f"table ({', '.join(st.columns)}), {rows}")
 
 
 class For(Construct):
