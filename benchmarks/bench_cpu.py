@@ -10,6 +10,11 @@ default) and batch size (1 and 8), fp32 at 224x224, four paths compute the same 
   ``torch._inductor.config.freezing`` (weights folded in as constants, BN into the convs);
   static shapes, one compilation per batch size. The NCHW input is converted to channels_last
   *inside* the timed call, as a user feeding it ordinary images pays for it;
+- ``onednn_graph``: torchvision's model traced and frozen by TorchScript with
+  ``torch.jit.enable_onednn_fusion(True)``: oneDNN Graph compiles its conv/BN/add/activation
+  partitions once, so a call pays no per-convolution set-up (PyTorch's lowest-overhead way to
+  run oneDNN; TorchScript is deprecated, so this is an anchor, not something archc builds on).
+  The profiling executor fuses on the second call; setting up runs three calls;
 - ``onnxruntime``: an ``onnxruntime.InferenceSession`` on the CPU provider, graph optimisations at
   ORT_ENABLE_ALL (the default), ``intra_op_num_threads`` = torch's thread count, on the model
   exported with ``torch.onnx.export(model, (x,), dynamo=True)`` (static shapes, one file per
@@ -72,9 +77,9 @@ except ImportError:  # not on Windows
     resource = None  # type: ignore[assignment]
 
 MODELS = ("resnet50", "mobilenet_v2", "efficientnet_b0", "convnext_tiny")
-PATHS = ("torchvision", "archc", "compile", "onnxruntime")
+PATHS = ("torchvision", "archc", "compile", "onednn_graph", "onnxruntime")
 # The paths that may be left out (the smoke test leaves out torch.compile, tens of seconds).
-OPTIONAL = ("compile", "onnxruntime")
+OPTIONAL = ("compile", "onednn_graph", "onnxruntime")
 TOLERANCE = 1e-4
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -181,6 +186,21 @@ def onnx_session(
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def onednn_graph(model: torch.nn.Module, x: torch.Tensor) -> Callable[[torch.Tensor], Any]:
+    """``model`` traced, frozen and run through oneDNN Graph's fuser (TorchScript's LLGA), after
+    the calls the profiling executor needs before it fuses. The fuser stays enabled: TorchScript
+    checks the flag when it optimises, and no other path runs TorchScript."""
+    torch.jit.enable_onednn_fusion(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation notes
+        with torch.no_grad():
+            traced = torch.jit.freeze(torch.jit.trace(model, x))
+    with torch.inference_mode():
+        for _ in range(3):
+            traced(x)
+    return traced
+
+
 def time_rounds(
     paths: dict[str, Callable[[], object]], rounds: int, warmup: int, pause: float
 ) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
@@ -256,6 +276,11 @@ def bench_case(
             start = time.perf_counter()
             outputs["compile"] = paths["compile"]()  # the compilation happens here
             setup["compile_first_call"] = time.perf_counter() - start
+        if "onednn_graph" not in args.skip:
+            start = time.perf_counter()
+            graph = onednn_graph(theirs, x)
+            paths["onednn_graph"] = lambda: graph(x)
+            setup["onednn_graph_trace_and_first_calls"] = time.perf_counter() - start
         paths = {k: paths[k] for k in PATHS if k in paths}
         expected = theirs(x)
         for k, run in paths.items():
@@ -336,6 +361,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Runs the comparison and returns (and writes, with ``--json``) its figures."""
     args = parse_args(argv)
     threads_before = torch.get_num_threads()
+    onednn_fusion_before = torch.jit.onednn_fusion_enabled()
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -355,6 +381,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "grad_mode": "torch.inference_mode",
                 "compile": "torch.compile(dynamic=False), inductor freezing, model channels_last, "
                 "input converted to channels_last inside the timed call",
+                "onednn_graph": "torch.jit.trace + torch.jit.freeze with "
+                "torch.jit.enable_onednn_fusion(True), NCHW input, three calls before timing",
                 "onnxruntime": "CPUExecutionProvider, ORT_ENABLE_ALL, intra_op_num_threads = "
                 "torch's threads, torch.onnx.export(dynamo=True), numpy input made outside",
             },
@@ -371,6 +399,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["total_s"] = round(time.perf_counter() - started, 1)
     finally:
         torch.set_num_threads(threads_before)
+        torch.jit.enable_onednn_fusion(onednn_fusion_before)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return result
