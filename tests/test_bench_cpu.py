@@ -1,6 +1,7 @@
 """benchmarks/bench_cpu.py end to end on a tiny configuration: ResNet-18 at 64x64, batch 1, one
-round, oneDNN Graph (TorchScript's fuser) included. torch.compile is left out (``--skip compile``): compiling even ResNet-18 takes 15-30 s on
-a 2-core CI machine, more than the rest of the run; the full benchmark exercises that path."""
+round, oneDNN Graph (TorchScript's fuser) included. torch.compile is left out (``--skip
+compile``): compiling even ResNet-18 takes 15-30 s on a 2-core CI machine, more than the rest of
+the run; the full benchmark exercises that path."""
 
 from __future__ import annotations
 
@@ -62,7 +63,9 @@ def test_bench_cpu_writes_every_figure_and_ratio(bench_cpu, tmp_path: Path) -> N
     assert case["relative_error"]["onednn_graph"] < 1e-4
     assert case["archc_within_tolerance"] is True
     assert set(case["setup_s"]) == {
-        "fuse", "onnx_export_and_session", "onednn_graph_trace_and_first_calls"
+        "fuse",
+        "onnx_export_and_session",
+        "onednn_graph_trace_and_first_calls",
     }
     # The benchmark turns TorchScript's oneDNN fuser back off for whatever runs after it.
     assert torch.jit.onednn_fusion_enabled() is False

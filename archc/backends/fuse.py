@@ -49,6 +49,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from archc.backends import fuse_onnx
 from archc.backends.convbn import fold_bn
+from archc.backends.fuse_linear import FusedLinear, fuse_linears
 
 _triton_found: bool | None = None
 
@@ -421,12 +422,27 @@ def _in_callers_layout(y: Tensor, x: Tensor) -> Tensor:
 _IDENTITY_IN_EVAL = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 
 
+def _eval_stochastic_depth(node: fx.Node) -> bool:
+    """``torchvision.ops.stochastic_depth(x, p, mode, training=False)``: the identity (FX keeps
+    the call, which torchvision wraps, in a traced torchvision model)."""
+    target = node.target
+    if node.op != "call_function" or getattr(target, "__name__", "") != "stochastic_depth":
+        return False
+    if not str(getattr(target, "__module__", "")).startswith("torchvision."):
+        return False
+    training = node.kwargs.get("training", node.args[3] if len(node.args) > 3 else True)
+    return training is False and isinstance(node.args[0], fx.Node)
+
+
 def _drop_identities(gm: fx.GraphModule, modules: dict[str, nn.Module]) -> None:
     for node in list(gm.graph.nodes):
         if node.op == "call_module" and type(modules[str(node.target)]) in _IDENTITY_IN_EVAL:
             if len(node.args) == 1 and not node.kwargs and isinstance(node.args[0], fx.Node):
                 node.replace_all_uses_with(node.args[0])
                 gm.graph.erase_node(node)
+        elif _eval_stochastic_depth(node):
+            node.replace_all_uses_with(node.args[0])
+            gm.graph.erase_node(node)
 
 
 def _fusable_conv(module: nn.Module) -> bool:
@@ -584,7 +600,7 @@ def _keep_freed_memory() -> bool:
 def describe(module: nn.Module) -> str:
     """Which of a fused module's groups run on which engine (for inputs on their weights'
     device and dtype), and the convolutions left as the model's own layers."""
-    groups = [(n, m) for n, m in module.named_modules() if isinstance(m, FusedConv)]
+    groups = [(n, m) for n, m in module.named_modules() if isinstance(m, (FusedConv, FusedLinear))]
     lines = [f"{name}: {' -> '.join(m.members) or name} [{m.engine}]" for name, m in groups]
     left = [n for n, m in module.named_modules() if isinstance(m, nn.Conv2d)]
     lines += [f"{name}: not fused (a convolution no engine takes)" for name in left]
@@ -595,7 +611,8 @@ def fuse(model: nn.Module, example_input: Tensor | None = None) -> fx.GraphModul
     """The inference module of ``model`` (see the module docstring); ``model`` is not changed.
     ``example_input`` (optional) is run once, so that each group's weight is laid out for the
     engine and for inputs of that size before the first real call. The result's
-    ``fusion_groups`` counts the groups, ``fusion_summary`` says what was done and on which
+    ``fusion_groups`` counts the conv groups, ``linear_groups`` the linear ones
+    (archc.backends.fuse_linear), ``fusion_summary`` says what was done and on which
     engines, and :func:`describe` lists the groups."""
     if model.training:
         raise ValueError(
@@ -620,6 +637,7 @@ def fuse(model: nn.Module, example_input: Tensor | None = None) -> fx.GraphModul
         and _fusable_conv(modules[str(node.target)])
         and calls[str(node.target)] == 1  # a conv called twice shares its weight: left alone
     ]
+    linears = fuse_linears(gm, modules)
     if fused:
         _convert_layouts(gm)
         _mark_accumulation(gm)
@@ -633,11 +651,20 @@ def fuse(model: nn.Module, example_input: Tensor | None = None) -> fx.GraphModul
         _keep_freed_memory()
     on = ", ".join(f"{count} {name}" for name, count in sorted(engines.items()))
     gm.fusion_groups = len(fused)  # type: ignore[assignment]
+    gm.linear_groups = len(linears)  # type: ignore[assignment]
     gm.fusion_summary = (  # type: ignore[assignment]
         f"archc.fuse: {len(fused)} conv -> BN -> (+ residual) -> activation group"
         f"{'s' if len(fused) != 1 else ''} fused into one op each"
         + (f" (engines: {on})" if on else "")
     )
+    if linears:
+        on = ", ".join(
+            f"{count} {name}" for name, count in sorted(Counter(g.engine for g in linears).items())
+        )
+        gm.fusion_summary += (  # type: ignore[operator]
+            f"; {len(linears)} linear -> (scale, + residual | activation) group"
+            f"{'s' if len(linears) != 1 else ''} as one matmul each (engines: {on})"
+        )
     if example_input is not None:
         with torch.no_grad():
             gm(example_input)
