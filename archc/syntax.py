@@ -86,6 +86,14 @@ class Not:
 
 
 @dataclass(frozen=True)
+class Neg:
+    """``-x``: the unary minus of a number (``-2 ** 2`` is ``-(2 ** 2)``, as Python's)."""
+
+    operand: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
 class IfElse:
     """``then if condition else other``, Python's conditional expression."""
 
@@ -186,6 +194,7 @@ Expr = (
     | Func
     | Str
     | Not
+    | Neg
     | IfElse
     | Index
     | Slice

@@ -413,7 +413,7 @@ def test_nested_comprehensions_and_loops_are_bounded() -> None:
         ("let y = 2 if 1", "E102", 15, "unexpected end of line", "expected `else`"),
         ("for k in xs", "E102", 12, "unexpected end of line", "expected `:`"),
         ("for k xs:", "E102", 7, "unexpected `xs:`", None),
-        ("let y = 0 - -x", "E102", 13, "unexpected `-`", None),
+        ("let y = 0 - * x", "E102", 13, "unexpected `*`", None),  # `0 - -x` is now -(-x)
         ("let y = range()", "E106", 9, "`range` takes 1 to 3 values, not 0", None),
         ("let y = xs[1:2:3]", "E102", 15, "unexpected `:`", "expected `]`"),
         (

@@ -75,6 +75,8 @@ def _other_text(e: S.Expr, spaced: bool) -> str:
         return f"{expr_text(e.left, spaced)} {e.op} {expr_text(e.right, spaced)}"
     if isinstance(e, S.Not):
         return f"not {expr_text(e.operand, spaced)}"
+    if isinstance(e, S.Neg):
+        return f"-{expr_text(e.operand, spaced)}"
     if isinstance(e, S.IfElse):
         parts = (expr_text(x, spaced) for x in (e.then, e.condition, e.other))
         return "{} if {} else {}".format(*parts)
@@ -281,6 +283,8 @@ class Values(Evaluator):
             return e.value
         if isinstance(e, S.Not):
             return boolean(not truthy(self.value(e.operand)))
+        if isinstance(e, S.Neg):
+            return bounded(-number(self.value(e.operand), e.span, "a unary `-`"), e.span)
         if isinstance(e, S.IfElse):
             return self.value(e.then if truthy(self.value(e.condition)) else e.other)
         if isinstance(e, S.Index):

@@ -318,7 +318,7 @@ class Binding:
             for n in range(len(words), 0, -1):  # `leaky rellu`: the phrase, then its first word
                 if near := did_you_mean(" ".join(words[:n]), [w.lower() for w in WORDS]):
                     break
-        return SyntaxProblem(
+        return _minus_after_kind(head, self.lead_kind) or SyntaxProblem(
             "E105",
             f"unknown layer kind {_describe(head)}{near}",
             _span_of(head),
@@ -713,6 +713,23 @@ def _misspelt_kind(before: list[S.Arg]) -> None:
                     "the label already names the kind (`CONV2: 32 3x3`); or write the kind "
                     "after it (`conv2: CONV 32 3x3`)",
                 )
+
+
+def _minus_after_kind(head: Any, lead_kind: Any) -> SyntaxProblem | None:
+    """E105 for ``CONV -k``, read as ``CONV - k`` (a `-` right after a value is a minus): a
+    line whose first value is a subtraction from a layer kind."""
+    e = head
+    while isinstance(e, S.BinOp) and not (e.op == "-" and isinstance(e.left, S.Name)):
+        e = e.left
+    if not isinstance(e, S.BinOp) or lead_kind([e.left]) is None:
+        return None
+    word = e.left.id  # type: ignore[union-attr]
+    return SyntaxProblem(
+        "E105",
+        f"`{word} -…`: a `-` right after a word is a minus, so the line has no kind",
+        _span_of(head),
+        f"put a negative value in parentheses: `{word} (-k) …` (a number may stand as it is: `-1`)",
+    )
 
 
 def _call_among_layers(call: _RawCall) -> SyntaxProblem:

@@ -44,6 +44,7 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "sum": (1, 1),
     "range": (1, 3),
     "enumerate": (1, 1),
+    "zip": (1, None),
     "distinct": (1, 1),
     "count": (2, 2),
 }
@@ -263,6 +264,10 @@ class _ValueParts:
         return S.Not(self.operand(children[1]), self.span(meta))
 
     @v_args(meta=True)
+    def neg(self, meta: Any, children: list[Any]) -> S.Neg:
+        return S.Neg(self.operand(children[1]), self.span(meta))
+
+    @v_args(meta=True)
     def ifelse(self, meta: Any, children: list[Any]) -> S.IfElse:
         then, _, cond, _, other = children
         return S.IfElse(
@@ -410,10 +415,16 @@ class _Parts(_ValueParts, Transformer):
         return _Comma(self.span(tok))
 
     # expressions
-    def binop(self, children: list[Any]) -> S.BinOp:
+    def binop(self, children: list[Any]) -> S.BinOp | S.Neg:
         left, op, right = children
         left, right = self.operand(left), self.operand(right)
         sym = {"·": "*"}.get(str(op), str(op))
+        if sym == "**" and isinstance(left, S.Num) and left.text.startswith("-"):
+            # `-2 ** 2`: the sign is a unary minus, looser than `**`, as Python reads it.
+            s = left.span
+            base = S.Num(-left.value, left.text[1:], s.model_copy(update={"column": s.column + 1}))
+            power = S.BinOp("**", base, right, self.join(base.span, right.span))
+            return S.Neg(power, self.join(s, right.span))
         return S.BinOp(sym, left, right, self.join(left.span, right.span))  # type: ignore[arg-type]
 
     def operand(self, x: Any) -> S.Expr:
@@ -752,6 +763,7 @@ _EXPRS = (
     S.Func,
     S.Str,
     S.Not,
+    S.Neg,
     S.IfElse,
     S.Index,
     S.Slice,
