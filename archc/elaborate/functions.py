@@ -294,6 +294,8 @@ def call(name: str, args: list[Value], spans: list[Span], span: Span) -> Value:
         return bounded(make_divisible(v, d), span)
     if name == "range":
         return ranged(args, spans, span)
+    if name == "zip":
+        return zipped(args, spans, span)
     return of_sequence(name, args, spans, span)
 
 
@@ -345,6 +347,13 @@ def ranged(args: list[Value], spans: list[Span], span: Span) -> ListValue:
             "E209", f"`range` of {len(r):,} values", span, f"lists hold up to {MAX_LIST:,} values"
         )
     return ListValue(Fraction(k) for k in r)
+
+
+def zipped(args: list[Value], spans: list[Span], span: Span) -> ListValue:
+    """``zip(xs, ys, …)``: the list of tuples ``(xs[k], ys[k], …)``, as long as the shortest
+    argument, as Python's."""
+    lists = [sequence(a, s, "`zip`") for a, s in zip(args, spans)]
+    return made_list([tuple(row) for row in zip(*lists)], span)
 
 
 def of_sequence(name: str, args: list[Value], spans: list[Span], span: Span) -> Value:
