@@ -250,3 +250,188 @@ def test_zip_cannot_name_a_block() -> None:
         7,
         "a block cannot be named `zip`: that is an arithmetic function",
     )
+
+
+# --- archc specs DIR ---------------------------------------------------------------------------
+
+FAMILY = """network tiny_{variant}
+param variant = "a"
+param scores = 10
+variants(width):
+    a: 8
+    b: 16
+
+input [8x8x3]
+CONV width 3x3 pad 1
+GAP
+FC scores
+"""
+
+
+def tiny_params(width: int, scores: int = 10) -> int:
+    """A 3x3 conv of 3 channels with bias, then an FC from ``width`` to ``scores``."""
+    return (3 * 3 * 3 + 1) * width + (width + 1) * scores
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    from archc.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+@pytest.fixture
+def mine(tmp_path, monkeypatch):
+    """A directory of the user's own: a family in a subdirectory, a plain net, a block library,
+    and a hidden directory whose spec is not listed."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine" / "sub").mkdir(parents=True)
+    (tmp_path / "mine" / ".cache").mkdir()
+    (tmp_path / "mine" / "sub" / "tiny.arch").write_text(FAMILY)
+    (tmp_path / "mine" / "plain.arch").write_text("network plain\ninput [8x8x3]\nCONV 8 3x3\n")
+    (tmp_path / "mine" / "lib.arch").write_text("block b(c):\n    CONV c 3x3\n")
+    (tmp_path / "mine" / ".cache" / "old.arch").write_text("network old\ninput [8x8x3]\n")
+    (tmp_path / "mine" / "notes.txt").write_text("not a spec")
+    return tmp_path / "mine"
+
+
+def test_specs_dir_lists_the_directorys_specs_with_families(capsys, mine) -> None:
+    code, out, err = run(capsys, "specs", "mine")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert [line.split(None, 1)[0] for line in lines[:3]] == [
+        "mine/lib.arch",
+        "mine/plain.arch",
+        "mine/sub/tiny.arch",
+    ]
+    assert lines[0].split(None, 1)[1] == "block library: b"
+    plain = 3 * 3 * 3 * 8 + 8  # CONV 8 3x3 with bias
+    macs = (8 - 2) * (8 - 2) * 8 * (3 * 3 * 3)  # unpadded: 6x6 outputs
+    assert lines[1].split(None, 1)[1] == f"plain: {plain} params, {macs / 1000:.1f}K MACs per image"
+    assert lines[2].split(None, 1)[1].startswith(f"tiny_a: {tiny_params(8)} params")
+    assert lines[3].split() == ["variants", "(tiny_{variant}):", "a,", "b"]
+    assert lines[4].split() == ["builders:", "mine/sub/tiny_a,", "mine/sub/tiny_b"]
+    assert "old" not in out and "notes" not in out  # hidden directories and other files
+    assert lines[-1] == "(in mine; archc summary mine/plain.arch, archc summary mine/sub/tiny_a)"
+
+
+def test_the_builder_names_it_lists_resolve_from_the_directory(capsys, mine) -> None:
+    import json
+
+    code, out, _ = run(capsys, "specs", "mine", "--format", "json")
+    entries = {e["name"]: e for e in json.loads(out)}
+    tiny = entries["mine/sub/tiny.arch"]
+    builders = [v["name"] for v in tiny["family"]["variants"]]
+    assert builders == ["mine/sub/tiny_a", "mine/sub/tiny_b"]
+    for builder, width in zip(builders, (8, 16), strict=True):
+        code, out, err = run(capsys, "summary", builder, "--format", "json")
+        assert code == 0, err
+        assert json.loads(out)["totals"]["params"] == tiny_params(width)
+    # and so do the file names it lists
+    code, out, _ = run(capsys, "summary", "mine/plain.arch", "--format", "json")
+    assert json.loads(out)["totals"]["params"] == entries["mine/plain.arch"]["params"] == 224
+
+
+def test_specs_dir_json(capsys, mine) -> None:
+    import json
+
+    code, out, _ = run(capsys, "specs", "--format", "json", "mine")
+    assert code == 0
+    lib, plain, tiny = json.loads(out)
+    assert lib == {"name": "mine/lib.arch", "kind": "library", "blocks": ["b"]}
+    assert (plain["name"], plain["kind"], plain["network"]) == (
+        "mine/plain.arch",
+        "network",
+        "plain",
+    )
+    assert tiny["family"] == {
+        "template": "tiny_{variant}",
+        "default": "a",
+        "variants": [
+            {"variant": "a", "name": "mine/sub/tiny_a"},
+            {"variant": "b", "name": "mine/sub/tiny_b"},
+        ],
+    }
+    assert (tiny["network"], tiny["params"]) == ("tiny_a", tiny_params(8))
+
+
+def test_specs_of_the_current_directory_names_files_as_written_here(capsys, mine) -> None:
+    import os
+
+    os.chdir(mine)
+    code, out, _ = run(capsys, "specs", ".")
+    assert code == 0
+    assert "builders: sub/tiny_a, sub/tiny_b" in out
+    assert out.splitlines()[1].startswith("plain.arch ")
+
+
+def test_a_spec_with_errors_is_a_marked_row(capsys, mine) -> None:
+    import json
+
+    (mine / "bad.arch").write_text("input [8x8x3]\nCONV 4 3x3 -> [\n")
+    (mine / "binary.arch").write_bytes(b"\xff\xfe\x00")
+    code, out, err = run(capsys, "specs", "mine")
+    assert code == 1 and err == ""
+    rows = {line.split(None, 1)[0]: line.split(None, 1)[1] for line in out.splitlines() if line}
+    assert rows["mine/bad.arch"] == "has errors E102 at 2:15: run `archc lint mine/bad.arch`"
+    assert rows["mine/binary.arch"].startswith("has errors E002 at 1:1")
+    assert rows["mine/plain.arch"].startswith("plain: 224 params")  # the others still listed
+    code, out, _ = run(capsys, "specs", "mine", "--format", "json")
+    bad = next(e for e in json.loads(out) if e["name"] == "mine/bad.arch")
+    assert code == 1
+    assert bad == {
+        "name": "mine/bad.arch",
+        "kind": "error",
+        "error": {"code": "E102", "line": 2, "column": 15, "message": "unexpected `[`"},
+    }
+
+
+def test_a_link_out_of_the_directory_is_not_read(capsys, mine, tmp_path) -> None:
+    (tmp_path / "secret.txt").write_text("password")
+    (mine / "evil.arch").symlink_to(tmp_path / "secret.txt")
+    code, out, _ = run(capsys, "specs", "mine")
+    assert code == 1
+    (row,) = [line for line in out.splitlines() if line.startswith("mine/evil.arch")]
+    assert row.split(None, 1)[1] == "has errors E005 at 1:1: run `archc lint mine/evil.arch`"
+    assert "password" not in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_specs_of_an_empty_directory_says_so(capsys, tmp_path, fmt) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.md").write_text("no specs")
+    code, out, err = run(capsys, "specs", "--format", fmt, str(tmp_path / "empty"))
+    assert code == 0
+    assert out == ("[]\n" if fmt == "json" else "")
+    assert err == f"archc specs: no .arch files under {tmp_path / 'empty'}\n"
+
+
+def test_specs_of_no_directory_is_a_usage_error(capsys, mine) -> None:
+    code, out, err = run(capsys, "specs", "nowhere")
+    assert (code, out, err) == (2, "", "archc specs: `nowhere`: no such directory\n")
+    code, out, err = run(capsys, "specs", "mine/plain.arch")
+    assert (code, out) == (2, "")
+    assert err == (
+        "archc specs: `mine/plain.arch`: a file, not a directory "
+        "(`archc summary FILE` shows one spec)\n"
+    )
+
+
+def test_specs_help_names_dir(capsys) -> None:
+    from archc.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["specs", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: archc specs [-h] [--format {text,json}] [DIR]")
+    assert "archc summary DIR/mynet.arch" in " ".join(out.split())
+
+
+def test_specs_without_dir_still_lists_the_shipped_library(capsys) -> None:
+    code, out, _ = run(capsys, "specs")
+    assert code == 0
+    assert "builders: torchvision/resnet18, torchvision/resnet34, torchvision/resnet50," in out
+    assert out.splitlines()[-1].startswith("(in ")
