@@ -175,6 +175,15 @@ def test_a_minus_right_after_a_layer_kind_is_explained() -> None:
     assert errors("input [8x8x3]\nCONV -1 3x3\n")[0][:3] == ("E209", 2, 6)
 
 
+def test_a_minus_that_begins_no_value_says_how_to_write_one() -> None:
+    # After a layer's size, with no comma, a value cannot begin with `-` (it would be a minus).
+    result = parse_spec("input [8x8x3]\nCONV 4 3x3 - 2\n", "net.arch")
+    (d,) = result.diagnostics
+    assert (d.code, d.line, d.column, d.message) == ("E102", 2, 12, "unexpected `-`")
+    assert d.help == "a `-` after a value with no comma between begins no value: write `(-x)`"
+    assert convs("input [8x8x3]\nCONV 4 3x3 stride (-2) + 3\n") == [(4, 1)]
+
+
 # --- zip ---------------------------------------------------------------------------------------
 
 

@@ -915,8 +915,10 @@ def _syntax_diagnostic(e: UnexpectedInput, file: str, n: int, text: str) -> Diag
     expected = sorted({_EXPECT_NAMES.get(t, "") for t in e.expected} - {""})
     help = f"expected {', '.join(expected)}" if expected else None
     form = _STATEMENT_FORM.match(text)
-    if str(tok) == "-" and tok.type != "$END":
-        help = "there is no minus before a name or `(`: write `0 - x`"
+    before = text[: column - 1].rstrip()
+    after_value = before[-1:].isalnum() or before.endswith((")", "]", '"', "'"))
+    if str(tok) == "-" and tok.type != "$END" and after_value:
+        help = "a `-` after a value with no comma between begins no value: write `(-x)`"
     elif form is not None and not _STATEMENT_BEGUN[form[1].lower()].match(text):
         help = _STATEMENT_FORMS[form[1].lower()]
     return error("E102", f"unexpected {_describe_token(tok)}", _point(file, n, column, width), help)
