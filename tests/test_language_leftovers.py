@@ -184,6 +184,19 @@ def test_a_minus_that_begins_no_value_says_how_to_write_one() -> None:
     assert convs("input [8x8x3]\nCONV 4 3x3 stride (-2) + 3\n") == [(4, 1)]
 
 
+@pytest.mark.parametrize(
+    ("expr", "column"),
+    [
+        ("-" * 5000 + "x", 9 + 200),  # the 201st `-`
+        ("1" + "-1" * 3000, 9 + 1 + 2 * 200),
+    ],
+)
+def test_a_chain_of_minus_signs_is_e111_not_a_recursion_error(expr: str, column: int) -> None:
+    text = f"input [8x8x3]\nlet v = {expr}\nCONV 4 3x3\n"
+    assert errors(text) == [("E111", 2, column, "this expression is too long to read")]
+    assert value("-" * 199 + "x") == -X  # an odd count: -x
+
+
 # --- zip ---------------------------------------------------------------------------------------
 
 

@@ -966,7 +966,7 @@ def _too_deep(line: str, n: int, file: str) -> Diagnostic | None:
             depth += 1
         elif ch in ")]":
             depth -= 1
-        elif ch in "+*/·":
+        elif ch in "+*/·-":  # `-` too: `--…-x` and `1-1-…-1` nest as deep (a `conv-1` counts)
             operators += 1
         if depth > MAX_NESTING or operators > MAX_OPERATORS:
             what = "nested" if depth > MAX_NESTING else "long"
