@@ -597,6 +597,13 @@ def _keep_freed_memory() -> bool:
     return bool(mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, (1 << 31) - 1))
 
 
+def _kept(node: fx.Node) -> bool:
+    """Whether dead-code elimination keeps ``node`` although nothing reads it: all but the
+    constants a group no longer reads (a folded layer scale). FX's own rule would drop an
+    unread in-place call such as ``r.add_(y)``, whose effect is on ``r``."""
+    return node.op != "get_attr"
+
+
 def describe(module: nn.Module) -> str:
     """Which of a fused module's groups run on which engine (for inputs on their weights'
     device and dtype), and the convolutions left as the model's own layers."""
@@ -641,7 +648,7 @@ def fuse(model: nn.Module, example_input: Tensor | None = None) -> fx.GraphModul
     if fused:
         _convert_layouts(gm)
         _mark_accumulation(gm)
-    gm.graph.eliminate_dead_code()
+    gm.graph.eliminate_dead_code(is_impure_node=_kept)
     gm.delete_all_unused_submodules()
     gm.recompile()
     gm.eval()

@@ -1,0 +1,142 @@
+"""archc.fuse's linear groups tried as a hostile user would (issue usertest20): models where
+fusing the way the first version did changes the answer. Each reference is the plain module
+itself (or plain torch written out here); the fused module must agree with it in value, shape
+and dtype, and must leave the caller's tensors as the plain module would."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import archc
+from archc.backends.fuse_linear import FusedLinear
+
+
+def linear_groups(fused: nn.Module) -> dict[str, FusedLinear]:
+    return {n: m for n, m in fused.named_modules() if isinstance(m, FusedLinear)}
+
+
+def same_as_plain(model: nn.Module, x: torch.Tensor, atol: float = 1e-5) -> nn.Module:
+    """Fuse ``model`` and check that it answers like the plain module on a copy of ``x``
+    (both may mutate their input: each gets its own copy, and the copies must end equal)."""
+    model.eval()
+    fused = archc.fuse(model)
+    with torch.no_grad():
+        x_plain, x_fused = x.clone(), x.clone()
+        expected = model(x_plain)
+        got = fused(x_fused)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    torch.testing.assert_close(got, expected, atol=atol, rtol=atol)
+    torch.testing.assert_close(x_fused, x_plain, atol=atol, rtol=atol)
+    return fused
+
+
+class AddUnderscoreOnResidual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.gamma = nn.Parameter(torch.rand(8) + 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = x * 2.0
+        r.add_(self.fc(x).mul(self.gamma))
+        return r * 3.0
+
+
+def test_an_add_in_place_into_the_residual_keeps_its_write() -> None:
+    # r.add_(...) writes into r, which the model reads afterwards; the call's own result is
+    # unread, so the graph must keep it for its effect (and no group may take the add).
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 8)
+    model = AddUnderscoreOnResidual().eval()
+    with torch.no_grad():
+        by_hand = 3 * (2 * x + F.linear(x, model.fc.weight, model.fc.bias) * model.gamma)
+        torch.testing.assert_close(model(x.clone()), by_hand)
+    fused = same_as_plain(model, x)
+    assert fused.linear_groups == 0
+
+
+def test_an_add_in_place_into_the_product_is_still_fused() -> None:
+    class ProductInPlace(nn.Module):  # torchvision's CNBlock: result += input
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+            self.gamma = nn.Parameter(torch.rand(8) + 0.5)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.gamma * self.fc(x)
+            y += x
+            return y
+
+    torch.manual_seed(1)
+    fused = same_as_plain(ProductInPlace(), torch.randn(3, 8))
+    assert fused.linear_groups == 1
+
+
+class LayerScale(nn.Module):
+    def __init__(self, gamma: torch.Tensor) -> None:
+        super().__init__()
+        self.fc = nn.Linear(gamma.shape[-1], gamma.shape[-1])
+        self.gamma = nn.Parameter(gamma)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.fc(x) * self.gamma
+
+
+def test_a_scale_with_more_dimensions_than_the_output_keeps_the_shape() -> None:
+    torch.manual_seed(2)
+    # (N, C) * (1, 1, C) is (1, N, C); a 1-D input times (1, C) is (1, C).
+    same_as_plain(LayerScale(torch.rand(1, 1, 8) + 0.5), torch.randn(3, 8))
+    same_as_plain(LayerScale(torch.rand(1, 8) + 0.5), torch.randn(8))
+
+
+def test_a_float64_scale_promotes_as_in_the_plain_model() -> None:
+    torch.manual_seed(3)
+    model = LayerScale(torch.rand(8, dtype=torch.float64) + 0.5)
+    same_as_plain(model, torch.randn(2, 5, 8))
+
+
+def test_a_residual_of_another_dtype_is_added_as_the_plain_model_does() -> None:
+    class DoubleResidual(LayerScale):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.double() + self.gamma * self.fc(x)
+
+    torch.manual_seed(4)
+    same_as_plain(DoubleResidual(torch.rand(8) + 0.5), torch.randn(4, 8))
+
+
+def test_a_linear_whose_weight_is_also_read_directly_keeps_its_weight() -> None:
+    class Tied(LayerScale):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = x + self.gamma * self.fc(x)
+            return y + F.linear(x, self.fc.weight, self.fc.bias)
+
+    torch.manual_seed(5)
+    same_as_plain(Tied(torch.rand(8) + 0.5), torch.randn(2, 8))
+
+
+def test_autocast_runs_the_linear_in_the_autocast_dtype() -> None:
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU()).eval()
+    fused = archc.fuse(model)
+    x = torch.randn(3, 8)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = model(x)
+        got = fused(x)
+    assert expected.dtype == torch.bfloat16
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got, expected)
+
+
+def test_weights_loaded_in_inference_mode_are_used() -> None:
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU()).eval()
+    other = nn.Sequential(nn.Linear(8, 8), nn.ReLU()).eval()
+    x = torch.randn(3, 8)
+    with torch.inference_mode():
+        fused = archc.fuse(model)
+        fused(x)  # lays the weight out for oneDNN
+        fused.load_state_dict(other.state_dict())
+        got = fused(x)
+    torch.testing.assert_close(got, F.relu(F.linear(x, other[0].weight, other[0].bias)))
