@@ -140,3 +140,11 @@ def test_weights_loaded_in_inference_mode_are_used() -> None:
         fused.load_state_dict(other.state_dict())
         got = fused(x)
     torch.testing.assert_close(got, F.relu(F.linear(x, other[0].weight, other[0].bias)))
+
+
+def test_a_model_on_the_meta_device_runs_its_groups_as_plain_ops() -> None:
+    model = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 4)).to("meta").eval()
+    fused = archc.fuse(model)
+    assert fused.linear_groups == 1
+    out = fused(torch.empty(3, 8, device="meta"))
+    assert out.device.type == "meta" and out.shape == (3, 4) and out.dtype == torch.float32

@@ -246,10 +246,11 @@ class FusedLinear(nn.Module):
             and x.dim() >= 2
             and x.dtype == self.weight.dtype
             and not torch.compiler.is_compiling()
-            # Under autocast the model's linear runs in the autocast dtype: F.linear does that.
-            and not torch.is_autocast_enabled(x.device.type)
             and _mode() == "auto"
             and _onednn_takes(x.device, x.dtype)
+            # Under autocast the model's linear runs in the autocast dtype: F.linear does that.
+            # (Asked last: only a CPU tensor gets here; autocast knows no meta device.)
+            and not torch.is_autocast_enabled("cpu")
         )
 
 
