@@ -148,3 +148,66 @@ def test_a_model_on_the_meta_device_runs_its_groups_as_plain_ops() -> None:
     assert fused.linear_groups == 1
     out = fused(torch.empty(3, 8, device="meta"))
     assert out.device.type == "meta" and out.shape == (3, 4) and out.dtype == torch.float32
+
+
+class ConvWeightReadTwice(nn.Module):
+    """A conv -> BN -> ReLU group whose conv weight the model also reads itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        with torch.no_grad():
+            self.bn.running_mean.uniform_(-1, 1)
+            self.bn.running_var.uniform_(0.5, 2.0)
+            self.bn.weight.uniform_(0.5, 2.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn(self.conv(x)))
+        return y + F.conv2d(x, self.conv.weight, self.conv.bias, padding=1)
+
+
+def test_a_conv_whose_weight_is_also_read_directly_keeps_its_weight() -> None:
+    torch.manual_seed(8)
+    model = ConvWeightReadTwice().eval()
+    x = torch.randn(1, 4, 6, 6)
+    with torch.no_grad():
+        c = model.conv
+        plain_conv = F.conv2d(x, c.weight, c.bias, padding=1)
+        bn = model.bn
+        by_hand = F.relu(F.batch_norm(plain_conv, bn.running_mean, bn.running_var, bn.weight,
+                                      bn.bias, eps=bn.eps)) + plain_conv  # fmt: skip
+        torch.testing.assert_close(model(x), by_hand)
+    same_as_plain(model, x)
+
+
+def test_conv_weights_loaded_in_inference_mode_are_used() -> None:
+    torch.manual_seed(9)
+    model = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU()).eval()
+    other = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU()).eval()
+    x = torch.randn(1, 4, 6, 6)
+    with torch.inference_mode():
+        fused = archc.fuse(model)
+        fused(x)  # lays the weight out for the engine
+        fused.load_state_dict(other.state_dict())
+        got = fused(x)
+    conv = other[0]
+    torch.testing.assert_close(got, F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1)))
+
+
+def test_a_weight_replaced_through_data_is_used_from_the_next_call() -> None:
+    # `p.data = t` swaps the parameter's storage without touching its version counter.
+    torch.manual_seed(10)
+    model = nn.Sequential(
+        nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 16, 5), nn.ReLU()
+    ).eval()
+    fused = archc.fuse(model)
+    x = torch.randn(2, 4, 4, 4)
+    conv, linear = fused.get_submodule("0"), fused.get_submodule("3")
+    with torch.no_grad():
+        fused(x)  # lays both weights out for oneDNN
+        conv.weight.data = torch.randn(8, 4, 3, 3)
+        linear.weight.data = torch.randn(5, 8 * 16)
+        hidden = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1))
+        expected = F.relu(F.linear(hidden.flatten(1), linear.weight, linear.bias))
+        torch.testing.assert_close(fused(x), expected)

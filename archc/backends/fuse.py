@@ -49,7 +49,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from archc.backends import fuse_onnx
 from archc.backends.convbn import fold_bn
-from archc.backends.fuse_linear import FusedLinear, fuse_linears
+from archc.backends.fuse_linear import FusedLinear, fuse_linears, read_directly
 
 _triton_found: bool | None = None
 
@@ -136,7 +136,9 @@ def onednn_weight(
     made on the first call and reused until the weight changes in place. ``input_size`` lets
     oneDNN pick the layout for that input; any other input still gets the right answer."""
     version = -1 if weight.is_inference() else weight._version
-    key = (version, tuple(stride), tuple(padding), tuple(dilation), groups, weight.dtype)
+    # The storage too: `weight.data = t` gives the same parameter new values, same version.
+    geometry = (tuple(stride), tuple(padding), tuple(dilation), groups)
+    key = (version, weight.data_ptr(), geometry, weight.dtype)
     known = _ONEDNN_WEIGHTS.get(weight)
     if known is not None and known[0] == key:
         return known[1]
@@ -338,8 +340,11 @@ class FusedConv(nn.Module):
             weight, bias = fold_bn(
                 weight, bias, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.eps
             )
-        self.weight = nn.Parameter(weight.detach().clone(), requires_grad=False)
-        self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), False)
+        # Normal tensors even under torch.inference_mode: an inference tensor has no version
+        # counter, so a later in-place load would not renew the engine's layout of it.
+        with torch.inference_mode(False):
+            self.weight = nn.Parameter(weight.detach().clone(), requires_grad=False)
+            self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), False)
         self.stride = list(conv.stride)
         self.padding = list(conv.padding)
         self.dilation = list(conv.dilation)
@@ -498,12 +503,16 @@ def _kernel_activation(node: fx.Node | None, modules: dict[str, nn.Module]) -> t
     return "", 0.0
 
 
-def _fuse_group(gm: fx.GraphModule, node: fx.Node, modules: dict[str, nn.Module]) -> FusedConv:
-    """Replace the group that starts at the conv ``node`` by one FusedConv call."""
+def _fuse_group(
+    gm: fx.GraphModule, node: fx.Node, modules: dict[str, nn.Module], may_fold: bool = True
+) -> FusedConv:
+    """Replace the group that starts at the conv ``node`` by one FusedConv call (with its BN
+    only if ``may_fold``: the FusedConv takes the conv's name, so its folded weight is what
+    the model's other readers of the conv's weight would get)."""
     conv = modules[str(node.target)]
     tail, bn, residual = node, None, None
     nxt = _only_user(tail)
-    if nxt is not None and nxt.op == "call_module":
+    if may_fold and nxt is not None and nxt.op == "call_module":
         candidate = modules[str(nxt.target)]
         if type(candidate) is nn.BatchNorm2d and candidate.track_running_stats:
             bn, tail = candidate, nxt
@@ -637,8 +646,9 @@ def fuse(model: nn.Module, example_input: Tensor | None = None) -> fx.GraphModul
     modules = dict(gm.named_modules())
     _drop_identities(gm, modules)
     calls = Counter(str(n.target) for n in gm.graph.nodes if n.op == "call_module")
+    read = read_directly(gm)
     fused = [
-        _fuse_group(gm, node, modules)
+        _fuse_group(gm, node, modules, str(node.target) not in read)
         for node in list(gm.graph.nodes)
         if node.op == "call_module"
         and _fusable_conv(modules[str(node.target)])

@@ -118,7 +118,8 @@ def _packed_weight(weight: Tensor, rows: int) -> Tensor:
     """``weight`` reordered for oneDNN's matmul, laid out for ``rows`` input rows on the first
     call (any other number of rows still gets the right answer) and reused until the weight
     changes in place."""
-    key = (-1 if weight.is_inference() else weight._version, weight.dtype)
+    # The storage too: `weight.data = t` gives the same parameter new values, same version.
+    key = (-1 if weight.is_inference() else weight._version, weight.data_ptr(), weight.dtype)
     known = _PACKED.get(weight)
     if known is not None and known[0] == key:
         return known[1]
@@ -395,16 +396,21 @@ def _fuse_linear(
     return fused
 
 
+def read_directly(gm: fx.GraphModule) -> set[str]:
+    """The modules whose parameters or buffers the model reads itself, not by calling them
+    (``F.linear(x, self.fc.weight)``): a group that takes such a module's name must keep its
+    weight's values, so it may fold nothing into them."""
+    return {str(n.target).rpartition(".")[0] for n in gm.graph.nodes if n.op == "get_attr"}
+
+
 def fuse_linears(gm: fx.GraphModule, modules: dict[str, nn.Module]) -> list[FusedLinear]:
     """Every linear group of the traced ``gm`` replaced by a FusedLinear (a Linear called more
     than once shares its weight, and is left alone)."""
     calls: dict[str, int] = {}
-    read = set()  # parameters the model reads itself (F.linear(x, self.fc.weight), ...)
     for node in gm.graph.nodes:
         if node.op == "call_module":
             calls[str(node.target)] = calls.get(str(node.target), 0) + 1
-        elif node.op == "get_attr":
-            read.add(str(node.target).rpartition(".")[0])
+    read = read_directly(gm)
     fused = []
     for node in list(gm.graph.nodes):
         if node.op != "call_module" or calls[str(node.target)] != 1:
