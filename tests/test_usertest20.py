@@ -211,3 +211,17 @@ def test_a_weight_replaced_through_data_is_used_from_the_next_call() -> None:
         hidden = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1))
         expected = F.relu(F.linear(hidden.flatten(1), linear.weight, linear.bias))
         torch.testing.assert_close(fused(x), expected)
+
+
+def test_an_input_that_requires_grad_gets_the_plain_models_gradient() -> None:
+    # A saliency map through the linear groups: oneDNN's op has no autograd kernel, so the
+    # input got no gradient at all (only a warning); the plain ops give the right one.
+    torch.manual_seed(11)
+    model = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 3), nn.ReLU()).eval()
+    fused = archc.fuse(model)
+    x = torch.randn(4, 8, requires_grad=True)
+    first, act, second, _ = model
+    h = F.gelu(F.linear(x, first.weight, first.bias))
+    expected = torch.autograd.grad(F.relu(F.linear(h, second.weight, second.bias)).sum(), x)[0]
+    got = torch.autograd.grad(fused(x).sum(), x)[0]
+    torch.testing.assert_close(got, expected)

@@ -243,6 +243,8 @@ class FusedLinear(nn.Module):
         return (
             type(x) is Tensor
             and (residual is None or _same_kind(residual, x))
+            # oneDNN's op has no autograd kernel: an input that wants a gradient gets plain ops.
+            and not (torch.is_grad_enabled() and (x.requires_grad or _wants_grad(residual)))
             and x.dim() == (4 if self.channels_first else x.dim())
             and x.dim() >= 2
             and x.dtype == self.weight.dtype
@@ -253,6 +255,10 @@ class FusedLinear(nn.Module):
             # (Asked last: only a CPU tensor gets here; autocast knows no meta device.)
             and not torch.is_autocast_enabled("cpu")
         )
+
+
+def _wants_grad(residual: Tensor | None) -> bool:
+    return residual is not None and residual.requires_grad
 
 
 def _same_kind(residual: Tensor, x: Tensor) -> bool:
