@@ -225,3 +225,43 @@ def test_an_input_that_requires_grad_gets_the_plain_models_gradient() -> None:
     expected = torch.autograd.grad(F.relu(F.linear(h, second.weight, second.bias)).sum(), x)[0]
     got = torch.autograd.grad(fused(x).sum(), x)[0]
     torch.testing.assert_close(got, expected)
+
+
+def test_layers_with_hooks_are_kept_so_their_hooks_run() -> None:
+    # A hook that changes a layer's output, one that records it, and a pre-hook on a BN: a
+    # group would replace those layers, and their hooks would silently not run.
+    torch.manual_seed(12)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+        nn.Linear(36, 8), nn.ReLU(), nn.Linear(8, 8), nn.GELU(),
+    ).eval()  # fmt: skip
+    with torch.no_grad():
+        model[1].running_var.uniform_(0.5, 2.0)
+    model[1].register_forward_pre_hook(lambda module, args: (args[0] + 1.0,))
+    model[4].register_forward_hook(lambda module, args, out: out * 2.0)
+    seen: list[torch.Tensor] = []
+    model[7].register_forward_hook(lambda module, args, out: seen.append(out))
+    x = torch.randn(2, 3, 5, 5)
+    conv, bn, lin1, lin2 = model[0], model[1], model[4], model[6]
+    with torch.no_grad():
+        y = F.conv2d(x, conv.weight, conv.bias) + 1.0
+        y = F.relu(F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias))
+        y = F.relu(2.0 * F.linear(y.flatten(1), lin1.weight, lin1.bias))
+        by_hand = F.gelu(F.linear(y, lin2.weight, lin2.bias))
+        torch.testing.assert_close(model(x), by_hand)
+    seen.clear()
+    same_as_plain(model, x)
+    assert len(seen) == 2  # once from the plain model, once from the fused one
+    torch.testing.assert_close(seen[1], seen[0])
+
+
+def test_an_identity_layer_with_a_hook_is_kept() -> None:
+    torch.manual_seed(13)
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2)).eval()
+    model[1].register_forward_hook(lambda module, args, out: out - 3.0)
+    x = torch.randn(3, 4)
+    a, b = model[0], model[2]
+    with torch.no_grad():
+        by_hand = F.linear(F.linear(x, a.weight, a.bias) - 3.0, b.weight, b.bias)
+        torch.testing.assert_close(model(x), by_hand)
+    same_as_plain(model, x)

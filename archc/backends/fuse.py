@@ -49,7 +49,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from archc.backends import fuse_onnx
 from archc.backends.convbn import fold_bn
-from archc.backends.fuse_linear import FusedLinear, fuse_linears, read_directly
+from archc.backends.fuse_linear import FusedLinear, fuse_linears, hooked, read_directly
 
 _triton_found: bool | None = None
 
@@ -441,7 +441,8 @@ def _eval_stochastic_depth(node: fx.Node) -> bool:
 
 def _drop_identities(gm: fx.GraphModule, modules: dict[str, nn.Module]) -> None:
     for node in list(gm.graph.nodes):
-        if node.op == "call_module" and type(modules[str(node.target)]) in _IDENTITY_IN_EVAL:
+        module = modules.get(str(node.target)) if node.op == "call_module" else None
+        if type(module) in _IDENTITY_IN_EVAL and module is not None and not hooked(module):
             if len(node.args) == 1 and not node.kwargs and isinstance(node.args[0], fx.Node):
                 node.replace_all_uses_with(node.args[0])
                 gm.graph.erase_node(node)
@@ -453,6 +454,7 @@ def _drop_identities(gm: fx.GraphModule, modules: dict[str, nn.Module]) -> None:
 def _fusable_conv(module: nn.Module) -> bool:
     return (
         type(module) is nn.Conv2d
+        and not hooked(module)
         and isinstance(module.padding, tuple)
         and module.padding_mode == "zeros"
     )
@@ -496,7 +498,7 @@ def _kernel_activation(node: fx.Node | None, modules: dict[str, nn.Module]) -> t
         return "", 0.0
     if node.op == "call_module":
         module = modules[str(node.target)]
-        name = _activation_modules().get(type(module), "")
+        name = "" if hooked(module) else _activation_modules().get(type(module), "")
         return name, float(getattr(module, "negative_slope", 0.0)) if name else 0.0
     if node.op == "call_function" and node.target in (F.relu, torch.relu):
         return "relu", 0.0
@@ -514,7 +516,11 @@ def _fuse_group(
     nxt = _only_user(tail)
     if may_fold and nxt is not None and nxt.op == "call_module":
         candidate = modules[str(nxt.target)]
-        if type(candidate) is nn.BatchNorm2d and candidate.track_running_stats:
+        if (
+            type(candidate) is nn.BatchNorm2d
+            and candidate.track_running_stats
+            and not hooked(candidate)
+        ):
             bn, tail = candidate, nxt
             nxt = _only_user(tail)
     if _is_add(nxt) and nxt is not None:

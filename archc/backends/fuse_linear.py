@@ -369,7 +369,8 @@ def _fuse_linear(
     nxt = _only_user(node)
     activation, slope = "", 0.0
     if nxt is not None and nxt.op == "call_module":
-        activation, slope = _module_activation(gm.get_submodule(str(nxt.target)))
+        act = gm.get_submodule(str(nxt.target))
+        activation, slope = ("", 0.0) if hooked(act) else _module_activation(act)
     elif nxt is not None and nxt.op == "call_function":
         activation = _function_activation(nxt)
     name = str(node.target)
@@ -402,6 +403,12 @@ def _fuse_linear(
     return fused
 
 
+def hooked(module: nn.Module) -> bool:
+    """Whether ``module`` has forward hooks or pre-hooks of its own: a group that replaced it
+    would not run them (a hook may change the layer's output, or record it)."""
+    return bool(module._forward_hooks or module._forward_pre_hooks)
+
+
 def read_directly(gm: fx.GraphModule) -> set[str]:
     """The modules whose parameters or buffers the model reads itself, not by calling them
     (``F.linear(x, self.fc.weight)``): a group that takes such a module's name must keep its
@@ -422,7 +429,12 @@ def fuse_linears(gm: fx.GraphModule, modules: dict[str, nn.Module]) -> list[Fuse
         if node.op != "call_module" or calls[str(node.target)] != 1:
             continue
         module = modules.get(str(node.target))
-        if type(module) is nn.Linear and len(node.args) == 1 and not node.kwargs:
+        if (
+            type(module) is nn.Linear
+            and not hooked(module)
+            and len(node.args) == 1
+            and not node.kwargs
+        ):
             group = _fuse_linear(gm, node, module, str(node.target) not in read)
             if group is not None:
                 fused.append(group)
