@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import archc
+from archc.backends.fuse import describe
 from archc.backends.fuse_linear import FusedLinear
 
 
@@ -265,3 +266,12 @@ def test_an_identity_layer_with_a_hook_is_kept() -> None:
         by_hand = F.linear(F.linear(x, a.weight, a.bias) - 3.0, b.weight, b.bias)
         torch.testing.assert_close(model(x), by_hand)
     same_as_plain(model, x)
+
+
+def test_describe_says_a_conv_with_a_hook_was_left_for_its_hook() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU()).eval()
+    model[2].register_forward_hook(lambda module, args, out: out + 1.0)
+    fused = same_as_plain(model, torch.randn(1, 3, 7, 7))
+    lines = describe(fused).splitlines()
+    engine = fused.get_submodule("0").engine
+    assert lines == [f"0: 0 -> 1 [{engine}]", "2: not fused (it has forward hooks)"]

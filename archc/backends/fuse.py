@@ -624,8 +624,10 @@ def describe(module: nn.Module) -> str:
     device and dtype), and the convolutions left as the model's own layers."""
     groups = [(n, m) for n, m in module.named_modules() if isinstance(m, (FusedConv, FusedLinear))]
     lines = [f"{name}: {' -> '.join(m.members) or name} [{m.engine}]" for name, m in groups]
-    left = [n for n, m in module.named_modules() if isinstance(m, nn.Conv2d)]
-    lines += [f"{name}: not fused (a convolution no engine takes)" for name in left]
+    for name, m in module.named_modules():
+        if isinstance(m, nn.Conv2d):
+            why = "it has forward hooks" if hooked(m) else "a convolution no engine takes"
+            lines.append(f"{name}: not fused ({why})")
     return "\n".join(lines)
 
 
