@@ -5,6 +5,7 @@ and dtype, and must leave the caller's tensors as the plain module would."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -275,3 +276,45 @@ def test_describe_says_a_conv_with_a_hook_was_left_for_its_hook() -> None:
     lines = describe(fused).splitlines()
     engine = fused.get_submodule("0").engine
     assert lines == [f"0: 0 -> 1 [{engine}]", "2: not fused (it has forward hooks)"]
+
+
+def test_torch_jit_trace_of_the_fused_module_agrees_after_a_save_and_load(tmp_path) -> None:
+    # torch.jit.trace runs the module on real tensors: the groups must hand the tracer ops it
+    # can record (oneDNN's pointwise ops take a Scalar?[] list, which the tracer refuses).
+    torch.manual_seed(14)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+        nn.Linear(36, 8), nn.ReLU(), nn.Linear(8, 3), nn.GELU(),
+    ).eval()  # fmt: skip
+    with torch.no_grad():
+        model[1].running_var.uniform_(0.5, 2.0)
+    fused = archc.fuse(model)
+    assert fused.fusion_groups == 1 and fused.linear_groups == 2
+    x = torch.randn(2, 3, 5, 5)
+    with torch.no_grad():
+        traced = torch.jit.trace(fused, x)
+        torch.jit.save(traced, str(tmp_path / "fused.pt"))
+        loaded = torch.jit.load(str(tmp_path / "fused.pt"))
+        other = torch.randn(5, 3, 5, 5)  # another batch size than the one traced
+        torch.testing.assert_close(loaded(other), model(other), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(traced(x), model(x), atol=1e-5, rtol=1e-5)
+
+
+def test_the_torchscript_based_onnx_exporter_gets_plain_ops(tmp_path) -> None:
+    # torch.onnx.export(..., dynamo=False) traces with torch.jit: it knows no archc::fused_conv.
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    torch.manual_seed(15)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(36, 8), nn.ReLU()
+    ).eval()
+    with torch.no_grad():
+        model[1].running_var.uniform_(0.5, 2.0)
+    fused = archc.fuse(model)
+    x = torch.randn(2, 3, 5, 5)
+    path = str(tmp_path / "fused.onnx")
+    torch.onnx.export(fused, (x,), path, dynamo=False)
+    session = ort.InferenceSession(path)
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(got), model(x), atol=1e-5, rtol=1e-5)

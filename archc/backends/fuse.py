@@ -398,6 +398,7 @@ class FusedConv(nn.Module):
             type(x) is Tensor
             and (residual is None or type(residual) is Tensor)
             and not torch.compiler.is_compiling()
+            and not torch.jit.is_tracing()
             and engine(x, self.groups, self.dilation) == "onednn"
         )
 

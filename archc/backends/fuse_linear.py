@@ -249,6 +249,7 @@ class FusedLinear(nn.Module):
             and x.dim() >= 2
             and x.dtype == self.weight.dtype
             and not torch.compiler.is_compiling()
+            and not torch.jit.is_tracing()
             and _mode() == "auto"
             and _onednn_takes(x.device, x.dtype)
             # Under autocast the model's linear runs in the autocast dtype: F.linear does that.
