@@ -318,3 +318,23 @@ def test_the_torchscript_based_onnx_exporter_gets_plain_ops(tmp_path) -> None:
     (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     with torch.no_grad():
         torch.testing.assert_close(torch.from_numpy(got), model(x), atol=1e-5, rtol=1e-5)
+
+
+def test_a_conv_group_gives_the_plain_models_input_gradient() -> None:
+    # archc::fused_conv has no autograd kernel: torch.autograd gave the input no gradient (with
+    # a warning), torch.func.grad a wrong one. A group whose input wants a gradient runs as
+    # plain ops, as the linear groups do.
+    torch.manual_seed(16)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
+    with torch.no_grad():
+        model[1].running_var.uniform_(0.5, 2.0)
+    fused = archc.fuse(model)
+    x = torch.randn(1, 3, 6, 6, requires_grad=True)
+    conv, bn = model[0], model[1]
+    y = F.batch_norm(F.conv2d(x, conv.weight, conv.bias), bn.running_mean, bn.running_var,
+                     bn.weight, bn.bias, eps=bn.eps)  # fmt: skip
+    expected = torch.autograd.grad(F.relu(y).square().sum(), x)[0]
+    got = torch.autograd.grad(fused(x).square().sum(), x)[0]
+    torch.testing.assert_close(got, expected)
+    by_func = torch.func.grad(lambda t: fused(t).square().sum())(x.detach())
+    torch.testing.assert_close(by_func, expected)

@@ -382,7 +382,9 @@ class FusedConv(nn.Module):
                     x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                     self.groups, residual, self.activation, self.negative_slope, self.accumulate,
                 )  # fmt: skip
-            if fuse_onnx.exporting(x):  # ONNX has no fused op: the exporter gets conv, add, act
+            # ONNX has no fused op: the exporter gets conv, add and activation; and the op has
+            # no autograd kernel: an input that wants a gradient gets them too.
+            if fuse_onnx.exporting(x) or _wants_grad(x, residual):
                 return fuse_onnx.unfused(self, x, residual)
         return torch.ops.archc.fused_conv(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
@@ -399,8 +401,17 @@ class FusedConv(nn.Module):
             and (residual is None or type(residual) is Tensor)
             and not torch.compiler.is_compiling()
             and not torch.jit.is_tracing()
+            and not _wants_grad(x, residual)
             and engine(x, self.groups, self.dilation) == "onednn"
         )
+
+
+def _wants_grad(x: Tensor, residual: Tensor | None) -> bool:
+    """Whether autograd is to differentiate this call through ``x`` or ``residual`` (never for
+    a torch.fx proxy: FX records the op whatever it is asked)."""
+    if not isinstance(x, Tensor) or not torch.is_grad_enabled():
+        return False
+    return x.requires_grad or (isinstance(residual, Tensor) and residual.requires_grad)
 
 
 def _to_channels_last(x: Tensor) -> Tensor:
