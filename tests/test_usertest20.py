@@ -338,3 +338,21 @@ def test_a_conv_group_gives_the_plain_models_input_gradient() -> None:
     torch.testing.assert_close(got, expected)
     by_func = torch.func.grad(lambda t: fused(t).square().sum())(x.detach())
     torch.testing.assert_close(by_func, expected)
+
+
+def test_a_conv_group_follows_autocast_as_the_plain_model_does() -> None:
+    torch.manual_seed(17)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()).eval()
+    fused = archc.fuse(model)
+    x = torch.randn(1, 3, 6, 6)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = model(x)
+        got = fused(x)
+    conv, bn = model[0], model[1]
+    with torch.no_grad():  # in float64: both must be within bfloat16's rounding of it
+        y = F.conv2d(x.double(), conv.weight.double(), conv.bias.double())
+        exact = F.relu(F.batch_norm(y, bn.running_mean.double(), bn.running_var.double(),
+                                    bn.weight.double(), bn.bias.double(), eps=bn.eps))  # fmt: skip
+    assert expected.dtype == torch.bfloat16
+    assert got.dtype == expected.dtype
+    torch.testing.assert_close(got.double(), exact, atol=0.05, rtol=0.02)

@@ -382,9 +382,9 @@ class FusedConv(nn.Module):
                     x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                     self.groups, residual, self.activation, self.negative_slope, self.accumulate,
                 )  # fmt: skip
-            # ONNX has no fused op: the exporter gets conv, add and activation; and the op has
-            # no autograd kernel: an input that wants a gradient gets them too.
-            if fuse_onnx.exporting(x) or _wants_grad(x, residual):
+            # ONNX has no fused op: the exporter gets conv, add and activation; so does a call
+            # the op cannot serve (see _needs_plain_ops).
+            if fuse_onnx.exporting(x) or _needs_plain_ops(x, residual):
                 return fuse_onnx.unfused(self, x, residual)
         return torch.ops.archc.fused_conv(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
@@ -401,15 +401,21 @@ class FusedConv(nn.Module):
             and (residual is None or type(residual) is Tensor)
             and not torch.compiler.is_compiling()
             and not torch.jit.is_tracing()
-            and not _wants_grad(x, residual)
+            and not _needs_plain_ops(x, residual)
             and engine(x, self.groups, self.dilation) == "onednn"
         )
 
 
-def _wants_grad(x: Tensor, residual: Tensor | None) -> bool:
-    """Whether autograd is to differentiate this call through ``x`` or ``residual`` (never for
-    a torch.fx proxy: FX records the op whatever it is asked)."""
-    if not isinstance(x, Tensor) or not torch.is_grad_enabled():
+def _needs_plain_ops(x: Tensor, residual: Tensor | None) -> bool:
+    """Whether this call must run as the plain conv, add and activation: under autocast (the
+    plain conv runs in the autocast dtype, the op in the weight's), or when autograd is to
+    differentiate it through ``x`` or ``residual`` (the op has no autograd kernel). Never for
+    a torch.fx proxy: FX records the op whatever it is asked."""
+    if not isinstance(x, Tensor):
+        return False
+    if x.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(x.device.type):
+        return True
+    if not torch.is_grad_enabled():
         return False
     return x.requires_grad or (isinstance(residual, Tensor) and residual.requires_grad)
 
