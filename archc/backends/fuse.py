@@ -49,7 +49,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from archc.backends import fuse_onnx
 from archc.backends.convbn import fold_bn
-from archc.backends.fuse_linear import FusedLinear, fuse_linears
+from archc.backends.fuse_linear import FusedLinear, fuse_linears, hooked, read_directly
 
 _triton_found: bool | None = None
 
@@ -136,7 +136,9 @@ def onednn_weight(
     made on the first call and reused until the weight changes in place. ``input_size`` lets
     oneDNN pick the layout for that input; any other input still gets the right answer."""
     version = -1 if weight.is_inference() else weight._version
-    key = (version, tuple(stride), tuple(padding), tuple(dilation), groups, weight.dtype)
+    # The storage too: `weight.data = t` gives the same parameter new values, same version.
+    geometry = (tuple(stride), tuple(padding), tuple(dilation), groups)
+    key = (version, weight.data_ptr(), geometry, weight.dtype)
     known = _ONEDNN_WEIGHTS.get(weight)
     if known is not None and known[0] == key:
         return known[1]
@@ -338,8 +340,11 @@ class FusedConv(nn.Module):
             weight, bias = fold_bn(
                 weight, bias, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.eps
             )
-        self.weight = nn.Parameter(weight.detach().clone(), requires_grad=False)
-        self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), False)
+        # Normal tensors even under torch.inference_mode: an inference tensor has no version
+        # counter, so a later in-place load would not renew the engine's layout of it.
+        with torch.inference_mode(False):
+            self.weight = nn.Parameter(weight.detach().clone(), requires_grad=False)
+            self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), False)
         self.stride = list(conv.stride)
         self.padding = list(conv.padding)
         self.dilation = list(conv.dilation)
@@ -377,7 +382,9 @@ class FusedConv(nn.Module):
                     x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                     self.groups, residual, self.activation, self.negative_slope, self.accumulate,
                 )  # fmt: skip
-            if fuse_onnx.exporting(x):  # ONNX has no fused op: the exporter gets conv, add, act
+            # ONNX has no fused op: the exporter gets conv, add and activation; so does a call
+            # the op cannot serve (see _needs_plain_ops).
+            if fuse_onnx.exporting(x) or _needs_plain_ops(x, residual):
                 return fuse_onnx.unfused(self, x, residual)
         return torch.ops.archc.fused_conv(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
@@ -393,8 +400,24 @@ class FusedConv(nn.Module):
             type(x) is Tensor
             and (residual is None or type(residual) is Tensor)
             and not torch.compiler.is_compiling()
+            and not torch.jit.is_tracing()
+            and not _needs_plain_ops(x, residual)
             and engine(x, self.groups, self.dilation) == "onednn"
         )
+
+
+def _needs_plain_ops(x: Tensor, residual: Tensor | None) -> bool:
+    """Whether this call must run as the plain conv, add and activation: under autocast (the
+    plain conv runs in the autocast dtype, the op in the weight's), or when autograd is to
+    differentiate it through ``x`` or ``residual`` (the op has no autograd kernel). Never for
+    a torch.fx proxy: FX records the op whatever it is asked."""
+    if not isinstance(x, Tensor):
+        return False
+    if x.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(x.device.type):
+        return True
+    if not torch.is_grad_enabled():
+        return False
+    return x.requires_grad or (isinstance(residual, Tensor) and residual.requires_grad)
 
 
 def _to_channels_last(x: Tensor) -> Tensor:
@@ -436,7 +459,8 @@ def _eval_stochastic_depth(node: fx.Node) -> bool:
 
 def _drop_identities(gm: fx.GraphModule, modules: dict[str, nn.Module]) -> None:
     for node in list(gm.graph.nodes):
-        if node.op == "call_module" and type(modules[str(node.target)]) in _IDENTITY_IN_EVAL:
+        module = modules.get(str(node.target)) if node.op == "call_module" else None
+        if type(module) in _IDENTITY_IN_EVAL and module is not None and not hooked(module):
             if len(node.args) == 1 and not node.kwargs and isinstance(node.args[0], fx.Node):
                 node.replace_all_uses_with(node.args[0])
                 gm.graph.erase_node(node)
@@ -448,6 +472,7 @@ def _drop_identities(gm: fx.GraphModule, modules: dict[str, nn.Module]) -> None:
 def _fusable_conv(module: nn.Module) -> bool:
     return (
         type(module) is nn.Conv2d
+        and not hooked(module)
         and isinstance(module.padding, tuple)
         and module.padding_mode == "zeros"
     )
@@ -491,21 +516,29 @@ def _kernel_activation(node: fx.Node | None, modules: dict[str, nn.Module]) -> t
         return "", 0.0
     if node.op == "call_module":
         module = modules[str(node.target)]
-        name = _activation_modules().get(type(module), "")
+        name = "" if hooked(module) else _activation_modules().get(type(module), "")
         return name, float(getattr(module, "negative_slope", 0.0)) if name else 0.0
     if node.op == "call_function" and node.target in (F.relu, torch.relu):
         return "relu", 0.0
     return "", 0.0
 
 
-def _fuse_group(gm: fx.GraphModule, node: fx.Node, modules: dict[str, nn.Module]) -> FusedConv:
-    """Replace the group that starts at the conv ``node`` by one FusedConv call."""
+def _fuse_group(
+    gm: fx.GraphModule, node: fx.Node, modules: dict[str, nn.Module], may_fold: bool = True
+) -> FusedConv:
+    """Replace the group that starts at the conv ``node`` by one FusedConv call (with its BN
+    only if ``may_fold``: the FusedConv takes the conv's name, so its folded weight is what
+    the model's other readers of the conv's weight would get)."""
     conv = modules[str(node.target)]
     tail, bn, residual = node, None, None
     nxt = _only_user(tail)
-    if nxt is not None and nxt.op == "call_module":
+    if may_fold and nxt is not None and nxt.op == "call_module":
         candidate = modules[str(nxt.target)]
-        if type(candidate) is nn.BatchNorm2d and candidate.track_running_stats:
+        if (
+            type(candidate) is nn.BatchNorm2d
+            and candidate.track_running_stats
+            and not hooked(candidate)
+        ):
             bn, tail = candidate, nxt
             nxt = _only_user(tail)
     if _is_add(nxt) and nxt is not None:
@@ -597,13 +630,22 @@ def _keep_freed_memory() -> bool:
     return bool(mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, (1 << 31) - 1))
 
 
+def _kept(node: fx.Node) -> bool:
+    """Whether dead-code elimination keeps ``node`` although nothing reads it: all but the
+    constants a group no longer reads (a folded layer scale). FX's own rule would drop an
+    unread in-place call such as ``r.add_(y)``, whose effect is on ``r``."""
+    return node.op != "get_attr"
+
+
 def describe(module: nn.Module) -> str:
     """Which of a fused module's groups run on which engine (for inputs on their weights'
     device and dtype), and the convolutions left as the model's own layers."""
     groups = [(n, m) for n, m in module.named_modules() if isinstance(m, (FusedConv, FusedLinear))]
     lines = [f"{name}: {' -> '.join(m.members) or name} [{m.engine}]" for name, m in groups]
-    left = [n for n, m in module.named_modules() if isinstance(m, nn.Conv2d)]
-    lines += [f"{name}: not fused (a convolution no engine takes)" for name in left]
+    for name, m in module.named_modules():
+        if isinstance(m, nn.Conv2d):
+            why = "it has forward hooks" if hooked(m) else "a convolution no engine takes"
+            lines.append(f"{name}: not fused ({why})")
     return "\n".join(lines)
 
 
@@ -630,8 +672,9 @@ def fuse(model: nn.Module, example_input: Tensor | None = None) -> fx.GraphModul
     modules = dict(gm.named_modules())
     _drop_identities(gm, modules)
     calls = Counter(str(n.target) for n in gm.graph.nodes if n.op == "call_module")
+    read = read_directly(gm)
     fused = [
-        _fuse_group(gm, node, modules)
+        _fuse_group(gm, node, modules, str(node.target) not in read)
         for node in list(gm.graph.nodes)
         if node.op == "call_module"
         and _fusable_conv(modules[str(node.target)])
@@ -641,7 +684,7 @@ def fuse(model: nn.Module, example_input: Tensor | None = None) -> fx.GraphModul
     if fused:
         _convert_layouts(gm)
         _mark_accumulation(gm)
-    gm.graph.eliminate_dead_code()
+    gm.graph.eliminate_dead_code(is_impure_node=_kept)
     gm.delete_all_unused_submodules()
     gm.recompile()
     gm.eval()

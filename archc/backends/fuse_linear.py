@@ -118,7 +118,8 @@ def _packed_weight(weight: Tensor, rows: int) -> Tensor:
     """``weight`` reordered for oneDNN's matmul, laid out for ``rows`` input rows on the first
     call (any other number of rows still gets the right answer) and reused until the weight
     changes in place."""
-    key = (-1 if weight.is_inference() else weight._version, weight.dtype)
+    # The storage too: `weight.data = t` gives the same parameter new values, same version.
+    key = (-1 if weight.is_inference() else weight._version, weight.data_ptr(), weight.dtype)
     known = _PACKED.get(weight)
     if known is not None and known[0] == key:
         return known[1]
@@ -185,8 +186,12 @@ class FusedLinear(nn.Module):
             scale = scale.detach().reshape(-1).to(weight.dtype)
             weight = weight * scale[:, None]
             bias = None if bias is None else bias * scale
-        self.weight = nn.Parameter(weight.clone(), requires_grad=False)
-        self.bias = None if bias is None else nn.Parameter(bias.clone(), requires_grad=False)
+        # Never inference tensors (as they would be when fusing under torch.inference_mode):
+        # those have no version counter, so a weight loaded in place later (load_state_dict)
+        # would not be seen by the oneDNN layout kept for it.
+        with torch.inference_mode(False):
+            self.weight = nn.Parameter(weight.clone(), requires_grad=False)
+            self.bias = None if bias is None else nn.Parameter(bias.clone(), False)
         self.activation = activation
         self.negative_slope = float(negative_slope)
         # The model's scale after the linear, folded into the weight and bias above.
@@ -237,14 +242,30 @@ class FusedLinear(nn.Module):
 
         return (
             type(x) is Tensor
-            and (residual is None or type(residual) is Tensor)
+            and (residual is None or _same_kind(residual, x))
+            # oneDNN's op has no autograd kernel: an input that wants a gradient gets plain ops.
+            and not (torch.is_grad_enabled() and (x.requires_grad or _wants_grad(residual)))
             and x.dim() == (4 if self.channels_first else x.dim())
             and x.dim() >= 2
             and x.dtype == self.weight.dtype
             and not torch.compiler.is_compiling()
+            and not torch.jit.is_tracing()
             and _mode() == "auto"
             and _onednn_takes(x.device, x.dtype)
+            # Under autocast the model's linear runs in the autocast dtype: F.linear does that.
+            # (Asked last: only a CPU tensor gets here; autocast knows no meta device.)
+            and not torch.is_autocast_enabled("cpu")
         )
+
+
+def _wants_grad(residual: Tensor | None) -> bool:
+    return residual is not None and residual.requires_grad
+
+
+def _same_kind(residual: Tensor, x: Tensor) -> bool:
+    """A residual oneDNN's add takes: a plain tensor of the input's dtype and device (another
+    dtype is promoted by the model's own add, which the plain ops do)."""
+    return type(residual) is Tensor and residual.dtype == x.dtype and residual.device == x.device
 
 
 def _only_user(node: fx.Node) -> fx.Node | None:
@@ -288,8 +309,25 @@ def _binary(node: fx.Node | None, ops: tuple[Any, ...], methods: tuple[str, ...]
     )
 
 
+def _scale_folds(scale: Tensor | None, weight: Tensor, wanted: tuple[int, ...]) -> bool:
+    """Whether ``scale`` is one value per output feature in the layout ``wanted`` ((C,) on the
+    linear's output, (C, 1, 1) on its permuted 4-D one) and folds into ``weight`` without
+    changing the product's shape or dtype: leading ones only where the product has that many
+    dimensions (a linear's output may be 1-D: (1, C) would make it 2-D), and a dtype that the
+    weight's does not promote to (a float64 scale makes a float32 product float64)."""
+    if scale is None or tuple(scale.shape[-len(wanted) :]) != wanted:
+        return False
+    if scale.dim() > (4 if len(wanted) == 3 else 1):
+        return False
+    if any(d != 1 for d in scale.shape[: -len(wanted)]):
+        return False
+    return torch.promote_types(scale.dtype, weight.dtype) == weight.dtype and (
+        scale.device == weight.device
+    )
+
+
 def _scaled_residual(
-    gm: fx.GraphModule, node: fx.Node, out_features: int
+    gm: fx.GraphModule, node: fx.Node, weight: Tensor
 ) -> tuple[fx.Node, fx.Node | None, Tensor, fx.Node, list[fx.Node]] | None:
     """``Linear -> [permute(0, 3, 1, 2)] -> * constant scale -> + residual`` after the linear
     ``node``: (the add, the permute or None, the scale, the residual, the members after the
@@ -304,16 +342,18 @@ def _scaled_residual(
     assert mul is not None
     others = [a for a in mul.args if a is not scaled_input]
     scale = _constant(gm, others[0]) if len(others) == 1 else None
-    wanted = (out_features, 1, 1) if permute is not None else (out_features,)
-    if scale is None or tuple(scale.shape[-len(wanted) :]) != wanted:
+    k = weight.shape[0]
+    if not _scale_folds(scale, weight, (k, 1, 1) if permute is not None else (k,)):
         return None
-    if scale.dim() > len(wanted) and any(d != 1 for d in scale.shape[: -len(wanted)]):
-        return None
+    assert scale is not None
     add = _only_user(mul)
-    # `+=` too: the product is a fresh tensor, so adding in place or not is the same.
     if not _binary(add, (operator.add, operator.iadd, torch.add), ("add", "add_")):
         return None
     assert add is not None
+    # `+=` into the product (a fresh tensor) is the same as `+`; into the residual, the write
+    # is seen by the residual's other readers (and by the caller, for an input): no group.
+    if (add.target in (operator.iadd, "add_")) and add.args[0] is not mul:
+        return None
     rest = [a for a in add.args if a is not mul]
     if len(rest) != 1 or not isinstance(rest[0], fx.Node):
         return None
@@ -321,13 +361,17 @@ def _scaled_residual(
     return add, permute, scale, rest[0], members
 
 
-def _fuse_linear(gm: fx.GraphModule, node: fx.Node, linear: nn.Linear) -> FusedLinear | None:
+def _fuse_linear(
+    gm: fx.GraphModule, node: fx.Node, linear: nn.Linear, may_fold: bool = True
+) -> FusedLinear | None:
     """Replace the group that starts at the linear ``node`` by one FusedLinear call, if a
-    group starts there."""
+    group starts there (a scaled one only if ``may_fold``: the FusedLinear takes the linear's
+    name, so its folded weight is what the model's other readers of the weight would get)."""
     nxt = _only_user(node)
     activation, slope = "", 0.0
     if nxt is not None and nxt.op == "call_module":
-        activation, slope = _module_activation(gm.get_submodule(str(nxt.target)))
+        act = gm.get_submodule(str(nxt.target))
+        activation, slope = ("", 0.0) if hooked(act) else _module_activation(act)
     elif nxt is not None and nxt.op == "call_function":
         activation = _function_activation(nxt)
     name = str(node.target)
@@ -342,7 +386,7 @@ def _fuse_linear(gm: fx.GraphModule, node: fx.Node, linear: nn.Linear) -> FusedL
         gm.graph.erase_node(nxt)
         gm.graph.erase_node(node)
         return fused
-    found = _scaled_residual(gm, node, linear.out_features)
+    found = _scaled_residual(gm, node, linear.weight) if may_fold else None
     if found is None:
         return None
     add, permute, scale, residual, after = found
@@ -360,6 +404,19 @@ def _fuse_linear(gm: fx.GraphModule, node: fx.Node, linear: nn.Linear) -> FusedL
     return fused
 
 
+def hooked(module: nn.Module) -> bool:
+    """Whether ``module`` has forward hooks or pre-hooks of its own: a group that replaced it
+    would not run them (a hook may change the layer's output, or record it)."""
+    return bool(module._forward_hooks or module._forward_pre_hooks)
+
+
+def read_directly(gm: fx.GraphModule) -> set[str]:
+    """The modules whose parameters or buffers the model reads itself, not by calling them
+    (``F.linear(x, self.fc.weight)``): a group that takes such a module's name must keep its
+    weight's values, so it may fold nothing into them."""
+    return {str(n.target).rpartition(".")[0] for n in gm.graph.nodes if n.op == "get_attr"}
+
+
 def fuse_linears(gm: fx.GraphModule, modules: dict[str, nn.Module]) -> list[FusedLinear]:
     """Every linear group of the traced ``gm`` replaced by a FusedLinear (a Linear called more
     than once shares its weight, and is left alone)."""
@@ -367,13 +424,19 @@ def fuse_linears(gm: fx.GraphModule, modules: dict[str, nn.Module]) -> list[Fuse
     for node in gm.graph.nodes:
         if node.op == "call_module":
             calls[str(node.target)] = calls.get(str(node.target), 0) + 1
+    read = read_directly(gm)
     fused = []
     for node in list(gm.graph.nodes):
         if node.op != "call_module" or calls[str(node.target)] != 1:
             continue
         module = modules.get(str(node.target))
-        if type(module) is nn.Linear and len(node.args) == 1 and not node.kwargs:
-            group = _fuse_linear(gm, node, module)
+        if (
+            type(module) is nn.Linear
+            and not hooked(module)
+            and len(node.args) == 1
+            and not node.kwargs
+        ):
+            group = _fuse_linear(gm, node, module, str(node.target) not in read)
             if group is not None:
                 fused.append(group)
     return fused

@@ -45,9 +45,10 @@ ACTIVATIONS: dict[str, Callable[[Tensor, float], Tensor]] = {
 
 def exporting(x: Tensor) -> bool:
     """Whether ``x`` is being traced by ``torch.onnx.export``. A plain tensor outside
-    torch.compile is an eager call, never an export's capture, so it skips the check, which
-    costs microseconds (``torch.onnx.is_in_onnx_export`` imports its flags at each call)."""
-    traced = type(x) is not Tensor or torch.compiler.is_compiling()
+    torch.compile and torch.jit.trace (which the TorchScript-based exporter, ``dynamo=False``,
+    runs) is an eager call, never an export's capture, so it skips the check, which costs
+    microseconds (``torch.onnx.is_in_onnx_export`` imports its flags at each call)."""
+    traced = type(x) is not Tensor or torch.compiler.is_compiling() or torch.jit.is_tracing()
     return traced and torch.onnx.is_in_onnx_export()
 
 
