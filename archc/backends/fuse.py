@@ -400,7 +400,7 @@ class FusedConv(nn.Module):
             type(x) is Tensor
             and (residual is None or type(residual) is Tensor)
             and not torch.compiler.is_compiling()
-            and not torch.jit.is_tracing()
+            and not torch._C._is_tracing()  # torch.jit.is_tracing() less its scripting test
             and not _needs_plain_ops(x, residual)
             and engine(x, self.groups, self.dilation) == "onednn"
         )
@@ -413,11 +413,14 @@ def _needs_plain_ops(x: Tensor, residual: Tensor | None) -> bool:
     a torch.fx proxy: FX records the op whatever it is asked."""
     if not isinstance(x, Tensor):
         return False
-    if x.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(x.device.type):
+    # Cheapest questions first: every group of every call asks.
+    if torch.is_grad_enabled() and (
+        x.requires_grad or (isinstance(residual, Tensor) and residual.requires_grad)
+    ):
         return True
-    if not torch.is_grad_enabled():
-        return False
-    return x.requires_grad or (isinstance(residual, Tensor) and residual.requires_grad)
+    if x.is_cpu:
+        return torch.is_autocast_enabled("cpu")
+    return x.is_cuda and torch.is_autocast_enabled("cuda")
 
 
 def _to_channels_last(x: Tensor) -> Tensor:
