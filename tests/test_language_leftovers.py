@@ -7,6 +7,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+from test_spec_params_api import FAMILY  # a two-variant family of tiny nets
 
 from archc import ir
 from archc import syntax as S
@@ -275,19 +276,6 @@ def test_zip_cannot_name_a_block() -> None:
 
 
 # --- archc specs DIR ---------------------------------------------------------------------------
-
-FAMILY = """network tiny_{variant}
-param variant = "a"
-param scores = 10
-variants(width):
-    a: 8
-    b: 16
-
-input [8x8x3]
-CONV width 3x3 pad 1
-GAP
-FC scores
-"""
 
 
 def tiny_params(width: int, scores: int = 10) -> int:

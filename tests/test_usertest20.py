@@ -229,16 +229,23 @@ def test_an_input_that_requires_grad_gets_the_plain_models_gradient() -> None:
     torch.testing.assert_close(got, expected)
 
 
-def test_layers_with_hooks_are_kept_so_their_hooks_run() -> None:
-    # A hook that changes a layer's output, one that records it, and a pre-hook on a BN: a
-    # group would replace those layers, and their hooks would silently not run.
-    torch.manual_seed(12)
+def conv_then_mlp(seed: int, outputs: int) -> nn.Sequential:
+    """A conv group (BN with random variances, ReLU) and two linear groups (ReLU, GELU), on a
+    3x5x5 input, in eval mode."""
+    torch.manual_seed(seed)
     model = nn.Sequential(
         nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
-        nn.Linear(36, 8), nn.ReLU(), nn.Linear(8, 8), nn.GELU(),
+        nn.Linear(36, 8), nn.ReLU(), nn.Linear(8, outputs), nn.GELU(),
     ).eval()  # fmt: skip
     with torch.no_grad():
         model[1].running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def test_layers_with_hooks_are_kept_so_their_hooks_run() -> None:
+    # A hook that changes a layer's output, one that records it, and a pre-hook on a BN: a
+    # group would replace those layers, and their hooks would silently not run.
+    model = conv_then_mlp(seed=12, outputs=8)
     model[1].register_forward_pre_hook(lambda module, args: (args[0] + 1.0,))
     model[4].register_forward_hook(lambda module, args, out: out * 2.0)
     seen: list[torch.Tensor] = []
@@ -281,13 +288,7 @@ def test_describe_says_a_conv_with_a_hook_was_left_for_its_hook() -> None:
 def test_torch_jit_trace_of_the_fused_module_agrees_after_a_save_and_load(tmp_path) -> None:
     # torch.jit.trace runs the module on real tensors: the groups must hand the tracer ops it
     # can record (oneDNN's pointwise ops take a Scalar?[] list, which the tracer refuses).
-    torch.manual_seed(14)
-    model = nn.Sequential(
-        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
-        nn.Linear(36, 8), nn.ReLU(), nn.Linear(8, 3), nn.GELU(),
-    ).eval()  # fmt: skip
-    with torch.no_grad():
-        model[1].running_var.uniform_(0.5, 2.0)
+    model = conv_then_mlp(seed=14, outputs=3)
     fused = archc.fuse(model)
     assert fused.fusion_groups == 1 and fused.linear_groups == 2
     x = torch.randn(2, 3, 5, 5)
